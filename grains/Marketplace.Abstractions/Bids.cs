@@ -1,0 +1,117 @@
+namespace Marketplace;
+
+[GenerateSerializer]
+public enum TimeInForce
+{
+    /// <summary>Immediate or cancel: fill now or be rejected.</summary>
+    Ioc,
+    /// <summary>Good till time: rest in the book until filled, cancelled or <see cref="BidOrder.GoodUntil"/>.</summary>
+    Gtc,
+}
+
+[GenerateSerializer]
+public enum BidState
+{
+    /// <summary>Accepted and being matched.</summary>
+    Pending,
+    Resting,
+    Filled,
+    PartiallyFilled,
+    Cancelled,
+    Expired,
+    Rejected,
+}
+
+/// <summary>
+/// A bid for GPU time: <see cref="GpuCount"/> GPUs together in one pool (a gang) for <see cref="DurationHours"/>
+/// consecutive hours, starting between <see cref="EarliestStart"/> and <see cref="LatestStart"/>, at no more than
+/// <see cref="MaxFenPerGpuHour"/>.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("bid-order")]
+public sealed record BidOrder(
+    [Id(0)] string GpuModel,
+    [Id(1)] int GpuCount,
+    [Id(2)] int DurationHours,
+    [Id(3)] DateTimeOffset EarliestStart,
+    [Id(4)] DateTimeOffset LatestStart,
+    [Id(5)] long MaxFenPerGpuHour,
+    [Id(6)] IReadOnlyList<string>? AllowedProvinces,
+    [Id(7)] string? VoucherId,
+    [Id(8)] TimeInForce TimeInForce,
+    [Id(9)] DateTimeOffset? GoodUntil);
+
+/// <summary>An accepted bid: its id is derived from the tenant and its idempotency key, its hash from the order.</summary>
+[GenerateSerializer, Immutable, Alias("bid-submission")]
+public sealed record BidSubmission(
+    [Id(0)] string BidId,
+    [Id(1)] string TenantId,
+    [Id(2)] BidOrder Order,
+    [Id(3)] string OrderHash);
+
+[GenerateSerializer, Immutable, Alias("fill")]
+public sealed record Fill(
+    [Id(0)] string ReservationId,
+    [Id(1)] string PoolId,
+    [Id(2)] string ProviderId,
+    [Id(3)] string Province,
+    [Id(4)] string SiteId,
+    [Id(5)] DateTimeOffset StartsAt,
+    [Id(6)] DateTimeOffset EndsAt,
+    [Id(7)] int Gpus,
+    [Id(8)] long FenPerGpuHour,
+    [Id(9)] long CostFen,
+    [Id(10)] long VoucherFen,
+    [Id(11)] long CashFen);
+
+[GenerateSerializer, Immutable, Alias("bid-view")]
+public sealed record BidView(
+    [Id(0)] string Id,
+    [Id(1)] string TenantId,
+    [Id(2)] BidOrder Order,
+    [Id(3)] BidState State,
+    [Id(4)] string? ReasonCode,
+    [Id(5)] string? Reason,
+    [Id(6)] IReadOnlyList<Fill> Fills,
+    [Id(7)] DateTimeOffset CreatedAt,
+    [Id(8)] DateTimeOffset UpdatedAt,
+    [Id(9)] long Version)
+{
+    public bool IsFinal => State is BidState.Filled or BidState.PartiallyFilled or BidState.Cancelled or BidState.Expired or BidState.Rejected;
+}
+
+[GenerateSerializer, Immutable, Alias("quote")]
+public sealed record Quote(
+    [Id(0)] bool Available,
+    [Id(1)] string? PoolId,
+    [Id(2)] string? ProviderId,
+    [Id(3)] string? Province,
+    [Id(4)] DateTimeOffset? StartsAt,
+    [Id(5)] DateTimeOffset? EndsAt,
+    [Id(6)] long? FenPerGpuHour,
+    [Id(7)] long CostFen,
+    [Id(8)] long VoucherFen,
+    [Id(9)] long CashFen,
+    [Id(10)] string? ReasonCode,
+    [Id(11)] string? Reason);
+
+[GenerateSerializer, Immutable, Alias("bid-level")]
+public sealed record BidLevel(
+    [Id(0)] long FenPerGpuHour,
+    [Id(1)] int Bids,
+    [Id(2)] int Gpus);
+
+[GenerateSerializer, Immutable, Alias("ask-level")]
+public sealed record AskLevel(
+    [Id(0)] string PoolId,
+    [Id(1)] string Province,
+    [Id(2)] long FenPerGpuHour,
+    [Id(3)] int GpuCount,
+    [Id(4)] long FreeGpuHours,
+    [Id(5)] int UtilizationBasisPoints);
+
+[GenerateSerializer, Immutable, Alias("order-book")]
+public sealed record OrderBook(
+    [Id(0)] string GpuModel,
+    [Id(1)] IReadOnlyList<BidLevel> Bids,
+    [Id(2)] IReadOnlyList<AskLevel> Asks,
+    [Id(3)] DateTimeOffset At);

@@ -1,0 +1,31 @@
+namespace Marketplace.Grains;
+
+/// <summary>
+/// A pool of identical GPUs at one site (key: pool id): the only authority on its hourly capacity.
+/// Holds and confirmations are idempotent by reservation id; no hour is ever sold beyond its capacity.
+/// </summary>
+[Alias("gpu-pool")]
+public interface IGpuPoolGrain : IGrainWithStringKey
+{
+    [Alias("init")] Task<PoolView> Initialize(PoolSpec spec);
+
+    [Alias("get")] Task<PoolView?> Get();
+
+    /// <summary>The pool's calendar now, and which of <paramref name="reservationIds"/> it holds.</summary>
+    [Alias("snapshot")] Task<PoolSnapshot?> GetSnapshot(IReadOnlyList<string> reservationIds);
+
+    [Alias("hold")] Task<HoldOutcome> Hold(HoldRequest request);
+
+    [Alias("confirm")] Task<HoldOutcome> Confirm(string reservationId);
+
+    /// <summary>Returns the reservation's hours from <paramref name="fromHour"/> on (all of them when it is null).</summary>
+    [Alias("release")] Task Release(string reservationId, long? fromHour);
+
+    [Alias("change")] Task<PoolView> Change(PoolChange change);
+
+    /// <summary>Takes capacity out for the outage and names the confirmed reservations it hits.</summary>
+    [Alias("outage")] Task<OutageEffect> AddOutage(Outage outage);
+
+    /// <summary>Records what a finished reservation earned the provider.</summary>
+    [Alias("earn")] Task RecordEarnings(string reservationId, long amountFen);
+}

@@ -1,0 +1,34 @@
+namespace Marketplace.Grains;
+
+/// <summary>
+/// The market for one GPU model (key: model, e.g. <c>H800-80G</c>). Matches bids against pools, keeps resting bids
+/// in price-time priority and drives reservations. Holds no state of its own: it rebuilds from pools and bids.
+/// </summary>
+[Alias("market")]
+public interface IMarketGrain : IGrainWithStringKey
+{
+    [Alias("place")] Task<BidView> PlaceBid(BidSubmission submission);
+
+    [Alias("quote")] Task<Quote> Quote(string tenantId, BidOrder order);
+
+    [Alias("cancel-bid")] Task<BidView> CancelBid(string bidId, string tenantId);
+
+    [Alias("cancel-reservation")] Task<ReservationView> CancelReservation(string reservationId, string tenantId);
+
+    [Alias("book")] Task<OrderBook> GetBook();
+
+    [Alias("list-pool")] Task<PoolView> ListPool(PoolSpec spec);
+
+    [Alias("change-pool")] Task<PoolView> ChangePool(string poolId, PoolChange change);
+
+    [Alias("outage")] Task<OutageReport> DeclareOutage(string poolId, Outage outage);
+
+    /// <summary>A pool's free capacity grew on its own (a hold expired); refresh and re-match.</summary>
+    [Alias("capacity-changed"), Orleans.Concurrency.OneWay] Task CapacityChanged(string poolId);
+
+    /// <summary>Matches resting bids against capacity that appeared, in price-time priority.</summary>
+    [Alias("rematch"), Orleans.Concurrency.OneWay] Task RematchResting();
+
+    /// <summary>Expires resting bids past their time, resumes bids left pending by a crash and refreshes pools.</summary>
+    [Alias("sweep")] Task Sweep();
+}

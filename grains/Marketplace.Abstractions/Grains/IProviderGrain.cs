@@ -1,0 +1,18 @@
+namespace Marketplace.Grains;
+
+/// <summary>A data center or open institution (key: provider id). Entry point for everything a provider changes.</summary>
+[Alias("provider")]
+public interface IProviderGrain : IGrainWithStringKey
+{
+    [Alias("register")] Task<ProviderView> Register(ProviderRegistration registration);
+
+    [Alias("get")] Task<ProviderView?> Get();
+
+    [Alias("list-pool")] Task<PoolView> ListPool(PoolListing listing);
+
+    [Alias("change-pool")] Task<PoolView> ChangePool(string poolId, PoolChange change);
+
+    [Alias("outage")] Task<OutageReport> DeclareOutage(OutageRequest request);
+
+    [Alias("pools")] Task<IReadOnlyList<PoolView>> GetPools();
+}

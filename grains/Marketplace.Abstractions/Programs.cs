@@ -1,0 +1,59 @@
+namespace Marketplace;
+
+[GenerateSerializer]
+public enum TenantKind
+{
+    Sme,
+    StartupTeam,
+}
+
+/// <summary>The terms of a voucher program as its notice publishes them. Money is in fen (1 CNY = 100 fen).</summary>
+[GenerateSerializer, Immutable, Alias("program-definition")]
+public sealed record ProgramDefinition(
+    [Id(0)] string Name,
+    [Id(1)] string Issuer,
+    [Id(2)] string Province,
+    [Id(3)] DateTimeOffset ClaimOpensAt,
+    [Id(4)] DateTimeOffset ClaimClosesAt,
+    [Id(5)] long BudgetFen,
+    [Id(6)] long VoucherCapFen,
+    [Id(7)] int CoverageBasisPoints,
+    [Id(8)] IReadOnlyList<TenantKind> AllowedTenantKinds,
+    [Id(9)] int RegistrationDeadlineDays,
+    [Id(10)] int ValidityDays,
+    [Id(11)] bool Stackable,
+    [Id(12)] bool AllowMultipleOpenVouchers,
+    [Id(13)] string? Assumptions);
+
+/// <summary>A published notice that adds or removes an approved provider from a given date.</summary>
+[GenerateSerializer, Immutable, Alias("provider-notice")]
+public sealed record ProviderNotice(
+    [Id(0)] string BatchId,
+    [Id(1)] string ProviderId,
+    [Id(2)] bool Approved,
+    [Id(3)] DateTimeOffset EffectiveFrom);
+
+[GenerateSerializer, Immutable, Alias("program-totals")]
+public sealed record ProgramTotals(
+    [Id(0)] long IssuedFen,
+    [Id(1)] long ReturnedFen,
+    [Id(2)] long HeldFen,
+    [Id(3)] long SpentFen)
+{
+    public long RemainingBudget(long budgetFen) => budgetFen - IssuedFen + ReturnedFen;
+}
+
+[GenerateSerializer, Immutable, Alias("program-view")]
+public sealed record ProgramView(
+    [Id(0)] string Id,
+    [Id(1)] ProgramDefinition Definition,
+    [Id(2)] ProgramTotals Totals,
+    [Id(3)] IReadOnlyList<ProviderNotice> ProviderNotices,
+    [Id(4)] DateTimeOffset CreatedAt);
+
+/// <summary>A tenant asks for a voucher. <see cref="AmountFen"/> is optional: the default is the cap or what is left.</summary>
+[GenerateSerializer, Immutable, Alias("claim-request")]
+public sealed record ClaimRequest(
+    [Id(0)] string TenantId,
+    [Id(1)] string ClaimKey,
+    [Id(2)] long? AmountFen);

@@ -1,0 +1,403 @@
+using Marketplace.Storage;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Concurrency;
+
+namespace Marketplace.Grains;
+
+/// <summary>
+/// The only authority on a pool's capacity (rule 4). Every call checks and changes memory in one turn and then waits
+/// for a group commit, so no two calls can both take the last GPU of an hour, and a burst of holds costs one write.
+/// </summary>
+[Reentrant]
+public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
+{
+    private readonly PoolStore _store;
+    private readonly MarketOptions _options;
+    private readonly TimeProvider _clock;
+    private readonly ILogger<GpuPoolGrain> _logger;
+    private readonly GroupCommit _commit;
+    private readonly HourlyCapacityCalendar _calendar = new();
+    private PoolState? _state;
+    private long _version;
+    private static readonly TimeSpan LoadRefresh = TimeSpan.FromSeconds(10);
+    private bool _pushDue;
+    private int _lastLoadHash;
+    private DateTimeOffset _lastLoadAt;
+
+    public GpuPoolGrain(PoolStore store, IOptions<MarketOptions> options, [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock,
+        ILogger<GpuPoolGrain> logger)
+    {
+        _store = store;
+        _options = options.Value;
+        _clock = clock;
+        _logger = logger;
+        _commit = new GroupCommit(WriteAsync);
+    }
+
+    private string Id => this.GetPrimaryKeyString();
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        if (await _store.LoadAsync(Id, cancellationToken) is { } row)
+        {
+            _state = row.State;
+            _version = row.Version;
+            foreach (var hold in _state.Holds.Values)
+            {
+                _calendar.Add(hold.StartHour, hold.EndHour, hold.Gpus);
+            }
+        }
+        this.RegisterGrainTimer(OnTimer, new GrainTimerCreationOptions(_options.PushInterval, _options.PushInterval) { Interleave = true });
+    }
+
+    public async Task<PoolView> Initialize(PoolSpec spec)
+    {
+        if (_state is not null)
+        {
+            if (_state.Spec.ProviderId != spec.ProviderId)
+            {
+                throw DomainException.Conflict("pool-id-taken", $"pool id '{spec.PoolId}' belongs to another provider");
+            }
+            if (_state.Spec != spec)
+            {
+                throw DomainException.Conflict("pool-exists", $"pool '{spec.PoolId}' already exists with other settings; change it instead");
+            }
+            return View();
+        }
+        ValidateCount(spec.GpuCount);
+        ValidateAsk(spec.AskFenPerGpuHour);
+        var now = _clock.GetUtcNow();
+        _state = new PoolState { Spec = spec, AskFenPerGpuHour = spec.AskFenPerGpuHour, GpuCount = spec.GpuCount, CreatedAt = now, UpdatedAt = now };
+        await SaveAsync();
+        return View();
+    }
+
+    public Task<PoolView?> Get() => Task.FromResult(_state is null ? null : View());
+
+    public Task<PoolSnapshot?> GetSnapshot(IReadOnlyList<string> reservationIds)
+    {
+        if (_state is null)
+        {
+            return Task.FromResult<PoolSnapshot?>(null);
+        }
+        PurgeExpiredHolds();
+        var held = reservationIds.Where(_state.Holds.ContainsKey).ToList();
+        return Task.FromResult<PoolSnapshot?>(new PoolSnapshot(_state.Spec, _state.AskFenPerGpuHour, _state.GpuCount, Calendar(), _version, held));
+    }
+
+    public async Task<HoldOutcome> Hold(HoldRequest request)
+    {
+        var state = Existing();
+        PurgeExpiredHolds();
+        if (state.Holds.TryGetValue(request.ReservationId, out var existing))
+        {
+            return existing.StartHour == request.StartHour && existing.Hours == request.Hours && existing.Gpus == request.Gpus
+                ? HoldOutcome.Ok
+                : HoldOutcome.Refused("hold-conflict", $"reservation {request.ReservationId} already holds other hours");
+        }
+
+        var now = _clock.GetUtcNow();
+        var firstBookable = Hours.FirstBookable(now);
+        if (request.Hours <= 0 || request.Gpus <= 0)
+        {
+            return HoldOutcome.Refused("invalid-hold", "a hold needs at least one GPU for at least one hour");
+        }
+        if (request.StartHour < firstBookable || request.StartHour + request.Hours > firstBookable + _options.HorizonHours)
+        {
+            return HoldOutcome.Refused("outside-horizon", "the hours are no longer inside the booking horizon");
+        }
+        if (request.AskFenPerGpuHour != state.AskFenPerGpuHour)
+        {
+            return HoldOutcome.Refused("price-changed", $"the pool now asks {state.AskFenPerGpuHour} fen per GPU-hour");
+        }
+        for (var h = request.StartHour; h < request.StartHour + request.Hours; h++)
+        {
+            if (state.CapacityAt(h) - _calendar.UsedAt(h) < request.Gpus)
+            {
+                return HoldOutcome.Refused("no-capacity", $"the pool has fewer than {request.Gpus} GPUs free at {Hours.ToTime(h):u}");
+            }
+        }
+
+        state.Holds[request.ReservationId] = new PoolHold
+        {
+            StartHour = request.StartHour,
+            Hours = request.Hours,
+            Gpus = request.Gpus,
+            ExpiresAt = now + request.Ttl,
+        };
+        _calendar.Add(request.StartHour, request.StartHour + request.Hours, request.Gpus);
+        await SaveAsync();
+        return HoldOutcome.Ok;
+    }
+
+    public async Task<HoldOutcome> Confirm(string reservationId)
+    {
+        var state = Existing();
+        PurgeExpiredHolds();
+        if (!state.Holds.TryGetValue(reservationId, out var hold) || hold.ReleasedFromHour is not null)
+        {
+            return HoldOutcome.Refused("hold-expired", "the capacity hold expired or was withdrawn before it was confirmed");
+        }
+        if (hold.Confirmed)
+        {
+            return HoldOutcome.Ok;
+        }
+        hold.Confirmed = true;
+        hold.ExpiresAt = null;
+        await SaveAsync();
+        return HoldOutcome.Ok;
+    }
+
+    public async Task Release(string reservationId, long? fromHour)
+    {
+        var state = Existing();
+        if (!state.Holds.TryGetValue(reservationId, out var hold))
+        {
+            return;
+        }
+        var oldEnd = hold.EndHour;
+        if (fromHour is null || fromHour <= hold.StartHour)
+        {
+            state.Holds.Remove(reservationId);
+            _calendar.Remove(hold.StartHour, oldEnd, hold.Gpus);
+        }
+        else if (fromHour < oldEnd)
+        {
+            hold.ReleasedFromHour = fromHour;
+            _calendar.Remove(fromHour.Value, oldEnd, hold.Gpus);
+        }
+        else
+        {
+            return;
+        }
+        await SaveAsync();
+    }
+
+    public async Task<PoolView> Change(PoolChange change)
+    {
+        var state = Existing();
+        if (change.AskFenPerGpuHour is { } ask)
+        {
+            ValidateAsk(ask);
+            state.AskFenPerGpuHour = ask;
+        }
+        if (change.GpuCount is { } count)
+        {
+            ValidateCount(count);
+            var now = Hours.Floor(_clock.GetUtcNow());
+            for (var h = now; h <= now + _options.HorizonHours + 1; h++)
+            {
+                if (_calendar.UsedAt(h) > count)
+                {
+                    throw DomainException.Rule("capacity-below-booked",
+                        $"{_calendar.UsedAt(h)} GPUs are booked at {Hours.ToTime(h):u}; the pool cannot shrink below that", "gpuCount");
+                }
+            }
+            state.GpuCount = count;
+        }
+        await SaveAsync();
+        return View();
+    }
+
+    public async Task<OutageEffect> AddOutage(Outage outage)
+    {
+        var state = Existing();
+        if (outage.To <= outage.From)
+        {
+            throw DomainException.Rule("invalid-outage", "an outage must end after it starts", "to");
+        }
+        var from = Hours.Floor(outage.From);
+        var to = Hours.Ceiling(outage.To);
+        if (state.Outages.FirstOrDefault(o => o.OutageId == outage.OutageId) is { } known)
+        {
+            if (known != outage)
+            {
+                throw DomainException.Conflict("outage-exists", $"outage '{outage.OutageId}' was declared with other times");
+            }
+            return new OutageEffect(Affected(state, from, to));
+        }
+
+        state.Outages.Add(outage);
+        // Capacity not yet sold is withdrawn at once: a saga still holding it will fail to confirm and re-match.
+        foreach (var (id, hold) in state.Holds.Where(h => !h.Value.Confirmed && Overlaps(h.Value, from, to)).ToList())
+        {
+            state.Holds.Remove(id);
+            _calendar.Remove(hold.StartHour, hold.EndHour, hold.Gpus);
+        }
+        await SaveAsync();
+        return new OutageEffect(Affected(state, from, to));
+    }
+
+    public async Task RecordEarnings(string reservationId, long amountFen)
+    {
+        var state = Existing();
+        if (state.Holds.TryGetValue(reservationId, out var hold) && !hold.Earned)
+        {
+            hold.Earned = true;
+            state.EarningsFen = checked(state.EarningsFen + amountFen);
+            await SaveAsync();
+        }
+    }
+
+    private static List<string> Affected(PoolState state, long from, long to) =>
+        state.Holds.Where(h => h.Value.Confirmed && Overlaps(h.Value, from, to)).Select(h => h.Key).Order(StringComparer.Ordinal).ToList();
+
+    private static bool Overlaps(PoolHold hold, long from, long to) => hold.StartHour < to && hold.EndHour > from;
+
+    private PoolState Existing()
+    {
+        if (_commit.Broken)
+        {
+            throw GroupCommit.Unavailable();
+        }
+        return _state ?? throw DomainException.NotFound("pool", Id);
+    }
+
+    private static void ValidateCount(int count)
+    {
+        if (count is < 1 or > 100_000)
+        {
+            throw DomainException.Rule("invalid-gpu-count", "a pool has between 1 and 100000 GPUs", "gpuCount");
+        }
+    }
+
+    private static void ValidateAsk(long ask)
+    {
+        if (ask is < 1 or > 100_000_000)
+        {
+            throw DomainException.Rule("invalid-price", "the ask must be between 1 and 100000000 fen per GPU-hour", "askFenPerGpuHour");
+        }
+    }
+
+    /// <summary>Drops unconfirmed holds whose time ran out; returns whether capacity came back.</summary>
+    private bool PurgeExpiredHolds()
+    {
+        if (_state is null)
+        {
+            return false;
+        }
+        var now = _clock.GetUtcNow();
+        var expired = _state.Holds.Where(h => !h.Value.Confirmed && h.Value.ExpiresAt <= now).ToList();
+        foreach (var (id, hold) in expired)
+        {
+            _state.Holds.Remove(id);
+            _calendar.Remove(hold.StartHour, hold.EndHour, hold.Gpus);
+            _logger.LogInformation("Hold {ReservationId} on pool {PoolId} expired unconfirmed", id, Id);
+        }
+        if (expired.Count > 0)
+        {
+            _pushDue = true;
+        }
+        return expired.Count > 0;
+    }
+
+    private Task SaveAsync()
+    {
+        _pushDue = true;
+        return _commit.Save();
+    }
+
+    private async Task WriteAsync()
+    {
+        var state = _state!;
+        var now = _clock.GetUtcNow();
+        state.UpdatedAt = now;
+        // Keep state bounded: holds that ended two days ago are history (the reservations table keeps it).
+        var horizonStart = Hours.Floor(now) - 48;
+        foreach (var id in state.Holds.Where(h => h.Value.EndHour < horizonStart).Select(h => h.Key).ToList())
+        {
+            state.Holds.Remove(id);
+        }
+        state.Outages.RemoveAll(o => Hours.Ceiling(o.To) < horizonStart);
+        _calendar.ForgetBefore(horizonStart);
+        try
+        {
+            _version = await _store.WriteAsync(Id, state, _version);
+        }
+        catch (Exception e)
+        {
+            _logger.LogWarning(e, "Pool {PoolId} could not write its state; reloading", Id);
+            DeactivateOnIdle();
+            throw;
+        }
+    }
+
+    private Task OnTimer(CancellationToken cancellationToken)
+    {
+        if (_state is null || _commit.Broken)
+        {
+            return Task.CompletedTask;
+        }
+        if (PurgeExpiredHolds())
+        {
+            GrainFactory.GetGrain<IMarketGrain>(_state.Spec.GpuModel).CapacityChanged(Id).Ignore();
+        }
+        if (_pushDue)
+        {
+            _pushDue = false;
+            var view = View();
+            GrainFactory.Publish(new MarketUpdate(UpdateKind.Pool, _state.Spec.ProviderId, Id, view.Version, _clock.GetUtcNow(), Pool: view));
+        }
+        ReportLoad();
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Tells the regulator's view how loaded the pool is when that changed (it moves with the clock too), and every
+    /// few seconds regardless, so a view that restarted fills up again.
+    /// </summary>
+    private void ReportLoad()
+    {
+        var state = _state!;
+        var now = Hours.Floor(_clock.GetUtcNow());
+        long booked = 0, capacity = 0;
+        for (var h = now; h < now + 24; h++)
+        {
+            booked += _calendar.UsedAt(h);
+            capacity += state.CapacityAt(h);
+        }
+        var load = new PoolLoad(Id, state.Spec.ProviderId, state.Spec.Site, state.Spec.GpuModel, state.GpuCount,
+            _calendar.UsedAt(now), booked, capacity, state.AskFenPerGpuHour);
+        var hash = load.GetHashCode();
+        var at = _clock.GetUtcNow();
+        if (hash != _lastLoadHash || at - _lastLoadAt >= LoadRefresh || at < _lastLoadAt)
+        {
+            _lastLoadHash = hash;
+            _lastLoadAt = at;
+            GrainFactory.GetGrain<IUtilizationGrain>(0).ReportPool(load).Ignore();
+        }
+    }
+
+    private PoolCalendar Calendar()
+    {
+        var state = _state!;
+        var start = Hours.Floor(_clock.GetUtcNow());
+        var length = _options.HorizonHours + 2;
+        var capacity = new int[length];
+        var used = new int[length];
+        for (var i = 0; i < length; i++)
+        {
+            capacity[i] = state.CapacityAt(start + i);
+            used[i] = _calendar.UsedAt(start + i);
+        }
+        return new PoolCalendar(start, capacity, used);
+    }
+
+    private PoolView View()
+    {
+        var state = _state!;
+        var calendar = Calendar();
+        long used = 0, capacity = 0;
+        for (var i = 0; i < 24; i++)
+        {
+            used += calendar.Used[i];
+            capacity += calendar.Capacity[i];
+        }
+        var now = Hours.Floor(_clock.GetUtcNow());
+        return new PoolView(Id, state.Spec.ProviderId, state.Spec.Site, state.Spec.GpuModel, state.GpuCount, state.AskFenPerGpuHour,
+            state.Outages.ToList(), calendar, capacity == 0 ? 10_000 : (int)(used * 10_000 / capacity), state.EarningsFen,
+            state.Holds.Count(h => h.Value.Confirmed && h.Value.EndHour > now), _version);
+    }
+}

@@ -1,0 +1,35 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Marketplace.Grains;
+
+/// <summary>The market's tunable rules ("Market" section).</summary>
+public sealed class MarketOptions
+{
+    public const string Section = "Market";
+
+    /// <summary>How far ahead capacity can be booked.</summary>
+    [Range(1, 60)]
+    public int BookingHorizonDays { get; set; } = 14;
+
+    /// <summary>How long a pool keeps an unconfirmed hold before giving the capacity back.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    public TimeSpan HoldTtl { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How often the sweeper applies the time rules. Zero turns the timer off (tests tick it themselves).</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
+    public TimeSpan SweepInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>A saga or bid left pending this long is assumed orphaned by a crash and resumed.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    public TimeSpan StaleAfter { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Most bids one market keeps resting; past this a GTC bid that cannot fill is rejected.</summary>
+    [Range(1, 1_000_000)]
+    public int MaxRestingBids { get; set; } = 50_000;
+
+    /// <summary>How often pools and markets push their state to dashboards at most.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.050", "00:01:00")]
+    public TimeSpan PushInterval { get; set; } = TimeSpan.FromMilliseconds(250);
+
+    public int HorizonHours => BookingHorizonDays * 24;
+}

@@ -1,0 +1,117 @@
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Marketplace.Grains;
+
+[GenerateSerializer]
+public sealed class ProviderState
+{
+    [Id(0)] public ProviderRegistration? Registration { get; set; }
+    [Id(1)] public DateTimeOffset RegisteredAt { get; set; }
+    /// <summary>The provider's pools and the GPU model (and so the market) of each.</summary>
+    [Id(2)] public Dictionary<string, string> Pools { get; set; } = [];
+}
+
+/// <summary>A provider's own record and the entry point for its changes; routes pool changes to their market.</summary>
+public sealed class ProviderGrain(
+    [PersistentState("provider", Names.Storage.Grains)] IPersistentState<ProviderState> state,
+    [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock) : Grain, IProviderGrain
+{
+    private string Id => this.GetPrimaryKeyString();
+
+    public async Task<ProviderView> Register(ProviderRegistration registration)
+    {
+        if (CreditCode.Validate(registration.CreditCode) is { } problem)
+        {
+            throw DomainException.Rule("invalid-credit-code", $"creditCode {problem}", "creditCode");
+        }
+        var duplicate = registration.Sites.GroupBy(s => s.SiteId).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate is not null)
+        {
+            throw DomainException.Rule("duplicate-site", $"site '{duplicate.Key}' is listed twice", "sites");
+        }
+        if (state.State.Registration is { } existing)
+        {
+            var removed = existing.Sites.Select(s => s.SiteId).Except(registration.Sites.Select(s => s.SiteId)).ToList();
+            if (removed.Count > 0 && state.State.Pools.Count > 0)
+            {
+                throw DomainException.Rule("site-in-use", $"site '{removed[0]}' cannot be removed while the provider lists pools", "sites");
+            }
+        }
+        else
+        {
+            state.State.RegisteredAt = clock.GetUtcNow();
+        }
+        state.State.Registration = registration;
+        await state.WriteStateAsync();
+        return View()!;
+    }
+
+    public Task<ProviderView?> Get() => Task.FromResult(View());
+
+    public async Task<PoolView> ListPool(PoolListing listing)
+    {
+        var registration = Registered();
+        var site = registration.Sites.FirstOrDefault(s => s.SiteId == listing.SiteId)
+            ?? throw DomainException.Rule("unknown-site", $"the provider has no site '{listing.SiteId}'", "siteId");
+        if (!GpuModels.IsKnown(listing.GpuModel))
+        {
+            throw DomainException.Rule("unknown-gpu-model", $"'{listing.GpuModel}' is not a GPU model the market trades", "gpuModel");
+        }
+        var spec = new PoolSpec(listing.PoolId, Id, registration.CreditCode, site, listing.GpuModel, listing.GpuCount, listing.AskFenPerGpuHour);
+        var view = await GrainFactory.GetGrain<IMarketGrain>(listing.GpuModel).ListPool(spec);
+        if (state.State.Pools.TryAdd(listing.PoolId, listing.GpuModel))
+        {
+            await state.WriteStateAsync();
+        }
+        return view;
+    }
+
+    public Task<PoolView> ChangePool(string poolId, PoolChange change) =>
+        GrainFactory.GetGrain<IMarketGrain>(ModelOf(poolId)).ChangePool(poolId, change);
+
+    public async Task<OutageReport> DeclareOutage(OutageRequest request)
+    {
+        var registration = Registered();
+        List<string> poolIds;
+        if (request.PoolId is not null)
+        {
+            ModelOf(request.PoolId);
+            poolIds = [request.PoolId];
+        }
+        else
+        {
+            if (registration.Sites.All(s => s.SiteId != request.SiteId))
+            {
+                throw DomainException.Rule("unknown-site", $"the provider has no site '{request.SiteId}'", "siteId");
+            }
+            var pools = await Task.WhenAll(state.State.Pools.Keys.Select(id => GrainFactory.GetGrain<IGpuPoolGrain>(id).Get()));
+            poolIds = pools.Where(p => p is not null && p.Site.SiteId == request.SiteId).Select(p => p!.Id).Order(StringComparer.Ordinal).ToList();
+        }
+
+        var interrupted = new List<string>();
+        var rematched = new List<string>();
+        foreach (var poolId in poolIds)
+        {
+            var report = await GrainFactory.GetGrain<IMarketGrain>(state.State.Pools[poolId]).DeclareOutage(poolId, request.Outage);
+            interrupted.AddRange(report.InterruptedReservationIds);
+            rematched.AddRange(report.RematchedReservationIds);
+        }
+        return new OutageReport(request.Outage.OutageId, poolIds, interrupted, rematched);
+    }
+
+    public async Task<IReadOnlyList<PoolView>> GetPools()
+    {
+        var pools = await Task.WhenAll(state.State.Pools.Keys.Select(id => GrainFactory.GetGrain<IGpuPoolGrain>(id).Get()));
+        return pools.Where(p => p is not null).Select(p => p!).OrderBy(p => p.Id, StringComparer.Ordinal).ToList();
+    }
+
+    private ProviderRegistration Registered() =>
+        state.State.Registration ?? throw DomainException.Rule("provider-not-registered", "register the provider first");
+
+    private string ModelOf(string poolId) =>
+        state.State.Pools.TryGetValue(poolId, out var model) ? model : throw DomainException.NotFound("pool", poolId);
+
+    private ProviderView? View() => state.State.Registration is { } registration
+        ? new ProviderView(Id, registration, state.State.Pools.Keys.Order(StringComparer.Ordinal).ToList(), state.State.RegisteredAt)
+        : null;
+}

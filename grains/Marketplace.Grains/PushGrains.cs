@@ -1,0 +1,110 @@
+using Microsoft.Extensions.Logging;
+using Orleans.Concurrency;
+
+namespace Marketplace.Grains;
+
+/// <summary>
+/// One per silo (a stateless worker): collects updates from the grains on its silo and forwards them in batches to
+/// every web node, so a busy market costs a few messages per batch interval instead of one per change.
+/// </summary>
+[StatelessWorker(1)]
+[Reentrant]
+public sealed class PushNotifierGrain(TimeProvider time, ILogger<PushNotifierGrain> logger) : Grain, IPushNotifierGrain
+{
+    private static readonly TimeSpan FlushInterval = TimeSpan.FromMilliseconds(20);
+    private static readonly TimeSpan HubRefreshInterval = TimeSpan.FromSeconds(5);
+    private const int MaxBatch = 500;
+
+    private readonly List<MarketUpdate> _queue = [];
+    private IReadOnlyList<(Guid NodeId, IMarketObserver Observer)> _hubs = [];
+    private DateTimeOffset _hubsFetchedAt = DateTimeOffset.MinValue;
+    private bool _flushing;
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        this.RegisterGrainTimer(_ => Flush(), new GrainTimerCreationOptions(FlushInterval, FlushInterval) { Interleave = true });
+        return Task.CompletedTask;
+    }
+
+    public Task Publish(MarketUpdate update)
+    {
+        _queue.Add(update);
+        return Task.CompletedTask;
+    }
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) => await Flush();
+
+    private async Task Flush()
+    {
+        if (_flushing || _queue.Count == 0)
+        {
+            return;
+        }
+        _flushing = true;
+        try
+        {
+            if (time.GetUtcNow() - _hubsFetchedAt > HubRefreshInterval)
+            {
+                _hubs = await GrainFactory.GetGrain<IHubListGrain>(0).GetHubs();
+                _hubsFetchedAt = time.GetUtcNow();
+            }
+            while (_queue.Count > 0)
+            {
+                var batch = _queue.Take(MaxBatch).ToList();
+                _queue.RemoveRange(0, batch.Count);
+                await Task.WhenAll(_hubs.Select(hub => Send(hub.NodeId, hub.Observer, batch)));
+            }
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning(e, "Forwarding updates to web nodes failed");
+        }
+        finally
+        {
+            _flushing = false;
+        }
+    }
+
+    private async Task Send(Guid nodeId, IMarketObserver observer, IReadOnlyList<MarketUpdate> batch)
+    {
+        try
+        {
+            await observer.OnUpdates(batch);
+        }
+        catch (Exception e)
+        {
+            // A web node that went away is dropped from the list when it stops re-registering.
+            logger.LogDebug(e, "Web node {NodeId} did not take a batch of {Count} updates", nodeId, batch.Count);
+            _hubsFetchedAt = DateTimeOffset.MinValue;
+        }
+    }
+}
+
+/// <summary>The web nodes that want updates. Nodes re-register every few seconds; one silent for 30 s is dropped.</summary>
+public sealed class HubListGrain(TimeProvider time) : Grain, IHubListGrain
+{
+    private static readonly TimeSpan Expiry = TimeSpan.FromSeconds(30);
+    private readonly Dictionary<Guid, (IMarketObserver Observer, DateTimeOffset SeenAt)> _hubs = [];
+
+    public ValueTask AddHub(Guid nodeId, IMarketObserver observer)
+    {
+        _hubs[nodeId] = (observer, time.GetUtcNow());
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask RemoveHub(Guid nodeId)
+    {
+        _hubs.Remove(nodeId);
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask<IReadOnlyList<(Guid NodeId, IMarketObserver Observer)>> GetHubs()
+    {
+        var cutoff = time.GetUtcNow() - Expiry;
+        foreach (var stale in _hubs.Where(h => h.Value.SeenAt < cutoff).Select(h => h.Key).ToList())
+        {
+            _hubs.Remove(stale);
+        }
+        return ValueTask.FromResult<IReadOnlyList<(Guid, IMarketObserver)>>(_hubs.Select(h => (h.Key, h.Value.Observer)).ToList());
+    }
+}

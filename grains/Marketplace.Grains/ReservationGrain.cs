@@ -1,0 +1,276 @@
+using Marketplace.Storage;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Marketplace.Grains;
+
+/// <summary>
+/// One rental: runs the saga hold capacity → hold voucher funds → confirm, and compensates every step done when a
+/// step refuses. Each step is idempotent by reservation id, so a saga cut short by a crash is simply run again
+/// (by its market or the sweeper) and ends confirmed or fully compensated, never half.
+/// </summary>
+public sealed class ReservationGrain(
+    ReservationStore store,
+    Npgsql.NpgsqlDataSource db,
+    IOptions<MarketOptions> options,
+    [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock,
+    ILogger<ReservationGrain> logger) : Grain, IReservationGrain
+{
+    private ReservationRecord? _r;
+    private long _version;
+
+    private string Id => this.GetPrimaryKeyString();
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken) => await LoadAsync(cancellationToken);
+
+    private async Task LoadAsync(CancellationToken cancellationToken = default)
+    {
+        if (await store.LoadAsync(Id, cancellationToken) is { } row)
+        {
+            _r = row.State;
+            _version = row.Version;
+        }
+    }
+
+    public async Task<SagaOutcome> Open(ReservationPlan plan)
+    {
+        if (_r is null)
+        {
+            if (plan.ReservationId != Id || plan.Hours <= 0 || plan.Gpus <= 0 || plan.FenPerGpuHour <= 0)
+            {
+                throw DomainException.Rule("invalid-plan", "a reservation plan needs its own id, hours, GPUs and a price");
+            }
+            var now = clock.GetUtcNow();
+            await SaveAsync(new ReservationRecord(plan, ReservationState.Pending, 0, plan.CostFen, null, null, null, false,
+                plan.StartHour + plan.Hours, null, now, now));
+        }
+        if (_r!.State == ReservationState.Pending)
+        {
+            await RunSagaAsync();
+        }
+        return new SagaOutcome(View(), _r.CapacityRefused);
+    }
+
+    public Task<ReservationView?> Get() => Task.FromResult(_r is null ? null : View());
+
+    public async Task<ReservationView> Cancel(string reasonCode, string reason)
+    {
+        var r = Existing();
+        switch (r.State)
+        {
+            case ReservationState.Cancelled:
+                return View();
+            case ReservationState.Pending:
+                throw DomainException.Conflict("reservation-pending", "the reservation is still being confirmed; try again");
+            case ReservationState.Confirmed when clock.GetUtcNow() < r.Plan.StartsAt:
+                break;
+            case ReservationState.Confirmed or ReservationState.Active:
+                throw DomainException.Rule("reservation-started", "a reservation can be cancelled only before it starts");
+            default:
+                throw DomainException.Rule("reservation-ended", $"the reservation is {r.State}");
+        }
+        await ReleaseFundsAsync(r);
+        await Pool(r).Release(Id, null);
+        await SaveAsync(r with
+        {
+            State = ReservationState.Cancelled,
+            ReasonCode = reasonCode,
+            Reason = reason,
+            ReleasedFromHour = r.Plan.StartHour,
+            Settlement = new Settlement(0, 0, 0, 0, clock.GetUtcNow()),
+        });
+        return View();
+    }
+
+    public async Task<ReservationView> Interrupt(DateTimeOffset from, string reason)
+    {
+        var r = Existing();
+        if (r.State == ReservationState.Interrupted)
+        {
+            return View();
+        }
+        if (r.State is not (ReservationState.Confirmed or ReservationState.Active))
+        {
+            throw DomainException.Rule("reservation-not-running", $"the reservation is {r.State}");
+        }
+        var kept = (int)Math.Clamp(Hours.Floor(from) - r.Plan.StartHour, 0, r.Plan.Hours);
+        await Pool(r).Release(Id, r.Plan.StartHour + kept);
+        var interrupted = r with
+        {
+            State = ReservationState.Interrupted,
+            ReasonCode = "provider-outage",
+            Reason = $"provider outage from {from:u}: {reason}",
+            ReleasedFromHour = r.Plan.StartHour + kept,
+        };
+        if (kept == 0)
+        {
+            await ReleaseFundsAsync(r);
+            interrupted = interrupted with { Settlement = new Settlement(0, 0, 0, 0, clock.GetUtcNow()) };
+        }
+        await SaveAsync(interrupted);
+        if (kept > 0 && clock.GetUtcNow() >= Hours.ToTime(interrupted.EndHour))
+        {
+            await SettleAsync(kept, ReservationState.Interrupted);
+        }
+        return View();
+    }
+
+    public async Task<ReservationView?> Advance()
+    {
+        if (_r is null)
+        {
+            return null;
+        }
+        if (_r.State == ReservationState.Pending)
+        {
+            await RunSagaAsync();
+        }
+        var now = clock.GetUtcNow();
+        if (_r.State == ReservationState.Confirmed && now >= _r.Plan.StartsAt)
+        {
+            await SaveAsync(_r with { State = ReservationState.Active });
+        }
+        if (_r.State == ReservationState.Active && now >= _r.Plan.EndsAt)
+        {
+            await SettleAsync(_r.Plan.Hours, ReservationState.Completed);
+        }
+        if (_r.State == ReservationState.Interrupted && _r.Settlement is null && now >= Hours.ToTime(_r.EndHour))
+        {
+            await SettleAsync((int)(_r.EndHour - _r.Plan.StartHour), ReservationState.Interrupted);
+        }
+        return View();
+    }
+
+    private async Task RunSagaAsync()
+    {
+        var r = _r!;
+        var plan = r.Plan;
+        var pool = Pool(r);
+        var hold = await pool.Hold(new HoldRequest(Id, plan.StartHour, plan.Hours, plan.Gpus, plan.FenPerGpuHour, options.Value.HoldTtl));
+        if (!hold.Accepted)
+        {
+            await FailAsync(hold.RefusalCode!, hold.Reason!, capacityRefused: true);
+            return;
+        }
+
+        FundingResult funding = FundingResult.Held(0, string.Empty);
+        if (plan.VoucherId is { } voucherId)
+        {
+            try
+            {
+                funding = await GrainFactory.GetGrain<IVoucherGrain>(voucherId).HoldFunds(
+                    new FundingRequest(Id, plan.TenantId, plan.ProviderId, plan.ProviderCreditCode, plan.StartsAt, plan.EndsAt, plan.CostFen));
+            }
+            catch (DomainException e) when (e.Kind is ErrorKind.Rule or ErrorKind.Conflict or ErrorKind.NotFound)
+            {
+                funding = FundingResult.Refused(e.Code, e.Message);
+            }
+            if (!funding.Accepted)
+            {
+                await pool.Release(Id, null);
+                await FailAsync(funding.RefusalCode!, funding.RefusalReason!, capacityRefused: false);
+                return;
+            }
+        }
+
+        var confirmed = await pool.Confirm(Id);
+        if (!confirmed.Accepted)
+        {
+            await ReleaseFundsAsync(r);
+            await pool.Release(Id, null);
+            await FailAsync(confirmed.RefusalCode!, confirmed.Reason!, capacityRefused: true);
+            return;
+        }
+        await SaveAsync(r with
+        {
+            State = ReservationState.Confirmed,
+            VoucherFen = funding.AmountFen,
+            CashFen = plan.CostFen - funding.AmountFen,
+            VoucherProgramId = plan.VoucherId is null ? null : funding.ProgramId,
+        });
+    }
+
+    private Task FailAsync(string code, string reason, bool capacityRefused)
+    {
+        logger.LogInformation("Reservation {ReservationId} failed: {Code}", Id, code);
+        return SaveAsync(_r! with
+        {
+            State = ReservationState.Failed,
+            ReasonCode = code,
+            Reason = reason,
+            CapacityRefused = capacityRefused,
+            ReleasedFromHour = _r!.Plan.StartHour,
+            VoucherFen = 0,
+            CashFen = 0,
+        });
+    }
+
+    /// <summary>
+    /// Rule 7: the voucher pays its share of the hours used (captured from its hold, the rest released), the tenant
+    /// owes the rest in cash and the provider is owed the whole cost, as one balanced ledger transaction.
+    /// </summary>
+    private async Task SettleAsync(int usedHours, ReservationState finalState)
+    {
+        var r = _r!;
+        var plan = r.Plan;
+        var cost = checked(plan.FenPerGpuHour * plan.Gpus * usedHours);
+        var voucherShare = plan.Hours == 0 ? 0 : checked(r.VoucherFen * usedHours) / plan.Hours;
+        long captured = 0;
+        if (plan.VoucherId is { } voucherId && r.VoucherFen > 0)
+        {
+            captured = await GrainFactory.GetGrain<IVoucherGrain>(voucherId).Capture(Id, voucherShare);
+        }
+        var cash = cost - captured;
+        var now = clock.GetUtcNow();
+        if (cost > 0)
+        {
+            var entries = new List<(string, long)> { (Accounts.ProviderReceivable(plan.ProviderId), cost) };
+            if (captured > 0)
+            {
+                entries.Add((Accounts.ProgramPayable(r.VoucherProgramId!), -captured));
+            }
+            if (cash > 0)
+            {
+                entries.Add((Accounts.TenantPayable(plan.TenantId), -cash));
+            }
+            await LedgerWriter.PostOnceAsync(db, new LedgerPosting($"settle:{Id}", "settle",
+                $"Reservation {Id}: {usedHours} h of {plan.Gpus} {plan.GpuModel} at {plan.FenPerGpuHour} fen", entries,
+                captured > 0 ? r.VoucherProgramId : null, plan.VoucherId, Id), now);
+            await Pool(r).RecordEarnings(Id, cost);
+        }
+        await SaveAsync(r with { State = finalState, Settlement = new Settlement(usedHours, cost, captured, cash, now) });
+    }
+
+    private async Task ReleaseFundsAsync(ReservationRecord r)
+    {
+        if (r.Plan.VoucherId is { } voucherId)
+        {
+            await GrainFactory.GetGrain<IVoucherGrain>(voucherId).Release(Id);
+        }
+    }
+
+    private IGpuPoolGrain Pool(ReservationRecord r) => GrainFactory.GetGrain<IGpuPoolGrain>(r.Plan.PoolId);
+
+    private ReservationRecord Existing() => _r ?? throw DomainException.NotFound("reservation", Id);
+
+    private async Task SaveAsync(ReservationRecord next)
+    {
+        next = next with { UpdatedAt = clock.GetUtcNow() };
+        try
+        {
+            _version = await store.WriteAsync(Id, next, _version);
+        }
+        catch (StaleStateException)
+        {
+            // Another activation moved the reservation on; take its state and let the caller retry.
+            await LoadAsync();
+            throw new DomainException(ErrorKind.Unavailable, "reservation-changed", "the reservation changed meanwhile; retry");
+        }
+        _r = next;
+        var view = View();
+        GrainFactory.Publish(new MarketUpdate(UpdateKind.Reservation, next.Plan.TenantId, Id, view.Version, next.UpdatedAt, Reservation: view));
+    }
+
+    private ReservationView View() => _r!.ToView(Id, _version);
+}

@@ -1,0 +1,261 @@
+using Marketplace.Storage;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Marketplace.Grains;
+
+/// <summary>
+/// One voucher (rules 1, 3, 7, 8). Its state is the <c>vouchers</c> row and its holds; every change is written with
+/// its ledger postings in one statement that checks the row's version, so the grain's balance and the ledger's are
+/// the same by construction, and a stale second activation writes nothing.
+/// </summary>
+public sealed class VoucherGrain(
+    VoucherStore store,
+    [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock,
+    ILogger<VoucherGrain> logger) : Grain, IVoucherGrain
+{
+    private VoucherRow? _row;
+    private Dictionary<string, HoldRow> _holds = [];
+
+    private string Id => this.GetPrimaryKeyString();
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken) => LoadAsync(cancellationToken);
+
+    private async Task LoadAsync(CancellationToken cancellationToken = default)
+    {
+        if (await store.LoadAsync(Id, cancellationToken) is { } loaded)
+        {
+            (_row, _holds) = loaded;
+        }
+    }
+
+    public async Task<VoucherView?> Get()
+    {
+        if (_row is null)
+        {
+            await LoadAsync(); // issued by the program since this activation looked
+        }
+        return await ApplyDueTransitions();
+    }
+
+    public Task<VoucherView?> ApplyDueTransitions() => Retrying(async () =>
+    {
+        if (_row is null)
+        {
+            return null;
+        }
+        await ApplyDueAsync();
+        return _row.ToView();
+    });
+
+    public Task<VoucherView> RegisterActivity(string tenantId, RdActivity activity) => Retrying(async () =>
+    {
+        var row = Owned(tenantId);
+        await ApplyDueAsync();
+        row = _row!;
+        switch (row.State)
+        {
+            case VoucherState.Lapsed:
+                throw DomainException.Rule("registration-deadline-passed",
+                    $"the R&D activity had to be registered by {row.RegistrationDeadline:u}; the voucher lapsed");
+            case VoucherState.Active when row.Activity == activity:
+                return row.ToView();
+            case VoucherState.Claimed:
+                break;
+            default:
+                throw DomainException.Rule("activity-already-registered", $"the voucher is {row.State}; its activity is already registered");
+        }
+        var now = clock.GetUtcNow();
+        var next = row with { State = VoucherState.Active, RegisteredAt = now, ExpiresAt = now.AddDays(row.ValidityDays), Activity = activity };
+        _row = await store.RegisterAsync(row, next);
+        Publish();
+        return _row.ToView();
+    });
+
+    public Task<FundingResult> PreviewFunding(FundingRequest request) => Retrying(async () =>
+    {
+        if (_row is null || _row.TenantId != request.TenantId)
+        {
+            return FundingResult.Refused("voucher-not-found", "the tenant holds no such voucher");
+        }
+        await ApplyDueAsync();
+        return await EvaluateAsync(request);
+    });
+
+    public Task<FundingResult> HoldFunds(FundingRequest request) => Retrying(async () =>
+    {
+        if (_row is null || _row.TenantId != request.TenantId)
+        {
+            return FundingResult.Refused("voucher-not-found", "the tenant holds no such voucher");
+        }
+        if (_holds.TryGetValue(request.ReservationId, out var existing))
+        {
+            if (existing.RentalCostFen != request.RentalCostFen)
+            {
+                throw DomainException.Conflict("hold-conflict",
+                    $"reservation {request.ReservationId} already holds funds for a rental of {existing.RentalCostFen} fen");
+            }
+            return existing.State == HoldState.Released
+                ? FundingResult.Refused("hold-released", "the voucher's hold for this reservation was released")
+                : FundingResult.Held(existing.AmountFen, _row.ProgramId);
+        }
+        await ApplyDueAsync();
+        var result = await EvaluateAsync(request);
+        if (!result.Accepted)
+        {
+            return result;
+        }
+
+        var row = _row;
+        var hold = new HoldRow(request.ReservationId, HoldState.Held, request.RentalCostFen, result.AmountFen, 0, request.ProviderId, row.Stackable);
+        try
+        {
+            _row = await store.HoldAsync(row, row with { HeldFen = checked(row.HeldFen + result.AmountFen) }, hold, clock.GetUtcNow());
+        }
+        catch (Npgsql.PostgresException e) when (e.SqlState == Npgsql.PostgresErrorCodes.UniqueViolation && e.ConstraintName == "voucher_holds_one_funder")
+        {
+            return FundingResult.Refused("already-funded", "another voucher already pays for this reservation");
+        }
+        _holds[hold.ReservationId] = hold;
+        Publish();
+        return result;
+    });
+
+    public Task<long> Capture(string reservationId, long amountFen) => Retrying(async () =>
+    {
+        var row = _row ?? throw DomainException.NotFound("voucher", Id);
+        if (!_holds.TryGetValue(reservationId, out var hold))
+        {
+            throw DomainException.Rule("no-hold", $"the voucher holds nothing for reservation {reservationId}");
+        }
+        switch (hold.State)
+        {
+            case HoldState.Captured when hold.CapturedFen == amountFen:
+                return hold.CapturedFen;
+            case HoldState.Captured:
+                throw DomainException.Conflict("capture-conflict", $"reservation {reservationId} was already settled for {hold.CapturedFen} fen");
+            case HoldState.Released:
+                return 0; // released when the voucher ended: the rental is paid in cash
+        }
+        if (amountFen < 0 || amountFen > hold.AmountFen)
+        {
+            throw DomainException.Rule("capture-above-hold", $"the hold for reservation {reservationId} is {hold.AmountFen} fen");
+        }
+
+        var captured = checked(row.CapturedFen + amountFen);
+        var next = row with
+        {
+            HeldFen = row.HeldFen - hold.AmountFen,
+            CapturedFen = captured,
+            State = captured == row.FaceValueFen ? VoucherState.Exhausted : row.State,
+            EndedAt = captured == row.FaceValueFen ? clock.GetUtcNow() : row.EndedAt,
+        };
+        _row = await store.CaptureAsync(row, next, hold, amountFen, clock.GetUtcNow());
+        _holds[reservationId] = hold with { State = HoldState.Captured, CapturedFen = amountFen };
+        Publish();
+        return amountFen;
+    });
+
+    public Task Release(string reservationId) => Retrying(async () =>
+    {
+        if (_row is not { } row || !_holds.TryGetValue(reservationId, out var hold) || hold.State != HoldState.Held)
+        {
+            return true;
+        }
+        _row = await store.ReleaseAsync(row, row with { HeldFen = row.HeldFen - hold.AmountFen }, hold, clock.GetUtcNow());
+        _holds[reservationId] = hold with { State = HoldState.Released };
+        Publish();
+        return true;
+    });
+
+    /// <summary>Rules 1 and 3, in the order a tenant would want to hear them.</summary>
+    private async Task<FundingResult> EvaluateAsync(FundingRequest request)
+    {
+        var row = _row!;
+        switch (row.State)
+        {
+            case VoucherState.Claimed:
+                return FundingResult.Refused("voucher-not-registered", "register the voucher's R&D activity before using it");
+            case not VoucherState.Active:
+                return FundingResult.Refused($"voucher-{row.State.ToString().ToLowerInvariant()}", $"the voucher is {row.State}");
+        }
+        if (request.RentalEnd > row.ExpiresAt)
+        {
+            return FundingResult.Refused("rental-after-expiry", $"the voucher expires at {row.ExpiresAt:u}, before the rental ends");
+        }
+        if (!await GrainFactory.GetGrain<IVoucherProgramGrain>(row.ProgramId).IsProviderApproved(request.ProviderId, request.RentalStart))
+        {
+            return FundingResult.Refused("provider-not-approved",
+                $"provider '{request.ProviderId}' is not approved by program '{row.ProgramId}' on {request.RentalStart:yyyy-MM-dd}");
+        }
+        var tenant = await GrainFactory.GetGrain<ITenantGrain>(row.TenantId).Get();
+        if (tenant is not null && TenantRules.IsRelatedParty(tenant.Registration, request.ProviderCreditCode))
+        {
+            return FundingResult.Refused("related-party", "a voucher never pays a provider related to the tenant");
+        }
+        var others = await store.OtherFundersAsync(request.ReservationId, Id);
+        if (others.Count > 0 && !(row.Stackable && others.All(o => o.Stackable)))
+        {
+            return FundingResult.Refused("already-funded", "another voucher already pays for this reservation");
+        }
+        var share = checked(request.RentalCostFen * row.CoverageBasisPoints) / 10_000;
+        var amount = Math.Min(share, row.AvailableFen);
+        return amount <= 0
+            ? FundingResult.Refused("voucher-exhausted", "the voucher has no value left")
+            : FundingResult.Held(amount, row.ProgramId);
+    }
+
+    /// <summary>Rule 1's clock: Claimed lapses after the registration deadline, Active expires after its validity.</summary>
+    private async Task ApplyDueAsync()
+    {
+        var row = _row!;
+        var now = clock.GetUtcNow();
+        VoucherState? end = row.State switch
+        {
+            VoucherState.Claimed when now > row.RegistrationDeadline => VoucherState.Lapsed,
+            VoucherState.Active when now >= row.ExpiresAt => VoucherState.Expired,
+            _ => null,
+        };
+        if (end is null)
+        {
+            return;
+        }
+        var open = _holds.Values.Where(h => h.State == HoldState.Held).ToList();
+        var returned = row.FaceValueFen - row.CapturedFen - row.ReturnedFen;
+        var next = row with { State = end.Value, HeldFen = 0, ReturnedFen = row.ReturnedFen + returned, EndedAt = now };
+        _row = await store.EndAsync(row, next, open, now);
+        foreach (var hold in open)
+        {
+            _holds[hold.ReservationId] = hold with { State = HoldState.Released };
+        }
+        logger.LogInformation("Voucher {VoucherId} {State}: {Returned} fen returned to program {ProgramId}", Id, end, returned, row.ProgramId);
+        Publish();
+    }
+
+    private VoucherRow Owned(string tenantId) =>
+        _row is { } row && row.TenantId == tenantId ? row : throw DomainException.NotFound("voucher", Id);
+
+    private void Publish()
+    {
+        var view = _row!.ToView();
+        GrainFactory.Publish(new MarketUpdate(UpdateKind.Voucher, view.TenantId, view.Id, view.Version, clock.GetUtcNow(), Voucher: view));
+    }
+
+    /// <summary>
+    /// Runs an operation; if another activation moved the voucher on meanwhile, reloads and runs it once more on the
+    /// fresh state (every operation is idempotent, so a repeat of one that already committed is answered, not redone).
+    /// </summary>
+    private async Task<T> Retrying<T>(Func<Task<T>> operation)
+    {
+        try
+        {
+            return await operation();
+        }
+        catch (StaleStateException e)
+        {
+            logger.LogWarning(e, "Voucher {VoucherId} was changed elsewhere; reloading", Id);
+            await LoadAsync();
+            return await operation();
+        }
+    }
+}

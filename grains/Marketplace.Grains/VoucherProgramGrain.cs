@@ -1,0 +1,169 @@
+using Marketplace.Storage;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Marketplace.Grains;
+
+/// <summary>
+/// A voucher program: its terms, its approved providers by notice batch, and claims (rules 1 and 2). The budget is
+/// enforced by the claim's transaction, not by this activation, so even two activations cannot overspend it.
+/// </summary>
+public sealed class VoucherProgramGrain(
+    ProgramStore programs,
+    VoucherStore vouchers,
+    [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock) : Grain, IVoucherProgramGrain
+{
+    private ProgramRow? _row;
+    private IReadOnlyList<ProviderNotice> _notices = [];
+
+    private string Id => this.GetPrimaryKeyString();
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken) => await LoadAsync(cancellationToken);
+
+    private async Task LoadAsync(CancellationToken cancellationToken = default)
+    {
+        _row = await programs.LoadAsync(Id, cancellationToken);
+        _notices = _row is null ? [] : await programs.NoticesAsync(Id, cancellationToken);
+    }
+
+    public async Task<ProgramView> Create(ProgramDefinition definition)
+    {
+        ProgramRules.Validate(definition);
+        var hash = Ids.ContentHash(StateJson.Serialize(definition));
+        if (_row is null)
+        {
+            // False when another request created it first; either way the stored terms decide below.
+            await programs.CreateAsync(Id, definition, hash, clock.GetUtcNow());
+            await LoadAsync();
+        }
+        if (_row!.DefinitionHash != hash)
+        {
+            throw DomainException.Conflict("program-exists", $"program '{Id}' already exists with other terms");
+        }
+        return await ViewAsync();
+    }
+
+    public async Task<ProgramView?> Get() => _row is null ? null : await ViewAsync();
+
+    public async Task<ProgramView> PublishProviderNotice(ProviderNotice notice)
+    {
+        Existing();
+        var stored = await programs.AddNoticeAsync(Id, notice, clock.GetUtcNow());
+        if (stored is not null && stored != notice)
+        {
+            throw DomainException.Conflict("notice-exists",
+                $"batch '{notice.BatchId}' already has a notice for provider '{notice.ProviderId}' with other terms");
+        }
+        _notices = await programs.NoticesAsync(Id);
+        return await ViewAsync();
+    }
+
+    /// <summary>Rule 3: the latest notice for the provider that is in effect on the date decides.</summary>
+    public Task<bool> IsProviderApproved(string providerId, DateTimeOffset on)
+    {
+        var approved = false;
+        foreach (var notice in _notices)
+        {
+            if (notice.ProviderId == providerId && notice.EffectiveFrom <= on)
+            {
+                approved = notice.Approved;
+            }
+        }
+        return Task.FromResult(approved);
+    }
+
+    public async Task<VoucherView> Claim(ClaimRequest request)
+    {
+        var program = Existing();
+        var definition = program.Definition;
+        var voucherId = Ids.Voucher(Id, request.TenantId, request.ClaimKey);
+        if (await vouchers.LoadAsync(voucherId) is { } existing)
+        {
+            return existing.Voucher.ToView();
+        }
+
+        var tenant = await GrainFactory.GetGrain<ITenantGrain>(request.TenantId).Get()
+            ?? throw DomainException.Rule("tenant-not-registered", "register the tenant before claiming a voucher");
+        var now = clock.GetUtcNow();
+        ProgramRules.CheckEligibility(definition, tenant.Registration, now);
+
+        var wanted = request.AmountFen ?? definition.VoucherCapFen;
+        if (wanted <= 0)
+        {
+            throw DomainException.Rule("invalid-amount", "the amount asked for must be positive", "amountFen");
+        }
+        if (wanted > definition.VoucherCapFen)
+        {
+            throw DomainException.Rule("amount-above-cap",
+                $"a voucher of this program is worth at most {definition.VoucherCapFen} fen", "amountFen");
+        }
+
+        var claim = new ClaimRow(voucherId, Id, request.TenantId, tenant.Registration.Kind, tenant.Registration.Province, request.ClaimKey,
+            wanted, definition.CoverageBasisPoints, definition.ValidityDays, definition.Stackable, !definition.AllowMultipleOpenVouchers,
+            now, now.AddDays(definition.RegistrationDeadlineDays));
+        var (status, _) = await programs.ClaimAsync(claim);
+        switch (status)
+        {
+            case ClaimStatus.BudgetExhausted:
+                throw DomainException.Rule("budget-exhausted", $"program '{Id}' has no budget left");
+            case ClaimStatus.OpenVoucherExists:
+                throw DomainException.Rule("open-voucher-exists", $"the tenant already holds an open voucher of program '{Id}'");
+        }
+        var issued = (await vouchers.LoadAsync(voucherId))!.Value.Voucher.ToView();
+        GrainFactory.Publish(new MarketUpdate(UpdateKind.Voucher, issued.TenantId, issued.Id, issued.Version, now, Voucher: issued));
+        return issued;
+    }
+
+    private ProgramRow Existing() => _row ?? throw DomainException.NotFound("program", Id);
+
+    private async Task<ProgramView> ViewAsync()
+    {
+        var row = Existing();
+        return new ProgramView(Id, row.Definition, await programs.TotalsAsync(Id), _notices, row.CreatedAt);
+    }
+}
+
+public static class ProgramRules
+{
+    public static void Validate(ProgramDefinition d)
+    {
+        Require(!string.IsNullOrWhiteSpace(d.Name), "name", "a program needs a name");
+        Require(!string.IsNullOrWhiteSpace(d.Issuer), "issuer", "a program needs an issuer");
+        Require(Provinces.IsKnown(d.Province), "province", $"'{d.Province}' is not a province");
+        Require(d.ClaimClosesAt > d.ClaimOpensAt, "claimClosesAt", "the claim window must close after it opens");
+        Require(d.BudgetFen > 0, "budgetFen", "the budget must be positive");
+        Require(d.VoucherCapFen > 0 && d.VoucherCapFen <= d.BudgetFen, "voucherCapFen", "the voucher cap must be positive and within the budget");
+        Require(d.CoverageBasisPoints is >= 1 and <= 10_000, "coverageBasisPoints", "coverage is between 1 and 10000 basis points");
+        Require(d.AllowedTenantKinds.Count > 0, "allowedTenantKinds", "at least one tenant kind must be eligible");
+        Require(d.RegistrationDeadlineDays is >= 1 and <= 365, "registrationDeadlineDays", "the registration deadline is 1 to 365 days");
+        Require(d.ValidityDays is >= 1 and <= 3650, "validityDays", "validity is 1 to 3650 days");
+    }
+
+    /// <summary>Rule 2: tenant kind, province and claim window must match the program.</summary>
+    public static void CheckEligibility(ProgramDefinition d, TenantRegistration tenant, DateTimeOffset now)
+    {
+        if (!d.AllowedTenantKinds.Contains(tenant.Kind))
+        {
+            throw DomainException.Rule("tenant-kind-not-eligible", $"the program is not open to {tenant.Kind} tenants");
+        }
+        if (tenant.Province != d.Province)
+        {
+            throw DomainException.Rule("province-not-eligible", $"the program is open to tenants registered in {d.Province}");
+        }
+        if (now < d.ClaimOpensAt)
+        {
+            throw DomainException.Rule("claim-window-not-open", $"claims open at {d.ClaimOpensAt:u}");
+        }
+        if (now >= d.ClaimClosesAt)
+        {
+            throw DomainException.Rule("claim-window-closed", $"claims closed at {d.ClaimClosesAt:u}");
+        }
+    }
+
+    private static void Require(bool condition, string field, string message)
+    {
+        if (!condition)
+        {
+            throw DomainException.Rule("invalid-program", message, field);
+        }
+    }
+}

@@ -1,0 +1,41 @@
+using Npgsql;
+
+namespace Marketplace.Storage;
+
+public static class Database
+{
+    /// <summary>
+    /// Creates the database named in <paramref name="connectionString"/> if it does not exist, connecting to the
+    /// server's <c>postgres</c> database to do so.
+    /// </summary>
+    public static async Task EnsureExistsAsync(string connectionString, CancellationToken cancellationToken = default)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(connectionString);
+        var name = builder.Database ?? throw new InvalidOperationException("the connection string names no database");
+        builder.Database = "postgres";
+        builder.Pooling = false;
+        await using var connection = new NpgsqlConnection(builder.ConnectionString);
+        await connection.OpenAsync(cancellationToken);
+        await using var exists = new NpgsqlCommand("SELECT 1 FROM pg_database WHERE datname = @n", connection);
+        exists.Parameters.AddWithValue("n", name);
+        if (await exists.ExecuteScalarAsync(cancellationToken) is null)
+        {
+            try
+            {
+                await using var create = new NpgsqlCommand($"CREATE DATABASE \"{name.Replace("\"", "\"\"")}\"", connection);
+                await create.ExecuteNonQueryAsync(cancellationToken);
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.DuplicateDatabase)
+            {
+                // Created by someone else meanwhile.
+            }
+        }
+    }
+
+    /// <summary>Describes where a connection string points, without its password, for error messages.</summary>
+    public static string Describe(string connectionString)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(connectionString);
+        return $"{builder.Host}:{builder.Port}/{builder.Database}";
+    }
+}

@@ -1,0 +1,43 @@
+using System.ComponentModel.DataAnnotations;
+using System.Net;
+
+namespace Marketplace.Storage.Hosting;
+
+/// <summary>Where the cluster is and how its members find each other ("Orleans" section).</summary>
+public sealed class ClusterSettings : IValidatableObject
+{
+    public const string Section = "Orleans";
+
+    [Required, RegularExpression("^[A-Za-z0-9._-]{1,100}$", ErrorMessage = "Orleans:ClusterId must be 1-100 letters, digits, '.', '_' or '-'")]
+    public string ClusterId { get; set; } = "marketplace";
+
+    [Required, RegularExpression("^[A-Za-z0-9._-]{1,100}$", ErrorMessage = "Orleans:ServiceId must be 1-100 letters, digits, '.', '_' or '-'")]
+    public string ServiceId { get; set; } = "marketplace";
+
+    [Range(1, 65535, ErrorMessage = "Orleans:SiloPort must be between 1 and 65535")]
+    public int SiloPort { get; set; } = 11111;
+
+    [Range(1, 65535, ErrorMessage = "Orleans:GatewayPort must be between 1 and 65535")]
+    public int GatewayPort { get; set; } = 30000;
+
+    /// <summary>The address other silos and clients use to reach this silo.</summary>
+    public string AdvertisedIPAddress { get; set; } = "127.0.0.1";
+
+    /// <summary>
+    /// Detect a dead silo in about a second (probe every second, two missed probes, one vote) instead of the
+    /// production defaults (about ten seconds or more), for one-machine clusters and tests.
+    /// </summary>
+    public bool FastFailureDetection { get; set; }
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (!IPAddress.TryParse(AdvertisedIPAddress, out _))
+        {
+            yield return new ValidationResult($"Orleans:AdvertisedIPAddress '{AdvertisedIPAddress}' is not an IP address");
+        }
+        if (SiloPort == GatewayPort)
+        {
+            yield return new ValidationResult("Orleans:SiloPort and Orleans:GatewayPort must differ");
+        }
+    }
+}

@@ -1,0 +1,165 @@
+using Npgsql;
+
+namespace Marketplace.Storage;
+
+public sealed record ProgramRow(string Id, ProgramDefinition Definition, string DefinitionHash, long IssuedFen, long ReturnedFen, DateTimeOffset CreatedAt);
+
+/// <summary>What a claim asks the database to do, once eligibility has been checked.</summary>
+public sealed record ClaimRow(
+    string VoucherId,
+    string ProgramId,
+    string TenantId,
+    TenantKind TenantKind,
+    string TenantProvince,
+    string ClaimKey,
+    long WantedFen,
+    int CoverageBasisPoints,
+    int ValidityDays,
+    bool Stackable,
+    bool Exclusive,
+    DateTimeOffset ClaimedAt,
+    DateTimeOffset RegistrationDeadline);
+
+public enum ClaimStatus
+{
+    Issued,
+    BudgetExhausted,
+    OpenVoucherExists,
+    AlreadyClaimed,
+}
+
+public sealed class ProgramStore(NpgsqlDataSource db)
+{
+    public async Task<ProgramRow?> LoadAsync(string id, CancellationToken cancellationToken = default)
+    {
+        await using var command = db.CreateCommand(
+            "SELECT definition::text, definition_hash, issued_fen, returned_fen, created_at FROM programs WHERE id = @id");
+        command.Parameters.AddWithValue("id", id);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken))
+        {
+            return null;
+        }
+        return new ProgramRow(id, StateJson.Deserialize<ProgramDefinition>(reader.GetString(0)), reader.GetString(1),
+            reader.GetInt64(2), reader.GetInt64(3), reader.GetFieldValue<DateTimeOffset>(4));
+    }
+
+    /// <summary>Creates the program and posts its budget; returns false if a program with this id already exists.</summary>
+    public async Task<bool> CreateAsync(string id, ProgramDefinition definition, string definitionHash, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        var write = new GuardedWrite(w => $"""
+            INSERT INTO programs (id, name, province, definition, definition_hash, budget_fen, created_at)
+            VALUES ({w.Parameter(id)}, {w.Parameter(definition.Name)}, {w.Parameter(definition.Province)},
+                    {w.Parameter(StateJson.Serialize(definition))}::jsonb, {w.Parameter(definitionHash)},
+                    {w.Parameter(definition.BudgetFen)}, {w.Parameter(now)})
+            ON CONFLICT (id) DO NOTHING RETURNING id
+            """);
+        write.Post(LedgerPosting.Transfer($"fund:{id}", "fund", $"Budget of {definition.Name}",
+            Accounts.ProgramFunding(id), Accounts.ProgramBudget(id), definition.BudgetFen, programId: id), now);
+        return await write.ExecuteAsync(db, cancellationToken) == 1;
+    }
+
+    public async Task<IReadOnlyList<ProviderNotice>> NoticesAsync(string programId, CancellationToken cancellationToken = default)
+    {
+        await using var command = db.CreateCommand("""
+            SELECT batch_id, provider_id, approved, effective_from FROM program_provider_notices
+            WHERE program_id = @p ORDER BY effective_from, published_at, batch_id
+            """);
+        command.Parameters.AddWithValue("p", programId);
+        var notices = new List<ProviderNotice>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            notices.Add(new ProviderNotice(reader.GetString(0), reader.GetString(1), reader.GetBoolean(2), reader.GetFieldValue<DateTimeOffset>(3)));
+        }
+        return notices;
+    }
+
+    /// <summary>Stores the notice; returns the notice already stored under the same batch and provider, if any.</summary>
+    public async Task<ProviderNotice?> AddNoticeAsync(string programId, ProviderNotice notice, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        await using var command = db.CreateCommand("""
+            WITH ins AS (
+                INSERT INTO program_provider_notices (program_id, batch_id, provider_id, approved, effective_from, published_at)
+                VALUES (@p, @b, @x, @a, @e, @now) ON CONFLICT DO NOTHING RETURNING 1)
+            SELECT approved, effective_from FROM program_provider_notices
+            WHERE program_id = @p AND batch_id = @b AND provider_id = @x AND NOT EXISTS (SELECT 1 FROM ins)
+            """);
+        command.Parameters.AddWithValue("p", programId);
+        command.Parameters.AddWithValue("b", notice.BatchId);
+        command.Parameters.AddWithValue("x", notice.ProviderId);
+        command.Parameters.AddWithValue("a", notice.Approved);
+        command.Parameters.AddWithValue("e", notice.EffectiveFrom);
+        command.Parameters.AddWithValue("now", now);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken))
+        {
+            return null;
+        }
+        return notice with { Approved = reader.GetBoolean(0), EffectiveFrom = reader.GetFieldValue<DateTimeOffset>(1) };
+    }
+
+    public async Task<ProgramTotals> TotalsAsync(string programId, CancellationToken cancellationToken = default)
+    {
+        await using var command = db.CreateCommand("""
+            SELECT p.issued_fen, p.returned_fen,
+                   coalesce((SELECT sum(held_fen) FROM vouchers WHERE program_id = p.id), 0)::bigint,
+                   coalesce((SELECT sum(captured_fen) FROM vouchers WHERE program_id = p.id), 0)::bigint
+            FROM programs p WHERE p.id = @p
+            """);
+        command.Parameters.AddWithValue("p", programId);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken)
+            ? new ProgramTotals(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3))
+            : new ProgramTotals(0, 0, 0, 0);
+    }
+
+    /// <summary>
+    /// Issues the voucher: takes min(wanted, budget left) from the program, inserts the voucher and posts the claim,
+    /// in one transaction. The program row is locked for the claim, so concurrent claims never overspend the budget
+    /// (and the table's check constraint would refuse it if they did).
+    /// </summary>
+    public async Task<(ClaimStatus Status, long FaceValueFen)> ClaimAsync(ClaimRow claim, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await db.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        long remaining;
+        await using (var select = new NpgsqlCommand(
+            "SELECT budget_fen - issued_fen + returned_fen FROM programs WHERE id = @p FOR UPDATE", connection, transaction))
+        {
+            select.Parameters.AddWithValue("p", claim.ProgramId);
+            remaining = (long)(await select.ExecuteScalarAsync(cancellationToken) ?? 0L);
+        }
+        var face = Math.Min(claim.WantedFen, remaining);
+        if (face <= 0)
+        {
+            return (ClaimStatus.BudgetExhausted, 0);
+        }
+
+        var write = new GuardedWrite(w => $"""
+            UPDATE programs SET issued_fen = issued_fen + {w.Parameter(face)} WHERE id = {w.Parameter(claim.ProgramId)} RETURNING id
+            """);
+        write.Then($"""
+            INSERT INTO vouchers (id, program_id, tenant_id, tenant_kind, tenant_province, claim_key, state, face_value_fen,
+                                  coverage_bps, validity_days, stackable, exclusive, claimed_at, registration_deadline, version)
+            SELECT {write.Parameter(claim.VoucherId)}, g.id, {write.Parameter(claim.TenantId)}, {write.Parameter(claim.TenantKind.ToString())},
+                   {write.Parameter(claim.TenantProvince)}, {write.Parameter(claim.ClaimKey)}, 'Claimed', {write.Parameter(face)},
+                   {write.Parameter(claim.CoverageBasisPoints)}, {write.Parameter(claim.ValidityDays)}, {write.Parameter(claim.Stackable)},
+                   {write.Parameter(claim.Exclusive)}, {write.Parameter(claim.ClaimedAt)}, {write.Parameter(claim.RegistrationDeadline)}, 1
+            FROM g
+            """);
+        write.Post(LedgerPosting.Transfer($"claim:{claim.VoucherId}", "claim", $"Voucher {claim.VoucherId} issued to tenant {claim.TenantId}",
+            Accounts.ProgramBudget(claim.ProgramId), Accounts.VoucherAvailable(claim.VoucherId), face,
+            programId: claim.ProgramId, voucherId: claim.VoucherId), claim.ClaimedAt);
+        try
+        {
+            await write.ExecuteAsync(connection, transaction, cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+            return (ClaimStatus.Issued, face);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
+        {
+            return (e.ConstraintName == "vouchers_one_open_per_tenant" ? ClaimStatus.OpenVoucherExists : ClaimStatus.AlreadyClaimed, 0);
+        }
+    }
+}

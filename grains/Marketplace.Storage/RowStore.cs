@@ -1,0 +1,77 @@
+using Npgsql;
+
+namespace Marketplace.Storage;
+
+/// <summary>A stored grain state and the version it was stored at.</summary>
+public sealed record StoredRow<T>(T State, long Version);
+
+/// <summary>Another activation (or a lost race) wrote the row first: the caller's copy is stale.</summary>
+public sealed class StaleStateException(string table, string id, long expectedVersion)
+    : Exception($"{table} row '{id}' is no longer at version {expectedVersion}");
+
+/// <summary>A column a table keeps beside the jsonb state, so SQL can find and check rows without parsing json.</summary>
+public sealed record Column<T>(string Name, Func<T, object?> Value);
+
+/// <summary>
+/// Grain state kept as one row per grain: an id, query columns, the whole state as jsonb and a version. A write names
+/// the version it read; if the row has moved on, nothing is written and <see cref="StaleStateException"/> is thrown.
+/// This is the ETag rule that keeps two activations of one grain from both committing.
+/// </summary>
+public class RowStore<T>
+{
+    private readonly NpgsqlDataSource _db;
+    private readonly string _table;
+    private readonly IReadOnlyList<Column<T>> _columns;
+    private readonly string _select;
+    private readonly string _insert;
+    private readonly string _update;
+
+    public RowStore(NpgsqlDataSource db, string table, IReadOnlyList<Column<T>> columns)
+    {
+        _db = db;
+        _table = table;
+        _columns = columns;
+        var names = string.Join(", ", columns.Select(c => c.Name));
+        var values = string.Join(", ", columns.Select((_, i) => $"@c{i}"));
+        var sets = string.Join(", ", columns.Select((c, i) => $"{c.Name} = @c{i}"));
+        _select = $"SELECT state_json::text, version FROM {table} WHERE id = @id";
+        _insert = $"INSERT INTO {table} (id, {names}, state_json, version) VALUES (@id, {values}, @state::jsonb, 1) ON CONFLICT (id) DO NOTHING";
+        _update = $"UPDATE {table} SET {sets}, state_json = @state::jsonb, version = version + 1 WHERE id = @id AND version = @version";
+    }
+
+    protected NpgsqlDataSource Db => _db;
+
+    public async Task<StoredRow<T>?> LoadAsync(string id, CancellationToken cancellationToken = default)
+    {
+        await using var command = _db.CreateCommand(_select);
+        command.Parameters.AddWithValue("id", id);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken))
+        {
+            return null;
+        }
+        return new StoredRow<T>(StateJson.Deserialize<T>(reader.GetString(0)), reader.GetInt64(1));
+    }
+
+    /// <summary>Writes the state over <paramref name="expectedVersion"/> (0: the row must not exist yet); returns the new version.</summary>
+    public async Task<long> WriteAsync(string id, T state, long expectedVersion, CancellationToken cancellationToken = default)
+    {
+        await using var command = _db.CreateCommand(expectedVersion == 0 ? _insert : _update);
+        command.Parameters.AddWithValue("id", id);
+        for (var i = 0; i < _columns.Count; i++)
+        {
+            command.Parameters.AddWithValue($"c{i}", _columns[i].Value(state) ?? DBNull.Value);
+        }
+        command.Parameters.AddWithValue("state", StateJson.Serialize(state));
+        if (expectedVersion != 0)
+        {
+            command.Parameters.AddWithValue("version", expectedVersion);
+        }
+        var rows = await command.ExecuteNonQueryAsync(cancellationToken);
+        if (rows != 1)
+        {
+            throw new StaleStateException(_table, id, expectedVersion);
+        }
+        return expectedVersion + 1;
+    }
+}

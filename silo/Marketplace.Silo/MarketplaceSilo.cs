@@ -1,0 +1,83 @@
+using Marketplace.Grains;
+using Marketplace.Storage;
+using Marketplace.Storage.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Npgsql;
+using Orleans.Configuration;
+
+namespace Marketplace.Silo;
+
+/// <summary>How a silo of the marketplace is put together; shared by the silo process and the test clusters.</summary>
+public static class MarketplaceSilo
+{
+    private const string Invariant = "Npgsql";
+
+    /// <summary>
+    /// PostgreSQL for membership, grain storage and reminders, plus the marketplace's own services. Endpoints and
+    /// cluster identity are the caller's (the silo process reads them from settings; test clusters assign their own).
+    /// </summary>
+    public static ISiloBuilder AddMarketplace(this ISiloBuilder silo, string connectionString, IConfiguration configuration)
+    {
+        silo.UseAdoNetClustering(o =>
+        {
+            o.Invariant = Invariant;
+            o.ConnectionString = connectionString;
+        });
+        silo.AddAdoNetGrainStorage(Names.Storage.Grains, o =>
+        {
+            o.Invariant = Invariant;
+            o.ConnectionString = connectionString;
+        });
+        silo.UseAdoNetReminderService(o =>
+        {
+            o.Invariant = Invariant;
+            o.ConnectionString = connectionString;
+        });
+        silo.Services.AddMarketplaceGrains(connectionString, configuration);
+        silo.AddStartupTask(static async (services, _) =>
+            await services.GetRequiredService<IGrainFactory>().GetGrain<ISweeperGrain>(0).Start());
+        return silo;
+    }
+
+    public static IServiceCollection AddMarketplaceGrains(this IServiceCollection services, string connectionString, IConfiguration configuration)
+    {
+        services.TryAddSingleton(_ => new NpgsqlDataSourceBuilder(connectionString).Build());
+        services.TryAddSingleton<PoolStore>();
+        services.TryAddSingleton<BidStore>();
+        services.TryAddSingleton<ReservationStore>();
+        services.TryAddSingleton<VoucherStore>();
+        services.TryAddSingleton<ProgramStore>();
+        // The market's clock; tests register a fake one first.
+        services.TryAddKeyedSingleton(Names.ClockKeys.Market, TimeProvider.System);
+        services.AddOptions<MarketOptions>().Bind(configuration.GetSection(MarketOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+        return services;
+    }
+
+    /// <summary>Membership timing: production defaults, or about one second to declare a silo dead.</summary>
+    public static ISiloBuilder ConfigureFailureDetection(this ISiloBuilder silo, bool fast)
+    {
+        if (fast)
+        {
+            silo.Configure<ClusterMembershipOptions>(o =>
+            {
+                o.ProbeTimeout = TimeSpan.FromSeconds(1);
+                o.NumMissedProbesLimit = 2;
+                o.NumVotesForDeathDeclaration = 1;
+                o.TableRefreshTimeout = TimeSpan.FromSeconds(2);
+                o.IAmAliveTablePublishTimeout = TimeSpan.FromSeconds(5);
+                o.DeathVoteExpirationTimeout = TimeSpan.FromSeconds(10);
+            });
+        }
+        return silo;
+    }
+
+    /// <summary>Applies the schema (Orleans scripts and the marketplace's migrations), creating the database if needed.</summary>
+    public static async Task<IReadOnlyList<SchemaScript>> MigrateAsync(string connectionString, CancellationToken cancellationToken = default)
+    {
+        await Database.EnsureExistsAsync(connectionString, cancellationToken);
+        await using var dataSource = NpgsqlDataSource.Create(connectionString);
+        return await new SchemaMigrator(dataSource).MigrateAsync(cancellationToken);
+    }
+}

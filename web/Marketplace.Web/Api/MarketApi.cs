@@ -1,0 +1,172 @@
+using Marketplace.Grains;
+using Marketplace.Storage;
+using Marketplace.Web.Infrastructure;
+
+namespace Marketplace.Web.Api;
+
+public sealed record BidBody(
+    string? GpuModel,
+    int? GpuCount,
+    int? DurationHours,
+    DateTimeOffset? EarliestStart,
+    DateTimeOffset? LatestStart,
+    long? MaxFenPerGpuHour,
+    List<string>? AllowedProvinces,
+    string? VoucherId,
+    string? TimeInForce,
+    DateTimeOffset? GoodUntil,
+    string? ClientOrderId);
+
+internal static class MarketApi
+{
+    public const int MaxGangGpus = 1024;
+
+    public static RouteGroupBuilder MapMarketApi(this RouteGroupBuilder api)
+    {
+        var market = api.MapGroup("/").WithTags("Market");
+
+        market.MapPost("/bids", async (BidBody body, GrainCalls grains, IConfiguration configuration, HttpContext context,
+            [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock) =>
+        {
+            var key = context.Request.Headers[Names.Headers.IdempotencyKey].ToString() is { Length: > 0 } header ? header : body.ClientOrderId;
+            var check = new Check();
+            if (string.IsNullOrEmpty(key))
+            {
+                check.Add("clientOrderId", "send an Idempotency-Key header or a clientOrderId, so a retried bid is never placed twice");
+            }
+            else
+            {
+                check.Length(key, 1, 100, "clientOrderId");
+            }
+            var order = Validate(body, check, clock.GetUtcNow(), configuration.GetValue("Market:BookingHorizonDays", 14));
+            if (!check.Ok)
+            {
+                return check.Problem();
+            }
+            var tenant = Caller.Of(context).Tenant;
+            var submission = new BidSubmission(Ids.Bid(tenant, key!), tenant, order!, Ids.ContentHash(StateJson.Serialize(order)));
+            var bid = await grains.Run(c => c.GetGrain<IMarketGrain>(order!.GpuModel).PlaceBid(submission));
+            return Results.Created($"/api/v1/bids/{bid.Id}", bid);
+        })
+        .RequireAuthorization(Names.Policies.Sme)
+        .WithMetadata(new IdempotentEndpoint())
+        .WithSummary("Place a bid for GPU time; it fills at once, rests (GTC) or is rejected with a reason")
+        .Produces<BidView>(StatusCodes.Status201Created);
+
+        market.MapPost("/quotes", async (BidBody body, GrainCalls grains, IConfiguration configuration, HttpContext context,
+            [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock) =>
+        {
+            var check = new Check();
+            var order = Validate(body with { TimeInForce = body.TimeInForce ?? "IOC" }, check, clock.GetUtcNow(), configuration.GetValue("Market:BookingHorizonDays", 14));
+            if (!check.Ok)
+            {
+                return check.Problem();
+            }
+            var tenant = Caller.Of(context).Tenant;
+            return Results.Ok(await grains.Run(c => c.GetGrain<IMarketGrain>(order!.GpuModel).Quote(tenant, order!)));
+        })
+        .RequireAuthorization(Names.Policies.Sme)
+        .WithSummary("What a bid would get right now (pool, start, price, voucher and cash share), without committing")
+        .Produces<Quote>();
+
+        market.MapGet("/bids/{id}", async (string id, GrainCalls grains, HttpContext context) =>
+            await OwnBid(id, grains, context) is { } bid ? Results.Ok(bid) : Problems.NotFound(context, "bid", id))
+            .RequireAuthorization(Names.Policies.Sme)
+            .WithSummary("A bid with its state, reason and fills")
+            .Produces<BidView>();
+
+        market.MapDelete("/bids/{id}", async (string id, GrainCalls grains, HttpContext context) =>
+        {
+            if (await OwnBid(id, grains, context) is not { } bid)
+            {
+                return Problems.NotFound(context, "bid", id);
+            }
+            var tenant = Caller.Of(context).Tenant;
+            return Results.Ok(await grains.Run(c => c.GetGrain<IMarketGrain>(bid.Order.GpuModel).CancelBid(id, tenant)));
+        })
+        .RequireAuthorization(Names.Policies.Sme)
+        .WithSummary("Cancel a resting bid")
+        .Produces<BidView>();
+
+        market.MapGet("/markets", () => Results.Ok(GpuModels.Known))
+            .WithSummary("The GPU models traded")
+            .Produces<IReadOnlyList<string>>();
+
+        market.MapGet("/markets/{gpuModel}/book", async (string gpuModel, GrainCalls grains) =>
+        {
+            var check = new Check().GpuModel(gpuModel, "gpuModel");
+            return check.Ok ? Results.Ok(await grains.Run(c => c.GetGrain<IMarketGrain>(gpuModel).GetBook())) : check.Problem();
+        })
+        .WithSummary("Resting bids by price level (no identities) and the ask ladder of pools")
+        .Produces<OrderBook>();
+        return api;
+    }
+
+    private static async Task<BidView?> OwnBid(string id, GrainCalls grains, HttpContext context)
+    {
+        var bid = await grains.Run(c => c.GetGrain<IBidGrain>(id).Get());
+        return bid is not null && bid.TenantId == Caller.Of(context).TenantId ? bid : null;
+    }
+
+    /// <summary>Every field is bounded, so the cost (price × GPUs × hours) cannot overflow.</summary>
+    private static BidOrder? Validate(BidBody body, Check check, DateTimeOffset now, int horizonDays)
+    {
+        var horizonEnd = now.AddDays(horizonDays);
+        check.GpuModel(body.GpuModel, "gpuModel")
+            .Range(body.GpuCount, 1, MaxGangGpus, "gpuCount")
+            .Range(body.DurationHours, 1, horizonDays * 24, "durationHours")
+            .Required(body.EarliestStart, "earliestStart")
+            .Required(body.LatestStart, "latestStart")
+            .Range(body.MaxFenPerGpuHour, 1, ProvidersApi.MaxFenPerGpuHour, "maxFenPerGpuHour")
+            .Id(body.VoucherId, "voucherId", required: false)
+            .Enum<TimeInForce>(body.TimeInForce, "timeInForce", out var timeInForce);
+        if (body.EarliestStart > horizonEnd)
+        {
+            check.Add("earliestStart", $"must be within the {horizonDays}-day booking horizon");
+        }
+        if (body.LatestStart < now)
+        {
+            check.Add("latestStart", "must not be in the past");
+        }
+        if (body.LatestStart > horizonEnd)
+        {
+            check.Add("latestStart", $"must be within the {horizonDays}-day booking horizon");
+        }
+        if (body.LatestStart < body.EarliestStart)
+        {
+            check.Add("latestStart", "must not be before earliestStart");
+        }
+        var provinces = body.AllowedProvinces ?? [];
+        if (provinces.Count > Provinces.ChineseNames.Count)
+        {
+            check.Add("allowedProvinces", "too many provinces");
+        }
+        for (var i = 0; i < provinces.Count && i <= Provinces.ChineseNames.Count; i++)
+        {
+            check.Province(provinces[i], $"allowedProvinces[{i}]");
+        }
+        if (check.Ok && timeInForce == TimeInForce.Gtc)
+        {
+            if (body.GoodUntil is null)
+            {
+                check.Add("goodUntil", "is required for a GTC bid");
+            }
+            else if (body.GoodUntil <= now || body.GoodUntil > horizonEnd)
+            {
+                check.Add("goodUntil", $"must be in the future and within the {horizonDays}-day booking horizon");
+            }
+        }
+        if (check.Ok && timeInForce == TimeInForce.Ioc && body.GoodUntil is not null)
+        {
+            check.Add("goodUntil", "applies only to GTC bids");
+        }
+        if (!check.Ok)
+        {
+            return null;
+        }
+        return new BidOrder(body.GpuModel!, body.GpuCount!.Value, body.DurationHours!.Value, body.EarliestStart!.Value.ToUniversalTime(),
+            body.LatestStart!.Value.ToUniversalTime(), body.MaxFenPerGpuHour!.Value,
+            provinces.Count == 0 ? null : provinces.Distinct(StringComparer.Ordinal).ToList(), body.VoucherId, timeInForce,
+            body.GoodUntil?.ToUniversalTime());
+    }
+}

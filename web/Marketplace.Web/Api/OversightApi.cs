@@ -1,0 +1,35 @@
+using Marketplace.Grains;
+using Marketplace.Web.Infrastructure;
+using Marketplace.Web.Queries;
+
+namespace Marketplace.Web.Api;
+
+internal static class OversightApi
+{
+    public static RouteGroupBuilder MapOversightApi(this RouteGroupBuilder api)
+    {
+        api.MapGet("/utilization", async (GrainCalls grains) =>
+            Results.Ok(await grains.Run(c => c.GetGrain<IUtilizationGrain>(0).GetSnapshot(0))))
+            .RequireAuthorization(Names.Policies.Oversight)
+            .WithTags("Oversight")
+            .WithSummary("Utilization over the next 24 hours by province, site and GPU model, resting demand and recent fills")
+            .Produces<UtilizationSnapshot>();
+
+        api.MapGet("/takeup", async (ReadModels read, CancellationToken ct) => Results.Ok(await read.TakeUpsAsync(null, ct)))
+            .RequireAuthorization(Names.Policies.Oversight)
+            .WithTags("Oversight")
+            .WithSummary("Voucher take-up and budget burn of every program")
+            .Produces<IReadOnlyList<TakeUp>>();
+
+        api.MapGet("/audit", async (int? page, int? pageSize, ReadModels read, CancellationToken ct) =>
+        {
+            var check = new Check().Range(page ?? 1, 1, 1_000_000, "page").Range(pageSize ?? 100, 1, 1000, "pageSize");
+            return check.Ok ? Results.Ok(await read.AuditAsync(page ?? 1, pageSize ?? 100, ct)) : check.Problem();
+        })
+        .RequireAuthorization(Names.Policies.Admin)
+        .WithTags("Oversight")
+        .WithSummary("The audit trail, newest first (admin)")
+        .Produces<IReadOnlyList<AuditView>>();
+        return api;
+    }
+}

@@ -1,0 +1,153 @@
+using Marketplace.Grains;
+using Marketplace.Web.Infrastructure;
+using Marketplace.Web.Queries;
+
+namespace Marketplace.Web.Api;
+
+public sealed record ProgramRequest(
+    string? Id,
+    string? Name,
+    string? Issuer,
+    string? Province,
+    DateTimeOffset? ClaimOpensAt,
+    DateTimeOffset? ClaimClosesAt,
+    long? BudgetFen,
+    long? VoucherCapFen,
+    int? CoverageBasisPoints,
+    List<string>? AllowedTenantKinds,
+    int? RegistrationDeadlineDays,
+    int? ValidityDays,
+    bool? Stackable,
+    bool? AllowMultipleOpenVouchers,
+    string? Assumptions);
+
+public sealed record ProviderApprovalRequest(string? BatchId, DateTimeOffset? EffectiveFrom);
+
+internal static class ProgramsApi
+{
+    private const long MaxMoneyFen = 1_000_000_000_000; // ten billion yuan
+
+    public static RouteGroupBuilder MapProgramsApi(this RouteGroupBuilder api)
+    {
+        var programs = api.MapGroup("/programs").WithTags("Voucher programs");
+
+        programs.MapPost("/", async (ProgramRequest request, GrainCalls grains) =>
+        {
+            var check = new Check()
+                .Id(request.Id, "id")
+                .Length(request.Name, 1, 200, "name")
+                .Length(request.Issuer, 1, 200, "issuer")
+                .Province(request.Province, "province")
+                .Required(request.ClaimOpensAt, "claimOpensAt")
+                .Required(request.ClaimClosesAt, "claimClosesAt")
+                .Range(request.BudgetFen, 1, MaxMoneyFen, "budgetFen")
+                .Range(request.VoucherCapFen, 1, MaxMoneyFen, "voucherCapFen")
+                .Range(request.CoverageBasisPoints, 1, 10_000, "coverageBasisPoints")
+                .Range(request.RegistrationDeadlineDays, 1, 365, "registrationDeadlineDays")
+                .Range(request.ValidityDays, 1, 3650, "validityDays")
+                .Length(request.Assumptions, 0, 2000, "assumptions", required: false);
+            var kinds = new List<TenantKind>();
+            if (request.AllowedTenantKinds is not { Count: > 0 })
+            {
+                check.Add("allowedTenantKinds", "is required");
+            }
+            else
+            {
+                for (var i = 0; i < request.AllowedTenantKinds.Count && i < 10; i++)
+                {
+                    check.Enum<TenantKind>(request.AllowedTenantKinds[i], $"allowedTenantKinds[{i}]", out var kind);
+                    kinds.Add(kind);
+                }
+            }
+            if (request.ClaimOpensAt >= request.ClaimClosesAt)
+            {
+                check.Add("claimClosesAt", "must be after claimOpensAt");
+            }
+            if (request.VoucherCapFen > request.BudgetFen)
+            {
+                check.Add("voucherCapFen", "must not exceed the budget");
+            }
+            if (!check.Ok)
+            {
+                return check.Problem();
+            }
+            var definition = new ProgramDefinition(request.Name!, request.Issuer!, request.Province!, request.ClaimOpensAt!.Value.ToUniversalTime(),
+                request.ClaimClosesAt!.Value.ToUniversalTime(), request.BudgetFen!.Value, request.VoucherCapFen!.Value, request.CoverageBasisPoints!.Value,
+                kinds.Distinct().ToList(), request.RegistrationDeadlineDays!.Value, request.ValidityDays!.Value, request.Stackable ?? false,
+                request.AllowMultipleOpenVouchers ?? false, request.Assumptions);
+            var view = await grains.Run(c => c.GetGrain<IVoucherProgramGrain>(request.Id!).Create(definition));
+            return Results.Created($"/api/v1/programs/{view.Id}", view);
+        })
+        .RequireAuthorization(Names.Policies.Admin)
+        .WithMetadata(new IdempotentEndpoint())
+        .WithSummary("Create a voucher program (admin)")
+        .Produces<ProgramView>(StatusCodes.Status201Created);
+
+        programs.MapGet("/", async (ReadModels read, CancellationToken ct) => Results.Ok(await read.ProgramsAsync(ct)))
+            .WithSummary("List voucher programs")
+            .Produces<IReadOnlyList<ProgramSummary>>();
+
+        programs.MapGet("/{id}", async (string id, GrainCalls grains, HttpContext context) =>
+        {
+            var view = await grains.Run(c => c.GetGrain<IVoucherProgramGrain>(id).Get());
+            return view is null ? Problems.NotFound(context, "program", id) : Results.Ok(view);
+        })
+        .WithSummary("A voucher program with its totals and approved-provider notices")
+        .Produces<ProgramView>();
+
+        programs.MapPut("/{id}/providers/{providerId}", (string id, string providerId, ProviderApprovalRequest request, GrainCalls grains, HttpContext context) =>
+            PublishNotice(id, providerId, request.BatchId, request.EffectiveFrom, approved: true, grains, context))
+            .RequireAuthorization(Names.Policies.Admin)
+            .WithSummary("Approve a provider for the program from a date, in a notice batch (admin)")
+            .Produces<ProgramView>();
+
+        programs.MapDelete("/{id}/providers/{providerId}", (string id, string providerId, string? batchId, DateTimeOffset? effectiveFrom,
+                GrainCalls grains, HttpContext context) =>
+            PublishNotice(id, providerId, batchId, effectiveFrom, approved: false, grains, context))
+            .RequireAuthorization(Names.Policies.Admin)
+            .WithSummary("Remove a provider from the program from a date, in a notice batch (admin)")
+            .Produces<ProgramView>();
+
+        programs.MapGet("/{id}/ledger", async (string id, int? page, int? pageSize, GrainCalls grains, ReadModels read, HttpContext context, CancellationToken ct) =>
+        {
+            var check = new Check().Range(page ?? 1, 1, 1_000_000, "page").Range(pageSize ?? 100, 1, 1000, "pageSize");
+            if (!check.Ok)
+            {
+                return check.Problem();
+            }
+            if (await grains.Run(c => c.GetGrain<IVoucherProgramGrain>(id).Get()) is null)
+            {
+                return Problems.NotFound(context, "program", id);
+            }
+            return Results.Ok(await read.LedgerAsync(id, page ?? 1, pageSize ?? 100, ct));
+        })
+        .RequireAuthorization(Names.Policies.Oversight)
+        .WithSummary("The program's double-entry ledger, paged, with account balances (regulator, admin)")
+        .Produces<LedgerPage>();
+
+        programs.MapGet("/{id}/takeup", async (string id, ReadModels read, HttpContext context, CancellationToken ct) =>
+            await read.TakeUpAsync(id, ct) is { } takeUp ? Results.Ok(takeUp) : Problems.NotFound(context, "program", id))
+            .RequireAuthorization(Names.Policies.Oversight)
+            .WithSummary("Voucher take-up and budget burn of the program (regulator, admin)")
+            .Produces<TakeUp>();
+
+        return api;
+    }
+
+    private static async Task<IResult> PublishNotice(string id, string providerId, string? batchId, DateTimeOffset? effectiveFrom, bool approved,
+        GrainCalls grains, HttpContext context)
+    {
+        var check = new Check().Id(providerId, "providerId").Id(batchId, "batchId").Required(effectiveFrom, "effectiveFrom");
+        if (!check.Ok)
+        {
+            return check.Problem();
+        }
+        var program = grains.Client.GetGrain<IVoucherProgramGrain>(id);
+        if (await grains.Run(_ => program.Get()) is null)
+        {
+            return Problems.NotFound(context, "program", id);
+        }
+        var notice = new ProviderNotice(batchId!, providerId, approved, effectiveFrom!.Value.ToUniversalTime());
+        return Results.Ok(await grains.Run(_ => program.PublishProviderNotice(notice)));
+    }
+}

@@ -1,0 +1,176 @@
+using Marketplace.Grains;
+using Marketplace.Web.Infrastructure;
+using Marketplace.Web.Queries;
+
+namespace Marketplace.Web.Api;
+
+public sealed record SiteRequest(string? SiteId, string? Name, string? Province, string? City, double? Latitude, double? Longitude, int? GreenPowerPercent);
+
+public sealed record ProviderRequest(string? Name, string? CreditCode, List<SiteRequest>? Sites);
+
+public sealed record PoolRequest(string? PoolId, string? SiteId, string? GpuModel, int? GpuCount, long? AskFenPerGpuHour);
+
+public sealed record PoolPatchRequest(long? AskFenPerGpuHour, int? GpuCount);
+
+public sealed record OutageBody(string? OutageId, string? SiteId, DateTimeOffset? From, DateTimeOffset? To, string? Reason);
+
+internal static class ProvidersApi
+{
+    public const long MaxFenPerGpuHour = 100_000_000;
+    public const int MaxPoolGpus = 100_000;
+
+    public static RouteGroupBuilder MapProvidersApi(this RouteGroupBuilder api)
+    {
+        var providers = api.MapGroup("/providers").WithTags("Providers and pools");
+
+        providers.MapPost("/", async (ProviderRequest request, GrainCalls grains, HttpContext context) =>
+        {
+            var check = new Check().Length(request.Name, 1, 200, "name").CreditCodeOf(request.CreditCode, "creditCode");
+            var sites = request.Sites ?? [];
+            if (sites.Count is 0 or > 100)
+            {
+                check.Add("sites", "list 1 to 100 sites");
+            }
+            for (var i = 0; i < sites.Count && i < 100; i++)
+            {
+                var s = sites[i];
+                check.Id(s.SiteId, $"sites[{i}].siteId").Length(s.Name, 1, 200, $"sites[{i}].name").Province(s.Province, $"sites[{i}].province")
+                    .Length(s.City, 1, 100, $"sites[{i}].city").Range(s.GreenPowerPercent, 0, 100, $"sites[{i}].greenPowerPercent");
+                if (s.Latitude is not (>= 3 and <= 54))
+                {
+                    check.Add($"sites[{i}].latitude", "must be a latitude in China (3 to 54)");
+                }
+                if (s.Longitude is not (>= 73 and <= 136))
+                {
+                    check.Add($"sites[{i}].longitude", "must be a longitude in China (73 to 136)");
+                }
+            }
+            if (!check.Ok)
+            {
+                return check.Problem();
+            }
+            var registration = new ProviderRegistration(request.Name!, request.CreditCode!,
+                sites.Select(s => new Site(s.SiteId!, s.Name!, s.Province!, s.City!, s.Latitude!.Value, s.Longitude!.Value, s.GreenPowerPercent!.Value)).ToList());
+            var id = Caller.Of(context).Provider;
+            return Results.Ok(await grains.Run(c => c.GetGrain<IProviderGrain>(id).Register(registration)));
+        })
+        .RequireAuthorization(Names.Policies.Provider)
+        .WithSummary("Register (or update) the caller's provider and its sites")
+        .Produces<ProviderView>();
+
+        providers.MapGet("/me", async (GrainCalls grains, HttpContext context) =>
+        {
+            var id = Caller.Of(context).Provider;
+            var view = await grains.Run(c => c.GetGrain<IProviderGrain>(id).Get());
+            return view is null ? Problems.NotFound(context, "provider", id) : Results.Ok(view);
+        })
+        .RequireAuthorization(Names.Policies.Provider)
+        .WithSummary("The caller's provider")
+        .Produces<ProviderView>();
+
+        providers.MapGet("/{id}/pools", async (string id, GrainCalls grains, HttpContext context) =>
+        {
+            var caller = Caller.Of(context);
+            if (!caller.IsOversight && caller.ProviderId != id)
+            {
+                return Problems.NotFound(context, "provider", id);
+            }
+            return Results.Ok(await grains.Run(c => c.GetGrain<IProviderGrain>(id).GetPools()));
+        })
+        .WithSummary("A provider's pools with their capacity calendars (the provider, regulators and admins)")
+        .Produces<IReadOnlyList<PoolView>>();
+
+        providers.MapGet("/{id}/reservations", async (string id, ReadModels read, HttpContext context, CancellationToken ct) =>
+            Owns(context, id) ? Results.Ok(await read.ReservationsOfProviderAsync(id, 200, ct)) : Problems.NotFound(context, "provider", id))
+            .RequireAuthorization(Names.Policies.Provider)
+            .WithSummary("The latest reservations on the provider's capacity")
+            .Produces<IReadOnlyList<ReservationView>>();
+
+        providers.MapPost("/{id}/pools", async (string id, PoolRequest request, GrainCalls grains, HttpContext context) =>
+        {
+            if (!Owns(context, id))
+            {
+                return Problems.NotFound(context, "provider", id);
+            }
+            var check = new Check().Id(request.PoolId, "poolId", required: false).Id(request.SiteId, "siteId").GpuModel(request.GpuModel, "gpuModel")
+                .Range(request.GpuCount, 1, MaxPoolGpus, "gpuCount").Range(request.AskFenPerGpuHour, 1, MaxFenPerGpuHour, "askFenPerGpuHour");
+            if (!check.Ok)
+            {
+                return check.Problem();
+            }
+            var poolId = request.PoolId ?? Ids.Pool(id, VouchersApi.IdempotencyKeyOrNew(context));
+            var listing = new PoolListing(poolId, request.SiteId!, request.GpuModel!, request.GpuCount!.Value, request.AskFenPerGpuHour!.Value);
+            var view = await grains.Run(c => c.GetGrain<IProviderGrain>(id).ListPool(listing));
+            return Results.Created($"/api/v1/providers/{id}/pools/{view.Id}", view);
+        })
+        .RequireAuthorization(Names.Policies.Provider)
+        .WithMetadata(new IdempotentEndpoint())
+        .WithSummary("List a GPU pool on one of the provider's sites")
+        .Produces<PoolView>(StatusCodes.Status201Created);
+
+        providers.MapPatch("/{id}/pools/{poolId}", async (string id, string poolId, PoolPatchRequest request, GrainCalls grains, HttpContext context) =>
+        {
+            if (!Owns(context, id))
+            {
+                return Problems.NotFound(context, "provider", id);
+            }
+            var check = new Check().Range(request.AskFenPerGpuHour, 1, MaxFenPerGpuHour, "askFenPerGpuHour", required: false)
+                .Range(request.GpuCount, 1, MaxPoolGpus, "gpuCount", required: false);
+            if (request.AskFenPerGpuHour is null && request.GpuCount is null)
+            {
+                check.Add("askFenPerGpuHour", "give a new ask, a new GPU count, or both");
+            }
+            if (!check.Ok)
+            {
+                return check.Problem();
+            }
+            return Results.Ok(await grains.Run(c => c.GetGrain<IProviderGrain>(id).ChangePool(poolId, new PoolChange(request.AskFenPerGpuHour, request.GpuCount))));
+        })
+        .RequireAuthorization(Names.Policies.Provider)
+        .WithSummary("Change a pool's ask price or GPU count")
+        .Produces<PoolView>();
+
+        providers.MapPost("/{id}/pools/{poolId}/outages", (string id, string poolId, OutageBody request, GrainCalls grains, HttpContext context) =>
+            DeclareOutage(id, poolId, request with { SiteId = null }, grains, context))
+            .RequireAuthorization(Names.Policies.Provider)
+            .WithSummary("Declare an outage of one pool: its reservations are interrupted and re-matched elsewhere")
+            .Produces<OutageReport>();
+
+        providers.MapPost("/{id}/outages", (string id, OutageBody request, GrainCalls grains, HttpContext context) =>
+            DeclareOutage(id, null, request, grains, context))
+            .RequireAuthorization(Names.Policies.Provider)
+            .WithSummary("Declare an outage of a whole site (every pool on it)")
+            .Produces<OutageReport>();
+        return api;
+    }
+
+    private static bool Owns(HttpContext context, string providerId) => Caller.Of(context).ProviderId == providerId;
+
+    private static async Task<IResult> DeclareOutage(string id, string? poolId, OutageBody request, GrainCalls grains, HttpContext context)
+    {
+        if (!Owns(context, id))
+        {
+            return Problems.NotFound(context, "provider", id);
+        }
+        var check = new Check().Id(request.OutageId, "outageId", required: false).Required(request.From, "from").Required(request.To, "to")
+            .Length(request.Reason, 1, 500, "reason");
+        if (poolId is null)
+        {
+            check.Id(request.SiteId, "siteId");
+        }
+        if (request.From >= request.To)
+        {
+            check.Add("to", "must be after from");
+        }
+        if (request.To - request.From > TimeSpan.FromDays(60))
+        {
+            check.Add("to", "an outage is declared for at most 60 days at a time");
+        }
+        if (!check.Ok)
+        {
+            return check.Problem();
+        }
+        var outage = new Outage(request.OutageId ?? $"o-{Guid.NewGuid():N}"[..14], request.From!.Value.ToUniversalTime(), request.To!.Value.ToUniversalTime(), request.Reason!);
+        return Results.Ok(await grains.Run(c => c.GetGrain<IProviderGrain>(id).DeclareOutage(new OutageRequest(poolId, request.SiteId, outage))));
+    }
+}

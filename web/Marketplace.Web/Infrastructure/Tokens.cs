@@ -1,0 +1,74 @@
+using System.ComponentModel.DataAnnotations;
+using System.Security.Claims;
+using System.Text;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+
+namespace Marketplace.Web.Infrastructure;
+
+/// <summary>Bearer token settings ("Auth" section).</summary>
+public sealed class AuthSettings
+{
+    public const string Section = "Auth";
+
+    /// <summary>HMAC-SHA256 key; at least 32 characters. Required outside Development.</summary>
+    public string SigningKey { get; set; } = "";
+
+    [Required]
+    public string Issuer { get; set; } = "compute-voucher-marketplace";
+
+    /// <summary>Issue development tokens at /api/v1/auth/dev-token (honoured only in the Development environment).</summary>
+    public bool DevTokens { get; set; }
+
+    [Range(typeof(TimeSpan), "00:01:00", "7.00:00:00")]
+    public TimeSpan TokenLifetime { get; set; } = TimeSpan.FromHours(8);
+
+    public SymmetricSecurityKey Key() => new(Encoding.UTF8.GetBytes(SigningKey));
+}
+
+/// <summary>Issues the tokens the development token endpoint hands out (and tests and the load tool use).</summary>
+public sealed class TokenIssuer(AuthSettings settings, [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock)
+{
+    private readonly JsonWebTokenHandler _handler = new();
+
+    public string Issue(string role, string? tenantId, string? providerId, string? subject = null)
+    {
+        var claims = new Dictionary<string, object>
+        {
+            [Names.Claims.Subject] = subject ?? tenantId ?? providerId ?? $"{role}-{Guid.NewGuid():N}",
+            [Names.Claims.Role] = role,
+        };
+        if (tenantId is not null)
+        {
+            claims[Names.Claims.TenantId] = tenantId;
+        }
+        if (providerId is not null)
+        {
+            claims[Names.Claims.ProviderId] = providerId;
+        }
+        var now = clock.GetUtcNow().UtcDateTime;
+        return _handler.CreateToken(new SecurityTokenDescriptor
+        {
+            Issuer = settings.Issuer,
+            Audience = settings.Issuer,
+            Claims = claims,
+            IssuedAt = now,
+            NotBefore = now.AddMinutes(-1),
+            Expires = now + settings.TokenLifetime,
+            SigningCredentials = new SigningCredentials(settings.Key(), SecurityAlgorithms.HmacSha256),
+        });
+    }
+
+    public static TokenValidationParameters Validation(AuthSettings settings) => new()
+    {
+        ValidIssuer = settings.Issuer,
+        ValidAudience = settings.Issuer,
+        IssuerSigningKey = settings.Key(),
+        ValidAlgorithms = [SecurityAlgorithms.HmacSha256],
+        RoleClaimType = Names.Claims.Role,
+        NameClaimType = Names.Claims.Subject,
+        ClockSkew = TimeSpan.FromSeconds(30),
+    };
+
+    public static ClaimsPrincipal? Read(ClaimsPrincipal user) => user.Identity?.IsAuthenticated == true ? user : null;
+}

@@ -1,0 +1,198 @@
+using Marketplace.Storage;
+using Npgsql;
+
+namespace Marketplace.Web.Queries;
+
+public sealed record ProgramSummary(string Id, string Name, string Province, ProgramDefinition Definition, long IssuedFen, long ReturnedFen, DateTimeOffset CreatedAt);
+
+public sealed record LedgerEntryView(string Account, long AmountFen);
+
+public sealed record LedgerTransactionView(string Id, long Sequence, string Kind, string? VoucherId, string? ReservationId, string Description,
+    DateTimeOffset PostedAt, IReadOnlyList<LedgerEntryView> Entries);
+
+/// <summary>One page of a program's ledger, oldest first, with the program's account balances over all pages.</summary>
+public sealed record LedgerPage(string ProgramId, int Page, int PageSize, long TotalTransactions, IReadOnlyList<LedgerTransactionView> Transactions,
+    IReadOnlyDictionary<string, long> Balances);
+
+public sealed record CountAndAmount(string Key, int Vouchers, long IssuedFen, long SpentFen);
+
+/// <summary>How a program's money is taken up: vouchers by state, money by where it is, who claims and how fast they register.</summary>
+public sealed record TakeUp(
+    string ProgramId,
+    string Name,
+    string Province,
+    long BudgetFen,
+    IReadOnlyDictionary<string, int> VouchersByState,
+    long IssuedFen,
+    long HeldFen,
+    long SpentFen,
+    long ReturnedFen,
+    long RemainingBudgetFen,
+    IReadOnlyList<CountAndAmount> ByProvince,
+    IReadOnlyList<CountAndAmount> ByTenantKind,
+    IReadOnlyDictionary<int, int> DaysToRegistration,
+    DateTimeOffset At);
+
+public sealed record AuditView(long Id, DateTimeOffset At, string Subject, string Role, string Action, string Resource, string Outcome, int StatusCode);
+
+/// <summary>The queries the web tier answers straight from PostgreSQL: lists, the ledger, take-up and the audit trail.</summary>
+public sealed class ReadModels(NpgsqlDataSource db, [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock)
+{
+    public async Task<IReadOnlyList<ProgramSummary>> ProgramsAsync(CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand("SELECT id, name, province, definition::text, issued_fen, returned_fen, created_at FROM programs ORDER BY id");
+        return await ReadAsync(command, r => new ProgramSummary(r.GetString(0), r.GetString(1), r.GetString(2),
+            StateJson.Deserialize<ProgramDefinition>(r.GetString(3)), r.GetInt64(4), r.GetInt64(5), r.GetFieldValue<DateTimeOffset>(6)), cancellationToken);
+    }
+
+    public async Task<IReadOnlyList<BidView>> BidsOfTenantAsync(string tenantId, int limit, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand("SELECT id, version, state_json::text FROM bids WHERE tenant_id = @t ORDER BY created_at DESC, id LIMIT @l");
+        command.Parameters.AddWithValue("t", tenantId);
+        command.Parameters.AddWithValue("l", limit);
+        return await ReadAsync(command, r => StateJson.Deserialize<BidRecord>(r.GetString(2)).ToView(r.GetString(0), r.GetInt64(1)), cancellationToken);
+    }
+
+    public Task<IReadOnlyList<ReservationView>> ReservationsOfTenantAsync(string tenantId, int limit, CancellationToken cancellationToken) =>
+        ReservationsAsync("tenant_id", tenantId, limit, cancellationToken);
+
+    public Task<IReadOnlyList<ReservationView>> ReservationsOfProviderAsync(string providerId, int limit, CancellationToken cancellationToken) =>
+        ReservationsAsync("provider_id", providerId, limit, cancellationToken);
+
+    private async Task<IReadOnlyList<ReservationView>> ReservationsAsync(string column, string value, int limit, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand(
+            $"SELECT id, version, state_json::text FROM reservations WHERE {column} = @v AND state <> 'Failed' ORDER BY created_at DESC, id LIMIT @l");
+        command.Parameters.AddWithValue("v", value);
+        command.Parameters.AddWithValue("l", limit);
+        return await ReadAsync(command, r => StateJson.Deserialize<ReservationRecord>(r.GetString(2)).ToView(r.GetString(0), r.GetInt64(1)), cancellationToken);
+    }
+
+    public async Task<IReadOnlyList<VoucherView>> VouchersOfTenantAsync(string tenantId, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand("""
+            SELECT id, program_id, tenant_id, state, face_value_fen, held_fen, captured_fen, returned_fen, coverage_bps, validity_days,
+                   stackable, claimed_at, registration_deadline, registered_at, expires_at, ended_at, activity::text, version
+            FROM vouchers WHERE tenant_id = @t ORDER BY claimed_at DESC, id
+            """);
+        command.Parameters.AddWithValue("t", tenantId);
+        return await ReadAsync(command, r => VoucherStore.ReadVoucher(r).ToView(), cancellationToken);
+    }
+
+    public async Task<LedgerPage> LedgerAsync(string programId, int page, int pageSize, CancellationToken cancellationToken)
+    {
+        await using var batch = db.CreateBatch();
+        var count = new NpgsqlBatchCommand("SELECT count(*) FROM ledger_transactions WHERE program_id = @p");
+        count.Parameters.AddWithValue("p", programId);
+        var rows = new NpgsqlBatchCommand("""
+            SELECT t.id, t.seq, t.kind, t.voucher_id, t.reservation_id, t.description, t.posted_at,
+                   array_agg(e.account ORDER BY e.line), array_agg(e.amount_fen ORDER BY e.line)
+            FROM (SELECT * FROM ledger_transactions WHERE program_id = @p ORDER BY seq LIMIT @l OFFSET @o) t
+            JOIN ledger_entries e ON e.transaction_id = t.id
+            GROUP BY t.id, t.seq, t.kind, t.voucher_id, t.reservation_id, t.description, t.posted_at
+            ORDER BY t.seq
+            """);
+        rows.Parameters.AddWithValue("p", programId);
+        rows.Parameters.AddWithValue("l", pageSize);
+        rows.Parameters.AddWithValue("o", (long)(page - 1) * pageSize);
+        // Balances of the program's own accounts and, summed, of its vouchers' accounts.
+        var balances = new NpgsqlBatchCommand("""
+            SELECT CASE WHEN e.account LIKE 'voucher:%' THEN 'vouchers:' || split_part(e.account, ':', 3) ELSE e.account END AS account,
+                   sum(e.amount_fen)::bigint
+            FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.transaction_id
+            WHERE t.program_id = @p AND (e.account LIKE 'program:%' OR e.account LIKE 'voucher:%')
+            GROUP BY 1 ORDER BY 1
+            """);
+        balances.Parameters.AddWithValue("p", programId);
+        batch.BatchCommands.Add(count);
+        batch.BatchCommands.Add(rows);
+        batch.BatchCommands.Add(balances);
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        var total = reader.GetInt64(0);
+        await reader.NextResultAsync(cancellationToken);
+        var transactions = new List<LedgerTransactionView>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            var accounts = reader.GetFieldValue<string[]>(7);
+            var amounts = reader.GetFieldValue<long[]>(8);
+            transactions.Add(new LedgerTransactionView(reader.GetString(0), reader.GetInt64(1), reader.GetString(2),
+                reader.IsDBNull(3) ? null : reader.GetString(3), reader.IsDBNull(4) ? null : reader.GetString(4), reader.GetString(5),
+                reader.GetFieldValue<DateTimeOffset>(6), accounts.Zip(amounts, (a, m) => new LedgerEntryView(a, m)).ToList()));
+        }
+        await reader.NextResultAsync(cancellationToken);
+        var sums = new Dictionary<string, long>(StringComparer.Ordinal);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            sums[reader.GetString(0)] = reader.GetInt64(1);
+        }
+        return new LedgerPage(programId, page, pageSize, total, transactions, sums);
+    }
+
+    public async Task<TakeUp?> TakeUpAsync(string programId, CancellationToken cancellationToken) =>
+        (await TakeUpsAsync(programId, cancellationToken)).FirstOrDefault();
+
+    /// <summary>Take-up of one program, or of every program when <paramref name="programId"/> is null.</summary>
+    public async Task<IReadOnlyList<TakeUp>> TakeUpsAsync(string? programId, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand("""
+            SELECT p.id, p.name, p.province, p.budget_fen, p.issued_fen, p.returned_fen,
+                   v.state, v.tenant_province, v.tenant_kind, v.face_value_fen, v.held_fen, v.captured_fen,
+                   CASE WHEN v.registered_at IS NULL THEN NULL ELSE floor(extract(epoch FROM v.registered_at - v.claimed_at) / 86400)::int END
+            FROM programs p LEFT JOIN vouchers v ON v.program_id = p.id
+            WHERE @p::text IS NULL OR p.id = @p
+            ORDER BY p.id
+            """);
+        command.Parameters.AddWithValue("p", NpgsqlTypes.NpgsqlDbType.Text, (object?)programId ?? DBNull.Value);
+        var rows = new List<(string Id, string Name, string Province, long Budget, long Issued, long Returned, string? State, string? TenantProvince,
+            string? Kind, long Face, long Held, long Captured, int? Days)>();
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                rows.Add((reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetInt64(3), reader.GetInt64(4), reader.GetInt64(5),
+                    reader.IsDBNull(6) ? null : reader.GetString(6), reader.IsDBNull(7) ? null : reader.GetString(7),
+                    reader.IsDBNull(8) ? null : reader.GetString(8), reader.IsDBNull(9) ? 0 : reader.GetInt64(9),
+                    reader.IsDBNull(10) ? 0 : reader.GetInt64(10), reader.IsDBNull(11) ? 0 : reader.GetInt64(11),
+                    reader.IsDBNull(12) ? null : reader.GetInt32(12)));
+            }
+        }
+        var now = clock.GetUtcNow();
+        return rows.GroupBy(r => r.Id).Select(program =>
+        {
+            var first = program.First();
+            var vouchers = program.Where(r => r.State is not null).ToList();
+            var byState = Enum.GetNames<VoucherState>().ToDictionary(s => s, s => vouchers.Count(v => v.State == s));
+            return new TakeUp(first.Id, first.Name, first.Province, first.Budget, byState, first.Issued,
+                vouchers.Sum(v => v.Held), vouchers.Sum(v => v.Captured), first.Returned, first.Budget - first.Issued + first.Returned,
+                vouchers.GroupBy(v => v.TenantProvince!).OrderBy(g => g.Key, StringComparer.Ordinal)
+                    .Select(g => new CountAndAmount(g.Key, g.Count(), g.Sum(v => v.Face), g.Sum(v => v.Captured))).ToList(),
+                vouchers.GroupBy(v => v.Kind!).OrderBy(g => g.Key, StringComparer.Ordinal)
+                    .Select(g => new CountAndAmount(g.Key, g.Count(), g.Sum(v => v.Face), g.Sum(v => v.Captured))).ToList(),
+                vouchers.Where(v => v.Days is not null).GroupBy(v => v.Days!.Value).OrderBy(g => g.Key).ToDictionary(g => g.Key, g => g.Count()),
+                now);
+        }).ToList();
+    }
+
+    public async Task<IReadOnlyList<AuditView>> AuditAsync(int page, int pageSize, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand("""
+            SELECT id, at, subject, role, action, resource, outcome, status_code FROM audit_log ORDER BY id DESC LIMIT @l OFFSET @o
+            """);
+        command.Parameters.AddWithValue("l", pageSize);
+        command.Parameters.AddWithValue("o", (long)(page - 1) * pageSize);
+        return await ReadAsync(command, r => new AuditView(r.GetInt64(0), r.GetFieldValue<DateTimeOffset>(1), r.GetString(2), r.GetString(3),
+            r.GetString(4), r.GetString(5), r.GetString(6), r.GetInt32(7)), cancellationToken);
+    }
+
+    private static async Task<IReadOnlyList<T>> ReadAsync<T>(NpgsqlCommand command, Func<NpgsqlDataReader, T> map, CancellationToken cancellationToken)
+    {
+        var list = new List<T>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            list.Add(map(reader));
+        }
+        return list;
+    }
+}

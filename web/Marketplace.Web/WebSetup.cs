@@ -1,0 +1,249 @@
+using System.Text.Json.Serialization;
+using System.Threading.RateLimiting;
+using Marketplace.Storage;
+using Marketplace.Storage.Hosting;
+using Marketplace.Web.Api;
+using Marketplace.Web.Hubs;
+using Marketplace.Web.Infrastructure;
+using Marketplace.Web.Queries;
+using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Http.Json;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Npgsql;
+using Orleans.Configuration;
+using Scalar.AspNetCore;
+
+namespace Marketplace.Web;
+
+/// <summary>The web tier: minimal APIs under /api/v1, the market hub, dashboards and health, as an Orleans client.</summary>
+public static class WebSetup
+{
+    public const long MaxRequestBodyBytes = 64 * 1024;
+
+    public static WebApplicationBuilder AddMarketplaceWeb(this WebApplicationBuilder builder)
+    {
+        var configuration = builder.Configuration;
+        var connectionString = StartupCheck.ConnectionString(configuration);
+        var cluster = StartupCheck.Bind<ClusterSettings>(configuration, ClusterSettings.Section);
+        var auth = StartupCheck.Bind<AuthSettings>(configuration, AuthSettings.Section);
+        if (auth.SigningKey.Length < 32)
+        {
+            throw new StartupException("Auth:SigningKey must be set to at least 32 characters (the web tier refuses to start without it)", StartupCheck.BadSetting);
+        }
+        var services = builder.Services;
+
+        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = MaxRequestBodyBytes);
+        services.Configure<HostOptions>(o =>
+        {
+            // Serve /healthz at once, while the cluster connection is still being made.
+            o.ServicesStartConcurrently = true;
+            o.ShutdownTimeout = TimeSpan.FromSeconds(20);
+        });
+
+        builder.UseOrleansClient(client =>
+        {
+            client.UseAdoNetClustering(o =>
+            {
+                o.Invariant = "Npgsql";
+                o.ConnectionString = connectionString;
+            });
+            client.Configure<ClusterOptions>(o =>
+            {
+                o.ClusterId = cluster.ClusterId;
+                o.ServiceId = cluster.ServiceId;
+            });
+            client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = configuration.GetValue("Resilience:CallTimeout", TimeSpan.FromSeconds(15)));
+            client.Services.AddSingleton<IClientConnectionRetryFilter, KeepTryingToConnect>();
+        });
+
+        services.AddSingleton(_ => new NpgsqlDataSourceBuilder(connectionString).Build());
+        services.AddKeyedSingleton(Names.ClockKeys.Market, TimeProvider.System);
+        services.AddSingleton(auth);
+        services.AddSingleton<TokenIssuer>();
+        services.AddSingleton<GrainCalls>();
+        services.AddSingleton<IdempotencyStore>();
+        services.AddSingleton<ReadModels>();
+        services.AddSingleton<AuditLog>();
+        services.AddHostedService(sp => sp.GetRequiredService<AuditLog>());
+        services.AddHostedService<IdempotencyJanitor>();
+
+        services.ConfigureHttpJsonOptions(o => ConfigureJson(o.SerializerOptions));
+        services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        services.AddProblemDetails(o => o.CustomizeProblemDetails = c =>
+        {
+            c.ProblemDetails.Instance ??= c.HttpContext.Request.Path;
+            c.ProblemDetails.Extensions.TryAdd("code", c.ProblemDetails.Status switch
+            {
+                401 => "unauthenticated",
+                403 => "forbidden",
+                404 => "not-found",
+                405 => "method-not-allowed",
+                413 => "body-too-large",
+                415 => "unsupported-media-type",
+                429 => "rate-limited",
+                _ => "error",
+            });
+            c.ProblemDetails.Type ??= Problems.Type((string)c.ProblemDetails.Extensions["code"]!);
+        });
+        services.AddExceptionHandler<ProblemExceptionHandler>();
+
+        services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer(o =>
+        {
+            o.MapInboundClaims = false;
+            o.TokenValidationParameters = TokenIssuer.Validation(auth);
+            o.Events = new JwtBearerEvents
+            {
+                // Browsers cannot set headers on WebSockets: the hub takes the token from the query string.
+                OnMessageReceived = c =>
+                {
+                    if (c.HttpContext.Request.Path.StartsWithSegments(Names.Hub.Path) && c.Request.Query["access_token"] is { Count: > 0 } token)
+                    {
+                        c.Token = token;
+                    }
+                    return Task.CompletedTask;
+                },
+            };
+        });
+        services.AddAuthorizationBuilder()
+            .AddPolicy(Names.Policies.Sme, p => p.RequireRole(Names.Roles.Sme).RequireClaim(Names.Claims.TenantId))
+            .AddPolicy(Names.Policies.Provider, p => p.RequireRole(Names.Roles.Provider).RequireClaim(Names.Claims.ProviderId))
+            .AddPolicy(Names.Policies.Oversight, p => p.RequireRole(Names.Roles.Regulator, Names.Roles.Admin))
+            .AddPolicy(Names.Policies.Admin, p => p.RequireRole(Names.Roles.Admin));
+
+        var permits = configuration.GetValue("RateLimiting:PermitsPerSecond", 200);
+        var burst = configuration.GetValue("RateLimiting:Burst", 400);
+        services.AddRateLimiter(o =>
+        {
+            o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+            o.OnRejected = async (context, cancellationToken) =>
+            {
+                var retryAfter = context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds)) : 1;
+                context.HttpContext.Response.Headers.RetryAfter = retryAfter.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                await Problems.Of(429, "rate-limited", "Too many requests", $"retry after {retryAfter} s").ExecuteAsync(context.HttpContext);
+            };
+            // One bucket per tenant (or provider, or user): a busy tenant cannot starve the others.
+            o.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context =>
+            {
+                var caller = Caller.Of(context);
+                var key = caller.TenantId ?? caller.ProviderId ?? caller.Subject;
+                return key == "anonymous" || !context.Request.Path.StartsWithSegments("/api")
+                    ? RateLimitPartition.GetNoLimiter(key)
+                    : RateLimitPartition.GetTokenBucketLimiter(key, _ => new TokenBucketRateLimiterOptions
+                    {
+                        TokenLimit = burst,
+                        TokensPerPeriod = permits,
+                        ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+                        QueueLimit = 0,
+                        AutoReplenishment = true,
+                    });
+            });
+        });
+
+        services.AddSignalR(o => o.MaximumReceiveMessageSize = 32 * 1024)
+            .AddJsonProtocol(o => ConfigureJson(o.PayloadSerializerOptions))
+            .AddMessagePackProtocol();
+        services.AddSingleton<MarketObserver>();
+        services.AddHostedService<HubRegistration>();
+        services.AddHostedService<RegulatorFeed>();
+
+        services.AddOpenApi(o => o.AddDocumentTransformer((document, _, _) =>
+        {
+            document.Info.Title = "Compute Voucher Marketplace API";
+            document.Info.Description = "GPU time for small AI firms, paid in part with government compute vouchers.";
+            return Task.CompletedTask;
+        }));
+        services.AddHealthChecks()
+            .AddCheck<ClusterHealthCheck>("cluster", tags: ["ready"])
+            .AddCheck<DatabaseHealthCheck>("database", tags: ["ready"]);
+        return builder;
+    }
+
+    public static void ConfigureJson(System.Text.Json.JsonSerializerOptions options)
+    {
+        options.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.CamelCase;
+        options.Converters.Add(new JsonStringEnumConverter());
+        options.MaxDepth = 32;
+        options.NumberHandling = JsonNumberHandling.Strict;
+    }
+
+    public static WebApplication UseMarketplaceWeb(this WebApplication app)
+    {
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.UseMiddleware<SecurityHeadersMiddleware>();
+        app.UseDefaultFiles();
+        app.UseStaticFiles();
+        app.UseRouting();
+        app.UseAuthentication();
+        app.UseMiddleware<AuditMiddleware>();
+        app.UseAuthorization();
+        app.UseRateLimiter();
+        app.UseMiddleware<IdempotencyMiddleware>();
+        return app;
+    }
+
+    public static WebApplication MapMarketplaceApi(this WebApplication app)
+    {
+        app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false });
+        app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") });
+        app.MapOpenApi();
+        app.MapScalarApiReference(o => o.WithTitle("Compute Voucher Marketplace API"));
+
+        var api = app.MapGroup("/api/v1").RequireAuthorization();
+        api.MapAuthApi(app.Environment);
+        api.MapProgramsApi();
+        api.MapTenantsApi();
+        api.MapVouchersApi();
+        api.MapProvidersApi();
+        api.MapMarketApi();
+        api.MapReservationsApi();
+        api.MapOversightApi();
+        app.MapHub<MarketHub>(Names.Hub.Path).RequireAuthorization();
+        return app;
+    }
+}
+
+/// <summary>The web tier keeps trying to reach the cluster: silos may start after it or restart under it.</summary>
+internal sealed class KeepTryingToConnect(ILogger<KeepTryingToConnect> logger) : IClientConnectionRetryFilter
+{
+    public async Task<bool> ShouldRetryConnectionAttempt(Exception exception, CancellationToken cancellationToken)
+    {
+        logger.LogWarning("Cannot reach the cluster yet ({Error}); retrying", exception.Message);
+        await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
+        return !cancellationToken.IsCancellationRequested;
+    }
+}
+
+internal sealed class ClusterHealthCheck(IClusterClient client) : IHealthCheck
+{
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            await client.GetGrain<Grains.IUtilizationGrain>(0).GetSnapshot(long.MaxValue).WaitAsync(TimeSpan.FromSeconds(3), cancellationToken);
+            return HealthCheckResult.Healthy();
+        }
+        catch (Exception e)
+        {
+            return HealthCheckResult.Unhealthy("the cluster does not answer", e);
+        }
+    }
+}
+
+internal sealed class DatabaseHealthCheck(NpgsqlDataSource db) : IHealthCheck
+{
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            await using var command = db.CreateCommand("SELECT count(*) FROM schema_version");
+            await command.ExecuteScalarAsync(cancellationToken).WaitAsync(TimeSpan.FromSeconds(3), cancellationToken);
+            return HealthCheckResult.Healthy();
+        }
+        catch (Exception e)
+        {
+            return HealthCheckResult.Unhealthy("the database does not answer", e);
+        }
+    }
+}
