@@ -111,10 +111,16 @@ CREATE INDEX ledger_entries_by_account ON ledger_entries (account);
 
 CREATE FUNCTION ledger_transaction_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    tx_id text := CASE TG_TABLE_NAME WHEN 'ledger_entries' THEN NEW.transaction_id ELSE NEW.id END;
+    tx_id text;
     total bigint;
     lines integer;
 BEGIN
+    -- Separate statements: PL/pgSQL plans each on its own, and NEW differs between the two tables.
+    IF TG_TABLE_NAME = 'ledger_entries' THEN
+        tx_id := NEW.transaction_id;
+    ELSE
+        tx_id := NEW.id;
+    END IF;
     SELECT coalesce(sum(amount_fen), 0), count(*) INTO total, lines
     FROM ledger_entries WHERE transaction_id = tx_id;
     IF total <> 0 OR lines < 2 THEN

@@ -6,6 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Npgsql;
 using Orleans.Configuration;
+using Orleans.Serialization;
 
 namespace Marketplace.Silo;
 
@@ -36,6 +37,7 @@ public static class MarketplaceSilo
             o.ConnectionString = connectionString;
         });
         silo.Services.AddMarketplaceGrains(connectionString, configuration);
+        silo.Services.Configure<ExceptionSerializationOptions>(o => o.SupportedNamespacePrefixes.Add("Npgsql"));
         silo.AddStartupTask(static async (services, _) =>
             await services.GetRequiredService<IGrainFactory>().GetGrain<ISweeperGrain>(0).Start());
         return silo;

@@ -8,7 +8,7 @@ using Marketplace.Web.Infrastructure;
 using Marketplace.Web.Queries;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
-using Microsoft.AspNetCore.Http.Json;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Npgsql;
 using Orleans.Configuration;
@@ -55,10 +55,12 @@ public static class WebSetup
             });
             client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = configuration.GetValue("Resilience:CallTimeout", TimeSpan.FromSeconds(15)));
             client.Services.AddSingleton<IClientConnectionRetryFilter, KeepTryingToConnect>();
+            client.Services.Configure<Orleans.Serialization.ExceptionSerializationOptions>(o => o.SupportedNamespacePrefixes.Add("Npgsql"));
         });
 
         services.AddSingleton(_ => new NpgsqlDataSourceBuilder(connectionString).Build());
-        services.AddKeyedSingleton(Names.ClockKeys.Market, TimeProvider.System);
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddKeyedSingleton(Names.ClockKeys.Market, TimeProvider.System);
         services.AddSingleton(auth);
         services.AddSingleton<TokenIssuer>();
         services.AddSingleton<GrainCalls>();

@@ -45,7 +45,7 @@ internal static class Problems
 
     /// <summary>Failures of the cluster or the database that a retry may cure: answered 503 with Retry-After.</summary>
     public static bool IsTransient(Exception e) =>
-        e is TimeoutException or OrleansException or NpgsqlException or DomainException { Kind: ErrorKind.Unavailable };
+        e is TimeoutException or OrleansException or DomainException { Kind: ErrorKind.Unavailable } or NpgsqlException { IsTransient: true };
 }
 
 /// <summary>Turns every exception into a problem response; only a genuine bug is a 500.</summary>

@@ -27,7 +27,8 @@ public sealed class AuthSettings
 }
 
 /// <summary>Issues the tokens the development token endpoint hands out (and tests and the load tool use).</summary>
-public sealed class TokenIssuer(AuthSettings settings, [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock)
+/// <remarks>Token lifetimes follow the real clock (it is what validation uses), not the market's clock.</remarks>
+public sealed class TokenIssuer(AuthSettings settings, TimeProvider clock)
 {
     private readonly JsonWebTokenHandler _handler = new();
 

@@ -1,0 +1,333 @@
+using Marketplace.Storage;
+using Marketplace.Testing;
+using Xunit;
+
+namespace Marketplace.Grains.Tests;
+
+/// <summary>DESIGN rules 1, 2, 3, 7 and 8 on the voucher side, one test per rule, against a real cluster and database.</summary>
+[Collection(VoucherCollection.Name)]
+public sealed class VoucherRuleTests(VoucherCluster cluster)
+{
+    private readonly Scenario _s = new(cluster);
+    private const long Cap = 5_000_000; // 50,000 CNY in fen
+
+    private IVoucherGrain Voucher(string id) => cluster.Grains.GetGrain<IVoucherGrain>(id);
+
+    private static FundingRequest Rental(string tenantId, string providerId, string? providerCode, DateTimeOffset start, long cost, string? reservationId = null) =>
+        new(reservationId ?? Scenario.Unique("res"), tenantId, providerId, providerCode, start, start.AddHours(2), cost);
+
+    [Fact]
+    public async Task Rule1_face_value_is_the_cap_by_default_and_never_above_it()
+    {
+        var program = await _s.Program();
+        var (tenant, _) = await _s.Tenant();
+        Assert.Equal(Cap, (await _s.Claim(program, tenant)).FaceValueFen);
+
+        var (other, _) = await _s.Tenant();
+        var error = await Assert.ThrowsAsync<DomainException>(() => _s.Claim(program, other, Cap + 1));
+        Assert.Equal("amount-above-cap", error.Code);
+        Assert.Equal(1_000_000, (await _s.Claim(program, other, 1_000_000)).FaceValueFen);
+    }
+
+    [Fact]
+    public async Task Rule1_total_issued_never_exceeds_the_budget_under_200_concurrent_claims()
+    {
+        // Room for 49 full vouchers and half of one more.
+        var budget = 49 * Cap + Cap / 2;
+        var program = await _s.Program(d => d with { BudgetFen = budget });
+        var tenants = await Task.WhenAll(Enumerable.Range(0, 200).Select(_ => _s.Tenant()));
+
+        var results = await Task.WhenAll(tenants.Select(async t =>
+        {
+            try
+            {
+                return (await _s.Claim(program, t.Id)).FaceValueFen;
+            }
+            catch (DomainException e) when (e.Code == "budget-exhausted")
+            {
+                return 0;
+            }
+        }));
+
+        Assert.Equal(budget, results.Sum());
+        Assert.Equal(50, results.Count(r => r > 0));
+        Assert.Equal(1, results.Count(r => r == Cap / 2));
+        Assert.Equal(budget, await cluster.Database.ScalarAsync<long>("SELECT issued_fen FROM programs WHERE id = @p", ("p", program)));
+        Assert.Equal(0, await cluster.Database.ScalarAsync<long>(
+            "SELECT coalesce(sum(amount_fen), 0) FROM ledger_entries WHERE account = @a", ("a", Accounts.ProgramBudget(program))));
+    }
+
+    [Fact]
+    public async Task Rule2_eligibility_checks_tenant_kind_province_window_and_one_open_voucher()
+    {
+        var smesOnly = await _s.Program(d => d with { AllowedTenantKinds = [TenantKind.Sme] });
+        var (team, _) = await _s.Tenant(kind: TenantKind.StartupTeam);
+        Assert.Equal("tenant-kind-not-eligible", (await Assert.ThrowsAsync<DomainException>(() => _s.Claim(smesOnly, team))).Code);
+
+        var beijing = await _s.Program();
+        var (shanghaiFirm, _) = await _s.Tenant(province: "Shanghai");
+        Assert.Equal("province-not-eligible", (await Assert.ThrowsAsync<DomainException>(() => _s.Claim(beijing, shanghaiFirm))).Code);
+
+        var notYet = await _s.Program(d => d with { ClaimOpensAt = _s.Now.AddDays(1), ClaimClosesAt = _s.Now.AddDays(30) });
+        var closed = await _s.Program(d => d with { ClaimOpensAt = _s.Now.AddDays(-30), ClaimClosesAt = _s.Now.AddSeconds(-1) });
+        var (firm, _) = await _s.Tenant();
+        Assert.Equal("claim-window-not-open", (await Assert.ThrowsAsync<DomainException>(() => _s.Claim(notYet, firm))).Code);
+        Assert.Equal("claim-window-closed", (await Assert.ThrowsAsync<DomainException>(() => _s.Claim(closed, firm))).Code);
+
+        // Eligible each way: a startup team on its credibility statement, an SME with its code.
+        Assert.Equal(VoucherState.Claimed, (await _s.Claim(beijing, team)).State);
+        Assert.Equal(VoucherState.Claimed, (await _s.Claim(beijing, firm)).State);
+        Assert.Equal("open-voucher-exists", (await Assert.ThrowsAsync<DomainException>(() => _s.Claim(beijing, firm))).Code);
+
+        var generous = await _s.Program(d => d with { AllowMultipleOpenVouchers = true });
+        await _s.Claim(generous, firm);
+        Assert.Equal(VoucherState.Claimed, (await _s.Claim(generous, firm)).State);
+    }
+
+    [Fact]
+    public async Task Rule2_the_same_claim_key_returns_the_same_voucher()
+    {
+        var program = await _s.Program();
+        var (tenant, _) = await _s.Tenant();
+        var claim = new ClaimRequest(tenant, "key-1", null);
+        var first = await cluster.Grains.GetGrain<IVoucherProgramGrain>(program).Claim(claim);
+        var again = await cluster.Grains.GetGrain<IVoucherProgramGrain>(program).Claim(claim);
+        Assert.Equal(first.Id, again.Id);
+        Assert.Equal(Cap, await cluster.Database.ScalarAsync<long>("SELECT issued_fen FROM programs WHERE id = @p", ("p", program)));
+    }
+
+    [Fact]
+    public async Task Rule1_a_voucher_registered_on_day_14_becomes_active_and_one_unregistered_at_day_15_plus_1s_lapses()
+    {
+        var program = await _s.Program(d => d with { AllowMultipleOpenVouchers = true });
+        var (tenant, _) = await _s.Tenant();
+        var registered = await _s.Claim(program, tenant);
+        var forgotten = await _s.Claim(program, tenant);
+        var issued = await cluster.Database.ScalarAsync<long>("SELECT issued_fen FROM programs WHERE id = @p", ("p", program));
+
+        cluster.Advance(TimeSpan.FromDays(14));
+        var active = await Voucher(registered.Id).RegisterActivity(tenant, new RdActivity("Eval", "Benchmark a model", 100));
+        Assert.Equal(VoucherState.Active, active.State);
+        Assert.Equal(active.RegisteredAt!.Value.AddDays(90), active.ExpiresAt);
+
+        cluster.Advance(TimeSpan.FromDays(1));
+        Assert.Equal(VoucherState.Claimed, (await Voucher(forgotten.Id).Get())!.State); // exactly at the deadline: still in time
+        cluster.Advance(TimeSpan.FromSeconds(1));
+        await cluster.Grains.GetGrain<ISweeperGrain>(0).Tick();
+
+        var lapsed = (await cluster.Grains.GetGrain<IVoucherGrain>(forgotten.Id).Get())!;
+        Assert.Equal(VoucherState.Lapsed, lapsed.State);
+        Assert.Equal(Cap, lapsed.ReturnedFen);
+        Assert.Equal(0, lapsed.AvailableFen);
+        var error = await Assert.ThrowsAsync<DomainException>(() => Voucher(forgotten.Id).RegisterActivity(tenant, new RdActivity("Late", "Too late", 1)));
+        Assert.Equal("registration-deadline-passed", error.Code);
+        var program2 = await cluster.Grains.GetGrain<IVoucherProgramGrain>(program).Get();
+        Assert.Equal(issued, program2!.Totals.IssuedFen);
+        Assert.Equal(Cap, program2.Totals.ReturnedFen);
+        Assert.Equal(1, await cluster.Database.ScalarAsync<long>(
+            "SELECT count(*) FROM ledger_transactions WHERE id = @id AND kind = 'return'", ("id", $"return:{forgotten.Id}")));
+    }
+
+    [Fact]
+    public async Task Rule1_an_active_voucher_expires_after_its_validity_releasing_holds_and_returning_its_value()
+    {
+        var program = await _s.Program();
+        var (tenant, _) = await _s.Tenant();
+        var (provider, code) = await _s.Provider();
+        await _s.Approve(program, provider);
+        var voucher = await _s.ActiveVoucher(program, tenant);
+
+        var openHold = Rental(tenant, provider, code, _s.Now.AddDays(10), 300_000);
+        Assert.True((await Voucher(voucher.Id).HoldFunds(openHold)).Accepted);
+        var captureLater = Rental(tenant, provider, code, _s.Now.AddDays(1), 100_000);
+        Assert.True((await Voucher(voucher.Id).HoldFunds(captureLater)).Accepted);
+        Assert.Equal(100_000, await Voucher(voucher.Id).Capture(captureLater.ReservationId, 100_000));
+
+        cluster.Advance(TimeSpan.FromDays(90) - TimeSpan.FromSeconds(1));
+        Assert.Equal(VoucherState.Active, (await Voucher(voucher.Id).Get())!.State);
+        cluster.Advance(TimeSpan.FromSeconds(1));
+        await cluster.Grains.GetGrain<ISweeperGrain>(0).Tick();
+
+        var expired = (await Voucher(voucher.Id).Get())!;
+        Assert.Equal(VoucherState.Expired, expired.State);
+        Assert.Equal(0, expired.HeldFen);
+        Assert.Equal(100_000, expired.CapturedFen);
+        Assert.Equal(Cap - 100_000, expired.ReturnedFen);
+        // The hold released at expiry pays nothing any more: that rental is paid in cash.
+        Assert.Equal(0, await Voucher(voucher.Id).Capture(openHold.ReservationId, 240_000));
+        await LedgerAssert.VoucherMatchesLedger(cluster.Database, voucher.Id);
+    }
+
+    [Fact]
+    public async Task Rule3_a_voucher_pays_only_the_program_coverage_share()
+    {
+        var program = await _s.Program(d => d with { CoverageBasisPoints = 8_000 });
+        var (tenant, _) = await _s.Tenant();
+        var (provider, code) = await _s.Provider();
+        await _s.Approve(program, provider);
+        var voucher = await _s.ActiveVoucher(program, tenant, amountFen: 100_000);
+
+        Assert.Equal(80_000, (await Voucher(voucher.Id).HoldFunds(Rental(tenant, provider, code, _s.Now.AddDays(1), 100_000))).AmountFen);
+        // 20,000 fen left: the next rental gets what is left, not its 80%.
+        Assert.Equal(20_000, (await Voucher(voucher.Id).HoldFunds(Rental(tenant, provider, code, _s.Now.AddDays(1), 100_000))).AmountFen);
+        var exhausted = await Voucher(voucher.Id).HoldFunds(Rental(tenant, provider, code, _s.Now.AddDays(1), 100_000));
+        Assert.Equal("voucher-exhausted", exhausted.RefusalCode);
+    }
+
+    [Fact]
+    public async Task Rule3_a_voucher_pays_only_providers_approved_on_the_rental_date()
+    {
+        var program = await _s.Program();
+        var (tenant, _) = await _s.Tenant();
+        var (provider, code) = await _s.Provider();
+        var voucher = await _s.ActiveVoucher(program, tenant);
+        var approvedFrom = _s.Now.AddDays(5);
+        var removedFrom = _s.Now.AddDays(20);
+        var programGrain = cluster.Grains.GetGrain<IVoucherProgramGrain>(program);
+        await programGrain.PublishProviderNotice(new ProviderNotice("2026-b1", provider, true, approvedFrom));
+        await programGrain.PublishProviderNotice(new ProviderNotice("2026-b2", provider, false, removedFrom));
+
+        Assert.False(await programGrain.IsProviderApproved(provider, approvedFrom.AddSeconds(-1)));
+        Assert.True(await programGrain.IsProviderApproved(provider, approvedFrom));
+        Assert.True(await programGrain.IsProviderApproved(provider, removedFrom.AddSeconds(-1)));
+        Assert.False(await programGrain.IsProviderApproved(provider, removedFrom));
+
+        Assert.Equal("provider-not-approved", (await Voucher(voucher.Id).HoldFunds(Rental(tenant, provider, code, approvedFrom.AddHours(-1), 1_000))).RefusalCode);
+        Assert.True((await Voucher(voucher.Id).HoldFunds(Rental(tenant, provider, code, approvedFrom, 1_000))).Accepted);
+        Assert.True((await Voucher(voucher.Id).HoldFunds(Rental(tenant, provider, code, removedFrom.AddHours(-3), 1_000))).Accepted);
+        Assert.Equal("provider-not-approved", (await Voucher(voucher.Id).HoldFunds(Rental(tenant, provider, code, removedFrom, 1_000))).RefusalCode);
+
+        var sameBatchAgain = programGrain.PublishProviderNotice(new ProviderNotice("2026-b1", provider, false, approvedFrom));
+        Assert.Equal("notice-exists", (await Assert.ThrowsAsync<DomainException>(() => sameBatchAgain)).Code);
+    }
+
+    [Fact]
+    public async Task Rule3_a_voucher_never_pays_a_related_party()
+    {
+        var program = await _s.Program(d => d with { AllowMultipleOpenVouchers = true });
+        var (sister, sisterCode) = await _s.Provider();
+        var (tenant, tenantCode) = await _s.Tenant(relatedParties: [sisterCode]);
+        var (self, _) = await _s.Provider(creditCode: tenantCode);
+        await _s.Approve(program, sister);
+        await _s.Approve(program, self);
+        var voucher = await _s.ActiveVoucher(program, tenant);
+
+        Assert.Equal("related-party", (await Voucher(voucher.Id).HoldFunds(Rental(tenant, sister, sisterCode, _s.Now.AddDays(1), 1_000))).RefusalCode);
+        Assert.Equal("related-party", (await Voucher(voucher.Id).HoldFunds(Rental(tenant, self, tenantCode, _s.Now.AddDays(1), 1_000))).RefusalCode);
+    }
+
+    [Fact]
+    public async Task Rule3_a_reservation_is_never_funded_twice_unless_every_program_allows_stacking()
+    {
+        var first = await _s.Program();
+        var second = await _s.Program();
+        var (tenant, _) = await _s.Tenant();
+        var (provider, code) = await _s.Provider();
+        await _s.Approve(first, provider);
+        await _s.Approve(second, provider);
+        var a = await _s.ActiveVoucher(first, tenant);
+        var b = await _s.ActiveVoucher(second, tenant);
+        var rental = Rental(tenant, provider, code, _s.Now.AddDays(1), 10_000);
+
+        Assert.True((await Voucher(a.Id).HoldFunds(rental)).Accepted);
+        Assert.Equal("already-funded", (await Voucher(b.Id).HoldFunds(rental)).RefusalCode);
+
+        var stackA = await _s.Program(d => d with { Stackable = true });
+        var stackB = await _s.Program(d => d with { Stackable = true });
+        await _s.Approve(stackA, provider);
+        await _s.Approve(stackB, provider);
+        var c = await _s.ActiveVoucher(stackA, tenant);
+        var d = await _s.ActiveVoucher(stackB, tenant);
+        var stacked = Rental(tenant, provider, code, _s.Now.AddDays(1), 10_000);
+        Assert.True((await Voucher(c.Id).HoldFunds(stacked)).Accepted);
+        Assert.True((await Voucher(d.Id).HoldFunds(stacked)).Accepted);
+    }
+
+    [Fact]
+    public async Task Rule3_hold_capture_and_release_are_idempotent_by_reservation()
+    {
+        var program = await _s.Program();
+        var (tenant, _) = await _s.Tenant();
+        var (provider, code) = await _s.Provider();
+        await _s.Approve(program, provider);
+        var voucher = await _s.ActiveVoucher(program, tenant);
+        var rental = Rental(tenant, provider, code, _s.Now.AddDays(1), 50_000);
+
+        var held = await Voucher(voucher.Id).HoldFunds(rental);
+        Assert.Equal(held, await Voucher(voucher.Id).HoldFunds(rental));
+        Assert.Equal("hold-conflict", (await Assert.ThrowsAsync<DomainException>(() => Voucher(voucher.Id).HoldFunds(rental with { RentalCostFen = 60_000 }))).Code);
+
+        Assert.Equal(30_000, await Voucher(voucher.Id).Capture(rental.ReservationId, 30_000));
+        Assert.Equal(30_000, await Voucher(voucher.Id).Capture(rental.ReservationId, 30_000));
+        Assert.Equal("capture-conflict", (await Assert.ThrowsAsync<DomainException>(() => Voucher(voucher.Id).Capture(rental.ReservationId, 40_000))).Code);
+
+        var released = Rental(tenant, provider, code, _s.Now.AddDays(1), 20_000);
+        await Voucher(voucher.Id).HoldFunds(released);
+        await Voucher(voucher.Id).Release(released.ReservationId);
+        await Voucher(voucher.Id).Release(released.ReservationId);
+
+        var view = (await Voucher(voucher.Id).Get())!;
+        Assert.Equal(0, view.HeldFen);
+        Assert.Equal(30_000, view.CapturedFen);
+        Assert.Equal(Cap - 30_000, view.AvailableFen);
+        // Each step posted once: hold, capture and release of the unused 20,000 fen of the first; hold and release of the second.
+        Assert.Equal(
+            string.Join(",", new[]
+            {
+                $"capture:{voucher.Id}:{rental.ReservationId}", $"hold:{voucher.Id}:{released.ReservationId}", $"hold:{voucher.Id}:{rental.ReservationId}",
+                $"release:{voucher.Id}:{released.ReservationId}", $"release:{voucher.Id}:{rental.ReservationId}",
+            }.Order(StringComparer.Ordinal)),
+            await cluster.Database.ScalarAsync<string>(
+                "SELECT string_agg(id, ',' ORDER BY id COLLATE \"C\") FROM ledger_transactions WHERE voucher_id = @v AND kind <> 'claim'", ("v", voucher.Id)));
+        await LedgerAssert.VoucherMatchesLedger(cluster.Database, voucher.Id);
+    }
+
+    [Fact]
+    public async Task Rule1_holds_and_captures_stay_within_face_value_under_1000_concurrent_calls()
+    {
+        var program = await _s.Program(d => d with { AllowMultipleOpenVouchers = true });
+        var (provider, code) = await _s.Provider();
+        await _s.Approve(program, provider);
+        var owners = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => _s.Tenant()));
+        var vouchers = await Task.WhenAll(owners.Select(o => _s.ActiveVoucher(program, o.Id, amountFen: 2_000_000)));
+
+        var random = new Random(7);
+        var plan = Enumerable.Range(0, 1_000).Select(i =>
+        {
+            var v = random.Next(vouchers.Length);
+            return (Voucher: vouchers[v].Id, Tenant: owners[v].Id, Reservation: $"r{random.Next(150)}", Op: random.Next(3), Cost: random.Next(1, 60) * 10_000L);
+        }).ToList();
+
+        await Task.WhenAll(plan.Select(async step =>
+        {
+            try
+            {
+                var grain = Voucher(step.Voucher);
+                switch (step.Op)
+                {
+                    case 0:
+                        await grain.HoldFunds(Rental(step.Tenant, provider, code, _s.Now.AddDays(1), step.Cost, $"{step.Voucher}:{step.Reservation}"));
+                        break;
+                    case 1:
+                        await grain.Capture($"{step.Voucher}:{step.Reservation}", step.Cost / 2);
+                        break;
+                    default:
+                        await grain.Release($"{step.Voucher}:{step.Reservation}");
+                        break;
+                }
+            }
+            catch (DomainException)
+            {
+                // Conflicts and captures of unknown holds are expected refusals in a random mix.
+            }
+        }));
+
+        foreach (var voucher in vouchers)
+        {
+            var view = (await Voucher(voucher.Id).Get())!;
+            Assert.True(view.HeldFen + view.CapturedFen + view.ReturnedFen <= view.FaceValueFen);
+            await LedgerAssert.VoucherMatchesLedger(cluster.Database, voucher.Id);
+        }
+        await LedgerAssert.EveryTransactionBalanced(cluster.Database);
+    }
+}
