@@ -173,7 +173,7 @@ public sealed class MarketGrain : Grain, IMarketGrain
         }
         var cancelled = await reservation.Cancel("cancelled", "cancelled by the tenant");
         await RefreshPoolAsync(view.Plan.PoolId);
-        RematchSoon();
+        await RematchRestingAsync();
         return cancelled;
     }
 
@@ -193,7 +193,7 @@ public sealed class MarketGrain : Grain, IMarketGrain
         RequireModel(spec.GpuModel);
         var view = await Pool(spec.PoolId).Initialize(spec);
         await RefreshPoolAsync(spec.PoolId);
-        RematchSoon();
+        await RematchRestingAsync();
         return view;
     }
 
@@ -201,7 +201,7 @@ public sealed class MarketGrain : Grain, IMarketGrain
     {
         var view = await Pool(poolId).Change(change);
         await RefreshPoolAsync(poolId);
-        RematchSoon();
+        await RematchRestingAsync();
         return view;
     }
 

@@ -1,0 +1,317 @@
+using Marketplace.Storage;
+using Marketplace.Testing;
+using Xunit;
+
+namespace Marketplace.Grains.Tests;
+
+/// <summary>DESIGN rules 4–8 on the market side, against a real cluster and database.</summary>
+[Collection(MarketCollection.Name)]
+public sealed class MarketRuleTests(MarketTestCluster cluster)
+{
+    private readonly Scenario _s = new(cluster);
+
+    private IGpuPoolGrain Pool(string id) => cluster.Grains.GetGrain<IGpuPoolGrain>(id);
+
+    private static string Model() => GpuModels.Known[Random.Shared.Next(GpuModels.Known.Count)];
+
+    private static int _nextProvince;
+
+    /// <summary>Markets are shared by the tests of the collection: each test lists pools and bids in a province of its own.</summary>
+    private static string Province() =>
+        Provinces.ChineseNames.Keys.ElementAt(Interlocked.Increment(ref _nextProvince) % Provinces.ChineseNames.Count);
+
+    [Fact]
+    public async Task Rule4_no_hour_of_a_pool_is_ever_sold_beyond_its_gpu_count()
+    {
+        var province = Province();
+        var pool = await _s.ProviderWithPool(province, "L40S-48G", gpus: 4);
+        var (tenant, _) = await _s.Tenant();
+
+        var bids = await Task.WhenAll(Enumerable.Range(0, 24).Select(_ =>
+            _s.Bid(tenant, _s.Order(gpus: 1, hours: 3, startInHours: 2, model: "L40S-48G", provinces: [province]))));
+
+        Assert.Equal(4, bids.Count(b => b.State == BidState.Filled));
+        Assert.All(bids.Where(b => b.State != BidState.Filled), b => Assert.Equal(("Rejected", "no-capacity"), (b.State.ToString(), b.ReasonCode)));
+        var view = (await _s.PoolView(pool.Id))!;
+        var start = (int)(Hours.Floor(_s.Now) + 2 - view.Calendar.StartHour);
+        Assert.Equal([4, 4, 4], view.Calendar.Used.Skip(start).Take(3));
+        await LedgerAssert.Clean(cluster.Database, _s.Now);
+    }
+
+    [Fact]
+    public async Task Rule4_an_unconfirmed_hold_expires_and_its_capacity_returns()
+    {
+        var pool = await _s.ProviderWithPool(Province(), gpus: 2);
+        var start = Hours.Floor(_s.Now) + 3;
+        var hold = new HoldRequest(Scenario.Unique("res"), start, 2, 2, pool.AskFenPerGpuHour, TimeSpan.FromSeconds(30));
+
+        Assert.True((await Pool(pool.Id).Hold(hold)).Accepted);
+        Assert.Equal(HoldOutcome.Ok, await Pool(pool.Id).Hold(hold)); // the same hold again: idempotent
+        Assert.Equal("no-capacity", (await Pool(pool.Id).Hold(hold with { ReservationId = Scenario.Unique("res"), Gpus = 1 })).RefusalCode);
+        Assert.Equal("hold-conflict", (await Pool(pool.Id).Hold(hold with { Gpus = 1 })).RefusalCode);
+
+        cluster.Advance(TimeSpan.FromSeconds(31));
+        Assert.Equal("hold-expired", (await Pool(pool.Id).Confirm(hold.ReservationId)).RefusalCode);
+        Assert.True((await Pool(pool.Id).Hold(hold with { ReservationId = Scenario.Unique("res") })).Accepted);
+    }
+
+    [Fact]
+    public async Task Rule4_confirm_and_release_are_idempotent_and_release_can_give_back_part_of_a_hold()
+    {
+        var pool = await _s.ProviderWithPool(Province(), gpus: 2);
+        var start = Hours.Floor(_s.Now) + 3;
+        var hold = new HoldRequest(Scenario.Unique("res"), start, 4, 2, pool.AskFenPerGpuHour, TimeSpan.FromSeconds(30));
+        await Pool(pool.Id).Hold(hold);
+        Assert.True((await Pool(pool.Id).Confirm(hold.ReservationId)).Accepted);
+        Assert.True((await Pool(pool.Id).Confirm(hold.ReservationId)).Accepted);
+
+        await Pool(pool.Id).Release(hold.ReservationId, start + 1);
+        await Pool(pool.Id).Release(hold.ReservationId, start + 1);
+        var used = (await _s.PoolView(pool.Id))!.Calendar;
+        var at = (int)(start - used.StartHour);
+        Assert.Equal([2, 0, 0, 0], used.Used.Skip(at).Take(4));
+
+        await Pool(pool.Id).Release(hold.ReservationId, null);
+        Assert.Equal(0, (await _s.PoolView(pool.Id))!.Calendar.Used.Sum());
+    }
+
+    [Fact]
+    public async Task Rule5_among_equal_asks_work_goes_to_the_idle_site()
+    {
+        // Beijing and Gansu pools at the same price; Beijing 90% booked over the window, Gansu 10%.
+        var model = "A800-80G";
+        var (beijingProvider, _) = await _s.Provider([Scenario.Site("Beijing")]);
+        var (gansuProvider, _) = await _s.Provider([Scenario.Site("Gansu")]);
+        var beijing = await _s.Pool(beijingProvider, model, gpus: 10, ask: 3_333);
+        var gansu = await _s.Pool(gansuProvider, model, gpus: 10, ask: 3_333);
+        var (tenant, _) = await _s.Tenant();
+        var window = _s.Order(gpus: 9, hours: 4, maxPrice: 3_333, startInHours: 5, model: model, provinces: ["Beijing"]);
+        Assert.Equal(beijing.Id, (await _s.Bid(tenant, window)).Fills.Single().PoolId);
+        Assert.Equal(gansu.Id, (await _s.Bid(tenant, window with { GpuCount = 1, AllowedProvinces = ["Gansu"] })).Fills.Single().PoolId);
+
+        var open = await _s.Bid(tenant, window with { GpuCount = 1, AllowedProvinces = ["Beijing", "Gansu"] });
+        Assert.Equal(gansu.Id, open.Fills.Single().PoolId);
+    }
+
+    [Fact]
+    public async Task Rule5_the_buyer_pays_the_ask_and_an_ioc_bid_without_a_match_is_rejected_with_the_reason()
+    {
+        var province = Province();
+        var pool = await _s.ProviderWithPool(province, "RTX4090-24G", gpus: 2, ask: 400);
+        var (tenant, _) = await _s.Tenant();
+
+        var filled = await _s.Bid(tenant, _s.Order(gpus: 2, hours: 3, maxPrice: 900, model: "RTX4090-24G", provinces: [province]));
+        var fill = filled.Fills.Single();
+        Assert.Equal((400L, 2_400L), (fill.FenPerGpuHour, fill.CostFen));
+
+        var tooCheap = await _s.Bid(tenant, _s.Order(gpus: 1, maxPrice: 399, startInHours: 10, model: "RTX4090-24G", provinces: [province]));
+        Assert.Equal((BidState.Rejected, "price-above-limit"), (tooCheap.State, tooCheap.ReasonCode));
+        var tooBig = await _s.Bid(tenant, _s.Order(gpus: 3, maxPrice: 900, startInHours: 10, model: "RTX4090-24G", provinces: [province]));
+        Assert.Equal((BidState.Rejected, "gang-too-large"), (tooBig.State, tooBig.ReasonCode));
+        Assert.Equal(pool.Id, fill.PoolId);
+    }
+
+    [Fact]
+    public async Task Rule5_resting_bids_fill_in_price_time_priority_when_a_pool_appears()
+    {
+        var province = Province();
+        var (provider, _) = await _s.Provider([Scenario.Site(province)]);
+        var (tenant, _) = await _s.Tenant();
+        var order = _s.Order(gpus: 4, hours: 2, startInHours: 3, tif: TimeInForce.Gtc, model: "H20-96G", provinces: [province]);
+
+        var first = await _s.Bid(tenant, order with { MaxFenPerGpuHour = 1_000 });
+        var highLate = await _s.Bid(tenant, order with { MaxFenPerGpuHour = 2_000 });
+        var highLater = await _s.Bid(tenant, order with { MaxFenPerGpuHour = 2_000 });
+        Assert.All([first, highLate, highLater], b => Assert.Equal(BidState.Resting, b.State));
+
+        // Room for one 4-GPU gang in the window: the earliest of the highest limits gets it.
+        await _s.Pool(provider, "H20-96G", gpus: 4, ask: 900);
+        var bids = await Task.WhenAll(new[] { first, highLate, highLater }.Select(b => cluster.Grains.GetGrain<IBidGrain>(b.Id).Get()));
+        Assert.Equal([BidState.Resting, BidState.Filled, BidState.Resting], bids.Select(b => b!.State));
+        Assert.Equal(900, bids[1]!.Fills.Single().FenPerGpuHour);
+    }
+
+    [Fact]
+    public async Task Rule5_a_resting_bid_fills_after_a_cancellation_and_after_a_price_cut()
+    {
+        var province = Province();
+        var pool = await _s.ProviderWithPool(province, "Ascend910B-64G", gpus: 1, ask: 700);
+        var (tenant, _) = await _s.Tenant();
+        var order = _s.Order(gpus: 1, hours: 2, startInHours: 4, model: "Ascend910B-64G", provinces: [province], maxPrice: 800);
+        var holder = await _s.Bid(tenant, order);
+        var waiting = await _s.Bid(tenant, order with { TimeInForce = TimeInForce.Gtc, GoodUntil = _s.Now.AddDays(1) });
+        Assert.Equal(BidState.Resting, waiting.State);
+
+        await cluster.Grains.GetGrain<IMarketGrain>("Ascend910B-64G").CancelReservation(holder.Fills.Single().ReservationId, tenant);
+        Assert.Equal(BidState.Filled, (await cluster.Grains.GetGrain<IBidGrain>(waiting.Id).Get())!.State);
+
+        var cheap = await _s.Bid(tenant, order with { MaxFenPerGpuHour = 500, EarliestStart = order.EarliestStart.AddHours(5), LatestStart = order.EarliestStart.AddHours(5),
+            TimeInForce = TimeInForce.Gtc, GoodUntil = _s.Now.AddDays(1) });
+        Assert.Equal((BidState.Resting, "price-above-limit"), (cheap.State, cheap.ReasonCode));
+        await cluster.Grains.GetGrain<IProviderGrain>(pool.ProviderId).ChangePool(pool.Id, new PoolChange(450, null));
+        var filled = (await cluster.Grains.GetGrain<IBidGrain>(cheap.Id).Get())!;
+        Assert.Equal((BidState.Filled, 450L), (filled.State, filled.Fills.Single().FenPerGpuHour));
+    }
+
+    [Fact]
+    public async Task Rule5_a_gtc_bid_expires_unfilled_at_its_time_and_can_be_cancelled_before()
+    {
+        var (tenant, _) = await _s.Tenant();
+        var order = _s.Order(gpus: 1, model: "H800-80G", provinces: [Province()], tif: TimeInForce.Gtc, goodFor: TimeSpan.FromHours(2));
+        var expiring = await _s.Bid(tenant, order);
+        var cancelled = await _s.Bid(tenant, order);
+        Assert.Equal(BidState.Resting, expiring.State);
+
+        Assert.Equal(BidState.Cancelled, (await cluster.Grains.GetGrain<IMarketGrain>("H800-80G").CancelBid(cancelled.Id, tenant)).State);
+        var (stranger, _) = await _s.Tenant();
+        await Assert.ThrowsAsync<DomainException>(() => cluster.Grains.GetGrain<IMarketGrain>("H800-80G").CancelBid(expiring.Id, stranger));
+
+        cluster.Advance(TimeSpan.FromHours(2));
+        await cluster.Grains.GetGrain<ISweeperGrain>(0).Tick();
+        var expired = (await cluster.Grains.GetGrain<IBidGrain>(expiring.Id).Get())!;
+        Assert.Equal((BidState.Expired, "expired"), (expired.State, expired.ReasonCode));
+    }
+
+    [Fact]
+    public async Task Rule5_a_quote_prices_the_bid_and_the_book_shows_levels_without_identities()
+    {
+        var province = Province();
+        var program = await _s.Program(d => d with { CoverageBasisPoints = 8_000 });
+        var pool = await _s.ProviderWithPool(province, "H20-96G", gpus: 8, ask: 1_000);
+        await _s.Approve(program, pool.ProviderId);
+        var (tenant, _) = await _s.Tenant();
+        var voucher = await _s.ActiveVoucher(program, tenant);
+
+        var quote = await cluster.Grains.GetGrain<IMarketGrain>("H20-96G").Quote(tenant,
+            _s.Order(gpus: 2, hours: 5, model: "H20-96G", provinces: [province], voucherId: voucher.Id));
+        Assert.Equal((true, pool.Id, 1_000L, 10_000L, 8_000L, 2_000L), (quote.Available, quote.PoolId, quote.FenPerGpuHour!.Value, quote.CostFen, quote.VoucherFen, quote.CashFen));
+        Assert.Equal(0, (await _s.Voucher(voucher.Id))!.HeldFen); // a quote commits nothing
+
+        await _s.Bid(tenant, _s.Order(gpus: 3, model: "H20-96G", maxPrice: 10, provinces: [province], tif: TimeInForce.Gtc));
+        var book = await cluster.Grains.GetGrain<IMarketGrain>("H20-96G").GetBook();
+        Assert.Contains(book.Bids, level => level.FenPerGpuHour == 10 && level.Gpus >= 3);
+        Assert.Contains(book.Asks, ask => ask.PoolId == pool.Id && ask.FenPerGpuHour == 1_000);
+    }
+
+    [Fact]
+    public async Task Rule3_a_voucher_funded_bid_skips_a_cheaper_pool_the_program_has_not_approved()
+    {
+        var province = Province();
+        var program = await _s.Program(d => d with { CoverageBasisPoints = 8_000 });
+        var (cheapProvider, _) = await _s.Provider([Scenario.Site(province)]);
+        var (approvedProvider, _) = await _s.Provider([Scenario.Site(province)]);
+        await _s.Pool(cheapProvider, "L40S-48G", gpus: 2, ask: 100);
+        var approvedPool = await _s.Pool(approvedProvider, "L40S-48G", gpus: 2, ask: 200);
+        await _s.Approve(program, approvedProvider);
+        var (tenant, _) = await _s.Tenant();
+        var voucher = await _s.ActiveVoucher(program, tenant);
+
+        var bid = await _s.Bid(tenant, _s.Order(gpus: 1, hours: 5, maxPrice: 300, model: "L40S-48G", provinces: [province], voucherId: voucher.Id));
+        var fill = bid.Fills.Single();
+        Assert.Equal((approvedPool.Id, 1_000L, 800L, 200L), (fill.PoolId, fill.CostFen, fill.VoucherFen, fill.CashFen));
+        Assert.Equal(800, (await _s.Voucher(voucher.Id))!.HeldFen);
+        await LedgerAssert.Clean(cluster.Database, _s.Now);
+    }
+
+    [Fact]
+    public async Task Rule6_an_outage_interrupts_reservations_and_rematches_the_rest_elsewhere_charging_vouchers_only_for_time_used()
+    {
+        var province = Province();
+        var program = await _s.Program(d => d with { CoverageBasisPoints = 5_000 });
+        var (providerA, _) = await _s.Provider([Scenario.Site(province)]);
+        var (providerB, _) = await _s.Provider([Scenario.Site(province, "site-2")]);
+        var poolA = await _s.Pool(providerA, "Ascend910B-64G", gpus: 4, ask: 1_000);
+        await _s.Approve(program, providerA);
+        await _s.Approve(program, providerB);
+        var (tenant, _) = await _s.Tenant();
+        var voucher = await _s.ActiveVoucher(program, tenant);
+
+        // Four hours starting next hour; the pool fails after its second hour.
+        var bid = await _s.Bid(tenant, _s.Order(gpus: 4, hours: 4, maxPrice: 1_500, model: "Ascend910B-64G", provinces: [province], voucherId: voucher.Id));
+        var original = bid.Fills.Single();
+        Assert.Equal(poolA.Id, original.PoolId);
+        var poolB = await _s.Pool(providerB, "Ascend910B-64G", gpus: 4, ask: 1_200, siteId: "site-2");
+
+        cluster.Advance(original.StartsAt.AddHours(2) - _s.Now); // 2 hours into the reservation
+        await cluster.Grains.GetGrain<ISweeperGrain>(0).Tick();
+        Assert.Equal(ReservationState.Active, (await _s.Reservation(original.ReservationId))!.State);
+
+        var outage = new Outage("power-1", _s.Now, _s.Now.AddHours(6), "power failure");
+        var report = await cluster.Grains.GetGrain<IProviderGrain>(providerA).DeclareOutage(new OutageRequest(poolA.Id, null, outage));
+        Assert.Equal([original.ReservationId], report.InterruptedReservationIds);
+
+        var interrupted = (await _s.Reservation(original.ReservationId))!;
+        Assert.Equal((ReservationState.Interrupted, 2, "provider-outage"), (interrupted.State, interrupted.KeptHours, interrupted.ReasonCode));
+        var after = (await cluster.Grains.GetGrain<IBidGrain>(bid.Id).Get())!;
+        Assert.Equal((BidState.Filled, "rematched-after-outage"), (after.State, after.ReasonCode));
+        var replacement = after.Fills.Single(f => f.ReservationId != original.ReservationId);
+        Assert.Equal((poolB.Id, 2, 1_200L), (replacement.PoolId, (int)(replacement.EndsAt - replacement.StartsAt).TotalHours, replacement.FenPerGpuHour));
+        Assert.Equal(2, (int)(after.Fills.Single(f => f.ReservationId == original.ReservationId).EndsAt - original.StartsAt).TotalHours);
+
+        // The used two hours settled at once (they are over): the voucher pays half of 2 h × 4 GPUs × 1,000 fen.
+        await cluster.Grains.GetGrain<ISweeperGrain>(0).Tick();
+        var settled = (await _s.Reservation(original.ReservationId))!;
+        Assert.Equal(new Settlement(2, 8_000, 4_000, 4_000, settled.Settlement!.SettledAt), settled.Settlement);
+        var v = (await _s.Voucher(voucher.Id))!;
+        Assert.Equal((4_000L, 4_800L), (v.CapturedFen, v.HeldFen)); // the replacement's hold: half of the remaining 2 h × 4 × 1,200
+        await LedgerAssert.Clean(cluster.Database, _s.Now);
+    }
+
+    [Fact]
+    public async Task Rule7_settlement_captures_the_voucher_share_and_books_cash_and_receivable_in_one_balanced_transaction()
+    {
+        var province = Province();
+        var program = await _s.Program(d => d with { CoverageBasisPoints = 8_000 });
+        var pool = await _s.ProviderWithPool(province, "H800-80G", gpus: 2, ask: 1_000);
+        await _s.Approve(program, pool.ProviderId);
+        var (tenant, _) = await _s.Tenant();
+        var voucher = await _s.ActiveVoucher(program, tenant);
+        var bid = await _s.Bid(tenant, _s.Order(gpus: 2, hours: 3, startInHours: 2, model: "H800-80G", provinces: [province], voucherId: voucher.Id));
+        var reservationId = bid.Fills.Single().ReservationId;
+        Assert.Equal(ReservationState.Confirmed, (await _s.Reservation(reservationId))!.State);
+
+        var planned = (await _s.Reservation(reservationId))!.Plan;
+        cluster.Advance(planned.StartsAt - _s.Now);
+        await cluster.Grains.GetGrain<ISweeperGrain>(0).Tick();
+        Assert.Equal(ReservationState.Active, (await _s.Reservation(reservationId))!.State);
+
+        cluster.Advance(planned.EndsAt - _s.Now);
+        await cluster.Grains.GetGrain<ISweeperGrain>(0).Tick();
+        var done = (await _s.Reservation(reservationId))!;
+        Assert.Equal(ReservationState.Completed, done.State);
+        Assert.Equal((3, 6_000L, 4_800L, 1_200L), (done.Settlement!.UsedHours, done.Settlement.CostFen, done.Settlement.VoucherFen, done.Settlement.CashFen));
+        Assert.Equal((0L, 4_800L), ((await _s.Voucher(voucher.Id))!.HeldFen, (await _s.Voucher(voucher.Id))!.CapturedFen));
+        Assert.Equal(6_000, (await _s.PoolView(pool.Id))!.EarningsFen);
+
+        var settle = $"settle:{reservationId}";
+        Assert.Equal(6_000, await cluster.Database.ScalarAsync<long>("SELECT amount_fen FROM ledger_entries WHERE transaction_id = @t AND account = @a",
+            ("t", settle), ("a", Accounts.ProviderReceivable(pool.ProviderId))));
+        Assert.Equal(-4_800, await cluster.Database.ScalarAsync<long>("SELECT amount_fen FROM ledger_entries WHERE transaction_id = @t AND account = @a",
+            ("t", settle), ("a", Accounts.ProgramPayable(program))));
+        Assert.Equal(-1_200, await cluster.Database.ScalarAsync<long>("SELECT amount_fen FROM ledger_entries WHERE transaction_id = @t AND account = @a",
+            ("t", settle), ("a", Accounts.TenantPayable(tenant))));
+        await LedgerAssert.Clean(cluster.Database, _s.Now);
+    }
+
+    [Fact]
+    public async Task Rule8_a_reservation_cancelled_before_it_starts_releases_capacity_and_funds()
+    {
+        var province = Province();
+        var program = await _s.Program();
+        var pool = await _s.ProviderWithPool(province, "RTX4090-24G", gpus: 1, ask: 300);
+        await _s.Approve(program, pool.ProviderId);
+        var (tenant, _) = await _s.Tenant();
+        var voucher = await _s.ActiveVoucher(program, tenant);
+        var bid = await _s.Bid(tenant, _s.Order(gpus: 1, hours: 2, startInHours: 3, model: "RTX4090-24G", provinces: [province], voucherId: voucher.Id));
+        var reservation = bid.Fills.Single().ReservationId;
+
+        var (stranger, _) = await _s.Tenant();
+        await Assert.ThrowsAsync<DomainException>(() => cluster.Grains.GetGrain<IMarketGrain>("RTX4090-24G").CancelReservation(reservation, stranger));
+        var cancelled = await cluster.Grains.GetGrain<IMarketGrain>("RTX4090-24G").CancelReservation(reservation, tenant);
+
+        Assert.Equal(ReservationState.Cancelled, cancelled.State);
+        Assert.Equal(0, (await _s.Voucher(voucher.Id))!.HeldFen);
+        Assert.Equal(0, (await _s.PoolView(pool.Id))!.Calendar.Used.Sum());
+        await LedgerAssert.Clean(cluster.Database, _s.Now);
+    }
+}
