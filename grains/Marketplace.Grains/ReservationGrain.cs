@@ -6,9 +6,10 @@ using Microsoft.Extensions.Options;
 namespace Marketplace.Grains;
 
 /// <summary>
-/// One rental: runs the saga hold capacity → hold voucher funds → confirm, and compensates every step done when a
-/// step refuses. Each step is idempotent by reservation id, so a saga cut short by a crash is simply run again
-/// (by its market or the sweeper) and ends confirmed or fully compensated, never half.
+/// One rental: runs the saga hold capacity → hold voucher funds → confirm, and compensates every step when a step
+/// refuses. Each step and each compensation is idempotent by reservation id, and the saga records no step of its own:
+/// a saga cut short by a crash is simply run again (by its market or the sweeper) and ends confirmed or fully
+/// compensated, never half.
 /// </summary>
 public sealed class ReservationGrain(
     ReservationStore store,
@@ -150,6 +151,8 @@ public sealed class ReservationGrain(
         var hold = await pool.Hold(new HoldRequest(Id, plan.StartHour, plan.Hours, plan.Gpus, plan.FenPerGpuHour, options.Value.HoldTtl));
         if (!hold.Accepted)
         {
+            // A saga resumed after a crash may have held funds before its capacity hold lapsed: undo every step.
+            await ReleaseFundsAsync(r);
             await FailAsync(hold.RefusalCode!, hold.Reason!, capacityRefused: true);
             return;
         }

@@ -71,6 +71,34 @@ public class MarketCluster : IAsyncLifetime
         }
     }
 
+    /// <summary>Stops every silo and starts the same number again: every grain must come back from the database.</summary>
+    public async Task RestartSilosAsync()
+    {
+        var count = Cluster.GetActiveSilos().Count();
+        foreach (var silo in Cluster.GetActiveSilos().ToList())
+        {
+            await Cluster.StopSiloAsync(silo);
+        }
+        for (var i = 0; i < count; i++)
+        {
+            await Cluster.StartAdditionalSiloAsync();
+        }
+        await Cluster.WaitForLivenessToStabilizeAsync();
+        // The client finds the new gateways within its one-second refresh; wait until a call goes through.
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                await Grains.GetGrain<Marketplace.Grains.IUtilizationGrain>(0).GetSnapshot(long.MaxValue);
+                return;
+            }
+            catch (Exception) when (attempt < 100)
+            {
+                await Task.Delay(100);
+            }
+        }
+    }
+
     /// <summary>Moves market time forward (vouchers lapse and expire, reservations start and end, holds time out).</summary>
     public void Advance(TimeSpan by) => Clock.Advance(by);
 
@@ -98,6 +126,7 @@ public class MarketCluster : IAsyncLifetime
                 o.ConnectionString = Of(configuration).Database.ConnectionString;
             });
             clientBuilder.Services.Configure<Orleans.Serialization.ExceptionSerializationOptions>(o => o.SupportedNamespacePrefixes.Add("Npgsql"));
+            clientBuilder.Configure<Orleans.Configuration.GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(1));
         }
     }
 }

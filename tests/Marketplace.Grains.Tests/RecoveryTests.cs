@@ -1,0 +1,240 @@
+using Marketplace.Storage;
+using Marketplace.Testing;
+using Orleans.Runtime;
+using Xunit;
+
+namespace Marketplace.Grains.Tests;
+
+/// <summary>
+/// State survives what Orleans does to activations (deactivation, silo restart, a second activation), and a saga cut
+/// short at any step ends confirmed or fully compensated.
+/// </summary>
+[Collection(RestartCollection.Name)]
+public sealed class RecoveryTests(RestartCluster cluster)
+{
+    private readonly Scenario _s = new(cluster);
+    private const string Model = "A800-80G";
+
+    private async Task ForceDeactivation() =>
+        await cluster.Grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
+
+    [Fact]
+    public async Task Voucher_state_and_ledger_stay_equal_when_grains_are_deactivated_between_operations_and_the_silo_restarts()
+    {
+        var program = await _s.Program();
+        var (tenant, _) = await _s.Tenant();
+        var (provider, code) = await _s.Provider();
+        await _s.Approve(program, provider);
+        var voucher = await _s.ActiveVoucher(program, tenant);
+        var grain = cluster.Grains.GetGrain<IVoucherGrain>(voucher.Id);
+
+        for (var i = 0; i < 6; i++)
+        {
+            var reservation = $"r-{i}-{voucher.Id}";
+            await grain.HoldFunds(new FundingRequest(reservation, tenant, provider, code, _s.Now.AddDays(1), _s.Now.AddDays(1).AddHours(1), 100_000));
+            await ForceDeactivation();
+            if (i % 2 == 0)
+            {
+                await grain.Capture(reservation, 60_000);
+            }
+            else
+            {
+                await grain.Release(reservation);
+            }
+            await ForceDeactivation();
+        }
+        var before = (await grain.Get())!;
+        await cluster.RestartSilosAsync();
+        var after = (await cluster.Grains.GetGrain<IVoucherGrain>(voucher.Id).Get())!;
+
+        Assert.Equal(before, after);
+        Assert.Equal((0L, 180_000L), (after.HeldFen, after.CapturedFen));
+        await LedgerAssert.VoucherMatchesLedger(cluster.Database, voucher.Id);
+    }
+
+    [Fact]
+    public async Task A_pool_and_its_bookings_survive_a_silo_restart()
+    {
+        var pool = await _s.ProviderWithPool("Ningxia", Model, gpus: 3, ask: 2_500);
+        var (tenant, _) = await _s.Tenant();
+        var bid = await _s.Bid(tenant, _s.Order(gpus: 2, hours: 5, maxPrice: 3_000, model: Model, provinces: ["Ningxia"]));
+        var before = (await _s.PoolView(pool.Id))!;
+
+        await cluster.RestartSilosAsync();
+
+        var after = (await _s.PoolView(pool.Id))!;
+        Assert.Equal(before.Version, after.Version);
+        Assert.Equal(before.Calendar.Used, after.Calendar.Used);
+        Assert.Equal(10, after.Calendar.Used.Sum());
+        // The market rebuilt from the database: the third GPU is still for sale, the first two are not.
+        var next = await _s.Bid(tenant, _s.Order(gpus: 2, hours: 5, maxPrice: 3_000, model: Model, provinces: ["Ningxia"]));
+        Assert.Equal((BidState.Rejected, "no-capacity"), (next.State, next.ReasonCode));
+        Assert.Equal(BidState.Filled, (await cluster.Grains.GetGrain<IBidGrain>(bid.Id).Get())!.State);
+    }
+
+    public enum CrashPoint
+    {
+        BeforeAnyStep,
+        AfterCapacityHold,
+        AfterFundsHold,
+        AfterPoolConfirm,
+    }
+
+    /// <summary>
+    /// Leaves a bid and its reservation exactly as a silo crash after each saga step would (the state is written by the
+    /// same grains and stores the saga uses), restarts the silo and lets the sweeper find them.
+    /// </summary>
+    [Theory]
+    [InlineData(CrashPoint.BeforeAnyStep)]
+    [InlineData(CrashPoint.AfterCapacityHold)]
+    [InlineData(CrashPoint.AfterFundsHold)]
+    [InlineData(CrashPoint.AfterPoolConfirm)]
+    public async Task A_saga_cut_short_by_a_crash_at_any_step_ends_confirmed_after_restart(CrashPoint crash)
+    {
+        var (pool, plan, voucherId) = await CrashedSaga(crash, capacityTakenMeanwhile: false);
+
+        await RecoverAfterRestart();
+
+        var reservation = (await _s.Reservation(plan.ReservationId))!;
+        Assert.Equal(ReservationState.Confirmed, reservation.State);
+        Assert.Equal(plan.CostFen * 8_000 / 10_000, reservation.VoucherFen);
+        var bid = (await cluster.Grains.GetGrain<IBidGrain>(plan.BidId).Get())!;
+        Assert.Equal((BidState.Filled, plan.ReservationId), (bid.State, bid.Fills.Single().ReservationId));
+        Assert.Equal(reservation.VoucherFen, (await _s.Voucher(voucherId))!.HeldFen);
+        Assert.Equal(plan.Gpus * plan.Hours, (await _s.PoolView(pool.Id))!.Calendar.Used.Sum());
+        await LedgerAssert.Clean(cluster.Database, _s.Now);
+    }
+
+    [Theory]
+    [InlineData(CrashPoint.AfterCapacityHold)]
+    [InlineData(CrashPoint.AfterFundsHold)]
+    public async Task A_saga_that_cannot_finish_after_a_crash_is_fully_compensated(CrashPoint crash)
+    {
+        var (pool, plan, voucherId) = await CrashedSaga(crash, capacityTakenMeanwhile: true);
+
+        await RecoverAfterRestart();
+
+        var reservation = (await _s.Reservation(plan.ReservationId))!;
+        Assert.Equal((ReservationState.Failed, "no-capacity"), (reservation.State, reservation.ReasonCode));
+        Assert.Equal(0, (await _s.Voucher(voucherId))!.HeldFen);
+        var bid = (await cluster.Grains.GetGrain<IBidGrain>(plan.BidId).Get())!;
+        Assert.Equal((BidState.Rejected, 0), (bid.State, bid.Fills.Count));
+        // Only the reservation that took the capacity meanwhile holds it.
+        Assert.Equal(plan.Gpus * plan.Hours, (await _s.PoolView(pool.Id))!.Calendar.Used.Sum());
+        await LedgerAssert.Clean(cluster.Database, _s.Now);
+    }
+
+    private async Task RecoverAfterRestart()
+    {
+        await cluster.RestartSilosAsync();
+        cluster.Advance(TimeSpan.FromMinutes(2)); // past the time after which a pending saga counts as orphaned
+        await cluster.Grains.GetGrain<ISweeperGrain>(0).Tick();
+        await cluster.Grains.GetGrain<ISweeperGrain>(0).Tick();
+    }
+
+    private async Task<(PoolView Pool, ReservationPlan Plan, string VoucherId)> CrashedSaga(CrashPoint crash, bool capacityTakenMeanwhile)
+    {
+        var province = "Qinghai";
+        var program = await _s.Program(d => d with { CoverageBasisPoints = 8_000 });
+        var (providerId, providerCode) = await _s.Provider([Scenario.Site(province, $"site-{crash}")]);
+        var pool = await cluster.Grains.GetGrain<IProviderGrain>(providerId).ListPool(
+            new PoolListing(Scenario.Unique("pool"), $"site-{crash}", Model, 2, 1_000));
+        await _s.Approve(program, providerId);
+        var (tenant, _) = await _s.Tenant();
+        var voucher = await _s.ActiveVoucher(program, tenant);
+
+        // The bid as the market accepted it, and the reservation the saga had written before the crash.
+        var order = _s.Order(gpus: 2, hours: 3, startInHours: 5, maxPrice: 1_000, model: Model, provinces: [province], voucherId: voucher.Id);
+        var bidId = Scenario.Unique("b");
+        await cluster.Grains.GetGrain<IBidGrain>(bidId).Open(new BidSubmission(bidId, tenant, order, "hash"));
+        var plan = new ReservationPlan(Ids.Reservation(bidId, 1), bidId, tenant, pool.Id, providerId, providerCode, Model, province,
+            pool.Site.SiteId, Hours.Ceiling(order.EarliestStart), 3, 2, 1_000, voucher.Id);
+        var now = _s.Now;
+        await new ReservationStore(cluster.Database.DataSource).WriteAsync(plan.ReservationId,
+            new ReservationRecord(plan, ReservationState.Pending, 0, plan.CostFen, null, null, null, false, plan.StartHour + plan.Hours, null, now, now), 0);
+
+        var poolGrain = cluster.Grains.GetGrain<IGpuPoolGrain>(pool.Id);
+        if (crash >= CrashPoint.AfterCapacityHold)
+        {
+            Assert.True((await poolGrain.Hold(new HoldRequest(plan.ReservationId, plan.StartHour, plan.Hours, plan.Gpus, plan.FenPerGpuHour, TimeSpan.FromSeconds(30)))).Accepted);
+        }
+        if (crash >= CrashPoint.AfterFundsHold)
+        {
+            Assert.True((await cluster.Grains.GetGrain<IVoucherGrain>(voucher.Id).HoldFunds(
+                new FundingRequest(plan.ReservationId, tenant, providerId, providerCode, plan.StartsAt, plan.EndsAt, plan.CostFen))).Accepted);
+        }
+        if (crash >= CrashPoint.AfterPoolConfirm)
+        {
+            Assert.True((await poolGrain.Confirm(plan.ReservationId)).Accepted);
+        }
+        if (capacityTakenMeanwhile)
+        {
+            // The unconfirmed hold lapses while the silo is down, and another tenant books the same hours.
+            cluster.Advance(TimeSpan.FromSeconds(31));
+            var (other, _) = await _s.Tenant();
+            var taker = await _s.Bid(other, order with { VoucherId = null });
+            Assert.Equal(BidState.Filled, taker.State);
+        }
+        return (pool, plan, voucher.Id);
+    }
+
+    [Fact]
+    public async Task Two_activations_of_a_voucher_cannot_both_commit()
+    {
+        var program = await _s.Program();
+        var (tenant, _) = await _s.Tenant();
+        var (provider, _) = await _s.Provider();
+        var voucher = await _s.ActiveVoucher(program, tenant, amountFen: 100_000);
+        var store = new VoucherStore(cluster.Database.DataSource);
+
+        // Both read the voucher at the same version, as two activations during a membership change would.
+        var (first, _) = (await store.LoadAsync(voucher.Id))!.Value;
+        var (second, _) = (await store.LoadAsync(voucher.Id))!.Value;
+        HoldRow Hold(string reservation) => new(reservation, HoldState.Held, 100_000, 80_000, 0, provider, false);
+        await store.HoldAsync(first, first with { HeldFen = 80_000 }, Hold("r-a"), _s.Now);
+        await Assert.ThrowsAsync<StaleStateException>(() => store.HoldAsync(second, second with { HeldFen = 80_000 }, Hold("r-b"), _s.Now));
+
+        var stored = (await store.LoadAsync(voucher.Id))!.Value;
+        Assert.Equal(80_000, stored.Voucher.HeldFen);
+        Assert.Equal(["r-a"], stored.Holds.Keys);
+        Assert.Equal(0, await cluster.Database.ScalarAsync<long>("SELECT count(*) FROM ledger_transactions WHERE id = @id", ("id", $"hold:{voucher.Id}:r-b")));
+        await LedgerAssert.VoucherMatchesLedger(cluster.Database, voucher.Id);
+    }
+
+    [Fact]
+    public async Task Two_activations_of_a_pool_cannot_both_sell_its_last_gpu()
+    {
+        var pool = await _s.ProviderWithPool("Yunnan", Model, gpus: 1, ask: 900);
+        var store = new PoolStore(cluster.Database.DataSource);
+        var first = (await store.LoadAsync(pool.Id))!;
+        var second = (await store.LoadAsync(pool.Id))!;
+        var hour = Hours.FirstBookable(_s.Now) + 2;
+        first.State.Holds["r-a"] = new PoolHold { StartHour = hour, Hours = 1, Gpus = 1, Confirmed = true };
+        second.State.Holds["r-b"] = new PoolHold { StartHour = hour, Hours = 1, Gpus = 1, Confirmed = true };
+
+        await store.WriteAsync(pool.Id, first.State, first.Version);
+        await Assert.ThrowsAsync<StaleStateException>(() => store.WriteAsync(pool.Id, second.State, second.Version));
+        Assert.Equal(["r-a"], (await store.LoadAsync(pool.Id))!.State.Holds.Keys);
+    }
+
+    [Fact]
+    public async Task A_voucher_activation_with_a_stale_copy_reloads_and_answers_from_the_stored_state()
+    {
+        var program = await _s.Program();
+        var (tenant, _) = await _s.Tenant();
+        var (provider, code) = await _s.Provider();
+        await _s.Approve(program, provider);
+        var voucher = await _s.ActiveVoucher(program, tenant, amountFen: 100_000);
+        var grain = cluster.Grains.GetGrain<IVoucherGrain>(voucher.Id);
+        await grain.Get();
+
+        // Another activation holds 70,000 fen behind this one's back.
+        var store = new VoucherStore(cluster.Database.DataSource);
+        var (row, _) = (await store.LoadAsync(voucher.Id))!.Value;
+        await store.HoldAsync(row, row with { HeldFen = 70_000 }, new HoldRow("elsewhere", HoldState.Held, 70_000, 70_000, 0, provider, false), _s.Now);
+
+        var held = await grain.HoldFunds(new FundingRequest("here", tenant, provider, code, _s.Now.AddDays(1), _s.Now.AddDays(1).AddHours(1), 100_000));
+        Assert.Equal(30_000, held.AmountFen); // what the stored state leaves, not what the stale copy thought
+        await LedgerAssert.VoucherMatchesLedger(cluster.Database, voucher.Id);
+    }
+}
