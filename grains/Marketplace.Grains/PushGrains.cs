@@ -43,7 +43,8 @@ public sealed class PushNotifierGrain(TimeProvider time, ILogger<PushNotifierGra
         _flushing = true;
         try
         {
-            if (time.GetUtcNow() - _hubsFetchedAt > HubRefreshInterval)
+            // An empty list is not cached: a web node that registers is heard from at the next flush.
+            if (_hubs.Count == 0 || time.GetUtcNow() - _hubsFetchedAt > HubRefreshInterval)
             {
                 _hubs = await GrainFactory.GetGrain<IHubListGrain>(0).GetHubs();
                 _hubsFetchedAt = time.GetUtcNow();

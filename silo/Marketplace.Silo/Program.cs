@@ -1,4 +1,5 @@
 using System.Net;
+using Marketplace.Grains;
 using Marketplace.Silo;
 using Marketplace.Storage.Hosting;
 using Microsoft.Extensions.Configuration;
@@ -12,6 +13,7 @@ return await StartupCheck.RunAsync(async () =>
     var builder = Host.CreateApplicationBuilder(args.Where(a => a != "migrate").ToArray());
     var connectionString = StartupCheck.ConnectionString(builder.Configuration);
     var cluster = StartupCheck.Bind<ClusterSettings>(builder.Configuration, ClusterSettings.Section);
+    StartupCheck.Bind<MarketOptions>(builder.Configuration, MarketOptions.Section);
     var migrate = args.Contains("migrate") || builder.Configuration.GetValue("Database:MigrateOnStart", true);
     await StartupCheck.RequireDatabaseAsync(connectionString, serverOnly: migrate);
 

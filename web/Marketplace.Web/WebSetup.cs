@@ -54,6 +54,8 @@ public static class WebSetup
                 o.ServiceId = cluster.ServiceId;
             });
             client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = configuration.GetValue("Resilience:CallTimeout", TimeSpan.FromSeconds(15)));
+            // How soon the web tier notices silos that joined or left.
+            client.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = configuration.GetValue("Orleans:GatewayListRefreshPeriod", TimeSpan.FromSeconds(5)));
             client.Services.AddSingleton<IClientConnectionRetryFilter, KeepTryingToConnect>();
             client.Services.Configure<Orleans.Serialization.ExceptionSerializationOptions>(o => o.SupportedNamespacePrefixes.Add("Npgsql"));
         });

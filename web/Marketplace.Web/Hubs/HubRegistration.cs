@@ -9,25 +9,31 @@ namespace Marketplace.Web.Hubs;
 internal sealed class HubRegistration(IClusterClient client, MarketObserver observer, ILogger<HubRegistration> logger) : BackgroundService
 {
     private static readonly TimeSpan Interval = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan RetryInterval = TimeSpan.FromMilliseconds(250);
     private readonly Guid _nodeId = Guid.NewGuid();
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         IMarketObserver? reference = null;
-        using var timer = new PeriodicTimer(Interval);
-        do
+        while (!stoppingToken.IsCancellationRequested)
         {
+            var registered = false;
             try
             {
                 reference ??= client.CreateObjectReference<IMarketObserver>(observer);
                 await client.GetGrain<IHubListGrain>(0).AddHub(_nodeId, reference);
+                registered = true;
             }
             catch (Exception e) when (!stoppingToken.IsCancellationRequested)
             {
                 logger.LogDebug(e, "Could not register for updates yet");
             }
+            // Until the first registration goes through (the cluster may still be connecting), try again soon.
+            if (!await DelayAsync(registered ? Interval : RetryInterval, stoppingToken))
+            {
+                return;
+            }
         }
-        while (await NextAsync(timer, stoppingToken));
     }
 
     public override async Task StopAsync(CancellationToken cancellationToken)
@@ -43,11 +49,12 @@ internal sealed class HubRegistration(IClusterClient client, MarketObserver obse
         await base.StopAsync(cancellationToken);
     }
 
-    private static async Task<bool> NextAsync(PeriodicTimer timer, CancellationToken stoppingToken)
+    private static async Task<bool> DelayAsync(TimeSpan delay, CancellationToken stoppingToken)
     {
         try
         {
-            return await timer.WaitForNextTickAsync(stoppingToken);
+            await Task.Delay(delay, stoppingToken);
+            return true;
         }
         catch (OperationCanceledException)
         {

@@ -1,0 +1,178 @@
+using System.Net.Http.Json;
+
+namespace Marketplace.Testing;
+
+/// <summary>
+/// The system as it runs for real: silo processes and a web process, started from the built binaries, on loopback
+/// ports of their own, against a test database. Silos can be killed, terminated and started again.
+/// </summary>
+public sealed class ProcessCluster : IAsyncDisposable
+{
+    public const string SigningKey = "process-test-signing-key-0123456789abcdef";
+
+    private readonly List<ManagedProcess?> _silos = [];
+    private readonly Dictionary<string, string?> _common;
+    private readonly Dictionary<string, string?> _webSettings;
+
+    private ProcessCluster(TestDatabase database, Dictionary<string, string?> common, Dictionary<string, string?> webSettings)
+    {
+        Database = database;
+        _common = common;
+        _webSettings = webSettings;
+        WebPort = ManagedProcess.FreePort();
+    }
+
+    public TestDatabase Database { get; }
+    public int WebPort { get; }
+    public Uri WebUrl => new($"http://127.0.0.1:{WebPort}");
+    public ManagedProcess? Web { get; private set; }
+    public IReadOnlyList<ManagedProcess?> Silos => _silos;
+
+    /// <summary>The repository's root, found from the test binaries' folder.</summary>
+    public static string RepositoryRoot { get; } = FindRoot();
+
+    /// <summary>The configuration the tests were built in (the services are built in the same one).</summary>
+    public static string Configuration => AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}") ? "Release" : "Debug";
+
+    public static string SiloDll => Path.Combine(RepositoryRoot, "silo", "Marketplace.Silo", "bin", Configuration, "net10.0", "Marketplace.Silo.dll");
+    public static string WebDll => Path.Combine(RepositoryRoot, "web", "Marketplace.Web", "bin", Configuration, "net10.0", "Marketplace.Web.dll");
+
+    public static async Task<ProcessCluster> StartAsync(int silos = 1, IReadOnlyDictionary<string, string?>? siloSettings = null,
+        IReadOnlyDictionary<string, string?>? webSettings = null, string label = "system")
+    {
+        var database = await TestDatabase.CreateAsync(label);
+        var clusterId = $"sys-{Guid.NewGuid():N}"[..16];
+        var common = new Dictionary<string, string?>
+        {
+            ["ConnectionStrings__Marketplace"] = database.ConnectionString,
+            ["Orleans__ClusterId"] = clusterId,
+            ["Orleans__ServiceId"] = clusterId,
+            ["Orleans__FastFailureDetection"] = "true",
+            ["DOTNET_gcServer"] = "0",
+            ["Logging__LogLevel__Default"] = "Warning",
+        };
+        foreach (var (key, value) in siloSettings ?? new Dictionary<string, string?>())
+        {
+            common[key] = value;
+        }
+        var web = new Dictionary<string, string?>
+        {
+            ["ASPNETCORE_ENVIRONMENT"] = "Development",
+            ["Auth__SigningKey"] = SigningKey,
+            ["Auth__DevTokens"] = "true",
+            ["Orleans__GatewayListRefreshPeriod"] = "00:00:01",
+            ["RateLimiting__PermitsPerSecond"] = "100000",
+            ["RateLimiting__Burst"] = "100000",
+        };
+        foreach (var (key, value) in webSettings ?? new Dictionary<string, string?>())
+        {
+            web[key] = value;
+        }
+        var cluster = new ProcessCluster(database, common, web);
+        for (var i = 0; i < silos; i++)
+        {
+            cluster._silos.Add(null);
+            cluster.StartSilo(i);
+        }
+        cluster.StartWeb();
+        await cluster.WaitUntilReadyAsync(TimeSpan.FromSeconds(90));
+        return cluster;
+    }
+
+    public ManagedProcess StartSilo(int index)
+    {
+        var env = new Dictionary<string, string?>(_common)
+        {
+            ["Orleans__SiloPort"] = ManagedProcess.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Orleans__GatewayPort"] = ManagedProcess.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Database__MigrateOnStart"] = "false",
+        };
+        var silo = ManagedProcess.Start($"silo-{index}", "dotnet", [SiloDll], env);
+        _silos[index] = silo;
+        return silo;
+    }
+
+    private void StartWeb()
+    {
+        var env = new Dictionary<string, string?>(_common) { ["ASPNETCORE_URLS"] = WebUrl.ToString().TrimEnd('/') };
+        foreach (var (key, value) in _webSettings)
+        {
+            env[key] = value;
+        }
+        Web = ManagedProcess.Start("web", "dotnet", [WebDll], env);
+    }
+
+    public async Task WaitUntilReadyAsync(TimeSpan timeout)
+    {
+        using var http = new HttpClient { BaseAddress = WebUrl, Timeout = TimeSpan.FromSeconds(5) };
+        var deadline = DateTimeOffset.UtcNow + timeout;
+        while (true)
+        {
+            try
+            {
+                if ((await http.GetAsync("/readyz")).IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+                // not listening yet
+            }
+            catch (TaskCanceledException)
+            {
+                // not answering yet
+            }
+            if (DateTimeOffset.UtcNow > deadline)
+            {
+                throw new TimeoutException($"the system did not become ready:\n{Describe()}");
+            }
+            await Task.Delay(200);
+        }
+    }
+
+    /// <summary>A client acting as <paramref name="role"/>, with a token from the development token endpoint.</summary>
+    public async Task<HttpClient> ClientAsync(string role, string? tenantId = null, string? providerId = null)
+    {
+        var http = new HttpClient { BaseAddress = WebUrl, Timeout = TimeSpan.FromSeconds(60) };
+        var token = await TokenAsync(role, tenantId, providerId);
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        return http;
+    }
+
+    public async Task<string> TokenAsync(string role, string? tenantId = null, string? providerId = null)
+    {
+        using var http = new HttpClient { BaseAddress = WebUrl };
+        var response = await http.PostAsJsonAsync("/api/v1/auth/dev-token", new { role, tenantId, providerId });
+        response.EnsureSuccessStatusCode();
+        return (await response.Content.ReadFromJsonAsync<System.Text.Json.JsonElement>()).GetProperty("token").GetString()!;
+    }
+
+    public string Describe() => string.Join("\n", _silos.Append(Web).Where(p => p is not null)
+        .Select(p => $"--- {p!.Name} ({(p.HasExited ? $"exited {p.ExitCode}" : "running")})\n{string.Join("\n", p.Output.TakeLast(30))}"));
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Web is not null)
+        {
+            await Web.DisposeAsync();
+        }
+        foreach (var silo in _silos.Where(s => s is not null))
+        {
+            await silo!.DisposeAsync();
+        }
+        await Database.DisposeAsync();
+    }
+
+    private static string FindRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Marketplace.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+        throw new InvalidOperationException("the repository root (Marketplace.sln) was not found above the test binaries");
+    }
+}

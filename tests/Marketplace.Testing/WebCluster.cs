@@ -1,0 +1,144 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Marketplace.Web;
+using Marketplace.Web.Infrastructure;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.SignalR.Client;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Marketplace.Testing;
+
+/// <summary>
+/// A test cluster plus the web tier hosted in the test process (WebApplicationFactory). The web tier is a real Orleans
+/// client that finds the silos through the same PostgreSQL membership table, as it does in production.
+/// </summary>
+public class WebCluster : MarketCluster
+{
+    public static readonly JsonSerializerOptions Json = CreateJson();
+
+    private WebApplicationFactory<Program>? _factory;
+
+    public WebApplicationFactory<Program> Factory => _factory ?? throw new InvalidOperationException("the web tier is not started");
+
+    /// <summary>Settings of the web tier besides the connection, cluster and clock.</summary>
+    protected virtual IReadOnlyDictionary<string, string?> WebSettings => new Dictionary<string, string?>();
+
+    public override async Task InitializeAsync()
+    {
+        await base.InitializeAsync();
+        _factory = new WebApplicationFactory<Program>().WithWebHostBuilder(web =>
+        {
+            web.UseEnvironment("Development");
+            web.UseSetting("ConnectionStrings:Marketplace", Database.ConnectionString);
+            web.UseSetting("Orleans:ClusterId", Cluster.Options.ClusterId);
+            web.UseSetting("Orleans:ServiceId", Cluster.Options.ServiceId);
+            web.UseSetting("Orleans:GatewayListRefreshPeriod", "00:00:01");
+            web.UseSetting("Auth:SigningKey", "test-signing-key-0123456789abcdef0123456789");
+            web.UseSetting("Auth:DevTokens", "true");
+            web.UseSetting("RateLimiting:PermitsPerSecond", "100000");
+            web.UseSetting("RateLimiting:Burst", "100000");
+            web.UseSetting("Push:UtilizationInterval", "00:00:00.200");
+            foreach (var (name, value) in WebSettings)
+            {
+                web.UseSetting(name, value);
+            }
+            web.ConfigureTestServices(services => services.AddKeyedSingleton<TimeProvider>(Names.ClockKeys.Market, Clock));
+        });
+        // Start the host and wait until it reaches the cluster.
+        using var client = _factory.CreateClient();
+        for (var attempt = 0; ; attempt++)
+        {
+            var ready = await client.GetAsync("/readyz");
+            if (ready.IsSuccessStatusCode)
+            {
+                break;
+            }
+            if (attempt > 300)
+            {
+                throw new InvalidOperationException($"the web tier did not become ready: {await ready.Content.ReadAsStringAsync()}");
+            }
+            await Task.Delay(100);
+        }
+    }
+
+    public override async Task DisposeAsync()
+    {
+        if (_factory is not null)
+        {
+            await _factory.DisposeAsync();
+        }
+        await base.DisposeAsync();
+    }
+
+    public string Token(string role, string? tenantId = null, string? providerId = null) =>
+        Factory.Services.GetRequiredService<TokenIssuer>().Issue(role, tenantId, providerId);
+
+    /// <summary>An HTTP client that acts as the given role (and tenant or provider).</summary>
+    public HttpClient Client(string? role = null, string? tenantId = null, string? providerId = null)
+    {
+        var client = Factory.CreateClient();
+        if (role is not null)
+        {
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Token(role, tenantId, providerId));
+        }
+        return client;
+    }
+
+    public HttpClient Sme(string tenantId) => Client(Names.Roles.Sme, tenantId: tenantId);
+
+    public HttpClient Provider(string providerId) => Client(Names.Roles.Provider, providerId: providerId);
+
+    public HttpClient Admin() => Client(Names.Roles.Admin);
+
+    public HttpClient Regulator() => Client(Names.Roles.Regulator);
+
+    /// <summary>A SignalR connection to the market hub as the given role, with JSON or MessagePack.</summary>
+    public async Task<HubClient> Hub(string role, string? tenantId = null, string? providerId = null, bool messagePack = false, bool start = true)
+    {
+        var token = Token(role, tenantId, providerId);
+        var server = Factory.Server;
+        var builder = new HubConnectionBuilder()
+            .WithUrl(new Uri(server.BaseAddress, Names.Hub.Path), o =>
+            {
+                o.HttpMessageHandlerFactory = _ => server.CreateHandler();
+                o.AccessTokenProvider = () => Task.FromResult<string?>(token);
+                o.Transports = Microsoft.AspNetCore.Http.Connections.HttpTransportType.LongPolling;
+            })
+            .WithAutomaticReconnect();
+        builder = messagePack
+            ? builder.AddMessagePackProtocol()
+            : builder.AddJsonProtocol(o => WebSetup.ConfigureJson(o.PayloadSerializerOptions));
+        var hub = new HubClient(builder.Build());
+        if (start)
+        {
+            await hub.Connection.StartAsync();
+        }
+        return hub;
+    }
+
+    private static JsonSerializerOptions CreateJson()
+    {
+        var options = new JsonSerializerOptions(JsonSerializerDefaults.Web);
+        WebSetup.ConfigureJson(options);
+        return options;
+    }
+}
+
+public static class HttpJson
+{
+    public static async Task<T> Read<T>(this HttpResponseMessage response) =>
+        (await response.Content.ReadFromJsonAsync<T>(WebCluster.Json))!;
+
+    public static Task<HttpResponseMessage> PostJson<T>(this HttpClient client, string url, T body, string? idempotencyKey = null)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = JsonContent.Create(body, options: WebCluster.Json) };
+        if (idempotencyKey is not null)
+        {
+            request.Headers.Add(Names.Headers.IdempotencyKey, idempotencyKey);
+        }
+        return client.SendAsync(request);
+    }
+}

@@ -1,0 +1,41 @@
+using System.Net;
+using System.Net.Http.Json;
+using Marketplace.Testing;
+using Xunit;
+
+namespace Marketplace.Web.Tests;
+
+/// <summary>Sets up providers, tenants and programs through the public API, as users do.</summary>
+public sealed class Api(WebCluster web)
+{
+    public async Task<(string ProviderId, HttpClient Client)> Provider(string province = "Gansu", string siteId = "site-1")
+    {
+        var id = Scenario.Unique("prov");
+        var client = web.Provider(id);
+        var response = await client.PostAsJsonAsync("/api/v1/providers", new
+        {
+            name = $"Provider {id}",
+            creditCode = Scenario.NewCreditCode(),
+            sites = new[] { new { siteId, name = $"{province} DC", province, city = "City", latitude = 36.06, longitude = 103.83, greenPowerPercent = 60 } },
+        });
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return (id, client);
+    }
+
+    public async Task<PoolView> Pool(HttpClient provider, string providerId, string model = "H800-80G", int gpus = 8, long ask = 1_500, string siteId = "site-1")
+    {
+        var response = await provider.PostJson($"/api/v1/providers/{providerId}/pools", new { siteId, gpuModel = model, gpuCount = gpus, askFenPerGpuHour = ask },
+            Scenario.Unique("pool-key"));
+        Assert.True(response.StatusCode == HttpStatusCode.Created, await response.Content.ReadAsStringAsync());
+        return await response.Read<PoolView>();
+    }
+
+    public async Task<(string TenantId, HttpClient Client)> Tenant(string province = "Beijing")
+    {
+        var id = Scenario.Unique("tenant");
+        var client = web.Sme(id);
+        var response = await client.PostAsJsonAsync("/api/v1/tenants", new { name = $"Tenant {id}", kind = "Sme", province, creditCode = Scenario.NewCreditCode() });
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return (id, client);
+    }
+}
