@@ -123,3 +123,25 @@ mk_wait_http() {
   done
   return 1
 }
+
+# Everything the tests need besides the .NET SDK: PostgreSQL, Chromium with Chinese fonts for the browser tests,
+# and docker-compose to validate the deployment file (it is never run here).
+mk_install_test_prerequisites() {
+  local packages=(curl chromium fonts-wqy-microhei docker-compose)
+  if [ -z "${MARKETPLACE_TEST_PG:-}" ] && ! mk_pg_bin >/dev/null 2>&1; then
+    packages+=(postgresql postgresql-contrib)
+  fi
+  mk_apt_install "${packages[@]}"
+}
+
+# The dashboards' front-end libraries, from npm, into wwwroot/lib (git-ignored).
+mk_web_assets() {
+  local web="$MK_ROOT/web/Marketplace.Web"
+  [ -f "$web/package.json" ] || return 0
+  command -v npm >/dev/null || mk_die "npm is required for the dashboards' libraries"
+  if [ ! -d "$web/node_modules" ] || [ "$web/package-lock.json" -nt "$web/node_modules/.package-lock.json" ]; then
+    mk_log "installing the dashboards' libraries from npm"
+    (cd "$web" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || mk_die "npm ci failed"
+  fi
+  (cd "$web" && npm run --silent copy-libs) || mk_die "copying the dashboards' libraries failed"
+}

@@ -44,8 +44,9 @@ public sealed class SchemaMigrator(NpgsqlDataSource dataSource)
                 {
                     if (checksum != script.Checksum)
                     {
-                        throw new InvalidOperationException(
-                            $"schema script {script.Name} was changed after it was applied; add a new migration instead");
+                        throw new Hosting.StartupException(
+                            $"schema script {script.Name} differs from the one applied to this database; add a new migration instead of editing an applied one",
+                            Hosting.StartupCheck.SchemaMismatch);
                     }
                     continue;
                 }

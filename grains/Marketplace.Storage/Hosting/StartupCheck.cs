@@ -15,6 +15,7 @@ public static class StartupCheck
 {
     public const int BadSetting = 2;
     public const int DatabaseUnreachable = 3;
+    public const int SchemaMismatch = 4;
 
     /// <summary>Binds a section and validates it with its data annotations; throws <see cref="StartupException"/>.</summary>
     public static T Bind<T>(IConfiguration configuration, string section) where T : class, new()
