@@ -1,0 +1,3 @@
+// Micro-benchmarks of the matching core (BenchmarkDotNet).
+Console.Error.WriteLine("not built yet");
+return 2;

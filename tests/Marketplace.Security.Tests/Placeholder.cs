@@ -1,0 +1,4 @@
+namespace Marketplace.Security.Tests;
+
+/// <summary>Authorization, validation, fuzzing, idempotency and rate-limit tests live in this project.</summary>
+internal static class SecurityTestsProject;
