@@ -1,4 +1,3 @@
-using System.Net;
 using Marketplace.Grains;
 using Marketplace.Silo;
 using Marketplace.Storage.Hosting;
@@ -34,7 +33,7 @@ return await StartupCheck.RunAsync(async () =>
             o.ClusterId = cluster.ClusterId;
             o.ServiceId = cluster.ServiceId;
         });
-        silo.ConfigureEndpoints(IPAddress.Parse(cluster.AdvertisedIPAddress), cluster.SiloPort, cluster.GatewayPort, listenOnAnyHostAddress: true);
+        silo.ConfigureEndpoints(cluster.ResolveAdvertisedAddress(), cluster.SiloPort, cluster.GatewayPort, listenOnAnyHostAddress: true);
         silo.ConfigureFailureDetection(cluster.FastFailureDetection);
         silo.AddMarketplace(connectionString, builder.Configuration);
     });

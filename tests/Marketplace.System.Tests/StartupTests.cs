@@ -28,7 +28,7 @@ public sealed class StartupTests
     [Theory]
     [InlineData("Orleans__SiloPort", "eleven", "error: Failed to convert configuration value 'eleven' at 'Orleans:SiloPort' to type 'System.Int32'")]
     [InlineData("Orleans__GatewayPort", "70000", "error: Orleans:GatewayPort must be between 1 and 65535")]
-    [InlineData("Orleans__AdvertisedIPAddress", "not-an-address", "error: Orleans:AdvertisedIPAddress 'not-an-address' is not an IP address")]
+    [InlineData("Orleans__AdvertisedIPAddress", "not-an-address", "error: Orleans:AdvertisedIPAddress 'not-an-address' is not an IP address or 'auto'")]
     [InlineData("Market__BookingHorizonDays", "0", "error: Market:BookingHorizonDays must be between 1 and 60")]
     public async Task A_silo_with_a_bad_setting_says_so_in_one_line(string key, string value, string expected)
     {

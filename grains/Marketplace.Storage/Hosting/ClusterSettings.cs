@@ -20,8 +20,22 @@ public sealed class ClusterSettings : IValidatableObject
     [Range(1, 65535, ErrorMessage = "Orleans:GatewayPort must be between 1 and 65535")]
     public int GatewayPort { get; set; } = 30000;
 
-    /// <summary>The address other silos and clients use to reach this silo.</summary>
+    /// <summary>
+    /// The address other silos and clients use to reach this silo, or <c>auto</c> for this host's first non-loopback
+    /// IPv4 address (what a container replica needs: each has its own address and cannot be told it in advance).
+    /// </summary>
     public string AdvertisedIPAddress { get; set; } = "127.0.0.1";
+
+    public IPAddress ResolveAdvertisedAddress()
+    {
+        if (!string.Equals(AdvertisedIPAddress, "auto", StringComparison.OrdinalIgnoreCase))
+        {
+            return IPAddress.Parse(AdvertisedIPAddress);
+        }
+        return Dns.GetHostAddresses(Dns.GetHostName())
+            .FirstOrDefault(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && !IPAddress.IsLoopback(a))
+            ?? IPAddress.Loopback;
+    }
 
     /// <summary>
     /// Detect a dead silo in about a second (probe every second, two missed probes, one vote) instead of the
@@ -31,9 +45,9 @@ public sealed class ClusterSettings : IValidatableObject
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
-        if (!IPAddress.TryParse(AdvertisedIPAddress, out _))
+        if (!string.Equals(AdvertisedIPAddress, "auto", StringComparison.OrdinalIgnoreCase) && !IPAddress.TryParse(AdvertisedIPAddress, out _))
         {
-            yield return new ValidationResult($"Orleans:AdvertisedIPAddress '{AdvertisedIPAddress}' is not an IP address");
+            yield return new ValidationResult($"Orleans:AdvertisedIPAddress '{AdvertisedIPAddress}' is not an IP address or 'auto'");
         }
         if (SiloPort == GatewayPort)
         {
