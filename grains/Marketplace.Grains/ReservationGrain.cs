@@ -14,6 +14,7 @@ namespace Marketplace.Grains;
 public sealed class ReservationGrain(
     ReservationStore store,
     Npgsql.NpgsqlDataSource db,
+    CommitBatcher writer,
     IOptions<MarketOptions> options,
     [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock,
     ILogger<ReservationGrain> logger) : Grain, IReservationGrain
@@ -237,7 +238,7 @@ public sealed class ReservationGrain(
             {
                 entries.Add((Accounts.TenantPayable(plan.TenantId), -cash));
             }
-            await LedgerWriter.PostOnceAsync(db, new LedgerPosting($"settle:{Id}", "settle",
+            await LedgerWriter.PostOnceAsync(db, writer, new LedgerPosting($"settle:{Id}", "settle",
                 $"Reservation {Id}: {usedHours} h of {plan.Gpus} {plan.GpuModel} at {plan.FenPerGpuHour} fen", entries,
                 captured > 0 ? r.VoucherProgramId : null, plan.VoucherId, Id), now);
             await Pool(r).RecordEarnings(Id, cost);

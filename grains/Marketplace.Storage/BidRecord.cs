@@ -18,7 +18,7 @@ public sealed record BidRecord(
         new(id, TenantId, Order, State, ReasonCode, Reason, Fills, CreatedAt, UpdatedAt, version);
 }
 
-public sealed class BidStore(NpgsqlDataSource db) : RowStore<BidRecord>(db, "bids",
+public sealed class BidStore(NpgsqlDataSource db, CommitBatcher? writer = null) : RowStore<BidRecord>(db, writer, "bids",
 [
     new("tenant_id", b => b.TenantId),
     new("gpu_model", b => b.Order.GpuModel),

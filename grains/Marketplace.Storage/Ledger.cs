@@ -99,32 +99,29 @@ public sealed class GuardedWrite
         return this;
     }
 
-    /// <summary>Runs the statement; returns how many rows the guard matched (0: nothing was written).</summary>
-    public async Task<int> ExecuteAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, CancellationToken cancellationToken = default)
+    /// <summary>The whole write as one statement returning how many rows the guard matched (0: nothing was written).</summary>
+    public Statement ToStatement() => new(_sql + " SELECT count(*)::int FROM g", _parameters);
+
+    /// <summary>Runs the statement inside the caller's transaction.</summary>
+    public async Task<int> ExecuteAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken cancellationToken = default)
     {
         await using var command = new NpgsqlCommand(_sql + " SELECT count(*)::int FROM g", connection, transaction);
-        command.Parameters.AddRange(_parameters.ToArray());
+        command.Parameters.AddRange(_parameters.Select(p => p.Clone()).ToArray());
         return (int)(await command.ExecuteScalarAsync(cancellationToken))!;
-    }
-
-    public async Task<int> ExecuteAsync(NpgsqlDataSource db, CancellationToken cancellationToken = default)
-    {
-        await using var connection = await db.OpenConnectionAsync(cancellationToken);
-        return await ExecuteAsync(connection, null, cancellationToken);
     }
 }
 
 public static class LedgerWriter
 {
     /// <summary>Posts a transaction on its own, once: a second post with the same id is a no-op. Returns whether it posted.</summary>
-    public static async Task<bool> PostOnceAsync(NpgsqlDataSource db, LedgerPosting posting, DateTimeOffset at, CancellationToken cancellationToken = default)
+    public static async Task<bool> PostOnceAsync(NpgsqlDataSource db, CommitBatcher? writer, LedgerPosting posting, DateTimeOffset at)
     {
         var write = new GuardedWrite(w =>
             $"SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM ledger_transactions WHERE id = {w.Parameter(posting.Id)})");
         write.Post(posting, at);
         try
         {
-            return await write.ExecuteAsync(db, cancellationToken) == 1;
+            return await CommitBatcher.RunAsync(writer, db, write.ToStatement()) == 1;
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
         {

@@ -43,7 +43,7 @@ public sealed class PoolState
     }
 }
 
-public sealed class PoolStore(NpgsqlDataSource db) : RowStore<PoolState>(db, "pools",
+public sealed class PoolStore(NpgsqlDataSource db, CommitBatcher? writer = null) : RowStore<PoolState>(db, writer, "pools",
 [
     new("provider_id", s => s.Spec.ProviderId),
     new("gpu_model", s => s.Spec.GpuModel),

@@ -56,7 +56,7 @@ public sealed class ProgramStore(NpgsqlDataSource db)
             """);
         write.Post(LedgerPosting.Transfer($"fund:{id}", "fund", $"Budget of {definition.Name}",
             Accounts.ProgramFunding(id), Accounts.ProgramBudget(id), definition.BudgetFen, programId: id), now);
-        return await write.ExecuteAsync(db, cancellationToken) == 1;
+        return await CommitBatcher.ExecuteAloneAsync(db, write.ToStatement()) == 1;
     }
 
     public async Task<IReadOnlyList<ProviderNotice>> NoticesAsync(string programId, CancellationToken cancellationToken = default)

@@ -23,7 +23,7 @@ public sealed record ReservationRecord(
         new(id, Plan, State, VoucherFen, CashFen, ReasonCode, Reason, Settlement, CreatedAt, UpdatedAt, version, Hours.ToTime(EndHour));
 }
 
-public sealed class ReservationStore(NpgsqlDataSource db) : RowStore<ReservationRecord>(db, "reservations",
+public sealed class ReservationStore(NpgsqlDataSource db, CommitBatcher? writer = null) : RowStore<ReservationRecord>(db, writer, "reservations",
 [
     new("bid_id", r => r.Plan.BidId),
     new("tenant_id", r => r.Plan.TenantId),

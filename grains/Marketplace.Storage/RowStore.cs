@@ -20,23 +20,27 @@ public sealed record Column<T>(string Name, Func<T, object?> Value);
 public class RowStore<T>
 {
     private readonly NpgsqlDataSource _db;
+    private readonly CommitBatcher? _writer;
     private readonly string _table;
     private readonly IReadOnlyList<Column<T>> _columns;
     private readonly string _select;
     private readonly string _insert;
     private readonly string _update;
 
-    public RowStore(NpgsqlDataSource db, string table, IReadOnlyList<Column<T>> columns)
+    public RowStore(NpgsqlDataSource db, CommitBatcher? writer, string table, IReadOnlyList<Column<T>> columns)
     {
         _db = db;
+        _writer = writer;
         _table = table;
         _columns = columns;
         var names = string.Join(", ", columns.Select(c => c.Name));
         var values = string.Join(", ", columns.Select((_, i) => $"@c{i}"));
         var sets = string.Join(", ", columns.Select((c, i) => $"{c.Name} = @c{i}"));
         _select = $"SELECT state_json::text, version FROM {table} WHERE id = @id";
-        _insert = $"INSERT INTO {table} (id, {names}, state_json, version) VALUES (@id, {values}, @state::jsonb, 1) ON CONFLICT (id) DO NOTHING";
-        _update = $"UPDATE {table} SET {sets}, state_json = @state::jsonb, version = version + 1 WHERE id = @id AND version = @version";
+        _insert = $"WITH w AS (INSERT INTO {table} (id, {names}, state_json, version) VALUES (@id, {values}, @state::jsonb, 1) " +
+                  "ON CONFLICT (id) DO NOTHING RETURNING 1) SELECT count(*)::int FROM w";
+        _update = $"WITH w AS (UPDATE {table} SET {sets}, state_json = @state::jsonb, version = version + 1 " +
+                  "WHERE id = @id AND version = @version RETURNING 1) SELECT count(*)::int FROM w";
     }
 
     protected NpgsqlDataSource Db => _db;
@@ -54,20 +58,19 @@ public class RowStore<T>
     }
 
     /// <summary>Writes the state over <paramref name="expectedVersion"/> (0: the row must not exist yet); returns the new version.</summary>
-    public async Task<long> WriteAsync(string id, T state, long expectedVersion, CancellationToken cancellationToken = default)
+    /// <remarks>The state is serialized before this returns its task, so the caller may change it right after.</remarks>
+    public async Task<long> WriteAsync(string id, T state, long expectedVersion)
     {
-        await using var command = _db.CreateCommand(expectedVersion == 0 ? _insert : _update);
-        command.Parameters.AddWithValue("id", id);
+        var parameters = new List<NpgsqlParameter> { new("id", id), new("state", StateJson.Serialize(state)) };
         for (var i = 0; i < _columns.Count; i++)
         {
-            command.Parameters.AddWithValue($"c{i}", _columns[i].Value(state) ?? DBNull.Value);
+            parameters.Add(new NpgsqlParameter($"c{i}", _columns[i].Value(state) ?? DBNull.Value));
         }
-        command.Parameters.AddWithValue("state", StateJson.Serialize(state));
         if (expectedVersion != 0)
         {
-            command.Parameters.AddWithValue("version", expectedVersion);
+            parameters.Add(new NpgsqlParameter("version", expectedVersion));
         }
-        var rows = await command.ExecuteNonQueryAsync(cancellationToken);
+        var rows = await CommitBatcher.RunAsync(_writer, _db, new Statement(expectedVersion == 0 ? _insert : _update, parameters));
         if (rows != 1)
         {
             throw new StaleStateException(_table, id, expectedVersion);

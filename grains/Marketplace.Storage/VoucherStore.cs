@@ -49,7 +49,7 @@ public sealed record HoldRow(
 /// touches and its balanced ledger postings, all or nothing. A stale version writes nothing and throws
 /// <see cref="StaleStateException"/>, so a second activation of the voucher cannot commit over the first.
 /// </summary>
-public sealed class VoucherStore(NpgsqlDataSource db)
+public sealed class VoucherStore(NpgsqlDataSource db, CommitBatcher? writer = null)
 {
     private const string Columns = """
         id, program_id, tenant_id, state, face_value_fen, held_fen, captured_fen, returned_fen, coverage_bps, validity_days,
@@ -109,7 +109,7 @@ public sealed class VoucherStore(NpgsqlDataSource db)
 
     private async Task<VoucherRow> CommitAsync(GuardedWrite write, VoucherRow current, VoucherRow next, CancellationToken cancellationToken)
     {
-        if (await write.ExecuteAsync(db, cancellationToken) != 1)
+        if (await CommitBatcher.RunAsync(writer, db, write.ToStatement()) != 1)
         {
             throw new StaleStateException("vouchers", current.Id, current.Version);
         }

@@ -61,6 +61,7 @@ public static class WebSetup
         });
 
         services.AddSingleton(_ => new NpgsqlDataSourceBuilder(connectionString).Build());
+        services.AddSingleton(sp => new CommitBatcher(sp.GetRequiredService<NpgsqlDataSource>()));
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddKeyedSingleton(Names.ClockKeys.Market, TimeProvider.System);
         services.AddSingleton(auth);

@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using Marketplace.Storage;
 using Npgsql;
 
 namespace Marketplace.Web.Infrastructure;
@@ -9,7 +10,7 @@ internal sealed class IdempotentEndpoint;
 internal sealed record StoredResponse(string RequestHash, int StatusCode, string? ContentType, byte[] Body);
 
 /// <summary>Responses to keyed requests, kept in PostgreSQL for 24 hours per caller and key.</summary>
-internal sealed class IdempotencyStore(NpgsqlDataSource db, [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock)
+internal sealed class IdempotencyStore(NpgsqlDataSource db, CommitBatcher writer, [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock)
 {
     public static readonly TimeSpan Retention = TimeSpan.FromHours(24);
 
@@ -28,25 +29,23 @@ internal sealed class IdempotencyStore(NpgsqlDataSource db, [FromKeyedServices(N
             : null;
     }
 
-    public async Task StoreAsync(string principal, string key, StoredResponse response, CancellationToken cancellationToken)
-    {
-        await using var command = db.CreateCommand("""
-            INSERT INTO idempotency_keys (principal, key, request_hash, status_code, content_type, body, created_at)
-            VALUES (@p, @k, @h, @s, @c, @b, @now)
-            ON CONFLICT (principal, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, status_code = EXCLUDED.status_code,
-                content_type = EXCLUDED.content_type, body = EXCLUDED.body, created_at = EXCLUDED.created_at
-            WHERE idempotency_keys.created_at <= @since
-            """);
-        command.Parameters.AddWithValue("p", principal);
-        command.Parameters.AddWithValue("k", key);
-        command.Parameters.AddWithValue("h", response.RequestHash);
-        command.Parameters.AddWithValue("s", response.StatusCode);
-        command.Parameters.AddWithValue("c", (object?)response.ContentType ?? DBNull.Value);
-        command.Parameters.AddWithValue("b", response.Body);
-        command.Parameters.AddWithValue("now", clock.GetUtcNow());
-        command.Parameters.AddWithValue("since", clock.GetUtcNow() - Retention);
-        await command.ExecuteNonQueryAsync(cancellationToken);
-    }
+    /// <summary>Stores the first response to a key (written with other writes of the moment, in one transaction).</summary>
+    public Task StoreAsync(string principal, string key, StoredResponse response) =>
+        writer.ExecuteAsync(new Statement("""
+            WITH w AS (
+                INSERT INTO idempotency_keys (principal, key, request_hash, status_code, content_type, body, created_at)
+                VALUES (@p, @k, @h, @s, @c, @b, @now)
+                ON CONFLICT (principal, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, status_code = EXCLUDED.status_code,
+                    content_type = EXCLUDED.content_type, body = EXCLUDED.body, created_at = EXCLUDED.created_at
+                WHERE idempotency_keys.created_at <= @since
+                RETURNING 1)
+            SELECT count(*)::int FROM w
+            """,
+            [
+                new("p", principal), new("k", key), new("h", response.RequestHash), new("s", response.StatusCode),
+                new("c", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)response.ContentType ?? DBNull.Value }, new("b", response.Body),
+                new("now", clock.GetUtcNow()), new("since", clock.GetUtcNow() - Retention),
+            ]));
 
     public async Task<int> DeleteExpiredAsync(CancellationToken cancellationToken)
     {
@@ -111,7 +110,7 @@ internal sealed class IdempotencyMiddleware(RequestDelegate next)
         var status = context.Response.StatusCode;
         if (status is >= 200 and < 500 and not 408 and not 409 and not 429)
         {
-            await store.StoreAsync(principal, key, new StoredResponse(hash, status, context.Response.ContentType, buffer.ToArray()), context.RequestAborted);
+            await store.StoreAsync(principal, key, new StoredResponse(hash, status, context.Response.ContentType, buffer.ToArray()));
         }
         buffer.Position = 0;
         await buffer.CopyToAsync(original, context.RequestAborted);
