@@ -8,46 +8,65 @@ public sealed class BidGrain(BidStore store, [FromKeyedServices(Names.ClockKeys.
 {
     private BidRecord? _bid;
     private long _version;
+    private bool _loaded;
 
     private string Id => this.GetPrimaryKeyString();
 
-    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    /// <summary>Reads the bid's row the first time it is needed (a new bid is inserted without reading first).</summary>
+    private async Task LoadAsync(bool again = false)
     {
-        if (await store.LoadAsync(Id, cancellationToken) is { } row)
+        if (_loaded && !again)
+        {
+            return;
+        }
+        if (await store.LoadAsync(Id) is { } row)
         {
             _bid = row.State;
             _version = row.Version;
         }
+        _loaded = true;
     }
 
-    public Task<BidView?> Get() => Task.FromResult(_bid is null ? null : View());
+    public async Task<BidView?> Get()
+    {
+        await LoadAsync();
+        return _bid is null ? null : View();
+    }
 
     public async Task<(BidView Bid, bool Created)> Open(BidSubmission submission)
     {
-        if (_bid is not null)
+        if (_bid is null)
         {
-            return _bid.OrderHash == submission.OrderHash
-                ? (View(), false)
-                : throw new DomainException(ErrorKind.Rule, "idempotency-key-reused",
-                    "this idempotency key was already used for a different bid");
+            // Most bids are new: insert without reading first. The id is taken only when this repeats an earlier request.
+            var now = clock.GetUtcNow();
+            var bid = new BidRecord(submission.TenantId, submission.Order, submission.OrderHash, BidState.Pending, null, null, [], now, now);
+            try
+            {
+                _version = await store.WriteAsync(Id, bid, 0);
+                (_bid, _loaded) = (bid, true);
+                Publish();
+                return (View(), true);
+            }
+            catch (StaleStateException)
+            {
+                await LoadAsync(again: true);
+            }
         }
-        var now = clock.GetUtcNow();
-        await SaveAsync(new BidRecord(submission.TenantId, submission.Order, submission.OrderHash, BidState.Pending, null, null, [], now, now));
-        return (View(), true);
+        return _bid!.OrderHash == submission.OrderHash
+            ? (View(), false)
+            : throw new DomainException(ErrorKind.Rule, "idempotency-key-reused", "this idempotency key was already used for a different bid");
     }
 
     public Task<BidView> MarkResting(string? reasonCode, string? reason) =>
         Change(bid => Open(bid) with { State = BidState.Resting, ReasonCode = reasonCode, Reason = reason });
 
-    public Task<BidView> AddFill(Fill fill) =>
-        Existing().Fills.Any(f => f.ReservationId == fill.ReservationId)
-            ? Task.FromResult(View())
-            : Change(bid => Open(bid) with { Fills = [.. bid.Fills, fill], State = BidState.Filled, ReasonCode = null, Reason = null });
+    public Task<BidView> AddFill(Fill fill) => Change(bid => bid.Fills.Any(f => f.ReservationId == fill.ReservationId)
+        ? bid
+        : Open(bid) with { Fills = [.. bid.Fills, fill], State = BidState.Filled, ReasonCode = null, Reason = null });
 
-    public Task<BidView> End(BidState state, string reasonCode, string reason) =>
-        Existing().State == state
-            ? Task.FromResult(View())
-            : Change(bid => Open(bid) with { State = state, ReasonCode = reasonCode, Reason = reason });
+    public Task<BidView> End(BidState state, string reasonCode, string reason) => Change(bid => bid.State == state
+        ? bid
+        : Open(bid) with { State = state, ReasonCode = reasonCode, Reason = reason });
 
     public Task<BidView> FillInterrupted(string reservationId, Fill? usedPart, Fill? replacement, string reasonCode, string reason) => Change(bid =>
     {
@@ -75,12 +94,17 @@ public sealed class BidGrain(BidStore store, [FromKeyedServices(Names.ClockKeys.
 
     private async Task<BidView> Change(Func<BidRecord, BidRecord> change)
     {
+        await LoadAsync();
         await SaveAsync(change(Existing()));
         return View();
     }
 
     private async Task SaveAsync(BidRecord next)
     {
+        if (ReferenceEquals(next, _bid))
+        {
+            return; // a repeat of a change already made
+        }
         next = next with { UpdatedAt = clock.GetUtcNow() };
         try
         {
@@ -89,12 +113,17 @@ public sealed class BidGrain(BidStore store, [FromKeyedServices(Names.ClockKeys.
         catch (StaleStateException)
         {
             // Another activation moved the bid on; take its state and let the caller retry.
-            await OnActivateAsync(CancellationToken.None);
+            await LoadAsync(again: true);
             throw new DomainException(ErrorKind.Unavailable, "bid-changed", "the bid changed meanwhile; retry");
         }
         _bid = next;
+        Publish();
+    }
+
+    private void Publish()
+    {
         var view = View();
-        GrainFactory.Publish(new MarketUpdate(UpdateKind.Bid, next.TenantId, Id, view.Version, next.UpdatedAt, Bid: view));
+        GrainFactory.Publish(new MarketUpdate(UpdateKind.Bid, view.TenantId, Id, view.Version, view.UpdatedAt, Bid: view));
     }
 
     private BidView View() => _bid!.ToView(Id, _version);

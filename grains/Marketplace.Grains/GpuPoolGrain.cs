@@ -19,6 +19,8 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
     private readonly ILogger<GpuPoolGrain> _logger;
     private readonly GroupCommit _commit;
     private readonly HourlyCapacityCalendar _calendar = new();
+    /// <summary>Holds changed since the last write (null: removed); the next write stores exactly these.</summary>
+    private readonly Dictionary<string, PoolHold?> _changed = new(StringComparer.Ordinal);
     private PoolState? _state;
     private long _version;
     private static readonly TimeSpan LoadRefresh = TimeSpan.FromSeconds(10);
@@ -120,13 +122,13 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
             }
         }
 
-        state.Holds[request.ReservationId] = new PoolHold
+        Changed(request.ReservationId, state.Holds[request.ReservationId] = new PoolHold
         {
             StartHour = request.StartHour,
             Hours = request.Hours,
             Gpus = request.Gpus,
             ExpiresAt = now + request.Ttl,
-        };
+        });
         _calendar.Add(request.StartHour, request.StartHour + request.Hours, request.Gpus);
         await SaveAsync();
         return HoldOutcome.Ok;
@@ -146,6 +148,7 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
         }
         hold.Confirmed = true;
         hold.ExpiresAt = null;
+        Changed(reservationId, hold);
         await SaveAsync();
         return HoldOutcome.Ok;
     }
@@ -160,12 +163,12 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
         var oldEnd = hold.EndHour;
         if (fromHour is null || fromHour <= hold.StartHour)
         {
-            state.Holds.Remove(reservationId);
-            _calendar.Remove(hold.StartHour, oldEnd, hold.Gpus);
+            Remove(state, reservationId);
         }
         else if (fromHour < oldEnd)
         {
             hold.ReleasedFromHour = fromHour;
+            Changed(reservationId, hold);
             _calendar.Remove(fromHour.Value, oldEnd, hold.Gpus);
         }
         else
@@ -221,10 +224,9 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
 
         state.Outages.Add(outage);
         // Capacity not yet sold is withdrawn at once: a saga still holding it will fail to confirm and re-match.
-        foreach (var (id, hold) in state.Holds.Where(h => !h.Value.Confirmed && Overlaps(h.Value, from, to)).ToList())
+        foreach (var id in state.Holds.Where(h => !h.Value.Confirmed && Overlaps(h.Value, from, to)).Select(h => h.Key).ToList())
         {
-            state.Holds.Remove(id);
-            _calendar.Remove(hold.StartHour, hold.EndHour, hold.Gpus);
+            Remove(state, id);
         }
         await SaveAsync();
         return new OutageEffect(Affected(state, from, to));
@@ -236,8 +238,20 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
         if (state.Holds.TryGetValue(reservationId, out var hold) && !hold.Earned)
         {
             hold.Earned = true;
+            Changed(reservationId, hold);
             state.EarningsFen = checked(state.EarningsFen + amountFen);
             await SaveAsync();
+        }
+    }
+
+    private void Changed(string reservationId, PoolHold hold) => _changed[reservationId] = hold;
+
+    private void Remove(PoolState state, string reservationId)
+    {
+        if (state.Holds.Remove(reservationId, out var hold))
+        {
+            _calendar.Remove(hold.StartHour, hold.EndHour, hold.Gpus);
+            _changed[reservationId] = null;
         }
     }
 
@@ -279,11 +293,10 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
             return false;
         }
         var now = _clock.GetUtcNow();
-        var expired = _state.Holds.Where(h => !h.Value.Confirmed && h.Value.ExpiresAt <= now).ToList();
-        foreach (var (id, hold) in expired)
+        var expired = _state.Holds.Where(h => !h.Value.Confirmed && h.Value.ExpiresAt <= now).Select(h => h.Key).ToList();
+        foreach (var id in expired)
         {
-            _state.Holds.Remove(id);
-            _calendar.Remove(hold.StartHour, hold.EndHour, hold.Gpus);
+            Remove(_state, id); // deleted from the table with the next write; ignored until then, being expired
             _logger.LogInformation("Hold {ReservationId} on pool {PoolId} expired unconfirmed", id, Id);
         }
         if (expired.Count > 0)
@@ -308,13 +321,15 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
         var horizonStart = Hours.Floor(now) - 48;
         foreach (var id in state.Holds.Where(h => h.Value.EndHour < horizonStart).Select(h => h.Key).ToList())
         {
-            state.Holds.Remove(id);
+            Remove(state, id);
         }
         state.Outages.RemoveAll(o => Hours.Ceiling(o.To) < horizonStart);
         _calendar.ForgetBefore(horizonStart);
+        var changes = new Dictionary<string, PoolHold?>(_changed, StringComparer.Ordinal);
+        _changed.Clear();
         try
         {
-            _version = await _store.WriteAsync(Id, state, _version);
+            _version = await _store.WriteAsync(Id, state, changes, _version);
         }
         catch (Exception e)
         {

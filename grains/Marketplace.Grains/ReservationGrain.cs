@@ -21,31 +21,46 @@ public sealed class ReservationGrain(
 {
     private ReservationRecord? _r;
     private long _version;
+    private bool _loaded;
 
     private string Id => this.GetPrimaryKeyString();
 
-    public override async Task OnActivateAsync(CancellationToken cancellationToken) => await LoadAsync(cancellationToken);
-
-    private async Task LoadAsync(CancellationToken cancellationToken = default)
+    /// <summary>Reads the row the first time it is needed (a new reservation is inserted without reading first).</summary>
+    private async Task LoadAsync(bool again = false)
     {
-        if (await store.LoadAsync(Id, cancellationToken) is { } row)
+        if (_loaded && !again)
+        {
+            return;
+        }
+        if (await store.LoadAsync(Id) is { } row)
         {
             _r = row.State;
             _version = row.Version;
         }
+        _loaded = true;
     }
 
     public async Task<SagaOutcome> Open(ReservationPlan plan)
     {
-        if (_r is null)
+        if (!_loaded)
         {
             if (plan.ReservationId != Id || plan.Hours <= 0 || plan.Gpus <= 0 || plan.FenPerGpuHour <= 0)
             {
                 throw DomainException.Rule("invalid-plan", "a reservation plan needs its own id, hours, GPUs and a price");
             }
             var now = clock.GetUtcNow();
-            await SaveAsync(new ReservationRecord(plan, ReservationState.Pending, 0, plan.CostFen, null, null, null, false,
-                plan.StartHour + plan.Hours, null, now, now));
+            var pending = new ReservationRecord(plan, ReservationState.Pending, 0, plan.CostFen, null, null, null, false,
+                plan.StartHour + plan.Hours, null, now, now);
+            try
+            {
+                _version = await store.WriteAsync(Id, pending, 0);
+                (_r, _loaded) = (pending, true);
+                Publish();
+            }
+            catch (StaleStateException)
+            {
+                await LoadAsync(); // opened before (a retry): carry on from its stored state
+            }
         }
         if (_r!.State == ReservationState.Pending)
         {
@@ -54,10 +69,15 @@ public sealed class ReservationGrain(
         return new SagaOutcome(View(), _r.CapacityRefused);
     }
 
-    public Task<ReservationView?> Get() => Task.FromResult(_r is null ? null : View());
+    public async Task<ReservationView?> Get()
+    {
+        await LoadAsync();
+        return _r is null ? null : View();
+    }
 
     public async Task<ReservationView> Cancel(string reasonCode, string reason)
     {
+        await LoadAsync();
         var r = Existing();
         switch (r.State)
         {
@@ -87,6 +107,7 @@ public sealed class ReservationGrain(
 
     public async Task<ReservationView> Interrupt(DateTimeOffset from, string reason)
     {
+        await LoadAsync();
         var r = Existing();
         if (r.State == ReservationState.Interrupted)
         {
@@ -120,6 +141,7 @@ public sealed class ReservationGrain(
 
     public async Task<ReservationView?> Advance()
     {
+        await LoadAsync();
         if (_r is null)
         {
             return null;
@@ -268,12 +290,17 @@ public sealed class ReservationGrain(
         catch (StaleStateException)
         {
             // Another activation moved the reservation on; take its state and let the caller retry.
-            await LoadAsync();
+            await LoadAsync(again: true);
             throw new DomainException(ErrorKind.Unavailable, "reservation-changed", "the reservation changed meanwhile; retry");
         }
         _r = next;
+        Publish();
+    }
+
+    private void Publish()
+    {
         var view = View();
-        GrainFactory.Publish(new MarketUpdate(UpdateKind.Reservation, next.Plan.TenantId, Id, view.Version, next.UpdatedAt, Reservation: view));
+        GrainFactory.Publish(new MarketUpdate(UpdateKind.Reservation, view.Plan.TenantId, Id, view.Version, view.UpdatedAt, Reservation: view));
     }
 
     private ReservationView View() => _r!.ToView(Id, _version);

@@ -82,30 +82,22 @@ public sealed class InvariantChecker(NpgsqlDataSource db)
 
         // Every confirmed reservation is held, confirmed, by its pool for exactly its hours.
         await Rows("capacity-hold", """
-            SELECT r.id, r.pool_id, r.state,
-                   (p.state_json -> 'holds' -> r.id) IS NOT NULL AS held,
-                   coalesce((p.state_json -> 'holds' -> r.id ->> 'confirmed')::boolean, false) AS confirmed,
-                   (p.state_json -> 'holds' -> r.id ->> 'startHour')::bigint AS start_hour,
-                   (p.state_json -> 'holds' -> r.id ->> 'gpus')::int AS gpus
-            FROM reservations r JOIN pools p ON p.id = r.pool_id
+            SELECT r.id, r.pool_id, h.reservation_id IS NOT NULL
+            FROM reservations r
+            LEFT JOIN pool_holds h ON h.pool_id = r.pool_id AND h.reservation_id = r.id
             WHERE r.state IN ('Confirmed', 'Active') AND r.end_hour >= @nowHour - 24
-              AND NOT ((p.state_json -> 'holds' -> r.id) IS NOT NULL
-                       AND (p.state_json -> 'holds' -> r.id ->> 'confirmed')::boolean
-                       AND (p.state_json -> 'holds' -> r.id ->> 'startHour')::bigint = r.start_hour
-                       AND (p.state_json -> 'holds' -> r.id ->> 'gpus')::int = r.gpus)
+              AND NOT (h.reservation_id IS NOT NULL AND h.confirmed AND h.start_hour = r.start_hour AND h.gpus = r.gpus)
             """, r => new Violation("capacity-hold", $"reservation {r.GetString(0)}",
-                r.GetBoolean(3) ? "its pool holds other hours or GPUs, or has not confirmed it" : $"pool {r.GetString(1)} does not hold it"),
+                r.GetBoolean(2) ? "its pool holds other hours or GPUs, or has not confirmed it" : $"pool {r.GetString(1)} does not hold it"),
             ("nowHour", nowHour));
 
         // Capacity held for reservations that no longer need it (a compensation that did not happen).
         await Rows("capacity-leak", """
-            SELECT p.id, h.key, r.state
-            FROM pools p, jsonb_each(p.state_json -> 'holds') h
-            LEFT JOIN reservations r ON r.id = h.key
-            WHERE (h.value ->> 'confirmed')::boolean
-              AND ((h.value ->> 'startHour')::bigint + (h.value ->> 'hours')::int) > @nowHour
+            SELECT h.pool_id, h.reservation_id, r.state
+            FROM pool_holds h LEFT JOIN reservations r ON r.id = h.reservation_id
+            WHERE h.confirmed AND h.start_hour + h.hours > @nowHour
               AND (r.id IS NULL OR r.state IN ('Failed', 'Cancelled')
-                   OR (r.state = 'Interrupted' AND coalesce((h.value ->> 'releasedFromHour')::bigint, 9223372036854775807) > r.released_from_hour))
+                   OR (r.state = 'Interrupted' AND coalesce(h.released_from_hour, 9223372036854775807) > r.released_from_hour))
             """, r => new Violation("capacity-leak", $"pool {r.GetString(0)}",
                 $"holds reservation {r.GetString(1)} ({(r.IsDBNull(2) ? "unknown" : r.GetString(2))})"), ("nowHour", nowHour));
 

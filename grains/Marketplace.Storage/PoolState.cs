@@ -1,8 +1,10 @@
+using System.Text.Json.Serialization;
 using Npgsql;
+using NpgsqlTypes;
 
 namespace Marketplace.Storage;
 
-/// <summary>A pool's hold for one reservation. Hours from <see cref="ReleasedFromHour"/> on were given back.</summary>
+/// <summary>A pool's hold for one reservation (row of <c>pool_holds</c>). Hours from <see cref="ReleasedFromHour"/> on were given back.</summary>
 public sealed class PoolHold
 {
     public long StartHour { get; set; }
@@ -17,17 +19,20 @@ public sealed class PoolHold
     public long EndHour => ReleasedFromHour is { } released ? Math.Clamp(released, StartHour, StartHour + Hours) : StartHour + Hours;
 }
 
-/// <summary>The persisted state of a GPU pool (row of <c>pools</c>).</summary>
+/// <summary>The persisted state of a GPU pool: a row of <c>pools</c> and its rows of <c>pool_holds</c>.</summary>
 public sealed class PoolState
 {
     public required PoolSpec Spec { get; set; }
     public long AskFenPerGpuHour { get; set; }
     public int GpuCount { get; set; }
     public List<Outage> Outages { get; set; } = [];
-    public Dictionary<string, PoolHold> Holds { get; set; } = [];
     public long EarningsFen { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset UpdatedAt { get; set; }
+
+    /// <summary>The holds by reservation id; stored row by row in <c>pool_holds</c>, not in the state's json.</summary>
+    [JsonIgnore]
+    public Dictionary<string, PoolHold> Holds { get; set; } = [];
 
     /// <summary>GPUs that can be sold in the hour: all of them, or none while an outage covers it.</summary>
     public int CapacityAt(long hour)
@@ -43,20 +48,105 @@ public sealed class PoolState
     }
 }
 
-public sealed class PoolStore(NpgsqlDataSource db, CommitBatcher? writer = null) : RowStore<PoolState>(db, writer, "pools",
-[
-    new("provider_id", s => s.Spec.ProviderId),
-    new("gpu_model", s => s.Spec.GpuModel),
-    new("province", s => s.Spec.Site.Province),
-    new("site_id", s => s.Spec.Site.SiteId),
-    new("gpu_count", s => s.GpuCount),
-    new("ask_fen", s => s.AskFenPerGpuHour),
-    new("updated_at", s => s.UpdatedAt),
-])
+/// <summary>
+/// Pools: the state row is created once; every later write bumps the row's version (checked, as for every grain) and
+/// upserts or deletes only the holds that changed since the last write, in the same statement.
+/// </summary>
+public sealed class PoolStore(NpgsqlDataSource db, CommitBatcher? writer = null)
 {
+    private const string Columns = "provider_id, gpu_model, province, site_id, gpu_count, ask_fen, state_json, version, updated_at";
+
+    public async Task<StoredRow<PoolState>?> LoadAsync(string id, CancellationToken cancellationToken = default)
+    {
+        await using var batch = db.CreateBatch();
+        var pool = new NpgsqlBatchCommand("SELECT state_json::text, version FROM pools WHERE id = @id");
+        pool.Parameters.AddWithValue("id", id);
+        var holds = new NpgsqlBatchCommand("""
+            SELECT reservation_id, start_hour, hours, gpus, confirmed, expires_at, released_from_hour, earned FROM pool_holds WHERE pool_id = @id
+            """);
+        holds.Parameters.AddWithValue("id", id);
+        batch.BatchCommands.Add(pool);
+        batch.BatchCommands.Add(holds);
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken))
+        {
+            return null;
+        }
+        var state = StateJson.Deserialize<PoolState>(reader.GetString(0));
+        var version = reader.GetInt64(1);
+        await reader.NextResultAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            state.Holds[reader.GetString(0)] = new PoolHold
+            {
+                StartHour = reader.GetInt64(1),
+                Hours = reader.GetInt32(2),
+                Gpus = reader.GetInt32(3),
+                Confirmed = reader.GetBoolean(4),
+                ExpiresAt = reader.IsDBNull(5) ? null : reader.GetFieldValue<DateTimeOffset>(5),
+                ReleasedFromHour = reader.IsDBNull(6) ? null : reader.GetInt64(6),
+                Earned = reader.GetBoolean(7),
+            };
+        }
+        return new StoredRow<PoolState>(state, version);
+    }
+
+    /// <summary>
+    /// Writes the pool's state over <paramref name="expectedVersion"/> (0: creates it) with the holds that changed
+    /// (a null hold: deleted). Returns the new version; a stale version writes nothing and throws.
+    /// </summary>
+    /// <remarks>Everything is read into parameters before this returns its task, so the caller may go on changing the state.</remarks>
+    public async Task<long> WriteAsync(string id, PoolState state, IReadOnlyDictionary<string, PoolHold?> changedHolds, long expectedVersion)
+    {
+        var write = new GuardedWrite(w => expectedVersion == 0
+            ? $"""
+               INSERT INTO pools (id, {Columns}) VALUES ({w.Parameter(id)}, {Values(w, state)}, 1, {w.Parameter(state.UpdatedAt)})
+               ON CONFLICT (id) DO NOTHING RETURNING id
+               """
+            : $"""
+               UPDATE pools SET ({Columns}) = ({Values(w, state)}, version + 1, {w.Parameter(state.UpdatedAt)})
+               WHERE id = {w.Parameter(id)} AND version = {w.Parameter(expectedVersion)} RETURNING id
+               """);
+        var upserts = changedHolds.Where(c => c.Value is not null).Select(c => (Id: c.Key, Hold: c.Value!)).ToList();
+        if (upserts.Count > 0)
+        {
+            write.Then($"""
+                INSERT INTO pool_holds (pool_id, reservation_id, start_hour, hours, gpus, confirmed, expires_at, released_from_hour, earned)
+                SELECT g.id, u.* FROM g, unnest({write.Parameter(upserts.Select(u => u.Id).ToArray())}::text[],
+                    {write.Parameter(upserts.Select(u => u.Hold.StartHour).ToArray())}::bigint[],
+                    {write.Parameter(upserts.Select(u => u.Hold.Hours).ToArray())}::int[],
+                    {write.Parameter(upserts.Select(u => u.Hold.Gpus).ToArray())}::int[],
+                    {write.Parameter(upserts.Select(u => u.Hold.Confirmed).ToArray())}::boolean[],
+                    {write.Parameter(upserts.Select(u => u.Hold.ExpiresAt).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.TimestampTz)},
+                    {write.Parameter(upserts.Select(u => u.Hold.ReleasedFromHour).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Bigint)},
+                    {write.Parameter(upserts.Select(u => u.Hold.Earned).ToArray())}::boolean[])
+                    AS u(reservation_id, start_hour, hours, gpus, confirmed, expires_at, released_from_hour, earned)
+                ON CONFLICT (pool_id, reservation_id) DO UPDATE SET start_hour = EXCLUDED.start_hour, hours = EXCLUDED.hours,
+                    gpus = EXCLUDED.gpus, confirmed = EXCLUDED.confirmed, expires_at = EXCLUDED.expires_at,
+                    released_from_hour = EXCLUDED.released_from_hour, earned = EXCLUDED.earned
+                RETURNING 1
+                """);
+        }
+        var deletes = changedHolds.Where(c => c.Value is null).Select(c => c.Key).ToArray();
+        if (deletes.Length > 0)
+        {
+            write.Then($"DELETE FROM pool_holds USING g WHERE pool_holds.pool_id = g.id AND pool_holds.reservation_id = ANY({write.Parameter(deletes)}::text[]) RETURNING 1");
+        }
+        if (await CommitBatcher.RunAsync(writer, db, write.ToStatement()) != 1)
+        {
+            throw new StaleStateException("pools", id, expectedVersion);
+        }
+        return expectedVersion + 1;
+    }
+
+    private static string Values(GuardedWrite w, PoolState state) =>
+        $"{w.Parameter(state.Spec.ProviderId)}, {w.Parameter(state.Spec.GpuModel)}, {w.Parameter(state.Spec.Site.Province)}, " +
+        $"{w.Parameter(state.Spec.Site.SiteId)}, {w.Parameter(state.GpuCount)}, {w.Parameter(state.AskFenPerGpuHour)}, " +
+        $"{w.Parameter(StateJson.Serialize(state))}::jsonb";
+
     public async Task<IReadOnlyList<string>> PoolIdsForModelAsync(string gpuModel, CancellationToken cancellationToken = default)
     {
-        await using var command = Db.CreateCommand("SELECT id FROM pools WHERE gpu_model = @m ORDER BY id");
+        await using var command = db.CreateCommand("SELECT id FROM pools WHERE gpu_model = @m ORDER BY id");
         command.Parameters.AddWithValue("m", gpuModel);
         var ids = new List<string>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);

@@ -209,11 +209,11 @@ public sealed class RecoveryTests(RestartCluster cluster)
         var first = (await store.LoadAsync(pool.Id))!;
         var second = (await store.LoadAsync(pool.Id))!;
         var hour = Hours.FirstBookable(_s.Now) + 2;
-        first.State.Holds["r-a"] = new PoolHold { StartHour = hour, Hours = 1, Gpus = 1, Confirmed = true };
-        second.State.Holds["r-b"] = new PoolHold { StartHour = hour, Hours = 1, Gpus = 1, Confirmed = true };
+        var hold = new PoolHold { StartHour = hour, Hours = 1, Gpus = 1, Confirmed = true };
 
-        await store.WriteAsync(pool.Id, first.State, first.Version);
-        await Assert.ThrowsAsync<StaleStateException>(() => store.WriteAsync(pool.Id, second.State, second.Version));
+        await store.WriteAsync(pool.Id, first.State, new Dictionary<string, PoolHold?> { ["r-a"] = hold }, first.Version);
+        await Assert.ThrowsAsync<StaleStateException>(() =>
+            store.WriteAsync(pool.Id, second.State, new Dictionary<string, PoolHold?> { ["r-b"] = hold }, second.Version));
         Assert.Equal(["r-a"], (await store.LoadAsync(pool.Id))!.State.Holds.Keys);
     }
 

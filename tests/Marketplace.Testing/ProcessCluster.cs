@@ -28,7 +28,7 @@ public sealed class ProcessCluster : IAsyncDisposable
     public ManagedProcess? Web { get; private set; }
     public IReadOnlyList<ManagedProcess?> Silos => _silos;
 
-    /// <summary>The repository's root, found from the test binaries' folder.</summary>
+    /// <summary>The repository's root: MARKETPLACE_ROOT, or found above the test binaries' folder.</summary>
     public static string RepositoryRoot { get; } = FindRoot();
 
     /// <summary>The configuration the tests were built in (the services are built in the same one).</summary>
@@ -166,6 +166,10 @@ public sealed class ProcessCluster : IAsyncDisposable
 
     private static string FindRoot()
     {
+        if (Environment.GetEnvironmentVariable("MARKETPLACE_ROOT") is { Length: > 0 } root)
+        {
+            return root;
+        }
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
             if (File.Exists(Path.Combine(dir.FullName, "Marketplace.sln")))
