@@ -75,6 +75,25 @@ public sealed class SchemaMigrator(NpgsqlDataSource dataSource)
         }
     }
 
+    /// <summary>Refuses to run against a database whose schema lacks a script this build carries, or has another version of one.</summary>
+    public async Task RequireCurrentAsync(CancellationToken cancellationToken = default)
+    {
+        var applied = await AppliedAsync(cancellationToken);
+        var missing = Scripts.Where(s => !applied.ContainsKey(s.Version)).Select(s => s.Name).ToList();
+        if (missing.Count > 0)
+        {
+            throw new Hosting.StartupException(
+                $"the database schema is behind this build (missing {string.Join(", ", missing)}); run `Marketplace.Silo migrate` first",
+                Hosting.StartupCheck.SchemaMismatch);
+        }
+        var changed = Scripts.Where(s => applied[s.Version] != s.Checksum).Select(s => s.Name).ToList();
+        if (changed.Count > 0)
+        {
+            throw new Hosting.StartupException(
+                $"the database was migrated with other versions of {string.Join(", ", changed)}", Hosting.StartupCheck.SchemaMismatch);
+        }
+    }
+
     public async Task<IReadOnlyDictionary<int, string>> AppliedAsync(CancellationToken cancellationToken = default)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
@@ -84,8 +103,14 @@ public sealed class SchemaMigrator(NpgsqlDataSource dataSource)
     private static async Task<Dictionary<int, string>> AppliedAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
     {
         var applied = new Dictionary<int, string>();
-        await using var command = new NpgsqlCommand(
-            "SELECT version, checksum FROM schema_version WHERE to_regclass('schema_version') IS NOT NULL", connection);
+        await using (var exists = new NpgsqlCommand("SELECT to_regclass('schema_version') IS NOT NULL", connection))
+        {
+            if (!(bool)(await exists.ExecuteScalarAsync(cancellationToken))!)
+            {
+                return applied;
+            }
+        }
+        await using var command = new NpgsqlCommand("SELECT version, checksum FROM schema_version", connection);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {

@@ -1,5 +1,6 @@
 using Marketplace.Grains;
 using Marketplace.Silo;
+using Marketplace.Storage;
 using Marketplace.Storage.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -24,6 +25,11 @@ return await StartupCheck.RunAsync(async () =>
         {
             return 0;
         }
+    }
+    else
+    {
+        await using var db = Npgsql.NpgsqlDataSource.Create(connectionString);
+        await new SchemaMigrator(db).RequireCurrentAsync();
     }
 
     builder.UseOrleans(silo =>

@@ -57,6 +57,15 @@ public sealed class StartupTests
     }
 
     [Fact]
+    public async Task A_silo_refuses_a_database_whose_schema_is_behind_its_build()
+    {
+        // The server's maintenance database has no marketplace schema at all.
+        var (exitCode, output) = await ManagedProcess.RunAsync("dotnet", [ProcessCluster.SiloDll], Settings(), Limit);
+        Assert.Equal(4, exitCode);
+        Assert.StartsWith("error: the database schema is behind this build (missing 0001_PostgreSQL-Main.sql", Assert.Single(output, l => l.Length > 0));
+    }
+
+    [Fact]
     public async Task The_web_tier_outside_development_refuses_to_start_without_a_signing_key()
     {
         var (exitCode, output) = await ManagedProcess.RunAsync("dotnet", [ProcessCluster.WebDll],
