@@ -32,6 +32,23 @@ public static class Database
         }
     }
 
+    /// <summary>
+    /// The data source the services use. The same few statement shapes run thousands of times a second, so Npgsql
+    /// prepares them automatically (PostgreSQL then skips parsing and planning), and pooled connections are not reset
+    /// on return (the services leave no session state behind).
+    /// </summary>
+    public static NpgsqlDataSource CreateDataSource(string connectionString)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(connectionString);
+        if (builder.MaxAutoPrepare == 0)
+        {
+            builder.MaxAutoPrepare = 64;
+            builder.AutoPrepareMinUsages = 2;
+        }
+        builder.NoResetOnClose = true;
+        return new NpgsqlDataSourceBuilder(builder.ConnectionString).Build();
+    }
+
     /// <summary>Describes where a connection string points, without its password, for error messages.</summary>
     public static string Describe(string connectionString)
     {

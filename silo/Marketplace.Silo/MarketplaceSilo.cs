@@ -45,7 +45,7 @@ public static class MarketplaceSilo
 
     public static IServiceCollection AddMarketplaceGrains(this IServiceCollection services, string connectionString, IConfiguration configuration)
     {
-        services.TryAddSingleton(_ => new NpgsqlDataSourceBuilder(connectionString).Build());
+        services.TryAddSingleton(_ => Database.CreateDataSource(connectionString));
         services.TryAddSingleton(sp => new CommitBatcher(sp.GetRequiredService<NpgsqlDataSource>()));
         services.TryAddSingleton<PoolStore>();
         services.TryAddSingleton<BidStore>();

@@ -60,7 +60,7 @@ public static class WebSetup
             client.Services.Configure<Orleans.Serialization.ExceptionSerializationOptions>(o => o.SupportedNamespacePrefixes.Add("Npgsql"));
         });
 
-        services.AddSingleton(_ => new NpgsqlDataSourceBuilder(connectionString).Build());
+        services.AddSingleton(_ => Database.CreateDataSource(connectionString));
         services.AddSingleton(sp => new CommitBatcher(sp.GetRequiredService<NpgsqlDataSource>()));
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddKeyedSingleton(Names.ClockKeys.Market, TimeProvider.System);
