@@ -108,6 +108,10 @@ public sealed record PoolSnapshot(
     [Id(4)] long Version,
     [Id(5)] IReadOnlyList<string> HeldReservationIds);
 
+/// <summary>
+/// A hold on a pool's hours. <see cref="ConfirmAtOnce"/>: the saga has no step between holding and confirming (no voucher
+/// pays), so the hold is confirmed in the same write.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("hold-request")]
 public sealed record HoldRequest(
     [Id(0)] string ReservationId,
@@ -115,7 +119,8 @@ public sealed record HoldRequest(
     [Id(2)] int Hours,
     [Id(3)] int Gpus,
     [Id(4)] long AskFenPerGpuHour,
-    [Id(5)] TimeSpan Ttl);
+    [Id(5)] TimeSpan Ttl,
+    [Id(6)] bool ConfirmAtOnce = false);
 
 [GenerateSerializer, Immutable, Alias("hold-outcome")]
 public sealed record HoldOutcome(

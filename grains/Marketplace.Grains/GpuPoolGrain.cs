@@ -21,6 +21,8 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
     private readonly HourlyCapacityCalendar _calendar = new();
     /// <summary>Holds changed since the last write (null: removed); the next write stores exactly these.</summary>
     private readonly Dictionary<string, PoolHold?> _changed = new(StringComparer.Ordinal);
+    /// <summary>The holds not yet confirmed (few: those of sagas in flight), so expiry checks do not walk every hold.</summary>
+    private readonly HashSet<string> _unconfirmed = new(StringComparer.Ordinal);
     private PoolState? _state;
     private long _version;
     private static readonly TimeSpan LoadRefresh = TimeSpan.FromSeconds(10);
@@ -46,9 +48,13 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
         {
             _state = row.State;
             _version = row.Version;
-            foreach (var hold in _state.Holds.Values)
+            foreach (var (id, hold) in _state.Holds)
             {
                 _calendar.Add(hold.StartHour, hold.EndHour, hold.Gpus);
+                if (!hold.Confirmed)
+                {
+                    _unconfirmed.Add(id);
+                }
             }
         }
         this.RegisterGrainTimer(OnTimer, new GrainTimerCreationOptions(_options.PushInterval, _options.PushInterval) { Interleave = true });
@@ -127,7 +133,8 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
             StartHour = request.StartHour,
             Hours = request.Hours,
             Gpus = request.Gpus,
-            ExpiresAt = now + request.Ttl,
+            Confirmed = request.ConfirmAtOnce,
+            ExpiresAt = request.ConfirmAtOnce ? null : now + request.Ttl,
         });
         _calendar.Add(request.StartHour, request.StartHour + request.Hours, request.Gpus);
         await SaveAsync();
@@ -244,7 +251,18 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
         }
     }
 
-    private void Changed(string reservationId, PoolHold hold) => _changed[reservationId] = hold;
+    private void Changed(string reservationId, PoolHold hold)
+    {
+        _changed[reservationId] = hold;
+        if (hold.Confirmed)
+        {
+            _unconfirmed.Remove(reservationId);
+        }
+        else
+        {
+            _unconfirmed.Add(reservationId);
+        }
+    }
 
     private void Remove(PoolState state, string reservationId)
     {
@@ -252,6 +270,7 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
         {
             _calendar.Remove(hold.StartHour, hold.EndHour, hold.Gpus);
             _changed[reservationId] = null;
+            _unconfirmed.Remove(reservationId);
         }
     }
 
@@ -293,7 +312,11 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
             return false;
         }
         var now = _clock.GetUtcNow();
-        var expired = _state.Holds.Where(h => !h.Value.Confirmed && h.Value.ExpiresAt <= now).Select(h => h.Key).ToList();
+        if (_unconfirmed.Count == 0)
+        {
+            return false;
+        }
+        var expired = _unconfirmed.Where(id => _state.Holds[id].ExpiresAt <= now).ToList();
         foreach (var id in expired)
         {
             Remove(_state, id); // deleted from the table with the next write; ignored until then, being expired

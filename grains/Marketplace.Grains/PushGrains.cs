@@ -49,10 +49,16 @@ public sealed class PushNotifierGrain(TimeProvider time, ILogger<PushNotifierGra
                 _hubs = await GrainFactory.GetGrain<IHubListGrain>(0).GetHubs();
                 _hubsFetchedAt = time.GetUtcNow();
             }
-            while (_queue.Count > 0)
+            // A thing that changed twice since the last flush is sent once, at its latest version: clients apply
+            // versions in order and a skipped one is never a gap (each update carries the whole thing).
+            var latest = _queue
+                .GroupBy(u => (u.Kind, u.EntityId))
+                .Select(g => g.MaxBy(u => u.Version)!)
+                .ToList();
+            _queue.Clear();
+            for (var i = 0; i < latest.Count; i += MaxBatch)
             {
-                var batch = _queue.Take(MaxBatch).ToList();
-                _queue.RemoveRange(0, batch.Count);
+                var batch = latest.GetRange(i, Math.Min(MaxBatch, latest.Count - i));
                 await Task.WhenAll(_hubs.Select(hub => Send(hub.NodeId, hub.Observer, batch)));
             }
         }

@@ -171,7 +171,9 @@ public sealed class ReservationGrain(
         var r = _r!;
         var plan = r.Plan;
         var pool = Pool(r);
-        var hold = await pool.Hold(new HoldRequest(Id, plan.StartHour, plan.Hours, plan.Gpus, plan.FenPerGpuHour, options.Value.HoldTtl));
+        // Without a voucher no step stands between holding and confirming: the pool does both in one write.
+        var hold = await pool.Hold(new HoldRequest(Id, plan.StartHour, plan.Hours, plan.Gpus, plan.FenPerGpuHour, options.Value.HoldTtl,
+            ConfirmAtOnce: plan.VoucherId is null));
         if (!hold.Accepted)
         {
             // A saga resumed after a crash may have held funds before its capacity hold lapsed: undo every step.
@@ -200,7 +202,7 @@ public sealed class ReservationGrain(
             }
         }
 
-        var confirmed = await pool.Confirm(Id);
+        var confirmed = plan.VoucherId is null ? HoldOutcome.Ok : await pool.Confirm(Id);
         if (!confirmed.Accepted)
         {
             await ReleaseFundsAsync(r);
