@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts the whole marketplace on this machine: a private PostgreSQL, the silos, the web tier and demo activity.
 #   ./run.sh                 one silo
-#   ./run.sh --silos 3       three silos in one cluster
+#   ./run.sh --silos 3       three silos in one cluster (silo i: ports 11111+i, gateway 30000+i, http 9090+i)
 #   ./run.sh --no-demo       without the simulated SMEs and providers
 #   ./run.sh --port 8080     the web tier's port
 # Data lives in .data/dev and is kept between runs (delete .data/dev to start over). Ctrl-C stops everything.
@@ -59,7 +59,7 @@ load_dir="$MK_ROOT/load/Marketplace.Load/bin/Release/net10.0"
 (cd "$silo_dir" && dotnet Marketplace.Silo.dll migrate)
 
 for ((i = 0; i < silos; i++)); do
-  (cd "$silo_dir" && Orleans__SiloPort=$((11111 + i)) Orleans__GatewayPort=$((30000 + i)) Database__MigrateOnStart=false \
+  (cd "$silo_dir" && Orleans__SiloPort=$((11111 + i)) Orleans__GatewayPort=$((30000 + i)) Orleans__HttpPort=$((9090 + i)) Database__MigrateOnStart=false \
     exec dotnet Marketplace.Silo.dll) >"$logs/silo-$i.log" 2>&1 &
   pids+=($!)
 done
@@ -81,6 +81,8 @@ cat <<MSG
     dashboards   $url/
     API page     $url/scalar/v1
     OpenAPI      $url/openapi/v1.json
+    metrics      $url/metrics (web), http://127.0.0.1:9090/metrics (silo 0)
+    Orleans      $url/dashboard (admins)
     logs         .data/logs/
   Press Ctrl-C to stop.
 

@@ -29,6 +29,7 @@ public sealed class MarketGrain : Grain, IMarketGrain
     private readonly ReservationStore _reservationStore;
     private readonly MarketOptions _options;
     private readonly TimeProvider _clock;
+    private readonly TimeProvider _timer;
     private readonly ILogger<MarketGrain> _logger;
 
     private readonly AskLadder _ladder = new();
@@ -45,8 +46,9 @@ public sealed class MarketGrain : Grain, IMarketGrain
     private DateTimeOffset _demandReportedAt;
 
     public MarketGrain(PoolStore poolStore, BidStore bidStore, ReservationStore reservationStore, IOptions<MarketOptions> options,
-        [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock, ILogger<MarketGrain> logger)
+        [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock, TimeProvider timer, ILogger<MarketGrain> logger)
     {
+        _timer = timer;
         _poolStore = poolStore;
         _bidStore = bidStore;
         _reservationStore = reservationStore;
@@ -110,6 +112,7 @@ public sealed class MarketGrain : Grain, IMarketGrain
         {
             return bid;
         }
+        MarketMetrics.BidsAccepted.Add(1, new KeyValuePair<string, object?>("gpu_model", Model));
         return await MatchNewAsync(submission.BidId, submission.TenantId, submission.Order, 1);
     }
 
@@ -160,7 +163,7 @@ public sealed class MarketGrain : Grain, IMarketGrain
         }
         RemoveResting(bidId);
         _toRecover.Remove(bidId);
-        return await Bid(bidId).End(BidState.Cancelled, "cancelled", "cancelled by the tenant");
+        return await EndBid(bidId, BidState.Cancelled, "cancelled", "cancelled by the tenant");
     }
 
     public async Task<ReservationView> CancelReservation(string reservationId, string tenantId)
@@ -278,7 +281,7 @@ public sealed class MarketGrain : Grain, IMarketGrain
             if (expired)
             {
                 RemoveResting(order.BidId);
-                await Bid(order.BidId).End(BidState.Expired, "expired", $"the bid expired unfilled: {reason}");
+                await EndBid(order.BidId, BidState.Expired, "expired", $"the bid expired unfilled: {reason}");
             }
         }
     }
@@ -312,6 +315,7 @@ public sealed class MarketGrain : Grain, IMarketGrain
     private async Task<SagaOutcome> RunSagaAsync(ReservationPlan plan)
     {
         SagaOutcome outcome;
+        var started = _timer.GetTimestamp();
         try
         {
             outcome = await OpenWithRetriesAsync(plan);
@@ -320,8 +324,10 @@ public sealed class MarketGrain : Grain, IMarketGrain
         {
             _pools[plan.PoolId].InFlight.Remove(plan.ReservationId);
         }
+        MarketMetrics.SagaDuration.Record(_timer.GetElapsedTime(started).TotalMilliseconds);
         if (!outcome.Confirmed)
         {
+            MarketMetrics.SagasFailed.Add(1, new KeyValuePair<string, object?>("reason", outcome.Reservation.ReasonCode));
             _ladder.Find(plan.PoolId)?.Give(plan.StartHour, plan.Hours, plan.Gpus);
             RematchSoon();
         }
@@ -383,7 +389,7 @@ public sealed class MarketGrain : Grain, IMarketGrain
                 }
                 if (FinalFundingRefusals.Contains(refusal.Item1))
                 {
-                    return await Bid(bidId).End(BidState.Rejected, refusal.Item1, refusal.Item2);
+                    return await EndBid(bidId, BidState.Rejected, refusal.Item1, refusal.Item2);
                 }
                 excluded.Add(plan.PoolId);
                 lastRefusal = refusal;
@@ -408,15 +414,15 @@ public sealed class MarketGrain : Grain, IMarketGrain
     {
         if (order.TimeInForce == TimeInForce.Ioc)
         {
-            return await Bid(bidId).End(BidState.Rejected, why.Code, why.Reason);
+            return await EndBid(bidId, BidState.Rejected, why.Code, why.Reason);
         }
         if (order.GoodUntil <= _clock.GetUtcNow())
         {
-            return await Bid(bidId).End(BidState.Expired, "expired", "the bid expired unfilled");
+            return await EndBid(bidId, BidState.Expired, "expired", "the bid expired unfilled");
         }
         if (_resting.Count >= _options.MaxRestingBids)
         {
-            return await Bid(bidId).End(BidState.Rejected, "book-full", "the market holds as many resting bids as it can; try again later");
+            return await EndBid(bidId, BidState.Rejected, "book-full", "the market holds as many resting bids as it can; try again later");
         }
         var view = await Bid(bidId).MarkResting(why.Code, why.Reason);
         var order2 = await AddRestingAsync(bidId, tenantId, order, nextReservation);
@@ -428,7 +434,9 @@ public sealed class MarketGrain : Grain, IMarketGrain
     {
         try
         {
-            return await Bid(bidId).AddFill(FillOf(reservation));
+            var bid = await Bid(bidId).AddFill(FillOf(reservation));
+            MarketMetrics.Fills.Add(1, new KeyValuePair<string, object?>("gpu_model", Model), new KeyValuePair<string, object?>("province", reservation.Plan.Province));
+            return bid;
         }
         catch (DomainException e) when (e.Code == "bid-not-open")
         {
@@ -626,7 +634,7 @@ public sealed class MarketGrain : Grain, IMarketGrain
             {
                 _orders.Remove(order.BidId);
                 stillResting = false;
-                await Bid(order.BidId).End(BidState.Rejected, code, outcome.Reservation.Reason!);
+                await EndBid(order.BidId, BidState.Rejected, code, outcome.Reservation.Reason!);
                 return;
             }
             else
@@ -756,6 +764,13 @@ public sealed class MarketGrain : Grain, IMarketGrain
     }
 
     private IBidGrain Bid(string id) => GrainFactory.GetGrain<IBidGrain>(id);
+
+    /// <summary>Ends a bid (rejected, expired or cancelled) and counts why.</summary>
+    private Task<BidView> EndBid(string bidId, BidState state, string code, string reason)
+    {
+        MarketMetrics.BidsEnded.Add(1, new KeyValuePair<string, object?>("state", state.ToString()), new KeyValuePair<string, object?>("reason", code));
+        return Bid(bidId).End(state, code, reason);
+    }
 
     private IReservationGrain Reservation(string id) => GrainFactory.GetGrain<IReservationGrain>(id);
 

@@ -38,6 +38,7 @@ public static class MarketplaceSilo
         });
         silo.Services.AddMarketplaceGrains(connectionString, configuration);
         silo.Services.Configure<ExceptionSerializationOptions>(o => o.SupportedNamespacePrefixes.Add("Npgsql"));
+        silo.AddIncomingGrainCallFilter<GrainCallScope>();
         silo.AddStartupTask(static async (services, _) =>
             await services.GetRequiredService<IGrainFactory>().GetGrain<ISweeperGrain>(0).Start());
         return silo;

@@ -2,15 +2,14 @@ using Marketplace.Grains;
 using Marketplace.Silo;
 using Marketplace.Storage;
 using Marketplace.Storage.Hosting;
-using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using Orleans.Configuration;
+using OpenTelemetry.Metrics;
+using Orleans.Dashboard;
 
 // `Marketplace.Silo` runs a silo; `Marketplace.Silo migrate` applies the database schema and exits.
 return await StartupCheck.RunAsync(async () =>
 {
-    var builder = Host.CreateApplicationBuilder(args.Where(a => a != "migrate").ToArray());
+    var builder = WebApplication.CreateBuilder(args.Where(a => a != "migrate").ToArray());
     var connectionString = StartupCheck.ConnectionString(builder.Configuration);
     var cluster = StartupCheck.Bind<ClusterSettings>(builder.Configuration, ClusterSettings.Section);
     StartupCheck.Bind<MarketOptions>(builder.Configuration, MarketOptions.Section);
@@ -42,10 +41,21 @@ return await StartupCheck.RunAsync(async () =>
         silo.ConfigureEndpoints(cluster.ResolveAdvertisedAddress(), cluster.SiloPort, cluster.GatewayPort, listenOnAnyHostAddress: true);
         silo.ConfigureFailureDetection(cluster.FastFailureDetection);
         silo.AddMarketplace(connectionString, builder.Configuration);
+        // Collects what the Orleans dashboard shows; the web tier serves it to admins.
+        silo.AddDashboard(o => o.HideTrace = true);
     });
     builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
 
-    using var host = builder.Build();
-    await host.RunAsync();
+    // The silo's own small HTTP endpoint: /healthz for orchestrators, /metrics for Prometheus.
+    builder.WebHost.UseUrls($"http://0.0.0.0:{cluster.HttpPort}");
+    builder.Services.AddHealthChecks();
+    builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
+        .AddMeter(MarketMetrics.MeterName, "Microsoft.Orleans")
+        .AddPrometheusExporter());
+
+    await using var app = builder.Build();
+    app.MapHealthChecks("/healthz");
+    app.MapPrometheusScrapingEndpoint();
+    await app.RunAsync();
     return 0;
 });

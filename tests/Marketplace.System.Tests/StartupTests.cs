@@ -17,6 +17,7 @@ public sealed class StartupTests
             ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{ManagedProcess.FreePort()}",
             ["Orleans__SiloPort"] = ManagedProcess.FreePort().ToString(global::System.Globalization.CultureInfo.InvariantCulture),
             ["Orleans__GatewayPort"] = ManagedProcess.FreePort().ToString(global::System.Globalization.CultureInfo.InvariantCulture),
+            ["Orleans__HttpPort"] = ManagedProcess.FreePort().ToString(global::System.Globalization.CultureInfo.InvariantCulture),
         };
         foreach (var (key, value) in values)
         {

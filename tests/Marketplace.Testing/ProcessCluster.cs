@@ -28,6 +28,9 @@ public sealed class ProcessCluster : IAsyncDisposable
     public ManagedProcess? Web { get; private set; }
     public IReadOnlyList<ManagedProcess?> Silos => _silos;
 
+    /// <summary>Each silo's /healthz and /metrics port.</summary>
+    public Dictionary<int, int> SiloHttpPorts { get; } = [];
+
     /// <summary>The repository's root: MARKETPLACE_ROOT, or found above the test binaries' folder.</summary>
     public static string RepositoryRoot { get; } = FindRoot();
 
@@ -85,10 +88,12 @@ public sealed class ProcessCluster : IAsyncDisposable
         {
             ["Orleans__SiloPort"] = ManagedProcess.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Orleans__GatewayPort"] = ManagedProcess.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Orleans__HttpPort"] = ManagedProcess.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Database__MigrateOnStart"] = "false",
         };
         var silo = ManagedProcess.Start($"silo-{index}", "dotnet", [SiloDll], env);
         _silos[index] = silo;
+        SiloHttpPorts[index] = int.Parse(env["Orleans__HttpPort"]!, System.Globalization.CultureInfo.InvariantCulture);
         return silo;
     }
 

@@ -19,9 +19,9 @@ public class WebCluster : MarketCluster
 {
     public static readonly JsonSerializerOptions Json = CreateJson();
 
-    private WebApplicationFactory<Program>? _factory;
+    private WebApplicationFactory<WebTier>? _factory;
 
-    public WebApplicationFactory<Program> Factory => _factory ?? throw new InvalidOperationException("the web tier is not started");
+    public WebApplicationFactory<WebTier> Factory => _factory ?? throw new InvalidOperationException("the web tier is not started");
 
     /// <summary>Settings of the web tier besides the connection, cluster and clock.</summary>
     protected virtual IReadOnlyDictionary<string, string?> WebSettings => new Dictionary<string, string?>();
@@ -29,7 +29,7 @@ public class WebCluster : MarketCluster
     public override async Task InitializeAsync()
     {
         await base.InitializeAsync();
-        _factory = new WebApplicationFactory<Program>().WithWebHostBuilder(web =>
+        _factory = new WebApplicationFactory<WebTier>().WithWebHostBuilder(web =>
         {
             web.UseEnvironment("Development");
             web.UseSetting("ConnectionStrings:Marketplace", Database.ConnectionString);

@@ -14,5 +14,8 @@ return await StartupCheck.RunAsync(async () =>
     return 0;
 });
 
-/// <summary>The web tier's entry point (public so tests can host it).</summary>
-public partial class Program;
+namespace Marketplace.Web
+{
+    /// <summary>Names the web tier's assembly for hosts that run it in process (the tests).</summary>
+    public sealed class WebTier;
+}

@@ -12,6 +12,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Npgsql;
 using Orleans.Configuration;
+using Orleans.Dashboard;
 using Scalar.AspNetCore;
 
 namespace Marketplace.Web;
@@ -58,6 +59,7 @@ public static class WebSetup
             client.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = configuration.GetValue("Orleans:GatewayListRefreshPeriod", TimeSpan.FromSeconds(5)));
             client.Services.AddSingleton<IClientConnectionRetryFilter, KeepTryingToConnect>();
             client.Services.Configure<Orleans.Serialization.ExceptionSerializationOptions>(o => o.SupportedNamespacePrefixes.Add("Npgsql"));
+            client.AddDashboard();
         });
 
         services.AddSingleton(_ => Database.CreateDataSource(connectionString));
@@ -106,6 +108,7 @@ public static class WebSetup
                     {
                         c.Token = token;
                     }
+                    c.Token ??= Operability.DashboardToken(c.Request);
                     return Task.CompletedTask;
                 },
             };
@@ -158,6 +161,7 @@ public static class WebSetup
             document.Info.Description = "GPU time for small AI firms, paid in part with government compute vouchers.";
             return Task.CompletedTask;
         }));
+        builder.AddOperability();
         services.AddHealthChecks()
             .AddCheck<ClusterHealthCheck>("cluster", tags: ["ready"])
             .AddCheck<DatabaseHealthCheck>("database", tags: ["ready"]);
@@ -205,6 +209,7 @@ public static class WebSetup
         api.MapReservationsApi();
         api.MapOversightApi();
         app.MapHub<MarketHub>(Names.Hub.Path).RequireAuthorization();
+        app.MapOperability();
         return app;
     }
 }

@@ -20,6 +20,10 @@ public sealed class ClusterSettings : IValidatableObject
     [Range(1, 65535, ErrorMessage = "Orleans:GatewayPort must be between 1 and 65535")]
     public int GatewayPort { get; set; } = 30000;
 
+    /// <summary>The silo's own HTTP port, for /healthz and /metrics.</summary>
+    [Range(1, 65535, ErrorMessage = "Orleans:HttpPort must be between 1 and 65535")]
+    public int HttpPort { get; set; } = 9090;
+
     /// <summary>
     /// The address other silos and clients use to reach this silo, or <c>auto</c> for this host's first non-loopback
     /// IPv4 address (what a container replica needs: each has its own address and cannot be told it in advance).
@@ -49,9 +53,9 @@ public sealed class ClusterSettings : IValidatableObject
         {
             yield return new ValidationResult($"Orleans:AdvertisedIPAddress '{AdvertisedIPAddress}' is not an IP address or 'auto'");
         }
-        if (SiloPort == GatewayPort)
+        if (new[] { SiloPort, GatewayPort, HttpPort }.Distinct().Count() < 3)
         {
-            yield return new ValidationResult("Orleans:SiloPort and Orleans:GatewayPort must differ");
+            yield return new ValidationResult("Orleans:SiloPort, Orleans:GatewayPort and Orleans:HttpPort must differ");
         }
     }
 }

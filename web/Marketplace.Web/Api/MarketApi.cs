@@ -136,6 +136,10 @@ internal static class MarketApi
         {
             check.Add("latestStart", "must not be before earliestStart");
         }
+        else if (body.EarliestStart is { } earliest && body.LatestStart is { } latest && Hours.Ceiling(earliest) > Hours.Floor(latest))
+        {
+            check.Add("latestStart", "the start window must include the start of a whole UTC hour (reservations start on the hour)");
+        }
         var provinces = body.AllowedProvinces ?? [];
         if (provinces.Count > Provinces.ChineseNames.Count)
         {

@@ -7,7 +7,7 @@ internal sealed class SecurityHeadersMiddleware(RequestDelegate next)
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; " +
         "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
 
-    // The API reference page is a third-party app that injects its own styles.
+    // The API reference page and the Orleans dashboard are third-party apps with inline scripts and styles.
     private const string ApiPagePolicy =
         "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " +
         "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'";
@@ -15,7 +15,9 @@ internal sealed class SecurityHeadersMiddleware(RequestDelegate next)
     public Task InvokeAsync(HttpContext context)
     {
         var headers = context.Response.Headers;
-        headers.ContentSecurityPolicy = context.Request.Path.StartsWithSegments("/scalar") ? ApiPagePolicy : PagePolicy;
+        headers.ContentSecurityPolicy = context.Request.Path.StartsWithSegments("/scalar") || context.Request.Path.StartsWithSegments(Operability.DashboardPath)
+            ? ApiPagePolicy
+            : PagePolicy;
         headers.XContentTypeOptions = "nosniff";
         headers.XFrameOptions = "DENY";
         headers["Referrer-Policy"] = "no-referrer";

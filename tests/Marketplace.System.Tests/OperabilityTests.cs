@@ -1,0 +1,96 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Marketplace.Testing;
+using Xunit;
+
+namespace Marketplace.System.Tests;
+
+/// <summary>What operators see of real processes: health, Prometheus metrics, structured logs and the Orleans dashboard.</summary>
+public sealed class OperabilityTests : IAsyncLifetime
+{
+    private ProcessCluster _system = null!;
+
+    public async Task InitializeAsync() => _system = await ProcessCluster.StartAsync(
+        siloSettings: new Dictionary<string, string?> { ["Logging__LogLevel__Marketplace"] = "Information" }, label: "operability");
+
+    public async Task DisposeAsync() => await _system.DisposeAsync();
+
+    [Fact]
+    public async Task Silos_and_the_web_tier_expose_health_metrics_and_logs_that_name_the_bid()
+    {
+        // A provider whose pool a voucher-funded bid tries and fails (the provider is not approved): a logged refusal.
+        var providerId = Scenario.Unique("prov");
+        using var provider = await _system.ClientAsync(Names.Roles.Provider, providerId: providerId);
+        (await provider.PostAsJsonAsync("/api/v1/providers", new
+        {
+            name = "Ningxia Compute",
+            creditCode = Scenario.NewCreditCode(),
+            sites = new[] { new { siteId = "zw-1", name = "Zhongwei 1", province = "Ningxia", city = "Zhongwei", latitude = 37.5, longitude = 105.2, greenPowerPercent = 80 } },
+        })).EnsureSuccessStatusCode();
+        (await provider.PostAsJsonAsync($"/api/v1/providers/{providerId}/pools", new { siteId = "zw-1", gpuModel = "H20-96G", gpuCount = 8, askFenPerGpuHour = 800 }))
+            .EnsureSuccessStatusCode();
+        using var admin = await _system.ClientAsync(Names.Roles.Admin);
+        var opens = DateTimeOffset.UtcNow.AddDays(-1);
+        (await admin.PostAsJsonAsync("/api/v1/programs", new
+        {
+            id = "nx-ops", name = "Ops test", issuer = "Test", province = "Beijing", claimOpensAt = opens, claimClosesAt = opens.AddYears(1),
+            budgetFen = 10_000_000, voucherCapFen = 1_000_000, coverageBasisPoints = 5000, allowedTenantKinds = new[] { "Sme" },
+            registrationDeadlineDays = 15, validityDays = 90,
+        })).EnsureSuccessStatusCode();
+        var tenantId = Scenario.Unique("tenant");
+        using var sme = await _system.ClientAsync(Names.Roles.Sme, tenantId: tenantId);
+        (await sme.PostAsJsonAsync("/api/v1/tenants", new { name = "Acme", kind = "Sme", province = "Beijing", creditCode = Scenario.NewCreditCode() })).EnsureSuccessStatusCode();
+        var voucher = await (await sme.PostAsJsonAsync("/api/v1/programs/nx-ops/vouchers", new { })).Content.ReadFromJsonAsync<JsonElement>();
+        var voucherId = voucher.GetProperty("id").GetString();
+        (await sme.PostAsJsonAsync($"/api/v1/vouchers/{voucherId}/activity", new { title = "Eval", description = "Evaluate", plannedGpuHours = 10 })).EnsureSuccessStatusCode();
+        var start = Hours.ToTime(Hours.Floor(DateTimeOffset.UtcNow) + 3);
+        var bid = await (await sme.PostAsJsonAsync("/api/v1/bids", new
+        {
+            gpuModel = "H20-96G", gpuCount = 1, durationHours = 1, earliestStart = start, latestStart = start, maxFenPerGpuHour = 900,
+            voucherId, timeInForce = "IOC", clientOrderId = "ops-1",
+        })).Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal("provider-not-approved", bid.GetProperty("reasonCode").GetString());
+        var bidId = bid.GetProperty("id").GetString()!;
+
+        using var silo = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{_system.SiloHttpPorts[0]}") };
+        Assert.Equal("Healthy", await silo.GetStringAsync("/healthz"));
+        var siloMetrics = await silo.GetStringAsync("/metrics");
+        Assert.Contains("marketplace_bids_accepted_total", siloMetrics);
+        Assert.Contains(siloMetrics.Split('\n'), l => l.StartsWith("marketplace_sagas_failed_total{", StringComparison.Ordinal)
+            && l.Contains("reason=\"provider-not-approved\"", StringComparison.Ordinal) && l.EndsWith(" 1", StringComparison.Ordinal));
+        Assert.Contains("marketplace_saga_duration_milliseconds_bucket", siloMetrics);
+        Assert.Contains("orleans", siloMetrics);
+
+        using var web = new HttpClient { BaseAddress = _system.WebUrl };
+        var webMetrics = await web.GetStringAsync("/metrics");
+        Assert.Contains("http_server_request_duration_seconds", webMetrics);
+
+        // The silo logs as JSON, and the refusal's line carries the reservation (and so the bid) it concerns.
+        var line = _system.Silos[0]!.Output.First(l => l.Contains("failed: provider-not-approved", StringComparison.Ordinal));
+        using var log = JsonDocument.Parse(line);
+        var scopes = log.RootElement.GetProperty("Scopes").EnumerateArray().Select(s => s.ToString()).ToList();
+        Assert.Contains(scopes, s => s.Contains($"{bidId}-", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task The_orleans_dashboard_is_for_admins_only()
+    {
+        using var anonymous = new HttpClient { BaseAddress = _system.WebUrl };
+        Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync("/dashboard/")).StatusCode);
+
+        using var sme = await _system.ClientAsync(Names.Roles.Sme, tenantId: "t-1");
+        Assert.Equal(HttpStatusCode.Forbidden, (await sme.GetAsync("/dashboard/")).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await sme.PostAsync("/api/v1/auth/session", null)).StatusCode);
+
+        var cookies = new CookieContainer();
+        using var handler = new HttpClientHandler { CookieContainer = cookies };
+        using var browser = new HttpClient(handler) { BaseAddress = _system.WebUrl };
+        browser.DefaultRequestHeaders.Authorization = new("Bearer", await _system.TokenAsync(Names.Roles.Admin));
+        Assert.Equal(HttpStatusCode.NoContent, (await browser.PostAsync("/api/v1/auth/session", null)).StatusCode);
+        browser.DefaultRequestHeaders.Authorization = null; // as a browser opening the page: only the cookie
+        var page = await browser.GetAsync("/dashboard/");
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        Assert.Contains("text/html", page.Content.Headers.ContentType!.ToString());
+    }
+}
