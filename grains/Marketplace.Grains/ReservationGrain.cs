@@ -16,6 +16,7 @@ public sealed class ReservationGrain(
     Npgsql.NpgsqlDataSource db,
     CommitBatcher writer,
     IOptions<MarketOptions> options,
+    SagaFaults faults,
     [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock,
     ILogger<ReservationGrain> logger) : Grain, IReservationGrain
 {
@@ -181,6 +182,7 @@ public sealed class ReservationGrain(
             await FailAsync(hold.RefusalCode!, hold.Reason!, capacityRefused: true);
             return;
         }
+        faults.After(SagaFaults.HoldCapacity, Id);
 
         FundingResult funding = FundingResult.Held(0, string.Empty);
         if (plan.VoucherId is { } voucherId)
@@ -200,6 +202,7 @@ public sealed class ReservationGrain(
                 await FailAsync(funding.RefusalCode!, funding.RefusalReason!, capacityRefused: false);
                 return;
             }
+            faults.After(SagaFaults.HoldFunds, Id);
         }
 
         var confirmed = plan.VoucherId is null ? HoldOutcome.Ok : await pool.Confirm(Id);
@@ -210,6 +213,7 @@ public sealed class ReservationGrain(
             await FailAsync(confirmed.RefusalCode!, confirmed.Reason!, capacityRefused: true);
             return;
         }
+        faults.After(SagaFaults.Confirm, Id);
         await SaveAsync(r with
         {
             State = ReservationState.Confirmed,

@@ -41,9 +41,9 @@ public sealed class ProcessCluster : IAsyncDisposable
     public static string WebDll => Path.Combine(RepositoryRoot, "web", "Marketplace.Web", "bin", Configuration, "net10.0", "Marketplace.Web.dll");
 
     public static async Task<ProcessCluster> StartAsync(int silos = 1, IReadOnlyDictionary<string, string?>? siloSettings = null,
-        IReadOnlyDictionary<string, string?>? webSettings = null, string label = "system")
+        IReadOnlyDictionary<string, string?>? webSettings = null, string label = "system", string? server = null)
     {
-        var database = await TestDatabase.CreateAsync(label);
+        var database = await TestDatabase.CreateAsync(label, server);
         var clusterId = $"sys-{Guid.NewGuid():N}"[..16];
         var common = new Dictionary<string, string?>
         {
@@ -75,6 +75,9 @@ public sealed class ProcessCluster : IAsyncDisposable
         for (var i = 0; i < silos; i++)
         {
             cluster._silos.Add(null);
+        }
+        for (var i = 0; i < silos; i++)
+        {
             cluster.StartSilo(i);
         }
         cluster.StartWeb();
@@ -82,7 +85,8 @@ public sealed class ProcessCluster : IAsyncDisposable
         return cluster;
     }
 
-    public ManagedProcess StartSilo(int index)
+    /// <param name="settings">Settings for this start only (e.g. a fault to inject), over the cluster's.</param>
+    public ManagedProcess StartSilo(int index, IReadOnlyDictionary<string, string?>? settings = null)
     {
         var env = new Dictionary<string, string?>(_common)
         {
@@ -91,6 +95,10 @@ public sealed class ProcessCluster : IAsyncDisposable
             ["Orleans__HttpPort"] = ManagedProcess.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Database__MigrateOnStart"] = "false",
         };
+        foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
+        {
+            env[key] = value;
+        }
         var silo = ManagedProcess.Start($"silo-{index}", "dotnet", [SiloDll], env);
         _silos[index] = silo;
         SiloHttpPorts[index] = int.Parse(env["Orleans__HttpPort"]!, System.Globalization.CultureInfo.InvariantCulture);

@@ -11,8 +11,11 @@ public sealed class TestDatabase : IAsyncDisposable
 {
     public const string ServerVariable = "MARKETPLACE_TEST_PG";
 
-    private TestDatabase(string name, string connectionString)
+    private readonly string _server;
+
+    private TestDatabase(string name, string connectionString, string server)
     {
+        _server = server;
         Name = name;
         ConnectionString = connectionString;
         DataSource = NpgsqlDataSource.Create(connectionString);
@@ -27,10 +30,11 @@ public sealed class TestDatabase : IAsyncDisposable
             ? value
             : "Host=127.0.0.1;Port=55433;Username=marketplace;Password=marketplace";
 
-    public static async Task<TestDatabase> CreateAsync(string label)
+    /// <param name="server">An admin connection string of the server to create it on (default: the tests' server).</param>
+    public static async Task<TestDatabase> CreateAsync(string label, string? server = null)
     {
         var name = $"mk_{new string(label.ToLowerInvariant().Where(char.IsAsciiLetterOrDigit).Take(20).ToArray())}_{Guid.NewGuid():N}"[..40];
-        var builder = new NpgsqlConnectionStringBuilder(ServerConnectionString) { Database = name, MaxPoolSize = 200 };
+        var builder = new NpgsqlConnectionStringBuilder(server ?? ServerConnectionString) { Database = name, MaxPoolSize = 200 };
         try
         {
             await MarketplaceSilo.MigrateAsync(builder.ConnectionString);
@@ -40,7 +44,7 @@ public sealed class TestDatabase : IAsyncDisposable
             throw new InvalidOperationException(
                 $"The tests need a PostgreSQL server: run ./test.sh, or set {ServerVariable} to an admin connection string ({e.Message})", e);
         }
-        return new TestDatabase(name, builder.ConnectionString);
+        return new TestDatabase(name, builder.ConnectionString, server ?? ServerConnectionString);
     }
 
     public async Task<T> ScalarAsync<T>(string sql, params (string Name, object Value)[] parameters)
@@ -58,7 +62,7 @@ public sealed class TestDatabase : IAsyncDisposable
     {
         await DataSource.DisposeAsync();
         NpgsqlConnection.ClearAllPools();
-        var admin = new NpgsqlConnectionStringBuilder(ServerConnectionString) { Database = "postgres", Pooling = false };
+        var admin = new NpgsqlConnectionStringBuilder(_server) { Database = "postgres", Pooling = false };
         await using var connection = new NpgsqlConnection(admin.ConnectionString);
         await connection.OpenAsync();
         await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{Name}\" WITH (FORCE)", connection);

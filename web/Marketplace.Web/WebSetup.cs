@@ -54,7 +54,7 @@ public static class WebSetup
                 o.ClusterId = cluster.ClusterId;
                 o.ServiceId = cluster.ServiceId;
             });
-            client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = configuration.GetValue("Resilience:CallTimeout", TimeSpan.FromSeconds(15)));
+            client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = configuration.GetValue("Resilience:CallTimeout", TimeSpan.FromSeconds(5)));
             // How soon the web tier notices silos that joined or left.
             client.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = configuration.GetValue("Orleans:GatewayListRefreshPeriod", TimeSpan.FromSeconds(5)));
             client.Services.AddSingleton<IClientConnectionRetryFilter, KeepTryingToConnect>();

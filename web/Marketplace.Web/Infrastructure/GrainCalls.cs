@@ -16,7 +16,7 @@ internal sealed class GrainCalls
     public GrainCalls(IClusterClient client, IConfiguration configuration)
     {
         Client = client;
-        var timeout = configuration.GetValue("Resilience:CallTimeout", TimeSpan.FromSeconds(15));
+        var timeout = configuration.GetValue("Resilience:CallTimeout", TimeSpan.FromSeconds(5));
         _pipeline = new ResiliencePipelineBuilder()
             .AddRetry(new RetryStrategyOptions
             {

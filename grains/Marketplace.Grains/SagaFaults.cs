@@ -1,0 +1,28 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
+
+namespace Marketplace.Grains;
+
+/// <summary>
+/// Failure testing only: with <c>Faults:CrashSagaAfter</c> set to a saga step (<c>hold-capacity</c>, <c>hold-funds</c>
+/// or <c>confirm</c>), the silo kills itself, without any cleanup, the first time a saga completes that step. The chaos
+/// tests use it to prove a saga cut at any step ends confirmed or fully compensated. Never set in production.
+/// </summary>
+public sealed class SagaFaults(IConfiguration configuration, ILogger<SagaFaults> logger)
+{
+    public const string HoldCapacity = "hold-capacity";
+    public const string HoldFunds = "hold-funds";
+    public const string Confirm = "confirm";
+
+    private readonly string? _crashAfter = configuration["Faults:CrashSagaAfter"];
+
+    public void After(string step, string reservationId)
+    {
+        if (_crashAfter == step)
+        {
+            logger.LogCritical("Failure test: killing this silo after saga step {Step} of reservation {ReservationId}", step, reservationId);
+            Process.GetCurrentProcess().Kill();
+        }
+    }
+}

@@ -1,0 +1,46 @@
+using System.Net.Http.Json;
+
+namespace Marketplace.Testing;
+
+/// <summary>Sets up a market through the public API: providers with pools in several provinces, and tenants.</summary>
+public static class MarketSeed
+{
+    public static readonly string[] WesternAndEastern = ["Gansu", "Ningxia", "Guizhou", "Inner Mongolia", "Beijing", "Shanghai"];
+
+    /// <summary>One provider per province, each with one pool of <paramref name="gpus"/> GPUs of the model.</summary>
+    public static async Task<IReadOnlyList<string>> ProvidersAsync(ProcessCluster system, string model = "H800-80G", int gpus = 256,
+        IReadOnlyList<string>? provinces = null)
+    {
+        var ids = new List<string>();
+        foreach (var (province, i) in (provinces ?? WesternAndEastern).Select((p, i) => (p, i)))
+        {
+            var id = Scenario.Unique("prov");
+            using var client = await system.ClientAsync(Names.Roles.Provider, providerId: id);
+            (await client.PostAsJsonAsync("/api/v1/providers", new
+            {
+                name = $"{province} Compute",
+                creditCode = Scenario.NewCreditCode(),
+                sites = new[] { new { siteId = "dc-1", name = $"{province} DC", province, city = "City", latitude = 36.0, longitude = 104.0, greenPowerPercent = 60 } },
+            })).EnsureSuccessStatusCode();
+            (await client.PostAsJsonAsync($"/api/v1/providers/{id}/pools", new { siteId = "dc-1", gpuModel = model, gpuCount = gpus, askFenPerGpuHour = 1_000 + 10 * i }))
+                .EnsureSuccessStatusCode();
+            ids.Add(id);
+        }
+        return ids;
+    }
+
+    /// <summary>Registered SME tenants, each with a client acting for it.</summary>
+    public static async Task<IReadOnlyList<(string Id, HttpClient Client)>> TenantsAsync(ProcessCluster system, int count)
+    {
+        var tenants = new List<(string, HttpClient)>();
+        for (var i = 0; i < count; i++)
+        {
+            var id = Scenario.Unique("tenant");
+            var client = await system.ClientAsync(Names.Roles.Sme, tenantId: id);
+            (await client.PostAsJsonAsync("/api/v1/tenants", new { name = $"Tenant {i}", kind = "Sme", province = "Beijing", creditCode = Scenario.NewCreditCode() }))
+                .EnsureSuccessStatusCode();
+            tenants.Add((id, client));
+        }
+        return tenants;
+    }
+}
