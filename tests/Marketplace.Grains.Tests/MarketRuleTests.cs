@@ -314,4 +314,35 @@ public sealed class MarketRuleTests(MarketTestCluster cluster)
         Assert.Equal(0, (await _s.PoolView(pool.Id))!.Calendar.Used.Sum());
         await LedgerAssert.Clean(cluster.Database, _s.Now);
     }
+
+    [Fact]
+    public async Task A_fill_costs_five_state_writes_paid_in_cash_and_seven_with_a_voucher()
+    {
+        var province = Province();
+        var program = await _s.Program();
+        var pool = await _s.ProviderWithPool(province, "L40S-48G", gpus: 4, ask: 500);
+        await _s.Approve(program, pool.ProviderId);
+        var (tenant, _) = await _s.Tenant();
+        var voucher = await _s.ActiveVoucher(program, tenant);
+
+        async Task<long> Versions(string bidId) => await cluster.Database.ScalarAsync<long>("""
+            SELECT (SELECT version FROM bids WHERE id = @b) + (SELECT coalesce(sum(version), 0) FROM reservations WHERE bid_id = @b)
+                 + (SELECT version FROM pools WHERE id = @p) + (SELECT version - 1 FROM vouchers WHERE id = @v)
+            """, ("b", bidId), ("p", pool.Id), ("v", voucher.Id));
+        var before = await cluster.Database.ScalarAsync<long>("SELECT (SELECT version FROM pools WHERE id = @p) + (SELECT version - 1 FROM vouchers WHERE id = @v)",
+            ("p", pool.Id), ("v", voucher.Id));
+
+        // Cash: bid opened and filled (2), reservation pending and confirmed (2), pool held and confirmed at once (1).
+        var cash = await _s.Bid(tenant, _s.Order(gpus: 1, model: "L40S-48G", provinces: [province]));
+        Assert.Equal(BidState.Filled, cash.State);
+        Assert.Equal(5, await Versions(cash.Id) - before);
+
+        // With a voucher the saga has three steps: the pool holds, the voucher holds, the pool confirms (+2).
+        before = await cluster.Database.ScalarAsync<long>("SELECT (SELECT version FROM pools WHERE id = @p) + (SELECT version - 1 FROM vouchers WHERE id = @v)",
+            ("p", pool.Id), ("v", voucher.Id));
+        var funded = await _s.Bid(tenant, _s.Order(gpus: 1, model: "L40S-48G", provinces: [province], voucherId: voucher.Id, startInHours: 5));
+        Assert.Equal(BidState.Filled, funded.State);
+        Assert.True(funded.Fills.Single().VoucherFen > 0);
+        Assert.Equal(7, await Versions(funded.Id) - before);
+    }
 }
