@@ -6,53 +6,35 @@ namespace Marketplace.Grains;
 /// <summary>One bid. Changed only by its market, in the order the market decides; read by the web tier.</summary>
 public sealed class BidGrain(BidStore store, [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock) : Grain, IBidGrain
 {
-    private BidRecord? _bid;
-    private long _version;
-    private bool _loaded;
+    private PersistedRow<BidRecord>? _row;
 
     private string Id => this.GetPrimaryKeyString();
 
-    /// <summary>Reads the bid's row the first time it is needed (a new bid is inserted without reading first).</summary>
-    private async Task LoadAsync(bool again = false)
-    {
-        if (_loaded && !again)
-        {
-            return;
-        }
-        if (await store.LoadAsync(Id) is { } row)
-        {
-            _bid = row.State;
-            _version = row.Version;
-        }
-        _loaded = true;
-    }
+    private PersistedRow<BidRecord> Row => _row ??= new PersistedRow<BidRecord>(store, Id, "bid-changed");
+
+    private BidRecord? Current => Row.State;
+
+    private Task LoadAsync() => Row.LoadAsync();
 
     public async Task<BidView?> Get()
     {
         await LoadAsync();
-        return _bid is null ? null : View();
+        return Current is null ? null : View();
     }
 
     public async Task<(BidView Bid, bool Created)> Open(BidSubmission submission)
     {
-        if (_bid is null)
+        if (Current is null)
         {
             // Most bids are new: insert without reading first. The id is taken only when this repeats an earlier request.
             var now = clock.GetUtcNow();
-            var bid = new BidRecord(submission.TenantId, submission.Order, submission.OrderHash, BidState.Pending, null, null, [], now, now);
-            try
+            if (await Row.TryCreateAsync(new BidRecord(submission.TenantId, submission.Order, submission.OrderHash, BidState.Pending, null, null, [], now, now)))
             {
-                _version = await store.WriteAsync(Id, bid, 0);
-                (_bid, _loaded) = (bid, true);
                 Publish();
                 return (View(), true);
             }
-            catch (StaleStateException)
-            {
-                await LoadAsync(again: true);
-            }
         }
-        return _bid!.OrderHash == submission.OrderHash
+        return Current!.OrderHash == submission.OrderHash
             ? (View(), false)
             : throw new DomainException(ErrorKind.Rule, "idempotency-key-reused", "this idempotency key was already used for a different bid");
     }
@@ -90,7 +72,7 @@ public sealed class BidGrain(BidStore store, [FromKeyedServices(Names.ClockKeys.
         ? bid
         : throw DomainException.Conflict("bid-not-open", $"the bid is already {bid.State}");
 
-    private BidRecord Existing() => _bid ?? throw DomainException.NotFound("bid", Id);
+    private BidRecord Existing() => Current ?? throw DomainException.NotFound("bid", Id);
 
     private async Task<BidView> Change(Func<BidRecord, BidRecord> change)
     {
@@ -101,22 +83,11 @@ public sealed class BidGrain(BidStore store, [FromKeyedServices(Names.ClockKeys.
 
     private async Task SaveAsync(BidRecord next)
     {
-        if (ReferenceEquals(next, _bid))
+        if (ReferenceEquals(next, Current))
         {
             return; // a repeat of a change already made
         }
-        next = next with { UpdatedAt = clock.GetUtcNow() };
-        try
-        {
-            _version = await store.WriteAsync(Id, next, _version);
-        }
-        catch (StaleStateException)
-        {
-            // Another activation moved the bid on; take its state and let the caller retry.
-            await LoadAsync(again: true);
-            throw new DomainException(ErrorKind.Unavailable, "bid-changed", "the bid changed meanwhile; retry");
-        }
-        _bid = next;
+        await Row.SaveAsync(next with { UpdatedAt = clock.GetUtcNow() });
         Publish();
     }
 
@@ -126,5 +97,5 @@ public sealed class BidGrain(BidStore store, [FromKeyedServices(Names.ClockKeys.
         GrainFactory.Publish(new MarketUpdate(UpdateKind.Bid, view.TenantId, Id, view.Version, view.UpdatedAt, Bid: view));
     }
 
-    private BidView View() => _bid!.ToView(Id, _version);
+    private BidView View() => Current!.ToView(Id, Row.Version);
 }

@@ -20,30 +20,19 @@ public sealed class ReservationGrain(
     [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock,
     ILogger<ReservationGrain> logger) : Grain, IReservationGrain
 {
-    private ReservationRecord? _r;
-    private long _version;
-    private bool _loaded;
+    private PersistedRow<ReservationRecord>? _row;
 
     private string Id => this.GetPrimaryKeyString();
 
-    /// <summary>Reads the row the first time it is needed (a new reservation is inserted without reading first).</summary>
-    private async Task LoadAsync(bool again = false)
-    {
-        if (_loaded && !again)
-        {
-            return;
-        }
-        if (await store.LoadAsync(Id) is { } row)
-        {
-            _r = row.State;
-            _version = row.Version;
-        }
-        _loaded = true;
-    }
+    private PersistedRow<ReservationRecord> Row => _row ??= new PersistedRow<ReservationRecord>(store, Id, "reservation-changed");
+
+    private ReservationRecord? Current => Row.State;
+
+    private Task LoadAsync() => Row.LoadAsync();
 
     public async Task<SagaOutcome> Open(ReservationPlan plan)
     {
-        if (!_loaded)
+        if (Current is null)
         {
             if (plan.ReservationId != Id || plan.Hours <= 0 || plan.Gpus <= 0 || plan.FenPerGpuHour <= 0)
             {
@@ -52,28 +41,23 @@ public sealed class ReservationGrain(
             var now = clock.GetUtcNow();
             var pending = new ReservationRecord(plan, ReservationState.Pending, 0, plan.CostFen, null, null, null, false,
                 plan.StartHour + plan.Hours, null, now, now);
-            try
+            if (await Row.TryCreateAsync(pending))
             {
-                _version = await store.WriteAsync(Id, pending, 0);
-                (_r, _loaded) = (pending, true);
                 Publish();
             }
-            catch (StaleStateException)
-            {
-                await LoadAsync(); // opened before (a retry): carry on from its stored state
-            }
+            // Otherwise it was opened before (a retry): carry on from its stored state.
         }
-        if (_r!.State == ReservationState.Pending)
+        if (Current!.State == ReservationState.Pending)
         {
             await RunSagaAsync();
         }
-        return new SagaOutcome(View(), _r.CapacityRefused);
+        return new SagaOutcome(View(), Current.CapacityRefused);
     }
 
     public async Task<ReservationView?> Get()
     {
         await LoadAsync();
-        return _r is null ? null : View();
+        return Current is null ? null : View();
     }
 
     public async Task<ReservationView> Cancel(string reasonCode, string reason)
@@ -143,33 +127,33 @@ public sealed class ReservationGrain(
     public async Task<ReservationView?> Advance()
     {
         await LoadAsync();
-        if (_r is null)
+        if (Current is null)
         {
             return null;
         }
-        if (_r.State == ReservationState.Pending)
+        if (Current.State == ReservationState.Pending)
         {
             await RunSagaAsync();
         }
         var now = clock.GetUtcNow();
-        if (_r.State == ReservationState.Confirmed && now >= _r.Plan.StartsAt)
+        if (Current.State == ReservationState.Confirmed && now >= Current.Plan.StartsAt)
         {
-            await SaveAsync(_r with { State = ReservationState.Active });
+            await SaveAsync(Current with { State = ReservationState.Active });
         }
-        if (_r.State == ReservationState.Active && now >= _r.Plan.EndsAt)
+        if (Current.State == ReservationState.Active && now >= Current.Plan.EndsAt)
         {
-            await SettleAsync(_r.Plan.Hours, ReservationState.Completed);
+            await SettleAsync(Current.Plan.Hours, ReservationState.Completed);
         }
-        if (_r.State == ReservationState.Interrupted && _r.Settlement is null && now >= Hours.ToTime(_r.EndHour))
+        if (Current.State == ReservationState.Interrupted && Current.Settlement is null && now >= Hours.ToTime(Current.EndHour))
         {
-            await SettleAsync((int)(_r.EndHour - _r.Plan.StartHour), ReservationState.Interrupted);
+            await SettleAsync((int)(Current.EndHour - Current.Plan.StartHour), ReservationState.Interrupted);
         }
         return View();
     }
 
     private async Task RunSagaAsync()
     {
-        var r = _r!;
+        var r = Current!;
         var plan = r.Plan;
         var pool = Pool(r);
         // Without a voucher no step stands between holding and confirming: the pool does both in one write.
@@ -226,13 +210,13 @@ public sealed class ReservationGrain(
     private Task FailAsync(string code, string reason, bool capacityRefused)
     {
         logger.LogInformation("Reservation {ReservationId} failed: {Code}", Id, code);
-        return SaveAsync(_r! with
+        return SaveAsync(Current! with
         {
             State = ReservationState.Failed,
             ReasonCode = code,
             Reason = reason,
             CapacityRefused = capacityRefused,
-            ReleasedFromHour = _r!.Plan.StartHour,
+            ReleasedFromHour = Current!.Plan.StartHour,
             VoucherFen = 0,
             CashFen = 0,
         });
@@ -244,7 +228,7 @@ public sealed class ReservationGrain(
     /// </summary>
     private async Task SettleAsync(int usedHours, ReservationState finalState)
     {
-        var r = _r!;
+        var r = Current!;
         var plan = r.Plan;
         var cost = checked(plan.FenPerGpuHour * plan.Gpus * usedHours);
         var voucherShare = plan.Hours == 0 ? 0 : checked(r.VoucherFen * usedHours) / plan.Hours;
@@ -284,22 +268,11 @@ public sealed class ReservationGrain(
 
     private IGpuPoolGrain Pool(ReservationRecord r) => GrainFactory.GetGrain<IGpuPoolGrain>(r.Plan.PoolId);
 
-    private ReservationRecord Existing() => _r ?? throw DomainException.NotFound("reservation", Id);
+    private ReservationRecord Existing() => Current ?? throw DomainException.NotFound("reservation", Id);
 
     private async Task SaveAsync(ReservationRecord next)
     {
-        next = next with { UpdatedAt = clock.GetUtcNow() };
-        try
-        {
-            _version = await store.WriteAsync(Id, next, _version);
-        }
-        catch (StaleStateException)
-        {
-            // Another activation moved the reservation on; take its state and let the caller retry.
-            await LoadAsync(again: true);
-            throw new DomainException(ErrorKind.Unavailable, "reservation-changed", "the reservation changed meanwhile; retry");
-        }
-        _r = next;
+        await Row.SaveAsync(next with { UpdatedAt = clock.GetUtcNow() });
         Publish();
     }
 
@@ -309,5 +282,5 @@ public sealed class ReservationGrain(
         GrainFactory.Publish(new MarketUpdate(UpdateKind.Reservation, view.Plan.TenantId, Id, view.Version, view.UpdatedAt, Reservation: view));
     }
 
-    private ReservationView View() => _r!.ToView(Id, _version);
+    private ReservationView View() => Current!.ToView(Id, Row.Version);
 }
