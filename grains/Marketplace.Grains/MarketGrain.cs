@@ -84,13 +84,16 @@ public sealed class MarketGrain : Grain, IMarketGrain
         await Task.WhenAll(poolIds.Select(RefreshPoolAsync));
 
         var open = await _bidStore.OpenBidsAsync(Model, cancellationToken);
-        var interrupted = await _reservationStore.BidsWithLiveReservationsAsync(open.Select(b => b.Id).ToList(), cancellationToken);
+        var openIds = open.Select(b => b.Id).ToList();
+        var interrupted = await _reservationStore.BidsWithLiveReservationsAsync(openIds, cancellationToken);
+        var attempts = await _reservationStore.CountsForBidsAsync(openIds, cancellationToken);
+        await Task.WhenAll(open.Select(b => b.Bid.TenantId).Distinct().Select(async tenantId =>
+            _tenantProvinces[tenantId] = (await GrainFactory.GetGrain<ITenantGrain>(tenantId).Get())?.Registration.Province ?? "Unknown"));
         foreach (var (id, bid) in open)
         {
             if (bid.State == BidState.Resting && !interrupted.Contains(id))
             {
-                var reservations = await _reservationStore.IdsForBidAsync(id, cancellationToken);
-                await AddRestingAsync(id, bid.TenantId, bid.Order, reservations.Count + 1);
+                await AddRestingAsync(id, bid.TenantId, bid.Order, attempts.GetValueOrDefault(id) + 1);
             }
             else
             {
@@ -425,8 +428,8 @@ public sealed class MarketGrain : Grain, IMarketGrain
             return await EndBid(bidId, BidState.Rejected, "book-full", "the market holds as many resting bids as it can; try again later");
         }
         var view = await Bid(bidId).MarkResting(why.Code, why.Reason);
-        var order2 = await AddRestingAsync(bidId, tenantId, order, nextReservation);
-        order2.Excluded.UnionWith(excluded);
+        var resting = await AddRestingAsync(bidId, tenantId, order, nextReservation);
+        resting.Excluded.UnionWith(excluded);
         return view;
     }
 

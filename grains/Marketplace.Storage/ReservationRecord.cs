@@ -56,6 +56,20 @@ public sealed class ReservationStore(NpgsqlDataSource db, CommitBatcher? writer 
         return ids;
     }
 
+    /// <summary>How many reservations each of the given bids has had (bids with none are left out).</summary>
+    public async Task<IReadOnlyDictionary<string, int>> CountsForBidsAsync(IReadOnlyList<string> bidIds, CancellationToken cancellationToken = default)
+    {
+        await using var command = Db.CreateCommand("SELECT bid_id, count(*)::int FROM reservations WHERE bid_id = ANY(@b) GROUP BY bid_id");
+        command.Parameters.AddWithValue("b", bidIds.ToArray());
+        var counts = new Dictionary<string, int>(StringComparer.Ordinal);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            counts[reader.GetString(0)] = reader.GetInt32(1);
+        }
+        return counts;
+    }
+
     /// <summary>Of the given bids, those with a reservation that is not finished: a crash may have cut their fill short.</summary>
     public async Task<IReadOnlySet<string>> BidsWithLiveReservationsAsync(IReadOnlyList<string> bidIds, CancellationToken cancellationToken = default)
     {
