@@ -26,10 +26,19 @@ public class WebCluster : MarketCluster
     /// <summary>Settings of the web tier besides the connection, cluster and clock.</summary>
     protected virtual IReadOnlyDictionary<string, string?> WebSettings => new Dictionary<string, string?>();
 
+    /// <summary>
+    /// Serve over real Kestrel on a loopback port instead of the in-memory test server: HTTP parsing and the server's
+    /// limits (the request body size above all) then apply exactly as in production.
+    /// </summary>
+    protected virtual bool UseKestrel => false;
+
+    /// <summary>Where the web tier listens when it runs on Kestrel.</summary>
+    public Uri BaseAddress { get; private set; } = new("http://localhost");
+
     public override async Task InitializeAsync()
     {
         await base.InitializeAsync();
-        _factory = new WebApplicationFactory<WebTier>().WithWebHostBuilder(web =>
+        _factory = new ConfiguredFactory(web =>
         {
             web.UseEnvironment("Development");
             web.UseSetting("ConnectionStrings:Marketplace", Database.ConnectionString);
@@ -47,8 +56,15 @@ public class WebCluster : MarketCluster
             }
             web.ConfigureTestServices(services => services.AddKeyedSingleton<TimeProvider>(Names.ClockKeys.Market, Clock));
         });
+        if (UseKestrel)
+        {
+            // On the factory itself: a factory derived with WithWebHostBuilder would ignore the port and bind 5000.
+            _factory.UseKestrel(0);
+            _factory.StartServer();
+        }
         // Start the host and wait until it reaches the cluster.
         using var client = _factory.CreateClient();
+        BaseAddress = client.BaseAddress ?? BaseAddress;
         for (var attempt = 0; ; attempt++)
         {
             var ready = await client.GetAsync("/readyz");
@@ -99,11 +115,14 @@ public class WebCluster : MarketCluster
     public async Task<HubClient> Hub(string role, string? tenantId = null, string? providerId = null, bool messagePack = false, bool start = true)
     {
         var token = Token(role, tenantId, providerId);
-        var server = Factory.Server;
         var builder = new HubConnectionBuilder()
-            .WithUrl(new Uri(server.BaseAddress, Names.Hub.Path), o =>
+            .WithUrl(new Uri(UseKestrel ? BaseAddress : Factory.Server.BaseAddress, Names.Hub.Path), o =>
             {
-                o.HttpMessageHandlerFactory = _ => server.CreateHandler();
+                if (!UseKestrel)
+                {
+                    var server = Factory.Server;
+                    o.HttpMessageHandlerFactory = _ => server.CreateHandler();
+                }
                 o.AccessTokenProvider = () => Task.FromResult<string?>(token);
                 o.Transports = Microsoft.AspNetCore.Http.Connections.HttpTransportType.LongPolling;
             })
@@ -117,6 +136,12 @@ public class WebCluster : MarketCluster
             await hub.Connection.StartAsync();
         }
         return hub;
+    }
+
+    /// <summary>The web tier's factory with the cluster's settings applied in <see cref="ConfigureWebHost"/>.</summary>
+    private sealed class ConfiguredFactory(Action<IWebHostBuilder> configure) : WebApplicationFactory<WebTier>
+    {
+        protected override void ConfigureWebHost(IWebHostBuilder builder) => configure(builder);
     }
 
     private static JsonSerializerOptions CreateJson()

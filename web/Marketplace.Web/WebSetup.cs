@@ -28,9 +28,15 @@ public static class WebSetup
         var connectionString = StartupCheck.ConnectionString(configuration);
         var cluster = StartupCheck.Bind<ClusterSettings>(configuration, ClusterSettings.Section);
         var auth = StartupCheck.Bind<AuthSettings>(configuration, AuthSettings.Section);
-        if (auth.SigningKey.Length < 32)
+        // Not .Length alone: "SigningKey": null in a settings file binds null, and that must be this one line, not a crash.
+        if (auth.SigningKey is not { Length: >= 32 })
         {
             throw new StartupException("Auth:SigningKey must be set to at least 32 characters (the web tier refuses to start without it)", StartupCheck.BadSetting);
+        }
+        if (!builder.Environment.IsDevelopment() && auth.SigningKey == AuthSettings.DevelopmentSigningKey)
+        {
+            // Anyone with the repository could sign tokens with it.
+            throw new StartupException("Auth:SigningKey is the published development key; set a secret key outside Development", StartupCheck.BadSetting);
         }
         var services = builder.Services;
 
@@ -91,7 +97,12 @@ public static class WebSetup
                 429 => "rate-limited",
                 _ => "error",
             });
-            c.ProblemDetails.Type ??= Problems.Type((string)c.ProblemDetails.Extensions["code"]!);
+            // The framework fills in an RFC link as the type of the errors it writes itself (401, 403, 404, 405, 413, 415):
+            // replace it with the stable type the API promises; types the API set are already stable.
+            if (c.ProblemDetails.Type is null || !c.ProblemDetails.Type.StartsWith(Problems.Type(""), StringComparison.Ordinal))
+            {
+                c.ProblemDetails.Type = Problems.Type((string)c.ProblemDetails.Extensions["code"]!);
+            }
         });
         services.AddExceptionHandler<ProblemExceptionHandler>();
 
@@ -130,13 +141,20 @@ public static class WebSetup
                 context.HttpContext.Response.Headers.RetryAfter = retryAfter.ToString(System.Globalization.CultureInfo.InvariantCulture);
                 await Problems.Of(429, "rate-limited", "Too many requests", $"retry after {retryAfter} s").ExecuteAsync(context.HttpContext);
             };
-            // One bucket per tenant (or provider, or user): a busy tenant cannot starve the others.
+            // One bucket per tenant (or provider, or signed-in user): a busy tenant cannot starve the others. The kind is part
+            // of the key, so a provider and a tenant that happen to share an id do not share a bucket. Anonymous callers get
+            // a bucket per address: every refusal they earn is written to the audit trail, which must not be floodable.
             o.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context =>
             {
                 var caller = Caller.Of(context);
-                var key = caller.TenantId ?? caller.ProviderId ?? caller.Subject;
-                return key == "anonymous" || !context.Request.Path.StartsWithSegments("/api")
-                    ? RateLimitPartition.GetNoLimiter(key)
+                var key = caller.TenantId is { } tenant ? $"tenant:{tenant}"
+                    : caller.ProviderId is { } provider ? $"provider:{provider}"
+                    : context.User.Identity?.IsAuthenticated == true ? $"user:{caller.Subject}"
+                    : $"address:{context.Connection.RemoteIpAddress}";
+                // Limiters are cached by key: the unlimited partition needs a key of its own, or a caller whose first request
+                // happened to be outside /api (the hub, a page) would keep an unlimited limiter for good.
+                return !context.Request.Path.StartsWithSegments("/api")
+                    ? RateLimitPartition.GetNoLimiter("not-limited")
                     : RateLimitPartition.GetTokenBucketLimiter(key, _ => new TokenBucketRateLimiterOptions
                     {
                         TokenLimit = burst,
@@ -186,8 +204,10 @@ public static class WebSetup
         app.UseRouting();
         app.UseAuthentication();
         app.UseMiddleware<AuditMiddleware>();
-        app.UseAuthorization();
+        // Before authorization, so that callers refused there (anonymous ones above all) are limited too.
         app.UseRateLimiter();
+        app.UseAuthorization();
+        app.UseMiddleware<Utf8BodyMiddleware>();
         app.UseMiddleware<IdempotencyMiddleware>();
         return app;
     }
@@ -199,7 +219,7 @@ public static class WebSetup
         app.MapOpenApi();
         app.MapScalarApiReference(o => o.WithTitle("Compute Voucher Marketplace API"));
 
-        var api = app.MapGroup("/api/v1").RequireAuthorization();
+        var api = app.MapGroup("/api/v1").RequireAuthorization().AddEndpointFilter(new PathIdFilter());
         api.MapAuthApi(app.Environment);
         api.MapProgramsApi();
         api.MapTenantsApi();

@@ -44,6 +44,10 @@ internal static class MarketApi
                 return check.Problem();
             }
             var tenant = Caller.Of(context).Tenant;
+            if (await ForeignVoucher(order!, tenant, grains, context) is { } refused)
+            {
+                return refused;
+            }
             var submission = new BidSubmission(Ids.Bid(tenant, key!), tenant, order!, Ids.ContentHash(StateJson.Serialize(order)));
             var bid = await grains.Run(c => c.GetGrain<IMarketGrain>(order!.GpuModel).PlaceBid(submission));
             return Results.Created($"/api/v1/bids/{bid.Id}", bid);
@@ -63,6 +67,10 @@ internal static class MarketApi
                 return check.Problem();
             }
             var tenant = Caller.Of(context).Tenant;
+            if (await ForeignVoucher(order!, tenant, grains, context) is { } refused)
+            {
+                return refused;
+            }
             return Results.Ok(await grains.Run(c => c.GetGrain<IMarketGrain>(order!.GpuModel).Quote(tenant, order!)));
         })
         .RequireAuthorization(Names.Policies.Sme)
@@ -106,6 +114,28 @@ internal static class MarketApi
     {
         var bid = await grains.Run(c => c.GetGrain<IBidGrain>(id).Get());
         return bid is not null && bid.TenantId == Caller.Of(context).TenantId ? bid : null;
+    }
+
+    /// <summary>
+    /// A bid or quote may name only a voucher of the caller's own tenant. Refused before anything is stored, with the same
+    /// answer for another tenant's voucher as for one that does not exist, so voucher ids cannot be probed.
+    /// </summary>
+    private static async Task<IResult?> ForeignVoucher(BidOrder order, string tenant, GrainCalls grains, HttpContext context)
+    {
+        if (order.VoucherId is not { } voucherId)
+        {
+            return null;
+        }
+        var voucher = await grains.Run(c => c.GetGrain<IVoucherGrain>(voucherId).Get());
+        if (voucher is not null && voucher.TenantId == tenant)
+        {
+            return null;
+        }
+        if (voucher is not null)
+        {
+            AuditMiddleware.MarkDenied(context);
+        }
+        return new Check().Add("voucherId", "the tenant holds no such voucher").Problem();
     }
 
     /// <summary>Every field is bounded, so the cost (price × GPUs × hours) cannot overflow.</summary>

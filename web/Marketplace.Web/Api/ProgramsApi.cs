@@ -51,9 +51,13 @@ internal static class ProgramsApi
             {
                 check.Add("allowedTenantKinds", "is required");
             }
+            else if (request.AllowedTenantKinds.Count > 10)
+            {
+                check.Add("allowedTenantKinds", "at most 10 entries");
+            }
             else
             {
-                for (var i = 0; i < request.AllowedTenantKinds.Count && i < 10; i++)
+                for (var i = 0; i < request.AllowedTenantKinds.Count; i++)
                 {
                     check.Enum<TenantKind>(request.AllowedTenantKinds[i], $"allowedTenantKinds[{i}]", out var kind);
                     kinds.Add(kind);
@@ -146,6 +150,11 @@ internal static class ProgramsApi
         if (await grains.Run(_ => program.Get()) is null)
         {
             return Problems.NotFound(context, "program", id);
+        }
+        // A notice for a provider that never registered would approve (or remove) an id anyone could register later.
+        if (await grains.Run(c => c.GetGrain<IProviderGrain>(providerId).Get()) is null)
+        {
+            return Problems.NotFound(context, "provider", providerId);
         }
         var notice = new ProviderNotice(batchId!, providerId, approved, effectiveFrom!.Value.ToUniversalTime());
         return Results.Ok(await grains.Run(_ => program.PublishProviderNotice(notice)));

@@ -71,7 +71,7 @@ internal static class ProvidersApi
         providers.MapGet("/{id}/pools", async (string id, GrainCalls grains, HttpContext context) =>
         {
             var caller = Caller.Of(context);
-            if (!caller.IsOversight && caller.ProviderId != id)
+            if (!caller.IsOversight && caller.ProviderId != id || await grains.Run(c => c.GetGrain<IProviderGrain>(id).Get()) is null)
             {
                 return Problems.NotFound(context, "provider", id);
             }
@@ -114,6 +114,10 @@ internal static class ProvidersApi
             {
                 return Problems.NotFound(context, "provider", id);
             }
+            if (!await OwnsPool(id, poolId, grains))
+            {
+                return Problems.NotFound(context, "pool", poolId);
+            }
             var check = new Check().Range(request.AskFenPerGpuHour, 1, MaxFenPerGpuHour, "askFenPerGpuHour", required: false)
                 .Range(request.GpuCount, 1, MaxPoolGpus, "gpuCount", required: false);
             if (request.AskFenPerGpuHour is null && request.GpuCount is null)
@@ -130,14 +134,16 @@ internal static class ProvidersApi
         .WithSummary("Change a pool's ask price or GPU count")
         .Produces<PoolView>();
 
-        providers.MapPost("/{id}/pools/{poolId}/outages", (string id, string poolId, OutageBody request, GrainCalls grains, HttpContext context) =>
-            DeclareOutage(id, poolId, request with { SiteId = null }, grains, context))
+        providers.MapPost("/{id}/pools/{poolId}/outages", (string id, string poolId, OutageBody request, GrainCalls grains, HttpContext context,
+                IConfiguration configuration, [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock) =>
+            DeclareOutage(id, poolId, request with { SiteId = null }, grains, context, clock.GetUtcNow(), configuration.GetValue("Market:BookingHorizonDays", 14)))
             .RequireAuthorization(Names.Policies.Provider)
             .WithSummary("Declare an outage of one pool: its reservations are interrupted and re-matched elsewhere")
             .Produces<OutageReport>();
 
-        providers.MapPost("/{id}/outages", (string id, OutageBody request, GrainCalls grains, HttpContext context) =>
-            DeclareOutage(id, null, request, grains, context))
+        providers.MapPost("/{id}/outages", (string id, OutageBody request, GrainCalls grains, HttpContext context, IConfiguration configuration,
+                [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock) =>
+            DeclareOutage(id, null, request, grains, context, clock.GetUtcNow(), configuration.GetValue("Market:BookingHorizonDays", 14)))
             .RequireAuthorization(Names.Policies.Provider)
             .WithSummary("Declare an outage of a whole site (every pool on it)")
             .Produces<OutageReport>();
@@ -146,11 +152,23 @@ internal static class ProvidersApi
 
     private static bool Owns(HttpContext context, string providerId) => Caller.Of(context).ProviderId == providerId;
 
-    private static async Task<IResult> DeclareOutage(string id, string? poolId, OutageBody request, GrainCalls grains, HttpContext context)
+    /// <summary>
+    /// Checked here, not only by the provider grain (which knows its own pools only), so that reaching for another
+    /// provider's pool is recorded as a refused authorization like any other.
+    /// </summary>
+    private static async Task<bool> OwnsPool(string providerId, string poolId, GrainCalls grains) =>
+        await grains.Run(c => c.GetGrain<IGpuPoolGrain>(poolId).Get()) is { } pool && pool.ProviderId == providerId;
+
+    private static async Task<IResult> DeclareOutage(string id, string? poolId, OutageBody request, GrainCalls grains, HttpContext context,
+        DateTimeOffset now, int horizonDays)
     {
         if (!Owns(context, id))
         {
             return Problems.NotFound(context, "provider", id);
+        }
+        if (poolId is not null && !await OwnsPool(id, poolId, grains))
+        {
+            return Problems.NotFound(context, "pool", poolId);
         }
         var check = new Check().Id(request.OutageId, "outageId", required: false).Required(request.From, "from").Required(request.To, "to")
             .Length(request.Reason, 1, 500, "reason");
@@ -165,6 +183,16 @@ internal static class ProvidersApi
         if (request.To - request.From > TimeSpan.FromDays(60))
         {
             check.Add("to", "an outage is declared for at most 60 days at a time");
+        }
+        // Outages change what can be booked: one that is over, or starts beyond the horizon, changes nothing and would only
+        // pile up in the pool's state. One that began a while ago and still lasts is fine (it interrupts what runs now).
+        if (request.To <= now)
+        {
+            check.Add("to", "must be in the future");
+        }
+        if (request.From > now.AddDays(horizonDays))
+        {
+            check.Add("from", $"must be within the {horizonDays}-day booking horizon");
         }
         if (!check.Ok)
         {

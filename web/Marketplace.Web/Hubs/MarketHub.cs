@@ -39,12 +39,13 @@ internal sealed class MarketHub(GrainCalls grains, ReadModels read, AuditLog aud
     }
 
     /// <summary>Joins a group the caller owns (its groups are joined on connect; this re-joins after a reconnect).</summary>
-    public async Task Join(string group)
+    public async Task Join(string? group)
     {
         var caller = Caller.Of(Context.User!);
-        if (!OwnGroups(caller).Contains(group, StringComparer.Ordinal))
+        // A client can send null for any argument: it is refused like any group that is not the caller's.
+        if (group is null || !OwnGroups(caller).Contains(group, StringComparer.Ordinal))
         {
-            audit.Record(new AuditEntry(clock.GetUtcNow(), caller.Subject, caller.Role, "hub Join", $"group {Check.Trim(group)}", "denied", 403, null));
+            audit.Record(new AuditEntry(clock.GetUtcNow(), caller.Subject, caller.Role, "hub Join", $"group {Check.Trim(group ?? "(none)")}", "denied", 403, null));
             throw new HubException("you may not join that group");
         }
         await Groups.AddToGroupAsync(Context.ConnectionId, group);

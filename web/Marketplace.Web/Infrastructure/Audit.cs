@@ -16,38 +16,71 @@ internal sealed class AuditLog(NpgsqlDataSource db, ILogger<AuditLog> logger) : 
         FullMode = BoundedChannelFullMode.DropOldest,
     });
 
+    // Held while a batch is taken from the queue and written, so a flush knows every entry recorded before it is stored.
+    private readonly SemaphoreSlim _writing = new(1, 1);
+
     public void Record(AuditEntry entry) => _queue.Writer.TryWrite(entry);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var batch = new List<AuditEntry>();
         while (await _queue.Reader.WaitToReadAsync(stoppingToken))
         {
-            while (batch.Count < 500 && _queue.Reader.TryRead(out var entry))
-            {
-                batch.Add(entry);
-            }
+            await _writing.WaitAsync(stoppingToken);
             try
             {
-                await WriteAsync(batch, stoppingToken);
+                // A batch once taken is written even if the host is stopping: it is in no queue any more.
+                await WriteQueuedAsync(CancellationToken.None);
             }
-            catch (Exception e) when (e is not OperationCanceledException)
+            finally
             {
-                logger.LogWarning(e, "Could not write {Count} audit entries", batch.Count);
+                _writing.Release();
             }
-            batch.Clear();
         }
     }
 
-    /// <summary>Writes what is queued now (used at shutdown and by tests that read the log right after acting).</summary>
+    /// <summary>What is still queued when the host stops is written before the process ends.</summary>
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken);
+        await FlushAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Writes everything recorded before the call, including a batch the background writer is writing right now (used at
+    /// shutdown and by tests that read the log right after acting).
+    /// </summary>
     public async Task FlushAsync(CancellationToken cancellationToken)
     {
+        await _writing.WaitAsync(cancellationToken);
+        try
+        {
+            while (await WriteQueuedAsync(cancellationToken) > 0)
+            {
+            }
+        }
+        finally
+        {
+            _writing.Release();
+        }
+    }
+
+    /// <summary>Writes up to one batch of what is queued; returns how many entries it took.</summary>
+    private async Task<int> WriteQueuedAsync(CancellationToken cancellationToken)
+    {
         var batch = new List<AuditEntry>();
-        while (_queue.Reader.TryRead(out var entry))
+        while (batch.Count < 500 && _queue.Reader.TryRead(out var entry))
         {
             batch.Add(entry);
         }
-        await WriteAsync(batch, cancellationToken);
+        try
+        {
+            await WriteAsync(batch, cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.LogWarning(e, "Could not write {Count} audit entries", batch.Count);
+        }
+        return batch.Count;
     }
 
     private async Task WriteAsync(List<AuditEntry> batch, CancellationToken cancellationToken)
@@ -81,19 +114,36 @@ internal sealed class AuditMiddleware(RequestDelegate next)
 
     public async Task InvokeAsync(HttpContext context, AuditLog audit, [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock)
     {
-        await next(context);
+        // Read now: the exception handler clears the endpoint of a request that failed.
+        var action = context.GetEndpoint()?.DisplayName ?? $"{context.Request.Method} {context.Request.Path}";
+        try
+        {
+            await next(context);
+        }
+        catch (Exception e) when (!context.RequestAborted.IsCancellationRequested)
+        {
+            // A failure deep in the market is still an action taken: record the status the exception handler will answer.
+            Record(context, audit, clock, action, ProblemExceptionHandler.Map(e).Status);
+            throw;
+        }
+        Record(context, audit, clock, action, context.Response.StatusCode);
+    }
+
+    private static void Record(HttpContext context, AuditLog audit, TimeProvider clock, string action, int status)
+    {
         if (!context.Request.Path.StartsWithSegments("/api") && !context.Request.Path.StartsWithSegments(Names.Hub.Path))
         {
             return;
         }
         var caller = Caller.Of(context);
-        var status = context.Response.StatusCode;
         var denied = status is 401 or 403 || context.Items.ContainsKey(DeniedKey);
-        if (!denied && !caller.IsOversight)
+        // On the hub, opening the connection is the action; its transport (every long poll, every send) is not, and would
+        // put an entry in the trail for each push a regulator's dashboard receives.
+        var hubTransport = context.Request.Path.StartsWithSegments(Names.Hub.Path) && !context.Request.Path.StartsWithSegments($"{Names.Hub.Path}/negotiate");
+        if (!denied && (!caller.IsOversight || hubTransport))
         {
             return;
         }
-        var action = context.GetEndpoint()?.DisplayName ?? $"{context.Request.Method} {context.Request.Path}";
         audit.Record(new AuditEntry(clock.GetUtcNow(), caller.Subject, caller.Role, action,
             $"{context.Request.Method} {context.Request.Path}", denied ? "denied" : status < 400 ? "ok" : "failed", status, null));
     }

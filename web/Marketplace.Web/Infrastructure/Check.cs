@@ -58,13 +58,18 @@ internal sealed partial class Check
         {
             return Add(field, $"must be {min} to {max} characters");
         }
+        if (min > 0 && string.IsNullOrWhiteSpace(value))
+        {
+            return Add(field, required ? "is required" : "must not be blank");
+        }
         return value.Any(char.IsControl) ? Add(field, "must not contain control characters") : this;
     }
 
     /// <summary>Ids: letters, digits, '.', '_' and '-', starting with a letter or digit.</summary>
     public Check Id(string? value, string field, bool required = true)
     {
-        if (string.IsNullOrEmpty(value))
+        // An optional id left out is null; an empty one is not "no id" but an id the grains cannot take.
+        if (value is null || required && value.Length == 0)
         {
             return required ? Add(field, "is required") : this;
         }
@@ -105,15 +110,44 @@ internal sealed partial class Check
         {
             return required ? Add(field, "is required") : this;
         }
-        if (!System.Enum.TryParse(value, ignoreCase: true, out parsed) || !System.Enum.IsDefined(parsed) || int.TryParse(value, out _))
+        // Exactly one name: Enum.TryParse alone also takes numbers and comma-separated lists ("Ioc,Gtc" would be Gtc).
+        var name = System.Enum.GetNames<T>().FirstOrDefault(n => string.Equals(n, value, StringComparison.OrdinalIgnoreCase));
+        if (name is null)
         {
             return Add(field, $"must be one of {string.Join(", ", System.Enum.GetNames<T>())}");
         }
+        parsed = System.Enum.Parse<T>(name);
         return this;
     }
 
+    /// <summary>True for a well-formed id (one that could exist).</summary>
+    public static bool IsId(string value) => IdPattern().IsMatch(value);
+
     public static string Trim(string value) => value.Length > 40 ? value[..40] + "…" : value;
 
-    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    // \z, not $: $ also matches before a final newline, which would let "id\n" through.
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\\z")]
     private static partial Regex IdPattern();
+}
+
+/// <summary>
+/// An id in the path that no resource can have (the id pattern is the same for all) is not found, answered before a grain
+/// is activated for it: arbitrary strings would otherwise each cost an activation and a database read.
+/// </summary>
+internal sealed class PathIdFilter : IEndpointFilter
+{
+    private static readonly string[] IdRouteValues = ["id", "providerId", "poolId"];
+
+    public ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        foreach (var name in IdRouteValues)
+        {
+            if (context.HttpContext.Request.RouteValues.TryGetValue(name, out var value) && value is string id && !Check.IsId(id))
+            {
+                return ValueTask.FromResult<object?>(Problems.Of(StatusCodes.Status404NotFound, "not-found", "Not found",
+                    $"nothing has the id '{Check.Trim(id)}'"));
+            }
+        }
+        return next(context);
+    }
 }

@@ -7,7 +7,7 @@ namespace Marketplace.Web.Infrastructure;
 /// <summary>Marks an endpoint whose first response to an <c>Idempotency-Key</c> is stored and replayed.</summary>
 internal sealed class IdempotentEndpoint;
 
-internal sealed record StoredResponse(string RequestHash, int StatusCode, string? ContentType, byte[] Body);
+internal sealed record StoredResponse(string RequestHash, int StatusCode, string? ContentType, byte[] Body, string? Location);
 
 /// <summary>Responses to keyed requests, kept in PostgreSQL for 24 hours per caller and key.</summary>
 internal sealed class IdempotencyStore(NpgsqlDataSource db, CommitBatcher writer, [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock)
@@ -17,7 +17,7 @@ internal sealed class IdempotencyStore(NpgsqlDataSource db, CommitBatcher writer
     public async Task<StoredResponse?> FindAsync(string principal, string key, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand("""
-            SELECT request_hash, status_code, content_type, body FROM idempotency_keys
+            SELECT request_hash, status_code, content_type, body, location FROM idempotency_keys
             WHERE principal = @p AND key = @k AND created_at > @since
             """);
         command.Parameters.AddWithValue("p", principal);
@@ -25,7 +25,8 @@ internal sealed class IdempotencyStore(NpgsqlDataSource db, CommitBatcher writer
         command.Parameters.AddWithValue("since", clock.GetUtcNow() - Retention);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         return await reader.ReadAsync(cancellationToken)
-            ? new StoredResponse(reader.GetString(0), reader.GetInt32(1), reader.IsDBNull(2) ? null : reader.GetString(2), (byte[])reader[3])
+            ? new StoredResponse(reader.GetString(0), reader.GetInt32(1), reader.IsDBNull(2) ? null : reader.GetString(2), (byte[])reader[3],
+                reader.IsDBNull(4) ? null : reader.GetString(4))
             : null;
     }
 
@@ -33,10 +34,10 @@ internal sealed class IdempotencyStore(NpgsqlDataSource db, CommitBatcher writer
     public Task StoreAsync(string principal, string key, StoredResponse response) =>
         writer.ExecuteAsync(new Statement("""
             WITH w AS (
-                INSERT INTO idempotency_keys (principal, key, request_hash, status_code, content_type, body, created_at)
-                VALUES (@p, @k, @h, @s, @c, @b, @now)
+                INSERT INTO idempotency_keys (principal, key, request_hash, status_code, content_type, body, location, created_at)
+                VALUES (@p, @k, @h, @s, @c, @b, @l, @now)
                 ON CONFLICT (principal, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, status_code = EXCLUDED.status_code,
-                    content_type = EXCLUDED.content_type, body = EXCLUDED.body, created_at = EXCLUDED.created_at
+                    content_type = EXCLUDED.content_type, body = EXCLUDED.body, location = EXCLUDED.location, created_at = EXCLUDED.created_at
                 WHERE idempotency_keys.created_at <= @since
                 RETURNING 1)
             SELECT count(*)::int FROM w
@@ -44,6 +45,7 @@ internal sealed class IdempotencyStore(NpgsqlDataSource db, CommitBatcher writer
             [
                 new("p", principal), new("k", key), new("h", response.RequestHash), new("s", response.StatusCode),
                 new("c", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)response.ContentType ?? DBNull.Value }, new("b", response.Body),
+                new("l", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)response.Location ?? DBNull.Value },
                 new("now", clock.GetUtcNow()), new("since", clock.GetUtcNow() - Retention),
             ]));
 
@@ -78,7 +80,10 @@ internal sealed class IdempotencyMiddleware(RequestDelegate next)
             return;
         }
 
-        var principal = Caller.Of(context).Subject;
+        // Keys are the caller's in the role and for the tenant or provider it acts for: one person acting for two tenants
+        // must not get one tenant's stored response when acting for the other.
+        var caller = Caller.Of(context);
+        var principal = $"{caller.Role}:{caller.TenantId ?? caller.ProviderId ?? "-"}:{caller.Subject}";
         context.Request.EnableBuffering();
         var hash = await HashAsync(context.Request, context.RequestAborted);
         if (await store.FindAsync(principal, key, context.RequestAborted) is { } stored)
@@ -91,6 +96,10 @@ internal sealed class IdempotencyMiddleware(RequestDelegate next)
             }
             context.Response.StatusCode = stored.StatusCode;
             context.Response.ContentType = stored.ContentType;
+            if (stored.Location is not null)
+            {
+                context.Response.Headers.Location = stored.Location;
+            }
             context.Response.Headers["Idempotent-Replayed"] = "true";
             await context.Response.Body.WriteAsync(stored.Body, context.RequestAborted);
             return;
@@ -110,7 +119,9 @@ internal sealed class IdempotencyMiddleware(RequestDelegate next)
         var status = context.Response.StatusCode;
         if (status is >= 200 and < 500 and not 408 and not 409 and not 429)
         {
-            await store.StoreAsync(principal, key, new StoredResponse(hash, status, context.Response.ContentType, buffer.ToArray()));
+            var location = context.Response.Headers.Location.ToString();
+            await store.StoreAsync(principal, key, new StoredResponse(hash, status, context.Response.ContentType, buffer.ToArray(),
+                location.Length > 0 ? location : null));
         }
         buffer.Position = 0;
         await buffer.CopyToAsync(original, context.RequestAborted);

@@ -31,7 +31,7 @@ internal static class Problems
     public static IResult NotFound(HttpContext context, string what, string id)
     {
         AuditMiddleware.MarkDenied(context);
-        return Of(StatusCodes.Status404NotFound, "not-found", $"{what} not found", $"{what} '{id}' was not found");
+        return Of(StatusCodes.Status404NotFound, "not-found", $"{what} not found", $"{what} '{Check.Trim(id)}' was not found");
     }
 
     public static int Status(ErrorKind kind) => kind switch
@@ -57,15 +57,7 @@ internal sealed class ProblemExceptionHandler(IProblemDetailsService problems, I
         {
             return true; // the client went away
         }
-        var (status, code, title, detail, field) = exception switch
-        {
-            DomainException d => (Problems.Status(d.Kind), d.Code, Title(d.Kind), d.Message, d.Field),
-            BadHttpRequestException { StatusCode: 413 } => (413, "body-too-large", "The request body is too large", exception.Message, null),
-            BadHttpRequestException b => (b.StatusCode, "malformed-request", "The request could not be read", Describe(b), null),
-            JsonException j => (400, "malformed-request", "The request could not be read", j.Message, null),
-            _ when Problems.IsTransient(exception) => (503, "unavailable", "The marketplace is briefly unavailable; retry shortly", null, null),
-            _ => (500, "internal", "An unexpected error occurred", null, (string?)null),
-        };
+        var (status, code, title, detail, field) = Map(exception);
         if (status >= 500 && status != 503)
         {
             logger.LogError(exception, "Unhandled error on {Method} {Path}", context.Request.Method, context.Request.Path);
@@ -84,6 +76,18 @@ internal sealed class ProblemExceptionHandler(IProblemDetailsService problems, I
         }
         return await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = context, ProblemDetails = problem, Exception = exception });
     }
+
+    /// <summary>The problem an exception becomes (the audit trail records the same status the client gets).</summary>
+    public static (int Status, string Code, string Title, string? Detail, string? Field) Map(Exception exception) => exception switch
+    {
+        DomainException d => (Problems.Status(d.Kind), d.Code, Title(d.Kind), d.Message, d.Field),
+        BadHttpRequestException { StatusCode: 413 } => (413, "body-too-large", "The request body is too large", exception.Message, null),
+        BadHttpRequestException { StatusCode: 415 } => (415, "unsupported-media-type", "The request body must be JSON", exception.Message, null),
+        BadHttpRequestException b => (b.StatusCode, "malformed-request", "The request could not be read", Describe(b), null),
+        JsonException j => (400, "malformed-request", "The request could not be read", j.Message, null),
+        _ when Problems.IsTransient(exception) => (503, "unavailable", "The marketplace is briefly unavailable; retry shortly", null, null),
+        _ => (500, "internal", "An unexpected error occurred", null, (string?)null),
+        };
 
     private static string Title(ErrorKind kind) => kind switch
     {

@@ -11,6 +11,9 @@ public sealed class AuthSettings
 {
     public const string Section = "Auth";
 
+    /// <summary>The key in appsettings.Development.json: it is in the repository, so it signs nothing outside Development.</summary>
+    public const string DevelopmentSigningKey = "development-only-signing-key-0123456789abcdef";
+
     /// <summary>HMAC-SHA256 key; at least 32 characters. Required outside Development.</summary>
     public string SigningKey { get; set; } = "";
 

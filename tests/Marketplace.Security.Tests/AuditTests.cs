@@ -1,0 +1,122 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using Marketplace.Testing;
+using Marketplace.Web.Infrastructure;
+using Marketplace.Web.Queries;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Xunit;
+
+namespace Marketplace.Security.Tests;
+
+/// <summary>The audit trail: every admin and regulator action, every refused authorization, readable by admins only.</summary>
+[Collection(MatrixCollection.Name)]
+public sealed class AuditTests(MatrixCluster web)
+{
+    private async Task<List<AuditView>> Trail(World world, int pageSize = 200)
+    {
+        await web.Factory.Services.GetRequiredService<AuditLog>().FlushAsync(CancellationToken.None);
+        var response = await world.Client(Role.Admin).GetAsync($"/api/v1/audit?pageSize={pageSize}");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return await response.Read<List<AuditView>>();
+    }
+
+    [Fact]
+    public async Task An_admin_reads_the_trail_newest_first_with_who_did_what_and_how_it_ended()
+    {
+        var world = await web.WorldAsync();
+        var subject = Scenario.Unique("regulator");
+        using var client = web.Client();
+        client.DefaultRequestHeaders.Authorization =
+            new("Bearer", web.Factory.Services.GetRequiredService<TokenIssuer>().Issue(Names.Roles.Regulator, null, null, subject));
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/api/v1/takeup")).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await client.PostAsync("/api/v1/bids", null)).StatusCode);
+
+        var trail = await Trail(world);
+        Assert.True(trail.Select(e => e.Id).SequenceEqual(trail.Select(e => e.Id).OrderDescending()));
+        var mine = trail.Where(e => e.Subject == subject).Select(e => (e.Role, e.Action, e.Resource, e.Outcome, e.StatusCode)).ToList();
+        Assert.Equal(
+        [
+            (Names.Roles.Regulator, "HTTP: POST /api/v1/bids", "POST /api/v1/bids", "denied", 403),
+            (Names.Roles.Regulator, "HTTP: GET /api/v1/takeup", "GET /api/v1/takeup", "ok", 200),
+        ], mine);
+    }
+
+    [Fact]
+    public async Task An_admin_action_that_fails_inside_the_market_is_audited_with_the_status_it_got()
+    {
+        var world = await web.WorldAsync();
+        var admin = world.Client(Role.Admin);
+        var id = Scenario.Unique("prog");
+        Assert.Equal(HttpStatusCode.Created, (await admin.SendAsync(new Call("POST", "/api/v1/programs", Catalog.NoValues, Catalog.NoValues,
+            Catalog.ProgramBody(world, id), Scenario.Unique("key")))).StatusCode);
+        var other = Catalog.ProgramBody(world, id);
+        other["budgetFen"] = 200_000_000; // the same id with other terms: the program grain refuses it
+        var conflict = await admin.SendAsync(new Call("POST", "/api/v1/programs", Catalog.NoValues, Catalog.NoValues, other, Scenario.Unique("key")));
+        Assert.Equal(HttpStatusCode.Conflict, conflict.StatusCode);
+
+        var trail = await Trail(world);
+        Assert.Contains(trail, e => e.Resource == "POST /api/v1/programs" && e.Role == Names.Roles.Admin && e.StatusCode == 409 && e.Outcome == "failed");
+    }
+
+    [Fact]
+    public async Task A_provider_reaching_for_another_providers_pool_through_its_own_id_is_refused_and_audited()
+    {
+        var world = await web.WorldAsync();
+        var provider = world.Client(Role.Provider);
+        var response = await provider.PatchAsync($"/api/v1/providers/{world.ProviderP}/pools/{world.PoolQ.Id}",
+            new StringContent("{\"askFenPerGpuHour\":1}", System.Text.Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        var outage = await provider.SendAsync(new Call("POST", "/api/v1/providers/{id}/pools/{poolId}/outages",
+            Catalog.Values(("id", world.ProviderP), ("poolId", world.PoolQ.Id)), Catalog.NoValues, Catalog.OutageBody(world, null)));
+        Assert.Equal(HttpStatusCode.NotFound, outage.StatusCode);
+
+        var trail = await Trail(world);
+        Assert.Contains(trail, e => e.Resource == $"PATCH /api/v1/providers/{world.ProviderP}/pools/{world.PoolQ.Id}" && e.Outcome == "denied");
+        Assert.Contains(trail, e => e.Resource == $"POST /api/v1/providers/{world.ProviderP}/pools/{world.PoolQ.Id}/outages" && e.Outcome == "denied");
+        Assert.Equal(1_500, (await world.Scenario.PoolView(world.PoolQ.Id))!.AskFenPerGpuHour);
+    }
+
+    [Fact]
+    public async Task Entries_still_queued_when_the_web_tier_stops_are_written()
+    {
+        var subject = Scenario.Unique("shutdown");
+        var log = new AuditLog(web.Database.DataSource, NullLogger<AuditLog>.Instance);
+        for (var i = 0; i < 3; i++)
+        {
+            log.Record(new AuditEntry(DateTimeOffset.UtcNow, subject, Names.Roles.Admin, "test", $"entry {i}", "ok", 200, null));
+        }
+        await log.StopAsync(CancellationToken.None);
+        Assert.Equal(3, await web.Database.ScalarAsync<long>("SELECT count(*) FROM audit_log WHERE subject = @s", ("s", subject)));
+
+        var running = new AuditLog(web.Database.DataSource, NullLogger<AuditLog>.Instance);
+        await running.StartAsync(CancellationToken.None);
+        var second = Scenario.Unique("shutdown");
+        for (var i = 0; i < 1_000; i++)
+        {
+            running.Record(new AuditEntry(DateTimeOffset.UtcNow, second, Names.Roles.Regulator, "test", $"entry {i}", "ok", 200, null));
+        }
+        await running.StopAsync(CancellationToken.None);
+        Assert.Equal(1_000, await web.Database.ScalarAsync<long>("SELECT count(*) FROM audit_log WHERE subject = @s", ("s", second)));
+    }
+
+    [Fact]
+    public async Task The_trail_is_for_admins_only_and_its_paging_is_validated()
+    {
+        var world = await web.WorldAsync();
+        foreach (var role in new[] { Role.Regulator, Role.Sme, Role.Provider })
+        {
+            Assert.Equal(HttpStatusCode.Forbidden, (await world.Client(role).GetAsync("/api/v1/audit")).StatusCode);
+        }
+        var admin = world.Client(Role.Admin);
+        foreach (var query in new[] { "page=0", "pageSize=0", "pageSize=1001", "page=-5" })
+        {
+            var response = await admin.GetAsync($"/api/v1/audit?{query}");
+            Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
+            Assert.Equal("validation", (await response.Problem()).Code());
+        }
+        var unreadable = await admin.GetAsync("/api/v1/audit?page=abc");
+        Assert.Equal(HttpStatusCode.BadRequest, unreadable.StatusCode);
+        Assert.Equal(2, (await (await admin.GetAsync("/api/v1/audit?pageSize=2")).Read<JsonArray>()).Count);
+    }
+}

@@ -1,0 +1,136 @@
+using System.Net;
+using System.Text;
+using Marketplace.Storage.Hosting;
+using Marketplace.Web;
+using Marketplace.Web.Infrastructure;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+using Xunit;
+
+namespace Marketplace.Security.Tests;
+
+/// <summary>Who can get a token, and which tokens the web tier accepts.</summary>
+[Collection(MatrixCollection.Name)]
+public sealed class StartupAndTokenTests(MatrixCluster web)
+{
+    private const string ProductionKey = "a-production-signing-key-from-the-vault-0123456789";
+    private const string DevTokenRoute = "POST /api/v1/auth/dev-token";
+
+    /// <summary>The web tier as Program builds it, in an environment, with settings; built but never started.</summary>
+    private static WebApplication Build(string environment, params (string Key, string? Value)[] settings)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = environment });
+        var values = new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:Marketplace"] = "Host=127.0.0.1;Port=1;Username=nobody;Password=nothing",
+            ["Auth:SigningKey"] = ProductionKey,
+        };
+        foreach (var (key, value) in settings)
+        {
+            values[key] = value;
+        }
+        builder.Configuration.AddInMemoryCollection(values);
+        builder.AddMarketplaceWeb();
+        var app = builder.Build();
+        app.MapMarketplaceApi();
+        return app;
+    }
+
+    private static IReadOnlyList<string> Routes(WebApplication app) =>
+        ((IEndpointRouteBuilder)app).DataSources.SelectMany(d => d.Endpoints).OfType<RouteEndpoint>()
+            .SelectMany(e => (e.Metadata.GetMetadata<HttpMethodMetadata>()?.HttpMethods ?? ["*"]).Select(m => $"{m} {e.RoutePattern.RawText}"))
+            .ToList();
+
+    [Theory]
+    [InlineData("Development", "true", true)]
+    [InlineData("Development", "false", false)]
+    [InlineData("Production", "true", false)]
+    [InlineData("Staging", "true", false)]
+    [InlineData("Production", "false", false)]
+    public async Task The_development_token_endpoint_exists_only_in_development_when_switched_on(string environment, string devTokens, bool exists)
+    {
+        await using var app = Build(environment, ("Auth:DevTokens", devTokens));
+        Assert.Equal(exists, Routes(app).Contains(DevTokenRoute));
+    }
+
+    [Theory]
+    [InlineData("Production", "")]
+    [InlineData("Production", "too-short-a-key")]
+    [InlineData("Staging", null)]
+    public void Outside_development_the_web_tier_refuses_to_start_without_a_signing_key(string environment, string? key)
+    {
+        var refused = Assert.Throws<StartupException>(() => Build(environment, ("Auth:SigningKey", key)));
+        Assert.Equal(StartupCheck.BadSetting, refused.ExitCode);
+        Assert.Contains("Auth:SigningKey", refused.Message);
+    }
+
+    [Fact]
+    public void Outside_development_the_web_tier_refuses_the_published_development_key()
+    {
+        var developmentKey = new ConfigurationBuilder()
+            .AddJsonFile(Path.Combine(AppContext.BaseDirectory, "appsettings.Development.json"), optional: false)
+            .Build()["Auth:SigningKey"];
+        Assert.Equal(AuthSettings.DevelopmentSigningKey, developmentKey);
+        var refused = Assert.Throws<StartupException>(() => Build("Production", ("Auth:SigningKey", developmentKey)));
+        Assert.Contains("development", refused.Message);
+    }
+
+    public static TheoryData<string, string> ForgedTokens()
+    {
+        var now = TimeProvider.System.GetUtcNow();
+        var settings = new AuthSettings { SigningKey = "test-signing-key-0123456789abcdef0123456789" };
+        static string Encode(string json) => Convert.ToBase64String(Encoding.UTF8.GetBytes(json)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        var exp = now.AddHours(1).ToUnixTimeSeconds();
+        return new TheoryData<string, string>
+        {
+            { "expired", new TokenIssuer(settings, new FakeTimeProvider(now.AddDays(-2))).Issue(Names.Roles.Admin, null, null) },
+            { "signed with another key", new TokenIssuer(new AuthSettings { SigningKey = "someone-elses-signing-key-0123456789abcdef" }, TimeProvider.System)
+                .Issue(Names.Roles.Admin, null, null) },
+            { "from another issuer", new TokenIssuer(new AuthSettings { SigningKey = settings.SigningKey, Issuer = "elsewhere" }, TimeProvider.System)
+                .Issue(Names.Roles.Admin, null, null) },
+            { "unsigned (alg none)", Encode("{\"alg\":\"none\",\"typ\":\"JWT\"}") + "." +
+                Encode($"{{\"sub\":\"m\",\"role\":\"admin\",\"iss\":\"{settings.Issuer}\",\"aud\":\"{settings.Issuer}\",\"exp\":{exp}}}") + "." },
+            { "garbage", "abc.def.ghi" },
+        };
+    }
+
+    [Theory]
+    [MemberData(nameof(ForgedTokens))]
+    public async Task A_token_that_is_expired_forged_or_foreign_is_refused_with_401(string what, string token)
+    {
+        using var client = web.Client();
+        client.DefaultRequestHeaders.Authorization = new("Bearer", token);
+        var response = await client.GetAsync("/api/v1/audit");
+        Assert.True(HttpStatusCode.Unauthorized == response.StatusCode, what);
+        Assert.Equal("unauthenticated", (await response.Problem()).Code());
+    }
+
+    [Fact]
+    public async Task A_role_token_without_the_tenant_or_provider_it_acts_for_is_refused_with_403()
+    {
+        var issuer = web.Factory.Services.GetRequiredService<TokenIssuer>();
+        foreach (var (role, url) in new[] { (Names.Roles.Sme, "/api/v1/tenants/me"), (Names.Roles.Provider, "/api/v1/providers/me") })
+        {
+            using var client = web.Client();
+            client.DefaultRequestHeaders.Authorization = new("Bearer", issuer.Issue(role, null, null));
+            Assert.Equal(HttpStatusCode.Forbidden, (await client.GetAsync(url)).StatusCode);
+        }
+        using var unknown = web.Client();
+        unknown.DefaultRequestHeaders.Authorization = new("Bearer", issuer.Issue("superuser", null, null));
+        Assert.Equal(HttpStatusCode.Forbidden, (await unknown.GetAsync("/api/v1/audit")).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await unknown.GetAsync("/api/v1/utilization")).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_provider_token_cannot_act_as_the_tenant_with_the_same_id()
+    {
+        var world = await web.WorldAsync();
+        using var client = web.Provider(world.TenantA);
+        Assert.Equal(HttpStatusCode.Forbidden, (await client.GetAsync("/api/v1/tenants/me")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync($"/api/v1/vouchers/{world.VoucherA.Id}")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync($"/api/v1/reservations/{world.ReservationA}")).StatusCode);
+    }
+}
