@@ -6,6 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Npgsql;
 using Orleans.Configuration;
+using Orleans.Dashboard;
 using Orleans.Serialization;
 
 namespace Marketplace.Silo;
@@ -39,6 +40,8 @@ public static class MarketplaceSilo
         silo.Services.AddMarketplaceGrains(connectionString, configuration);
         silo.Services.Configure<ExceptionSerializationOptions>(o => o.SupportedNamespacePrefixes.Add("Npgsql"));
         silo.AddIncomingGrainCallFilter<GrainCallScope>();
+        // Collects what the Orleans dashboard shows; the web tier serves it to admins.
+        silo.AddDashboard(o => o.HideTrace = true);
         silo.AddStartupTask(static async (services, _) =>
             await services.GetRequiredService<IGrainFactory>().GetGrain<ISweeperGrain>(0).Start());
         return silo;

@@ -4,7 +4,6 @@ using Marketplace.Storage;
 using Marketplace.Storage.Hosting;
 using Orleans.Configuration;
 using OpenTelemetry.Metrics;
-using Orleans.Dashboard;
 
 // `Marketplace.Silo` runs a silo; `Marketplace.Silo migrate` applies the database schema and exits.
 return await StartupCheck.RunAsync(async () =>
@@ -41,8 +40,6 @@ return await StartupCheck.RunAsync(async () =>
         silo.ConfigureEndpoints(cluster.ResolveAdvertisedAddress(), cluster.SiloPort, cluster.GatewayPort, listenOnAnyHostAddress: true);
         silo.ConfigureFailureDetection(cluster.FastFailureDetection);
         silo.AddMarketplace(connectionString, builder.Configuration);
-        // Collects what the Orleans dashboard shows; the web tier serves it to admins.
-        silo.AddDashboard(o => o.HideTrace = true);
     });
     builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
 

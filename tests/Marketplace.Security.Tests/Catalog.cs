@@ -93,7 +93,7 @@ public static class Catalog
         new("GET", "/metrics", "200 | 200 | 200 | 200 | 200", (_, _, _, _) => Get("/metrics")),
 
         // ---- the Orleans dashboard: admins only (these stand for every route of the family) -------------------------
-        new("GET", "/dashboard/", "401 | 403 | 403 | 403 | 200", (_, _, _, _) => Get("/dashboard/")),
+        new("GET", "/dashboard/index.html", "401 | 403 | 403 | 403 | 200", (_, _, _, _) => Get("/dashboard/index.html")),
         new("GET", "/dashboard/version", "401 | 403 | 403 | 403 | 200", (_, _, _, _) => Get("/dashboard/version")),
         new("GET", "/dashboard/ClusterStats", "401 | 403 | 403 | 403 | 200", (_, _, _, _) => Get("/dashboard/ClusterStats")),
 
