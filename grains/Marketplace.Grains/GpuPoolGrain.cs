@@ -27,6 +27,7 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
     private long _version;
     private static readonly TimeSpan LoadRefresh = TimeSpan.FromSeconds(10);
     private bool _pushDue;
+    private PoolView? _durable; // the pool as last written, with the version the write gave it
     private int _lastLoadHash;
     private DateTimeOffset _lastLoadAt;
 
@@ -329,11 +330,7 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
         return expired.Count > 0;
     }
 
-    private Task SaveAsync()
-    {
-        _pushDue = true;
-        return _commit.Save();
-    }
+    private Task SaveAsync() => _commit.Save();
 
     private async Task WriteAsync()
     {
@@ -350,9 +347,12 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
         _calendar.ForgetBefore(horizonStart);
         var changes = new Dictionary<string, PoolHold?>(_changed, StringComparer.Ordinal);
         _changed.Clear();
+        var written = View();
         try
         {
             _version = await _store.WriteAsync(Id, state, changes, _version);
+            _durable = written with { Version = _version };
+            _pushDue = true;
         }
         catch (Exception e)
         {
@@ -372,10 +372,10 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
         {
             GrainFactory.GetGrain<IMarketGrain>(_state.Spec.GpuModel).CapacityChanged(Id).Ignore();
         }
-        if (_pushDue)
+        // Only what is written is pushed: while a write is in flight, memory is ahead of the database.
+        if (_pushDue && (_commit.Idle ? View() : _durable) is { } view)
         {
             _pushDue = false;
-            var view = View();
             GrainFactory.Publish(new MarketUpdate(UpdateKind.Pool, _state.Spec.ProviderId, Id, view.Version, _clock.GetUtcNow(), Pool: view));
         }
         ReportLoad();

@@ -13,6 +13,9 @@ internal sealed class GroupCommit(Func<Task> write)
 
     public bool Broken { get; private set; }
 
+    /// <summary>No write is in flight or waiting: memory and the database agree.</summary>
+    public bool Idle => !_writing && _next is null;
+
     public Task Save()
     {
         if (Broken)
