@@ -37,7 +37,14 @@ stop() {
   stopping=1
   mk_log "stopping"
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # A silo drains in a few seconds; one that cannot reach the database to leave the cluster is killed after 45 s.
+  for _ in $(seq 1 45); do
+    alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" -eq 1 ] || break
+    sleep 1
+  done
+  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
   mk_pg_stop dev
   mk_log "stopped; the data is kept in .data/dev"
   exit 0
