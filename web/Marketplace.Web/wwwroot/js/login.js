@@ -39,3 +39,6 @@ form.addEventListener("submit", async event => {
   signIn(value);
   location.href = homeOf[value.role];
 });
+
+// Enabled only now: a click before the handler is attached would submit the form to itself.
+document.getElementById("sign-in").disabled = false;

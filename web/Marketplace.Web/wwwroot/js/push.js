@@ -35,7 +35,8 @@ export const probe = (window.__marketplace ??= { connected: false, snapshots: 0,
 
 /**
  * Connects to the hub and keeps connected. handlers: { bids(list), reservations(list), vouchers(list), pools(list),
- * utilization(snapshot), takeUp(list) } each called with the things that changed (and only those).
+ * utilization(snapshot), takeUp(list) } each called with the things that changed (and only those). Returns the
+ * connection and offer(kind, thing), through which a page passes what an API call answered, under the same rule.
  */
 export async function connectPush(handlers) {
   const held = new Held();
@@ -88,6 +89,7 @@ export async function connectPush(handlers) {
   connection.onreconnected(() => loadSnapshot().catch(e => showProblem(`Could not reload the live state: ${e.message}`)));
   connection.onclose(() => { probe.connected = false; setStatus("offline"); });
 
+  const live = { connection, offer: (kind, thing) => deliver(kind, [thing]) };
   try {
     await connection.start();
     clearProblem();
@@ -96,7 +98,7 @@ export async function connectPush(handlers) {
     setStatus("offline");
     showProblem(/401/.test(e.message) ? "Your sign-in has expired or is not valid. Sign in again." : `No live connection: ${e.message}`, /401/.test(e.message));
   }
-  return connection;
+  return live;
 }
 
 function setStatus(state) {
