@@ -63,8 +63,9 @@ public sealed class BrowserFixture : IAsyncLifetime
         }
         catch (TimeoutException e)
         {
-            var problem = await page.Locator("#problem").TextContentAsync();
-            throw new TimeoutException($"signing in as {role} {id} did not reach a live page: at {page.Url}, problem \"{problem}\", errors: {string.Join(" | ", signed.Errors)}", e);
+            var state = await page.EvaluateAsync<string>(
+                "() => JSON.stringify({ probe: window.__marketplace, live: document.querySelector('[data-live]')?.textContent, problem: document.getElementById('problem')?.textContent })");
+            throw new TimeoutException($"signing in as {role} {id} did not reach a live page: at {page.Url}, {state}, errors: {string.Join(" | ", signed.Errors)}\n{System.Describe()}", e);
         }
         return signed;
     }

@@ -93,12 +93,21 @@ public sealed class DashboardTests(BrowserFixture fixture)
         var (_, client, _) = await fixture.Market.TenantAsync("Beijing", DemoMarket.BeijingProgram);
         using (client)
         {
-            var bid = await DemoMarket.Ok(client.PostAsJsonAsync("/api/v1/bids", DemoMarket.Bid("L40S-48G", gpus: 8, hours: 4, startInHours: 2)));
-            Assert.Equal("Filled", bid.GetProperty("state").GetString());
-            await page.Locator($"#pools tr[data-pool='{poolId}'][data-active='1']").WaitForAsync();
-            await page.Locator($"#reservations tr[data-reservation='{FirstFill(bid)}']").WaitForAsync();
+            // Only this provider lists the model, and the starts are far enough apart that the three fills do not overlap.
+            var bids = new List<JsonElement>();
+            foreach (var (gpus, hours, startIn) in new[] { (8, 4, 2), (16, 10, 20), (32, 6, 40) })
+            {
+                var bid = await DemoMarket.Ok(client.PostAsJsonAsync("/api/v1/bids", DemoMarket.Bid("L40S-48G", gpus, hours, startIn)));
+                Assert.Equal("Filled", bid.GetProperty("state").GetString());
+                bids.Add(bid);
+            }
+            await page.Locator($"#pools tr[data-pool='{poolId}'][data-active='3']").WaitForAsync();
+            foreach (var bid in bids)
+            {
+                await page.Locator($"#reservations tr[data-reservation='{FirstFill(bid)}']").WaitForAsync();
+            }
         }
-        await page.WaitForFunctionAsync("() => window.__marketplace.calendar?.bookedHours === 4");
+        await page.WaitForFunctionAsync("() => window.__marketplace.calendar?.bookedHours === 20");
 
         var row = page.Locator($"#pools tr[data-pool='{poolId}']");
         await row.Locator("input.price").FillAsync("6.50");

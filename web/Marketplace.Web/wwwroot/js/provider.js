@@ -150,7 +150,7 @@ function calendarOption() {
     tooltip: { renderMode: "richText", formatter: p => `${p.data.day} ${String(p.data.value[0]).padStart(2, "0")}:00 UTC\n${p.data.used} of ${p.data.capacity} GPUs booked` },
     grid: { left: 90, right: 20, top: 10, bottom: 60 },
     xAxis: { type: "category", data: [...Array(24).keys()].map(h => `${String(h).padStart(2, "0")}h`), splitArea: { show: true } },
-    yAxis: { type: "category", data: [], splitArea: { show: true } },
+    yAxis: { type: "category", data: [], inverse: true, splitArea: { show: true } },
     visualMap: { min: 0, max: 100, orient: "horizontal", left: "center", bottom: 0, text: ["100% booked", "0%"], inRange: { color: ["#eef4fd", "#1f6feb", "#0b3a91"] } },
     series: [{ type: "heatmap", data: [], emphasis: { itemStyle: { borderColor: "#333", borderWidth: 1 } } }],
   };
