@@ -59,7 +59,9 @@ public sealed class BrowserFixture : IAsyncLifetime
         try
         {
             await page.WaitForURLAsync(role == Names.Roles.Sme ? "**/sme.html" : role == Names.Roles.Provider ? "**/provider.html" : "**/regulator.html");
-            await page.WaitForFunctionAsync("() => window.__marketplace && window.__marketplace.connected && window.__marketplace.snapshots > 0");
+            // The first page of a fresh system also waits for the web tier's first hub connection and read-model queries.
+            await page.WaitForFunctionAsync("() => window.__marketplace && window.__marketplace.connected && window.__marketplace.snapshots > 0",
+                null, new PageWaitForFunctionOptions { Timeout = 2 * Wait });
         }
         catch (TimeoutException e)
         {
