@@ -91,10 +91,10 @@ public sealed class DashboardTests(BrowserFixture fixture)
         await page.Locator($"#pools tr[data-pool='{poolId}'][data-active='0']").WaitForAsync();
 
         var (_, client, _) = await fixture.Market.TenantAsync("Beijing", DemoMarket.BeijingProgram);
+        var bids = new List<JsonElement>();
         using (client)
         {
             // Only this provider lists the model, and the starts are far enough apart that the three fills do not overlap.
-            var bids = new List<JsonElement>();
             foreach (var (gpus, hours, startIn) in new[] { (8, 4, 2), (16, 10, 20), (32, 6, 40) })
             {
                 var bid = await DemoMarket.Ok(client.PostAsJsonAsync("/api/v1/bids", DemoMarket.Bid("L40S-48G", gpus, hours, startIn)));
@@ -118,7 +118,37 @@ public sealed class DashboardTests(BrowserFixture fixture)
         Assert.Equal(650, pools[0].GetProperty("askFenPerGpuHour").GetInt64());
 
         await tab.ScreenshotAsync("provider");
+
+        // An outage from now over the first fill's hours interrupts it; the tenant's bid may be re-matched, on later hours.
+        await page.SelectOptionAsync("#outage-pool", poolId);
+        await page.FillAsync("#outage input[name='hours']", "8");
+        await page.FillAsync("#outage input[name='reason']", "cooling maintenance");
+        await page.ClickAsync("#outage button");
+        await page.Locator("#outage-result:has-text('1 reservation(s) interrupted')").WaitForAsync();
+        await page.Locator($"#reservations tr[data-reservation='{FirstFill(bids[0])}'][data-state='Interrupted']").WaitForAsync();
         Assert.Empty(tab.Errors);
+    }
+
+    [Fact]
+    public async Task A_page_without_a_sign_in_goes_to_the_login_page_and_a_page_of_another_role_says_so()
+    {
+        var context = await fixture.Browser.NewContextAsync(new() { BaseURL = fixture.System.WebUrl.ToString() });
+        try
+        {
+            var page = await context.NewPageAsync();
+            page.SetDefaultTimeout(BrowserFixture.Wait);
+            await page.GotoAsync("/regulator.html");
+            await page.WaitForURLAsync("**/login.html");
+        }
+        finally
+        {
+            await context.CloseAsync();
+        }
+
+        await using var tab = await fixture.SignInAsync(Names.Roles.Sme, Scenario.Unique("tenant"));
+        await tab.Page.GotoAsync("/regulator.html");
+        await tab.Page.Locator("#problem:has-text('This page is for regulator or admin users; you are signed in as sme.')").WaitForAsync();
+        Assert.Equal(0, await tab.Page.Locator("#map canvas").CountAsync());
     }
 
     private static string FirstFill(JsonElement bid) => bid.GetProperty("fills")[0].GetProperty("reservationId").GetString()!;
