@@ -58,10 +58,12 @@ public sealed class BrowserFixture : IAsyncLifetime
         await page.ClickAsync("#sign-in");
         try
         {
-            await page.WaitForURLAsync(role == Names.Roles.Sme ? "**/sme.html" : role == Names.Roles.Provider ? "**/provider.html" : "**/regulator.html");
-            // The first page of a fresh system also waits for the web tier's first hub connection and read-model queries.
-            await page.WaitForFunctionAsync("() => window.__marketplace && window.__marketplace.connected && window.__marketplace.snapshots > 0",
-                null, new PageWaitForFunctionOptions { Timeout = 2 * Wait });
+            // The role's page is ready when it is live: connected, with its first snapshot applied. (A wait that survives the
+            // navigation from the login page, whenever it happens.)
+            var home = role == Names.Roles.Sme ? "/sme.html" : role == Names.Roles.Provider ? "/provider.html" : "/regulator.html";
+            await page.WaitForFunctionAsync(
+                "home => location.pathname === home && window.__marketplace && window.__marketplace.connected && window.__marketplace.snapshots > 0",
+                home, new PageWaitForFunctionOptions { Timeout = 2 * Wait, PollingInterval = 100 });
         }
         catch (TimeoutException e)
         {

@@ -54,10 +54,11 @@ public sealed class DemoMarket(ProcessCluster system)
             var (_, client, voucherId) = await TenantAsync(province, program, registerActivity: index != 2);
             using (client)
             {
-                foreach (var model in new[] { "H800-80G", "H20-96G", "A800-80G" })
+                // Enough to colour the map: about half of each of the cheapest pools' next 24 hours. The voucher pays for the H20 hours.
+                foreach (var (model, gpus) in new[] { ("H800-80G", 16 + 16 * index), ("H20-96G", 8 + 8 * index), ("A800-80G", 16 + 16 * index) })
                 {
-                    await Ok(client.PostAsJsonAsync("/api/v1/bids", Bid(model, gpus: 8 + 8 * index, hours: 6, startInHours: startHour++,
-                        voucherId: index != 2 ? voucherId : null)));
+                    await Ok(client.PostAsJsonAsync("/api/v1/bids", Bid(model, gpus, hours: 12, startInHours: startHour++,
+                        voucherId: index != 2 && model == "H20-96G" ? voucherId : null)));
                 }
                 await Ok(client.PostAsJsonAsync("/api/v1/bids", Bid("H800-80G", gpus: 16, hours: 4, startInHours: 2, provinces: [ThinProvinces[index % 2]])));
             }
