@@ -1,0 +1,212 @@
+// The provider console: pools with their prices, the capacity calendar as a heat map, outages, live utilization and earnings.
+
+import { requireRole, api, attempt, showProblem } from "./session.js";
+import { connectPush, probe } from "./push.js";
+import { cny, percent, when, shortId, el, row, fill, badge, values, options, hourFromNow, chartFont } from "./format.js";
+import { provinceNames, label } from "./provinces.js";
+
+const pools = new Map();
+const reservations = new Map();
+const history = { utilization: [], earnings: [] };
+const seriesLength = 600;
+let live = null;
+let calendar = null;
+let series = null;
+let reservationsDue = null;
+
+const me = requireRole("provider");
+if (me) {
+  start().catch(e => showProblem(e.message));
+}
+
+async function start() {
+  calendar = echarts.init(document.getElementById("calendar"));
+  calendar.setOption(calendarOption());
+  series = echarts.init(document.getElementById("series"));
+  series.setOption(seriesOption());
+  addEventListener("resize", () => { calendar.resize(); series.resize(); });
+  wireForms();
+  options(document.getElementById("models"), (await api("GET", "/markets")).map(m => [m, m]));
+  options(document.getElementById("site-province"), provinceNames.map(p => [p, label(p)]));
+  await showProvider();
+  live = await connectPush({
+    pools: list => {
+      list.forEach(p => pools.set(p.id, p));
+      showPools();
+      refreshReservationsSoon();
+    },
+    reservations: list => { list.forEach(r => reservations.set(r.id, r)); showReservations(); },
+  });
+  showPools();
+  showReservations();
+}
+
+async function showProvider() {
+  const text = document.getElementById("provider");
+  const form = document.getElementById("register-provider");
+  try {
+    const provider = await api("GET", "/providers/me");
+    const r = provider.registration;
+    text.textContent = `${r.name} · ${r.creditCode} · ${r.sites.map(s => `${s.name} (${s.city}, ${label(s.province)})`).join("; ")}`;
+    options(document.getElementById("sites"), r.sites.map(s => [s.siteId, `${s.name} · ${label(s.province)}`]));
+    form.hidden = true;
+  } catch (e) {
+    if (e.status !== 404) throw e;
+    text.textContent = `Provider ${me.providerId} is not registered yet. Register it and a site to list pools.`;
+    form.hidden = false;
+  }
+}
+
+function wireForms() {
+  const on = (id, action) => document.getElementById(id).addEventListener("submit", event => {
+    event.preventDefault();
+    attempt(() => action(values(event.target), event.target));
+  });
+
+  on("register-provider", async v => {
+    await api("POST", "/providers", {
+      name: v.name, creditCode: v.creditCode,
+      sites: [{
+        siteId: v.siteId, name: v.siteName, province: v.province, city: v.city,
+        latitude: Number(v.latitude), longitude: Number(v.longitude), greenPowerPercent: Number(v.greenPowerPercent),
+      }],
+    });
+    await showProvider();
+  });
+
+  on("list-pool", async v => {
+    const pool = await api("POST", `/providers/${encodeURIComponent(me.providerId)}/pools`,
+      { siteId: v.siteId, gpuModel: v.gpuModel, gpuCount: Number(v.gpuCount), askFenPerGpuHour: Math.round(Number(v.ask) * 100) });
+    live?.offer("pools", pool);
+  });
+
+  on("outage", async v => {
+    const from = new Date(Math.max(Date.now(), Date.parse(hourFromNow(Number(v.startIn))) - 3600_000));
+    const to = new Date(from.getTime() + Number(v.hours) * 3600_000);
+    const report = await api("POST", `/providers/${encodeURIComponent(me.providerId)}/pools/${encodeURIComponent(v.poolId)}/outages`,
+      { from: from.toISOString(), to: to.toISOString(), reason: v.reason });
+    const result = document.getElementById("outage-result");
+    result.hidden = false;
+    result.textContent = `Outage ${report.outageId} declared: ${report.interruptedReservationIds.length} reservation(s) interrupted, `
+      + `${report.rematchedReservationIds.length} re-matched elsewhere.`;
+  });
+
+  document.getElementById("calendar-pool").addEventListener("change", showCalendar);
+}
+
+function changePrice(pool, input) {
+  attempt(async () => {
+    const view = await api("PATCH", `/providers/${encodeURIComponent(me.providerId)}/pools/${encodeURIComponent(pool.id)}`,
+      { askFenPerGpuHour: Math.round(Number(input.value) * 100) });
+    live?.offer("pools", view);
+  });
+}
+
+function showPools() {
+  const list = [...pools.values()].sort((a, b) => a.id.localeCompare(b.id));
+  fill(document.querySelector("#pools tbody"), list.map(p => {
+    const price = el("input", "price");
+    price.type = "number";
+    price.min = "0.01";
+    price.step = "0.01";
+    price.value = (p.askFenPerGpuHour / 100).toFixed(2);
+    const save = el("button", "secondary", "Save");
+    save.type = "button";
+    save.addEventListener("click", () => changePrice(p, price));
+    return row([
+      shortId(p.id), `${p.site.name} · ${label(p.site.province)}`, p.gpuModel, p.gpuCount, el("span", null, price, " ", save),
+      percent(p.utilizationBasisPoints), cny(p.earningsFen), p.activeReservations,
+    ], { pool: p.id, active: String(p.activeReservations), ask: String(p.askFenPerGpuHour), earnings: String(p.earningsFen) });
+  }), "No pools yet: list one below.");
+  document.querySelectorAll("#pools tbody td:nth-child(4), #pools tbody td:nth-child(n+6)").forEach(td => td.classList.add("num"));
+
+  const gpus = list.reduce((n, p) => n + p.gpuCount, 0);
+  const booked = gpus ? list.reduce((n, p) => n + p.gpuCount * p.utilizationBasisPoints, 0) / gpus : 0;
+  const earnings = list.reduce((n, p) => n + p.earningsFen, 0);
+  document.getElementById("gpus").textContent = gpus.toLocaleString("en-US");
+  document.getElementById("utilization").textContent = percent(booked);
+  document.getElementById("earnings").textContent = cny(earnings);
+  document.getElementById("active").textContent = list.reduce((n, p) => n + p.activeReservations, 0).toLocaleString("en-US");
+
+  for (const id of ["calendar-pool", "outage-pool"]) {
+    const select = document.getElementById(id);
+    const chosen = select.value;
+    options(select, list.map(p => [p.id, `${shortId(p.id)} · ${p.gpuModel}`]));
+    if (pools.has(chosen)) select.value = chosen;
+  }
+  showCalendar();
+  if (list.length) {
+    const at = new Date().toISOString();
+    history.utilization.push([at, +(booked / 100).toFixed(2)]);
+    history.earnings.push([at, earnings / 100]);
+    for (const line of Object.values(history)) if (line.length > seriesLength) line.shift();
+    series.setOption({ series: [{ data: history.utilization }, { data: history.earnings }] });
+  }
+}
+
+function calendarOption() {
+  return {
+    textStyle: { fontFamily: chartFont },
+    tooltip: { renderMode: "richText", formatter: p => `${p.data.day} ${String(p.data.value[0]).padStart(2, "0")}:00 UTC\n${p.data.used} of ${p.data.capacity} GPUs booked` },
+    grid: { left: 90, right: 20, top: 10, bottom: 60 },
+    xAxis: { type: "category", data: [...Array(24).keys()].map(h => `${String(h).padStart(2, "0")}h`), splitArea: { show: true } },
+    yAxis: { type: "category", data: [], inverse: true, splitArea: { show: true } },
+    visualMap: { min: 0, max: 100, orient: "horizontal", left: "center", bottom: 0, text: ["100% booked", "0%"], inRange: { color: ["#eef4fd", "#1f6feb", "#0b3a91"] } },
+    series: [{ type: "heatmap", data: [], emphasis: { itemStyle: { borderColor: "#333", borderWidth: 1 } } }],
+  };
+}
+
+/** The chosen pool's hours as a heat map: one row per UTC day, one column per hour, coloured by the share booked. */
+function showCalendar() {
+  const pool = pools.get(document.getElementById("calendar-pool").value);
+  if (!calendar || !pool) return;
+  const { startHour, capacity, used } = pool.calendar;
+  const days = [];
+  const cells = capacity.map((c, i) => {
+    const time = new Date((startHour + i) * 3600_000);
+    const day = time.toISOString().slice(0, 10);
+    if (days.at(-1) !== day) days.push(day);
+    return { value: [time.getUTCHours(), days.length - 1, c ? Math.round((100 * used[i]) / c) : 100], day, used: used[i], capacity: c };
+  });
+  calendar.setOption({ yAxis: { data: days }, series: [{ data: cells }] });
+  const element = calendar.getDom();
+  element.dataset.pool = pool.id;
+  element.dataset.bookedHours = String(used.filter(u => u > 0).length);
+  probe.calendar = { pool: pool.id, hours: cells.length, bookedHours: used.filter(u => u > 0).length };
+}
+
+function seriesOption() {
+  return {
+    textStyle: { fontFamily: chartFont },
+    tooltip: { trigger: "axis", renderMode: "richText" },
+    legend: { top: 0 },
+    grid: { left: 44, right: 60, top: 30, bottom: 28 },
+    xAxis: { type: "time" },
+    yAxis: [
+      { type: "value", min: 0, max: 100, axisLabel: { formatter: "{value}%" } },
+      { type: "value", axisLabel: { formatter: "¥{value}" } },
+    ],
+    series: [
+      { name: "Booked, next 24 h", type: "line", step: "end", showSymbol: false, data: [] },
+      { name: "Earnings", type: "line", step: "end", yAxisIndex: 1, showSymbol: false, data: [] },
+    ],
+  };
+}
+
+/** Reservations are not pushed to providers: a change to a pool is the cue to read them again (at most once a second). */
+function refreshReservationsSoon() {
+  if (reservationsDue) return;
+  reservationsDue = setTimeout(async () => {
+    reservationsDue = null;
+    const list = await api("GET", `/providers/${encodeURIComponent(me.providerId)}/reservations`).catch(e => { showProblem(e.message); return []; });
+    list.forEach(r => live?.offer("reservations", r));
+  }, 1000);
+}
+
+function showReservations() {
+  const list = [...reservations.values()].sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt));
+  fill(document.querySelector("#reservations tbody"), list.map(r => row([
+    shortId(r.plan.poolId), when(r.plan.startsAt), `${r.plan.gpus} × ${r.plan.hours} h`, cny(r.plan.fenPerGpuHour),
+    cny(r.plan.fenPerGpuHour * r.plan.gpus * r.plan.hours), badge(r.state),
+  ], { reservation: r.id, pool: r.plan.poolId, state: r.state })), "No reservations on your capacity yet.");
+}

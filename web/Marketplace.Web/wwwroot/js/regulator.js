@@ -1,0 +1,159 @@
+// The regulator's map: utilization by province and site, live fills, thin capacity, take-up, utilization over time.
+
+import { requireRole, showProblem } from "./session.js";
+import { connectPush, probe } from "./push.js";
+import { cny, percent, el, row, fill, chartFont } from "./format.js";
+import { mapNames, label } from "./provinces.js";
+
+const seriesLength = 600;
+const tickerLength = 60;
+
+if (requireRole("regulator", "admin")) {
+  start().catch(e => showProblem(`The map could not be drawn: ${e.message}`));
+}
+
+async function start() {
+  const response = await fetch("lib/china.json");
+  if (!response.ok) throw new Error("the map of China (lib/china.json) is missing; run npm run copy-libs");
+  echarts.registerMap("china", await response.json());
+
+  const map = echarts.init(document.getElementById("map"));
+  map.setOption(mapOption());
+  const series = echarts.init(document.getElementById("series"));
+  series.setOption(seriesOption());
+  addEventListener("resize", () => { map.resize(); series.resize(); });
+
+  const history = new Map();
+  const shownFills = new Set();
+  await connectPush({
+    utilization: snapshot => {
+      showTiles(snapshot);
+      showMap(map, snapshot);
+      showThin(snapshot);
+      showTicker(snapshot.recentFills, shownFills);
+      showSeries(series, snapshot, history);
+    },
+    takeUp: showTakeUp,
+  });
+}
+
+function mapOption() {
+  return {
+    textStyle: { fontFamily: chartFont },
+    tooltip: { trigger: "item", renderMode: "richText" },
+    visualMap: {
+      min: 0, max: 100, seriesIndex: 0, left: 10, bottom: 10, text: ["100% booked", "0%"], calculable: true,
+      inRange: { color: ["#e3eefc", "#7fb1f0", "#1f6feb", "#0b3a91"] },
+    },
+    geo: {
+      map: "china", roam: true, zoom: 1.15, top: 30,
+      label: { show: true, fontSize: 10, color: "#3b4457", fontFamily: chartFont },
+      itemStyle: { areaColor: "#f1f3f7", borderColor: "#9aa6bd" },
+      emphasis: { itemStyle: { areaColor: "#ffd27a" } },
+    },
+    series: [
+      { name: "Province", type: "map", geoIndex: 0, data: [] },
+      {
+        name: "Site", type: "scatter", coordinateSystem: "geo", data: [],
+        symbolSize: value => Math.min(42, 6 + Math.sqrt(value[2]) * 1.6),
+        itemStyle: { color: "#e4572e", borderColor: "#fff", borderWidth: 1, opacity: 0.85 },
+        tooltip: { formatter: p => `${p.data.name}\n${p.data.value[2]} GPUs · ${p.data.value[3].toFixed(1)}% booked` },
+      },
+    ],
+  };
+}
+
+function showTiles(snapshot) {
+  const gpus = snapshot.provinces.reduce((n, p) => n + p.gpuCount, 0);
+  const busy = snapshot.provinces.reduce((n, p) => n + p.busyGpusNow, 0);
+  document.getElementById("gpus").textContent = gpus.toLocaleString("en-US");
+  document.getElementById("busy").textContent = busy.toLocaleString("en-US");
+  document.getElementById("utilization").textContent = percent(weighted(snapshot.models));
+  document.getElementById("fills").textContent = snapshot.fillsTotal.toLocaleString("en-US");
+}
+
+/** Utilization of several groups, weighted by their GPU counts (basis points). */
+function weighted(groups) {
+  const gpus = groups.reduce((n, g) => n + g.gpuCount, 0);
+  return gpus ? groups.reduce((n, g) => n + g.gpuCount * g.utilizationBasisPoints, 0) / gpus : 0;
+}
+
+function showMap(chart, snapshot) {
+  const provinces = snapshot.provinces.filter(p => p.gpuCount > 0 && mapNames[p.province])
+    .map(p => ({ name: mapNames[p.province], value: p.utilizationBasisPoints / 100, province: p.province }));
+  const sites = snapshot.sites.map(s => ({
+    name: `${s.name} (${s.city}, ${label(s.province)})`, siteId: s.siteId,
+    value: [s.longitude, s.latitude, s.gpuCount, s.utilizationBasisPoints / 100],
+  }));
+  chart.setOption({ series: [{ data: provinces }, { data: sites }] });
+  const element = chart.getDom();
+  element.dataset.provinces = String(provinces.length);
+  element.dataset.sites = String(sites.length);
+  probe.map = {
+    provinces: provinces.map(p => ({ province: p.province, name: p.name, utilization: p.value })),
+    sites: sites.map(s => ({ siteId: s.siteId, name: s.name, gpus: s.value[2] })),
+  };
+}
+
+function showThin(snapshot) {
+  const thin = snapshot.provinces.filter(p => p.restingBids > 0).sort((a, b) => b.restingGpus - a.restingGpus);
+  fill(document.querySelector("#thin tbody"), thin.map(p => row([
+    label(p.province), p.restingBids, p.restingGpus, p.gpuCount, percent(p.utilizationBasisPoints),
+  ], { province: p.province })), "No bids are resting unfilled.");
+  document.querySelectorAll("#thin tbody td:not(:first-child)").forEach(td => td.classList.add("num"));
+}
+
+function showTicker(fills, shown) {
+  const ticker = document.getElementById("ticker");
+  const fresh = fills.filter(f => !shown.has(f.reservationId)).sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
+  for (const f of fresh) {
+    shown.add(f.reservationId);
+    const item = el("li", "fresh",
+      el("span", "time", new Date(f.at).toISOString().slice(11, 19)),
+      el("span", null, `${f.gpus} × ${f.gpuModel} for ${f.hours} h in ${label(f.province)} at ${cny(f.fenPerGpuHour)}/GPU-h`
+        + (f.voucherFen ? ` · voucher ${cny(f.voucherFen)}` : "")));
+    item.dataset.reservation = f.reservationId;
+    ticker.prepend(item);
+  }
+  while (ticker.children.length > tickerLength) ticker.lastElementChild.remove();
+  if (!ticker.children.length) ticker.append(el("li", "empty", "No fills yet."));
+  else ticker.querySelector(":scope > li.empty")?.remove();
+}
+
+function seriesOption() {
+  return {
+    textStyle: { fontFamily: chartFont },
+    tooltip: { trigger: "axis", renderMode: "richText" },
+    legend: { top: 0, type: "scroll" },
+    grid: { left: 44, right: 16, top: 30, bottom: 28 },
+    xAxis: { type: "time" },
+    yAxis: { type: "value", min: 0, max: 100, axisLabel: { formatter: "{value}%" } },
+    series: [],
+  };
+}
+
+function showSeries(chart, snapshot, history) {
+  const at = snapshot.at;
+  const points = [["All models", weighted(snapshot.models)], ...snapshot.models.filter(m => m.gpuCount > 0).map(m => [m.gpuModel, m.utilizationBasisPoints])];
+  for (const [name, basisPoints] of points) {
+    const line = history.get(name) ?? [];
+    line.push([at, +(basisPoints / 100).toFixed(2)]);
+    if (line.length > seriesLength) line.shift();
+    history.set(name, line);
+  }
+  chart.setOption({
+    series: [...history.entries()].map(([name, data]) => ({
+      name, type: "line", showSymbol: false, data, lineStyle: { width: name === "All models" ? 3 : 1.5 },
+    })),
+  });
+}
+
+function showTakeUp(programs) {
+  const count = (p, state) => p.vouchersByState[state] ?? 0;
+  fill(document.querySelector("#takeup tbody"), programs.map(p => row([
+    p.name, label(p.province), count(p, "Claimed"), count(p, "Active"), count(p, "Lapsed"),
+    cny(p.budgetFen), cny(p.issuedFen), cny(p.heldFen), cny(p.spentFen), cny(p.remainingBudgetFen),
+    percent(p.budgetFen ? (10000 * p.spentFen) / p.budgetFen : 0),
+  ], { program: p.programId })), "No voucher programs yet.");
+  document.querySelectorAll("#takeup tbody td:nth-child(n+3)").forEach(td => td.classList.add("num"));
+}

@@ -1,0 +1,152 @@
+// The SME console: the tenant's vouchers, quotes and bids, with bid and reservation status pushed live.
+
+import { requireRole, api, attempt, showProblem } from "./session.js";
+import { connectPush, probe } from "./push.js";
+import { cny, percent, when, shortId, el, row, fill, badge, values, options, hourFromNow } from "./format.js";
+import { provinceNames, label } from "./provinces.js";
+
+const bids = new Map();
+const reservations = new Map();
+const vouchers = new Map();
+const finalStates = ["Filled", "PartiallyFilled", "Cancelled", "Expired", "Rejected"];
+
+let live = null;
+
+const me = requireRole("sme");
+if (me) {
+  start().catch(e => showProblem(e.message));
+}
+
+async function start() {
+  wireForms();
+  const [programs, models] = await Promise.all([api("GET", "/programs"), api("GET", "/markets")]);
+  options(document.getElementById("programs"), programs.map(p => [p.id, `${p.name} (${label(p.province)})`]), programs.length ? null : "No programs open");
+  options(document.getElementById("models"), models.map(m => [m, m]));
+  options(document.getElementById("tenant-province"), provinceNames.map(p => [p, label(p)]));
+  await showTenant();
+  live = await connectPush({
+    bids: list => { list.forEach(b => bids.set(b.id, b)); showBids(); },
+    reservations: list => { list.forEach(r => reservations.set(r.id, r)); showReservations(); },
+    vouchers: list => { list.forEach(v => vouchers.set(v.id, v)); showVouchers(); },
+  });
+  showBids();
+  showReservations();
+  showVouchers();
+}
+
+async function showTenant() {
+  const text = document.getElementById("tenant");
+  const form = document.getElementById("register-tenant");
+  try {
+    const tenant = await api("GET", "/tenants/me");
+    const r = tenant.registration;
+    text.textContent = `${r.name} · ${r.kind === "Sme" ? "SME" : "startup team"} in ${label(r.province)}${r.creditCode ? ` · ${r.creditCode}` : ""}`;
+    form.hidden = true;
+  } catch (e) {
+    if (e.status !== 404) throw e;
+    text.textContent = `Tenant ${me.tenantId} is not registered yet. Register it to claim vouchers and bid.`;
+    form.hidden = false;
+  }
+}
+
+function wireForms() {
+  const on = (id, action) => document.getElementById(id).addEventListener("submit", event => {
+    event.preventDefault();
+    attempt(() => action(values(event.target), event.target));
+  });
+
+  on("register-tenant", async v => {
+    await api("POST", "/tenants", {
+      name: v.name, kind: v.kind, province: v.province, creditCode: v.creditCode || null,
+      relatedPartyCreditCodes: [], credibilityStatement: v.credibilityStatement || null,
+    });
+    await showTenant();
+  });
+
+  on("claim", async v => {
+    live?.offer("vouchers", await api("POST", `/programs/${encodeURIComponent(v.programId)}/vouchers`, { amountFen: v.amount ? Math.round(v.amount * 100) : null }));
+  });
+
+  on("activity", async (v, form) => {
+    live?.offer("vouchers", await api("POST", `/vouchers/${encodeURIComponent(v.voucherId)}/activity`,
+      { title: v.title, description: v.description, plannedGpuHours: Number(v.plannedGpuHours) }));
+    form.reset();
+  });
+
+  on("bid", async v => {
+    live?.offer("bids", await api("POST", "/bids", { ...order(v), clientOrderId: crypto.randomUUID() }));
+  });
+
+  document.getElementById("quote").addEventListener("click", () => attempt(async () => {
+    const form = document.getElementById("bid");
+    if (!form.reportValidity()) return;
+    const quote = await api("POST", "/quotes", { ...order(values(form)), timeInForce: "Ioc", goodUntil: null });
+    const result = document.getElementById("quote-result");
+    result.hidden = false;
+    result.textContent = quote.available
+      ? `Available now in ${label(quote.province)} from ${when(quote.startsAt)} at ${cny(quote.fenPerGpuHour)}/GPU-h: `
+        + `${cny(quote.costFen)} in all, the voucher pays ${cny(quote.voucherFen)}, you pay ${cny(quote.cashFen)}.`
+      : `Not available now: ${quote.reason ?? quote.reasonCode}.`;
+  }));
+}
+
+/** The bid form as the API's bid body. */
+function order(v) {
+  const earliestStart = hourFromNow(Number(v.startIn));
+  const latestStart = new Date(Date.parse(earliestStart) + Number(v.window) * 3600_000).toISOString();
+  return {
+    gpuModel: v.gpuModel, gpuCount: Number(v.gpuCount), durationHours: Number(v.durationHours), earliestStart, latestStart,
+    maxFenPerGpuHour: Math.round(Number(v.maxPrice) * 100), voucherId: v.voucherId || null, timeInForce: v.timeInForce,
+    goodUntil: v.timeInForce === "Gtc" ? latestStart : null,
+  };
+}
+
+function showBids() {
+  const list = [...bids.values()].sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt));
+  fill(document.querySelector("#bids tbody"), list.map(b => {
+    const o = b.order;
+    const f = b.fills[0];
+    const cancel = el("button", "danger", "Cancel");
+    cancel.type = "button";
+    cancel.hidden = finalStates.includes(b.state);
+    cancel.addEventListener("click", () => attempt(async () => {
+      live?.offer("bids", await api("DELETE", `/bids/${encodeURIComponent(b.id)}`));
+    }));
+    return row([
+      shortId(b.id), `${o.gpuCount} × ${o.gpuModel}, ${o.durationHours} h`, cny(o.maxFenPerGpuHour), badge(b.state),
+      f ? `${label(f.province)} from ${when(f.startsAt)} at ${cny(f.fenPerGpuHour)}` : b.reason ?? "", cancel,
+    ], { bid: b.id, state: b.state });
+  }), "No bids yet.");
+  for (const b of list) {
+    if (b.state === "Filled" && !probe.rendered[b.id]) probe.rendered[b.id] = Date.now();
+  }
+}
+
+function showReservations() {
+  const list = [...reservations.values()].sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt));
+  fill(document.querySelector("#reservations tbody"), list.map(r => row([
+    label(r.plan.province), when(r.plan.startsAt), `${r.plan.gpus} × ${r.plan.hours} h`, cny(r.voucherFen), cny(r.cashFen), badge(r.state),
+  ], { reservation: r.id, state: r.state })), "No reservations yet.");
+}
+
+function showVouchers() {
+  const list = [...vouchers.values()].sort((a, b) => Date.parse(b.claimedAt) - Date.parse(a.claimedAt));
+  const available = v => v.faceValueFen - v.heldFen - v.capturedFen - v.returnedFen;
+  const deadline = v => (v.state === "Claimed" ? `register by ${when(v.registrationDeadline)}` : v.state === "Active" ? `valid until ${when(v.expiresAt)}` : "—");
+  fill(document.querySelector("#vouchers tbody"), list.map(v => row([
+    shortId(v.id), v.programId, badge(v.state), cny(v.faceValueFen), cny(available(v)), cny(v.heldFen), cny(v.capturedFen),
+    percent(v.coverageBasisPoints), deadline(v),
+  ], { voucher: v.id, state: v.state })), "No vouchers yet: claim one from a program below.");
+
+  const open = list.filter(v => v.state === "Active" || v.state === "Claimed");
+  document.getElementById("available").textContent = cny(open.reduce((n, v) => n + available(v), 0));
+  document.getElementById("held").textContent = cny(open.reduce((n, v) => n + v.heldFen, 0));
+  document.getElementById("spent").textContent = cny(list.reduce((n, v) => n + v.capturedFen, 0));
+  const next = open.map(v => (v.state === "Claimed" ? v.registrationDeadline : v.expiresAt)).filter(Boolean).sort()[0];
+  document.getElementById("deadline").textContent = next ? when(next).slice(0, 10) : "—";
+
+  options(document.getElementById("claimed-vouchers"), list.filter(v => v.state === "Claimed").map(v => [v.id, `${shortId(v.id)} (${v.programId})`]),
+    "Choose a claimed voucher");
+  options(document.getElementById("active-vouchers"), list.filter(v => v.state === "Active").map(v => [v.id, `${shortId(v.id)} · ${cny(available(v))}`]),
+    "No voucher (pay cash)");
+}
