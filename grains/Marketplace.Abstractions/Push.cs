@@ -25,8 +25,16 @@ public sealed record MarketUpdate(
     [Id(7)] VoucherView? Voucher = null,
     [Id(8)] PoolView? Pool = null);
 
-/// <summary>Implemented by each web node; receives batches of updates to forward to SignalR groups.</summary>
-public interface IMarketObserver : IGrainObserver
+/// <summary>
+/// One per web node (keyed by the node's id): the silos' notifiers deliver batches into it and the web node takes
+/// them with a long poll. Every hop is a call into the cluster, which reaches any grain on any silo; a call from a
+/// silo out to a client reaches it only through a gateway that client is connected to.
+/// </summary>
+[Alias("push-inbox")]
+public interface IPushInboxGrain : IGrainWithGuidKey
 {
-    Task OnUpdates(IReadOnlyList<MarketUpdate> updates);
+    [Alias("deliver")] Task Deliver(IReadOnlyList<MarketUpdate> updates);
+
+    /// <summary>What has arrived since the last take; waits up to <paramref name="wait"/> for something to arrive.</summary>
+    [Alias("take")] Task<IReadOnlyList<MarketUpdate>> Take(TimeSpan wait);
 }

@@ -16,7 +16,7 @@ public sealed class PushNotifierGrain(TimeProvider time, ILogger<PushNotifierGra
     private const int MaxBatch = 500;
 
     private readonly List<MarketUpdate> _queue = [];
-    private IReadOnlyList<(Guid NodeId, IMarketObserver Observer)> _hubs = [];
+    private IReadOnlyList<Guid> _hubs = [];
     private DateTimeOffset _hubsFetchedAt = DateTimeOffset.MinValue;
     private bool _flushing;
 
@@ -59,7 +59,7 @@ public sealed class PushNotifierGrain(TimeProvider time, ILogger<PushNotifierGra
             for (var i = 0; i < latest.Count; i += MaxBatch)
             {
                 var batch = latest.GetRange(i, Math.Min(MaxBatch, latest.Count - i));
-                await Task.WhenAll(_hubs.Select(hub => Send(hub.NodeId, hub.Observer, batch)));
+                await Task.WhenAll(_hubs.Select(hub => Send(hub, batch)));
             }
         }
         catch (Exception e)
@@ -72,11 +72,11 @@ public sealed class PushNotifierGrain(TimeProvider time, ILogger<PushNotifierGra
         }
     }
 
-    private async Task Send(Guid nodeId, IMarketObserver observer, IReadOnlyList<MarketUpdate> batch)
+    private async Task Send(Guid nodeId, IReadOnlyList<MarketUpdate> batch)
     {
         try
         {
-            await observer.OnUpdates(batch);
+            await GrainFactory.GetGrain<IPushInboxGrain>(nodeId).Deliver(batch);
         }
         catch (Exception e)
         {
@@ -91,11 +91,11 @@ public sealed class PushNotifierGrain(TimeProvider time, ILogger<PushNotifierGra
 public sealed class HubListGrain(TimeProvider time) : Grain, IHubListGrain
 {
     private static readonly TimeSpan Expiry = TimeSpan.FromSeconds(30);
-    private readonly Dictionary<Guid, (IMarketObserver Observer, DateTimeOffset SeenAt)> _hubs = [];
+    private readonly Dictionary<Guid, DateTimeOffset> _hubs = [];
 
-    public ValueTask AddHub(Guid nodeId, IMarketObserver observer)
+    public ValueTask AddHub(Guid nodeId)
     {
-        _hubs[nodeId] = (observer, time.GetUtcNow());
+        _hubs[nodeId] = time.GetUtcNow();
         return ValueTask.CompletedTask;
     }
 
@@ -105,13 +105,58 @@ public sealed class HubListGrain(TimeProvider time) : Grain, IHubListGrain
         return ValueTask.CompletedTask;
     }
 
-    public ValueTask<IReadOnlyList<(Guid NodeId, IMarketObserver Observer)>> GetHubs()
+    public ValueTask<IReadOnlyList<Guid>> GetHubs()
     {
         var cutoff = time.GetUtcNow() - Expiry;
-        foreach (var stale in _hubs.Where(h => h.Value.SeenAt < cutoff).Select(h => h.Key).ToList())
+        foreach (var stale in _hubs.Where(h => h.Value < cutoff).Select(h => h.Key).ToList())
         {
             _hubs.Remove(stale);
         }
-        return ValueTask.FromResult<IReadOnlyList<(Guid, IMarketObserver)>>(_hubs.Select(h => (h.Key, h.Value.Observer)).ToList());
+        return ValueTask.FromResult<IReadOnlyList<Guid>>(_hubs.Keys.ToList());
+    }
+}
+
+/// <summary>
+/// A web node's inbox: batches from every silo's notifier wait here until the node takes them. A node that stops
+/// taking (it went away) is dropped from the hub list within 30 s; until then its inbox keeps at most
+/// <see cref="Capacity"/> updates, the oldest giving way (clients recover from a gap with a snapshot).
+/// </summary>
+[Reentrant]
+public sealed class PushInboxGrain(ILogger<PushInboxGrain> logger) : Grain, IPushInboxGrain
+{
+    private const int Capacity = 100_000;
+
+    private List<MarketUpdate> _pending = [];
+    private TaskCompletionSource? _arrived;
+    private long _dropped;
+
+    public Task Deliver(IReadOnlyList<MarketUpdate> updates)
+    {
+        _pending.AddRange(updates);
+        if (_pending.Count > Capacity)
+        {
+            var excess = _pending.Count - Capacity;
+            _pending.RemoveRange(0, excess);
+            _dropped += excess;
+            logger.LogWarning("Push inbox {NodeId} is not being taken from; {Dropped} updates dropped so far", this.GetPrimaryKey(), _dropped);
+        }
+        _arrived?.TrySetResult();
+        return Task.CompletedTask;
+    }
+
+    public async Task<IReadOnlyList<MarketUpdate>> Take(TimeSpan wait)
+    {
+        if (_pending.Count == 0)
+        {
+            _arrived ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            await Task.WhenAny(_arrived.Task, Task.Delay(wait));
+            if (_arrived is { Task.IsCompleted: true })
+            {
+                _arrived = null;
+            }
+        }
+        var taken = _pending;
+        _pending = [];
+        return taken;
     }
 }

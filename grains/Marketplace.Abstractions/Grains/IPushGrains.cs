@@ -11,9 +11,9 @@ public interface IPushNotifierGrain : IGrainWithIntegerKey
 [Alias("hub-list")]
 public interface IHubListGrain : IGrainWithIntegerKey
 {
-    [Alias("add")] ValueTask AddHub(Guid nodeId, IMarketObserver observer);
+    [Alias("add")] ValueTask AddHub(Guid nodeId);
 
     [Alias("remove")] ValueTask RemoveHub(Guid nodeId);
 
-    [Alias("hubs")] ValueTask<IReadOnlyList<(Guid NodeId, IMarketObserver Observer)>> GetHubs();
+    [Alias("hubs")] ValueTask<IReadOnlyList<Guid>> GetHubs();
 }

@@ -3,7 +3,7 @@ using Microsoft.AspNetCore.SignalR;
 namespace Marketplace.Web.Hubs;
 
 /// <summary>This web node's window on the cluster: receives batches of updates and sends each to its owner's group.</summary>
-internal sealed class MarketObserver(IHubContext<MarketHub> hub, TimeProvider clock, ILogger<MarketObserver> logger) : IMarketObserver
+internal sealed class MarketObserver(IHubContext<MarketHub> hub, TimeProvider clock, ILogger<MarketObserver> logger)
 {
     private int _vouchersChanged;
 
