@@ -12,7 +12,7 @@ public sealed record Machine(int Cores, string CpuModel, double MemoryGiB, strin
             .Split(' ', StringSplitOptions.RemoveEmptyEntries)[1] is { } kb ? double.Parse(kb, System.Globalization.CultureInfo.InvariantCulture) : 0;
         var os = Lines("/etc/os-release").FirstOrDefault(l => l.StartsWith("PRETTY_NAME=", StringComparison.Ordinal))?[12..].Trim('"') ?? RuntimeInformation.OSDescription;
         var load = Lines("/proc/loadavg").FirstOrDefault()?.Split(' ')[0] is { } l1 ? double.Parse(l1, System.Globalization.CultureInfo.InvariantCulture) : 0;
-        return new Machine(Environment.ProcessorCount, cpu, Math.Round(memKb / 1024 / 1024, 1), $"{os} ({RuntimeInformation.OSDescription})",
+        return new Machine(Environment.ProcessorCount, cpu, Math.Round(memKb / 1024 / 1024, 1), $"{os}, kernel {Environment.OSVersion.Version}",
             RuntimeInformation.FrameworkDescription, load);
     }
 

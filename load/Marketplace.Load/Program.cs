@@ -5,7 +5,8 @@
 //   check --db CONN                                                               the invariant checker over a database
 using Marketplace.Load;
 
-using var stop = new CancellationTokenSource();
+// Not disposed: SIGTERM may arrive while the process is already returning from Main.
+var stop = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) =>
 {
     e.Cancel = true;
