@@ -26,7 +26,7 @@ public sealed class RealisticBook
             var gpus = random.Next(4) switch { 0 => 64, 1 => 128, 2 => 256, _ => 512 };
             var capacity = new int[Hours];
             var free = new int[Hours];
-            var sold = random.Next(30, 96); // percent of the pool already sold, varying hour by hour
+            var sold = random.Next(55, 101); // percent of the pool already sold, varying hour by hour; many pools are full in places
             for (var h = 0; h < Hours; h++)
             {
                 capacity[h] = gpus;

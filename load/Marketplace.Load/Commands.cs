@@ -57,7 +57,7 @@ public static class Commands
         var duration = TimeSpan.FromSeconds(options.Number("duration", 30, 1, 3_600));
         var warmup = TimeSpan.FromSeconds(options.Number("warmup", 5, 0, 600));
         var maxInFlight = options.Integer("max-in-flight", 512, 1, 100_000);
-        var cpu = ProcessCpu.Of(options.All("watch"));
+        var cpu = ProcessCpu.Of(options.All("watch").Append($"load-tool={Environment.ProcessId}"));
         using var api = new Api(Url(options));
         var market = await WaitForMarketAsync(() => new Setup(api, Log).RunAsync(options.Text("tenant-prefix", "bench"), options.Integer("tenants", 32, 1, 2_000),
             options.Integer("pool-gpus", 1024, 1, 100_000), DateTimeOffset.UtcNow, abort), abort);
