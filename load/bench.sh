@@ -4,7 +4,7 @@
 #                                  matching-core micro-benchmark, a CPU trace of the silo; about 20 minutes
 #   load/bench.sh --quick          a short try run (10 s per step, fewer steps)
 #   load/bench.sh --duration S     seconds per step (default 60)
-#   load/bench.sh --rates "200 400"  the open-loop rates to climb (default 200 400 600 800 1000 1200)
+#   load/bench.sh --rates "200 500"  the open-loop rates to climb (default 200 500 800 1000 1200; 500 is the push-latency target)
 #   load/bench.sh --skip "scale pgbench micro profile"   leave parts out
 # Results: load/results/<time>/ (JSON and Markdown per run, summary.md with the table). PostgreSQL listens on 55472.
 set -euo pipefail
@@ -13,12 +13,12 @@ source scripts/lib.sh
 
 duration=60
 warmup=10
-rates="200 400 600 800 1000 1200"
+rates="200 500 800 1000 1200"
 concurrency=64
 skip=""
 while [ $# -gt 0 ]; do
   case "$1" in
-    --quick) duration=10; warmup=3; rates="200 400 800"; shift ;;
+    --quick) duration=10; warmup=3; rates="200 500 800"; shift ;;
     --duration) duration="$2"; shift 2 ;;
     --rates) rates="$2"; shift 2 ;;
     --concurrency) concurrency="$2"; shift 2 ;;
@@ -109,23 +109,27 @@ table="$out/summary.md"
   echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 } >"$table"
 
-mk_log "1 silo: open loop at $rates bids/s, $duration s each (stops when p99 > 250 ms or errors)"
+mk_log "1 silo: open loop at $rates bids/s, $duration s each"
 start_system 1
+# The climb goes on while the system keeps up (fills at 90 % of the rate or more, no errors, p99 under a second), so the
+# highest sustained rate is found even on a noisy machine; the highest within the issue's 250 ms p99 is reported beside it.
 best_rate=0
+best_within=0
 for rate in $rates; do
   result=$(bench "1 silo" --rate "$rate")
   row "$result" | tee -a "$table"
   api99=$(jq .api.p99 "$result"); push99=$(jq .push.p99 "$result"); bad=$(jq '.errors + .shed' "$result"); fills=$(jq .durableFillsPerSecond "$result")
-  if awk -v a="$api99" -v p="$push99" -v b="$bad" -v f="$fills" -v r="$rate" 'BEGIN { exit !(a > 250 || p > 250 || b > 0 || f < 0.8 * r) }'; then
+  if awk -v a="$api99" -v p="$push99" -v b="$bad" -v f="$fills" -v r="$rate" 'BEGIN { exit !(b > 0 || f < 0.9 * r || a > 1000 || p > 1000) }'; then
     mk_log "stopping the climb at $rate bids/s (api p99 $api99 ms, push p99 $push99 ms, errors+shed $bad, fills $fills/s)"
     break
   fi
   best_rate=$rate
+  if awk -v a="$api99" -v p="$push99" 'BEGIN { exit !(a <= 250 && p <= 250) }'; then best_within=$rate; fi
 done
-mk_log "best sustained rate on 1 silo: $best_rate bids/s"
+mk_log "1 silo: highest sustained rate $best_rate bids/s; highest with p99 within 250 ms: $best_within bids/s"
 echo "$best_rate" >"$out/best-rate"
 
-# Closed loop at a fixed concurrency: the most the system does, to compare 1, 2 and 3 silos and the pgbench baseline.
+# A closed loop at a fixed concurrency: the most the system does, to compare 1, 2 and 3 silos and the pgbench baseline.
 closed=$(bench "1 silo" --concurrency "$concurrency")
 row "$closed" | tee -a "$table"
 saturated_1=$(jq .durableFillsPerSecond "$closed")
@@ -180,7 +184,7 @@ fi
 
 {
   echo
-  echo "1 silo best open-loop rate within p99 250 ms and no errors: $best_rate bids/s."
+  echo "1 silo: highest sustained open-loop rate $best_rate bids/s; highest with API and push p99 within 250 ms: $best_within bids/s."
   [ -f "$out/scale-out" ] && echo "Closed loop ($concurrency workers) durable fills/s: 1 silo $saturated_1$(awk '{printf ", %s silos %s", $1, $2}' "$out/scale-out")."
   [ -f "$out/pgbench-tps" ] && echo "pgbench (same fill in plain SQL, $concurrency clients): $(cat "$out/pgbench-tps") TPS; our closed-loop fills/s are" \
     "$(awk -v a="$saturated_1" -v b="$(cat "$out/pgbench-tps")" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }') of it."
