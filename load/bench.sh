@@ -93,7 +93,7 @@ bench() {
 
 row() {
   jq -r '[.label, (if .targetRate then "\(.targetRate) /s" else "\(.concurrency) workers" end), .acceptedPerSecond, .durableFillsPerSecond,
-          .api.p50, .api.p95, .api.p99, .push.p50, .push.p95, .push.p99, (.errors + .shed), (.refused),
+          .pushedFills, .api.p50, .api.p95, .api.p99, .push.p50, .push.p95, .push.p99, (.errors + .shed), (.refused),
           (if .confirmation.invariantsClean then "clean" else "VIOLATED" end),
           ([.cpuCores | to_entries[] | "\(.key) \(.value)"] | join(", "))] | "| " + join(" | ") + " |"' "$1"
 }
@@ -105,13 +105,13 @@ table="$out/summary.md"
        "$(. /etc/os-release && echo "$PRETTY_NAME"); load average before: $(cut -d' ' -f1-3 /proc/loadavg)."
   echo "PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') durable (fsync on, synchronous_commit on); $duration s per step after $warmup s of warm-up."
   echo
-  echo "| run | load | accepted/s | durable fills/s | API p50 | API p95 | API p99 | push p50 | push p95 | push p99 | errors+shed | refused | invariants | CPU (cores) |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "| run | load | accepted/s | durable fills/s | fills pushed | API p50 ms | API p95 | API p99 | push p50 ms | push p95 | push p99 | errors+shed | refused | invariants | CPU (cores) |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 } >"$table"
 
 mk_log "1 silo: open loop at $rates bids/s, $duration s each"
 start_system 1
-# The climb goes on while the system keeps up (fills at 90 % of the rate or more, no errors, p99 under a second), so the
+# The climb goes on while the system keeps up (fills at 90 % of the rate or more, no errors, p99 under two seconds), so the
 # highest sustained rate is found even on a noisy machine; the highest within the issue's 250 ms p99 is reported beside it.
 best_rate=0
 best_within=0
@@ -119,7 +119,7 @@ for rate in $rates; do
   result=$(bench "1 silo" --rate "$rate")
   row "$result" | tee -a "$table"
   api99=$(jq .api.p99 "$result"); push99=$(jq .push.p99 "$result"); bad=$(jq '.errors + .shed' "$result"); fills=$(jq .durableFillsPerSecond "$result")
-  if awk -v a="$api99" -v p="$push99" -v b="$bad" -v f="$fills" -v r="$rate" 'BEGIN { exit !(b > 0 || f < 0.9 * r || a > 1000 || p > 1000) }'; then
+  if awk -v a="$api99" -v p="$push99" -v b="$bad" -v f="$fills" -v r="$rate" 'BEGIN { exit !(b > 0 || f < 0.9 * r || a > 2000 || p > 2000) }'; then
     mk_log "stopping the climb at $rate bids/s (api p99 $api99 ms, push p99 $push99 ms, errors+shed $bad, fills $fills/s)"
     break
   fi

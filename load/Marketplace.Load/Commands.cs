@@ -90,11 +90,12 @@ public static class Commands
             var confirmation = options.Text("check-db") is { } db
                 ? await Confirm.ViaDatabaseAsync(db, tally, abort)
                 : await Confirm.ViaApiAsync(api, tally, bids.Owners, 500, abort);
+            var durable = tally.InState(nameof(BidState.Filled));
             var states = Enum.GetNames<BidState>().Select(s => (s, tally.InState(s))).Where(p => p.Item2 > 0).ToDictionary(p => p.s, p => p.Item2);
             var result = new BenchResult(runId, options.Text("label", "unlabelled"), startedAt, rate is null ? "closed" : "open", rate, concurrency,
                 Math.Round(sending.TotalSeconds, 1), tally.Sent, tally.Accepted, tally.Shed, tally.Refused, tally.Errors, states,
                 new Dictionary<string, long>(tally.RejectReasons), new Dictionary<string, long>(tally.Refusals), new Dictionary<string, long>(tally.ErrorKinds),
-                Math.Round(tally.Accepted / sending.TotalSeconds, 1), tally.PushFills, Math.Round(tally.PushFills / sending.TotalSeconds, 1), tally.PushedBeforeAnswer,
+                Math.Round(tally.Accepted / sending.TotalSeconds, 1), durable, Math.Round(durable / sending.TotalSeconds, 1), tally.PushFills, tally.PushedBeforeAnswer,
                 tally.Api.Total(), tally.Push.Total(), confirmation, cores, Machine.Describe());
             var file = await result.WriteAsync(options.Text("out") ?? DefaultResults());
             Console.WriteLine(result.Markdown());

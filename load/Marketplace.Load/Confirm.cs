@@ -35,8 +35,8 @@ public static class Confirm
     }
 
     /// <summary>
-    /// Counts the accepted bids by state in the database (each must be stored, and the filled ones must be the ones the tool
-    /// counted), then runs the invariant checker over the whole database.
+    /// Counts the accepted bids by state in the database (each must be stored, and each filled one must have been pushed to
+    /// its tenant: a difference is a mismatch), then runs the invariant checker over the whole database.
     /// </summary>
     public static async Task<Confirmation> ViaDatabaseAsync(string connectionString, Tally tally, CancellationToken cancel)
     {

@@ -7,7 +7,10 @@ namespace Marketplace.Load;
 /// <summary>How the durable fills were confirmed at the end: by reading bids back through the API, or in the database.</summary>
 public sealed record Confirmation(string Method, long Checked, long Filled, long Mismatches, bool? InvariantsClean, IReadOnlyList<string> Violations);
 
-/// <summary>Everything one bench run measured; written as JSON and Markdown under load/results/.</summary>
+/// <summary>
+/// Everything one bench run measured; written as JSON and Markdown under load/results/. Durable fills are the accepted bids
+/// the database (or, without it, the API read-back) has as filled; pushed fills are those the hub told their tenant about.
+/// </summary>
 public sealed record BenchResult(
     string RunId,
     string Label,
@@ -28,6 +31,7 @@ public sealed record BenchResult(
     double AcceptedPerSecond,
     long DurableFills,
     double DurableFillsPerSecond,
+    long PushedFills,
     long PushedBeforeAnswer,
     Percentiles Api,
     Percentiles Push,
@@ -50,7 +54,8 @@ public sealed record BenchResult(
         md.AppendLine("|---|---|");
         md.AppendLine(c, $"| bids sent | {Sent:N0} |");
         md.AppendLine(c, $"| accepted | {Accepted:N0} ({AcceptedPerSecond:F0}/s) |");
-        md.AppendLine(c, $"| durable fills (pushed) | {DurableFills:N0} ({DurableFillsPerSecond:F0}/s) |");
+        md.AppendLine(c, $"| durable fills ({Confirmation.Method}) | {DurableFills:N0} ({DurableFillsPerSecond:F0}/s) |");
+        md.AppendLine(c, $"| fills pushed to the tenant | {PushedFills:N0} |");
         md.AppendLine(c, $"| states | {string.Join(", ", States.Select(s => $"{s.Key} {s.Value:N0}"))} |");
         md.AppendLine(c, $"| rejected by reason | {string.Join(", ", RejectReasons.Select(s => $"{s.Key} {s.Value:N0}"))} |");
         md.AppendLine(c, $"| refused (4xx) | {Refused:N0} {string.Join(", ", Refusals.Select(s => $"{s.Key} {s.Value:N0}"))} |");

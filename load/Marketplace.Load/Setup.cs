@@ -58,7 +58,8 @@ public sealed class Setup(Api api, Action<string> log)
 
     private async Task ProgramsAsync(string admin, DateTimeOffset now, CancellationToken cancel)
     {
-        // Opened a month before the first run; a program that exists already (409) keeps its own dates.
+        // Opened a month before the first run. No idempotency key: a later run sends other dates, which a reused key would
+        // refuse (422); the program itself answers 409 and keeps its own terms.
         var opens = new DateTimeOffset(now.Year, now.Month, 1, 0, 0, 0, TimeSpan.Zero).AddMonths(-1);
         foreach (var (id, d) in ProgramPresets.All(opens).Where(p => World.ProgramRegions.Any(r => r.ProgramId == p.Id)))
         {
@@ -68,7 +69,7 @@ public sealed class Setup(Api api, Action<string> log)
                 budgetFen = d.BudgetFen, voucherCapFen = d.VoucherCapFen, coverageBasisPoints = d.CoverageBasisPoints,
                 allowedTenantKinds = d.AllowedTenantKinds.Select(k => k.ToString()).ToList(), registrationDeadlineDays = d.RegistrationDeadlineDays,
                 validityDays = d.ValidityDays, stackable = d.Stackable, allowMultipleOpenVouchers = d.AllowMultipleOpenVouchers, assumptions = d.Assumptions,
-            }, $"load-program-{id}", cancel), cancel);
+            }, cancel: cancel), cancel);
         }
     }
 
