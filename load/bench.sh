@@ -188,7 +188,7 @@ fi
   [ -f "$out/scale-out" ] && echo "Closed loop ($concurrency workers) durable fills/s: 1 silo $saturated_1$(awk '{printf ", %s silos %s", $1, $2}' "$out/scale-out")."
   [ -f "$out/pgbench-tps" ] && echo "pgbench (same fill in plain SQL, $concurrency clients): $(cat "$out/pgbench-tps") TPS; our closed-loop fills/s are" \
     "$(awk -v a="$saturated_1" -v b="$(cat "$out/pgbench-tps")" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }') of it."
-  micro=$(find "$out/micro" -name '*-report-github.md' 2>/dev/null | head -1)
+  micro=$(find "$out/micro" -name '*-report-github.md' 2>/dev/null | head -1 || true)
   [ -n "$micro" ] && { echo; echo "Matching core:"; echo; cat "$micro"; }
   [ -s "$out/profile-exclusive.txt" ] && { echo; echo "Silo 0 thread-time samples, top methods (exclusive):"; echo; echo '```'; cat "$out/profile-exclusive.txt"; echo '```'; }
 } >>"$table"
