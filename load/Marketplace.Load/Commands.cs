@@ -32,7 +32,7 @@ public static class Commands
             var bids = new Bids(api, tally, $"demo-{DateTimeOffset.UtcNow:yyyyMMddHHmmss}", new BidMix(VoucherShare: 0.3, GtcShare: 0.3, LowballShare: 0.4));
             var rate = options.Number("rate", 3, 0.1, 200);
             Log($"demo activity at about {rate} actions/s; Ctrl-C stops it");
-            await Task.WhenAll(new Demo(api, bids, tally, market, rate, Log).RunAsync(stop), Progress.ShowAsync("demo", tally, stop));
+            await Task.WhenAll(new Demo(api, bids, tally, market, rate, Log).RunAsync(stop), Progress.ShowAsync("demo", tally, live: false, stop));
         }
         finally
         {
@@ -81,7 +81,7 @@ public static class Commands
             var startedAt = DateTimeOffset.UtcNow;
             cpu.Start();
             using var progressStop = CancellationTokenSource.CreateLinkedTokenSource(abort);
-            var progress = Progress.ShowAsync($"bench {(rate is { } v ? $"{v:F0} bids/s" : $"{concurrency} workers")}", tally, progressStop.Token);
+            var progress = Progress.ShowAsync($"bench {(rate is { } v ? $"{v:F0} bids/s" : $"{concurrency} workers")}", tally, live: true, progressStop.Token);
             var sending = await new Bench(bids, tally, market.Tenants).RunAsync(plan, abort);
             var cores = cpu.Cores();
             await progressStop.CancelAsync();

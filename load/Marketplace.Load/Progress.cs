@@ -11,9 +11,10 @@ public static class Progress
 {
     public static bool Interactive => !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive;
 
-    public static async Task ShowAsync(string title, Tally tally, CancellationToken stop)
+    /// <param name="live">A live table when the output is a terminal; the demo, which logs what it does, asks for plain lines.</param>
+    public static async Task ShowAsync(string title, Tally tally, bool live, CancellationToken stop)
     {
-        if (Interactive)
+        if (live && Interactive)
         {
             var table = new Table().Border(TableBorder.Rounded).Title(title).AddColumns("bids sent", "accepted", "fills", "resting", "rejected",
                 "refused", "errors", "rate /s", "api p50 ms", "api p99 ms", "push p99 ms");
