@@ -1,3 +1,4 @@
-// Micro-benchmarks of the matching core (BenchmarkDotNet).
-Console.Error.WriteLine("not built yet");
-return 2;
+// Micro-benchmarks of the matching core (BenchmarkDotNet). load/bench.sh runs them with `--job short --filter '*'`.
+using BenchmarkDotNet.Running;
+
+BenchmarkSwitcher.FromAssembly(typeof(Marketplace.Benchmarks.MatchingBenchmarks).Assembly).Run(args);

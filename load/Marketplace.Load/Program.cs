@@ -1,3 +1,46 @@
 // The load and demo generator: drives the marketplace only through its public HTTP API and SignalR hub.
-Console.Error.WriteLine("usage: Marketplace.Load demo|bench|check (not built yet)");
-return 2;
+//   demo  --url U [--rate 3] [--tenants 16]                                       gentle activity until Ctrl-C
+//   bench --url U (--rate R | --concurrency C) [--duration 30] [--warmup 5] [--tenants 32] [--max-in-flight 512]
+//         [--check-db CONN] [--out DIR] [--label TEXT] [--watch name=pid ...]      measures and writes load/results/
+//   check --db CONN                                                               the invariant checker over a database
+using Marketplace.Load;
+
+// Not disposed: SIGTERM may arrive while the process is already returning from Main.
+var stop = new CancellationTokenSource();
+Console.CancelKeyPress += (_, e) =>
+{
+    e.Cancel = true;
+    stop.Cancel();
+};
+AppDomain.CurrentDomain.ProcessExit += (_, _) => stop.Cancel();
+
+Options options;
+try
+{
+    options = Options.Parse(args);
+}
+catch (ArgumentException e)
+{
+    Console.Error.WriteLine($"error: {e.Message}\n{Commands.Usage}");
+    return 2;
+}
+
+try
+{
+    return options.Verb switch
+    {
+        "demo" => await Commands.DemoAsync(options, stop.Token),
+        "bench" => await Commands.BenchAsync(options, stop.Token),
+        "check" => await Commands.CheckAsync(options, stop.Token),
+        _ => Commands.Unknown(options.Verb),
+    };
+}
+catch (ArgumentException e)
+{
+    Console.Error.WriteLine($"error: {e.Message}\n{Commands.Usage}");
+    return 2;
+}
+catch (OperationCanceledException) when (stop.IsCancellationRequested)
+{
+    return 130;
+}
