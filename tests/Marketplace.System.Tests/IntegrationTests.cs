@@ -2,7 +2,6 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Marketplace.Testing;
-using Microsoft.AspNetCore.SignalR.Client;
 using Xunit;
 
 namespace Marketplace.System.Tests;
@@ -33,16 +32,7 @@ public sealed class IntegrationTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, registered.StatusCode);
 
         // A real SignalR client over WebSockets, as a provider's dashboard connects.
-        var token = await _system.TokenAsync(Names.Roles.Provider, providerId: providerId);
-        await using var hub = new HubClient(new HubConnectionBuilder()
-            .WithUrl(new Uri(_system.WebUrl, Names.Hub.Path), o =>
-            {
-                o.AccessTokenProvider = () => Task.FromResult<string?>(token);
-                o.Transports = Microsoft.AspNetCore.Http.Connections.HttpTransportType.WebSockets;
-                o.SkipNegotiation = true;
-            })
-            .Build());
-        await hub.Connection.StartAsync();
+        await using var hub = await _system.HubAsync(Names.Roles.Provider, providerId: providerId);
 
         var listed = await provider.PostAsJsonAsync($"/api/v1/providers/{providerId}/pools",
             new { poolId = $"{providerId}-h20", siteId = "gy-1", gpuModel = "H20-96G", gpuCount = 32, askFenPerGpuHour = 900 });

@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
 using Marketplace.Testing;
-using Microsoft.AspNetCore.SignalR.Client;
 using Xunit;
 
 namespace Marketplace.System.Tests;
@@ -27,11 +26,7 @@ public sealed class MultiSiloPushTests : IAsyncLifetime
             sites = new[] { new { siteId = "zw-1", name = "Zhongwei 1", province = "Ningxia", city = "Zhongwei", latitude = 37.5, longitude = 105.2, greenPowerPercent = 60 } },
         });
         Assert.Equal(HttpStatusCode.OK, registered.StatusCode);
-        var token = await _system.TokenAsync(Names.Roles.Provider, providerId: providerId);
-        await using var hub = new HubClient(new HubConnectionBuilder()
-            .WithUrl(new Uri(_system.WebUrl, Names.Hub.Path), o => o.AccessTokenProvider = () => Task.FromResult<string?>(token))
-            .Build());
-        await hub.Connection.StartAsync();
+        await using var hub = await _system.HubAsync(Names.Roles.Provider, providerId: providerId);
 
         // Sixteen pools land on the three silos by random placement: the chance that all sit on one silo is 3 in 43 million.
         var poolIds = Enumerable.Range(0, 16).Select(i => $"{providerId}-{i}").ToList();

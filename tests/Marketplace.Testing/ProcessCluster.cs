@@ -1,4 +1,5 @@
 using System.Net.Http.Json;
+using Microsoft.AspNetCore.SignalR.Client;
 
 namespace Marketplace.Testing;
 
@@ -151,6 +152,22 @@ public sealed class ProcessCluster : IAsyncDisposable
         var token = await TokenAsync(role, tenantId, providerId);
         http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
         return http;
+    }
+
+    /// <summary>A started SignalR client of the market hub over WebSockets, as a dashboard of <paramref name="role"/> connects.</summary>
+    public async Task<HubClient> HubAsync(string role, string? tenantId = null, string? providerId = null)
+    {
+        var token = await TokenAsync(role, tenantId, providerId);
+        var hub = new HubClient(new HubConnectionBuilder()
+            .WithUrl(new Uri(WebUrl, Names.Hub.Path), o =>
+            {
+                o.AccessTokenProvider = () => Task.FromResult<string?>(token);
+                o.Transports = Microsoft.AspNetCore.Http.Connections.HttpTransportType.WebSockets;
+                o.SkipNegotiation = true;
+            })
+            .Build());
+        await hub.Connection.StartAsync();
+        return hub;
     }
 
     public async Task<string> TokenAsync(string role, string? tenantId = null, string? providerId = null)
