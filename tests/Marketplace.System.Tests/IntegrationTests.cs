@@ -23,12 +23,7 @@ public sealed class IntegrationTests : IAsyncLifetime
 
         var providerId = Scenario.Unique("prov");
         using var provider = await _system.ClientAsync(Names.Roles.Provider, providerId: providerId);
-        var registered = await provider.PostAsJsonAsync("/api/v1/providers", new
-        {
-            name = "Guizhou Compute",
-            creditCode = Scenario.NewCreditCode(),
-            sites = new[] { new { siteId = "gy-1", name = "Gui'an 1", province = "Guizhou", city = "Gui'an", latitude = 26.4, longitude = 106.6, greenPowerPercent = 70 } },
-        });
+        var registered = await MarketSeed.RegisterProviderAsync(provider, "Guizhou", "gy-1");
         Assert.Equal(HttpStatusCode.OK, registered.StatusCode);
 
         // A real SignalR client over WebSockets, as a provider's dashboard connects.

@@ -19,12 +19,7 @@ public sealed class MultiSiloPushTests : IAsyncLifetime
     {
         var providerId = Scenario.Unique("prov");
         using var provider = await _system.ClientAsync(Names.Roles.Provider, providerId: providerId);
-        var registered = await provider.PostAsJsonAsync("/api/v1/providers", new
-        {
-            name = "Ningxia Compute",
-            creditCode = Scenario.NewCreditCode(),
-            sites = new[] { new { siteId = "zw-1", name = "Zhongwei 1", province = "Ningxia", city = "Zhongwei", latitude = 37.5, longitude = 105.2, greenPowerPercent = 60 } },
-        });
+        var registered = await MarketSeed.RegisterProviderAsync(provider, "Ningxia", "zw-1");
         Assert.Equal(HttpStatusCode.OK, registered.StatusCode);
         await using var hub = await _system.HubAsync(Names.Roles.Provider, providerId: providerId);
 

@@ -22,12 +22,7 @@ public sealed class OperabilityTests : IAsyncLifetime
         // A provider whose pool a voucher-funded bid tries and fails (the provider is not approved): a logged refusal.
         var providerId = Scenario.Unique("prov");
         using var provider = await _system.ClientAsync(Names.Roles.Provider, providerId: providerId);
-        (await provider.PostAsJsonAsync("/api/v1/providers", new
-        {
-            name = "Ningxia Compute",
-            creditCode = Scenario.NewCreditCode(),
-            sites = new[] { new { siteId = "zw-1", name = "Zhongwei 1", province = "Ningxia", city = "Zhongwei", latitude = 37.5, longitude = 105.2, greenPowerPercent = 80 } },
-        })).EnsureSuccessStatusCode();
+        (await MarketSeed.RegisterProviderAsync(provider, "Ningxia", "zw-1")).EnsureSuccessStatusCode();
         (await provider.PostAsJsonAsync($"/api/v1/providers/{providerId}/pools", new { siteId = "zw-1", gpuModel = "H20-96G", gpuCount = 8, askFenPerGpuHour = 800 }))
             .EnsureSuccessStatusCode();
         using var admin = await _system.ClientAsync(Names.Roles.Admin);

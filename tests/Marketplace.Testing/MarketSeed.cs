@@ -16,18 +16,22 @@ public static class MarketSeed
         {
             var id = Scenario.Unique("prov");
             using var client = await system.ClientAsync(Names.Roles.Provider, providerId: id);
-            (await client.PostAsJsonAsync("/api/v1/providers", new
-            {
-                name = $"{province} Compute",
-                creditCode = Scenario.NewCreditCode(),
-                sites = new[] { new { siteId = "dc-1", name = $"{province} DC", province, city = "City", latitude = 36.0, longitude = 104.0, greenPowerPercent = 60 } },
-            })).EnsureSuccessStatusCode();
+            (await RegisterProviderAsync(client, province)).EnsureSuccessStatusCode();
             (await client.PostAsJsonAsync($"/api/v1/providers/{id}/pools", new { siteId = "dc-1", gpuModel = model, gpuCount = gpus, askFenPerGpuHour = 1_000 + 10 * i }))
                 .EnsureSuccessStatusCode();
             ids.Add(id);
         }
         return ids;
     }
+
+    /// <summary>Registers the client's provider with one data-center site, <paramref name="siteId"/>, in the province.</summary>
+    public static Task<HttpResponseMessage> RegisterProviderAsync(HttpClient provider, string province, string siteId = "dc-1") =>
+        provider.PostAsJsonAsync("/api/v1/providers", new
+        {
+            name = $"{province} Compute",
+            creditCode = Scenario.NewCreditCode(),
+            sites = new[] { new { siteId, name = $"{province} DC", province, city = "City", latitude = 36.0, longitude = 104.0, greenPowerPercent = 60 } },
+        });
 
     /// <summary>Registered SME tenants, each with a client acting for it.</summary>
     public static async Task<IReadOnlyList<(string Id, HttpClient Client)>> TenantsAsync(ProcessCluster system, int count)
