@@ -38,7 +38,7 @@ internal static class MarketApi
             {
                 check.Length(key, 1, 100, "clientOrderId");
             }
-            var order = Validate(body, check, clock.GetUtcNow(), configuration.GetValue("Market:BookingHorizonDays", 14));
+            var order = Validate(body, check, clock.GetUtcNow(), configuration.BookingHorizonDays());
             if (!check.Ok)
             {
                 return check.Problem();
@@ -61,7 +61,7 @@ internal static class MarketApi
             [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock) =>
         {
             var check = new Check();
-            var order = Validate(body with { TimeInForce = body.TimeInForce ?? "IOC" }, check, clock.GetUtcNow(), configuration.GetValue("Market:BookingHorizonDays", 14));
+            var order = Validate(body with { TimeInForce = body.TimeInForce ?? "IOC" }, check, clock.GetUtcNow(), configuration.BookingHorizonDays());
             if (!check.Ok)
             {
                 return check.Problem();

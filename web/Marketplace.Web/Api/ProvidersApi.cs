@@ -136,14 +136,14 @@ internal static class ProvidersApi
 
         providers.MapPost("/{id}/pools/{poolId}/outages", (string id, string poolId, OutageBody request, GrainCalls grains, HttpContext context,
                 IConfiguration configuration, [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock) =>
-            DeclareOutage(id, poolId, request with { SiteId = null }, grains, context, clock.GetUtcNow(), configuration.GetValue("Market:BookingHorizonDays", 14)))
+            DeclareOutage(id, poolId, request with { SiteId = null }, grains, context, clock.GetUtcNow(), configuration.BookingHorizonDays()))
             .RequireAuthorization(Names.Policies.Provider)
             .WithSummary("Declare an outage of one pool: its reservations are interrupted and re-matched elsewhere")
             .Produces<OutageReport>();
 
         providers.MapPost("/{id}/outages", (string id, OutageBody request, GrainCalls grains, HttpContext context, IConfiguration configuration,
                 [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock) =>
-            DeclareOutage(id, null, request, grains, context, clock.GetUtcNow(), configuration.GetValue("Market:BookingHorizonDays", 14)))
+            DeclareOutage(id, null, request, grains, context, clock.GetUtcNow(), configuration.BookingHorizonDays()))
             .RequireAuthorization(Names.Policies.Provider)
             .WithSummary("Declare an outage of a whole site (every pool on it)")
             .Produces<OutageReport>();
