@@ -1,8 +1,8 @@
 // The provider console: pools with their prices, the capacity calendar as a heat map, outages, live utilization and earnings.
 
-import { requireRole, api, attempt, showProblem } from "./session.js";
+import { requireRole, api, attempt, onSubmit, showProblem } from "./session.js";
 import { connectPush, probe } from "./push.js";
-import { cny, percent, when, shortId, el, row, fill, badge, values, options, hourFromNow, chartFont } from "./format.js";
+import { cny, percent, when, shortId, el, row, fill, badge, options, hourFromNow, chartFont } from "./format.js";
 import { provinceNames, label } from "./provinces.js";
 
 const pools = new Map();
@@ -58,12 +58,7 @@ async function showProvider() {
 }
 
 function wireForms() {
-  const on = (id, action) => document.getElementById(id).addEventListener("submit", event => {
-    event.preventDefault();
-    attempt(() => action(values(event.target), event.target));
-  });
-
-  on("register-provider", async v => {
+  onSubmit("register-provider", async v => {
     await api("POST", "/providers", {
       name: v.name, creditCode: v.creditCode,
       sites: [{
@@ -74,13 +69,13 @@ function wireForms() {
     await showProvider();
   });
 
-  on("list-pool", async v => {
+  onSubmit("list-pool", async v => {
     const pool = await api("POST", `/providers/${encodeURIComponent(me.providerId)}/pools`,
       { siteId: v.siteId, gpuModel: v.gpuModel, gpuCount: Number(v.gpuCount), askFenPerGpuHour: Math.round(Number(v.ask) * 100) });
     live?.offer("pools", pool);
   });
 
-  on("outage", async v => {
+  onSubmit("outage", async v => {
     const from = new Date(Math.max(Date.now(), Date.parse(hourFromNow(Number(v.startIn))) - 3600_000));
     const to = new Date(from.getTime() + Number(v.hours) * 3600_000);
     const report = await api("POST", `/providers/${encodeURIComponent(me.providerId)}/pools/${encodeURIComponent(v.poolId)}/outages`,

@@ -1,5 +1,7 @@
 // The signed-in user (a development token kept for this browser tab) and calls to the API on its behalf.
 
+import { values } from "./format.js";
+
 const key = "marketplace.session";
 
 export const homeOf = { sme: "sme.html", provider: "provider.html", regulator: "regulator.html", admin: "regulator.html" };
@@ -92,4 +94,12 @@ export async function attempt(action) {
     showProblem(e.message);
     return undefined;
   }
+}
+
+/** Runs the action with the form's values (and the form) each time it is submitted, through attempt. */
+export function onSubmit(id, action) {
+  document.getElementById(id).addEventListener("submit", event => {
+    event.preventDefault();
+    attempt(() => action(values(event.target), event.target));
+  });
 }

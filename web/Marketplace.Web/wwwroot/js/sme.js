@@ -1,6 +1,6 @@
 // The SME console: the tenant's vouchers, quotes and bids, with bid and reservation status pushed live.
 
-import { requireRole, api, attempt, showProblem } from "./session.js";
+import { requireRole, api, attempt, onSubmit, showProblem } from "./session.js";
 import { connectPush, probe } from "./push.js";
 import { cny, percent, when, shortId, el, row, fill, badge, values, options, hourFromNow } from "./format.js";
 import { provinceNames, label } from "./provinces.js";
@@ -50,12 +50,7 @@ async function showTenant() {
 }
 
 function wireForms() {
-  const on = (id, action) => document.getElementById(id).addEventListener("submit", event => {
-    event.preventDefault();
-    attempt(() => action(values(event.target), event.target));
-  });
-
-  on("register-tenant", async v => {
+  onSubmit("register-tenant", async v => {
     await api("POST", "/tenants", {
       name: v.name, kind: v.kind, province: v.province, creditCode: v.creditCode || null,
       relatedPartyCreditCodes: [], credibilityStatement: v.credibilityStatement || null,
@@ -63,17 +58,17 @@ function wireForms() {
     await showTenant();
   });
 
-  on("claim", async v => {
+  onSubmit("claim", async v => {
     live?.offer("vouchers", await api("POST", `/programs/${encodeURIComponent(v.programId)}/vouchers`, { amountFen: v.amount ? Math.round(v.amount * 100) : null }));
   });
 
-  on("activity", async (v, form) => {
+  onSubmit("activity", async (v, form) => {
     live?.offer("vouchers", await api("POST", `/vouchers/${encodeURIComponent(v.voucherId)}/activity`,
       { title: v.title, description: v.description, plannedGpuHours: Number(v.plannedGpuHours) }));
     form.reset();
   });
 
-  on("bid", async v => {
+  onSubmit("bid", async v => {
     live?.offer("bids", await api("POST", "/bids", { ...order(v), clientOrderId: crypto.randomUUID() }));
   });
 
