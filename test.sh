@@ -36,6 +36,7 @@ export MARKETPLACE_TEST_PG
 results="$MK_ROOT/.data/test-results"
 rm -rf "$results"
 mkdir -p "$results"
+export MARKETPLACE_TEST_LOGS="$results/processes" # every line the tests' silo and web processes print
 
 mk_log "building"
 dotnet build Marketplace.sln -c Release -nologo -clp:ErrorsOnly >"$results/build.log" 2>&1 || { cat "$results/build.log"; mk_die "the build failed"; }

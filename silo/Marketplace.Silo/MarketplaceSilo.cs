@@ -40,6 +40,7 @@ public static class MarketplaceSilo
         silo.Services.AddMarketplaceGrains(connectionString, configuration);
         silo.Services.Configure<ExceptionSerializationOptions>(o => o.SupportedNamespacePrefixes.Add("Npgsql"));
         silo.AddIncomingGrainCallFilter<GrainCallScope>();
+        silo.AddIncomingGrainCallFilter<StorageFaultFilter>();
         // Collects what the Orleans dashboard shows; the web tier serves it to admins.
         silo.AddDashboard(o => o.HideTrace = true);
         silo.AddStartupTask(static async (services, _) =>

@@ -11,11 +11,20 @@ public sealed partial class ManagedProcess : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly ConcurrentQueue<string> _output = new();
+    private readonly StreamWriter? _log;
+    private bool _logClosed;
 
     private ManagedProcess(string name, Process process)
     {
         Name = name;
         _process = process;
+        // The kept output is bounded; with MARKETPLACE_TEST_LOGS set (test.sh sets it) every line also goes to a file there.
+        if (Environment.GetEnvironmentVariable("MARKETPLACE_TEST_LOGS") is { Length: > 0 } folder)
+        {
+            Directory.CreateDirectory(folder);
+            _log = new StreamWriter(Path.Combine(folder, $"{string.Join('-', name.Split(Path.GetInvalidFileNameChars()))}.log"), append: true) { AutoFlush = true };
+            _log.WriteLine($"--- started {DateTimeOffset.UtcNow:O}");
+        }
     }
 
     public string Name { get; }
@@ -70,6 +79,16 @@ public sealed partial class ManagedProcess : IAsyncDisposable
             return;
         }
         _output.Enqueue(line);
+        if (_log is not null)
+        {
+            lock (_log)
+            {
+                if (!_logClosed)
+                {
+                    _log.WriteLine(line);
+                }
+            }
+        }
         while (_output.Count > 2_000)
         {
             _output.TryDequeue(out _);
@@ -115,6 +134,14 @@ public sealed partial class ManagedProcess : IAsyncDisposable
             }
         }
         _process.Dispose();
+        if (_log is not null)
+        {
+            lock (_log)
+            {
+                _logClosed = true;
+                _log.Dispose();
+            }
+        }
     }
 
     public static int FreePort()

@@ -15,8 +15,11 @@ public sealed class ProcessCluster : IAsyncDisposable
     private readonly Dictionary<string, string?> _common;
     private readonly Dictionary<string, string?> _webSettings;
 
-    private ProcessCluster(TestDatabase database, Dictionary<string, string?> common, Dictionary<string, string?> webSettings)
+    private readonly string _label;
+
+    private ProcessCluster(string label, TestDatabase database, Dictionary<string, string?> common, Dictionary<string, string?> webSettings)
     {
+        _label = label;
         Database = database;
         _common = common;
         _webSettings = webSettings;
@@ -72,7 +75,7 @@ public sealed class ProcessCluster : IAsyncDisposable
         {
             web[key] = value;
         }
-        var cluster = new ProcessCluster(database, common, web);
+        var cluster = new ProcessCluster(label, database, common, web);
         for (var i = 0; i < silos; i++)
         {
             cluster._silos.Add(null);
@@ -100,7 +103,7 @@ public sealed class ProcessCluster : IAsyncDisposable
         {
             env[key] = value;
         }
-        var silo = ManagedProcess.Start($"silo-{index}", "dotnet", [SiloDll], env);
+        var silo = ManagedProcess.Start($"{_label}-silo-{index}", "dotnet", [SiloDll], env);
         _silos[index] = silo;
         SiloHttpPorts[index] = int.Parse(env["Orleans__HttpPort"]!, System.Globalization.CultureInfo.InvariantCulture);
         return silo;
@@ -113,7 +116,7 @@ public sealed class ProcessCluster : IAsyncDisposable
         {
             env[key] = value;
         }
-        Web = ManagedProcess.Start("web", "dotnet", [WebDll], env);
+        Web = ManagedProcess.Start($"{_label}-web", "dotnet", [WebDll], env);
     }
 
     public async Task WaitUntilReadyAsync(TimeSpan timeout)
