@@ -97,6 +97,24 @@ public sealed class HubSecurityTests(MatrixCluster web)
         Assert.True(recorded >= 1);
     }
 
+    /// <summary>Any signed-in client can call Join as often as it likes: a refusal must not write an error with a stack trace.</summary>
+    [Fact]
+    public async Task A_refused_join_is_logged_as_a_warning_without_a_stack_trace()
+    {
+        var world = await web.WorldAsync();
+        await using var hub = await Connect(world, Role.Sme);
+        var group = Names.Hub.TenantGroup(world.TenantB);
+        var before = web.Logs.GetSnapshot().Count;
+
+        await Assert.ThrowsAsync<HubException>(() => hub.Connection.InvokeAsync("Join", group));
+
+        var logged = web.Logs.GetSnapshot().Skip(before).ToList();
+        var refusal = Assert.Single(logged, r => r.Message.Contains("Refused hub call Join", StringComparison.Ordinal));
+        Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Warning, refusal.Level);
+        Assert.Null(refusal.Exception);
+        Assert.DoesNotContain(logged, r => r.Level >= Microsoft.Extensions.Logging.LogLevel.Error);
+    }
+
     [Fact]
     public async Task Joining_with_no_group_at_all_is_refused_the_same_way()
     {

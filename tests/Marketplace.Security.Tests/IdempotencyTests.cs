@@ -56,6 +56,51 @@ public sealed class IdempotencyTests(MatrixCluster web)
         Assert.Equal(before, await Bids(world.TenantA));
     }
 
+    /// <summary>Both used to run: one key created two programmes when two bodies arrived at the same moment.</summary>
+    [Fact]
+    public async Task One_key_sent_at_once_with_different_bodies_runs_one_of_them_and_refuses_the_others()
+    {
+        var world = await web.WorldAsync();
+        var admin = world.Client(Role.Admin);
+        var key = Scenario.Unique("key");
+        var ids = Enumerable.Range(0, 8).Select(_ => Scenario.Unique("prog")).ToList();
+
+        var answers = await Task.WhenAll(ids.Select(id =>
+            admin.SendAsync(new Call("POST", "/api/v1/programs/", Catalog.NoValues, Catalog.NoValues, Catalog.ProgramBody(world, id), key))));
+
+        Assert.Single(answers, a => a.StatusCode == HttpStatusCode.Created);
+        foreach (var refused in answers.Where(a => a.StatusCode != HttpStatusCode.Created))
+        {
+            var code = (await refused.Problem()).Code();
+            Assert.True(refused.StatusCode == HttpStatusCode.Conflict && code == "idempotency-key-in-flight"
+                || refused.StatusCode == HttpStatusCode.UnprocessableEntity && code == "idempotency-key-reused", $"{(int)refused.StatusCode} {code}");
+        }
+        Assert.Equal(1, await web.Database.ScalarAsync<long>("SELECT count(*) FROM programs WHERE id = ANY(@ids)", ("ids", ids.ToArray())));
+    }
+
+    [Fact]
+    public async Task A_key_whose_first_request_is_still_running_is_answered_409_with_retry_after_and_runs_nothing()
+    {
+        var world = await web.WorldAsync();
+        var issuer = web.Factory.Services.GetRequiredService<TokenIssuer>();
+        var subject = Scenario.Unique("person");
+        var client = web.Client();
+        client.DefaultRequestHeaders.Authorization = new("Bearer", issuer.Issue(Names.Roles.Sme, world.TenantA, null, subject));
+        var key = Scenario.Unique("key");
+        // The first request has claimed the key and not finished.
+        var store = web.Factory.Services.GetRequiredService<IdempotencyStore>();
+        var principal = IdempotencyStore.Principal(new Caller(subject, Names.Roles.Sme, world.TenantA, null));
+        Assert.IsType<KeyState.Claimed>(await store.ClaimAsync(principal, key, "the first request", CancellationToken.None));
+        var before = await Bids(world.TenantA);
+
+        var second = await PostBid(client, Catalog.BidBody(world, null, resting: true), key);
+
+        Assert.Equal(HttpStatusCode.Conflict, second.StatusCode);
+        Assert.Equal("idempotency-key-in-flight", (await second.Problem()).Code());
+        Assert.NotNull(second.Headers.RetryAfter);
+        Assert.Equal(before, await Bids(world.TenantA));
+    }
+
     [Fact]
     public async Task Keys_belong_to_their_caller_so_another_tenant_never_gets_my_response()
     {
@@ -94,8 +139,9 @@ public sealed class IdempotencyTests(MatrixCluster web)
         Assert.Equal(world.TenantB, (await forBResponse.Read<BidView>()).TenantId);
     }
 
+    /// <summary>The first runs; the others, arriving while it runs, are told to retry; a retry gets the first's answer.</summary>
     [Fact]
-    public async Task Repeats_sent_at_once_have_one_effect()
+    public async Task Repeats_sent_at_once_have_one_effect_and_a_retry_gets_the_first_answer()
     {
         var world = await web.WorldAsync();
         var client = world.Client(Role.Sme);
@@ -105,8 +151,17 @@ public sealed class IdempotencyTests(MatrixCluster web)
 
         var responses = await Task.WhenAll(Enumerable.Range(0, 6).Select(_ => PostBid(client, body, key)));
 
-        Assert.All(responses, r => Assert.Equal(HttpStatusCode.Created, r.StatusCode));
-        var ids = await Task.WhenAll(responses.Select(async r => (await r.Read<BidView>()).Id));
+        var created = responses.Where(r => r.StatusCode == HttpStatusCode.Created).ToList();
+        Assert.NotEmpty(created);
+        foreach (var told in responses.Where(r => r.StatusCode != HttpStatusCode.Created))
+        {
+            Assert.Equal(HttpStatusCode.Conflict, told.StatusCode);
+            Assert.Equal("idempotency-key-in-flight", (await told.Problem()).Code());
+            Assert.NotNull(told.Headers.RetryAfter);
+        }
+        var retry = await PostBid(client, body, key);
+        Assert.Equal(HttpStatusCode.Created, retry.StatusCode);
+        var ids = await Task.WhenAll(created.Append(retry).Select(async r => (await r.Read<BidView>()).Id));
         Assert.Single(ids.Distinct());
         Assert.Equal(before + 1, await Bids(world.TenantA));
     }

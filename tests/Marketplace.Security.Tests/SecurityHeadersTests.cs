@@ -45,7 +45,11 @@ public sealed class SecurityHeadersTests(MatrixCluster web)
         Assert.Contains("script-src 'self';", policy);
         Assert.DoesNotContain("unsafe-inline", policy);
         Assert.Contains("frame-ancestors 'none'", policy);
+        Assert.Contains("connect-src 'self';", policy);
         Assert.Equal("no-referrer", Assert.Single(response.Headers.GetValues("Referrer-Policy")));
+        // Answers of the API are about one caller: no cache in between may keep them.
+        Assert.Equal(what != "page", response.Headers.CacheControl?.NoStore == true);
+        Assert.False(response.Headers.Contains("Strict-Transport-Security"), "served over plain HTTP");
         if (status != HttpStatusCode.OK)
         {
             var problem = await response.Problem();

@@ -8,6 +8,8 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
 using Xunit;
 
 namespace Marketplace.Security.Tests;
@@ -132,5 +134,82 @@ public sealed class StartupAndTokenTests(MatrixCluster web)
         Assert.Equal(HttpStatusCode.Forbidden, (await client.GetAsync("/api/v1/tenants/me")).StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync($"/api/v1/vouchers/{world.VoucherA.Id}")).StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync($"/api/v1/reservations/{world.ReservationA}")).StatusCode);
+    }
+
+    /// <summary>Claim values by a name each (the values themselves, NUL above all, do not belong in test names).</summary>
+    private static readonly Dictionary<string, string> MalformedIds = new()
+    {
+        ["empty"] = "",
+        ["a space"] = " ",
+        ["a NUL character"] = "\0",
+        ["a bidirectional override"] = "tenant\u202e1",
+        ["65 characters"] = new string('a', 65),
+    };
+
+    public static TheoryData<string, string> MalformedActingClaims()
+    {
+        var data = new TheoryData<string, string>();
+        foreach (var name in MalformedIds.Keys)
+        {
+            data.Add(Names.Roles.Sme, name);
+            data.Add(Names.Roles.Provider, name);
+        }
+        return data;
+    }
+
+    /// <summary>
+    /// A token for an SME or a provider whose tenant or provider claim is empty, blank or not an id: refused with 401 on every
+    /// path. Such a claim used to reach the grains as an empty or unstorable key (500, or 503 for a fault that never passes).
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(MalformedActingClaims))]
+    public async Task A_token_whose_tenant_or_provider_claim_is_empty_blank_or_malformed_is_refused_with_401(string role, string what)
+    {
+        var claim = role == Names.Roles.Sme ? Names.Claims.TenantId : Names.Claims.ProviderId;
+        var token = Signed(new() { [Names.Claims.Subject] = "someone", [Names.Claims.Role] = role, [claim] = MalformedIds[what] });
+        var urls = role == Names.Roles.Sme ? new[] { "/api/v1/tenants/me", "/api/v1/tenants/me/bids" } : ["/api/v1/providers/me"];
+        foreach (var url in urls)
+        {
+            using var client = web.Client();
+            client.DefaultRequestHeaders.Authorization = new("Bearer", token);
+            var response = await client.GetAsync(url);
+            Assert.True(HttpStatusCode.Unauthorized == response.StatusCode, $"{url} with {what}: {(int)response.StatusCode}");
+            Assert.Equal("unauthenticated", (await response.Problem()).Code());
+        }
+    }
+
+    [Fact]
+    public async Task A_token_with_more_than_one_role_is_refused_with_401()
+    {
+        var token = Signed(new()
+        {
+            [Names.Claims.Subject] = "someone",
+            [Names.Claims.Role] = new[] { Names.Roles.Sme, Names.Roles.Admin },
+            [Names.Claims.TenantId] = "tenant-1",
+        });
+        foreach (var url in new[] { "/api/v1/tenants/me", "/api/v1/audit" })
+        {
+            using var client = web.Client();
+            client.DefaultRequestHeaders.Authorization = new("Bearer", token);
+            var response = await client.GetAsync(url);
+            Assert.True(HttpStatusCode.Unauthorized == response.StatusCode, $"{url}: {(int)response.StatusCode}");
+        }
+    }
+
+    /// <summary>A token signed with the web tier's own key, with claims of any shape: what a faulty issuer could hand out.</summary>
+    private string Signed(Dictionary<string, object> claims)
+    {
+        var settings = web.Factory.Services.GetRequiredService<AuthSettings>();
+        var now = DateTime.UtcNow;
+        return new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
+        {
+            Issuer = settings.Issuer,
+            Audience = settings.Issuer,
+            Claims = claims,
+            IssuedAt = now,
+            NotBefore = now.AddMinutes(-1),
+            Expires = now.AddHours(1),
+            SigningCredentials = new SigningCredentials(settings.Key(), SecurityAlgorithms.HmacSha256),
+        });
     }
 }

@@ -8,6 +8,8 @@ using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.SignalR.Client;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
 
 namespace Marketplace.Testing;
 
@@ -54,7 +56,12 @@ public class WebCluster : MarketCluster
             {
                 web.UseSetting(name, value);
             }
-            web.ConfigureTestServices(services => services.AddKeyedSingleton<TimeProvider>(Names.ClockKeys.Market, Clock));
+            web.ConfigureTestServices(services =>
+            {
+                services.AddKeyedSingleton<TimeProvider>(Names.ClockKeys.Market, Clock);
+                // What the web tier logs at Warning and above, for tests of what reaches an operator's log.
+                services.AddFakeLogging(o => o.FilteredLevels = new HashSet<LogLevel> { LogLevel.Warning, LogLevel.Error, LogLevel.Critical });
+            });
         });
         if (UseKestrel)
         {
@@ -88,6 +95,9 @@ public class WebCluster : MarketCluster
         }
         await base.DisposeAsync();
     }
+
+    /// <summary>What the web tier logged at Warning and above.</summary>
+    public FakeLogCollector Logs => Factory.Services.GetFakeLogCollector();
 
     public string Token(string role, string? tenantId = null, string? providerId = null) =>
         Factory.Services.GetRequiredService<TokenIssuer>().Issue(role, tenantId, providerId);

@@ -35,6 +35,18 @@ public sealed class PlatformTests(PlatformCluster web)
     }
 
     [Fact]
+    public async Task Served_over_https_every_answer_tells_the_browser_to_stay_on_https()
+    {
+        // The in-memory test server takes the scheme from the address, as Kestrel does from its HTTPS endpoint.
+        using var client = web.Factory.CreateClient(new Microsoft.AspNetCore.Mvc.Testing.WebApplicationFactoryClientOptions { BaseAddress = new Uri("https://localhost") });
+        foreach (var path in new[] { "/", "/api/v1/markets" })
+        {
+            using var response = await client.GetAsync(path);
+            Assert.Equal("max-age=31536000", Assert.Single(response.Headers.GetValues("Strict-Transport-Security")));
+        }
+    }
+
+    [Fact]
     public async Task Static_files_are_served_with_the_security_headers()
     {
         var response = await web.Client().GetAsync("/");

@@ -8,6 +8,7 @@ using Marketplace.Web.Infrastructure;
 using Marketplace.Web.Queries;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Npgsql;
@@ -122,6 +123,14 @@ public static class WebSetup
                     c.Token ??= Operability.DashboardToken(c.Request);
                     return Task.CompletedTask;
                 },
+                OnTokenValidated = c =>
+                {
+                    if (TokenIssuer.Refusal(c.Principal!) is { } refusal)
+                    {
+                        c.Fail(refusal);
+                    }
+                    return Task.CompletedTask;
+                },
             };
         });
         services.AddAuthorizationBuilder()
@@ -166,7 +175,11 @@ public static class WebSetup
             });
         });
 
-        services.AddSignalR(o => o.MaximumReceiveMessageSize = 32 * 1024)
+        services.AddSignalR(o =>
+            {
+                o.MaximumReceiveMessageSize = 32 * 1024;
+                o.AddFilter<HubCallLogging>();
+            })
             .AddJsonProtocol(o => ConfigureJson(o.PayloadSerializerOptions))
             .AddMessagePackProtocol();
         services.AddSingleton<MarketObserver>();
@@ -228,7 +241,8 @@ public static class WebSetup
         api.MapMarketApi();
         api.MapReservationsApi();
         api.MapOversightApi();
-        app.MapHub<MarketHub>(Names.Hub.Path).RequireAuthorization();
+        // A connection ends when its token does: a revoked role or a lapsed sign-in cannot keep listening.
+        app.MapHub<MarketHub>(Names.Hub.Path, o => o.CloseOnAuthenticationExpiration = true).RequireAuthorization();
         app.MapOperability();
         return app;
     }

@@ -74,5 +74,27 @@ public sealed class TokenIssuer(AuthSettings settings, TimeProvider clock)
         ClockSkew = TimeSpan.FromSeconds(30),
     };
 
+    /// <summary>
+    /// Why a validly signed token is still refused (401), or null: it must name exactly one role, and the tenant or provider
+    /// it acts for, where it names one, must be an id. An empty, blank or malformed id would otherwise reach the grains
+    /// as a key they cannot store.
+    /// </summary>
+    public static string? Refusal(ClaimsPrincipal user)
+    {
+        if (user.FindAll(Names.Claims.Role).Count() != 1)
+        {
+            return "a token must carry exactly one role";
+        }
+        foreach (var type in new[] { Names.Claims.TenantId, Names.Claims.ProviderId })
+        {
+            var values = user.FindAll(type).Select(c => c.Value).ToList();
+            if (values.Count > 1 || values.Count == 1 && !Check.IsId(values[0]))
+            {
+                return $"the token's {type} claim is not an id";
+            }
+        }
+        return null;
+    }
+
     public static ClaimsPrincipal? Read(ClaimsPrincipal user) => user.Identity?.IsAuthenticated == true ? user : null;
 }
