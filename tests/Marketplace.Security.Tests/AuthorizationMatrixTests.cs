@@ -30,11 +30,13 @@ public sealed class AuthorizationMatrixTests(MatrixCluster web, ITestOutputHelpe
         var audit = web.Factory.Services.GetRequiredService<AuditLog>();
         await audit.FlushAsync(CancellationToken.None);
         var auditedBefore = await web.Database.ScalarAsync<long>("SELECT coalesce(max(id), 0) FROM audit_log");
+        var refusedBefore = await web.Database.ScalarAsync<long>("SELECT coalesce(max(id), 0) FROM audit_refusals");
 
         // The matrix's callers have subjects of their own, so the audit check sees only what the matrix did.
         var run = Guid.NewGuid().ToString("N")[..8];
         var mismatches = new List<string>();
         var expectedAudit = new List<string>();
+        var expectedRefusals = new List<string>();
         var cells = 0;
         foreach (var endpoint in Catalog.All)
         {
@@ -52,36 +54,55 @@ public sealed class AuthorizationMatrixTests(MatrixCluster web, ITestOutputHelpe
                     {
                         mismatches.Add($"{endpoint.Key} as {role} on {target}: expected {expected}, got {status} {Shorten(await response.Content.ReadAsStringAsync())}");
                     }
-                    if (Audited(call, role, target, status, endpoint))
+                    if (Refused(call, target, status, endpoint))
+                    {
+                        expectedRefusals.Add($"{RoleName(role)} {endpoint.Key} {status}");
+                    }
+                    else if (Audited(call, role, endpoint))
                     {
                         expectedAudit.Add($"{RoleName(role)} {call.Method} {call.Url.Split('?')[0]} {status}");
                     }
                 }
             }
         }
-        output.WriteLine($"{cells} cells over {Catalog.All.Count} endpoints, {expectedAudit.Count} of them audited");
+        output.WriteLine($"{cells} cells over {Catalog.All.Count} endpoints, {expectedAudit.Count} of them audited as actions, " +
+            $"{expectedRefusals.Count} as refusals");
 
         await audit.FlushAsync(CancellationToken.None);
         var rows = await ReadAuditAsync(auditedBefore, run);
-        var missing = Except(expectedAudit, rows);
-        var extra = Except(rows, expectedAudit);
+        var refusals = await ReadRefusalsAsync(refusedBefore, run);
+        var missing = Except(expectedAudit, rows).Concat(Except(expectedRefusals, refusals).Select(r => $"refusal {r}")).ToList();
+        var extra = Except(rows, expectedAudit).Concat(Except(refusals, expectedRefusals).Select(r => $"refusal {r}")).ToList();
         Assert.True(mismatches.Count == 0 && missing.Count == 0 && extra.Count == 0,
             $"{mismatches.Count} of {cells} cells differ:\n{string.Join("\n", mismatches)}\n" +
             $"audit entries missing:\n{string.Join("\n", missing)}\nunexpected audit entries:\n{string.Join("\n", extra)}");
     }
 
-    /// <summary>Admins' and regulators' requests, and every refusal: 401, 403, or 404 for another's resource.</summary>
-    private static bool Audited(Call call, Role role, Target target, int status, EndpointCase endpoint)
+    /// <summary>
+    /// Refusals, counted per caller, action and minute: 401, 403, or 404 for another's resource. Every resource the matrix
+    /// names exists, so each 404 is a refusal; so is a 422 for naming another's voucher.
+    /// </summary>
+    private static bool Refused(Call call, Target target, int status, EndpointCase endpoint)
+    {
+        var path = call.Url.Split('?')[0];
+        return (path.StartsWith("/api/", StringComparison.Ordinal) || path.StartsWith(Names.Hub.Path, StringComparison.Ordinal))
+            && (status is 401 or 403 or 404 || status == 422 && target == Target.Theirs && endpoint.Pattern is "/api/v1/bids" or "/api/v1/quotes");
+    }
+
+    /// <summary>
+    /// Actions, an entry each: every request of an admin or a regulator (on the hub, its connection: the negotiation, not
+    /// each request of the transport), and what any signed-in user changes through the API but bids and quotes.
+    /// </summary>
+    private static bool Audited(Call call, Role role, EndpointCase endpoint)
     {
         var path = call.Url.Split('?')[0];
         if (!path.StartsWith("/api/", StringComparison.Ordinal) && !path.StartsWith(Names.Hub.Path, StringComparison.Ordinal))
         {
             return false;
         }
-        // Every resource the matrix names exists, so each 404 is a refusal; so is a 422 for naming another's voucher. On the
-        // hub, an oversight caller's connection (the negotiation) is its action, not each request of the transport.
-        return role is Role.Regulator or Role.Admin && path != Names.Hub.Path || status is 401 or 403 or 404
-            || status == 422 && target == Target.Theirs && endpoint.Pattern is "/api/v1/bids" or "/api/v1/quotes";
+        return role is Role.Regulator or Role.Admin && path != Names.Hub.Path
+            || role != Role.Anonymous && path.StartsWith("/api/", StringComparison.Ordinal) && endpoint.Method is not ("GET" or "HEAD")
+                && endpoint.Pattern is not ("/api/v1/bids" or "/api/v1/quotes");
     }
 
     private static string RoleName(Role role) => role switch
@@ -117,6 +138,24 @@ public sealed class AuthorizationMatrixTests(MatrixCluster web, ITestOutputHelpe
         while (await reader.ReadAsync())
         {
             rows.Add($"{reader.GetString(0)} {reader.GetString(1)} {reader.GetInt32(2)}");
+        }
+        return rows;
+    }
+
+    /// <summary>Each refusal counted, as one line per refused request (the counts of a minute may be written in parts).</summary>
+    private async Task<List<string>> ReadRefusalsAsync(long after, string run)
+    {
+        await using var command = web.Database.DataSource.CreateCommand("""
+            SELECT role, action, status_code, sum(count)::int FROM audit_refusals
+            WHERE id > @id AND (subject LIKE @run OR subject = 'anonymous') GROUP BY role, action, status_code
+            """);
+        command.Parameters.AddWithValue("id", after);
+        command.Parameters.AddWithValue("run", $"matrix-{run}-%");
+        await using var reader = await command.ExecuteReaderAsync();
+        var rows = new List<string>();
+        while (await reader.ReadAsync())
+        {
+            rows.AddRange(Enumerable.Repeat($"{reader.GetString(0)} {reader.GetString(1)} {reader.GetInt32(2)}", reader.GetInt32(3)));
         }
         return rows;
     }

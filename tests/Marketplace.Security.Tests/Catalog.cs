@@ -209,6 +209,8 @@ public static class Catalog
         new("GET", "/api/v1/utilization", "401 | 403 | 403 | 200 | 200", (_, _, _, _) => Get("/api/v1/utilization")),
         new("GET", "/api/v1/takeup", "401 | 403 | 403 | 200 | 200", (_, _, _, _) => Get("/api/v1/takeup")),
         new("GET", "/api/v1/audit", "401 | 403 | 403 | 403 | 200", (_, _, _, _) => Send("GET", "/api/v1/audit", NoValues, Values(("page", "1"), ("pageSize", "10")), null)),
+        new("GET", "/api/v1/audit/refusals", "401 | 403 | 403 | 403 | 200",
+            (_, _, _, _) => Send("GET", "/api/v1/audit/refusals", NoValues, Values(("page", "1"), ("pageSize", "10")), null)),
     ];
 
     /// <summary>The endpoints the running app serves, as "METHOD pattern" (endpoints without a method count as GET).</summary>

@@ -93,7 +93,7 @@ public sealed class HubSecurityTests(MatrixCluster web)
         var audit = web.Factory.Services.GetRequiredService<AuditLog>();
         await audit.FlushAsync(CancellationToken.None);
         var recorded = await web.Database.ScalarAsync<long>(
-            "SELECT count(*) FROM audit_log WHERE action = 'hub Join' AND outcome = 'denied' AND resource = @r", ("r", $"group {Check.Trim(group)}"));
+            "SELECT coalesce(sum(count), 0) FROM audit_refusals WHERE action = 'hub Join' AND status_code = 403 AND example = @r", ("r", $"group {Check.Trim(group)}"));
         Assert.True(recorded >= 1);
     }
 
@@ -113,6 +113,32 @@ public sealed class HubSecurityTests(MatrixCluster web)
         Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Warning, refusal.Level);
         Assert.Null(refusal.Exception);
         Assert.DoesNotContain(logged, r => r.Level >= Microsoft.Extensions.Logging.LogLevel.Error);
+    }
+
+    /// <summary>A regulator's Snapshot reads the whole market: calls over one connection are limited like requests are.</summary>
+    [Fact]
+    public async Task Hub_calls_past_the_burst_of_a_connection_are_refused()
+    {
+        var world = await web.WorldAsync();
+        await using var hub = await Connect(world, Role.Regulator);
+        var burst = new Marketplace.Web.Infrastructure.RateLimitSettings().HubCallBurst;
+        var answered = 0;
+        HubException? refused = null;
+        while (refused is null && answered < 200)
+        {
+            try
+            {
+                await hub.Connection.InvokeAsync<JsonElement>("Snapshot");
+                answered++;
+            }
+            catch (HubException e)
+            {
+                refused = e;
+            }
+        }
+        Assert.NotNull(refused);
+        Assert.Contains("too many calls", refused.Message);
+        Assert.True(answered >= burst, $"only {answered} calls before the first refusal");
     }
 
     [Fact]

@@ -29,12 +29,13 @@ public sealed class RateLimitTests(RateLimitCluster web)
     }
 
     /// <summary>Sends until the first 429 (at most <see cref="Attempts"/> requests); returns the statuses before it and the 429.</summary>
-    private static async Task<(List<HttpStatusCode> Before, HttpResponseMessage Refused)> UntilRefused(HttpClient client, string url = "/api/v1/markets")
+    private static async Task<(List<HttpStatusCode> Before, HttpResponseMessage Refused)> UntilRefused(HttpClient client, string url = "/api/v1/markets",
+        string method = "GET")
     {
         var before = new List<HttpStatusCode>();
         for (var i = 0; i < Attempts; i++)
         {
-            var response = await client.GetAsync(url);
+            var response = await client.SendAsync(new HttpRequestMessage(new HttpMethod(method), url));
             if (response.StatusCode == HttpStatusCode.TooManyRequests)
             {
                 return (before, response);
@@ -103,13 +104,28 @@ public sealed class RateLimitTests(RateLimitCluster web)
         Assert.Equal("rate-limited", (await refused.Problem()).Code());
     }
 
-    [Fact]
-    public async Task Health_checks_and_pages_are_not_limited()
+    /// <summary>Health checks, pages and the hub cost a caller too, from a bucket of their own: a page load spends nothing of the API's.</summary>
+    [Theory]
+    [InlineData("/readyz")]
+    [InlineData("/healthz")]
+    [InlineData("/")]
+    public async Task Every_path_is_limited_in_a_bucket_apart_from_the_api(string path)
     {
-        var client = web.Client();
-        for (var i = 0; i < RateLimitCluster.Burst * 4; i++)
-        {
-            Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/healthz")).StatusCode);
-        }
+        var client = As(Names.Roles.Sme, tenant: Scenario.Unique("tenant"));
+        var (before, refused) = await UntilRefused(client, path);
+
+        Assert.True(before.Count >= RateLimitCluster.Burst, $"only {before.Count} requests before the first 429");
+        Assert.All(before, s => Assert.Equal(HttpStatusCode.OK, s));
+        Assert.Equal("rate-limited", (await refused.Problem()).Code());
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/api/v1/markets")).StatusCode);
+    }
+
+    [Fact]
+    public async Task An_anonymous_flood_of_hub_negotiations_is_limited()
+    {
+        // Every anonymous caller of the test process shares one address, and with it a bucket other tests have drawn on.
+        var (before, refused) = await UntilRefused(As(""), $"{Names.Hub.Path}/negotiate?negotiateVersion=1", "POST");
+        Assert.All(before, s => Assert.Equal(HttpStatusCode.Unauthorized, s));
+        Assert.Equal("rate-limited", (await refused.Problem()).Code());
     }
 }

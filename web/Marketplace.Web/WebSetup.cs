@@ -139,46 +139,13 @@ public static class WebSetup
             .AddPolicy(Names.Policies.Oversight, p => p.RequireRole(Names.Roles.Regulator, Names.Roles.Admin))
             .AddPolicy(Names.Policies.Admin, p => p.RequireRole(Names.Roles.Admin));
 
-        var permits = configuration.GetValue("RateLimiting:PermitsPerSecond", 200);
-        var burst = configuration.GetValue("RateLimiting:Burst", 400);
-        services.AddRateLimiter(o =>
-        {
-            o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
-            o.OnRejected = async (context, cancellationToken) =>
-            {
-                var retryAfter = context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds)) : 1;
-                context.HttpContext.Response.Headers.RetryAfter = retryAfter.ToString(System.Globalization.CultureInfo.InvariantCulture);
-                await Problems.Of(429, "rate-limited", "Too many requests", $"retry after {retryAfter} s").ExecuteAsync(context.HttpContext);
-            };
-            // One bucket per tenant (or provider, or signed-in user): a busy tenant cannot starve the others. The kind is part
-            // of the key, so a provider and a tenant that happen to share an id do not share a bucket. Anonymous callers get
-            // a bucket per address: every refusal they earn is written to the audit trail, which must not be floodable.
-            o.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context =>
-            {
-                var caller = Caller.Of(context);
-                var key = caller.TenantId is { } tenant ? $"tenant:{tenant}"
-                    : caller.ProviderId is { } provider ? $"provider:{provider}"
-                    : context.User.Identity?.IsAuthenticated == true ? $"user:{caller.Subject}"
-                    : $"address:{context.Connection.RemoteIpAddress}";
-                // Limiters are cached by key: the unlimited partition needs a key of its own, or a caller whose first request
-                // happened to be outside /api (the hub, a page) would keep an unlimited limiter for good.
-                return !context.Request.Path.StartsWithSegments("/api")
-                    ? RateLimitPartition.GetNoLimiter("not-limited")
-                    : RateLimitPartition.GetTokenBucketLimiter(key, _ => new TokenBucketRateLimiterOptions
-                    {
-                        TokenLimit = burst,
-                        TokensPerPeriod = permits,
-                        ReplenishmentPeriod = TimeSpan.FromSeconds(1),
-                        QueueLimit = 0,
-                        AutoReplenishment = true,
-                    });
-            });
-        });
+        services.AddMarketplaceRateLimits(StartupCheck.Bind<RateLimitSettings>(configuration, RateLimitSettings.Section));
 
         services.AddSignalR(o =>
             {
                 o.MaximumReceiveMessageSize = 32 * 1024;
                 o.AddFilter<HubCallLogging>();
+                o.AddFilter<HubCallLimit>();
             })
             .AddJsonProtocol(o => ConfigureJson(o.PayloadSerializerOptions))
             .AddMessagePackProtocol();
@@ -212,13 +179,14 @@ public static class WebSetup
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseMiddleware<SecurityHeadersMiddleware>();
-        app.UseDefaultFiles();
-        app.UseStaticFiles();
         app.UseRouting();
         app.UseAuthentication();
         app.UseMiddleware<AuditMiddleware>();
-        // Before authorization, so that callers refused there (anonymous ones above all) are limited too.
+        // Before authorization, so that callers refused there (anonymous ones above all) are limited too; before the pages,
+        // so that they cost a caller as well.
         app.UseRateLimiter();
+        app.UseDefaultFiles();
+        app.UseStaticFiles();
         app.UseAuthorization();
         app.UseMiddleware<Utf8BodyMiddleware>();
         app.UseMiddleware<IdempotencyMiddleware>();

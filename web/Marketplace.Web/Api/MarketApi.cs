@@ -53,7 +53,7 @@ internal static class MarketApi
             return Results.Created($"/api/v1/bids/{bid.Id}", bid);
         })
         .RequireAuthorization(Names.Policies.Sme)
-        .WithMetadata(new IdempotentEndpoint())
+        .WithMetadata(new IdempotentEndpoint(), new NotAudited())
         .WithSummary("Place a bid for GPU time; it fills at once, rests (GTC) or is rejected with a reason")
         .Produces<BidView>(StatusCodes.Status201Created);
 
@@ -74,6 +74,7 @@ internal static class MarketApi
             return Results.Ok(await grains.Run(c => c.GetGrain<IMarketGrain>(order!.GpuModel).Quote(tenant, order!)));
         })
         .RequireAuthorization(Names.Policies.Sme)
+        .WithMetadata(new NotAudited())
         .WithSummary("What a bid would get right now (pool, start, price, voucher and cash share), without committing")
         .Produces<Quote>();
 

@@ -30,6 +30,16 @@ internal static class OversightApi
         .WithTags("Oversight")
         .WithSummary("The audit trail, newest first (admin)")
         .Produces<IReadOnlyList<AuditView>>();
+
+        api.MapGet("/audit/refusals", async (int? page, int? pageSize, ReadModels read, CancellationToken ct) =>
+        {
+            var check = new Check().Range(page ?? 1, 1, 1_000_000, "page").Range(pageSize ?? 100, 1, 1000, "pageSize");
+            return check.Ok ? Results.Ok(await read.RefusalsAsync(page ?? 1, pageSize ?? 100, ct)) : check.Problem();
+        })
+        .RequireAuthorization(Names.Policies.Admin)
+        .WithTags("Oversight")
+        .WithSummary("Refused requests counted per caller, action, status and minute, newest first (admin)")
+        .Produces<IReadOnlyList<RefusalView>>();
         return api;
     }
 }

@@ -45,7 +45,9 @@ internal sealed class MarketHub(GrainCalls grains, ReadModels read, AuditLog aud
         // A client can send null for any argument: it is refused like any group that is not the caller's.
         if (group is null || !OwnGroups(caller).Contains(group, StringComparer.Ordinal))
         {
-            audit.Record(new AuditEntry(clock.GetUtcNow(), caller.Subject, caller.Role, "hub Join", $"group {Check.Trim(group ?? "(none)")}", "denied", 403, null));
+            var http = Context.GetHttpContext()!;
+            audit.Refuse(new Refusal(clock.GetUtcNow(), caller.Subject, RateLimits.CallerKey(http), caller.Role, "hub Join", 403,
+                $"group {group ?? "(none)"}", RequestOrigin.Of(http)));
             throw new HubException("you may not join that group");
         }
         await Groups.AddToGroupAsync(Context.ConnectionId, group);

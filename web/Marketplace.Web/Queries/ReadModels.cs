@@ -33,7 +33,12 @@ public sealed record TakeUp(
     IReadOnlyDictionary<int, int> DaysToRegistration,
     DateTimeOffset At);
 
-public sealed record AuditView(long Id, DateTimeOffset At, string Subject, string Role, string Action, string Resource, string Outcome, int StatusCode);
+public sealed record AuditView(long Id, DateTimeOffset At, string Subject, string Role, string Action, string Resource, string Outcome, int StatusCode,
+    string? Address, string? UserAgent, string? TraceId);
+
+/// <summary>Refused requests of one caller, action and status in one minute.</summary>
+public sealed record RefusalView(DateTimeOffset Minute, string Subject, string Caller, string Role, string Action, int StatusCode, long Count,
+    string Example, string? Address, string? UserAgent);
 
 /// <summary>The queries the web tier answers straight from PostgreSQL: lists, the ledger, take-up and the audit trail.</summary>
 public sealed class ReadModels(NpgsqlDataSource db, [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock)
@@ -177,13 +182,31 @@ public sealed class ReadModels(NpgsqlDataSource db, [FromKeyedServices(Names.Clo
     public async Task<IReadOnlyList<AuditView>> AuditAsync(int page, int pageSize, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand("""
-            SELECT id, at, subject, role, action, resource, outcome, status_code FROM audit_log ORDER BY id DESC LIMIT @l OFFSET @o
+            SELECT id, at, subject, role, action, resource, outcome, status_code, address, user_agent, trace_id FROM audit_log
+            ORDER BY id DESC LIMIT @l OFFSET @o
             """);
         command.Parameters.AddWithValue("l", pageSize);
         command.Parameters.AddWithValue("o", (long)(page - 1) * pageSize);
         return await ReadAsync(command, r => new AuditView(r.GetInt64(0), r.GetFieldValue<DateTimeOffset>(1), r.GetString(2), r.GetString(3),
-            r.GetString(4), r.GetString(5), r.GetString(6), r.GetInt32(7)), cancellationToken);
+            r.GetString(4), r.GetString(5), r.GetString(6), r.GetInt32(7), NullableString(r, 8), NullableString(r, 9), NullableString(r, 10)),
+            cancellationToken);
     }
+
+    /// <summary>Refusals per caller, action, status and minute, newest minute first (a minute written in parts is added up).</summary>
+    public async Task<IReadOnlyList<RefusalView>> RefusalsAsync(int page, int pageSize, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand("""
+            SELECT minute, subject, caller, role, action, status_code, sum(count), min(example), min(address), min(user_agent) FROM audit_refusals
+            GROUP BY minute, subject, caller, role, action, status_code
+            ORDER BY minute DESC, sum(count) DESC, caller, action LIMIT @l OFFSET @o
+            """);
+        command.Parameters.AddWithValue("l", pageSize);
+        command.Parameters.AddWithValue("o", (long)(page - 1) * pageSize);
+        return await ReadAsync(command, r => new RefusalView(r.GetFieldValue<DateTimeOffset>(0), r.GetString(1), r.GetString(2), r.GetString(3),
+            r.GetString(4), r.GetInt32(5), r.GetInt64(6), r.GetString(7), NullableString(r, 8), NullableString(r, 9)), cancellationToken);
+    }
+
+    private static string? NullableString(NpgsqlDataReader reader, int ordinal) => reader.IsDBNull(ordinal) ? null : reader.GetString(ordinal);
 
     private static async Task<IReadOnlyList<T>> ReadAsync<T>(NpgsqlCommand command, Func<NpgsqlDataReader, T> map, CancellationToken cancellationToken)
     {
