@@ -3,6 +3,7 @@ using Marketplace.Silo;
 using Marketplace.Storage;
 using Marketplace.Storage.Hosting;
 using Orleans.Configuration;
+using Orleans.Hosting;
 using OpenTelemetry.Metrics;
 
 // `Marketplace.Silo` runs a silo; `Marketplace.Silo migrate` applies the database schema and exits.
@@ -37,14 +38,27 @@ return await StartupCheck.RunAsync(async () =>
             o.ClusterId = cluster.ClusterId;
             o.ServiceId = cluster.ServiceId;
         });
-        silo.ConfigureEndpoints(cluster.ResolveAdvertisedAddress(), cluster.SiloPort, cluster.GatewayPort, listenOnAnyHostAddress: true);
+        var listen = cluster.ResolveListenAddress();
+        silo.Configure<EndpointOptions>(o =>
+        {
+            o.AdvertisedIPAddress = cluster.ResolveAdvertisedAddress();
+            o.SiloPort = cluster.SiloPort;
+            o.GatewayPort = cluster.GatewayPort;
+            o.SiloListeningEndpoint = new System.Net.IPEndPoint(listen, cluster.SiloPort);
+            o.GatewayListeningEndpoint = new System.Net.IPEndPoint(listen, cluster.GatewayPort);
+        });
+        if (cluster.LoadTlsCertificate() is { } certificate)
+        {
+            silo.UseTls(certificate, o => ClusterTls.Configure(o, certificate));
+        }
         silo.ConfigureFailureDetection(cluster.FastFailureDetection);
         silo.AddMarketplace(connectionString, builder.Configuration);
     });
     builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
 
     // The silo's own small HTTP endpoint: /healthz for orchestrators, /metrics for Prometheus.
-    builder.WebHost.UseUrls($"http://0.0.0.0:{cluster.HttpPort}");
+    // On the listen address too: metrics and health are for the cluster's own network, not for everyone.
+    builder.WebHost.UseUrls($"http://{FormatHost(cluster.ResolveListenAddress())}:{cluster.HttpPort}");
     builder.Services.AddHealthChecks();
     builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
         .AddMeter(MarketMetrics.MeterName, "Microsoft.Orleans")
@@ -56,3 +70,6 @@ return await StartupCheck.RunAsync(async () =>
     await app.RunAsync();
     return 0;
 });
+
+static string FormatHost(System.Net.IPAddress address) =>
+    address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{address}]" : address.ToString();

@@ -65,7 +65,7 @@ public sealed class DeploymentTests
     public async Task PostgreSQL_the_schema_three_silos_and_the_web_tier_start_in_order_with_health_checks()
     {
         var services = await Services();
-        Assert.Equal(["postgres", "schema", "silo", "web"], services.Keys.Order());
+        Assert.Equal(["certs", "postgres", "schema", "silo", "web"], services.Keys.Order());
 
         Assert.Contains("image: postgres:15", services["postgres"]);
         Assert.Contains("pg_isready", services["postgres"]);
@@ -85,6 +85,21 @@ public sealed class DeploymentTests
         Assert.Contains("published: 8080", web);
         Assert.Contains("/readyz", web);
         Assert.Contains("condition: service_healthy", web);
+    }
+
+    [Fact]
+    public async Task Silos_and_the_web_tier_speak_mutual_tls_with_a_cluster_certificate_made_once()
+    {
+        var services = await Services();
+        Assert.Contains("openssl req -x509", services["certs"]);
+        Assert.Contains("test -s /certs/cluster.pfx", services["certs"]);
+        foreach (var name in new[] { "silo", "web" })
+        {
+            Assert.Contains("Orleans__TlsCertificatePath: /certs/cluster.pfx", services[name]);
+            Assert.Contains("certs:/certs:ro", services[name]);
+        }
+        Assert.Contains("Orleans__ListenAddress: 0.0.0.0", services["silo"]);
+        Assert.DoesNotContain("published", services["silo"]);
     }
 
     [Theory]

@@ -35,6 +35,12 @@ public sealed class ProcessCluster : IAsyncDisposable
     /// <summary>Each silo's /healthz and /metrics port.</summary>
     public Dictionary<int, int> SiloHttpPorts { get; } = [];
 
+    /// <summary>Each silo's silo-to-silo and gateway ports.</summary>
+    public Dictionary<int, (int Silo, int Gateway)> SiloPorts { get; } = [];
+
+    /// <summary>The cluster's id (and service id).</summary>
+    public string ClusterId => _common["Orleans__ClusterId"]!;
+
     /// <summary>The repository's root: MARKETPLACE_ROOT, or found above the test binaries' folder.</summary>
     public static string RepositoryRoot { get; } = FindRoot();
 
@@ -106,6 +112,8 @@ public sealed class ProcessCluster : IAsyncDisposable
         var silo = ManagedProcess.Start($"{_label}-silo-{index}", "dotnet", [SiloDll], env);
         _silos[index] = silo;
         SiloHttpPorts[index] = int.Parse(env["Orleans__HttpPort"]!, System.Globalization.CultureInfo.InvariantCulture);
+        SiloPorts[index] = (int.Parse(env["Orleans__SiloPort"]!, System.Globalization.CultureInfo.InvariantCulture),
+            int.Parse(env["Orleans__GatewayPort"]!, System.Globalization.CultureInfo.InvariantCulture));
         return silo;
     }
 

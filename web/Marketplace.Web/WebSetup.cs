@@ -13,6 +13,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Npgsql;
 using Orleans.Configuration;
+using Orleans.Hosting;
 using Orleans.Dashboard;
 using Scalar.AspNetCore;
 
@@ -67,6 +68,10 @@ public static class WebSetup
             client.Services.AddSingleton<IClientConnectionRetryFilter, KeepTryingToConnect>();
             client.Services.Configure<Orleans.Serialization.ExceptionSerializationOptions>(o => o.SupportedNamespacePrefixes.Add("Npgsql"));
             client.AddDashboard();
+            if (cluster.LoadTlsCertificate() is { } certificate)
+            {
+                client.UseTls(certificate, o => ClusterTls.Configure(o, certificate));
+            }
         });
 
         services.AddSingleton(_ => Database.CreateDataSource(connectionString));

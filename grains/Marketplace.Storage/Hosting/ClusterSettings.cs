@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using System.Net;
+using System.Security.Cryptography.X509Certificates;
 
 namespace Marketplace.Storage.Hosting;
 
@@ -42,6 +43,26 @@ public sealed class ClusterSettings : IValidatableObject
     }
 
     /// <summary>
+    /// The address the silo, its gateway and its HTTP endpoint (/healthz, /metrics) listen on: by default the advertised
+    /// address, so nothing listens on every interface unless told to (<c>0.0.0.0</c>, e.g. inside a container network).
+    /// </summary>
+    public string? ListenAddress { get; set; }
+
+    public IPAddress ResolveListenAddress() => ListenAddress is { Length: > 0 } address ? IPAddress.Parse(address) : ResolveAdvertisedAddress();
+
+    /// <summary>
+    /// A PKCS#12 file with the cluster's certificate and key. When set, silos talk to each other and the web tier talks to
+    /// the gateways over mutual TLS, and a peer is accepted only if it presents this same certificate.
+    /// </summary>
+    public string? TlsCertificatePath { get; set; }
+
+    public string? TlsCertificatePassword { get; set; }
+
+    public X509Certificate2? LoadTlsCertificate() => TlsCertificatePath is { Length: > 0 } path
+        ? X509CertificateLoader.LoadPkcs12FromFile(path, TlsCertificatePassword)
+        : null;
+
+    /// <summary>
     /// Detect a dead silo in about a second (probe every second, two missed probes, one vote) instead of the
     /// production defaults (about ten seconds or more), for one-machine clusters and tests.
     /// </summary>
@@ -52,6 +73,14 @@ public sealed class ClusterSettings : IValidatableObject
         if (!string.Equals(AdvertisedIPAddress, "auto", StringComparison.OrdinalIgnoreCase) && !IPAddress.TryParse(AdvertisedIPAddress, out _))
         {
             yield return new ValidationResult($"Orleans:AdvertisedIPAddress '{AdvertisedIPAddress}' is not an IP address or 'auto'");
+        }
+        if (ListenAddress is { Length: > 0 } && !IPAddress.TryParse(ListenAddress, out _))
+        {
+            yield return new ValidationResult($"Orleans:ListenAddress '{ListenAddress}' is not an IP address");
+        }
+        if (TlsCertificatePath is { Length: > 0 } && !File.Exists(TlsCertificatePath))
+        {
+            yield return new ValidationResult($"Orleans:TlsCertificatePath '{TlsCertificatePath}' does not exist");
         }
         if (new[] { SiloPort, GatewayPort, HttpPort }.Distinct().Count() < 3)
         {
