@@ -8,7 +8,7 @@ public static class MarketSeed
     public static readonly string[] WesternAndEastern = ["Gansu", "Ningxia", "Guizhou", "Inner Mongolia", "Beijing", "Shanghai"];
 
     /// <summary>One provider per province, each with one pool of <paramref name="gpus"/> GPUs of the model.</summary>
-    public static async Task<IReadOnlyList<string>> ProvidersAsync(ProcessCluster system, string model = "H800-80G", int gpus = 256,
+    public static async Task<IReadOnlyList<string>> ProvidersAsync(IApiClients system, string model = "H800-80G", int gpus = 256,
         IReadOnlyList<string>? provinces = null)
     {
         var ids = new List<string>();
@@ -34,7 +34,7 @@ public static class MarketSeed
         });
 
     /// <summary>Registered SME tenants, each with a client acting for it.</summary>
-    public static async Task<IReadOnlyList<(string Id, HttpClient Client)>> TenantsAsync(ProcessCluster system, int count)
+    public static async Task<IReadOnlyList<(string Id, HttpClient Client)>> TenantsAsync(IApiClients system, int count)
     {
         var tenants = new List<(string, HttpClient)>();
         for (var i = 0; i < count; i++)

@@ -7,7 +7,7 @@ namespace Marketplace.Testing;
 /// The system as it runs for real: silo processes and a web process, started from the built binaries, on loopback
 /// ports of their own, against a test database. Silos can be killed, terminated and started again.
 /// </summary>
-public sealed class ProcessCluster : IAsyncDisposable
+public sealed class ProcessCluster : IAsyncDisposable, IApiClients
 {
     public const string SigningKey = "process-test-signing-key-0123456789abcdef";
 

@@ -165,6 +165,7 @@ public static class WebSetup
             return Task.CompletedTask;
         }));
         builder.AddOperability();
+        services.AddSingleton<ClusterHealthCheck>(); // one instance: it remembers when the cluster last answered
         services.AddHealthChecks()
             .AddCheck<ClusterHealthCheck>("cluster", tags: ["ready"])
             .AddCheck<DatabaseHealthCheck>("database", tags: ["ready"]);
@@ -232,18 +233,31 @@ internal sealed class KeepTryingToConnect(ILogger<KeepTryingToConnect> logger) :
     }
 }
 
-internal sealed class ClusterHealthCheck(IClusterClient client) : IHealthCheck
+/// <summary>
+/// Ready while the cluster answers. A probe that fails within <see cref="Grace"/> of the last answer reports Degraded (still
+/// 200): when a silo dies, calls fail for the few seconds the cluster takes to notice and move its grains, which the API
+/// absorbs with retries, so a load balancer should not take this web node out for it. Failing longer is Unhealthy (503).
+/// </summary>
+internal sealed class ClusterHealthCheck(IClusterClient client, TimeProvider time) : IHealthCheck
 {
+    public static readonly TimeSpan Grace = TimeSpan.FromSeconds(15);
+
+    private long _lastAnswer; // a TimeProvider timestamp; 0 until the cluster first answers
+
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
         try
         {
             await client.GetGrain<Grains.IUtilizationGrain>(0).GetSnapshot(long.MaxValue).WaitAsync(TimeSpan.FromSeconds(3), cancellationToken);
+            Interlocked.Exchange(ref _lastAnswer, time.GetTimestamp());
             return HealthCheckResult.Healthy();
         }
         catch (Exception e)
         {
-            return HealthCheckResult.Unhealthy("the cluster does not answer", e);
+            var last = Interlocked.Read(ref _lastAnswer);
+            return last != 0 && time.GetElapsedTime(last) < Grace
+                ? HealthCheckResult.Degraded($"the cluster did not answer; it did {time.GetElapsedTime(last).TotalSeconds:F1} s ago", e)
+                : HealthCheckResult.Unhealthy("the cluster does not answer", e);
         }
     }
 }
