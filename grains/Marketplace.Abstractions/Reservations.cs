@@ -1,3 +1,5 @@
+using Marketplace.Domain;
+
 namespace Marketplace;
 
 [GenerateSerializer]
@@ -31,7 +33,7 @@ public sealed record ReservationPlan(
     [Id(12)] long FenPerGpuHour,
     [Id(13)] string? VoucherId)
 {
-    public long CostFen => checked(FenPerGpuHour * Gpus * Hours);
+    public long CostFen => Money.Cost(FenPerGpuHour, Gpus, Hours);
     public DateTimeOffset StartsAt => Marketplace.Hours.ToTime(StartHour);
     public DateTimeOffset EndsAt => Marketplace.Hours.ToTime(StartHour + Hours);
 }

@@ -15,6 +15,7 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
 {
     private readonly PoolStore _store;
     private readonly MarketOptions _options;
+    private readonly MarketLimits _limits;
     private readonly TimeProvider _clock;
     private readonly ILogger<GpuPoolGrain> _logger;
     private readonly GroupCommit _commit;
@@ -31,11 +32,12 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
     private int _lastLoadHash;
     private DateTimeOffset _lastLoadAt;
 
-    public GpuPoolGrain(PoolStore store, IOptions<MarketOptions> options, [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock,
+    public GpuPoolGrain(PoolStore store, IOptions<MarketOptions> options, IOptions<MarketLimits> limits, [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock,
         ILogger<GpuPoolGrain> logger)
     {
         _store = store;
         _options = options.Value;
+        _limits = limits.Value;
         _clock = clock;
         _logger = logger;
         _commit = new GroupCommit(WriteAsync);
@@ -75,8 +77,7 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
             }
             return View();
         }
-        ValidateCount(spec.GpuCount);
-        ValidateAsk(spec.AskFenPerGpuHour);
+        Guard(PoolRules.Validate(spec.GpuCount, spec.AskFenPerGpuHour, _limits));
         var now = _clock.GetUtcNow();
         _state = new PoolState { Spec = spec, AskFenPerGpuHour = spec.AskFenPerGpuHour, GpuCount = spec.GpuCount, CreatedAt = now, UpdatedAt = now };
         await SaveAsync();
@@ -113,7 +114,7 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
         {
             return HoldOutcome.Refused("invalid-hold", "a hold needs at least one GPU for at least one hour");
         }
-        if (request.StartHour < firstBookable || request.StartHour + request.Hours > firstBookable + _options.HorizonHours)
+        if (request.StartHour < firstBookable || request.StartHour + request.Hours > firstBookable + _limits.HorizonHours)
         {
             return HoldOutcome.Refused("outside-horizon", "the hours are no longer inside the booking horizon");
         }
@@ -191,14 +192,14 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
         var state = Existing();
         if (change.AskFenPerGpuHour is { } ask)
         {
-            ValidateAsk(ask);
+            Guard(PoolRules.Validate(null, ask, _limits, required: false));
             state.AskFenPerGpuHour = ask;
         }
         if (change.GpuCount is { } count)
         {
-            ValidateCount(count);
+            Guard(PoolRules.Validate(count, null, _limits, required: false));
             var now = Hours.Floor(_clock.GetUtcNow());
-            for (var h = now; h <= now + _options.HorizonHours + 1; h++)
+            for (var h = now; h <= now + _limits.HorizonHours + 1; h++)
             {
                 if (_calendar.UsedAt(h) > count)
                 {
@@ -289,19 +290,11 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
         return _state ?? throw DomainException.NotFound("pool", Id);
     }
 
-    private static void ValidateCount(int count)
+    private static void Guard(FieldErrors errors)
     {
-        if (count is < 1 or > 100_000)
+        if (errors.First is var (field, message))
         {
-            throw DomainException.Rule("invalid-gpu-count", "a pool has between 1 and 100000 GPUs", "gpuCount");
-        }
-    }
-
-    private static void ValidateAsk(long ask)
-    {
-        if (ask is < 1 or > 100_000_000)
-        {
-            throw DomainException.Rule("invalid-price", "the ask must be between 1 and 100000000 fen per GPU-hour", "askFenPerGpuHour");
+            throw DomainException.Rule(field == "gpuCount" ? "invalid-gpu-count" : "invalid-price", $"{field} {message}", field);
         }
     }
 
@@ -412,7 +405,7 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
     {
         var state = _state!;
         var start = Hours.Floor(_clock.GetUtcNow());
-        var length = _options.HorizonHours + 2;
+        var length = _limits.HorizonHours + 2;
         var capacity = new int[length];
         var used = new int[length];
         for (var i = 0; i < length; i++)

@@ -28,6 +28,7 @@ public sealed class MarketGrain : Grain, IMarketGrain
     private readonly BidStore _bidStore;
     private readonly ReservationStore _reservationStore;
     private readonly MarketOptions _options;
+    private readonly MarketLimits _limits;
     private readonly TimeProvider _clock;
     private readonly TimeProvider _timer;
     private readonly ILogger<MarketGrain> _logger;
@@ -46,13 +47,14 @@ public sealed class MarketGrain : Grain, IMarketGrain
     private DateTimeOffset _demandReportedAt;
 
     public MarketGrain(PoolStore poolStore, BidStore bidStore, ReservationStore reservationStore, IOptions<MarketOptions> options,
-        [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock, TimeProvider timer, ILogger<MarketGrain> logger)
+        IOptions<MarketLimits> limits, [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock, TimeProvider timer, ILogger<MarketGrain> logger)
     {
         _timer = timer;
         _poolStore = poolStore;
         _bidStore = bidStore;
         _reservationStore = reservationStore;
         _options = options.Value;
+        _limits = limits.Value;
         _clock = clock;
         _logger = logger;
     }
@@ -131,7 +133,7 @@ public sealed class MarketGrain : Grain, IMarketGrain
         var pool = _pools[decision.Pool!.PoolId].Spec;
         var startsAt = Hours.ToTime(decision.StartHour);
         var endsAt = Hours.ToTime(decision.StartHour + order.DurationHours);
-        var cost = checked(decision.FenPerGpuHour * order.GpuCount * order.DurationHours);
+        var cost = Money.Cost(decision.FenPerGpuHour, order.GpuCount, order.DurationHours);
         long voucherShare = 0;
         string? note = null;
         if (order.VoucherId is { } voucherId)
@@ -296,7 +298,7 @@ public sealed class MarketGrain : Grain, IMarketGrain
         var firstBookable = Hours.FirstBookable(_clock.GetUtcNow());
         var request = new BidRequest(order.GpuCount, order.DurationHours, Hours.Ceiling(order.EarliestStart), Hours.Floor(order.LatestStart),
             order.MaxFenPerGpuHour, order.AllowedProvinces is { Count: > 0 } p ? p.ToHashSet(StringComparer.Ordinal) : null);
-        return MatchingEngine.Decide(request, _ladder.Pools, firstBookable, firstBookable + _options.HorizonHours, excluded);
+        return MatchingEngine.Decide(request, _ladder.Pools, firstBookable, firstBookable + _limits.HorizonHours, excluded);
     }
 
     private ReservationPlan PlanFor(string bidId, string tenantId, BidOrder order, MatchDecision decision, int sequence)
@@ -742,8 +744,8 @@ public sealed class MarketGrain : Grain, IMarketGrain
     private static Fill FillOf(ReservationView r)
     {
         var kept = r.KeptHours;
-        var cost = checked(r.Plan.FenPerGpuHour * r.Plan.Gpus * kept);
-        var voucher = r.Plan.Hours == 0 ? 0 : checked(r.VoucherFen * kept) / r.Plan.Hours;
+        var cost = Money.Cost(r.Plan.FenPerGpuHour, r.Plan.Gpus, kept);
+        var voucher = Money.Prorate(r.VoucherFen, kept, r.Plan.Hours);
         return new Fill(r.Id, r.Plan.PoolId, r.Plan.ProviderId, r.Plan.Province, r.Plan.SiteId, r.Plan.StartsAt, r.EndsAt, r.Plan.Gpus,
             r.Plan.FenPerGpuHour, cost, voucher, cost - voucher);
     }

@@ -2,14 +2,13 @@ using System.ComponentModel.DataAnnotations;
 
 namespace Marketplace.Grains;
 
-/// <summary>The market's tunable rules ("Market" section).</summary>
+/// <summary>
+/// The silo's timing of the market ("Market" section). The limits the web tier enforces too are in
+/// <see cref="Marketplace.Domain.MarketLimits"/>, bound from the same section.
+/// </summary>
 public sealed class MarketOptions
 {
     public const string Section = "Market";
-
-    /// <summary>How far ahead capacity can be booked.</summary>
-    [Range(1, 60, ErrorMessage = "Market:BookingHorizonDays must be between 1 and 60")]
-    public int BookingHorizonDays { get; set; } = 14;
 
     /// <summary>How long a pool keeps an unconfirmed hold before giving the capacity back.</summary>
     [Range(typeof(TimeSpan), "00:00:01", "01:00:00", ErrorMessage = "Market:HoldTtl must be between 00:00:01 and 01:00:00")]
@@ -30,6 +29,4 @@ public sealed class MarketOptions
     /// <summary>How often pools and markets push their state to dashboards at most.</summary>
     [Range(typeof(TimeSpan), "00:00:00.050", "00:01:00", ErrorMessage = "Market:PushInterval must be between 00:00:00.050 and 00:01:00")]
     public TimeSpan PushInterval { get; set; } = TimeSpan.FromMilliseconds(250);
-
-    public int HorizonHours => BookingHorizonDays * 24;
 }

@@ -230,8 +230,8 @@ public sealed class ReservationGrain(
     {
         var r = Current!;
         var plan = r.Plan;
-        var cost = checked(plan.FenPerGpuHour * plan.Gpus * usedHours);
-        var voucherShare = plan.Hours == 0 ? 0 : checked(r.VoucherFen * usedHours) / plan.Hours;
+        var cost = Money.Cost(plan.FenPerGpuHour, plan.Gpus, usedHours);
+        var voucherShare = Money.Prorate(r.VoucherFen, usedHours, plan.Hours);
         long captured = 0;
         if (plan.VoucherId is { } voucherId && r.VoucherFen > 0)
         {

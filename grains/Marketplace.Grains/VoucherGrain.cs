@@ -198,8 +198,7 @@ public sealed class VoucherGrain(
         {
             return FundingResult.Refused("already-funded", "another voucher already pays for this reservation");
         }
-        var share = checked(request.RentalCostFen * row.CoverageBasisPoints) / 10_000;
-        var amount = Math.Min(share, row.AvailableFen);
+        var amount = Math.Min(Money.VoucherShare(request.RentalCostFen, row.CoverageBasisPoints), row.AvailableFen);
         return amount <= 0
             ? FundingResult.Refused("voucher-exhausted", "the voucher has no value left")
             : FundingResult.Held(amount, row.ProgramId);

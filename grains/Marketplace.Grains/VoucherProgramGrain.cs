@@ -1,5 +1,6 @@
 using Marketplace.Storage;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace Marketplace.Grains;
 
@@ -10,6 +11,7 @@ namespace Marketplace.Grains;
 public sealed class VoucherProgramGrain(
     ProgramStore programs,
     VoucherStore vouchers,
+    IOptions<MarketLimits> limits,
     [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock) : Grain, IVoucherProgramGrain
 {
     private ProgramRow? _row;
@@ -27,7 +29,7 @@ public sealed class VoucherProgramGrain(
 
     public async Task<ProgramView> Create(ProgramDefinition definition)
     {
-        ProgramRules.Validate(definition);
+        ProgramRules.Validate(definition, limits.Value);
         var hash = Ids.ContentHash(StateJson.Serialize(definition));
         if (_row is null)
         {
@@ -99,7 +101,7 @@ public sealed class VoucherProgramGrain(
 
         var claim = new ClaimRow(voucherId, Id, request.TenantId, tenant.Registration.Kind, tenant.Registration.Province, request.ClaimKey,
             wanted, definition.CoverageBasisPoints, definition.ValidityDays, definition.Stackable, !definition.AllowMultipleOpenVouchers,
-            now, now.AddDays(definition.RegistrationDeadlineDays));
+            now, ChinaTime.DeadlineAfterDays(now, definition.RegistrationDeadlineDays));
         var (status, _) = await programs.ClaimAsync(claim);
         switch (status)
         {
@@ -124,19 +126,17 @@ public sealed class VoucherProgramGrain(
 
 public static class ProgramRules
 {
-    public static void Validate(ProgramDefinition d)
+    /// <summary>The terms the web tier checks too (<see cref="ProgramTermsRules"/>), guarded here for every other caller.</summary>
+    public static void Validate(ProgramDefinition d, MarketLimits limits)
     {
-        Require(!string.IsNullOrWhiteSpace(d.Name), "name", "a program needs a name");
-        Require(!string.IsNullOrWhiteSpace(d.Issuer), "issuer", "a program needs an issuer");
-        Require(Provinces.IsKnown(d.Province), "province", $"'{d.Province}' is not a province");
-        Require(d.ClaimClosesAt > d.ClaimOpensAt, "claimClosesAt", "the claim window must close after it opens");
-        Require(d.BudgetFen > 0, "budgetFen", "the budget must be positive");
-        Require(d.VoucherCapFen > 0 && d.VoucherCapFen <= d.BudgetFen, "voucherCapFen", "the voucher cap must be positive and within the budget");
-        Require(d.CoverageBasisPoints is >= 1 and <= 10_000, "coverageBasisPoints", "coverage is between 1 and 10000 basis points");
-        Require(d.AllowedTenantKinds.Count > 0, "allowedTenantKinds", "at least one tenant kind must be eligible");
-        Require(d.RegistrationDeadlineDays is >= 1 and <= 365, "registrationDeadlineDays", "the registration deadline is 1 to 365 days");
-        Require(d.ValidityDays is >= 1 and <= 3650, "validityDays", "validity is 1 to 3650 days");
+        if (ProgramTermsRules.Validate(Terms(d), limits).First is var (field, message))
+        {
+            throw DomainException.Rule("invalid-program", $"{field} {message}", field);
+        }
     }
+
+    public static ProgramTerms Terms(ProgramDefinition d) => new(d.Name, d.Issuer, d.Province, d.ClaimOpensAt, d.ClaimClosesAt, d.BudgetFen,
+        d.VoucherCapFen, d.CoverageBasisPoints, d.AllowedTenantKinds.Count, d.RegistrationDeadlineDays, d.ValidityDays, null, d.Assumptions);
 
     /// <summary>Rule 2: tenant kind, province and claim window must match the program.</summary>
     public static void CheckEligibility(ProgramDefinition d, TenantRegistration tenant, DateTimeOffset now)
@@ -156,14 +156,6 @@ public static class ProgramRules
         if (now >= d.ClaimClosesAt)
         {
             throw DomainException.Rule("claim-window-closed", $"claims closed at {d.ClaimClosesAt:u}");
-        }
-    }
-
-    private static void Require(bool condition, string field, string message)
-    {
-        if (!condition)
-        {
-            throw DomainException.Rule("invalid-program", message, field);
         }
     }
 }

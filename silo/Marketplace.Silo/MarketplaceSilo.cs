@@ -60,6 +60,8 @@ public static class MarketplaceSilo
         services.TryAddSingleton<SagaFaults>();
         // The market's clock; tests register a fake one first.
         services.TryAddKeyedSingleton(Names.ClockKeys.Market, TimeProvider.System);
+        services.AddOptions<Marketplace.Domain.MarketLimits>().Bind(configuration.GetSection(Marketplace.Domain.MarketLimits.Section))
+            .ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<MarketOptions>().Bind(configuration.GetSection(MarketOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         return services;
     }

@@ -12,6 +12,7 @@ return await StartupCheck.RunAsync(async () =>
     var builder = WebApplication.CreateBuilder(args.Where(a => a != "migrate").ToArray());
     var connectionString = StartupCheck.ConnectionString(builder.Configuration);
     var cluster = StartupCheck.Bind<ClusterSettings>(builder.Configuration, ClusterSettings.Section);
+    StartupCheck.Bind<Marketplace.Domain.MarketLimits>(builder.Configuration, Marketplace.Domain.MarketLimits.Section);
     StartupCheck.Bind<MarketOptions>(builder.Configuration, MarketOptions.Section);
     var migrate = args.Contains("migrate") || builder.Configuration.GetValue("Database:MigrateOnStart", true);
     await StartupCheck.RequireDatabaseAsync(connectionString, serverOnly: migrate);

@@ -97,7 +97,7 @@ public sealed class VoucherRuleTests(VoucherCluster cluster)
     }
 
     [Fact]
-    public async Task Rule1_a_voucher_registered_on_day_14_becomes_active_and_one_unregistered_at_day_15_plus_1s_lapses()
+    public async Task Rule1_a_voucher_registered_on_day_14_becomes_active_and_one_unregistered_after_its_deadline_lapses()
     {
         var program = await _s.Program(d => d with { AllowMultipleOpenVouchers = true });
         var (tenant, _) = await _s.Tenant();
@@ -110,7 +110,7 @@ public sealed class VoucherRuleTests(VoucherCluster cluster)
         Assert.Equal(VoucherState.Active, active.State);
         Assert.Equal(active.RegisteredAt!.Value.AddDays(90), active.ExpiresAt);
 
-        cluster.Advance(TimeSpan.FromDays(1));
+        cluster.Advance(forgotten.RegistrationDeadline - _s.Now);
         Assert.Equal(VoucherState.Claimed, (await Voucher(forgotten.Id).Get())!.State); // exactly at the deadline: still in time
         cluster.Advance(TimeSpan.FromSeconds(1));
         await cluster.Grains.GetGrain<ISweeperGrain>(0).Tick();
@@ -126,6 +126,23 @@ public sealed class VoucherRuleTests(VoucherCluster cluster)
         Assert.Equal(Cap, program2.Totals.ReturnedFen);
         Assert.Equal(1, await cluster.Database.ScalarAsync<long>(
             "SELECT count(*) FROM ledger_transactions WHERE id = @id AND kind = 'return'", ("id", $"return:{forgotten.Id}")));
+    }
+
+    [Fact]
+    public async Task Rule1_the_registration_deadline_is_the_end_of_the_15th_day_in_Beijing_time()
+    {
+        var program = await _s.Program(d => d with { AllowMultipleOpenVouchers = true });
+        var (tenant, _) = await _s.Tenant();
+        // Whatever the hour of the claim, the 15 days start the next Beijing day and end at midnight Beijing time (UTC+8).
+        for (var hour = 0; hour < 24; hour += 5)
+        {
+            var claimed = await _s.Claim(program, tenant);
+            var beijing = claimed.ClaimedAt.ToOffset(TimeSpan.FromHours(8));
+            var expected = new DateTimeOffset(beijing.Year, beijing.Month, beijing.Day, 0, 0, 0, TimeSpan.FromHours(8)).AddDays(16);
+            Assert.Equal(expected, claimed.RegistrationDeadline);
+            Assert.Equal(TimeSpan.Zero, (claimed.RegistrationDeadline.ToOffset(TimeSpan.FromHours(8))).TimeOfDay);
+            cluster.Advance(TimeSpan.FromHours(5));
+        }
     }
 
     [Fact]

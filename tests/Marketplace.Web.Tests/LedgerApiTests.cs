@@ -59,7 +59,8 @@ public sealed class LedgerApiTests(LedgerCluster web)
         web.Advance(fill.EndsAt - web.Clock.GetUtcNow());
         await web.Grains.GetGrain<Marketplace.Grains.ISweeperGrain>(0).Tick();
         await web.Grains.GetGrain<Marketplace.Grains.ISweeperGrain>(0).Tick();
-        web.Advance(TimeSpan.FromDays(15));
+        // The deadline is the end of the 15th day after the claim in Beijing time: a second after it, the voucher lapses.
+        web.Advance(lapsing.RegistrationDeadline - web.Clock.GetUtcNow() + TimeSpan.FromSeconds(1));
         await web.Grains.GetGrain<Marketplace.Grains.ISweeperGrain>(0).Tick();
 
         var regulator = web.Regulator();

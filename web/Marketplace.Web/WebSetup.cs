@@ -30,6 +30,8 @@ public static class WebSetup
         var connectionString = StartupCheck.ConnectionString(configuration);
         var cluster = StartupCheck.Bind<ClusterSettings>(configuration, ClusterSettings.Section);
         var auth = StartupCheck.Bind<AuthSettings>(configuration, AuthSettings.Section);
+        // The same limits, from the same "Market" section, as the silos enforce.
+        builder.Services.AddSingleton(StartupCheck.Bind<MarketLimits>(configuration, MarketLimits.Section));
         // Not .Length alone: "SigningKey": null in a settings file binds null, and that must be this one line, not a crash.
         if (auth.SigningKey is not { Length: >= 32 })
         {
@@ -176,6 +178,7 @@ public static class WebSetup
     {
         options.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.CamelCase;
         options.Converters.Add(new JsonStringEnumConverter());
+        options.Converters.Add(new OffsetRequiredTimestampConverter());
         options.MaxDepth = 32;
         options.NumberHandling = JsonNumberHandling.Strict;
     }

@@ -19,13 +19,11 @@ public sealed record BidBody(
 
 internal static class MarketApi
 {
-    public const int MaxGangGpus = 1024;
-
     public static RouteGroupBuilder MapMarketApi(this RouteGroupBuilder api)
     {
         var market = api.MapGroup("/").WithTags("Market");
 
-        market.MapPost("/bids", async (BidBody body, GrainCalls grains, IConfiguration configuration, HttpContext context,
+        market.MapPost("/bids", async (BidBody body, GrainCalls grains, MarketLimits limits, HttpContext context,
             [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock) =>
         {
             var key = context.Request.Headers[Names.Headers.IdempotencyKey].ToString() is { Length: > 0 } header ? header : body.ClientOrderId;
@@ -38,7 +36,7 @@ internal static class MarketApi
             {
                 check.Length(key, 1, 100, "clientOrderId");
             }
-            var order = Validate(body, check, clock.GetUtcNow(), configuration.BookingHorizonDays());
+            var order = Validate(body, check, clock.GetUtcNow(), limits);
             if (!check.Ok)
             {
                 return check.Problem();
@@ -57,11 +55,11 @@ internal static class MarketApi
         .WithSummary("Place a bid for GPU time; it fills at once, rests (GTC) or is rejected with a reason")
         .Produces<BidView>(StatusCodes.Status201Created);
 
-        market.MapPost("/quotes", async (BidBody body, GrainCalls grains, IConfiguration configuration, HttpContext context,
+        market.MapPost("/quotes", async (BidBody body, GrainCalls grains, MarketLimits limits, HttpContext context,
             [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock) =>
         {
             var check = new Check();
-            var order = Validate(body with { TimeInForce = body.TimeInForce ?? "IOC" }, check, clock.GetUtcNow(), configuration.BookingHorizonDays());
+            var order = Validate(body with { TimeInForce = body.TimeInForce ?? "IOC" }, check, clock.GetUtcNow(), limits);
             if (!check.Ok)
             {
                 return check.Problem();
@@ -139,16 +137,14 @@ internal static class MarketApi
         return new Check().Add("voucherId", "the tenant holds no such voucher").Problem();
     }
 
-    /// <summary>Every field is bounded, so the cost (price × GPUs × hours) cannot overflow.</summary>
-    private static BidOrder? Validate(BidBody body, Check check, DateTimeOffset now, int horizonDays)
+    private static BidOrder? Validate(BidBody body, Check check, DateTimeOffset now, MarketLimits limits)
     {
+        var horizonDays = limits.BookingHorizonDays;
         var horizonEnd = now.AddDays(horizonDays);
         check.GpuModel(body.GpuModel, "gpuModel")
-            .Range(body.GpuCount, 1, MaxGangGpus, "gpuCount")
-            .Range(body.DurationHours, 1, horizonDays * 24, "durationHours")
+            .Add(BidOrderRules.Validate(body.GpuCount, body.DurationHours, body.MaxFenPerGpuHour, limits))
             .Required(body.EarliestStart, "earliestStart")
             .Required(body.LatestStart, "latestStart")
-            .Range(body.MaxFenPerGpuHour, 1, ProvidersApi.MaxFenPerGpuHour, "maxFenPerGpuHour")
             .Id(body.VoucherId, "voucherId", required: false)
             .Enum<TimeInForce>(body.TimeInForce, "timeInForce", out var timeInForce);
         if (body.EarliestStart > horizonEnd)

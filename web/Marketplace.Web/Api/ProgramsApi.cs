@@ -25,51 +25,26 @@ public sealed record ProviderApprovalRequest(string? BatchId, DateTimeOffset? Ef
 
 internal static class ProgramsApi
 {
-    private const long MaxMoneyFen = 1_000_000_000_000; // ten billion yuan
-
     public static RouteGroupBuilder MapProgramsApi(this RouteGroupBuilder api)
     {
         var programs = api.MapGroup("/programs").WithTags("Voucher programs");
 
-        programs.MapPost("/", async (ProgramRequest request, GrainCalls grains) =>
+        programs.MapPost("/", async (ProgramRequest request, GrainCalls grains, MarketLimits limits) =>
         {
             var check = new Check()
                 .Id(request.Id, "id")
-                .Length(request.Name, 1, 200, "name")
-                .Length(request.Issuer, 1, 200, "issuer")
-                .Province(request.Province, "province")
-                .Required(request.ClaimOpensAt, "claimOpensAt")
-                .Required(request.ClaimClosesAt, "claimClosesAt")
-                .Range(request.BudgetFen, 1, MaxMoneyFen, "budgetFen")
-                .Range(request.VoucherCapFen, 1, MaxMoneyFen, "voucherCapFen")
-                .Range(request.CoverageBasisPoints, 1, 10_000, "coverageBasisPoints")
-                .Range(request.RegistrationDeadlineDays, 1, 365, "registrationDeadlineDays")
-                .Range(request.ValidityDays, 1, 3650, "validityDays")
-                .Length(request.Assumptions, 0, 2000, "assumptions", required: false);
+                .Length(request.Assumptions, 0, ProgramTermsRules.MaxAssumptionsLength, "assumptions", required: false)
+                .Add(ProgramTermsRules.Validate(new ProgramTerms(request.Name, request.Issuer, request.Province, request.ClaimOpensAt,
+                    request.ClaimClosesAt, request.BudgetFen, request.VoucherCapFen, request.CoverageBasisPoints, request.AllowedTenantKinds?.Count ?? 0,
+                    request.RegistrationDeadlineDays, request.ValidityDays, null, request.Assumptions), limits));
             var kinds = new List<TenantKind>();
-            if (request.AllowedTenantKinds is not { Count: > 0 })
-            {
-                check.Add("allowedTenantKinds", "is required");
-            }
-            else if (request.AllowedTenantKinds.Count > 10)
-            {
-                check.Add("allowedTenantKinds", "at most 10 entries");
-            }
-            else
+            if (request.AllowedTenantKinds is { Count: > 0 and <= ProgramTermsRules.MaxTenantKinds })
             {
                 for (var i = 0; i < request.AllowedTenantKinds.Count; i++)
                 {
                     check.Enum<TenantKind>(request.AllowedTenantKinds[i], $"allowedTenantKinds[{i}]", out var kind);
                     kinds.Add(kind);
                 }
-            }
-            if (request.ClaimOpensAt >= request.ClaimClosesAt)
-            {
-                check.Add("claimClosesAt", "must be after claimOpensAt");
-            }
-            if (request.VoucherCapFen > request.BudgetFen)
-            {
-                check.Add("voucherCapFen", "must not exceed the budget");
             }
             if (!check.Ok)
             {

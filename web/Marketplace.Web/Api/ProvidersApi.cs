@@ -16,8 +16,6 @@ public sealed record OutageBody(string? OutageId, string? SiteId, DateTimeOffset
 
 internal static class ProvidersApi
 {
-    public const long MaxFenPerGpuHour = 100_000_000;
-    public const int MaxPoolGpus = 100_000;
 
     public static RouteGroupBuilder MapProvidersApi(this RouteGroupBuilder api)
     {
@@ -25,7 +23,7 @@ internal static class ProvidersApi
 
         providers.MapPost("/", async (ProviderRequest request, GrainCalls grains, HttpContext context) =>
         {
-            var check = new Check().Length(request.Name, 1, 200, "name").CreditCodeOf(request.CreditCode, "creditCode");
+            var check = new Check().Name(request.Name, "name").CreditCodeOf(request.CreditCode, "creditCode");
             var sites = request.Sites ?? [];
             if (sites.Count is 0 or > 100)
             {
@@ -34,7 +32,7 @@ internal static class ProvidersApi
             for (var i = 0; i < sites.Count && i < 100; i++)
             {
                 var s = sites[i];
-                check.Id(s.SiteId, $"sites[{i}].siteId").Length(s.Name, 1, 200, $"sites[{i}].name").Province(s.Province, $"sites[{i}].province")
+                check.Id(s.SiteId, $"sites[{i}].siteId").Name(s.Name, $"sites[{i}].name").Province(s.Province, $"sites[{i}].province")
                     .Length(s.City, 1, 100, $"sites[{i}].city").Range(s.GreenPowerPercent, 0, 100, $"sites[{i}].greenPowerPercent");
                 if (s.Latitude is not (>= 3 and <= 54))
                 {
@@ -86,14 +84,14 @@ internal static class ProvidersApi
             .WithSummary("The latest reservations on the provider's capacity")
             .Produces<IReadOnlyList<ReservationView>>();
 
-        providers.MapPost("/{id}/pools", async (string id, PoolRequest request, GrainCalls grains, HttpContext context) =>
+        providers.MapPost("/{id}/pools", async (string id, PoolRequest request, GrainCalls grains, MarketLimits limits, HttpContext context) =>
         {
             if (!Owns(context, id))
             {
                 return Problems.NotFound(context, "provider", id);
             }
             var check = new Check().Id(request.PoolId, "poolId", required: false).Id(request.SiteId, "siteId").GpuModel(request.GpuModel, "gpuModel")
-                .Range(request.GpuCount, 1, MaxPoolGpus, "gpuCount").Range(request.AskFenPerGpuHour, 1, MaxFenPerGpuHour, "askFenPerGpuHour");
+                .Add(PoolRules.Validate(request.GpuCount, request.AskFenPerGpuHour, limits));
             if (!check.Ok)
             {
                 return check.Problem();
@@ -108,7 +106,7 @@ internal static class ProvidersApi
         .WithSummary("List a GPU pool on one of the provider's sites")
         .Produces<PoolView>(StatusCodes.Status201Created);
 
-        providers.MapPatch("/{id}/pools/{poolId}", async (string id, string poolId, PoolPatchRequest request, GrainCalls grains, HttpContext context) =>
+        providers.MapPatch("/{id}/pools/{poolId}", async (string id, string poolId, PoolPatchRequest request, GrainCalls grains, MarketLimits limits, HttpContext context) =>
         {
             if (!Owns(context, id))
             {
@@ -118,8 +116,7 @@ internal static class ProvidersApi
             {
                 return Problems.NotFound(context, "pool", poolId);
             }
-            var check = new Check().Range(request.AskFenPerGpuHour, 1, MaxFenPerGpuHour, "askFenPerGpuHour", required: false)
-                .Range(request.GpuCount, 1, MaxPoolGpus, "gpuCount", required: false);
+            var check = new Check().Add(PoolRules.Validate(request.GpuCount, request.AskFenPerGpuHour, limits, required: false));
             if (request.AskFenPerGpuHour is null && request.GpuCount is null)
             {
                 check.Add("askFenPerGpuHour", "give a new ask, a new GPU count, or both");
@@ -135,15 +132,15 @@ internal static class ProvidersApi
         .Produces<PoolView>();
 
         providers.MapPost("/{id}/pools/{poolId}/outages", (string id, string poolId, OutageBody request, GrainCalls grains, HttpContext context,
-                IConfiguration configuration, [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock) =>
-            DeclareOutage(id, poolId, request with { SiteId = null }, grains, context, clock.GetUtcNow(), configuration.BookingHorizonDays()))
+                MarketLimits limits, [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock) =>
+            DeclareOutage(id, poolId, request with { SiteId = null }, grains, context, clock.GetUtcNow(), limits.BookingHorizonDays))
             .RequireAuthorization(Names.Policies.Provider)
             .WithSummary("Declare an outage of one pool: its reservations are interrupted and re-matched elsewhere")
             .Produces<OutageReport>();
 
-        providers.MapPost("/{id}/outages", (string id, OutageBody request, GrainCalls grains, HttpContext context, IConfiguration configuration,
+        providers.MapPost("/{id}/outages", (string id, OutageBody request, GrainCalls grains, HttpContext context, MarketLimits limits,
                 [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock) =>
-            DeclareOutage(id, null, request, grains, context, clock.GetUtcNow(), configuration.BookingHorizonDays()))
+            DeclareOutage(id, null, request, grains, context, clock.GetUtcNow(), limits.BookingHorizonDays))
             .RequireAuthorization(Names.Policies.Provider)
             .WithSummary("Declare an outage of a whole site (every pool on it)")
             .Produces<OutageReport>();

@@ -23,7 +23,7 @@ internal static class TenantsApi
         tenants.MapPost("/", async (TenantRequest request, GrainCalls grains, HttpContext context) =>
         {
             var check = new Check()
-                .Length(request.Name, 1, 200, "name")
+                .Name(request.Name, "name")
                 .Enum<TenantKind>(request.Kind, "kind", out var kind)
                 .Province(request.Province, "province")
                 .CreditCodeOf(request.CreditCode, "creditCode", required: false)

@@ -37,7 +37,7 @@ internal static class VouchersApi
         api.MapPost("/vouchers/{id}/activity", async (string id, ActivityRequest request, GrainCalls grains, HttpContext context) =>
         {
             var check = new Check()
-                .Length(request.Title, 1, 200, "title")
+                .Name(request.Title, "title")
                 .Length(request.Description, 1, 4000, "description")
                 .Range(request.PlannedGpuHours, 1, 1_000_000, "plannedGpuHours");
             if (!check.Ok)

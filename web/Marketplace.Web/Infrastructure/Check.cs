@@ -21,6 +21,27 @@ internal sealed partial class Check
         return this;
     }
 
+    /// <summary>Takes in the field errors of a domain rule.</summary>
+    public Check Add(FieldErrors errors)
+    {
+        foreach (var (field, messages) in errors.ByField)
+        {
+            foreach (var message in messages)
+            {
+                Add(field, message);
+            }
+        }
+        return this;
+    }
+
+    /// <summary>A name people read: its length, and no characters that hide or reorder text (<see cref="NameRules"/>).</summary>
+    public Check Name(string? value, string field, int max = NameRules.MaxLength)
+    {
+        var before = _errors.Count;
+        Length(value, 1, max, field);
+        return _errors.Count == before && value is not null && NameRules.Problem(value) is { } problem ? Add(field, problem) : this;
+    }
+
     public Check Required<T>(T? value, string field) where T : class
     {
         if (value is null || value is string s && string.IsNullOrWhiteSpace(s))

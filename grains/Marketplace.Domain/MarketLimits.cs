@@ -1,0 +1,42 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Marketplace.Domain;
+
+/// <summary>
+/// Every limit the web tier and the silos both enforce, read by both from the same "Market" settings and validated
+/// once at start-up. Each maximum is bounded so that a cost (price × GPUs × hours) or a budget cannot overflow.
+/// </summary>
+public sealed class MarketLimits
+{
+    public const string Section = "Market";
+
+    /// <summary>How far ahead capacity can be booked.</summary>
+    [Range(1, 60, ErrorMessage = "Market:BookingHorizonDays must be between 1 and 60")]
+    public int BookingHorizonDays { get; set; } = 14;
+
+    /// <summary>The largest gang one bid may ask for (it fills in one pool or not at all).</summary>
+    [Range(1, 100_000, ErrorMessage = "Market:MaxGangGpus must be between 1 and 100000")]
+    public int MaxGangGpus { get; set; } = 1024;
+
+    /// <summary>The most GPUs one pool may list.</summary>
+    [Range(1, 100_000, ErrorMessage = "Market:MaxPoolGpus must be between 1 and 100000")]
+    public int MaxPoolGpus { get; set; } = 100_000;
+
+    /// <summary>The highest ask (and bid limit) per GPU-hour, in fen.</summary>
+    [Range(1, 100_000_000, ErrorMessage = "Market:MaxFenPerGpuHour must be between 1 and 100000000")]
+    public long MaxFenPerGpuHour { get; set; } = 100_000_000;
+
+    /// <summary>The largest programme budget or voucher, in fen (ten billion yuan).</summary>
+    [Range(1, 1_000_000_000_000_000, ErrorMessage = "Market:MaxProgramFen must be between 1 and 1000000000000000")]
+    public long MaxProgramFen { get; set; } = 1_000_000_000_000;
+
+    /// <summary>The longest registration deadline a programme may give, in days.</summary>
+    [Range(1, 3650, ErrorMessage = "Market:MaxRegistrationDeadlineDays must be between 1 and 3650")]
+    public int MaxRegistrationDeadlineDays { get; set; } = 365;
+
+    /// <summary>The longest validity a programme may give a voucher, in days.</summary>
+    [Range(1, 36500, ErrorMessage = "Market:MaxValidityDays must be between 1 and 36500")]
+    public int MaxValidityDays { get; set; } = 3650;
+
+    public int HorizonHours => BookingHorizonDays * 24;
+}

@@ -1,0 +1,87 @@
+namespace Marketplace.Domain.Rules;
+
+/// <summary>The terms of a voucher programme as submitted; a value left out is null.</summary>
+public sealed record ProgramTerms(
+    string? Name,
+    string? Issuer,
+    string? Province,
+    DateTimeOffset? ClaimOpensAt,
+    DateTimeOffset? ClaimClosesAt,
+    long? BudgetFen,
+    long? VoucherCapFen,
+    int? CoverageBasisPoints,
+    int AllowedTenantKinds,
+    int? RegistrationDeadlineDays,
+    int? ValidityDays,
+    int? ValidityMonths,
+    string? Assumptions);
+
+/// <summary>Rule 1's programme terms: the one definition of what a programme may say.</summary>
+public static class ProgramTermsRules
+{
+    public const int MaxTenantKinds = 10;
+    public const int MaxValidityMonths = 120;
+    public const int MaxAssumptionsLength = 2000;
+
+    public static FieldErrors Validate(ProgramTerms t, MarketLimits limits, FieldErrors? errors = null)
+    {
+        errors ??= new FieldErrors();
+        Name(t.Name, "name", errors);
+        Name(t.Issuer, "issuer", errors);
+        if (string.IsNullOrEmpty(t.Province))
+        {
+            errors.Add("province", "is required");
+        }
+        else if (!Provinces.IsKnown(t.Province))
+        {
+            errors.Add("province", $"'{t.Province}' is not a province of China (use English names, e.g. 'Gansu')");
+        }
+        if (t.ClaimOpensAt is null)
+        {
+            errors.Add("claimOpensAt", "is required");
+        }
+        if (t.ClaimClosesAt is null)
+        {
+            errors.Add("claimClosesAt", "is required");
+        }
+        errors.Range(t.BudgetFen, 1, limits.MaxProgramFen, "budgetFen")
+            .Range(t.VoucherCapFen, 1, limits.MaxProgramFen, "voucherCapFen")
+            .Range(t.CoverageBasisPoints, 1, Money.WholeInBasisPoints, "coverageBasisPoints")
+            .Range(t.RegistrationDeadlineDays, 1, limits.MaxRegistrationDeadlineDays, "registrationDeadlineDays")
+            .Range(t.ValidityDays, 1, limits.MaxValidityDays, "validityDays")
+            .Range(t.ValidityMonths, 1, MaxValidityMonths, "validityMonths", required: false);
+        if (t.AllowedTenantKinds == 0)
+        {
+            errors.Add("allowedTenantKinds", "is required");
+        }
+        else if (t.AllowedTenantKinds > MaxTenantKinds)
+        {
+            errors.Add("allowedTenantKinds", $"at most {MaxTenantKinds} entries");
+        }
+        if (t.ClaimOpensAt >= t.ClaimClosesAt)
+        {
+            errors.Add("claimClosesAt", "must be after claimOpensAt");
+        }
+        if (t.VoucherCapFen > t.BudgetFen)
+        {
+            errors.Add("voucherCapFen", "must not exceed the budget");
+        }
+        return errors;
+    }
+
+    private static void Name(string? value, string field, FieldErrors errors)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            errors.Add(field, "is required");
+        }
+        else if (value.Length > NameRules.MaxLength)
+        {
+            errors.Add(field, $"must be 1 to {NameRules.MaxLength} characters");
+        }
+        else if (NameRules.Problem(value) is { } problem)
+        {
+            errors.Add(field, problem);
+        }
+    }
+}
