@@ -106,7 +106,8 @@ public sealed record PoolSnapshot(
     [Id(2)] int GpuCount,
     [Id(3)] PoolCalendar Calendar,
     [Id(4)] long Version,
-    [Id(5)] IReadOnlyList<string> HeldReservationIds);
+    [Id(5)] IReadOnlyList<string> HeldReservationIds,
+    [Id(6)] DateTimeOffset? NextHoldExpiry);
 
 /// <summary>
 /// A hold on a pool's hours. <see cref="ConfirmAtOnce"/>: the saga has no step between holding and confirming (no voucher

@@ -94,7 +94,8 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
         }
         PurgeExpiredHolds();
         var held = reservationIds.Where(_state.Holds.ContainsKey).ToList();
-        return Task.FromResult<PoolSnapshot?>(new PoolSnapshot(_state.Spec, _state.AskFenPerGpuHour, _state.GpuCount, Calendar(), _version, held));
+        var nextExpiry = _unconfirmed.Select(id => _state.Holds[id].ExpiresAt).Min();
+        return Task.FromResult<PoolSnapshot?>(new PoolSnapshot(_state.Spec, _state.AskFenPerGpuHour, _state.GpuCount, Calendar(), _version, held, nextExpiry));
     }
 
     public async Task<HoldOutcome> Hold(HoldRequest request)

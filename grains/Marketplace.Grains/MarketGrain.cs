@@ -65,6 +65,8 @@ public sealed class MarketGrain : Grain, IMarketGrain
         public long Version { get; set; } = -1;
         /// <summary>Plans whose sagas are running on this pool, taken from the view but maybe not yet held by the pool.</summary>
         public Dictionary<string, ReservationPlan> InFlight { get; } = new(StringComparer.Ordinal);
+        /// <summary>When the first unconfirmed hold in the view lapses; from then on the view shows capacity that is free.</summary>
+        public DateTimeOffset? NextHoldExpiry { get; set; }
     }
 
     private sealed class RestingOrder(string bidId, string tenantId, BidOrder order, long sequence, int nextReservation)
@@ -124,6 +126,7 @@ public sealed class MarketGrain : Grain, IMarketGrain
     public async Task<Quote> Quote(string tenantId, BidOrder order)
     {
         RequireModel(order.GpuModel);
+        await RefreshLapsedHoldsAsync();
         var decision = Decide(order, null);
         if (!decision.Matched)
         {
@@ -367,6 +370,7 @@ public sealed class MarketGrain : Grain, IMarketGrain
     /// <summary>Matches a bid just accepted (or one recovered after a crash).</summary>
     private async Task<BidView> MatchNewAsync(string bidId, string tenantId, BidOrder order, int nextReservation)
     {
+        await RefreshLapsedHoldsAsync();
         _busyBids.Add(bidId);
         try
         {
@@ -579,6 +583,7 @@ public sealed class MarketGrain : Grain, IMarketGrain
             {
                 _rematchAgain = false;
                 await ExpireDueAsync();
+                await RefreshLapsedHoldsAsync();
                 var matches = new List<(RestingOrder Order, ReservationPlan Plan)>();
                 foreach (var resting in _resting.InPriorityOrder())
                 {
@@ -706,6 +711,20 @@ public sealed class MarketGrain : Grain, IMarketGrain
     /// Replaces the view of a pool with the pool's own calendar. Sagas still running on it are taken out again unless
     /// the pool says it already holds them, so the view never shows capacity that a running saga is about to use.
     /// </summary>
+    /// <summary>
+    /// Refreshes the view of each pool whose unconfirmed holds have begun to lapse, so a decision never counts capacity
+    /// that a lapsed hold has given back (the pool's own timer tells the market too, but only on its next tick).
+    /// </summary>
+    private async Task RefreshLapsedHoldsAsync()
+    {
+        var now = _clock.GetUtcNow();
+        var lapsed = _pools.Where(p => p.Value.NextHoldExpiry <= now).Select(p => p.Key).ToList();
+        if (lapsed.Count > 0)
+        {
+            await Task.WhenAll(lapsed.Select(RefreshPoolAsync));
+        }
+    }
+
     private async Task RefreshPoolAsync(string poolId)
     {
         var asked = _pools.TryGetValue(poolId, out var known) ? known.InFlight.Keys.ToList() : [];
@@ -724,6 +743,7 @@ public sealed class MarketGrain : Grain, IMarketGrain
         }
         entry.Spec = snapshot.Spec;
         entry.Version = snapshot.Version;
+        entry.NextHoldExpiry = snapshot.NextHoldExpiry;
         var calendar = snapshot.Calendar;
         var free = new int[calendar.Capacity.Length];
         for (var i = 0; i < free.Length; i++)

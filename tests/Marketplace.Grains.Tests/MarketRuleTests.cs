@@ -55,6 +55,29 @@ public sealed class MarketRuleTests(MarketTestCluster cluster)
         Assert.True((await Pool(pool.Id).Hold(hold with { ReservationId = Scenario.Unique("res") })).Accepted);
     }
 
+    /// <summary>
+    /// The market decides from its view of each pool. A view taken while an unconfirmed hold stood used to count that
+    /// capacity as taken after the hold had lapsed, until the pool's timer next told the market: a bid in between was
+    /// rejected with no-capacity though the hours were free.
+    /// </summary>
+    [Fact]
+    public async Task Rule4_capacity_a_lapsed_hold_gives_back_is_sold_to_the_next_bid_at_once()
+    {
+        var province = Province();
+        var pool = await _s.ProviderWithPool(province, "H20-96G", gpus: 2);
+        var order = _s.Order(gpus: 2, hours: 2, startInHours: 4, maxPrice: pool.AskFenPerGpuHour, model: "H20-96G", provinces: [province]);
+        var (tenant, _) = await _s.Tenant();
+        var hold = new HoldRequest(Scenario.Unique("res"), Hours.Floor(order.EarliestStart), 2, 2, pool.AskFenPerGpuHour, TimeSpan.FromSeconds(30));
+        Assert.True((await Pool(pool.Id).Hold(hold)).Accepted);
+        await cluster.Grains.GetGrain<IMarketGrain>("H20-96G").Sweep(); // the market's view now shows the hold
+
+        // The bid comes at once: nothing else (the pool's own timer) is given the time to tell the market first.
+        cluster.Advance(TimeSpan.FromSeconds(31));
+        var bid = await _s.Bid(tenant, order);
+
+        Assert.Equal((BidState.Filled, null), (bid.State, bid.ReasonCode));
+    }
+
     [Fact]
     public async Task Rule4_confirm_and_release_are_idempotent_and_release_can_give_back_part_of_a_hold()
     {

@@ -173,7 +173,7 @@ public sealed class RecoveryTests(RestartCluster cluster)
             cluster.Advance(TimeSpan.FromSeconds(31));
             var (other, _) = await _s.Tenant();
             var taker = await _s.Bid(other, order with { VoucherId = null });
-            Assert.Equal(BidState.Filled, taker.State);
+            Assert.Equal((BidState.Filled, null), (taker.State, taker.ReasonCode));
         }
         return (pool, plan, voucher.Id);
     }

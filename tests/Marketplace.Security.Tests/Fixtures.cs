@@ -39,7 +39,16 @@ public sealed class MatrixCollection : ICollectionFixture<MatrixCluster>
 }
 
 /// <summary>The fuzz test has a cluster of its own, so nothing else writes to its database while it compares snapshots.</summary>
-public sealed class FuzzCluster : SecurityCluster;
+public sealed class FuzzCluster : SecurityCluster
+{
+    // The hub fuzz makes hundreds of calls a connection: what each one does is the point here, not the per-connection limit
+    // (the hub tests cover that).
+    protected override IReadOnlyDictionary<string, string?> WebSettings => new Dictionary<string, string?>
+    {
+        ["RateLimiting:HubCallBurst"] = "10000",
+        ["RateLimiting:HubCallsPerSecond"] = "10000",
+    };
+}
 
 [CollectionDefinition(Name)]
 public sealed class FuzzCollection : ICollectionFixture<FuzzCluster>

@@ -80,6 +80,76 @@ public sealed class FuzzTests(FuzzCluster web, ITestOutputHelper output)
             + $"invariant violations:\n{string.Join("\n", invariantsAfter.Violations)}");
     }
 
+    /// <summary>
+    /// Hostile hub calls from every role over both protocols: unknown methods, wrong arities, wrong types, others' groups,
+    /// huge and poisoned strings. Each is answered or refused (a HubException); none fails on the server (which would log an
+    /// error and tell the client "an unexpected error occurred"), the connection stays up and the market is unchanged.
+    /// </summary>
+    [Fact]
+    public async Task Hostile_hub_calls_are_answered_or_refused_never_fail_and_change_nothing()
+    {
+        var world = await web.WorldAsync();
+        var seed = int.TryParse(Environment.GetEnvironmentVariable("MARKETPLACE_FUZZ_SEED"), CultureInfo.InvariantCulture, out var s) ? s : DefaultSeed;
+        var random = new Random(seed);
+        object?[] values =
+        [
+            null, "", " ", "\0", "tenant\u202e", new string('x', 20_000), "' OR 1=1 --", "<script>alert(1)</script>", 0, -1, long.MaxValue, 3.5, true,
+            Names.Hub.TenantGroup(world.TenantA), Names.Hub.TenantGroup(world.TenantB), Names.Hub.ProviderGroup(world.ProviderP),
+            Names.Hub.ProviderGroup(world.ProviderQ), Names.Hub.RegulatorGroup, new[] { "a", "b" }, new Dictionary<string, object> { ["group"] = 1 },
+        ];
+        string[] methods = ["Join", "Snapshot", "join", "Leave", "OnConnectedAsync", "OnDisconnectedAsync", "Dispose", "Groups", "Join\0"];
+        var callers = new (string Role, string? Tenant, string? Provider)[]
+        {
+            (Names.Roles.Sme, world.TenantA, null), (Names.Roles.Provider, null, world.ProviderP), (Names.Roles.Regulator, null, null), (Names.Roles.Admin, null, null),
+        };
+
+        var before = await DatabaseSnapshot.TakeAsync(web.Database);
+        var logged = web.Logs.GetSnapshot().Count;
+        var outcomes = new Dictionary<string, int>(StringComparer.Ordinal);
+        var failures = new List<string>();
+        foreach (var messagePack in new[] { false, true })
+        {
+            foreach (var (role, tenant, provider) in callers)
+            {
+                await using var hub = await web.Hub(role, tenant, provider, messagePack);
+                for (var i = 0; i < 150; i++)
+                {
+                    var method = methods[random.Next(methods.Length)];
+                    var args = Enumerable.Range(0, random.Next(0, 4)).Select(_ => values[random.Next(values.Length)]).ToArray();
+                    string outcome;
+                    try
+                    {
+                        await hub.Connection.InvokeCoreAsync(method, typeof(object), args);
+                        outcome = "answered";
+                    }
+                    // A refusal names its reason ("... HubException: you may not join that group", "Method does not exist"), or the
+                    // call could not be bound to a method ("Failed to invoke 'X' ..."); a failure on the server is the bare
+                    // "An unexpected error occurred invoking 'X' on the server." (and an error in the log).
+                    catch (Microsoft.AspNetCore.SignalR.HubException e)
+                        when (!e.Message.StartsWith("An unexpected error", StringComparison.Ordinal) || e.Message.Contains("HubException:", StringComparison.Ordinal))
+                    {
+                        outcome = "refused";
+                    }
+                    catch (Exception e)
+                    {
+                        outcome = "failed";
+                        failures.Add($"{role} {method}({args.Length} args, {(messagePack ? "MessagePack" : "JSON")}): {e.GetType().Name} {e.Message}");
+                    }
+                    outcomes[outcome] = outcomes.GetValueOrDefault(outcome) + 1;
+                }
+                Assert.Equal(Microsoft.AspNetCore.SignalR.Client.HubConnectionState.Connected, hub.Connection.State);
+            }
+        }
+
+        var errors = web.Logs.GetSnapshot().Skip(logged).Where(r => r.Level >= Microsoft.Extensions.Logging.LogLevel.Error).ToList();
+        var changed = DatabaseSnapshot.Differences(before, await DatabaseSnapshot.TakeAsync(web.Database));
+        output.WriteLine($"seed {seed}: hub calls {string.Join(", ", outcomes.OrderBy(o => o.Key, StringComparer.Ordinal).Select(o => $"{o.Key} {o.Value}"))}");
+        Assert.True(failures.Count == 0 && errors.Count == 0 && changed.Count == 0,
+            $"failed calls:\n{string.Join("\n", failures.Take(20))}\nerrors logged:\n{string.Join("\n", errors.Take(20).Select(e => $"{e.Category}: {e.Message}"))}\n" +
+            $"tables changed:\n{string.Join("\n", changed)}");
+        Assert.True(outcomes.GetValueOrDefault("answered") > 0 && outcomes.GetValueOrDefault("refused") > 0);
+    }
+
     private async Task<List<Outcome>> SendAllAsync(IReadOnlyList<FuzzRequest> requests)
     {
         using var client = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false })
