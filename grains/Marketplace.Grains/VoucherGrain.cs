@@ -198,9 +198,14 @@ public sealed class VoucherGrain(
         {
             return FundingResult.Refused("already-funded", "another voucher already pays for this reservation");
         }
-        var amount = Math.Min(Money.VoucherShare(request.RentalCostFen, row.CoverageBasisPoints), row.AvailableFen);
+        if (row.AvailableFen <= 0)
+        {
+            return FundingResult.Refused("voucher-exhausted", "the voucher has no value left");
+        }
+        var alreadyFunded = others.Sum(o => o.FundedFen);
+        var amount = Money.StackedShare(request.RentalCostFen, alreadyFunded, row.CoverageBasisPoints, row.AvailableFen);
         return amount <= 0
-            ? FundingResult.Refused("voucher-exhausted", "the voucher has no value left")
+            ? FundingResult.Refused("already-funded", "the vouchers already funding this reservation leave nothing for this one to pay")
             : FundingResult.Held(amount, row.ProgramId);
     }
 

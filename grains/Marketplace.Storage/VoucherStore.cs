@@ -192,20 +192,23 @@ public sealed class VoucherStore(NpgsqlDataSource db, CommitBatcher? writer = nu
             RETURNING 1
             """);
 
-    /// <summary>Other vouchers' live holds on a reservation, with whether each allows stacking.</summary>
-    public async Task<IReadOnlyList<(string VoucherId, bool Stackable)>> OtherFundersAsync(string reservationId, string voucherId, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Other vouchers' live holds on a reservation: whether each allows stacking, and what it pays (its hold, or what it
+    /// captured once settled), so a further voucher pays its share of what is left.
+    /// </summary>
+    public async Task<IReadOnlyList<(string VoucherId, bool Stackable, long FundedFen)>> OtherFundersAsync(string reservationId, string voucherId, CancellationToken cancellationToken = default)
     {
         await using var command = db.CreateCommand("""
-            SELECT voucher_id, stackable FROM voucher_holds
+            SELECT voucher_id, stackable, CASE WHEN state = 'Captured' THEN captured_fen ELSE amount_fen END FROM voucher_holds
             WHERE reservation_id = @r AND voucher_id <> @v AND state <> 'Released'
             """);
         command.Parameters.AddWithValue("r", reservationId);
         command.Parameters.AddWithValue("v", voucherId);
-        var result = new List<(string, bool)>();
+        var result = new List<(string, bool, long)>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            result.Add((reader.GetString(0), reader.GetBoolean(1)));
+            result.Add((reader.GetString(0), reader.GetBoolean(1), reader.GetInt64(2)));
         }
         return result;
     }

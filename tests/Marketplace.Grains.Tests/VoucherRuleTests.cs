@@ -249,15 +249,43 @@ public sealed class VoucherRuleTests(VoucherCluster cluster)
         Assert.True((await Voucher(a.Id).HoldFunds(rental)).Accepted);
         Assert.Equal("already-funded", (await Voucher(b.Id).HoldFunds(rental)).RefusalCode);
 
-        var stackA = await _s.Program(d => d with { Stackable = true });
-        var stackB = await _s.Program(d => d with { Stackable = true });
+        // Stackable programmes that each cover 80 %: the second pays 80 % of what the first leaves.
+        var stackA = await _s.Program(d => d with { Stackable = true, CoverageBasisPoints = 8_000 });
+        var stackB = await _s.Program(d => d with { Stackable = true, CoverageBasisPoints = 8_000 });
         await _s.Approve(stackA, provider);
         await _s.Approve(stackB, provider);
         var c = await _s.ActiveVoucher(stackA, tenant);
         var d = await _s.ActiveVoucher(stackB, tenant);
         var stacked = Rental(tenant, provider, code, _s.Now.AddDays(1), 10_000);
-        Assert.True((await Voucher(c.Id).HoldFunds(stacked)).Accepted);
-        Assert.True((await Voucher(d.Id).HoldFunds(stacked)).Accepted);
+        Assert.Equal(8_000, (await Voucher(c.Id).HoldFunds(stacked)).AmountFen);
+        Assert.Equal(1_600, (await Voucher(d.Id).HoldFunds(stacked)).AmountFen);
+    }
+
+    [Fact]
+    public async Task Rule3_each_stacked_voucher_pays_its_share_of_what_is_left_and_together_never_more_than_the_cost()
+    {
+        var (tenant, _) = await _s.Tenant();
+        var (provider, code) = await _s.Provider();
+        var eighty = await _s.Program(d => d with { Stackable = true, CoverageBasisPoints = 8_000 });
+        var alsoEighty = await _s.Program(d => d with { Stackable = true, CoverageBasisPoints = 8_000 });
+        var whole = await _s.Program(d => d with { Stackable = true, CoverageBasisPoints = 10_000 });
+        var oneMore = await _s.Program(d => d with { Stackable = true, CoverageBasisPoints = 10_000 });
+        var vouchers = new List<VoucherView>();
+        foreach (var program in new[] { eighty, alsoEighty, whole, oneMore })
+        {
+            await _s.Approve(program, provider);
+            vouchers.Add(await _s.ActiveVoucher(program, tenant));
+        }
+        const long cost = 10_001;
+        var rental = Rental(tenant, provider, code, _s.Now.AddDays(1), cost);
+
+        Assert.Equal(8_000, (await Voucher(vouchers[0].Id).HoldFunds(rental)).AmountFen);
+        Assert.Equal(1_600, (await Voucher(vouchers[1].Id).HoldFunds(rental)).AmountFen); // 80 % of the 2,001 left, rounded down
+        Assert.Equal(401, (await Voucher(vouchers[2].Id).HoldFunds(rental)).AmountFen);   // the whole of what is left, no more
+        Assert.Equal("already-funded", (await Voucher(vouchers[3].Id).HoldFunds(rental)).RefusalCode);
+        Assert.Equal(cost, await cluster.Database.ScalarAsync<long>(
+            "SELECT sum(amount_fen) FROM voucher_holds WHERE reservation_id = @r AND state = 'Held'", ("r", rental.ReservationId)));
+        Assert.Equal(Cap, (await Voucher(vouchers[3].Id).Get())!.AvailableFen);
     }
 
     [Fact]
