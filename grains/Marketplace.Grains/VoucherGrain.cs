@@ -66,7 +66,7 @@ public sealed class VoucherGrain(
                 throw DomainException.Rule("activity-already-registered", $"the voucher is {row.State}; its activity is already registered");
         }
         var now = clock.GetUtcNow();
-        var next = row with { State = VoucherState.Active, RegisteredAt = now, ExpiresAt = now.AddDays(row.ValidityDays), Activity = activity };
+        var next = row with { State = VoucherState.Active, RegisteredAt = now, ExpiresAt = ChinaTime.ValidUntil(now, row.ValidityDays, row.ValidityMonths), Activity = activity };
         _row = await store.RegisterAsync(row, next);
         Publish();
         return _row.ToView();

@@ -20,7 +20,8 @@ public sealed record VoucherRow(
     DateTimeOffset? ExpiresAt,
     DateTimeOffset? EndedAt,
     RdActivity? Activity,
-    long Version)
+    long Version,
+    int? ValidityMonths = null)
 {
     public long AvailableFen => FaceValueFen - HeldFen - CapturedFen - ReturnedFen;
 
@@ -51,9 +52,10 @@ public sealed record HoldRow(
 /// </summary>
 public sealed class VoucherStore(NpgsqlDataSource db, CommitBatcher? writer = null)
 {
-    private const string Columns = """
+    /// <summary>The columns <see cref="ReadVoucher"/> reads, in its order.</summary>
+    public const string Columns = """
         id, program_id, tenant_id, state, face_value_fen, held_fen, captured_fen, returned_fen, coverage_bps, validity_days,
-        stackable, claimed_at, registration_deadline, registered_at, expires_at, ended_at, activity::text, version
+        stackable, claimed_at, registration_deadline, registered_at, expires_at, ended_at, activity::text, version, validity_months
         """;
 
     public async Task<(VoucherRow Voucher, Dictionary<string, HoldRow> Holds)?> LoadAsync(string id, CancellationToken cancellationToken = default)
@@ -92,7 +94,8 @@ public sealed class VoucherStore(NpgsqlDataSource db, CommitBatcher? writer = nu
         reader.IsDBNull(14) ? null : reader.GetFieldValue<DateTimeOffset>(14),
         reader.IsDBNull(15) ? null : reader.GetFieldValue<DateTimeOffset>(15),
         reader.IsDBNull(16) ? null : StateJson.Deserialize<RdActivity>(reader.GetString(16)),
-        reader.GetInt64(17));
+        reader.GetInt64(17),
+        reader.IsDBNull(18) ? null : reader.GetInt32(18));
 
     /// <summary>A guard that updates the voucher row to <paramref name="next"/> only if it is still at <paramref name="current"/>'s version.</summary>
     private static GuardedWrite Update(VoucherRow current, VoucherRow next) => new(w => $"""

@@ -99,7 +99,8 @@ public sealed class VoucherRuleTests(VoucherCluster cluster)
     [Fact]
     public async Task Rule1_a_voucher_registered_on_day_14_becomes_active_and_one_unregistered_after_its_deadline_lapses()
     {
-        var program = await _s.Program(d => d with { AllowMultipleOpenVouchers = true });
+        // A program that gives its validity in days (Beijing's gives three months).
+        var program = await _s.Program(d => d with { AllowMultipleOpenVouchers = true, ValidityMonths = null });
         var (tenant, _) = await _s.Tenant();
         var registered = await _s.Claim(program, tenant);
         var forgotten = await _s.Claim(program, tenant);
@@ -148,7 +149,7 @@ public sealed class VoucherRuleTests(VoucherCluster cluster)
     [Fact]
     public async Task Rule1_an_active_voucher_expires_after_its_validity_releasing_holds_and_returning_its_value()
     {
-        var program = await _s.Program();
+        var program = await _s.Program(d => d with { ValidityMonths = null }); // valid for 90 days
         var (tenant, _) = await _s.Tenant();
         var (provider, code) = await _s.Provider();
         await _s.Approve(program, provider);
@@ -286,6 +287,47 @@ public sealed class VoucherRuleTests(VoucherCluster cluster)
         Assert.Equal(cost, await cluster.Database.ScalarAsync<long>(
             "SELECT sum(amount_fen) FROM voucher_holds WHERE reservation_id = @r AND state = 'Held'", ("r", rental.ReservationId)));
         Assert.Equal(Cap, (await Voucher(vouchers[3].Id).Get())!.AvailableFen);
+    }
+
+    [Fact]
+    public async Task Rule1_a_Beijing_voucher_is_valid_for_three_calendar_months_in_Beijing_time()
+    {
+        var beijing = TimeSpan.FromHours(8);
+        var program = await _s.Program(); // the Beijing preset: "valid for up to three months"
+        var (tenant, _) = await _s.Tenant();
+        var voucher = await _s.ActiveVoucher(program, tenant);
+
+        var registered = voucher.RegisteredAt!.Value.ToOffset(beijing);
+        var expected = new DateTimeOffset(registered.Year, registered.Month, registered.Day, 0, 0, 0, beijing).AddMonths(3).AddDays(1);
+        Assert.Equal(expected, voucher.ExpiresAt);
+
+        cluster.Advance(expected - _s.Now - TimeSpan.FromSeconds(1));
+        Assert.Equal(VoucherState.Active, (await Voucher(voucher.Id).Get())!.State);
+        cluster.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(VoucherState.Expired, (await Voucher(voucher.Id).Get())!.State);
+    }
+
+    [Fact]
+    public async Task Rule1_terms_without_validity_months_keep_the_definition_hash_they_were_stored_with()
+    {
+        var id = Scenario.Unique("prog");
+        var opens = new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+        var terms = new ProgramDefinition("Voucher", "Commission", "Beijing", opens, opens.AddYears(1), 1_000_000, 100_000, 8_000,
+            [TenantKind.Sme], 15, 90, false, false, null);
+        // The JSON these terms were hashed over before programs could give months: a field left out adds nothing to it.
+        var storedBefore = """
+            {"name":"Voucher","issuer":"Commission","province":"Beijing","claimOpensAt":"2026-01-01T00:00:00+00:00",
+            "claimClosesAt":"2027-01-01T00:00:00+00:00","budgetFen":1000000,"voucherCapFen":100000,"coverageBasisPoints":8000,
+            "allowedTenantKinds":["Sme"],"registrationDeadlineDays":15,"validityDays":90,"stackable":false,"allowMultipleOpenVouchers":false,
+            "assumptions":null}
+            """.ReplaceLineEndings("");
+        var program = cluster.Grains.GetGrain<IVoucherProgramGrain>(id);
+        await program.Create(terms);
+
+        Assert.Equal(Ids.ContentHash(storedBefore),
+            await cluster.Database.ScalarAsync<string>("SELECT definition_hash FROM programs WHERE id = @p", ("p", id)));
+        Assert.Equal(id, (await program.Create(terms)).Id); // the same terms again are the same program
+        Assert.Equal("program-exists", (await Assert.ThrowsAsync<DomainException>(() => program.Create(terms with { ValidityMonths = 3 }))).Code);
     }
 
     [Fact]
