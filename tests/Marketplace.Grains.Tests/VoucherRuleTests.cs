@@ -147,7 +147,7 @@ public sealed class VoucherRuleTests(VoucherCluster cluster)
     }
 
     [Fact]
-    public async Task Rule1_an_active_voucher_expires_after_its_validity_releasing_holds_and_returning_its_value()
+    public async Task Rule1_an_active_voucher_expires_after_its_validity_returning_its_value_and_keeping_holds_until_their_rentals_settle()
     {
         var program = await _s.Program(d => d with { ValidityMonths = null }); // valid for 90 days
         var (tenant, _) = await _s.Tenant();
@@ -168,11 +168,12 @@ public sealed class VoucherRuleTests(VoucherCluster cluster)
 
         var expired = (await Voucher(voucher.Id).Get())!;
         Assert.Equal(VoucherState.Expired, expired.State);
-        Assert.Equal(0, expired.HeldFen);
-        Assert.Equal(100_000, expired.CapturedFen);
-        Assert.Equal(Cap - 100_000, expired.ReturnedFen);
-        // The hold released at expiry pays nothing any more: that rental is paid in cash.
-        Assert.Equal(0, await Voucher(voucher.Id).Capture(openHold.ReservationId, 240_000));
+        Assert.Equal((300_000L, 100_000L, Cap - 400_000L), (expired.HeldFen, expired.CapturedFen, expired.ReturnedFen));
+        // The open hold's rental ended before the expiry: it still settles from the voucher, and the rest of it goes back.
+        Assert.Equal(240_000, await Voucher(voucher.Id).Capture(openHold.ReservationId, 240_000));
+        var settled = (await Voucher(voucher.Id).Get())!;
+        Assert.Equal((0L, 340_000L, Cap - 340_000L), (settled.HeldFen, settled.CapturedFen, settled.ReturnedFen));
+        Assert.Equal(Cap - 340_000, (await cluster.Grains.GetGrain<IVoucherProgramGrain>(program).Get())!.Totals.ReturnedFen);
         await LedgerAssert.VoucherMatchesLedger(cluster.Database, voucher.Id);
     }
 
@@ -328,6 +329,38 @@ public sealed class VoucherRuleTests(VoucherCluster cluster)
             await cluster.Database.ScalarAsync<string>("SELECT definition_hash FROM programs WHERE id = @p", ("p", id)));
         Assert.Equal(id, (await program.Create(terms)).Id); // the same terms again are the same program
         Assert.Equal("program-exists", (await Assert.ThrowsAsync<DomainException>(() => program.Create(terms with { ValidityMonths = 3 }))).Code);
+    }
+
+    [Fact]
+    public async Task Rule7_a_rental_that_ends_by_its_voucher_expiry_is_settled_from_the_voucher_even_if_the_voucher_is_read_first()
+    {
+        var program = await _s.Program(d => d with { CoverageBasisPoints = 5_000 });
+        var (tenant, _) = await _s.Tenant();
+        var voucher = await _s.ActiveVoucher(program, tenant);
+        var expiresAt = voucher.ExpiresAt!.Value;
+        // Book the last two whole hours before the expiry, from three hours before it.
+        var lastHour = Hours.Floor(expiresAt);
+        cluster.Advance(Hours.ToTime(lastHour - 3) - _s.Now);
+        var (provider, _) = await _s.Provider([Scenario.Site("Ningxia")]);
+        await _s.Pool(provider, gpus: 1, ask: 1_000);
+        await _s.Approve(program, provider);
+        var fill = (await _s.Bid(tenant, _s.Order(hours: 2, startInHours: 1, provinces: ["Ningxia"], voucherId: voucher.Id))).Fills.Single();
+        Assert.Equal((Hours.ToTime(lastHour), 1_000L), (fill.EndsAt, fill.VoucherFen)); // half of 2 h × 1,000 fen
+
+        // The rental is over and the voucher expires; someone reads the voucher before the sweeper settles the rental.
+        cluster.Advance(expiresAt - _s.Now);
+        Assert.Equal(VoucherState.Expired, (await _s.Voucher(voucher.Id))!.State);
+        await cluster.Grains.GetGrain<ISweeperGrain>(0).Tick();
+
+        var settled = (await _s.Reservation(fill.ReservationId))!;
+        Assert.Equal((ReservationState.Completed, 1_000L, 1_000L), (settled.State, settled.Settlement!.VoucherFen, settled.Settlement.CashFen));
+        var ended = (await _s.Voucher(voucher.Id))!;
+        Assert.Equal((0L, 1_000L, Cap - 1_000L), (ended.HeldFen, ended.CapturedFen, ended.ReturnedFen));
+        // The voucher, its program (returns) and the reservation (funds) each agree with the ledger.
+        var report = await new InvariantChecker(cluster.Database.DataSource).CheckAsync(_s.Now);
+        string[] mine = [$"voucher {voucher.Id}", $"program {program}", $"reservation {fill.ReservationId}"];
+        Assert.DoesNotContain(report.Violations, v => mine.Contains(v.Subject));
+        await LedgerAssert.EveryTransactionBalanced(cluster.Database);
     }
 
     [Fact]
