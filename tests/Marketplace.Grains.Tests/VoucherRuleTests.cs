@@ -364,6 +364,31 @@ public sealed class VoucherRuleTests(VoucherCluster cluster)
     }
 
     [Fact]
+    public async Task Rule3_a_notice_removing_a_provider_applies_to_reservations_made_after_it_and_confirmed_ones_keep_their_funding()
+    {
+        var program = await _s.Program(d => d with { CoverageBasisPoints = 5_000 });
+        var (tenant, _) = await _s.Tenant();
+        var voucher = await _s.ActiveVoucher(program, tenant);
+        var (provider, _) = await _s.Provider([Scenario.Site("Qinghai")]);
+        await _s.Pool(provider, gpus: 2, ask: 1_000);
+        await _s.Approve(program, provider);
+        var confirmed = (await _s.Bid(tenant, _s.Order(hours: 2, startInHours: 3, provinces: ["Qinghai"], voucherId: voucher.Id))).Fills.Single();
+        Assert.Equal(1_000, confirmed.VoucherFen);
+
+        // Removed from now on, before the confirmed rental starts.
+        await cluster.Grains.GetGrain<IVoucherProgramGrain>(program)
+            .PublishProviderNotice(new ProviderNotice(Scenario.Unique("batch"), provider, false, _s.Now));
+        var after = await _s.Bid(tenant, _s.Order(hours: 2, startInHours: 3, provinces: ["Qinghai"], voucherId: voucher.Id));
+        Assert.Equal((BidState.Rejected, "provider-not-approved"), (after.State, after.ReasonCode));
+
+        cluster.Advance(confirmed.EndsAt - _s.Now);
+        await cluster.Grains.GetGrain<ISweeperGrain>(0).Tick();
+        var settled = (await _s.Reservation(confirmed.ReservationId))!;
+        Assert.Equal((ReservationState.Completed, 1_000L, 1_000L), (settled.State, settled.Settlement!.VoucherFen, settled.Settlement.CashFen));
+        Assert.Equal(1_000, (await _s.Voucher(voucher.Id))!.CapturedFen);
+    }
+
+    [Fact]
     public async Task Rule3_hold_capture_and_release_are_idempotent_by_reservation()
     {
         var program = await _s.Program();
