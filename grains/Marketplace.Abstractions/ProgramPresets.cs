@@ -28,8 +28,9 @@ public static class ProgramPresets
                 "Capital Technological Innovation Voucher 2026, batch 1",
                 "Beijing Municipal Science and Technology Commission; Zhongguancun Administrative Commission",
                 "Beijing", opensAt, closes, 100_000_000 * Yuan, 50_000 * Yuan, 10_000, both, 15, 90, false, false,
-                "Given: cap 50,000 CNY, registration within 15 days, valid up to three months (taken as 90 days), SMEs and " +
-                "startup teams in Beijing. Assumed: a budget of 100 million CNY and coverage of the whole rental fee.")),
+                "Given: cap 50,000 CNY, registration within 15 days, valid up to three months (three calendar months in Beijing " +
+                "time), SMEs and startup teams in Beijing. Assumed: a budget of 100 million CNY and coverage of the whole rental fee.",
+                ValidityMonths: 3)),
             (Shanghai, new ProgramDefinition(
                 "Shanghai computing power voucher 2026", "Shanghai Municipal Commission of Economy and Informatization",
                 "Shanghai", opensAt, closes, 600_000_000 * Yuan, 500_000 * Yuan, 8_000, smes, 15, 90, false, false,

@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace Marketplace;
 
 [GenerateSerializer]
@@ -7,7 +9,11 @@ public enum TenantKind
     StartupTeam,
 }
 
-/// <summary>The terms of a voucher program as its notice publishes them. Money is in fen (1 CNY = 100 fen).</summary>
+/// <summary>
+/// The terms of a voucher program as its notice publishes them. Money is in fen (1 CNY = 100 fen). A voucher is valid for
+/// <see cref="ValidityMonths"/> calendar months in Beijing time when the program gives months, else for
+/// <see cref="ValidityDays"/> days.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("program-definition")]
 public sealed record ProgramDefinition(
     [Id(0)] string Name,
@@ -23,7 +29,10 @@ public sealed record ProgramDefinition(
     [Id(10)] int ValidityDays,
     [Id(11)] bool Stackable,
     [Id(12)] bool AllowMultipleOpenVouchers,
-    [Id(13)] string? Assumptions);
+    [Id(13)] string? Assumptions,
+    // Left out of the stored JSON when absent: a program's definition hash is taken over that JSON, and terms stored
+    // before the field existed must still match the same terms posted again.
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] [Id(14)] int? ValidityMonths = null);
 
 /// <summary>A published notice that adds or removes an approved provider from a given date.</summary>
 [GenerateSerializer, Immutable, Alias("provider-notice")]

@@ -26,4 +26,11 @@ public static class ChinaTime
     /// is its last day (registered 31 January with three months: valid to the end of 30 April).
     /// </summary>
     public static DateTimeOffset ValidUntilAfterMonths(DateTimeOffset from, int months) => EndOf(DateOf(from).AddMonths(months));
+
+    /// <summary>
+    /// Rule 1's validity after registration: the program's calendar months in Beijing time when it gives months (they win
+    /// over days), else its days counted from the instant of registration.
+    /// </summary>
+    public static DateTimeOffset ValidUntil(DateTimeOffset registeredAt, int validityDays, int? validityMonths) =>
+        validityMonths is { } months ? ValidUntilAfterMonths(registeredAt, months) : registeredAt.AddDays(validityDays);
 }

@@ -66,7 +66,7 @@ public sealed class VoucherGrain(
                 throw DomainException.Rule("activity-already-registered", $"the voucher is {row.State}; its activity is already registered");
         }
         var now = clock.GetUtcNow();
-        var next = row with { State = VoucherState.Active, RegisteredAt = now, ExpiresAt = now.AddDays(row.ValidityDays), Activity = activity };
+        var next = row with { State = VoucherState.Active, RegisteredAt = now, ExpiresAt = ChinaTime.ValidUntil(now, row.ValidityDays, row.ValidityMonths), Activity = activity };
         _row = await store.RegisterAsync(row, next);
         Publish();
         return _row.ToView();
@@ -135,7 +135,7 @@ public sealed class VoucherGrain(
             case HoldState.Captured:
                 throw DomainException.Conflict("capture-conflict", $"reservation {reservationId} was already settled for {hold.CapturedFen} fen");
             case HoldState.Released:
-                return 0; // released when the voucher ended: the rental is paid in cash
+                return 0; // released when its reservation was cancelled or failed: nothing of it is paid from the voucher
         }
         if (amountFen < 0 || amountFen > hold.AmountFen)
         {
@@ -143,12 +143,14 @@ public sealed class VoucherGrain(
         }
 
         var captured = checked(row.CapturedFen + amountFen);
+        var exhausted = !Ended(row) && captured == row.FaceValueFen;
         var next = row with
         {
             HeldFen = row.HeldFen - hold.AmountFen,
             CapturedFen = captured,
-            State = captured == row.FaceValueFen ? VoucherState.Exhausted : row.State,
-            EndedAt = captured == row.FaceValueFen ? clock.GetUtcNow() : row.EndedAt,
+            ReturnedFen = Ended(row) ? checked(row.ReturnedFen + hold.AmountFen - amountFen) : row.ReturnedFen,
+            State = exhausted ? VoucherState.Exhausted : row.State,
+            EndedAt = exhausted ? clock.GetUtcNow() : row.EndedAt,
         };
         _row = await store.CaptureAsync(row, next, hold, amountFen, clock.GetUtcNow());
         _holds[reservationId] = hold with { State = HoldState.Captured, CapturedFen = amountFen };
@@ -162,7 +164,12 @@ public sealed class VoucherGrain(
         {
             return true;
         }
-        _row = await store.ReleaseAsync(row, row with { HeldFen = row.HeldFen - hold.AmountFen }, hold, clock.GetUtcNow());
+        var next = row with
+        {
+            HeldFen = row.HeldFen - hold.AmountFen,
+            ReturnedFen = Ended(row) ? checked(row.ReturnedFen + hold.AmountFen) : row.ReturnedFen,
+        };
+        _row = await store.ReleaseAsync(row, next, hold, clock.GetUtcNow());
         _holds[reservationId] = hold with { State = HoldState.Released };
         Publish();
         return true;
@@ -198,9 +205,14 @@ public sealed class VoucherGrain(
         {
             return FundingResult.Refused("already-funded", "another voucher already pays for this reservation");
         }
-        var amount = Math.Min(Money.VoucherShare(request.RentalCostFen, row.CoverageBasisPoints), row.AvailableFen);
+        if (row.AvailableFen <= 0)
+        {
+            return FundingResult.Refused("voucher-exhausted", "the voucher has no value left");
+        }
+        var alreadyFunded = others.Sum(o => o.FundedFen);
+        var amount = Money.StackedShare(request.RentalCostFen, alreadyFunded, row.CoverageBasisPoints, row.AvailableFen);
         return amount <= 0
-            ? FundingResult.Refused("voucher-exhausted", "the voucher has no value left")
+            ? FundingResult.Refused("already-funded", "the vouchers already funding this reservation leave nothing for this one to pay")
             : FundingResult.Held(amount, row.ProgramId);
     }
 
@@ -219,17 +231,17 @@ public sealed class VoucherGrain(
         {
             return;
         }
-        var open = _holds.Values.Where(h => h.State == HoldState.Held).ToList();
-        var returned = row.FaceValueFen - row.CapturedFen - row.ReturnedFen;
-        var next = row with { State = end.Value, HeldFen = 0, ReturnedFen = row.ReturnedFen + returned, EndedAt = now };
-        _row = await store.EndAsync(row, next, open, now);
-        foreach (var hold in open)
-        {
-            _holds[hold.ReservationId] = hold with { State = HoldState.Released };
-        }
+        // Only the value not held goes back now. A voucher funds only rentals that end by its expiry, so every open hold
+        // belongs to a rental the voucher must still pay for when it settles; what settlement leaves goes back then.
+        var returned = row.AvailableFen;
+        var next = row with { State = end.Value, ReturnedFen = row.ReturnedFen + returned, EndedAt = now };
+        _row = await store.EndAsync(row, next, now);
         logger.LogInformation("Voucher {VoucherId} {State}: {Returned} fen returned to program {ProgramId}", Id, end, returned, row.ProgramId);
         Publish();
     }
+
+    /// <summary>Lapsed or expired: what a hold leaves unspent goes back to the program, not to the voucher.</summary>
+    private static bool Ended(VoucherRow row) => row.State is VoucherState.Expired or VoucherState.Lapsed;
 
     private VoucherRow Owned(string tenantId) =>
         _row is { } row && row.TenantId == tenantId ? row : throw DomainException.NotFound("voucher", Id);

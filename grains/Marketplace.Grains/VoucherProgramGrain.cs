@@ -100,7 +100,7 @@ public sealed class VoucherProgramGrain(
         }
 
         var claim = new ClaimRow(voucherId, Id, request.TenantId, tenant.Registration.Kind, tenant.Registration.Province, request.ClaimKey,
-            wanted, definition.CoverageBasisPoints, definition.ValidityDays, definition.Stackable, !definition.AllowMultipleOpenVouchers,
+            wanted, definition.CoverageBasisPoints, definition.ValidityDays, definition.ValidityMonths, definition.Stackable, !definition.AllowMultipleOpenVouchers,
             now, ChinaTime.DeadlineAfterDays(now, definition.RegistrationDeadlineDays));
         var (status, _) = await programs.ClaimAsync(claim);
         switch (status)
@@ -136,7 +136,7 @@ public static class ProgramRules
     }
 
     public static ProgramTerms Terms(ProgramDefinition d) => new(d.Name, d.Issuer, d.Province, d.ClaimOpensAt, d.ClaimClosesAt, d.BudgetFen,
-        d.VoucherCapFen, d.CoverageBasisPoints, d.AllowedTenantKinds.Count, d.RegistrationDeadlineDays, d.ValidityDays, null, d.Assumptions);
+        d.VoucherCapFen, d.CoverageBasisPoints, d.AllowedTenantKinds.Count, d.RegistrationDeadlineDays, d.ValidityDays, d.ValidityMonths, d.Assumptions);
 
     /// <summary>Rule 2: tenant kind, province and claim window must match the program.</summary>
     public static void CheckEligibility(ProgramDefinition d, TenantRegistration tenant, DateTimeOffset now)

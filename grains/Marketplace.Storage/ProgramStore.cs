@@ -15,6 +15,7 @@ public sealed record ClaimRow(
     long WantedFen,
     int CoverageBasisPoints,
     int ValidityDays,
+    int? ValidityMonths,
     bool Stackable,
     bool Exclusive,
     DateTimeOffset ClaimedAt,
@@ -141,10 +142,11 @@ public sealed class ProgramStore(NpgsqlDataSource db)
             """);
         write.Then($"""
             INSERT INTO vouchers (id, program_id, tenant_id, tenant_kind, tenant_province, claim_key, state, face_value_fen,
-                                  coverage_bps, validity_days, stackable, exclusive, claimed_at, registration_deadline, version)
+                                  coverage_bps, validity_days, validity_months, stackable, exclusive, claimed_at, registration_deadline, version)
             SELECT {write.Parameter(claim.VoucherId)}, g.id, {write.Parameter(claim.TenantId)}, {write.Parameter(claim.TenantKind.ToString())},
                    {write.Parameter(claim.TenantProvince)}, {write.Parameter(claim.ClaimKey)}, 'Claimed', {write.Parameter(face)},
-                   {write.Parameter(claim.CoverageBasisPoints)}, {write.Parameter(claim.ValidityDays)}, {write.Parameter(claim.Stackable)},
+                   {write.Parameter(claim.CoverageBasisPoints)}, {write.Parameter(claim.ValidityDays)},
+                   {write.Parameter(claim.ValidityMonths, NpgsqlTypes.NpgsqlDbType.Integer)}, {write.Parameter(claim.Stackable)},
                    {write.Parameter(claim.Exclusive)}, {write.Parameter(claim.ClaimedAt)}, {write.Parameter(claim.RegistrationDeadline)}, 1
             FROM g
             """);

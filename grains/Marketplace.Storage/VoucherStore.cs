@@ -20,7 +20,8 @@ public sealed record VoucherRow(
     DateTimeOffset? ExpiresAt,
     DateTimeOffset? EndedAt,
     RdActivity? Activity,
-    long Version)
+    long Version,
+    int? ValidityMonths = null)
 {
     public long AvailableFen => FaceValueFen - HeldFen - CapturedFen - ReturnedFen;
 
@@ -51,9 +52,10 @@ public sealed record HoldRow(
 /// </summary>
 public sealed class VoucherStore(NpgsqlDataSource db, CommitBatcher? writer = null)
 {
-    private const string Columns = """
+    /// <summary>The columns <see cref="ReadVoucher"/> reads, in its order.</summary>
+    public const string Columns = """
         id, program_id, tenant_id, state, face_value_fen, held_fen, captured_fen, returned_fen, coverage_bps, validity_days,
-        stackable, claimed_at, registration_deadline, registered_at, expires_at, ended_at, activity::text, version
+        stackable, claimed_at, registration_deadline, registered_at, expires_at, ended_at, activity::text, version, validity_months
         """;
 
     public async Task<(VoucherRow Voucher, Dictionary<string, HoldRow> Holds)?> LoadAsync(string id, CancellationToken cancellationToken = default)
@@ -92,7 +94,8 @@ public sealed class VoucherStore(NpgsqlDataSource db, CommitBatcher? writer = nu
         reader.IsDBNull(14) ? null : reader.GetFieldValue<DateTimeOffset>(14),
         reader.IsDBNull(15) ? null : reader.GetFieldValue<DateTimeOffset>(15),
         reader.IsDBNull(16) ? null : StateJson.Deserialize<RdActivity>(reader.GetString(16)),
-        reader.GetInt64(17));
+        reader.GetInt64(17),
+        reader.IsDBNull(18) ? null : reader.GetInt32(18));
 
     /// <summary>A guard that updates the voucher row to <paramref name="next"/> only if it is still at <paramref name="current"/>'s version.</summary>
     private static GuardedWrite Update(VoucherRow current, VoucherRow next) => new(w => $"""
@@ -134,7 +137,10 @@ public sealed class VoucherStore(NpgsqlDataSource db, CommitBatcher? writer = nu
         return CommitAsync(write, current, next, cancellationToken);
     }
 
-    /// <summary>Captures part of a hold and releases the rest of it.</summary>
+    /// <summary>
+    /// Captures part of a hold and releases the rest of it: back to the voucher while it is active, or to the program's
+    /// budget once the voucher has ended (its hold outlived it only so that its rental could be settled).
+    /// </summary>
     public Task<VoucherRow> CaptureAsync(VoucherRow current, VoucherRow next, HoldRow hold, long capturedFen, DateTimeOffset now, CancellationToken cancellationToken = default)
     {
         var write = Update(current, next);
@@ -142,46 +148,55 @@ public sealed class VoucherStore(NpgsqlDataSource db, CommitBatcher? writer = nu
         write.Post(LedgerPosting.Transfer($"capture:{current.Id}:{hold.ReservationId}", "capture",
             $"Voucher share of reservation {hold.ReservationId}", Accounts.VoucherHeld(current.Id), Accounts.VoucherSpent(current.Id),
             capturedFen, current.ProgramId, current.Id, hold.ReservationId), now);
-        write.Post(LedgerPosting.Transfer($"release:{current.Id}:{hold.ReservationId}", "release",
-            $"Unused hold of reservation {hold.ReservationId}", Accounts.VoucherHeld(current.Id), Accounts.VoucherAvailable(current.Id),
-            hold.AmountFen - capturedFen, current.ProgramId, current.Id, hold.ReservationId), now);
+        ReleaseRest(write, current, next, hold, hold.AmountFen - capturedFen, $"Unused hold of reservation {hold.ReservationId}", now);
         return CommitAsync(write, current, next, cancellationToken);
     }
 
+    /// <summary>Releases a whole hold: back to the voucher while it is active, or to the program's budget once it has ended.</summary>
     public Task<VoucherRow> ReleaseAsync(VoucherRow current, VoucherRow next, HoldRow hold, DateTimeOffset now, CancellationToken cancellationToken = default)
     {
         var write = Update(current, next);
         SetHold(write, hold.ReservationId, HoldState.Released, 0, now);
-        write.Post(ReleasePosting(current, hold), now);
+        ReleaseRest(write, current, next, hold, hold.AmountFen, $"Hold of reservation {hold.ReservationId} released", now);
         return CommitAsync(write, current, next, cancellationToken);
     }
 
     /// <summary>
-    /// Ends the voucher (lapse or expiry): releases every open hold, returns the unspent value to the program's
-    /// budget and records the return on the program, in one statement.
+    /// Ends the voucher (lapse or expiry): returns its available value to the program's budget and records the return on
+    /// the program, in one statement. Open holds stay: each is for a rental that ends by the expiry, and is settled from
+    /// the voucher whenever its reservation settles.
     /// </summary>
-    public Task<VoucherRow> EndAsync(VoucherRow current, VoucherRow next, IReadOnlyList<HoldRow> releasedHolds, DateTimeOffset now, CancellationToken cancellationToken = default)
+    public Task<VoucherRow> EndAsync(VoucherRow current, VoucherRow next, DateTimeOffset now, CancellationToken cancellationToken = default)
     {
         var write = Update(current, next);
-        foreach (var hold in releasedHolds)
-        {
-            SetHold(write, hold.ReservationId, HoldState.Released, 0, now);
-            write.Post(ReleasePosting(current, hold), now);
-        }
-        var returned = next.ReturnedFen - current.ReturnedFen;
-        if (returned > 0)
-        {
-            write.Then($"UPDATE programs SET returned_fen = returned_fen + {write.Parameter(returned)} FROM g WHERE programs.id = {write.Parameter(current.ProgramId)} RETURNING 1");
-            write.Post(LedgerPosting.Transfer($"return:{current.Id}", "return",
-                $"Unspent value of voucher {current.Id} ({next.State.ToString().ToLowerInvariant()}) returned to the program",
-                Accounts.VoucherAvailable(current.Id), Accounts.ProgramBudget(current.ProgramId), returned, current.ProgramId, current.Id), now);
-        }
+        ReturnToProgram(write, current, next.ReturnedFen - current.ReturnedFen, $"return:{current.Id}", Accounts.VoucherAvailable(current.Id),
+            $"Unspent value of voucher {current.Id} ({next.State.ToString().ToLowerInvariant()}) returned to the program", null, now);
         return CommitAsync(write, current, next, cancellationToken);
     }
 
-    private static LedgerPosting ReleasePosting(VoucherRow voucher, HoldRow hold) =>
-        LedgerPosting.Transfer($"release:{voucher.Id}:{hold.ReservationId}", "release", $"Hold of reservation {hold.ReservationId} released",
-            Accounts.VoucherHeld(voucher.Id), Accounts.VoucherAvailable(voucher.Id), hold.AmountFen, voucher.ProgramId, voucher.Id, hold.ReservationId);
+    private static void ReleaseRest(GuardedWrite write, VoucherRow current, VoucherRow next, HoldRow hold, long amountFen, string description, DateTimeOffset now)
+    {
+        if (next.ReturnedFen > current.ReturnedFen)
+        {
+            ReturnToProgram(write, current, amountFen, $"return:{current.Id}:{hold.ReservationId}", Accounts.VoucherHeld(current.Id),
+                $"{description}, returned to the program: voucher {current.Id} has ended", hold.ReservationId, now);
+            return;
+        }
+        write.Post(LedgerPosting.Transfer($"release:{current.Id}:{hold.ReservationId}", "release", description,
+            Accounts.VoucherHeld(current.Id), Accounts.VoucherAvailable(current.Id), amountFen, current.ProgramId, current.Id, hold.ReservationId), now);
+    }
+
+    private static void ReturnToProgram(GuardedWrite write, VoucherRow current, long amountFen, string transactionId, string fromAccount,
+        string description, string? reservationId, DateTimeOffset now)
+    {
+        if (amountFen <= 0)
+        {
+            return;
+        }
+        write.Then($"UPDATE programs SET returned_fen = returned_fen + {write.Parameter(amountFen)} FROM g WHERE programs.id = {write.Parameter(current.ProgramId)} RETURNING 1");
+        write.Post(LedgerPosting.Transfer(transactionId, "return", description, fromAccount, Accounts.ProgramBudget(current.ProgramId), amountFen,
+            current.ProgramId, current.Id, reservationId), now);
+    }
 
     private static void SetHold(GuardedWrite write, string reservationId, HoldState state, long capturedFen, DateTimeOffset now) =>
         write.Then($"""
@@ -192,20 +207,23 @@ public sealed class VoucherStore(NpgsqlDataSource db, CommitBatcher? writer = nu
             RETURNING 1
             """);
 
-    /// <summary>Other vouchers' live holds on a reservation, with whether each allows stacking.</summary>
-    public async Task<IReadOnlyList<(string VoucherId, bool Stackable)>> OtherFundersAsync(string reservationId, string voucherId, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Other vouchers' live holds on a reservation: whether each allows stacking, and what it pays (its hold, or what it
+    /// captured once settled), so a further voucher pays its share of what is left.
+    /// </summary>
+    public async Task<IReadOnlyList<(string VoucherId, bool Stackable, long FundedFen)>> OtherFundersAsync(string reservationId, string voucherId, CancellationToken cancellationToken = default)
     {
         await using var command = db.CreateCommand("""
-            SELECT voucher_id, stackable FROM voucher_holds
+            SELECT voucher_id, stackable, CASE WHEN state = 'Captured' THEN captured_fen ELSE amount_fen END FROM voucher_holds
             WHERE reservation_id = @r AND voucher_id <> @v AND state <> 'Released'
             """);
         command.Parameters.AddWithValue("r", reservationId);
         command.Parameters.AddWithValue("v", voucherId);
-        var result = new List<(string, bool)>();
+        var result = new List<(string, bool, long)>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            result.Add((reader.GetString(0), reader.GetBoolean(1)));
+            result.Add((reader.GetString(0), reader.GetBoolean(1), reader.GetInt64(2)));
         }
         return result;
     }

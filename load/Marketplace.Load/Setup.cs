@@ -69,6 +69,7 @@ public sealed class Setup(Api api, Action<string> log)
                 budgetFen = d.BudgetFen, voucherCapFen = d.VoucherCapFen, coverageBasisPoints = d.CoverageBasisPoints,
                 allowedTenantKinds = d.AllowedTenantKinds.Select(k => k.ToString()).ToList(), registrationDeadlineDays = d.RegistrationDeadlineDays,
                 validityDays = d.ValidityDays, stackable = d.Stackable, allowMultipleOpenVouchers = d.AllowMultipleOpenVouchers, assumptions = d.Assumptions,
+                validityMonths = d.ValidityMonths,
             }, cancel: cancel), cancel);
         }
     }

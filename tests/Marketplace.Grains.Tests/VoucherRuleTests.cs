@@ -99,7 +99,8 @@ public sealed class VoucherRuleTests(VoucherCluster cluster)
     [Fact]
     public async Task Rule1_a_voucher_registered_on_day_14_becomes_active_and_one_unregistered_after_its_deadline_lapses()
     {
-        var program = await _s.Program(d => d with { AllowMultipleOpenVouchers = true });
+        // A program that gives its validity in days (Beijing's gives three months).
+        var program = await _s.Program(d => d with { AllowMultipleOpenVouchers = true, ValidityMonths = null });
         var (tenant, _) = await _s.Tenant();
         var registered = await _s.Claim(program, tenant);
         var forgotten = await _s.Claim(program, tenant);
@@ -146,9 +147,9 @@ public sealed class VoucherRuleTests(VoucherCluster cluster)
     }
 
     [Fact]
-    public async Task Rule1_an_active_voucher_expires_after_its_validity_releasing_holds_and_returning_its_value()
+    public async Task Rule1_an_active_voucher_expires_after_its_validity_returning_its_value_and_keeping_holds_until_their_rentals_settle()
     {
-        var program = await _s.Program();
+        var program = await _s.Program(d => d with { ValidityMonths = null }); // valid for 90 days
         var (tenant, _) = await _s.Tenant();
         var (provider, code) = await _s.Provider();
         await _s.Approve(program, provider);
@@ -167,11 +168,12 @@ public sealed class VoucherRuleTests(VoucherCluster cluster)
 
         var expired = (await Voucher(voucher.Id).Get())!;
         Assert.Equal(VoucherState.Expired, expired.State);
-        Assert.Equal(0, expired.HeldFen);
-        Assert.Equal(100_000, expired.CapturedFen);
-        Assert.Equal(Cap - 100_000, expired.ReturnedFen);
-        // The hold released at expiry pays nothing any more: that rental is paid in cash.
-        Assert.Equal(0, await Voucher(voucher.Id).Capture(openHold.ReservationId, 240_000));
+        Assert.Equal((300_000L, 100_000L, Cap - 400_000L), (expired.HeldFen, expired.CapturedFen, expired.ReturnedFen));
+        // The open hold's rental ended before the expiry: it still settles from the voucher, and the rest of it goes back.
+        Assert.Equal(240_000, await Voucher(voucher.Id).Capture(openHold.ReservationId, 240_000));
+        var settled = (await Voucher(voucher.Id).Get())!;
+        Assert.Equal((0L, 340_000L, Cap - 340_000L), (settled.HeldFen, settled.CapturedFen, settled.ReturnedFen));
+        Assert.Equal(Cap - 340_000, (await cluster.Grains.GetGrain<IVoucherProgramGrain>(program).Get())!.Totals.ReturnedFen);
         await LedgerAssert.VoucherMatchesLedger(cluster.Database, voucher.Id);
     }
 
@@ -249,15 +251,141 @@ public sealed class VoucherRuleTests(VoucherCluster cluster)
         Assert.True((await Voucher(a.Id).HoldFunds(rental)).Accepted);
         Assert.Equal("already-funded", (await Voucher(b.Id).HoldFunds(rental)).RefusalCode);
 
-        var stackA = await _s.Program(d => d with { Stackable = true });
-        var stackB = await _s.Program(d => d with { Stackable = true });
+        // Stackable programmes that each cover 80 %: the second pays 80 % of what the first leaves.
+        var stackA = await _s.Program(d => d with { Stackable = true, CoverageBasisPoints = 8_000 });
+        var stackB = await _s.Program(d => d with { Stackable = true, CoverageBasisPoints = 8_000 });
         await _s.Approve(stackA, provider);
         await _s.Approve(stackB, provider);
         var c = await _s.ActiveVoucher(stackA, tenant);
         var d = await _s.ActiveVoucher(stackB, tenant);
         var stacked = Rental(tenant, provider, code, _s.Now.AddDays(1), 10_000);
-        Assert.True((await Voucher(c.Id).HoldFunds(stacked)).Accepted);
-        Assert.True((await Voucher(d.Id).HoldFunds(stacked)).Accepted);
+        Assert.Equal(8_000, (await Voucher(c.Id).HoldFunds(stacked)).AmountFen);
+        Assert.Equal(1_600, (await Voucher(d.Id).HoldFunds(stacked)).AmountFen);
+    }
+
+    [Fact]
+    public async Task Rule3_each_stacked_voucher_pays_its_share_of_what_is_left_and_together_never_more_than_the_cost()
+    {
+        var (tenant, _) = await _s.Tenant();
+        var (provider, code) = await _s.Provider();
+        var eighty = await _s.Program(d => d with { Stackable = true, CoverageBasisPoints = 8_000 });
+        var alsoEighty = await _s.Program(d => d with { Stackable = true, CoverageBasisPoints = 8_000 });
+        var whole = await _s.Program(d => d with { Stackable = true, CoverageBasisPoints = 10_000 });
+        var oneMore = await _s.Program(d => d with { Stackable = true, CoverageBasisPoints = 10_000 });
+        var vouchers = new List<VoucherView>();
+        foreach (var program in new[] { eighty, alsoEighty, whole, oneMore })
+        {
+            await _s.Approve(program, provider);
+            vouchers.Add(await _s.ActiveVoucher(program, tenant));
+        }
+        const long cost = 10_001;
+        var rental = Rental(tenant, provider, code, _s.Now.AddDays(1), cost);
+
+        Assert.Equal(8_000, (await Voucher(vouchers[0].Id).HoldFunds(rental)).AmountFen);
+        Assert.Equal(1_600, (await Voucher(vouchers[1].Id).HoldFunds(rental)).AmountFen); // 80 % of the 2,001 left, rounded down
+        Assert.Equal(401, (await Voucher(vouchers[2].Id).HoldFunds(rental)).AmountFen);   // the whole of what is left, no more
+        Assert.Equal("already-funded", (await Voucher(vouchers[3].Id).HoldFunds(rental)).RefusalCode);
+        Assert.Equal(cost, await cluster.Database.ScalarAsync<long>(
+            "SELECT sum(amount_fen) FROM voucher_holds WHERE reservation_id = @r AND state = 'Held'", ("r", rental.ReservationId)));
+        Assert.Equal(Cap, (await Voucher(vouchers[3].Id).Get())!.AvailableFen);
+    }
+
+    [Fact]
+    public async Task Rule1_a_Beijing_voucher_is_valid_for_three_calendar_months_in_Beijing_time()
+    {
+        var beijing = TimeSpan.FromHours(8);
+        var program = await _s.Program(); // the Beijing preset: "valid for up to three months"
+        var (tenant, _) = await _s.Tenant();
+        var voucher = await _s.ActiveVoucher(program, tenant);
+
+        var registered = voucher.RegisteredAt!.Value.ToOffset(beijing);
+        var expected = new DateTimeOffset(registered.Year, registered.Month, registered.Day, 0, 0, 0, beijing).AddMonths(3).AddDays(1);
+        Assert.Equal(expected, voucher.ExpiresAt);
+
+        cluster.Advance(expected - _s.Now - TimeSpan.FromSeconds(1));
+        Assert.Equal(VoucherState.Active, (await Voucher(voucher.Id).Get())!.State);
+        cluster.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(VoucherState.Expired, (await Voucher(voucher.Id).Get())!.State);
+    }
+
+    [Fact]
+    public async Task Rule1_terms_without_validity_months_keep_the_definition_hash_they_were_stored_with()
+    {
+        var id = Scenario.Unique("prog");
+        var opens = new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+        var terms = new ProgramDefinition("Voucher", "Commission", "Beijing", opens, opens.AddYears(1), 1_000_000, 100_000, 8_000,
+            [TenantKind.Sme], 15, 90, false, false, null);
+        // The JSON these terms were hashed over before programs could give months: a field left out adds nothing to it.
+        var storedBefore = """
+            {"name":"Voucher","issuer":"Commission","province":"Beijing","claimOpensAt":"2026-01-01T00:00:00+00:00",
+            "claimClosesAt":"2027-01-01T00:00:00+00:00","budgetFen":1000000,"voucherCapFen":100000,"coverageBasisPoints":8000,
+            "allowedTenantKinds":["Sme"],"registrationDeadlineDays":15,"validityDays":90,"stackable":false,"allowMultipleOpenVouchers":false,
+            "assumptions":null}
+            """.ReplaceLineEndings("");
+        var program = cluster.Grains.GetGrain<IVoucherProgramGrain>(id);
+        await program.Create(terms);
+
+        Assert.Equal(Ids.ContentHash(storedBefore),
+            await cluster.Database.ScalarAsync<string>("SELECT definition_hash FROM programs WHERE id = @p", ("p", id)));
+        Assert.Equal(id, (await program.Create(terms)).Id); // the same terms again are the same program
+        Assert.Equal("program-exists", (await Assert.ThrowsAsync<DomainException>(() => program.Create(terms with { ValidityMonths = 3 }))).Code);
+    }
+
+    [Fact]
+    public async Task Rule7_a_rental_that_ends_by_its_voucher_expiry_is_settled_from_the_voucher_even_if_the_voucher_is_read_first()
+    {
+        var program = await _s.Program(d => d with { CoverageBasisPoints = 5_000 });
+        var (tenant, _) = await _s.Tenant();
+        var voucher = await _s.ActiveVoucher(program, tenant);
+        var expiresAt = voucher.ExpiresAt!.Value;
+        // Book the last two whole hours before the expiry, from three hours before it.
+        var lastHour = Hours.Floor(expiresAt);
+        cluster.Advance(Hours.ToTime(lastHour - 3) - _s.Now);
+        var (provider, _) = await _s.Provider([Scenario.Site("Ningxia")]);
+        await _s.Pool(provider, gpus: 1, ask: 1_000);
+        await _s.Approve(program, provider);
+        var fill = (await _s.Bid(tenant, _s.Order(hours: 2, startInHours: 1, provinces: ["Ningxia"], voucherId: voucher.Id))).Fills.Single();
+        Assert.Equal((Hours.ToTime(lastHour), 1_000L), (fill.EndsAt, fill.VoucherFen)); // half of 2 h × 1,000 fen
+
+        // The rental is over and the voucher expires; someone reads the voucher before the sweeper settles the rental.
+        cluster.Advance(expiresAt - _s.Now);
+        Assert.Equal(VoucherState.Expired, (await _s.Voucher(voucher.Id))!.State);
+        await cluster.Grains.GetGrain<ISweeperGrain>(0).Tick();
+
+        var settled = (await _s.Reservation(fill.ReservationId))!;
+        Assert.Equal((ReservationState.Completed, 1_000L, 1_000L), (settled.State, settled.Settlement!.VoucherFen, settled.Settlement.CashFen));
+        var ended = (await _s.Voucher(voucher.Id))!;
+        Assert.Equal((0L, 1_000L, Cap - 1_000L), (ended.HeldFen, ended.CapturedFen, ended.ReturnedFen));
+        // The voucher, its program (returns) and the reservation (funds) each agree with the ledger.
+        var report = await new InvariantChecker(cluster.Database.DataSource).CheckAsync(_s.Now);
+        string[] mine = [$"voucher {voucher.Id}", $"program {program}", $"reservation {fill.ReservationId}"];
+        Assert.DoesNotContain(report.Violations, v => mine.Contains(v.Subject));
+        await LedgerAssert.EveryTransactionBalanced(cluster.Database);
+    }
+
+    [Fact]
+    public async Task Rule3_a_notice_removing_a_provider_applies_to_reservations_made_after_it_and_confirmed_ones_keep_their_funding()
+    {
+        var program = await _s.Program(d => d with { CoverageBasisPoints = 5_000 });
+        var (tenant, _) = await _s.Tenant();
+        var voucher = await _s.ActiveVoucher(program, tenant);
+        var (provider, _) = await _s.Provider([Scenario.Site("Qinghai")]);
+        await _s.Pool(provider, gpus: 2, ask: 1_000);
+        await _s.Approve(program, provider);
+        var confirmed = (await _s.Bid(tenant, _s.Order(hours: 2, startInHours: 3, provinces: ["Qinghai"], voucherId: voucher.Id))).Fills.Single();
+        Assert.Equal(1_000, confirmed.VoucherFen);
+
+        // Removed from now on, before the confirmed rental starts.
+        await cluster.Grains.GetGrain<IVoucherProgramGrain>(program)
+            .PublishProviderNotice(new ProviderNotice(Scenario.Unique("batch"), provider, false, _s.Now));
+        var after = await _s.Bid(tenant, _s.Order(hours: 2, startInHours: 3, provinces: ["Qinghai"], voucherId: voucher.Id));
+        Assert.Equal((BidState.Rejected, "provider-not-approved"), (after.State, after.ReasonCode));
+
+        cluster.Advance(confirmed.EndsAt - _s.Now);
+        await cluster.Grains.GetGrain<ISweeperGrain>(0).Tick();
+        var settled = (await _s.Reservation(confirmed.ReservationId))!;
+        Assert.Equal((ReservationState.Completed, 1_000L, 1_000L), (settled.State, settled.Settlement!.VoucherFen, settled.Settlement.CashFen));
+        Assert.Equal(1_000, (await _s.Voucher(voucher.Id))!.CapturedFen);
     }
 
     [Fact]

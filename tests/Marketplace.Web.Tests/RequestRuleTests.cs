@@ -82,6 +82,30 @@ public sealed class RequestRuleTests(PlatformCluster web)
     }
 
     [Fact]
+    public async Task A_programme_may_give_its_validity_in_calendar_months()
+    {
+        var opens = web.Clock.GetUtcNow();
+        object Terms(int months) => new
+        {
+            id = Scenario.Unique("prog"), name = "Voucher 2026", issuer = "Commission", province = "Beijing", claimOpensAt = opens,
+            claimClosesAt = opens.AddYears(1), budgetFen = 20_000_000, voucherCapFen = 5_000_000, coverageBasisPoints = 8_000,
+            allowedTenantKinds = new[] { "Sme" }, registrationDeadlineDays = 15, validityDays = 90, validityMonths = months,
+        };
+
+        var created = await web.Admin().PostJson("/api/v1/programs", Terms(3), Scenario.Unique("key"));
+        var body = await created.Content.ReadAsStringAsync();
+        Assert.True(created.StatusCode == HttpStatusCode.Created, body);
+        using var view = JsonDocument.Parse(body);
+        Assert.Equal(3, view.RootElement.GetProperty("definition").GetProperty("validityMonths").GetInt32());
+
+        var refused = await web.Admin().PostJson("/api/v1/programs", Terms(0), Scenario.Unique("key"));
+        var problem = await refused.Content.ReadAsStringAsync();
+        Assert.True(refused.StatusCode == HttpStatusCode.UnprocessableEntity, problem);
+        using var errors = JsonDocument.Parse(problem);
+        Assert.True(errors.RootElement.GetProperty("errors").TryGetProperty("validityMonths", out _), problem);
+    }
+
+    [Fact]
     public async Task A_timestamp_without_an_offset_is_refused_with_a_422_that_says_so()
     {
         var (_, sme) = await _api.Tenant();

@@ -19,7 +19,8 @@ public sealed record ProgramRequest(
     int? ValidityDays,
     bool? Stackable,
     bool? AllowMultipleOpenVouchers,
-    string? Assumptions);
+    string? Assumptions,
+    int? ValidityMonths = null);
 
 public sealed record ProviderApprovalRequest(string? BatchId, DateTimeOffset? EffectiveFrom);
 
@@ -36,7 +37,7 @@ internal static class ProgramsApi
                 .Length(request.Assumptions, 0, ProgramTermsRules.MaxAssumptionsLength, "assumptions", required: false)
                 .Add(ProgramTermsRules.Validate(new ProgramTerms(request.Name, request.Issuer, request.Province, request.ClaimOpensAt,
                     request.ClaimClosesAt, request.BudgetFen, request.VoucherCapFen, request.CoverageBasisPoints, request.AllowedTenantKinds?.Count ?? 0,
-                    request.RegistrationDeadlineDays, request.ValidityDays, null, request.Assumptions), limits));
+                    request.RegistrationDeadlineDays, request.ValidityDays, request.ValidityMonths, request.Assumptions), limits));
             var kinds = new List<TenantKind>();
             if (request.AllowedTenantKinds is { Count: > 0 and <= ProgramTermsRules.MaxTenantKinds })
             {
@@ -53,7 +54,7 @@ internal static class ProgramsApi
             var definition = new ProgramDefinition(request.Name!, request.Issuer!, request.Province!, request.ClaimOpensAt!.Value.ToUniversalTime(),
                 request.ClaimClosesAt!.Value.ToUniversalTime(), request.BudgetFen!.Value, request.VoucherCapFen!.Value, request.CoverageBasisPoints!.Value,
                 kinds.Distinct().ToList(), request.RegistrationDeadlineDays!.Value, request.ValidityDays!.Value, request.Stackable ?? false,
-                request.AllowMultipleOpenVouchers ?? false, request.Assumptions);
+                request.AllowMultipleOpenVouchers ?? false, request.Assumptions, request.ValidityMonths);
             var view = await grains.Run(c => c.GetGrain<IVoucherProgramGrain>(request.Id!).Create(definition));
             return Results.Created($"/api/v1/programs/{view.Id}", view);
         })

@@ -75,9 +75,8 @@ public sealed class ReadModels(NpgsqlDataSource db, [FromKeyedServices(Names.Clo
 
     public async Task<IReadOnlyList<VoucherView>> VouchersOfTenantAsync(string tenantId, CancellationToken cancellationToken)
     {
-        await using var command = db.CreateCommand("""
-            SELECT id, program_id, tenant_id, state, face_value_fen, held_fen, captured_fen, returned_fen, coverage_bps, validity_days,
-                   stackable, claimed_at, registration_deadline, registered_at, expires_at, ended_at, activity::text, version
+        await using var command = db.CreateCommand($"""
+            SELECT {VoucherStore.Columns}
             FROM vouchers WHERE tenant_id = @t ORDER BY claimed_at DESC, id
             """);
         command.Parameters.AddWithValue("t", tenantId);
