@@ -39,6 +39,8 @@ public static class MarketplaceSilo
         });
         silo.Services.AddMarketplaceGrains(connectionString, configuration);
         silo.Services.Configure<ExceptionSerializationOptions>(o => o.SupportedNamespacePrefixes.Add("Npgsql"));
+        // A grain call continues the caller's trace (and so does the PostgreSQL work it does).
+        silo.AddActivityPropagation();
         silo.AddIncomingGrainCallFilter<GrainCallScope>();
         silo.AddIncomingGrainCallFilter<StorageFaultFilter>();
         // Collects what the Orleans dashboard shows; the web tier serves it to admins.

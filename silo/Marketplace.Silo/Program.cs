@@ -61,7 +61,7 @@ return await StartupCheck.RunAsync(async () =>
     // On the listen address too: metrics and health are for the cluster's own network, not for everyone.
     builder.WebHost.UseUrls($"http://{FormatHost(cluster.ResolveListenAddress())}:{cluster.HttpPort}");
     builder.Services.AddHealthChecks();
-    builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
+    builder.Services.AddMarketplaceTelemetry(builder.Configuration, "marketplace-silo").WithMetrics(metrics => metrics
         .AddMeter(MarketMetrics.MeterName, "Microsoft.Orleans")
         .AddPrometheusExporter());
 

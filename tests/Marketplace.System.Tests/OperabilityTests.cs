@@ -56,9 +56,15 @@ public sealed class OperabilityTests : IAsyncLifetime
             && l.Contains("reason=\"provider-not-approved\"", StringComparison.Ordinal) && l.EndsWith(" 1", StringComparison.Ordinal));
         Assert.Contains("marketplace_saga_duration_milliseconds_bucket", siloMetrics);
         Assert.Contains("orleans", siloMetrics);
-
+        // The runtime's and the process's meters, in both processes.
         using var web = new HttpClient { BaseAddress = _system.WebUrl };
         var webMetrics = await web.GetStringAsync("/metrics");
+        foreach (var metrics in new[] { siloMetrics, webMetrics })
+        {
+            Assert.Contains("dotnet_gc_collections_total", metrics);
+            Assert.Contains("process_cpu_time_seconds_total", metrics);
+        }
+
         Assert.Contains("http_server_request_duration_seconds", webMetrics);
 
         // The silo logs as JSON, and the refusal's line carries the reservation (and so the bid) it concerns.
