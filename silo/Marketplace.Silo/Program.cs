@@ -60,7 +60,9 @@ return await StartupCheck.RunAsync(async () =>
     // The silo's own small HTTP endpoint: /healthz for orchestrators, /metrics for Prometheus.
     // On the listen address too: metrics and health are for the cluster's own network, not for everyone.
     builder.WebHost.UseUrls($"http://{FormatHost(cluster.ResolveListenAddress())}:{cluster.HttpPort}");
-    builder.Services.AddHealthChecks();
+    builder.Services.AddHealthChecks()
+        .AddCheck<MembershipHealthCheck>("membership")
+        .AddCheck<DatabaseHealthCheck>("database");
     builder.Services.AddMarketplaceTelemetry(builder.Configuration, "marketplace-silo").WithMetrics(metrics => metrics
         .AddMeter(MarketMetrics.MeterName, "Microsoft.Orleans")
         .AddPrometheusExporter());

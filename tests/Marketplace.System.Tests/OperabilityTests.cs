@@ -95,3 +95,44 @@ public sealed class OperabilityTests : IAsyncLifetime
         Assert.Contains("text/html", page.Content.Headers.ContentType!.ToString());
     }
 }
+
+/// <summary>The silo's /healthz tells an orchestrator whether the silo can serve, not merely that its process lives.</summary>
+public sealed class SiloHealthTests
+{
+    [Fact]
+    public async Task The_silo_is_unhealthy_while_its_database_does_not_answer_and_healthy_again_when_it_does()
+    {
+        await using var postgres = await PrivatePostgres.StartAsync("health");
+        await using var system = await ProcessCluster.StartAsync(silos: 1, label: "health", server: postgres.ServerConnectionString);
+        using var silo = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{system.SiloHttpPorts[0]}"), Timeout = TimeSpan.FromSeconds(10) };
+        // Started and joined: an active member whose database answers.
+        Assert.Equal((HttpStatusCode.OK, "Healthy"), await HealthAsync(silo));
+
+        await postgres.StopAsync();
+        Assert.Equal((HttpStatusCode.ServiceUnavailable, "Unhealthy"), await WaitForHealthAsync(silo, HttpStatusCode.ServiceUnavailable));
+
+        await postgres.StartAgainAsync();
+        Assert.Equal((HttpStatusCode.OK, "Healthy"), await WaitForHealthAsync(silo, HttpStatusCode.OK));
+    }
+
+    private static async Task<(HttpStatusCode, string)> HealthAsync(HttpClient silo)
+    {
+        var response = await silo.GetAsync("/healthz");
+        return (response.StatusCode, await response.Content.ReadAsStringAsync());
+    }
+
+    /// <summary>Probes as an orchestrator does, until the answer has the status expected or 30 s have passed.</summary>
+    private static async Task<(HttpStatusCode, string)> WaitForHealthAsync(HttpClient silo, HttpStatusCode expected)
+    {
+        var deadline = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(30);
+        while (true)
+        {
+            var answer = await HealthAsync(silo);
+            if (answer.Item1 == expected || DateTimeOffset.UtcNow > deadline)
+            {
+                return answer;
+            }
+            await Task.Delay(200);
+        }
+    }
+}
