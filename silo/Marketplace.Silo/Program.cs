@@ -14,13 +14,18 @@ return await StartupCheck.RunAsync(async () =>
     var cluster = StartupCheck.Bind<ClusterSettings>(builder.Configuration, ClusterSettings.Section);
     StartupCheck.Bind<Marketplace.Domain.MarketLimits>(builder.Configuration, Marketplace.Domain.MarketLimits.Section);
     StartupCheck.Bind<MarketOptions>(builder.Configuration, MarketOptions.Section);
+    var appRole = StartupCheck.Bind<AppRoleSettings>(builder.Configuration, AppRoleSettings.Section);
     var migrate = args.Contains("migrate") || builder.Configuration.GetValue("Database:MigrateOnStart", true);
     await StartupCheck.RequireDatabaseAsync(connectionString, serverOnly: migrate);
 
     if (migrate)
     {
-        var applied = await MarketplaceSilo.MigrateAsync(connectionString);
+        var applied = await MarketplaceSilo.MigrateAsync(connectionString, appRole);
         Console.WriteLine(applied.Count == 0 ? "schema is up to date" : $"applied {string.Join(", ", applied.Select(s => s.Name))}");
+        if (appRole.AppRole is { Length: > 0 })
+        {
+            Console.WriteLine($"role {appRole.AppRole} may connect, with append-only access to {string.Join(" and ", ApplicationRole.AppendOnlyTables)}");
+        }
         if (args.Contains("migrate"))
         {
             return 0;
