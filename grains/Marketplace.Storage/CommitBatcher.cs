@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Threading.Channels;
 using Npgsql;
 
@@ -32,24 +33,34 @@ public sealed class CommitBatcher : IAsyncDisposable
 {
     private const int MaxBatch = 200;
 
+    /// <summary>The source of the batches' spans (the tracing of both processes listens to it).</summary>
+    public const string ActivitySourceName = "Marketplace.Storage";
+
+    private static readonly ActivitySource Source = new(ActivitySourceName);
+
     private readonly NpgsqlDataSource _db;
     private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = false });
     private readonly Task[] _writers;
 
-    private sealed record Pending(Statement Statement, TaskCompletionSource<int> Done);
+    /// <param name="Caller">The span of the caller: the batch runs on a writer loop, where the caller's trace does not flow by itself.</param>
+    private sealed record Pending(Statement Statement, TaskCompletionSource<int> Done, ActivityContext Caller);
 
     /// <param name="writers">Batches in flight at once: while one commits, the next is being filled.</param>
     public CommitBatcher(NpgsqlDataSource db, int writers = 3)
     {
         _db = db;
-        _writers = Enumerable.Range(0, writers).Select(_ => Task.Run(WriteLoopAsync)).ToArray();
+        // The loops outlive whoever created the batcher: they must not carry that caller's trace (or anything else of its context).
+        using (ExecutionContext.SuppressFlow())
+        {
+            _writers = Enumerable.Range(0, writers).Select(_ => Task.Run(WriteLoopAsync)).ToArray();
+        }
     }
 
     /// <summary>Queues a statement; completes with its integer result once its transaction has committed.</summary>
     public Task<int> ExecuteAsync(Statement statement)
     {
         var done = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (!_queue.Writer.TryWrite(new Pending(statement, done)))
+        if (!_queue.Writer.TryWrite(new Pending(statement, done, Activity.Current?.Context ?? default)))
         {
             done.SetException(new ObjectDisposedException(nameof(CommitBatcher)));
         }
@@ -69,6 +80,7 @@ public sealed class CommitBatcher : IAsyncDisposable
             {
                 continue;
             }
+            using var span = StartBatchSpan(batch);
             try
             {
                 var results = await RunAsync(batch);
@@ -98,6 +110,22 @@ public sealed class CommitBatcher : IAsyncDisposable
             }
             batch.Clear();
         }
+    }
+
+    /// <summary>
+    /// One commit serves many requests: its span (and the PostgreSQL commands under it) continues the trace of the first
+    /// traced caller and links the other callers' spans.
+    /// </summary>
+    private static Activity? StartBatchSpan(List<Pending> batch)
+    {
+        var callers = batch.Select(p => p.Caller).Where(c => c != default).Distinct().ToList();
+        if (callers.Count == 0 || !Source.HasListeners())
+        {
+            return null;
+        }
+        var span = Source.StartActivity("commit batch", ActivityKind.Internal, callers[0], links: callers.Skip(1).Select(c => new ActivityLink(c)));
+        span?.SetTag("marketplace.batch.statements", batch.Count);
+        return span;
     }
 
     private async Task<int[]> RunAsync(List<Pending> batch)

@@ -39,6 +39,8 @@ public static class MarketplaceSilo
         });
         silo.Services.AddMarketplaceGrains(connectionString, configuration);
         silo.Services.Configure<ExceptionSerializationOptions>(o => o.SupportedNamespacePrefixes.Add("Npgsql"));
+        // A grain call continues the caller's trace (and so does the PostgreSQL work it does).
+        silo.AddActivityPropagation();
         silo.AddIncomingGrainCallFilter<GrainCallScope>();
         silo.AddIncomingGrainCallFilter<StorageFaultFilter>();
         // Collects what the Orleans dashboard shows; the web tier serves it to admins.
@@ -84,11 +86,20 @@ public static class MarketplaceSilo
         return silo;
     }
 
-    /// <summary>Applies the schema (Orleans scripts and the marketplace's migrations), creating the database if needed.</summary>
-    public static async Task<IReadOnlyList<SchemaScript>> MigrateAsync(string connectionString, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Applies the schema (Orleans scripts and the marketplace's migrations), creating the database if needed; then, given
+    /// <paramref name="appRole"/>, creates or updates the role the processes connect as and grants it what they need.
+    /// </summary>
+    public static async Task<IReadOnlyList<SchemaScript>> MigrateAsync(string connectionString, AppRoleSettings? appRole = null,
+        CancellationToken cancellationToken = default)
     {
         await Database.EnsureExistsAsync(connectionString, cancellationToken);
         await using var dataSource = NpgsqlDataSource.Create(connectionString);
-        return await new SchemaMigrator(dataSource).MigrateAsync(cancellationToken);
+        var applied = await new SchemaMigrator(dataSource).MigrateAsync(cancellationToken);
+        if (appRole?.AppRole is { Length: > 0 } role)
+        {
+            await ApplicationRole.GrantAsync(dataSource, role, appRole.AppRolePassword!, cancellationToken);
+        }
+        return applied;
     }
 }

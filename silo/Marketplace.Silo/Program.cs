@@ -14,13 +14,18 @@ return await StartupCheck.RunAsync(async () =>
     var cluster = StartupCheck.Bind<ClusterSettings>(builder.Configuration, ClusterSettings.Section);
     StartupCheck.Bind<Marketplace.Domain.MarketLimits>(builder.Configuration, Marketplace.Domain.MarketLimits.Section);
     StartupCheck.Bind<MarketOptions>(builder.Configuration, MarketOptions.Section);
+    var appRole = StartupCheck.Bind<AppRoleSettings>(builder.Configuration, AppRoleSettings.Section);
     var migrate = args.Contains("migrate") || builder.Configuration.GetValue("Database:MigrateOnStart", true);
     await StartupCheck.RequireDatabaseAsync(connectionString, serverOnly: migrate);
 
     if (migrate)
     {
-        var applied = await MarketplaceSilo.MigrateAsync(connectionString);
+        var applied = await MarketplaceSilo.MigrateAsync(connectionString, appRole);
         Console.WriteLine(applied.Count == 0 ? "schema is up to date" : $"applied {string.Join(", ", applied.Select(s => s.Name))}");
+        if (appRole.AppRole is { Length: > 0 })
+        {
+            Console.WriteLine($"role {appRole.AppRole} may connect, with append-only access to {string.Join(" and ", ApplicationRole.AppendOnlyTables)}");
+        }
         if (args.Contains("migrate"))
         {
             return 0;
@@ -60,8 +65,10 @@ return await StartupCheck.RunAsync(async () =>
     // The silo's own small HTTP endpoint: /healthz for orchestrators, /metrics for Prometheus.
     // On the listen address too: metrics and health are for the cluster's own network, not for everyone.
     builder.WebHost.UseUrls($"http://{FormatHost(cluster.ResolveListenAddress())}:{cluster.HttpPort}");
-    builder.Services.AddHealthChecks();
-    builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
+    builder.Services.AddHealthChecks()
+        .AddCheck<MembershipHealthCheck>("membership")
+        .AddCheck<DatabaseHealthCheck>("database");
+    builder.Services.AddMarketplaceTelemetry(builder.Configuration, "marketplace-silo").WithMetrics(metrics => metrics
         .AddMeter(MarketMetrics.MeterName, "Microsoft.Orleans")
         .AddPrometheusExporter());
 

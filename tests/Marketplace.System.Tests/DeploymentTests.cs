@@ -10,16 +10,40 @@ namespace Marketplace.System.Tests;
 public sealed class DeploymentTests
 {
     private const string Key = "a-signing-key-of-at-least-32-characters";
+    private const string OwnerPassword = "owner-password-for-the-test";
+    private const string AppPassword = "app-password-for-the-test";
+
+    /// <summary>The versions the images are pinned to: the SDK, its runtime, Node.js for the web assets, PostgreSQL 15.</summary>
+    private const string Sdk = "mcr.microsoft.com/dotnet/sdk:10.0.401";
+    private const string Runtime = "mcr.microsoft.com/dotnet/aspnet:10.0.12";
+    private const string Node = "node:20.20.2-bookworm-slim";
+    private const string Postgres = "postgres:15.18";
+
     private static readonly string ComposeFile = Path.Combine(ProcessCluster.RepositoryRoot, "docker-compose.yml");
 
-    private static Task<(int ExitCode, IReadOnlyList<string> Output)> Compose(string? signingKey, params string[] arguments) =>
-        ManagedProcess.RunAsync("docker-compose", ["-f", ComposeFile, "-p", "marketplace", .. arguments],
-            new Dictionary<string, string?> { ["AUTH_SIGNING_KEY"] = signingKey }, TimeSpan.FromSeconds(60));
+    /// <summary>The secrets a deployment must be given; a test leaves one out by naming it.</summary>
+    private static Dictionary<string, string?> Secrets(string? without = null)
+    {
+        var secrets = new Dictionary<string, string?>
+        {
+            ["AUTH_SIGNING_KEY"] = Key,
+            ["POSTGRES_PASSWORD"] = OwnerPassword,
+            ["MARKETPLACE_APP_PASSWORD"] = AppPassword,
+        };
+        if (without is not null)
+        {
+            secrets[without] = null;
+        }
+        return secrets;
+    }
+
+    private static Task<(int ExitCode, IReadOnlyList<string> Output)> Compose(Dictionary<string, string?> secrets, params string[] arguments) =>
+        ManagedProcess.RunAsync("docker-compose", ["-f", ComposeFile, "-p", "marketplace", .. arguments], secrets, TimeSpan.FromSeconds(60));
 
     /// <summary>The normalised configuration, split into one block of lines per service.</summary>
     private static async Task<IReadOnlyDictionary<string, string>> Services()
     {
-        var (exitCode, output) = await Compose(Key, "config");
+        var (exitCode, output) = await Compose(Secrets(), "config");
         Assert.Equal(0, exitCode);
         var services = new Dictionary<string, string>();
         string? current = null;
@@ -49,16 +73,45 @@ public sealed class DeploymentTests
     [Fact]
     public async Task The_compose_file_is_valid()
     {
-        var (exitCode, output) = await Compose(Key, "config", "-q");
+        var (exitCode, output) = await Compose(Secrets(), "config", "-q");
         Assert.True(exitCode == 0, string.Join("\n", output));
     }
 
-    [Fact]
-    public async Task The_compose_file_refuses_to_deploy_without_a_signing_key()
+    [Theory]
+    [InlineData("AUTH_SIGNING_KEY")]
+    [InlineData("POSTGRES_PASSWORD")]
+    [InlineData("MARKETPLACE_APP_PASSWORD")]
+    public async Task The_compose_file_refuses_to_deploy_without_each_secret(string secret)
     {
-        var (exitCode, output) = await Compose(null, "config", "-q");
+        var (exitCode, output) = await Compose(Secrets(without: secret), "config", "-q");
         Assert.NotEqual(0, exitCode);
-        Assert.Contains(output, line => line.Contains("set AUTH_SIGNING_KEY", StringComparison.Ordinal));
+        Assert.Contains(output, line => line.Contains($"set {secret}", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task The_application_connects_as_its_own_role_which_the_schema_job_makes_as_the_owner()
+    {
+        var services = await Services();
+        var app = $"Username=marketplace_app;Password={AppPassword};";
+        foreach (var name in new[] { "silo", "web" })
+        {
+            Assert.Contains($"ConnectionStrings__Marketplace: Host=postgres;Port=5432;{app}Database=marketplace", services[name]);
+            Assert.DoesNotContain(OwnerPassword, services[name]);
+        }
+        var schema = services["schema"];
+        Assert.Contains($"ConnectionStrings__Marketplace: Host=postgres;Port=5432;Username=marketplace;Password={OwnerPassword};Database=marketplace", schema);
+        Assert.Contains("Database__AppRole: marketplace_app", schema);
+        Assert.Contains($"Database__AppRolePassword: {AppPassword}", schema);
+        Assert.Contains($"POSTGRES_PASSWORD: {OwnerPassword}", services["postgres"]);
+    }
+
+    [Fact]
+    public void The_build_context_leaves_out_build_output_local_data_and_history()
+    {
+        var ignored = File.ReadAllLines(Path.Combine(ProcessCluster.RepositoryRoot, ".dockerignore"));
+        Assert.Equal(
+            ["**/bin/", "**/obj/", ".data/", "**/node_modules/", "web/Marketplace.Web/wwwroot/lib/", ".git/", "load/results/", "**/TestResults/", "*.log"],
+            ignored.Where(l => l.Length > 0 && !l.StartsWith('#')));
     }
 
     [Fact]
@@ -67,7 +120,8 @@ public sealed class DeploymentTests
         var services = await Services();
         Assert.Equal(["certs", "postgres", "schema", "silo", "web"], services.Keys.Order());
 
-        Assert.Contains("image: postgres:15", services["postgres"]);
+        Assert.Contains($"image: {Postgres}\n", services["postgres"]);
+        Assert.Contains($"image: {Postgres}\n", services["certs"]);
         Assert.Contains("pg_isready", services["postgres"]);
 
         Assert.Contains("- migrate", services["schema"]);
@@ -105,11 +159,14 @@ public sealed class DeploymentTests
     [Theory]
     [InlineData("silo/Marketplace.Silo/Dockerfile", "Marketplace.Silo.dll")]
     [InlineData("web/Marketplace.Web/Dockerfile", "Marketplace.Web.dll")]
-    public void Each_image_is_built_in_stages_and_runs_as_a_non_root_user(string dockerfile, string entry)
+    public void Each_image_is_built_in_stages_from_pinned_images_and_runs_as_a_non_root_user(string dockerfile, string entry)
     {
         var lines = File.ReadAllLines(Path.Combine(ProcessCluster.RepositoryRoot, dockerfile));
-        Assert.True(lines.Count(l => l.StartsWith("FROM ", StringComparison.Ordinal)) >= 2, "a multi-stage build");
-        Assert.Contains(lines, l => l.StartsWith("FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build", StringComparison.Ordinal));
+        var bases = lines.Where(l => l.StartsWith("FROM ", StringComparison.Ordinal)).Select(l => l.Split(' ')[1]).ToList();
+        Assert.True(bases.Count >= 2, "a multi-stage build");
+        Assert.Equal(Sdk, bases[^2]);
+        Assert.Equal(Runtime, bases[^1]);
+        Assert.All(bases, image => Assert.Contains(image, new[] { Sdk, Runtime, Node }));
         Assert.Contains("USER app", lines);
         Assert.Contains(lines, l => l.StartsWith("ENTRYPOINT", StringComparison.Ordinal) && l.Contains(entry, StringComparison.Ordinal));
     }

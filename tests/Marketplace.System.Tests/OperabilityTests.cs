@@ -56,9 +56,15 @@ public sealed class OperabilityTests : IAsyncLifetime
             && l.Contains("reason=\"provider-not-approved\"", StringComparison.Ordinal) && l.EndsWith(" 1", StringComparison.Ordinal));
         Assert.Contains("marketplace_saga_duration_milliseconds_bucket", siloMetrics);
         Assert.Contains("orleans", siloMetrics);
-
+        // The runtime's and the process's meters, in both processes.
         using var web = new HttpClient { BaseAddress = _system.WebUrl };
         var webMetrics = await web.GetStringAsync("/metrics");
+        foreach (var metrics in new[] { siloMetrics, webMetrics })
+        {
+            Assert.Contains("dotnet_gc_collections_total", metrics);
+            Assert.Contains("process_cpu_time_seconds_total", metrics);
+        }
+
         Assert.Contains("http_server_request_duration_seconds", webMetrics);
 
         // The silo logs as JSON, and the refusal's line carries the reservation (and so the bid) it concerns.
@@ -87,5 +93,46 @@ public sealed class OperabilityTests : IAsyncLifetime
         var page = await browser.GetAsync("/dashboard/");
         Assert.Equal(HttpStatusCode.OK, page.StatusCode);
         Assert.Contains("text/html", page.Content.Headers.ContentType!.ToString());
+    }
+}
+
+/// <summary>The silo's /healthz tells an orchestrator whether the silo can serve, not merely that its process lives.</summary>
+public sealed class SiloHealthTests
+{
+    [Fact]
+    public async Task The_silo_is_unhealthy_while_its_database_does_not_answer_and_healthy_again_when_it_does()
+    {
+        await using var postgres = await PrivatePostgres.StartAsync("health");
+        await using var system = await ProcessCluster.StartAsync(silos: 1, label: "health", server: postgres.ServerConnectionString);
+        using var silo = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{system.SiloHttpPorts[0]}"), Timeout = TimeSpan.FromSeconds(10) };
+        // Started and joined: an active member whose database answers.
+        Assert.Equal((HttpStatusCode.OK, "Healthy"), await HealthAsync(silo));
+
+        await postgres.StopAsync();
+        Assert.Equal((HttpStatusCode.ServiceUnavailable, "Unhealthy"), await WaitForHealthAsync(silo, HttpStatusCode.ServiceUnavailable));
+
+        await postgres.StartAgainAsync();
+        Assert.Equal((HttpStatusCode.OK, "Healthy"), await WaitForHealthAsync(silo, HttpStatusCode.OK));
+    }
+
+    private static async Task<(HttpStatusCode, string)> HealthAsync(HttpClient silo)
+    {
+        var response = await silo.GetAsync("/healthz");
+        return (response.StatusCode, await response.Content.ReadAsStringAsync());
+    }
+
+    /// <summary>Probes as an orchestrator does, until the answer has the status expected or 30 s have passed.</summary>
+    private static async Task<(HttpStatusCode, string)> WaitForHealthAsync(HttpClient silo, HttpStatusCode expected)
+    {
+        var deadline = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(30);
+        while (true)
+        {
+            var answer = await HealthAsync(silo);
+            if (answer.Item1 == expected || DateTimeOffset.UtcNow > deadline)
+            {
+                return answer;
+            }
+            await Task.Delay(200);
+        }
     }
 }

@@ -51,7 +51,8 @@ public sealed class ProcessCluster : IAsyncDisposable, IApiClients
     public static string WebDll => Path.Combine(RepositoryRoot, "web", "Marketplace.Web", "bin", Configuration, "net10.0", "Marketplace.Web.dll");
 
     public static async Task<ProcessCluster> StartAsync(int silos = 1, IReadOnlyDictionary<string, string?>? siloSettings = null,
-        IReadOnlyDictionary<string, string?>? webSettings = null, string label = "system", string? server = null)
+        IReadOnlyDictionary<string, string?>? webSettings = null, string label = "system", string? server = null,
+        Func<TestDatabase, Task<IReadOnlyDictionary<string, string?>>>? prepare = null)
     {
         var database = await TestDatabase.CreateAsync(label, server);
         var clusterId = $"sys-{Guid.NewGuid():N}"[..16];
@@ -65,6 +66,11 @@ public sealed class ProcessCluster : IAsyncDisposable, IApiClients
             ["Logging__LogLevel__Default"] = "Warning",
         };
         foreach (var (key, value) in siloSettings ?? new Dictionary<string, string?>())
+        {
+            common[key] = value;
+        }
+        // Settings that need the database first (a role made on it, say), for silos and the web tier.
+        foreach (var (key, value) in prepare is null ? new Dictionary<string, string?>() : await prepare(database))
         {
             common[key] = value;
         }

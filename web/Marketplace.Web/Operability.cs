@@ -1,6 +1,8 @@
 using System.Diagnostics.Metrics;
 using Marketplace.Web.Infrastructure;
+using Marketplace.Storage.Hosting;
 using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
 using Orleans.Dashboard;
 
 namespace Marketplace.Web;
@@ -14,15 +16,20 @@ public static class Operability
 
     private static readonly Meter Meter = new(MeterName);
 
+    private static readonly string[] UntracedPaths = ["/healthz", "/readyz", "/metrics"];
+
     /// <summary>Time from a change in a grain to its push leaving this web node.</summary>
     public static readonly Histogram<double> PushLag = Meter.CreateHistogram<double>("marketplace.push.lag", "ms",
         "Time from a change in the cluster to its push to SignalR clients");
 
     public static WebApplicationBuilder AddOperability(this WebApplicationBuilder builder)
     {
-        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
-            .AddMeter(MeterName, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel", "Microsoft.Orleans")
-            .AddPrometheusExporter());
+        builder.Services.AddMarketplaceTelemetry(builder.Configuration, "marketplace-web")
+            // Probes and scrapes every few seconds would outnumber the requests worth tracing.
+            .WithTracing(tracing => tracing.AddAspNetCoreInstrumentation(o => o.Filter = c => !UntracedPaths.Any(p => c.Request.Path.StartsWithSegments(p))))
+            .WithMetrics(metrics => metrics
+                .AddMeter(MeterName, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel", "Microsoft.Orleans")
+                .AddPrometheusExporter());
         return builder;
     }
 

@@ -70,6 +70,7 @@ public static class WebSetup
             client.Services.AddSingleton<IClientConnectionRetryFilter, KeepTryingToConnect>();
             client.Services.Configure<Orleans.Serialization.ExceptionSerializationOptions>(o => o.SupportedNamespacePrefixes.Add("Npgsql"));
             client.AddDashboard();
+            client.AddActivityPropagation(); // grain calls join the request's trace
             if (cluster.LoadTlsCertificate() is { } certificate)
             {
                 client.UseTls(certificate, o => ClusterTls.Configure(o, certificate));
