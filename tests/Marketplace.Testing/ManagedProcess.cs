@@ -113,10 +113,12 @@ public sealed partial class ManagedProcess : IAsyncDisposable
         }
     }
 
-    public Task WaitForExitAsync(TimeSpan timeout)
+    /// <summary>Waits for the process to exit; throws <see cref="OperationCanceledException"/> if it has not after <paramref name="timeout"/>.</summary>
+    public async Task WaitForExitAsync(TimeSpan timeout)
     {
+        // Awaited inside the using: a token source disposed before its timer fires never cancels, and the wait never ends.
         using var cancel = new CancellationTokenSource(timeout);
-        return _process.WaitForExitAsync(cancel.Token);
+        await _process.WaitForExitAsync(cancel.Token);
     }
 
     public async ValueTask DisposeAsync()
@@ -134,6 +136,12 @@ public sealed partial class ManagedProcess : IAsyncDisposable
             }
         }
         _process.Dispose();
+        CloseLog();
+    }
+
+    /// <summary>Stops copying output to the log file (a process started again under the same name appends to it).</summary>
+    public void CloseLog()
+    {
         if (_log is not null)
         {
             lock (_log)

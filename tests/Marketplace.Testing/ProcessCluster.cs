@@ -115,6 +115,7 @@ public sealed class ProcessCluster : IAsyncDisposable, IApiClients
         {
             env[key] = value;
         }
+        _silos[index]?.CloseLog(); // its successor appends to the same log
         var silo = ManagedProcess.Start($"{_label}-silo-{index}", "dotnet", [SiloDll], env);
         _silos[index] = silo;
         SiloHttpPorts[index] = int.Parse(env["Orleans__HttpPort"]!, System.Globalization.CultureInfo.InvariantCulture);
@@ -133,6 +134,11 @@ public sealed class ProcessCluster : IAsyncDisposable, IApiClients
         Web = ManagedProcess.Start($"{_label}-web", "dotnet", [WebDll], env);
     }
 
+    /// <summary>
+    /// Waits until /readyz says Healthy: the web tier reaches the cluster now. (It answers 200 Degraded for a few seconds
+    /// after the cluster last answered, so that a silo's death does not take the web tier out of a load balancer; that
+    /// is not yet a cluster the next request can reach.)
+    /// </summary>
     public async Task WaitUntilReadyAsync(TimeSpan timeout)
     {
         using var http = new HttpClient { BaseAddress = WebUrl, Timeout = TimeSpan.FromSeconds(5) };
@@ -141,7 +147,8 @@ public sealed class ProcessCluster : IAsyncDisposable, IApiClients
         {
             try
             {
-                if ((await http.GetAsync("/readyz")).IsSuccessStatusCode)
+                var answer = await http.GetAsync("/readyz");
+                if (answer.IsSuccessStatusCode && await answer.Content.ReadAsStringAsync() == "Healthy")
                 {
                     return;
                 }
