@@ -23,8 +23,9 @@ internal static class OversightApi
 
         api.MapGet("/audit", async (int? page, int? pageSize, ReadModels read, CancellationToken ct) =>
         {
-            var check = new Check().Range(page ?? 1, 1, 1_000_000, "page").Range(pageSize ?? 100, 1, 1000, "pageSize");
-            return check.Ok ? Results.Ok(await read.AuditAsync(page ?? 1, pageSize ?? 100, ct)) : check.Problem();
+            var check = new Check();
+            var asked = Page.Of(page, pageSize, check);
+            return check.Ok ? Results.Ok(await read.AuditAsync(asked.Number, asked.Size, ct)) : check.Problem();
         })
         .RequireAuthorization(Names.Policies.Admin)
         .WithTags("Oversight")
@@ -33,8 +34,9 @@ internal static class OversightApi
 
         api.MapGet("/audit/refusals", async (int? page, int? pageSize, ReadModels read, CancellationToken ct) =>
         {
-            var check = new Check().Range(page ?? 1, 1, 1_000_000, "page").Range(pageSize ?? 100, 1, 1000, "pageSize");
-            return check.Ok ? Results.Ok(await read.RefusalsAsync(page ?? 1, pageSize ?? 100, ct)) : check.Problem();
+            var check = new Check();
+            var asked = Page.Of(page, pageSize, check);
+            return check.Ok ? Results.Ok(await read.RefusalsAsync(asked.Number, asked.Size, ct)) : check.Problem();
         })
         .RequireAuthorization(Names.Policies.Admin)
         .WithTags("Oversight")

@@ -90,7 +90,8 @@ internal static class ProgramsApi
 
         programs.MapGet("/{id}/ledger", async (string id, int? page, int? pageSize, GrainCalls grains, ReadModels read, HttpContext context, CancellationToken ct) =>
         {
-            var check = new Check().Range(page ?? 1, 1, 1_000_000, "page").Range(pageSize ?? 100, 1, 1000, "pageSize");
+            var check = new Check();
+            var asked = Page.Of(page, pageSize, check);
             if (!check.Ok)
             {
                 return check.Problem();
@@ -99,7 +100,7 @@ internal static class ProgramsApi
             {
                 return Problems.NotFound(context, "program", id);
             }
-            return Results.Ok(await read.LedgerAsync(id, page ?? 1, pageSize ?? 100, ct));
+            return Results.Ok(await read.LedgerAsync(id, asked.Number, asked.Size, ct));
         })
         .RequireAuthorization(Names.Policies.Oversight)
         .WithSummary("The program's double-entry ledger, paged, with account balances (regulator, admin)")

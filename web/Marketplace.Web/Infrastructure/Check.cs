@@ -172,3 +172,18 @@ internal sealed class PathIdFilter : IEndpointFilter
         return next(context);
     }
 }
+
+/// <summary>A page of a list the API reads out: numbered from 1, 100 rows unless asked, at most 1,000.</summary>
+internal readonly record struct Page(int Number, int Size)
+{
+    public const int DefaultSize = 100;
+    public const int MaxSize = 1_000;
+    public const int MaxNumber = 1_000_000;
+
+    /// <summary>The page asked for; a number or size out of range is added to <paramref name="check"/>.</summary>
+    public static Page Of(int? page, int? pageSize, Check check)
+    {
+        check.Range(page ?? 1, 1, MaxNumber, "page").Range(pageSize ?? DefaultSize, 1, MaxSize, "pageSize");
+        return new Page(page ?? 1, pageSize ?? DefaultSize);
+    }
+}
