@@ -91,9 +91,11 @@ public sealed class FuzzTests(FuzzCluster web, ITestOutputHelper output)
         var world = await web.WorldAsync();
         var seed = int.TryParse(Environment.GetEnvironmentVariable("MARKETPLACE_FUZZ_SEED"), CultureInfo.InvariantCulture, out var s) ? s : DefaultSeed;
         var random = new Random(seed);
+        // Strings long, but three of them still under the hub's message size limit: past it the server rightly drops the
+        // connection, which is not what this test is about.
         object?[] values =
         [
-            null, "", " ", "\0", "tenant\u202e", new string('x', 20_000), "' OR 1=1 --", "<script>alert(1)</script>", 0, -1, long.MaxValue, 3.5, true,
+            null, "", " ", "\0", "tenant\u202e", new string('x', 8_000), "' OR 1=1 --", "<script>alert(1)</script>", 0, -1, long.MaxValue, 3.5, true,
             Names.Hub.TenantGroup(world.TenantA), Names.Hub.TenantGroup(world.TenantB), Names.Hub.ProviderGroup(world.ProviderP),
             Names.Hub.ProviderGroup(world.ProviderQ), Names.Hub.RegulatorGroup, new[] { "a", "b" }, new Dictionary<string, object> { ["group"] = 1 },
         ];
