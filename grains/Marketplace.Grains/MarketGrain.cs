@@ -370,10 +370,11 @@ public sealed class MarketGrain : Grain, IMarketGrain
     /// <summary>Matches a bid just accepted (or one recovered after a crash).</summary>
     private async Task<BidView> MatchNewAsync(string bidId, string tenantId, BidOrder order, int nextReservation)
     {
-        await RefreshLapsedHoldsAsync();
         _busyBids.Add(bidId);
         try
         {
+            // Inside the try: a pool that cannot answer now interrupts matching like any other step, and the bid is recovered.
+            await RefreshLapsedHoldsAsync();
             var excluded = new HashSet<string>(StringComparer.Ordinal);
             (string Code, string Reason)? lastRefusal = null;
             for (var attempt = 0; attempt < MaxAttempts; attempt++)
