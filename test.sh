@@ -57,5 +57,10 @@ skipped=$(sum notExecuted)
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
   failed=1 # the runner failed without reporting a failed test (a crash or a build error)
 fi
+if [ "$failed" -gt 0 ]; then
+  # Repeat each failure with its message and the top of its stack at the end, where a truncated log still shows it.
+  echo "---- failures (whole log: .data/test-results/test.log, process logs: .data/test-results/processes) ----"
+  awk '/^[[:space:]]+Failed / {keep=1; n=0} /^[[:space:]]+(Passed|Skipped) / {keep=0} keep && n++ < 40' "$results/test.log"
+fi
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

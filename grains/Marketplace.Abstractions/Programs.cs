@@ -40,7 +40,12 @@ public sealed record ProviderNotice(
     [Id(0)] string BatchId,
     [Id(1)] string ProviderId,
     [Id(2)] bool Approved,
-    [Id(3)] DateTimeOffset EffectiveFrom);
+    [Id(3)] DateTimeOffset EffectiveFrom)
+{
+    /// <summary>The notices as rule 3 reads them, in the order they take effect.</summary>
+    public static IReadOnlyList<Domain.ApprovalStep> Steps(IEnumerable<ProviderNotice> notices) =>
+        notices.Select(n => new Domain.ApprovalStep(n.ProviderId, n.Approved, n.EffectiveFrom)).ToList();
+}
 
 [GenerateSerializer, Immutable, Alias("program-totals")]
 public sealed record ProgramTotals(

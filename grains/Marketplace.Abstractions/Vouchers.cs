@@ -61,3 +61,29 @@ public sealed record FundingResult(
     public static FundingResult Held(long amount, string programId) => new(true, amount, programId, null, null);
     public static FundingResult Refused(string code, string reason) => new(false, 0, null, code, reason);
 }
+
+/// <summary>
+/// What a voucher can pay for, so the market can decide on a pool the voucher will accept (rules 1–3): either why the
+/// voucher cannot pay at all right now, or its expiry, its programme's approval notices and the credit codes it never
+/// pays. <see cref="Domain.FundingRules"/> reads them; the voucher applies the same rules when it holds funds.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("funding-terms")]
+public sealed record FundingTerms(
+    [Id(0)] string VoucherId,
+    [Id(1)] string? ProgramId,
+    [Id(2)] string? RefusalCode,
+    [Id(3)] string? RefusalReason,
+    [Id(4)] DateTimeOffset? ExpiresAt,
+    [Id(5)] IReadOnlyList<ProviderNotice> Notices,
+    [Id(6)] IReadOnlyList<string> ForbiddenCreditCodes)
+{
+    public bool Usable => RefusalCode is null;
+
+    public static FundingTerms Refused(string voucherId, string code, string reason) => new(voucherId, null, code, reason, null, [], []);
+
+    /// <summary>Why the voucher cannot pay this provider's rental over [start, end), or null when it can.</summary>
+    public (string Code, string Reason)? RefusalFor(string providerId, string? providerCreditCode, DateTimeOffset start, DateTimeOffset end) =>
+        RefusalCode is { } code
+            ? (code, RefusalReason!)
+            : Domain.FundingRules.Refusal(ExpiresAt, ProviderNotice.Steps(Notices), ForbiddenCreditCodes, providerId, providerCreditCode, start, end);
+}

@@ -1,10 +1,11 @@
 using Marketplace.Storage;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace Marketplace.Grains;
 
 /// <summary>One bid. Changed only by its market, in the order the market decides; read by the web tier.</summary>
-public sealed class BidGrain(BidStore store, [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock) : Grain, IBidGrain
+public sealed class BidGrain(BidStore store, [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock, ILogger<BidGrain> logger) : Grain, IBidGrain
 {
     private PersistedRow<BidRecord>? _row;
 
@@ -46,9 +47,12 @@ public sealed class BidGrain(BidStore store, [FromKeyedServices(Names.ClockKeys.
         ? bid
         : Open(bid) with { Fills = [.. bid.Fills, fill], State = BidState.Filled, ReasonCode = null, Reason = null });
 
-    public Task<BidView> End(BidState state, string reasonCode, string reason) => Change(bid => bid.State == state
-        ? bid
-        : Open(bid) with { State = state, ReasonCode = reasonCode, Reason = reason });
+    public async Task<BidView> End(BidState state, string reasonCode, string reason)
+    {
+        var view = await Change(bid => bid.State == state ? bid : Open(bid) with { State = state, ReasonCode = reasonCode, Reason = reason });
+        logger.LogInformation("Bid {BidId} {State}: {Code}", Id, state, reasonCode);
+        return view;
+    }
 
     public Task<BidView> FillInterrupted(string reservationId, Fill? usedPart, Fill? replacement, string reasonCode, string reason) => Change(bid =>
     {

@@ -116,6 +116,11 @@ public sealed class ReservationGrain(
             await ReleaseFundsAsync(r);
             interrupted = interrupted with { Settlement = new Settlement(0, 0, 0, 0, clock.GetUtcNow()) };
         }
+        else if (r.Plan.VoucherId is { } voucherId && r.VoucherFen > 0)
+        {
+            // The voucher keeps holding only its share of the hours kept: the rest is free for the re-match at once.
+            await GrainFactory.GetGrain<IVoucherGrain>(voucherId).Trim(Id, Money.Prorate(r.VoucherFen, kept, r.Plan.Hours));
+        }
         await SaveAsync(interrupted);
         if (kept > 0 && clock.GetUtcNow() >= Hours.ToTime(interrupted.EndHour))
         {

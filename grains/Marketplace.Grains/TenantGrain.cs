@@ -62,8 +62,4 @@ public static class TenantRules
         }
     }
 
-    public static bool IsRelatedParty(TenantRegistration tenant, string? providerCreditCode) =>
-        providerCreditCode is not null
-        && (string.Equals(tenant.CreditCode, providerCreditCode, StringComparison.Ordinal)
-            || tenant.RelatedPartyCreditCodes.Contains(providerCreditCode, StringComparer.Ordinal));
 }

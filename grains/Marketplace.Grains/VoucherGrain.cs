@@ -158,6 +158,25 @@ public sealed class VoucherGrain(
         return amountFen;
     });
 
+    public Task Trim(string reservationId, long keepFen) => Retrying(async () =>
+    {
+        if (_row is not { } row || !_holds.TryGetValue(reservationId, out var hold) || hold.State != HoldState.Held || hold.AmountFen <= keepFen)
+        {
+            return true;
+        }
+        var released = hold.AmountFen - Math.Max(0, keepFen);
+        var next = row with
+        {
+            HeldFen = row.HeldFen - released,
+            ReturnedFen = Ended(row) ? checked(row.ReturnedFen + released) : row.ReturnedFen,
+        };
+        var trimmed = hold with { AmountFen = hold.AmountFen - released };
+        _row = await store.TrimAsync(row, next, hold, trimmed.AmountFen, clock.GetUtcNow());
+        _holds[reservationId] = trimmed;
+        Publish();
+        return true;
+    });
+
     public Task Release(string reservationId) => Retrying(async () =>
     {
         if (_row is not { } row || !_holds.TryGetValue(reservationId, out var hold) || hold.State != HoldState.Held)
@@ -175,30 +194,55 @@ public sealed class VoucherGrain(
         return true;
     });
 
-    /// <summary>Rules 1 and 3, in the order a tenant would want to hear them.</summary>
-    private async Task<FundingResult> EvaluateAsync(FundingRequest request)
+    public Task<FundingTerms> FundingTerms(string tenantId) => Retrying(async () =>
+    {
+        if (_row is null)
+        {
+            await LoadAsync(); // issued by the program since this activation looked
+        }
+        if (_row is null || _row.TenantId != tenantId)
+        {
+            return Marketplace.FundingTerms.Refused(Id, "voucher-not-found", "the tenant holds no such voucher");
+        }
+        await ApplyDueAsync();
+        return await TermsAsync();
+    });
+
+    /// <summary>Rules 1–3 that do not depend on the amount: whether the voucher can pay at all, and for which rentals.</summary>
+    private async Task<FundingTerms> TermsAsync()
     {
         var row = _row!;
         switch (row.State)
         {
             case VoucherState.Claimed:
-                return FundingResult.Refused("voucher-not-registered", "register the voucher's R&D activity before using it");
+                return Marketplace.FundingTerms.Refused(Id, "voucher-not-registered", "register the voucher's R&D activity before using it");
             case not VoucherState.Active:
-                return FundingResult.Refused($"voucher-{row.State.ToString().ToLowerInvariant()}", $"the voucher is {row.State}");
+                return Marketplace.FundingTerms.Refused(Id, $"voucher-{row.State.ToString().ToLowerInvariant()}", $"the voucher is {row.State}");
         }
-        if (request.RentalEnd > row.ExpiresAt)
-        {
-            return FundingResult.Refused("rental-after-expiry", $"the voucher expires at {row.ExpiresAt:u}, before the rental ends");
-        }
-        if (!await GrainFactory.GetGrain<IVoucherProgramGrain>(row.ProgramId).IsProviderApproved(request.ProviderId, request.RentalStart))
-        {
-            return FundingResult.Refused("provider-not-approved",
-                $"provider '{request.ProviderId}' is not approved by program '{row.ProgramId}' on {request.RentalStart:yyyy-MM-dd}");
-        }
+        var notices = await GrainFactory.GetGrain<IVoucherProgramGrain>(row.ProgramId).Notices();
+        return new FundingTerms(Id, row.ProgramId, null, null, row.ExpiresAt, notices, await ForbiddenCreditCodesAsync(row));
+    }
+
+    /// <summary>Rule 2: the credit codes the voucher never pays, the tenant's own and its related parties'.</summary>
+    private async Task<IReadOnlyList<string>> ForbiddenCreditCodesAsync(VoucherRow row)
+    {
         var tenant = await GrainFactory.GetGrain<ITenantGrain>(row.TenantId).Get();
-        if (tenant is not null && TenantRules.IsRelatedParty(tenant.Registration, request.ProviderCreditCode))
+        if (tenant is null)
         {
-            return FundingResult.Refused("related-party", "a voucher never pays a provider related to the tenant");
+            return [];
+        }
+        var registration = tenant.Registration;
+        return registration.CreditCode is { } own ? [own, .. registration.RelatedPartyCreditCodes] : registration.RelatedPartyCreditCodes;
+    }
+
+    /// <summary>Rules 1 and 3, in the order a tenant would want to hear them.</summary>
+    private async Task<FundingResult> EvaluateAsync(FundingRequest request)
+    {
+        var row = _row!;
+        var terms = await TermsAsync();
+        if (terms.RefusalFor(request.ProviderId, request.ProviderCreditCode, request.RentalStart, request.RentalEnd) is { } refusal)
+        {
+            return FundingResult.Refused(refusal.Code, refusal.Reason);
         }
         var others = await store.OtherFundersAsync(request.ReservationId, Id);
         if (others.Count > 0 && !(row.Stackable && others.All(o => o.Stackable)))

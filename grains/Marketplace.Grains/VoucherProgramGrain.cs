@@ -1,5 +1,6 @@
 using Marketplace.Storage;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Marketplace.Grains;
@@ -12,7 +13,8 @@ public sealed class VoucherProgramGrain(
     ProgramStore programs,
     VoucherStore vouchers,
     IOptions<MarketLimits> limits,
-    [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock) : Grain, IVoucherProgramGrain
+    [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock,
+    ILogger<VoucherProgramGrain> logger) : Grain, IVoucherProgramGrain
 {
     private ProgramRow? _row;
     private IReadOnlyList<ProviderNotice> _notices = [];
@@ -56,22 +58,31 @@ public sealed class VoucherProgramGrain(
                 $"batch '{notice.BatchId}' already has a notice for provider '{notice.ProviderId}' with other terms");
         }
         _notices = await programs.NoticesAsync(Id);
+        await TellMarketsAsync();
         return await ViewAsync();
     }
 
     /// <summary>Rule 3: the latest notice for the provider that is in effect on the date decides.</summary>
-    public Task<bool> IsProviderApproved(string providerId, DateTimeOffset on)
+    /// <summary>
+    /// Rule 3: resting bids that the notice makes payable are matched before the notice is answered. A market that cannot
+    /// answer now reads the notices again at its next sweep.
+    /// </summary>
+    private async Task TellMarketsAsync()
     {
-        var approved = false;
-        foreach (var notice in _notices)
+        try
         {
-            if (notice.ProviderId == providerId && notice.EffectiveFrom <= on)
-            {
-                approved = notice.Approved;
-            }
+            await Task.WhenAll(GpuModels.Known.Select(model => GrainFactory.GetGrain<IMarketGrain>(model).ApprovalsChanged(Id)));
         }
-        return Task.FromResult(approved);
+        catch (Exception e)
+        {
+            logger.LogWarning(e, "A market did not take program {ProgramId}'s notice at once; it will at its next sweep", Id);
+        }
     }
+
+    public Task<bool> IsProviderApproved(string providerId, DateTimeOffset on) =>
+        Task.FromResult(FundingRules.IsApproved(ProviderNotice.Steps(_notices), providerId, on));
+
+    public Task<IReadOnlyList<ProviderNotice>> Notices() => Task.FromResult(_notices);
 
     public async Task<VoucherView> Claim(ClaimRequest request)
     {

@@ -152,6 +152,24 @@ public sealed class VoucherStore(NpgsqlDataSource db, CommitBatcher? writer = nu
         return CommitAsync(write, current, next, cancellationToken);
     }
 
+    /// <summary>
+    /// Releases part of a hold, keeping <paramref name="keepFen"/> of it held: the released part goes back to the voucher
+    /// while it is active, or to the program's budget once it has ended.
+    /// </summary>
+    public Task<VoucherRow> TrimAsync(VoucherRow current, VoucherRow next, HoldRow hold, long keepFen, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        var write = Update(current, next);
+        write.Then($"""
+            UPDATE voucher_holds SET amount_fen = {write.Parameter(keepFen)}, updated_at = {write.Parameter(now)}
+            FROM g WHERE voucher_holds.voucher_id = g.id AND voucher_holds.reservation_id = {write.Parameter(hold.ReservationId)}
+              AND voucher_holds.state = 'Held' AND voucher_holds.amount_fen = {write.Parameter(hold.AmountFen)}
+            RETURNING 1
+            """);
+        ReleaseRest(write, current, next, hold, hold.AmountFen - keepFen,
+            $"Hold of reservation {hold.ReservationId} reduced to {keepFen} fen: an outage took hours away", now, "trim");
+        return CommitAsync(write, current, next, cancellationToken);
+    }
+
     /// <summary>Releases a whole hold: back to the voucher while it is active, or to the program's budget once it has ended.</summary>
     public Task<VoucherRow> ReleaseAsync(VoucherRow current, VoucherRow next, HoldRow hold, DateTimeOffset now, CancellationToken cancellationToken = default)
     {
@@ -174,15 +192,16 @@ public sealed class VoucherStore(NpgsqlDataSource db, CommitBatcher? writer = nu
         return CommitAsync(write, current, next, cancellationToken);
     }
 
-    private static void ReleaseRest(GuardedWrite write, VoucherRow current, VoucherRow next, HoldRow hold, long amountFen, string description, DateTimeOffset now)
+    private static void ReleaseRest(GuardedWrite write, VoucherRow current, VoucherRow next, HoldRow hold, long amountFen, string description,
+        DateTimeOffset now, string kind = "release")
     {
         if (next.ReturnedFen > current.ReturnedFen)
         {
-            ReturnToProgram(write, current, amountFen, $"return:{current.Id}:{hold.ReservationId}", Accounts.VoucherHeld(current.Id),
-                $"{description}, returned to the program: voucher {current.Id} has ended", hold.ReservationId, now);
+            ReturnToProgram(write, current, amountFen, $"{(kind == "release" ? "return" : $"{kind}-return")}:{current.Id}:{hold.ReservationId}",
+                Accounts.VoucherHeld(current.Id), $"{description}, returned to the program: voucher {current.Id} has ended", hold.ReservationId, now);
             return;
         }
-        write.Post(LedgerPosting.Transfer($"release:{current.Id}:{hold.ReservationId}", "release", description,
+        write.Post(LedgerPosting.Transfer($"{kind}:{current.Id}:{hold.ReservationId}", kind, description,
             Accounts.VoucherHeld(current.Id), Accounts.VoucherAvailable(current.Id), amountFen, current.ProgramId, current.Id, hold.ReservationId), now);
     }
 

@@ -368,4 +368,130 @@ public sealed class MarketRuleTests(MarketTestCluster cluster)
         Assert.True(funded.Fills.Single().VoucherFen > 0);
         Assert.Equal(7, await Versions(funded.Id) - before);
     }
+
+    // ---- The market decides only on what a bid's voucher can pay --------------------------------------------------
+
+    [Fact]
+    public async Task Rule3_a_voucher_bid_fills_where_its_voucher_pays_for_every_hour_however_many_cheaper_pools_it_cannot_pay()
+    {
+        var province = Province();
+        var program = await _s.Program(d => d with { CoverageBasisPoints = 5_000 });
+        var (tenant, _) = await _s.Tenant();
+        var voucher = await _s.ActiveVoucher(program, tenant);
+        var start = Hours.ToTime(Hours.Floor(_s.Now) + 3);
+        var pools = new List<PoolView>();
+        foreach (var (ask, site) in new[] { (1_000L, "a"), (1_100L, "b"), (1_200L, "c"), (1_250L, "d"), (1_300L, "e") })
+        {
+            var (provider, _) = await _s.Provider([Scenario.Site(province, site)]);
+            pools.Add(await _s.Pool(provider, "A800-80G", gpus: 2, ask: ask, siteId: site));
+        }
+        // Three cheaper providers the program has not approved; one approved only until the rental's second hour; one approved.
+        await _s.Approve(program, pools[3].ProviderId);
+        await cluster.Grains.GetGrain<IVoucherProgramGrain>(program)
+            .PublishProviderNotice(new ProviderNotice(Scenario.Unique("batch"), pools[3].ProviderId, false, start.AddHours(1)));
+        await _s.Approve(program, pools[4].ProviderId);
+        var order = _s.Order(gpus: 2, hours: 2, startInHours: 3, maxPrice: 2_000, model: "A800-80G", provinces: [province], voucherId: voucher.Id);
+
+        var quote = await cluster.Grains.GetGrain<IMarketGrain>("A800-80G").Quote(tenant, order);
+        Assert.Equal((true, pools[4].Id, 5_200L, 2_600L), (quote.Available, quote.PoolId, quote.CostFen, quote.VoucherFen));
+
+        var bid = await _s.Bid(tenant, order);
+        Assert.Equal((BidState.Filled, pools[4].Id, 2_600L), (bid.State, bid.Fills.Single().PoolId, bid.Fills.Single().VoucherFen));
+        // Decided on a pool the voucher pays, at once: no reservation was tried and refused on the way.
+        Assert.Equal(1, await cluster.Database.ScalarAsync<long>("SELECT count(*) FROM reservations WHERE bid_id = @b", ("b", bid.Id)));
+        await LedgerAssert.Clean(cluster.Database, _s.Now);
+    }
+
+    [Fact]
+    public async Task Rule3_an_approval_notice_fills_the_resting_bids_it_makes_payable()
+    {
+        var province = Province();
+        var program = await _s.Program(d => d with { CoverageBasisPoints = 5_000 });
+        var (tenant, _) = await _s.Tenant();
+        var voucher = await _s.ActiveVoucher(program, tenant);
+        var pool = await _s.ProviderWithPool(province, "A800-80G", gpus: 1, ask: 1_000);
+        var resting = await _s.Bid(tenant, _s.Order(gpus: 1, hours: 2, startInHours: 3, tif: TimeInForce.Gtc, model: "A800-80G",
+            provinces: [province], voucherId: voucher.Id));
+        Assert.Equal((BidState.Resting, "provider-not-approved"), (resting.State, resting.ReasonCode));
+        await cluster.Grains.GetGrain<IMarketGrain>("A800-80G").Sweep();
+        Assert.Equal(BidState.Resting, (await cluster.Grains.GetGrain<IBidGrain>(resting.Id).Get())!.State);
+
+        await _s.Approve(program, pool.ProviderId);
+
+        var filled = (await cluster.Grains.GetGrain<IBidGrain>(resting.Id).Get())!;
+        Assert.Equal((BidState.Filled, pool.Id, 1_000L), (filled.State, filled.Fills.Single().PoolId, filled.Fills.Single().VoucherFen));
+        await LedgerAssert.Clean(cluster.Database, _s.Now);
+    }
+
+    [Fact]
+    public async Task Rule6_an_outage_releases_the_voucher_share_of_the_hours_it_takes_before_rematching_them()
+    {
+        var province = Province();
+        var program = await _s.Program(d => d with { CoverageBasisPoints = 10_000 });
+        var (providerA, _) = await _s.Provider([Scenario.Site(province, "a")]);
+        var (providerB, _) = await _s.Provider([Scenario.Site(province, "b")]);
+        var poolA = await _s.Pool(providerA, "L40S-48G", gpus: 1, ask: 1_000, siteId: "a");
+        await _s.Approve(program, providerA);
+        await _s.Approve(program, providerB);
+        var (tenant, _) = await _s.Tenant();
+        var voucher = await _s.ActiveVoucher(program, tenant, amountFen: 6_000);
+        var bid = await _s.Bid(tenant, _s.Order(gpus: 1, hours: 4, startInHours: 3, maxPrice: 2_000, model: "L40S-48G", provinces: [province],
+            voucherId: voucher.Id));
+        var original = bid.Fills.Single();
+        Assert.Equal((poolA.Id, 4_000L), (original.PoolId, original.VoucherFen));
+        var poolB = await _s.Pool(providerB, "L40S-48G", gpus: 1, ask: 1_500, siteId: "b");
+
+        // Declared now, for the rental's last two hours: the voucher stops holding their 2,000 fen before they are re-matched.
+        var outage = new Outage(Scenario.Unique("outage"), original.StartsAt.AddHours(2), original.StartsAt.AddHours(8), "cooling maintenance");
+        await cluster.Grains.GetGrain<IProviderGrain>(providerA).DeclareOutage(new OutageRequest(poolA.Id, null, outage));
+
+        var after = (await cluster.Grains.GetGrain<IBidGrain>(bid.Id).Get())!;
+        Assert.Equal((BidState.Filled, "rematched-after-outage"), (after.State, after.ReasonCode));
+        var replacement = after.Fills.Single(f => f.ReservationId != original.ReservationId);
+        Assert.Equal((poolB.Id, 3_000L, 3_000L), (replacement.PoolId, replacement.CostFen, replacement.VoucherFen)); // all of it, as before the outage
+        Assert.Equal((5_000L, 1_000L), ((await _s.Voucher(voucher.Id))!.HeldFen, (await _s.Voucher(voucher.Id))!.AvailableFen));
+        await LedgerAssert.Clean(cluster.Database, _s.Now);
+    }
+
+    [Fact]
+    public async Task Rule6_a_rematch_after_an_outage_that_the_voucher_cannot_pay_says_so()
+    {
+        var province = Province();
+        var program = await _s.Program(d => d with { CoverageBasisPoints = 5_000 });
+        var (providerA, _) = await _s.Provider([Scenario.Site(province, "a")]);
+        var (providerB, _) = await _s.Provider([Scenario.Site(province, "b")]);
+        var poolA = await _s.Pool(providerA, "L40S-48G", gpus: 1, ask: 1_000, siteId: "a");
+        await _s.Approve(program, providerA); // and not provider B
+        var (tenant, _) = await _s.Tenant();
+        var voucher = await _s.ActiveVoucher(program, tenant);
+        var bid = await _s.Bid(tenant, _s.Order(gpus: 1, hours: 2, startInHours: 3, maxPrice: 2_000, model: "L40S-48G", provinces: [province],
+            voucherId: voucher.Id));
+        var original = bid.Fills.Single();
+        await _s.Pool(providerB, "L40S-48G", gpus: 1, ask: 1_000, siteId: "b");
+
+        var outage = new Outage(Scenario.Unique("outage"), original.StartsAt, original.StartsAt.AddHours(8), "power");
+        await cluster.Grains.GetGrain<IProviderGrain>(providerA).DeclareOutage(new OutageRequest(poolA.Id, null, outage));
+
+        var after = (await cluster.Grains.GetGrain<IBidGrain>(bid.Id).Get())!;
+        Assert.Equal((BidState.Cancelled, "outage-voucher-cannot-pay"), (after.State, after.ReasonCode));
+        Assert.Contains("not approved", after.Reason);
+        Assert.Equal(0, (await _s.Voucher(voucher.Id))!.HeldFen);
+        await LedgerAssert.Clean(cluster.Database, _s.Now);
+    }
+
+    [Fact]
+    public async Task Rule8_a_cancelled_reservation_shows_on_its_bid_as_cancelled()
+    {
+        var province = Province();
+        var pool = await _s.ProviderWithPool(province, "RTX4090-24G", gpus: 1, ask: 300);
+        var (tenant, _) = await _s.Tenant();
+        var bid = await _s.Bid(tenant, _s.Order(gpus: 1, hours: 2, startInHours: 3, model: "RTX4090-24G", provinces: [province]));
+        var reservation = bid.Fills.Single().ReservationId;
+
+        await cluster.Grains.GetGrain<IMarketGrain>("RTX4090-24G").CancelReservation(reservation, tenant);
+
+        var after = (await cluster.Grains.GetGrain<IBidGrain>(bid.Id).Get())!;
+        Assert.Equal((BidState.Cancelled, "reservation-cancelled", 0), (after.State, after.ReasonCode, after.Fills.Count));
+        Assert.Equal(0, (await _s.PoolView(pool.Id))!.Calendar.Used.Sum());
+    }
 }

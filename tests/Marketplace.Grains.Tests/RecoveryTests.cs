@@ -124,6 +124,25 @@ public sealed class RecoveryTests(RestartCluster cluster)
         await LedgerAssert.Clean(cluster.Database, _s.Now);
     }
 
+    [Theory]
+    [InlineData(CrashPoint.BeforeAnyStep)]
+    [InlineData(CrashPoint.AfterCapacityHold)]
+    [InlineData(CrashPoint.AfterFundsHold)]
+    [InlineData(CrashPoint.AfterPoolConfirm)]
+    public async Task Rule8_cancelling_a_bid_whose_reservation_a_crash_left_unfinished_cancels_that_reservation_too(CrashPoint crash)
+    {
+        var (pool, plan, voucherId) = await CrashedSaga(crash, capacityTakenMeanwhile: false);
+
+        var bid = await cluster.Grains.GetGrain<IMarketGrain>(Model).CancelBid(plan.BidId, plan.TenantId);
+
+        Assert.Equal((BidState.Cancelled, 0), (bid.State, bid.Fills.Count));
+        Assert.Contains(plan.ReservationId, bid.Reason);
+        Assert.Equal((ReservationState.Cancelled, "bid-cancelled"), ((await _s.Reservation(plan.ReservationId))!.State, (await _s.Reservation(plan.ReservationId))!.ReasonCode));
+        Assert.Equal(0, (await _s.Voucher(voucherId))!.HeldFen);
+        Assert.Equal(0, (await _s.PoolView(pool.Id))!.Calendar.Used.Sum());
+        await LedgerAssert.Clean(cluster.Database, _s.Now);
+    }
+
     private async Task RecoverAfterRestart()
     {
         await cluster.RestartSilosAsync();

@@ -19,7 +19,7 @@ public sealed class OperabilityTests : IAsyncLifetime
     [Fact]
     public async Task Silos_and_the_web_tier_expose_health_metrics_and_logs_that_name_the_bid()
     {
-        // A provider whose pool a voucher-funded bid tries and fails (the provider is not approved): a logged refusal.
+        // A provider whose pool a voucher-funded bid cannot use (the provider is not approved): a logged refusal.
         var providerId = Scenario.Unique("prov");
         using var provider = await _system.ClientAsync(Names.Roles.Provider, providerId: providerId);
         (await MarketSeed.RegisterProviderAsync(provider, "Ningxia", "zw-1")).EnsureSuccessStatusCode();
@@ -47,12 +47,19 @@ public sealed class OperabilityTests : IAsyncLifetime
         })).Content.ReadFromJsonAsync<JsonElement>();
         Assert.Equal("provider-not-approved", bid.GetProperty("reasonCode").GetString());
         var bidId = bid.GetProperty("id").GetString()!;
+        // The same paid in cash fills: a saga ran.
+        var cash = await (await sme.PostAsJsonAsync("/api/v1/bids", new
+        {
+            gpuModel = "H20-96G", gpuCount = 1, durationHours = 1, earliestStart = start, latestStart = start, maxFenPerGpuHour = 900,
+            timeInForce = "IOC", clientOrderId = "ops-2",
+        })).Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal("Filled", cash.GetProperty("state").GetString());
 
         using var silo = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{_system.SiloHttpPorts[0]}") };
         Assert.Equal("Healthy", await silo.GetStringAsync("/healthz"));
         var siloMetrics = await silo.GetStringAsync("/metrics");
         Assert.Contains("marketplace_bids_accepted_total", siloMetrics);
-        Assert.Contains(siloMetrics.Split('\n'), l => l.StartsWith("marketplace_sagas_failed_total{", StringComparison.Ordinal)
+        Assert.Contains(siloMetrics.Split('\n'), l => l.StartsWith("marketplace_bids_ended_total{", StringComparison.Ordinal)
             && l.Contains("reason=\"provider-not-approved\"", StringComparison.Ordinal) && l.EndsWith(" 1", StringComparison.Ordinal));
         Assert.Contains("marketplace_saga_duration_milliseconds_bucket", siloMetrics);
         Assert.Contains("orleans", siloMetrics);
@@ -67,11 +74,11 @@ public sealed class OperabilityTests : IAsyncLifetime
 
         Assert.Contains("http_server_request_duration_seconds", webMetrics);
 
-        // The silo logs as JSON, and the refusal's line carries the reservation (and so the bid) it concerns.
-        var line = _system.Silos[0]!.Output.First(l => l.Contains("failed: provider-not-approved", StringComparison.Ordinal));
+        // The silo logs as JSON, and the refusal's line carries the bid it concerns.
+        var line = _system.Silos[0]!.Output.First(l => l.Contains("Rejected: provider-not-approved", StringComparison.Ordinal));
         using var log = JsonDocument.Parse(line);
         var scopes = log.RootElement.GetProperty("Scopes").EnumerateArray().Select(s => s.ToString()).ToList();
-        Assert.Contains(scopes, s => s.Contains($"{bidId}-", StringComparison.Ordinal));
+        Assert.Contains(scopes, s => s.Contains(bidId, StringComparison.Ordinal));
     }
 
     [Fact]

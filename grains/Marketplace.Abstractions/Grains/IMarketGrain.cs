@@ -26,6 +26,12 @@ public interface IMarketGrain : IGrainWithStringKey
     /// <summary>A pool's free capacity grew on its own (a hold expired); refresh and re-match.</summary>
     [Alias("capacity-changed"), Orleans.Concurrency.OneWay] Task CapacityChanged(string poolId);
 
+    /// <summary>
+    /// A programme's approval notices changed: resting voucher bids read their vouchers' terms again and are re-matched;
+    /// returns when a pass of matching that saw the change has finished.
+    /// </summary>
+    [Alias("approvals-changed")] Task ApprovalsChanged(string programId);
+
     /// <summary>Matches resting bids against capacity that appeared, in price-time priority.</summary>
     [Alias("rematch"), Orleans.Concurrency.OneWay] Task RematchResting();
 

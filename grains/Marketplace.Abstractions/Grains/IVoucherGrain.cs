@@ -8,6 +8,9 @@ public interface IVoucherGrain : IGrainWithStringKey
 
     [Alias("register")] Task<VoucherView> RegisterActivity(string tenantId, RdActivity activity);
 
+    /// <summary>What the voucher can pay for right now, for the market to decide on a pool it will accept.</summary>
+    [Alias("terms")] Task<FundingTerms> FundingTerms(string tenantId);
+
     /// <summary>What <see cref="HoldFunds"/> would hold right now, without holding it.</summary>
     [Alias("preview")] Task<FundingResult> PreviewFunding(FundingRequest request);
 
@@ -16,6 +19,12 @@ public interface IVoucherGrain : IGrainWithStringKey
 
     /// <summary>Spends <paramref name="amountFen"/> of the reservation's hold and releases the rest. Idempotent by reservation id.</summary>
     [Alias("capture")] Task<long> Capture(string reservationId, long amountFen);
+
+    /// <summary>
+    /// Keeps only <paramref name="keepFen"/> of the reservation's hold and releases the rest (an outage took hours away
+    /// from a rental before they were used). Idempotent: a hold already at or below the amount is left as it is.
+    /// </summary>
+    [Alias("trim")] Task Trim(string reservationId, long keepFen);
 
     /// <summary>Releases the reservation's hold, if any. Idempotent.</summary>
     [Alias("release")] Task Release(string reservationId);

@@ -14,6 +14,9 @@ public interface IVoucherProgramGrain : IGrainWithStringKey
 
     [Alias("is-approved"), Orleans.Concurrency.AlwaysInterleave] Task<bool> IsProviderApproved(string providerId, DateTimeOffset on);
 
+    /// <summary>Every approval notice, in the order they take effect (rule 3 reads them with <see cref="Domain.FundingRules"/>).</summary>
+    [Alias("notices"), Orleans.Concurrency.AlwaysInterleave] Task<IReadOnlyList<ProviderNotice>> Notices();
+
     /// <summary>Checks eligibility and budget and issues a voucher. The same claim key returns the same voucher.</summary>
     [Alias("claim")] Task<VoucherView> Claim(ClaimRequest request);
 }

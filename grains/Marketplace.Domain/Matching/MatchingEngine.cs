@@ -20,13 +20,16 @@ public enum NoMatchReason
     NoPoolInProvinces,
     /// <summary>The gang is larger than every pool: it can never fill in one pool.</summary>
     GangTooLarge,
+    /// <summary>Pools at an acceptable price have the capacity, but the bid's voucher can pay none of them then.</summary>
+    NotFundable,
     /// <summary>Pools have the capacity, but every one of them asks more than the bid's limit.</summary>
     PriceAboveLimit,
     /// <summary>No pool at an acceptable price has the GPUs free for the whole duration in the window.</summary>
     NoCapacity,
 }
 
-public readonly record struct MatchDecision(PoolBook? Pool, long StartHour, int UtilizationBasisPoints, NoMatchReason Reason)
+public readonly record struct MatchDecision(PoolBook? Pool, long StartHour, int UtilizationBasisPoints, NoMatchReason Reason,
+    PoolBook? UnfundablePool = null, long UnfundableStartHour = 0)
 {
     public bool Matched => Pool is not null;
     public long FenPerGpuHour => Pool?.AskFenPerGpuHour ?? 0;
@@ -43,12 +46,17 @@ public static class MatchingEngine
     /// <param name="firstBookableHour">The first hour that may still be sold.</param>
     /// <param name="horizonEndHour">The first hour past the booking horizon.</param>
     /// <param name="excluded">Pools not to use (e.g. one whose outage caused a re-match).</param>
+    /// <param name="fundableStarts">
+    /// For a bid paid partly by a voucher: the windows of start hours (inclusive, in order) at which the voucher can pay
+    /// each pool; the bid fills only there. Null for a cash bid.
+    /// </param>
     public static MatchDecision Decide(
         BidRequest bid,
         IReadOnlyList<PoolBook> poolsByAsk,
         long firstBookableHour,
         long horizonEndHour,
-        IReadOnlySet<string>? excluded = null)
+        IReadOnlySet<string>? excluded = null,
+        Func<PoolBook, IReadOnlyList<(long Earliest, long Latest)>>? fundableStarts = null)
     {
         var earliest = Math.Max(bid.EarliestStartHour, firstBookableHour);
         var latest = Math.Min(bid.LatestStartHour, horizonEndHour - bid.Hours);
@@ -64,6 +72,8 @@ public static class MatchingEngine
         var anyInProvince = false;
         var anyLargeEnough = false;
         var fitsAboveLimit = false;
+        PoolBook? unfundable = null;
+        long unfundableStart = 0;
 
         for (var i = 0; i < poolsByAsk.Count; i++)
         {
@@ -102,6 +112,19 @@ public static class MatchingEngine
             {
                 continue;
             }
+            if (fundableStarts is not null)
+            {
+                var fit = start;
+                start = EarliestFundableFit(pool, fundableStarts(pool), earliest, latest, bid);
+                if (start < 0)
+                {
+                    if (unfundable is null)
+                    {
+                        (unfundable, unfundableStart) = (pool, fit);
+                    }
+                    continue;
+                }
+            }
             var utilization = pool.UtilizationBasisPoints(earliest, windowEnd);
             if (best is null || IsBetter(pool, start, utilization, best, bestStart, bestUtilization))
             {
@@ -118,9 +141,23 @@ public static class MatchingEngine
         var reason = poolsByAsk.Count == 0 ? NoMatchReason.NoPools
             : !anyInProvince ? NoMatchReason.NoPoolInProvinces
             : !anyLargeEnough ? NoMatchReason.GangTooLarge
+            : unfundable is not null ? NoMatchReason.NotFundable
             : fitsAboveLimit ? NoMatchReason.PriceAboveLimit
             : NoMatchReason.NoCapacity;
-        return new(null, 0, 0, reason);
+        return new(null, 0, 0, reason, unfundable, unfundableStart);
+    }
+
+    private static long EarliestFundableFit(PoolBook pool, IReadOnlyList<(long Earliest, long Latest)> windows, long earliest, long latest, BidRequest bid)
+    {
+        foreach (var (from, to) in windows)
+        {
+            var start = pool.EarliestFit(Math.Max(earliest, from), Math.Min(latest, to), bid.Hours, bid.Gpus);
+            if (start >= 0)
+            {
+                return start;
+            }
+        }
+        return -1;
     }
 
     private static bool IsBetter(PoolBook pool, long start, int utilization, PoolBook best, long bestStart, int bestUtilization)

@@ -1,0 +1,433 @@
+using Marketplace.Matching;
+using Microsoft.Extensions.Logging;
+
+namespace Marketplace.Grains;
+
+public sealed partial class MarketGrain
+{
+    private MatchDecision Decide(OpenOrder order)
+    {
+        var firstBookable = Hours.FirstBookable(_clock.GetUtcNow());
+        return MatchingEngine.Decide(order.Request, _view.Ladder, firstBookable, firstBookable + _limits.HorizonHours, order.Excluded,
+            order.FundableStarts(_view));
+    }
+
+    /// <summary>Why nothing matched, in the words a tenant would want: for a voucher bid, why its voucher could pay no pool with room.</summary>
+    private (string Code, string Reason) Describe(OpenOrder order, MatchDecision decision)
+    {
+        if (decision.Reason == NoMatchReason.NotFundable && order.Terms is { } terms && decision.UnfundablePool is { } pool)
+        {
+            var spec = _view.Spec(pool.PoolId);
+            var start = decision.UnfundableStartHour;
+            if (terms.RefusalFor(spec.ProviderId, spec.ProviderCreditCode, Hours.ToTime(start), Hours.ToTime(start + order.Order.DurationHours)) is { } refusal)
+            {
+                return (refusal.Code, $"no pool with room can be paid by the voucher: {refusal.Reason}");
+            }
+        }
+        return decision.Reason switch
+        {
+            NoMatchReason.NoPools => ("no-pools", "no pool of this GPU model is listed yet"),
+            NoMatchReason.OutsideHorizon => ("outside-horizon", "no start in the requested window lies inside the booking horizon"),
+            NoMatchReason.NoPoolInProvinces => ("no-pool-in-provinces", "no pool of this GPU model is listed in the allowed provinces"),
+            NoMatchReason.GangTooLarge => ("gang-too-large", "no single pool has that many GPUs of this model"),
+            NoMatchReason.PriceAboveLimit => ("price-above-limit", "capacity is free only at asks above the bid's limit"),
+            NoMatchReason.NotFundable => ("voucher-cannot-pay", "no pool with room can be paid by the voucher"),
+            _ => ("no-capacity", "no pool has the GPUs free for the whole duration in the start window"),
+        };
+    }
+
+    private ReservationPlan PlanFor(OpenOrder order, MatchDecision decision)
+    {
+        var spec = _view.Spec(decision.Pool!.PoolId);
+        return new ReservationPlan(Ids.Reservation(order.BidId, order.NextReservation++), order.BidId, order.TenantId, spec.PoolId, spec.ProviderId,
+            spec.ProviderCreditCode, Model, spec.Site.Province, spec.Site.SiteId, decision.StartHour, order.Order.DurationHours, order.Order.GpuCount,
+            decision.FenPerGpuHour, order.Order.VoucherId);
+    }
+
+    /// <summary>Reads what the bid's voucher can pay for, unless the market knows it already.</summary>
+    private async Task<FundingTerms?> TermsAsync(OpenOrder order)
+    {
+        if (order.Order.VoucherId is { } voucherId && order.Terms is null)
+        {
+            order.Terms = await GrainFactory.GetGrain<IVoucherGrain>(voucherId).FundingTerms(order.TenantId);
+        }
+        return order.Terms;
+    }
+
+    /// <summary>
+    /// Matching, the same for every bid: decide on a pool the voucher can pay, take its hours from the view, run the
+    /// reservation's saga, and let <see cref="OutcomePolicy"/> say what follows. <paramref name="decided"/> is a plan
+    /// the caller already decided and took (a resting bid, decided in priority order with the others of its pass).
+    /// </summary>
+    private async Task<MatchEnd> MatchAsync(OpenOrder order, ReservationPlan? decided = null)
+    {
+        (string Code, string Reason)? lastRefusal = null;
+        for (var attempt = 1; ; attempt++)
+        {
+            var plan = decided;
+            decided = null;
+            if (plan is null)
+            {
+                if (await TermsAsync(order) is { Usable: false } terms)
+                {
+                    return new MatchEnd.Refused(terms.RefusalCode!, terms.RefusalReason!);
+                }
+                var decision = Decide(order);
+                if (!decision.Matched)
+                {
+                    var (code, reason) = lastRefusal ?? Describe(order, decision);
+                    return new MatchEnd.Unmatched(code, reason, lastRefusal is not null || decision.Reason == NoMatchReason.NotFundable);
+                }
+                plan = PlanFor(order, decision);
+                _view.Take(plan);
+            }
+            var outcome = await RunSagaAsync(plan);
+            var refusal = (Code: outcome.Reservation.ReasonCode!, Reason: outcome.Reservation.Reason!);
+            var kind = outcome.Confirmed ? AttemptOutcome.Filled
+                : outcome.CapacityRefused ? AttemptOutcome.CapacityRefused
+                : AttemptOutcome.FundingRefused;
+            switch (OutcomePolicy.After(kind, refusal.Code, attempt))
+            {
+                case NextStep.Record:
+                    return new MatchEnd.Filled(outcome.Reservation);
+                case NextStep.Reject:
+                    return new MatchEnd.Refused(refusal.Code, refusal.Reason);
+                case NextStep.RefreshAndRetry:
+                    await RefreshPoolAsync(plan.PoolId);
+                    break;
+                case NextStep.ExcludeAndRetry:
+                    order.Excluded.Add(plan.PoolId);
+                    order.Terms = null; // the voucher refused what its terms allowed: read them again
+                    lastRefusal = refusal;
+                    break;
+                default:
+                    var last = lastRefusal ?? (kind == AttemptOutcome.CapacityRefused ? ("no-capacity", "capacity kept changing; no pool confirmed") : refusal);
+                    return new MatchEnd.Unmatched(last.Item1, last.Item2, kind == AttemptOutcome.FundingRefused || lastRefusal is not null);
+            }
+        }
+    }
+
+    /// <summary>Runs the reservation's saga; gives the hours back to the view if it did not confirm.</summary>
+    private async Task<SagaOutcome> RunSagaAsync(ReservationPlan plan)
+    {
+        SagaOutcome? outcome = null;
+        var started = _timer.GetTimestamp();
+        try
+        {
+            outcome = await OpenWithRetriesAsync(plan);
+        }
+        finally
+        {
+            _view.Finished(plan, outcome?.Confirmed ?? false);
+        }
+        MarketMetrics.SagaDuration.Record(_timer.GetElapsedTime(started).TotalMilliseconds);
+        if (!outcome!.Confirmed)
+        {
+            MarketMetrics.SagasFailed.Add(1, new KeyValuePair<string, object?>("reason", outcome.Reservation.ReasonCode));
+            RematchSoon();
+        }
+        else
+        {
+            var r = outcome.Reservation;
+            GrainFactory.GetGrain<IUtilizationGrain>(0).ReportFill(new FillTick(r.Id, Model, r.Plan.Province, r.Plan.SiteId, r.Plan.Gpus,
+                r.Plan.Hours, r.Plan.FenPerGpuHour, r.VoucherFen, r.UpdatedAt)).Ignore();
+        }
+        return outcome;
+    }
+
+    /// <summary>A silo can die mid-call; the saga is idempotent, so asking again is safe and finishes or compensates it.</summary>
+    private async Task<SagaOutcome> OpenWithRetriesAsync(ReservationPlan plan)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await Reservation(plan.ReservationId).Open(plan);
+            }
+            catch (Exception e) when (attempt < OutcomePolicy.MaxAttempts && IsTransient(e))
+            {
+                _logger.LogWarning(e, "Reservation {ReservationId} saga attempt {Attempt} failed; retrying", plan.ReservationId, attempt);
+            }
+        }
+    }
+
+    private static bool IsTransient(Exception e) =>
+        e is not DomainException || e is DomainException { Kind: ErrorKind.Unavailable };
+
+    /// <summary>Matches a bid just accepted (or one recovered after a crash).</summary>
+    private async Task<BidView> MatchNewAsync(OpenOrder order)
+    {
+        _busyBids.Add(order.BidId);
+        try
+        {
+            // Inside the try: a pool that cannot answer now interrupts matching like any other step, and the bid is recovered.
+            await RefreshLapsedHoldsAsync();
+            return await MatchAsync(order) switch
+            {
+                MatchEnd.Filled filled => await RecordFillAsync(order.BidId, filled.Reservation),
+                MatchEnd.Refused refused => await EndBid(order.BidId, BidState.Rejected, refused.Code, refused.Reason),
+                MatchEnd.Unmatched unmatched => await RestOrRejectAsync(order, unmatched.Code, unmatched.Reason),
+                _ => throw new InvalidOperationException("unknown end of matching"),
+            };
+        }
+        catch (Exception e) when (IsTransient(e))
+        {
+            _toRecover.Add(order.BidId); // matching stopped part way: recover it from what the database says
+            throw new DomainException(ErrorKind.Unavailable, "matching-interrupted",
+                $"bid {order.BidId} was accepted but matching was interrupted; it will be completed shortly");
+        }
+        finally
+        {
+            _busyBids.Remove(order.BidId);
+        }
+    }
+
+    /// <summary>A bid nothing can fill now: an IOC bid is rejected, a GTC bid rests in the book (if there is room).</summary>
+    private async Task<BidView> RestOrRejectAsync(OpenOrder order, string code, string reason)
+    {
+        if (order.Order.TimeInForce == TimeInForce.Ioc)
+        {
+            return await EndBid(order.BidId, BidState.Rejected, code, reason);
+        }
+        if (order.Order.GoodUntil <= _clock.GetUtcNow())
+        {
+            return await EndBid(order.BidId, BidState.Expired, "expired", "the bid expired unfilled");
+        }
+        if (_resting.Count >= _options.MaxRestingBids)
+        {
+            return await EndBid(order.BidId, BidState.Rejected, "book-full", "the market holds as many resting bids as it can; try again later");
+        }
+        var view = await Bid(order.BidId).MarkResting(code, reason);
+        await AddRestingAsync(order);
+        return view;
+    }
+
+    private async Task<BidView> RecordFillAsync(string bidId, ReservationView reservation)
+    {
+        try
+        {
+            var bid = await Bid(bidId).AddFill(FillOf(reservation));
+            MarketMetrics.Fills.Add(1, new KeyValuePair<string, object?>("gpu_model", Model), new KeyValuePair<string, object?>("province", reservation.Plan.Province));
+            return bid;
+        }
+        catch (DomainException e) when (e.Code == "bid-not-open")
+        {
+            // The bid ended meanwhile (e.g. a duplicate match after a crash): give the capacity and funds back.
+            _logger.LogWarning("Bid {BidId} closed before reservation {ReservationId} could fill it; cancelling the reservation", bidId, reservation.Id);
+            await Reservation(reservation.Id).Cancel("bid-closed", "the bid had already ended");
+            await RefreshPoolAsync(reservation.Plan.PoolId);
+            return (await Bid(bidId).Get())!;
+        }
+    }
+
+    public Task RematchResting() => RematchRestingAsync();
+
+    private void RematchSoon()
+    {
+        if (_resting.Count > 0)
+        {
+            this.AsReference<IMarketGrain>().RematchResting().Ignore();
+        }
+    }
+
+    /// <summary>
+    /// Rule 5: when capacity appears, resting bids are matched in price-time priority. All decisions of one pass are
+    /// made (and their hours taken) in priority order before any saga runs, so a later bid never takes what an
+    /// earlier one was given.
+    /// </summary>
+    private async Task RematchRestingAsync()
+    {
+        if (_rematching)
+        {
+            // A pass is running: ask for another, and return when one that started after this request has finished.
+            _rematchAgain = true;
+            _passWaiters ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            await _passWaiters.Task;
+            return;
+        }
+        _rematching = true;
+        try
+        {
+            for (var pass = 1; ; pass++)
+            {
+                _rematchAgain = false;
+                var waiters = _passWaiters;
+                _passWaiters = null;
+                int matched;
+                try
+                {
+                    matched = await RematchPassAsync();
+                }
+                finally
+                {
+                    waiters?.TrySetResult();
+                }
+                if (_passWaiters is null && (matched == 0 || !_rematchAgain || pass >= MaxRematchPasses))
+                {
+                    break;
+                }
+            }
+        }
+        finally
+        {
+            _rematching = false;
+        }
+    }
+
+    private async Task<int> RematchPassAsync()
+    {
+        await ExpireDueAsync();
+        await RefreshLapsedHoldsAsync();
+        var waiting = _resting.InPriorityOrder().Select(r => _orders[r.BidId]).Where(o => !_busyBids.Contains(o.BidId)).ToList();
+        await Task.WhenAll(waiting.Where(o => o.Order.VoucherId is not null && o.Terms is null).Select(ReadTermsForPassAsync));
+        var matches = new List<(OpenOrder Order, ReservationPlan? Plan)>();
+        foreach (var order in waiting.Where(o => _resting.Contains(o.BidId) && !_busyBids.Contains(o.BidId)))
+        {
+            if (order.Order.VoucherId is not null && order.Terms is null)
+            {
+                continue; // its voucher did not answer: it waits for the next pass
+            }
+            ReservationPlan? plan = null;
+            if (order.Terms is not { Usable: false }) // a bid whose voucher can pay nothing any more ends with why
+            {
+                var decision = Decide(order);
+                if (!decision.Matched)
+                {
+                    continue;
+                }
+                plan = PlanFor(order, decision);
+                _view.Take(plan);
+            }
+            _resting.Remove(order.BidId);
+            _busyBids.Add(order.BidId);
+            matches.Add((order, plan));
+        }
+        if (matches.Count > 0)
+        {
+            _demandChanged = true;
+            await Task.WhenAll(matches.Select(m => CompleteRestingMatchAsync(m.Order, m.Plan)));
+        }
+        return matches.Count;
+    }
+
+    private async Task ReadTermsForPassAsync(OpenOrder order)
+    {
+        try
+        {
+            await TermsAsync(order);
+        }
+        catch (Exception e) when (IsTransient(e))
+        {
+            _logger.LogWarning(e, "The voucher of resting bid {BidId} did not answer; the bid waits for the next pass", order.BidId);
+        }
+    }
+
+    private async Task CompleteRestingMatchAsync(OpenOrder order, ReservationPlan? plan)
+    {
+        var stillResting = true;
+        try
+        {
+            var end = plan is null
+                ? new MatchEnd.Refused(order.Terms!.RefusalCode!, order.Terms.RefusalReason!)
+                : await MatchAsync(order, plan);
+            switch (end)
+            {
+                case MatchEnd.Filled filled:
+                    _orders.Remove(order.BidId);
+                    stillResting = false;
+                    await RecordFillAsync(order.BidId, filled.Reservation);
+                    break;
+                case MatchEnd.Refused refused:
+                    _orders.Remove(order.BidId);
+                    stillResting = false;
+                    await EndBid(order.BidId, BidState.Rejected, refused.Code, refused.Reason);
+                    break;
+                default:
+                    break; // it stays in the book; a saga that failed has already asked for another pass
+            }
+        }
+        catch (Exception e) when (IsTransient(e))
+        {
+            _logger.LogWarning(e, "Matching resting bid {BidId} was interrupted; recovering it", order.BidId);
+            _orders.Remove(order.BidId);
+            stillResting = false;
+            _toRecover.Add(order.BidId);
+        }
+        finally
+        {
+            _busyBids.Remove(order.BidId);
+            if (stillResting)
+            {
+                _resting.Add(new RestingBid(order.BidId, order.Order.MaxFenPerGpuHour, order.Order.GpuCount, order.Sequence, DemandProvince(order)));
+            }
+        }
+    }
+
+    private async Task AddRestingAsync(OpenOrder order)
+    {
+        if (order.Order.AllowedProvinces is not { Count: > 0 } && !_tenantProvinces.ContainsKey(order.TenantId))
+        {
+            var tenant = await GrainFactory.GetGrain<ITenantGrain>(order.TenantId).Get();
+            _tenantProvinces[order.TenantId] = tenant?.Registration.Province ?? "Unknown";
+        }
+        order.Sequence = ++_sequence;
+        _orders[order.BidId] = order;
+        _resting.Add(new RestingBid(order.BidId, order.Order.MaxFenPerGpuHour, order.Order.GpuCount, order.Sequence, DemandProvince(order)));
+        _demandChanged = true;
+    }
+
+    private void RemoveResting(string bidId)
+    {
+        _resting.Remove(bidId);
+        _orders.Remove(bidId);
+        _demandChanged = true;
+    }
+
+    /// <summary>Where unfilled demand shows on the map: the province the bid asks for, else the tenant's own.</summary>
+    private string DemandProvince(OpenOrder order) =>
+        order.Order.AllowedProvinces is { Count: > 0 } provinces ? provinces[0] : _tenantProvinces.GetValueOrDefault(order.TenantId, "Unknown");
+
+    private Task ReportDemand(CancellationToken cancellationToken)
+    {
+        var now = _clock.GetUtcNow();
+        if (_demandChanged || now - _demandReportedAt >= TimeSpan.FromSeconds(10) || now < _demandReportedAt)
+        {
+            _demandChanged = false;
+            _demandReportedAt = now;
+            var demand = _resting.ByProvince().Select(d => new RestingDemand(d.Province, d.Bids, d.Gpus)).ToList();
+            GrainFactory.GetGrain<IUtilizationGrain>(0).ReportRestingDemand(Model, demand).Ignore();
+        }
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Refreshes the view of each pool whose unconfirmed holds have begun to lapse, so a decision never counts capacity
+    /// that a lapsed hold has given back (the pool's own timer tells the market too, but only on its next tick).
+    /// </summary>
+    private async Task RefreshLapsedHoldsAsync()
+    {
+        var lapsed = _view.Lapsed(_clock.GetUtcNow());
+        if (lapsed.Count > 0)
+        {
+            await Task.WhenAll(lapsed.Select(RefreshPoolAsync));
+        }
+    }
+
+    private async Task RefreshPoolAsync(string poolId)
+    {
+        var snapshot = await Pool(poolId).GetSnapshot(_view.InFlight(poolId));
+        if (snapshot is not null && snapshot.Spec.GpuModel == Model)
+        {
+            _view.Apply(snapshot);
+        }
+    }
+
+    private static Fill FillOf(ReservationView r)
+    {
+        var kept = r.KeptHours;
+        var cost = Money.Cost(r.Plan.FenPerGpuHour, r.Plan.Gpus, kept);
+        var voucher = Money.Prorate(r.VoucherFen, kept, r.Plan.Hours);
+        return new Fill(r.Id, r.Plan.PoolId, r.Plan.ProviderId, r.Plan.Province, r.Plan.SiteId, r.Plan.StartsAt, r.EndsAt, r.Plan.Gpus,
+            r.Plan.FenPerGpuHour, cost, voucher, cost - voucher);
+    }
+}

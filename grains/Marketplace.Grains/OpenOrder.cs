@@ -1,0 +1,58 @@
+using Marketplace.Matching;
+
+namespace Marketplace.Grains;
+
+/// <summary>
+/// A bid the market is matching: new, resting in the book, or the remainder of a reservation an outage interrupted.
+/// It carries what the market learned while matching it: its voucher's terms and the pools not to try again.
+/// </summary>
+public sealed class OpenOrder(string bidId, string tenantId, BidOrder order, int nextReservation)
+{
+    public string BidId { get; } = bidId;
+    public string TenantId { get; } = tenantId;
+    public BidOrder Order { get; } = order;
+    /// <summary>Its place in time among resting bids at the same price.</summary>
+    public long Sequence { get; set; }
+    public int NextReservation { get; set; } = nextReservation;
+    /// <summary>What the bid's voucher can pay for, as last read; null until read, or after it may have changed.</summary>
+    public FundingTerms? Terms { get; set; }
+    /// <summary>Pools not to try again for this bid (the one whose outage caused a re-match, or one its voucher refused).</summary>
+    public HashSet<string> Excluded { get; } = new(StringComparer.Ordinal);
+
+    public BidRequest Request => new(Order.GpuCount, Order.DurationHours, Hours.Ceiling(Order.EarliestStart), Hours.Floor(Order.LatestStart),
+        Order.MaxFenPerGpuHour, Order.AllowedProvinces is { Count: > 0 } p ? p.ToHashSet(StringComparer.Ordinal) : null);
+
+    /// <summary>
+    /// The start hours at which the voucher can pay the pool (rules 1–3), for the matcher to decide only on those; null for
+    /// a cash bid.
+    /// </summary>
+    public Func<PoolBook, IReadOnlyList<(long Earliest, long Latest)>>? FundableStarts(MarketView view)
+    {
+        if (Order.VoucherId is null || Terms is not { Usable: true } terms)
+        {
+            return null;
+        }
+        var notices = ProviderNotice.Steps(terms.Notices);
+        var duration = TimeSpan.FromHours(Order.DurationHours);
+        return pool =>
+        {
+            var spec = view.Spec(pool.PoolId);
+            return FundingRules.StartWindows(terms.ExpiresAt, notices, terms.ForbiddenCreditCodes, spec.ProviderId, spec.ProviderCreditCode, duration)
+                .Select(w => (Hours.Ceiling(w.Earliest), w.Latest == DateTimeOffset.MaxValue ? long.MaxValue : Hours.Floor(w.Latest)))
+                .ToList();
+        };
+    }
+}
+
+/// <summary>How matching a bid ended, for its caller to record.</summary>
+public abstract record MatchEnd
+{
+    /// <summary>A reservation was confirmed.</summary>
+    public sealed record Filled(ReservationView Reservation) : MatchEnd;
+
+    /// <summary>The bid's voucher cannot pay at all: the bid ends with the voucher's reason.</summary>
+    public sealed record Refused(string Code, string Reason) : MatchEnd;
+
+    /// <summary>Nothing can fill the bid now; <see cref="Funding"/> when pools had room but the voucher could pay none of them.</summary>
+    public sealed record Unmatched(string Code, string Reason, bool Funding) : MatchEnd;
+}
