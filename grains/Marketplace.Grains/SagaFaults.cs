@@ -22,6 +22,9 @@ public sealed class SagaFaults(IConfiguration configuration, ILogger<SagaFaults>
         if (_crashAfter == step)
         {
             logger.LogCritical("Failure test: killing this silo after saga step {Step} of reservation {ReservationId}", step, reservationId);
+            // The logger writes from a queue that the kill cuts short: say it on standard error too, written through.
+            Console.Error.WriteLine($"Failure test: killing this silo after saga step {step} of reservation {reservationId}");
+            Console.Error.Flush();
             Process.GetCurrentProcess().Kill();
         }
     }

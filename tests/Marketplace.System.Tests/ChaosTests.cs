@@ -129,11 +129,18 @@ public sealed class ChaosTests(ITestOutputHelper output)
             output.WriteLine($"{step}: bid answered {(int)answer.StatusCode} after {phase.ElapsedMilliseconds} ms");
             await system.Silos[0]!.WaitForExitAsync(TimeSpan.FromSeconds(30));
             output.WriteLine($"crash after {step}: the bid was answered {(int)answer.StatusCode}; the silo exited");
-            bids.Add(Ids.Bid(tenantId, key));
+            var bidId = Ids.Bid(tenantId, key);
+            bids.Add(bidId);
+            // The silo died in this bid's saga, not in another's.
+            Assert.Contains(system.Silos[0]!.Output, l => l.Contains($"after saga step {step} of reservation {bidId}-", StringComparison.Ordinal));
 
             system.StartSilo(0, FastRecovery);
             await system.WaitUntilReadyAsync(TimeSpan.FromSeconds(60));
             output.WriteLine($"{step}: plain silo ready after {phase.ElapsedMilliseconds} ms");
+            // The plain silo finishes what the crash cut short before the next fault is armed: otherwise the next armed
+            // silo could die in this bid's recovery instead of in the next bid's saga.
+            await WaitUntilSettledAsync(system, TimeSpan.FromSeconds(90));
+            output.WriteLine($"{step}: settled after {phase.ElapsedMilliseconds} ms");
         }
 
         await WaitUntilSettledAsync(system, TimeSpan.FromSeconds(90));

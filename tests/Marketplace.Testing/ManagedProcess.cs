@@ -119,6 +119,7 @@ public sealed partial class ManagedProcess : IAsyncDisposable
         // Awaited inside the using: a token source disposed before its timer fires never cancels, and the wait never ends.
         using var cancel = new CancellationTokenSource(timeout);
         await _process.WaitForExitAsync(cancel.Token);
+        _process.WaitForExit(); // drains the output, so Output holds the last lines the process printed
     }
 
     public async ValueTask DisposeAsync()
