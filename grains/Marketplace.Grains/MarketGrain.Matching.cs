@@ -9,7 +9,7 @@ public sealed partial class MarketGrain
     {
         var firstBookable = Hours.FirstBookable(_clock.GetUtcNow());
         return MatchingEngine.Decide(order.Request, _view.Ladder, firstBookable, firstBookable + _limits.HorizonHours, order.Excluded,
-            order.FundableStarts(_view));
+            order.FundableStarts(_view), _routing);
     }
 
     /// <summary>Why nothing matched, in the words a tenant would want: for a voucher bid, why its voucher could pay no pool with room.</summary>

@@ -33,6 +33,7 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
     private readonly HashSet<string> _toRecover = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _tenantProvinces = new(StringComparer.Ordinal);
     private long _sequence;
+    private RoutingPreference _routing = RoutingPreference.None;
     private bool _rematching;
     private bool _rematchAgain;
     private TaskCompletionSource? _passWaiters;
@@ -58,6 +59,7 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
+        _routing = (await GrainFactory.GetGrain<IRoutingGrain>(0).Get()).ToPreference();
         var poolIds = await _poolStore.PoolIdsForModelAsync(Model, cancellationToken);
         await Task.WhenAll(poolIds.Select(RefreshPoolAsync));
 
@@ -201,6 +203,12 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
     public async Task ApprovalsChanged(string programId)
     {
         ForgetVoucherTerms();
+        await RematchRestingAsync();
+    }
+
+    public async Task RoutingChanged(RoutingPolicy policy)
+    {
+        _routing = policy.ToPreference();
         await RematchRestingAsync();
     }
 

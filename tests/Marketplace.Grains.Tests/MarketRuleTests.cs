@@ -494,4 +494,33 @@ public sealed class MarketRuleTests(MarketTestCluster cluster)
         Assert.Equal((BidState.Cancelled, "reservation-cancelled", 0), (after.State, after.ReasonCode, after.Fills.Count));
         Assert.Equal(0, (await _s.PoolView(pool.Id))!.Calendar.Used.Sum());
     }
+
+    [Fact]
+    public async Task Rule5_a_regulators_routing_rule_sends_bids_to_preferred_provinces_within_its_margin_and_not_beyond()
+    {
+        var east = Province();
+        var west = Province();
+        var eastPool = await _s.ProviderWithPool(east, "H20-96G", gpus: 4, ask: 1_000);
+        var westPool = await _s.ProviderWithPool(west, "H20-96G", gpus: 4, ask: 1_080);
+        var (tenant, _) = await _s.Tenant();
+        var order = _s.Order(gpus: 1, hours: 2, startInHours: 3, maxPrice: 2_000, model: "H20-96G", provinces: [east, west]);
+        var routing = cluster.Grains.GetGrain<IRoutingGrain>(0);
+        try
+        {
+            Assert.Equal(eastPool.Id, (await _s.Bid(tenant, order)).Fills.Single().PoolId); // no rule: the lowest ask
+
+            await routing.Set([west], 1_000, "regulator-1"); // within 10 %: 1,080 is close enough to 1,000
+            var routed = (await _s.Bid(tenant, order)).Fills.Single();
+            Assert.Equal((westPool.Id, 1_080L), (routed.PoolId, routed.FenPerGpuHour));
+
+            await routing.Set([west], 500, "regulator-1"); // within 5 %: it is not
+            Assert.Equal(eastPool.Id, (await _s.Bid(tenant, order)).Fills.Single().PoolId);
+            Assert.Equal(("regulator-1", 500), ((await routing.Get()).UpdatedBy, (await routing.Get()).WithinBasisPoints));
+            Assert.Equal("invalid-routing", (await Assert.ThrowsAsync<DomainException>(() => routing.Set(["Atlantis"], 100, "regulator-1"))).Code);
+        }
+        finally
+        {
+            await routing.Set([], 0, "test");
+        }
+    }
 }

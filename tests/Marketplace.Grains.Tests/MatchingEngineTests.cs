@@ -267,4 +267,37 @@ public sealed class MatchingEngineTests
         var best = candidates.OrderBy(c => c.Ask).ThenBy(c => c.Utilization).ThenBy(c => c.Start).ThenBy(c => c.Pool, StringComparer.Ordinal).First();
         return (best.Pool, best.Start);
     }
+
+    // ---- Rule 5 made a rule: the regulator's routing preference --------------------------------------------------
+
+    private static readonly RoutingPreference West = new(RoutingPreference.WesternHubProvinces.ToHashSet(), 1_000); // within 10 %
+
+    private static MatchDecision Route(BidRequest bid, IReadOnlyList<PoolBook> pools, RoutingPreference? routing) =>
+        MatchingEngine.Decide(bid, pools, Base + 1, Base + 1 + Horizon, routing: routing);
+
+    [Fact]
+    public void Rule5_routing_sends_a_bid_to_a_western_hub_within_the_margin_of_the_best_ask_and_not_beyond_it()
+    {
+        var pools = Ladder(Pool("east", 1_000, province: "Shanghai"), Pool("west-near", 1_100, province: "Guizhou"),
+            Pool("west-far", 1_050, province: "Gansu", gpus: 1));
+
+        // Without the rule the cheapest pool wins; with it the cheapest western hub within 10 % does (and its ask is paid).
+        Assert.Equal("east", Route(Bid(gpus: 2), pools, null).Pool!.PoolId);
+        Assert.Equal(("west-near", 1_100L), (Route(Bid(gpus: 2), pools, West).Pool!.PoolId, Route(Bid(gpus: 2), pools, West).FenPerGpuHour));
+        Assert.Equal("west-far", Route(Bid(gpus: 1), pools, West).Pool!.PoolId);
+
+        // Beyond the margin, above the bid's limit, or outside the bid's provinces, the preference gives way.
+        Assert.Equal("east", Route(Bid(gpus: 2), pools, West with { WithinBasisPoints = 500 }).Pool!.PoolId);
+        Assert.Equal("east", Route(Bid(gpus: 2, max: 1_099), pools, West).Pool!.PoolId);
+        Assert.Equal("east", Route(Bid(gpus: 2, provinces: new HashSet<string> { "Shanghai" }), pools, West).Pool!.PoolId);
+        Assert.Equal("east", Route(Bid(gpus: 2), pools, RoutingPreference.None).Pool!.PoolId);
+    }
+
+    [Fact]
+    public void Rule5_routing_never_turns_a_match_into_no_match()
+    {
+        var pools = Ladder(Pool("east", 1_000, province: "Shanghai"), Pool("west-full", 1_000, province: "Ningxia", used: [8, 8, 8, 8]));
+        Assert.Equal("east", Route(Bid(), pools, West).Pool!.PoolId);
+        Assert.Equal("west-full", Route(Bid(earliest: Base + 10), pools, West).Pool!.PoolId); // tie on ask: the western hub
+    }
 }

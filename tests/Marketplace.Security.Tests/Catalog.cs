@@ -211,6 +211,9 @@ public static class Catalog
         new("GET", "/api/v1/audit", "401 | 403 | 403 | 403 | 200", (_, _, _, _) => Send("GET", "/api/v1/audit", NoValues, Values(("page", "1"), ("pageSize", "10")), null)),
         new("GET", "/api/v1/audit/refusals", "401 | 403 | 403 | 403 | 200",
             (_, _, _, _) => Send("GET", "/api/v1/audit/refusals", NoValues, Values(("page", "1"), ("pageSize", "10")), null)),
+        new("GET", "/api/v1/routing", "401 | 200 | 200 | 200 | 200", (_, _, _, _) => Get("/api/v1/routing")),
+        new("PUT", "/api/v1/routing", "401 | 403 | 403 | 200 | 200",
+            (_, _, _, _) => Send("PUT", "/api/v1/routing", NoValues, NoValues, new JsonObject { ["preferredProvinces"] = new JsonArray(), ["withinBasisPoints"] = 0 })),
     ];
 
     /// <summary>The endpoints the running app serves, as "METHOD pattern" (endpoints without a method count as GET).</summary>

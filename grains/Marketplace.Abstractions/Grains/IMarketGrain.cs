@@ -32,6 +32,9 @@ public interface IMarketGrain : IGrainWithStringKey
     /// </summary>
     [Alias("approvals-changed")] Task ApprovalsChanged(string programId);
 
+    /// <summary>The regulator changed the routing rule: the market decides by it from now on and re-matches resting bids.</summary>
+    [Alias("routing-changed")] Task RoutingChanged(RoutingPolicy policy);
+
     /// <summary>Matches resting bids against capacity that appeared, in price-time priority.</summary>
     [Alias("rematch"), Orleans.Concurrency.OneWay] Task RematchResting();
 

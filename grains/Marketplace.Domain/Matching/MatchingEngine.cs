@@ -39,6 +39,7 @@ public readonly record struct MatchDecision(PoolBook? Pool, long StartHour, int 
 /// The matching rule (DESIGN rule 5): among the pools that can take the whole gang for the whole duration in the
 /// start window, pick the lowest ask; among equal asks the lowest utilization over the requested window (work goes to
 /// idle sites); then the earliest start; then the pool id, so the decision is deterministic. The buyer pays the ask.
+/// A regulator's <see cref="RoutingPreference"/> may send the bid to a preferred province within a margin of that ask.
 /// </summary>
 public static class MatchingEngine
 {
@@ -50,13 +51,15 @@ public static class MatchingEngine
     /// For a bid paid partly by a voucher: the windows of start hours (inclusive, in order) at which the voucher can pay
     /// each pool; the bid fills only there. Null for a cash bid.
     /// </param>
+    /// <param name="routing">A regulator's preference for some provinces within a margin of the best ask, or null.</param>
     public static MatchDecision Decide(
         BidRequest bid,
         IReadOnlyList<PoolBook> poolsByAsk,
         long firstBookableHour,
         long horizonEndHour,
         IReadOnlySet<string>? excluded = null,
-        Func<PoolBook, IReadOnlyList<(long Earliest, long Latest)>>? fundableStarts = null)
+        Func<PoolBook, IReadOnlyList<(long Earliest, long Latest)>>? fundableStarts = null,
+        RoutingPreference? routing = null)
     {
         var earliest = Math.Max(bid.EarliestStartHour, firstBookableHour);
         var latest = Math.Min(bid.LatestStartHour, horizonEndHour - bid.Hours);
@@ -136,6 +139,11 @@ public static class MatchingEngine
 
         if (best is not null)
         {
+            if (routing is { IsActive: true } && !routing.Prefers(best.Province)
+                && Preferred(bid, poolsByAsk, earliest, latest, windowEnd, excluded, fundableStarts, routing, best.AskFenPerGpuHour) is { } preferred)
+            {
+                return preferred;
+            }
             return new(best, bestStart, bestUtilization, NoMatchReason.None);
         }
         var reason = poolsByAsk.Count == 0 ? NoMatchReason.NoPools
@@ -145,6 +153,42 @@ public static class MatchingEngine
             : fitsAboveLimit ? NoMatchReason.PriceAboveLimit
             : NoMatchReason.NoCapacity;
         return new(null, 0, 0, reason, unfundable, unfundableStart);
+    }
+
+    /// <summary>The best pool in a preferred province whose ask is within the preference's margin of the best ask, if any.</summary>
+    private static MatchDecision? Preferred(BidRequest bid, IReadOnlyList<PoolBook> poolsByAsk, long earliest, long latest, long windowEnd,
+        IReadOnlySet<string>? excluded, Func<PoolBook, IReadOnlyList<(long Earliest, long Latest)>>? fundableStarts, RoutingPreference routing,
+        long bestAsk)
+    {
+        var limit = Math.Min(routing.AskLimit(bestAsk), bid.MaxFenPerGpuHour);
+        PoolBook? best = null;
+        long bestStart = 0;
+        var bestUtilization = 0;
+        foreach (var pool in poolsByAsk)
+        {
+            if (pool.AskFenPerGpuHour > limit || (best is not null && pool.AskFenPerGpuHour > best.AskFenPerGpuHour))
+            {
+                break;
+            }
+            if (!routing.Prefers(pool.Province) || excluded?.Contains(pool.PoolId) == true
+                || (bid.Provinces is { Count: > 0 } && !bid.Provinces.Contains(pool.Province)))
+            {
+                continue;
+            }
+            var start = fundableStarts is null
+                ? pool.EarliestFit(earliest, latest, bid.Hours, bid.Gpus)
+                : EarliestFundableFit(pool, fundableStarts(pool), earliest, latest, bid);
+            if (start < 0)
+            {
+                continue;
+            }
+            var utilization = pool.UtilizationBasisPoints(earliest, windowEnd);
+            if (best is null || IsBetter(pool, start, utilization, best, bestStart, bestUtilization))
+            {
+                (best, bestStart, bestUtilization) = (pool, start, utilization);
+            }
+        }
+        return best is null ? null : new MatchDecision(best, bestStart, bestUtilization, NoMatchReason.None);
     }
 
     private static long EarliestFundableFit(PoolBook pool, IReadOnlyList<(long Earliest, long Latest)> windows, long earliest, long latest, BidRequest bid)

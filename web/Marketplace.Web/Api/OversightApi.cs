@@ -1,4 +1,5 @@
 using Marketplace.Grains;
+using Marketplace.Matching;
 using Marketplace.Web.Infrastructure;
 using Marketplace.Web.Queries;
 
@@ -42,6 +43,31 @@ internal static class OversightApi
         .WithTags("Oversight")
         .WithSummary("Refused requests counted per caller, action, status and minute, newest first (admin)")
         .Produces<IReadOnlyList<RefusalView>>();
+        api.MapGet("/routing", async (GrainCalls grains) => Results.Ok(await grains.Run(c => c.GetGrain<IRoutingGrain>(0).Get())))
+            .WithTags("Oversight")
+            .WithSummary("The regulator's routing rule: provinces bids are sent to within a margin of the best ask")
+            .Produces<RoutingPolicy>();
+
+        api.MapPut("/routing", async (RoutingRequest request, GrainCalls grains, HttpContext context) =>
+        {
+            var check = new Check().Add(RoutingPreference.Validate(request.PreferredProvinces, request.WithinBasisPoints));
+            if (!check.Ok)
+            {
+                return check.Problem();
+            }
+            var subject = Caller.Of(context).Subject;
+            return Results.Ok(await grains.Run(c => c.GetGrain<IRoutingGrain>(0).Set(request.PreferredProvinces!, request.WithinBasisPoints!.Value, subject)));
+        })
+        .RequireAuthorization(Names.Policies.Oversight)
+        .WithTags("Oversight")
+        .WithSummary("Set the routing rule, e.g. the western hub provinces within 10 % of the best ask (regulator, admin)")
+        .Produces<RoutingPolicy>();
         return api;
     }
 }
+
+/// <summary>
+/// Send bids to pools in <see cref="PreferredProvinces"/> when one can take them at an ask at most
+/// <see cref="WithinBasisPoints"/> (10,000 = 100 %) above the best ask. An empty list turns the rule off.
+/// </summary>
+internal sealed record RoutingRequest(IReadOnlyList<string>? PreferredProvinces, int? WithinBasisPoints);
