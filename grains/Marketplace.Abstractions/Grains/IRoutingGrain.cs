@@ -4,7 +4,8 @@ namespace Marketplace.Grains;
 [Alias("routing")]
 public interface IRoutingGrain : IGrainWithIntegerKey
 {
-    [Alias("get")] Task<RoutingPolicy> Get();
+    /// <summary>Interleaves: a market activating while a change is being told to the markets reads the rule without waiting.</summary>
+    [Alias("get"), Orleans.Concurrency.AlwaysInterleave] Task<RoutingPolicy> Get();
 
     /// <summary>Sets the rule and returns when every market decides by it.</summary>
     [Alias("set")] Task<RoutingPolicy> Set(IReadOnlyList<string> preferredProvinces, int withinBasisPoints, string updatedBy);
