@@ -197,6 +197,11 @@ public sealed partial class MarketGrain
         {
             return await EndBid(order.BidId, BidState.Rejected, "book-full", "the market holds as many resting bids as it can; try again later");
         }
+        if (_orders.Values.Count(o => o.TenantId == order.TenantId) >= _options.MaxRestingBidsPerTenant)
+        {
+            return await EndBid(order.BidId, BidState.Rejected, "too-many-resting-bids",
+                $"the company already has {_options.MaxRestingBidsPerTenant} bids resting in this market; cancel some or let them fill first");
+        }
         var view = await Bid(order.BidId).MarkResting(code, reason);
         await AddRestingAsync(order);
         return view;

@@ -26,6 +26,10 @@ public sealed class MarketOptions
     [Range(1, 1_000_000, ErrorMessage = "Market:MaxRestingBids must be between 1 and 1000000")]
     public int MaxRestingBids { get; set; } = 50_000;
 
+    /// <summary>Most bids one company keeps resting in one market, so no firm can fill the book alone.</summary>
+    [Range(1, 1_000_000, ErrorMessage = "Market:MaxRestingBidsPerTenant must be between 1 and 1000000")]
+    public int MaxRestingBidsPerTenant { get; set; } = 200;
+
     /// <summary>How often pools and markets push their state to dashboards at most.</summary>
     [Range(typeof(TimeSpan), "00:00:00.050", "00:01:00", ErrorMessage = "Market:PushInterval must be between 00:00:00.050 and 00:01:00")]
     public TimeSpan PushInterval { get; set; } = TimeSpan.FromMilliseconds(250);

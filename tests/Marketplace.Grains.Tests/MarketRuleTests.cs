@@ -523,4 +523,37 @@ public sealed class MarketRuleTests(MarketTestCluster cluster)
             await routing.Set([], 0, "test");
         }
     }
+
+    [Fact]
+    public async Task Rule5_a_company_keeps_at_most_its_share_of_resting_bids_in_a_market()
+    {
+        var province = Province();
+        var (tenant, _) = await _s.Tenant();
+        var (other, _) = await _s.Tenant();
+        var market = cluster.Grains.GetGrain<IMarketGrain>("L40S-48G");
+        var order = _s.Order(gpus: 1, hours: 2, startInHours: 3, tif: TimeInForce.Gtc, model: "L40S-48G", provinces: [province]);
+        var limit = new MarketOptions().MaxRestingBidsPerTenant;
+
+        var resting = new List<BidView>();
+        for (var i = 0; i < limit; i++)
+        {
+            resting.Add(await _s.Bid(tenant, order));
+        }
+        var refused = await _s.Bid(tenant, order);
+        var othersBid = await _s.Bid(other, order);
+
+        Assert.All(resting, b => Assert.Equal(BidState.Resting, b.State));
+        Assert.Equal((BidState.Rejected, "too-many-resting-bids"), (refused.State, refused.ReasonCode));
+        Assert.Equal(BidState.Resting, othersBid.State); // the cap is the company's, not the market's
+        await market.CancelBid(resting[0].Id, tenant);
+        var again = await _s.Bid(tenant, order);
+        Assert.Equal(BidState.Resting, again.State); // room again once one is cancelled
+
+        // Out of the shared market's book again, for the tests after this one.
+        foreach (var bid in resting.Skip(1).Append(again))
+        {
+            await market.CancelBid(bid.Id, tenant);
+        }
+        await market.CancelBid(othersBid.Id, other);
+    }
 }
