@@ -47,12 +47,17 @@ public sealed partial class MarketGrain
     /// <summary>Reads what the bid's voucher can pay for, unless the market knows it already.</summary>
     private async Task<FundingTerms?> TermsAsync(OpenOrder order)
     {
-        if (order.Order.VoucherId is { } voucherId && order.Terms is null)
+        if (order.Order.VoucherId is { } voucherId && (order.Terms is null || order.TermsEpoch != _termsEpoch))
         {
+            var epoch = _termsEpoch;
             order.Terms = await GrainFactory.GetGrain<IVoucherGrain>(voucherId).FundingTerms(order.TenantId);
+            order.TermsEpoch = epoch;
         }
         return order.Terms;
     }
+
+    /// <summary>Whether the market knows the voucher's terms as of now (a cash bid needs none).</summary>
+    private bool TermsCurrent(OpenOrder order) => order.Order.VoucherId is null || (order.Terms is not null && order.TermsEpoch == _termsEpoch);
 
     /// <summary>
     /// Matching, the same for every bid: decide on a pool the voucher can pay, take its hours from the view, run the
@@ -204,6 +209,10 @@ public sealed partial class MarketGrain
         }
         var view = await Bid(order.BidId).MarkResting(code, reason);
         await AddRestingAsync(order);
+        if (!TermsCurrent(order))
+        {
+            RematchSoon(); // its voucher's terms changed while it was being matched: try it again with the new ones
+        }
         return view;
     }
 
@@ -225,7 +234,16 @@ public sealed partial class MarketGrain
         }
     }
 
-    public Task RematchResting() => RematchRestingAsync();
+    /// <summary>A one-way nudge (a saga failed, capacity appeared): asks for another pass but never waits for one.</summary>
+    public Task RematchResting()
+    {
+        if (_rematching)
+        {
+            _rematchAgain = true;
+            return Task.CompletedTask;
+        }
+        return RematchRestingAsync();
+    }
 
     private void RematchSoon()
     {
@@ -258,10 +276,16 @@ public sealed partial class MarketGrain
                 _rematchAgain = false;
                 var waiters = _passWaiters;
                 _passWaiters = null;
-                int matched;
+                var matched = 0;
                 try
                 {
                     matched = await RematchPassAsync();
+                }
+                catch (Exception e)
+                {
+                    // A pass that fails part way is not the fault of whoever asked for it: the bids stay in the book (or are
+                    // recovered) and the next pass tries them again.
+                    _logger.LogWarning(e, "A pass of matching resting bids failed; the next pass tries them again");
                 }
                 finally
                 {
@@ -283,14 +307,15 @@ public sealed partial class MarketGrain
     {
         await ExpireDueAsync();
         await RefreshLapsedHoldsAsync();
-        var waiting = _resting.InPriorityOrder().Select(r => _orders[r.BidId]).Where(o => !_busyBids.Contains(o.BidId)).ToList();
-        await Task.WhenAll(waiting.Where(o => o.Order.VoucherId is not null && o.Terms is null).Select(ReadTermsForPassAsync));
+        var waiting = _resting.InPriorityOrder().Select(r => _orders.GetValueOrDefault(r.BidId)).OfType<OpenOrder>()
+            .Where(o => !_busyBids.Contains(o.BidId)).ToList();
+        await Task.WhenAll(waiting.Where(o => !TermsCurrent(o)).Select(ReadTermsForPassAsync));
         var matches = new List<(OpenOrder Order, ReservationPlan? Plan)>();
         foreach (var order in waiting.Where(o => _resting.Contains(o.BidId) && !_busyBids.Contains(o.BidId)))
         {
-            if (order.Order.VoucherId is not null && order.Terms is null)
+            if (!TermsCurrent(order))
             {
-                continue; // its voucher did not answer: it waits for the next pass
+                continue; // its voucher did not answer (or changed meanwhile): it waits for the next pass
             }
             ReservationPlan? plan = null;
             if (order.Terms is not { Usable: false }) // a bid whose voucher can pay nothing any more ends with why
@@ -361,7 +386,8 @@ public sealed partial class MarketGrain
         finally
         {
             _busyBids.Remove(order.BidId);
-            if (stillResting)
+            // Back in the book unless it left it meanwhile (cancelled, expired): the order must still be the market's.
+            if (stillResting && _orders.TryGetValue(order.BidId, out var current) && ReferenceEquals(current, order))
             {
                 _resting.Add(new RestingBid(order.BidId, order.Order.MaxFenPerGpuHour, order.Order.GpuCount, order.Sequence, DemandProvince(order)));
             }

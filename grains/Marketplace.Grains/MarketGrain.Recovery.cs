@@ -145,8 +145,9 @@ public sealed partial class MarketGrain
                     cancelled.Add(id);
                     break;
                 case ReservationState.Confirmed or ReservationState.Active or ReservationState.Completed or ReservationState.Interrupted:
-                    await RecordFillAsync(bidId, view);
+                    RemoveResting(bidId);
                     _toRecover.Remove(bidId);
+                    await RecordFillAsync(bidId, view);
                     throw DomainException.Rule("bid-not-open", $"the bid was filled by reservation {id}, which has started; it can no longer be cancelled");
             }
         }

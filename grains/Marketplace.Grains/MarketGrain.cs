@@ -34,6 +34,11 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
     private readonly Dictionary<string, string> _tenantProvinces = new(StringComparer.Ordinal);
     private long _sequence;
     private RoutingPreference _routing = RoutingPreference.None;
+    /// <summary>Bumped when vouchers' terms may have changed (a notice, a sweep): terms read before it are read again.</summary>
+    private long _termsEpoch;
+    private DateTimeOffset _termsForgottenAt;
+    /// <summary>How often a sweep makes resting bids read their vouchers' terms again, besides every approval notice.</summary>
+    private static readonly TimeSpan TermsRefreshInterval = TimeSpan.FromMinutes(1);
     private bool _rematching;
     private bool _rematchAgain;
     private TaskCompletionSource? _passWaiters;
@@ -150,7 +155,10 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
         {
             throw DomainException.Rule("bid-not-open", $"the bid is already {bid.State}; cancel its reservation instead");
         }
-        _busyBids.Add(bidId);
+        if (!_busyBids.Add(bidId))
+        {
+            throw DomainException.Conflict("bid-being-matched", "the bid is being matched right now; try again in a moment");
+        }
         try
         {
             // A bid a crash left pending may have a reservation that confirmed: it goes with the bid (or, if it has
@@ -212,11 +220,16 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
         await RematchRestingAsync();
     }
 
+    /// <summary>
+    /// Every voucher's terms as the market knows them may be out of date: each order reads them again before it is next
+    /// decided on (an order being matched right now too, when it is next decided on), and tries again pools it left out.
+    /// </summary>
     private void ForgetVoucherTerms()
     {
-        foreach (var order in _orders.Values.Where(o => o.Order.VoucherId is not null && !_busyBids.Contains(o.BidId)))
+        _termsEpoch++;
+        _termsForgottenAt = _clock.GetUtcNow();
+        foreach (var order in _orders.Values.Where(o => o.Order.VoucherId is not null))
         {
-            order.Terms = null;
             order.Excluded.Clear();
         }
     }
@@ -251,7 +264,11 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
     public async Task Sweep()
     {
         await Task.WhenAll(_view.PoolIds.ToList().Select(RefreshPoolAsync));
-        ForgetVoucherTerms(); // vouchers change on their own too (spent, expired): read them again now and then
+        if (_clock.GetUtcNow() - _termsForgottenAt >= TermsRefreshInterval)
+        {
+            ForgetVoucherTerms(); // vouchers change on their own too (spent, expired): read them again now and then
+        }
+        _routing = (await GrainFactory.GetGrain<IRoutingGrain>(0).Get()).ToPreference(); // in case a change did not reach this market
         await ExpireDueAsync();
         foreach (var bidId in _toRecover.ToList())
         {

@@ -16,6 +16,8 @@ public sealed class OpenOrder(string bidId, string tenantId, BidOrder order, int
     public int NextReservation { get; set; } = nextReservation;
     /// <summary>What the bid's voucher can pay for, as last read; null until read, or after it may have changed.</summary>
     public FundingTerms? Terms { get; set; }
+    /// <summary>The market's terms epoch when <see cref="Terms"/> were read: older terms are read again before use.</summary>
+    public long TermsEpoch { get; set; }
     /// <summary>Pools not to try again for this bid (the one whose outage caused a re-match, or one its voucher refused).</summary>
     public HashSet<string> Excluded { get; } = new(StringComparer.Ordinal);
 

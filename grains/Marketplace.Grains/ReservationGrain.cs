@@ -96,6 +96,7 @@ public sealed class ReservationGrain(
         var r = Existing();
         if (r.State == ReservationState.Interrupted)
         {
+            await FinishInterruptionAsync(); // a repeat, maybe after a crash cut the first one short
             return View();
         }
         if (r.State is not (ReservationState.Confirmed or ReservationState.Active))
@@ -104,29 +105,43 @@ public sealed class ReservationGrain(
         }
         var kept = (int)Math.Clamp(Hours.Floor(from) - r.Plan.StartHour, 0, r.Plan.Hours);
         await Pool(r).Release(Id, r.Plan.StartHour + kept);
-        var interrupted = r with
+        await SaveAsync(r with
         {
             State = ReservationState.Interrupted,
             ReasonCode = "provider-outage",
             Reason = $"provider outage from {from:u}: {reason}",
             ReleasedFromHour = r.Plan.StartHour + kept,
-        };
+        });
+        await FinishInterruptionAsync();
+        return View();
+    }
+
+    /// <summary>
+    /// After the interruption is recorded: the voucher keeps holding only its share of the hours kept (the rest is free
+    /// for the re-match at once), and hours already over are settled. Each step is idempotent.
+    /// </summary>
+    private async Task FinishInterruptionAsync()
+    {
+        var r = Current!;
+        if (r.Settlement is not null)
+        {
+            return;
+        }
+        var kept = (int)(r.ReleasedFromHour - r.Plan.StartHour);
         if (kept == 0)
         {
             await ReleaseFundsAsync(r);
-            interrupted = interrupted with { Settlement = new Settlement(0, 0, 0, 0, clock.GetUtcNow()) };
+            await SaveAsync(r with { Settlement = new Settlement(0, 0, 0, 0, clock.GetUtcNow()) });
+            return;
         }
-        else if (r.Plan.VoucherId is { } voucherId && r.VoucherFen > 0)
+        if (r.Plan.VoucherId is { } voucherId && r.VoucherFen > 0)
         {
-            // The voucher keeps holding only its share of the hours kept: the rest is free for the re-match at once.
             await GrainFactory.GetGrain<IVoucherGrain>(voucherId).Trim(Id, Money.Prorate(r.VoucherFen, kept, r.Plan.Hours));
         }
-        await SaveAsync(interrupted);
-        if (kept > 0 && clock.GetUtcNow() >= Hours.ToTime(interrupted.EndHour))
+        if (clock.GetUtcNow() >= Hours.ToTime(r.EndHour))
         {
             await SettleAsync(kept, ReservationState.Interrupted);
         }
-        return View();
     }
 
     public async Task<ReservationView?> Advance()

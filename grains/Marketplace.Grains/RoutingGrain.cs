@@ -1,5 +1,6 @@
 using Marketplace.Matching;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace Marketplace.Grains;
 
@@ -12,7 +13,8 @@ public sealed class RoutingState
 /// <summary>Keeps the regulator's routing rule and hands it to every market (rule 5's tie-breaks, made a rule).</summary>
 public sealed class RoutingGrain(
     [PersistentState("routing", Names.Storage.Grains)] IPersistentState<RoutingState> state,
-    [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock) : Grain, IRoutingGrain
+    [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock,
+    ILogger<RoutingGrain> logger) : Grain, IRoutingGrain
 {
     public Task<RoutingPolicy> Get() => Task.FromResult(state.State.Policy);
 
@@ -25,7 +27,14 @@ public sealed class RoutingGrain(
         var provinces = preferredProvinces.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
         state.State.Policy = new RoutingPolicy(provinces, withinBasisPoints, clock.GetUtcNow(), updatedBy);
         await state.WriteStateAsync();
-        await Task.WhenAll(GpuModels.Known.Select(model => GrainFactory.GetGrain<IMarketGrain>(model).RoutingChanged(state.State.Policy)));
+        try
+        {
+            await Task.WhenAll(GpuModels.Known.Select(model => GrainFactory.GetGrain<IMarketGrain>(model).RoutingChanged(state.State.Policy)));
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning(e, "A market did not take the routing rule at once; it reads it again at its next sweep");
+        }
         return state.State.Policy;
     }
 }

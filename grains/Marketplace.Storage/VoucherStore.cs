@@ -166,7 +166,7 @@ public sealed class VoucherStore(NpgsqlDataSource db, CommitBatcher? writer = nu
             RETURNING 1
             """);
         ReleaseRest(write, current, next, hold, hold.AmountFen - keepFen,
-            $"Hold of reservation {hold.ReservationId} reduced to {keepFen} fen: an outage took hours away", now, "trim");
+            $"Hold of reservation {hold.ReservationId} reduced to {keepFen} fen: an outage took hours away", now, "trim", $":{keepFen}");
         return CommitAsync(write, current, next, cancellationToken);
     }
 
@@ -192,16 +192,17 @@ public sealed class VoucherStore(NpgsqlDataSource db, CommitBatcher? writer = nu
         return CommitAsync(write, current, next, cancellationToken);
     }
 
+    /// <param name="suffix">Makes the transaction id unique when one hold can be released in more than one part (trims).</param>
     private static void ReleaseRest(GuardedWrite write, VoucherRow current, VoucherRow next, HoldRow hold, long amountFen, string description,
-        DateTimeOffset now, string kind = "release")
+        DateTimeOffset now, string kind = "release", string suffix = "")
     {
         if (next.ReturnedFen > current.ReturnedFen)
         {
-            ReturnToProgram(write, current, amountFen, $"{(kind == "release" ? "return" : $"{kind}-return")}:{current.Id}:{hold.ReservationId}",
+            ReturnToProgram(write, current, amountFen, $"{(kind == "release" ? "return" : $"{kind}-return")}:{current.Id}:{hold.ReservationId}{suffix}",
                 Accounts.VoucherHeld(current.Id), $"{description}, returned to the program: voucher {current.Id} has ended", hold.ReservationId, now);
             return;
         }
-        write.Post(LedgerPosting.Transfer($"{kind}:{current.Id}:{hold.ReservationId}", kind, description,
+        write.Post(LedgerPosting.Transfer($"{kind}:{current.Id}:{hold.ReservationId}{suffix}", kind, description,
             Accounts.VoucherHeld(current.Id), Accounts.VoucherAvailable(current.Id), amountFen, current.ProgramId, current.Id, hold.ReservationId), now);
     }
 

@@ -153,12 +153,34 @@ public sealed partial class ManagedProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// A port for a process to listen on, from below the system's ephemeral range (32768 and up on Linux): a port the
+    /// system hands out (port 0) may be taken by any outgoing connection, a database client's say, between the moment it
+    /// is released here and the moment the process binds it. Ports are handed out in turn from a random start, each
+    /// checked free, so two processes of one test run never get the same one.
+    /// </summary>
     public static int FreePort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        for (var tries = 0; tries < PortRange; tries++)
+        {
+            var port = FirstPort + (int)((uint)Interlocked.Increment(ref _nextPort) % PortRange);
+            try
+            {
+                using var listener = new TcpListener(IPAddress.Loopback, port);
+                listener.Start();
+                return port;
+            }
+            catch (SocketException)
+            {
+                // in use: the next one
+            }
+        }
+        throw new InvalidOperationException($"no free port between {FirstPort} and {FirstPort + PortRange}");
     }
+
+    private const int FirstPort = 20_000;
+    private const int PortRange = 12_000;
+    private static int _nextPort = Random.Shared.Next(PortRange);
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int SendSignal(int pid, int signal);

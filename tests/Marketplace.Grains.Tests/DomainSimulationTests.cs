@@ -1,0 +1,424 @@
+using Marketplace.Domain;
+using Marketplace.Matching;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Marketplace.Grains.Tests;
+
+/// <summary>
+/// A deterministic simulation of the market's pure rules: a seeded generator runs 100,000 operations (bids paid in cash
+/// and by vouchers, stacked vouchers, cancels, outages, price and capacity changes, approval notices, routing rules, the
+/// clock moving past expiries) against the matching engine, the pool books, the funding rules and the money formulas, and
+/// checks every invariant after every step against an independent record of what was sold. A failure prints its seed;
+/// set MARKETPLACE_SIMULATION_SEED to replay it.
+/// </summary>
+public sealed class DomainSimulationTests(ITestOutputHelper output)
+{
+    private const int Operations = 100_000;
+    private const int Horizon = 14 * 24;
+
+    [Fact]
+    public void Every_invariant_holds_after_every_step_of_a_hundred_thousand_seeded_operations()
+    {
+        var seed = int.TryParse(Environment.GetEnvironmentVariable("MARKETPLACE_SIMULATION_SEED"), out var given) ? given : 20261129;
+        output.WriteLine($"seed {seed} (replay with MARKETPLACE_SIMULATION_SEED={seed})");
+        var simulation = new Simulation(seed);
+        for (var step = 0; step < Operations; step++)
+        {
+            string operation;
+            try
+            {
+                operation = simulation.Step();
+            }
+            catch (InvalidOperationException broken)
+            {
+                Assert.Fail($"seed {seed}, step {step}: {broken.Message}");
+                return;
+            }
+            if (simulation.Violation() is { } violation)
+            {
+                Assert.Fail($"seed {seed}, step {step} ({operation}): {violation}");
+            }
+        }
+        output.WriteLine(simulation.Summary());
+        // The run exercised what it is meant to: every outcome happened many times.
+        Assert.All(simulation.Counts, c => Assert.True(c.Value >= 100, $"{c.Key} happened only {c.Value} times"));
+    }
+
+    private sealed class Simulation
+    {
+        private const int PoolCount = 8;
+        private const int Span = 6_000; // absolute hours the simulation can reach
+        private static readonly string[] ProvinceNames = ["Gansu", "Guizhou", "Shanghai", "Beijing", "Ningxia", "Guangdong"];
+
+        private readonly Random _random;
+        private readonly int[][] _capacity = new int[PoolCount][];
+        private readonly int[][] _used = new int[PoolCount][];
+        private readonly long[] _ask = new long[PoolCount];
+        private readonly int[] _gpus = new int[PoolCount];
+        private readonly AskLadder _ladder = new();
+        private readonly List<ApprovalStep> _notices = [];
+        private readonly List<Voucher> _vouchers = [];
+        private readonly List<Rental> _rentals = [];
+        private RoutingPreference _routing = RoutingPreference.None;
+        private long _now = 100;
+        private long _bids;
+
+        public Dictionary<string, int> Counts { get; } = new(StringComparer.Ordinal);
+
+        private sealed class Voucher(long face, int coverage, bool stackable, long expiresHour, string[] forbidden)
+        {
+            public long Face { get; } = face;
+            public int Coverage { get; } = coverage;
+            public bool Stackable { get; } = stackable;
+            public long ExpiresHour { get; } = expiresHour;
+            public string[] Forbidden { get; } = forbidden;
+            public long Held { get; set; }
+            public long Captured { get; set; }
+            public long Available => Face - Held - Captured;
+        }
+
+        private sealed class Rental(int pool, long start, int hours, int gpus, long ask)
+        {
+            public int Pool { get; } = pool;
+            public long Start { get; } = start;
+            public int Hours { get; set; } = hours;
+            public int Gpus { get; } = gpus;
+            public long Ask { get; } = ask;
+            public long Cost => Money.Cost(Ask, Gpus, Hours);
+            public List<(Voucher Voucher, long Held)> Funding { get; } = [];
+            public bool Settled { get; set; }
+        }
+
+        public Simulation(int seed)
+        {
+            _random = new Random(seed);
+            for (var p = 0; p < PoolCount; p++)
+            {
+                _gpus[p] = _random.Next(1, 17);
+                _ask[p] = _random.Next(8, 21) * 100;
+                _capacity[p] = Enumerable.Repeat(_gpus[p], Span).ToArray();
+                _used[p] = new int[Span];
+                Rebuild(p);
+            }
+            for (var v = 0; v < 12; v++)
+            {
+                _vouchers.Add(NewVoucher());
+            }
+        }
+
+        private static string Provider(int pool) => $"provider-{pool % 6}";
+
+        private static string CreditCode(int pool) => $"code-{pool % 6}";
+
+        private static string Province(int pool) => ProvinceNames[pool % ProvinceNames.Length];
+
+        private static int PoolOf(PoolBook book) => int.Parse(book.PoolId.AsSpan(5), provider: null);
+
+        private Voucher NewVoucher() => new(_random.Next(1, 200) * 1_000, _random.Next(1, 11) * 1_000, _random.Next(2) == 0,
+            _now + _random.Next(1, 400), _random.Next(3) == 0 ? [CreditCode(_random.Next(PoolCount))] : []);
+
+        /// <summary>The market's view of a pool, from the pool's own record.</summary>
+        private void Rebuild(int p)
+        {
+            var from = _now + 1;
+            var capacity = new int[Horizon + 24];
+            var free = new int[Horizon + 24];
+            for (var i = 0; i < capacity.Length && from + i < Span; i++)
+            {
+                capacity[i] = _capacity[p][from + i];
+                free[i] = _capacity[p][from + i] - _used[p][from + i];
+            }
+            _ladder.Put(new PoolBook($"pool-{p}", Province(p), _ask[p], _gpus[p], from, capacity, free));
+        }
+
+        private void Count(string what) => Counts[what] = Counts.GetValueOrDefault(what) + 1;
+
+        public string Step()
+        {
+            var roll = _random.Next(100);
+            return roll switch
+            {
+                < 50 => Bid(),
+                < 60 => Cancel(),
+                < 66 => Outage(),
+                < 72 => ChangePool(),
+                < 80 => Notice(),
+                < 83 => Route(),
+                < 88 => Stack(),
+                _ => Tick(),
+            };
+        }
+
+        private string Bid()
+        {
+            _bids++;
+            var voucher = _random.Next(2) == 0 ? _vouchers[_random.Next(_vouchers.Count)] : null;
+            var hours = _random.Next(1, 13);
+            var earliest = _now + _random.Next(1, 48);
+            var provinces = _random.Next(4) == 0 ? new HashSet<string>(ProvinceNames.OrderBy(_ => _random.Next()).Take(2)) : null;
+            var bid = new BidRequest(_random.Next(1, 9), hours, earliest, earliest + _random.Next(0, 24), _random.Next(8, 25) * 100, provinces);
+            var notices = _notices.ToList();
+            Func<PoolBook, IReadOnlyList<(long Earliest, long Latest)>>? fundable = voucher is null ? null : pool =>
+                FundingRules.StartWindows(ToTime(voucher.ExpiresHour), notices, voucher.Forbidden, Provider(PoolOf(pool)), CreditCode(PoolOf(pool)),
+                        TimeSpan.FromHours(hours))
+                    .Select(w => (Hours.Ceiling(w.Earliest), w.Latest == DateTimeOffset.MaxValue ? long.MaxValue : Hours.Floor(w.Latest)))
+                    .ToList();
+            var decision = MatchingEngine.Decide(bid, _ladder.Pools, _now + 1, _now + 1 + Horizon, null, fundable, _routing);
+            if (!decision.Matched)
+            {
+                if (decision.Reason == NoMatchReason.NotFundable)
+                {
+                    var pool = PoolOf(decision.UnfundablePool!);
+                    if (Refusal(voucher!, pool, decision.UnfundableStartHour, hours) is null)
+                    {
+                        throw new InvalidOperationException($"pool {pool} was called unfundable at {decision.UnfundableStartHour} but the voucher can pay it");
+                    }
+                    Count("voucher cannot pay");
+                }
+                Count("no match");
+                return $"bid {bid} unmatched: {decision.Reason}";
+            }
+            var p = PoolOf(decision.Pool!);
+            Check(decision.FenPerGpuHour == _ask[p] && _ask[p] <= bid.MaxFenPerGpuHour, "the buyer pays the pool's ask, within its limit");
+            Check(decision.StartHour >= bid.EarliestStartHour && decision.StartHour <= bid.LatestStartHour && decision.StartHour > _now
+                  && decision.StartHour + hours <= _now + 1 + Horizon, "the start lies in the bid's window and the horizon");
+            Check(bid.Provinces is null || bid.Provinces.Contains(Province(p)), "the pool is in an allowed province");
+            if (voucher is not null)
+            {
+                Check(Refusal(voucher, p, decision.StartHour, hours) is null, "a voucher bid fills only where its voucher pays for every hour");
+            }
+            for (var h = decision.StartHour; h < decision.StartHour + hours; h++)
+            {
+                _used[p][h] += bid.Gpus; // the pool's own record: checked against capacity after the step
+            }
+            decision.Pool!.Take(decision.StartHour, hours, bid.Gpus);
+            var rental = new Rental(p, decision.StartHour, hours, bid.Gpus, _ask[p]);
+            _rentals.Add(rental);
+            if (voucher is not null)
+            {
+                Fund(rental, voucher);
+            }
+            Count(voucher is null ? "cash fill" : "voucher fill");
+            return $"bid {bid} filled on pool {p} at {decision.StartHour}";
+        }
+
+        private (string Code, string Reason)? Refusal(Voucher voucher, int pool, long start, int hours) =>
+            FundingRules.Refusal(ToTime(voucher.ExpiresHour), _notices, voucher.Forbidden, Provider(pool), CreditCode(pool), ToTime(start), ToTime(start + hours));
+
+        private void Fund(Rental rental, Voucher voucher)
+        {
+            var already = rental.Funding.Sum(f => f.Held);
+            var share = Money.StackedShare(rental.Cost, already, voucher.Coverage, voucher.Available);
+            if (share > 0)
+            {
+                voucher.Held += share;
+                rental.Funding.Add((voucher, share));
+            }
+        }
+
+        private string Stack()
+        {
+            var open = _rentals.Where(r => !r.Settled && r.Funding.Count > 0 && r.Funding.All(f => f.Voucher.Stackable)).ToList();
+            if (open.Count == 0)
+            {
+                return "stack: nothing to stack on";
+            }
+            var rental = open[_random.Next(open.Count)];
+            var voucher = _vouchers.Where(v => v.Stackable && rental.Funding.All(f => f.Voucher != v)).OrderBy(_ => _random.Next()).FirstOrDefault();
+            if (voucher is null)
+            {
+                return "stack: no other stackable voucher";
+            }
+            Fund(rental, voucher);
+            Count("stacked");
+            return $"stack a voucher on a rental of pool {rental.Pool}";
+        }
+
+        private string Cancel()
+        {
+            var open = _rentals.Where(r => !r.Settled && r.Start > _now).ToList();
+            if (open.Count == 0)
+            {
+                return "cancel: nothing to cancel";
+            }
+            var rental = open[_random.Next(open.Count)];
+            Release(rental, rental.Start, rental.Start + rental.Hours);
+            foreach (var (voucher, held) in rental.Funding)
+            {
+                voucher.Held -= held;
+            }
+            rental.Funding.Clear();
+            rental.Hours = 0;
+            rental.Settled = true;
+            Rebuild(rental.Pool);
+            Count("cancel");
+            return $"cancel a rental of pool {rental.Pool}";
+        }
+
+        private void Release(Rental rental, long from, long to)
+        {
+            for (var h = from; h < to; h++)
+            {
+                _used[rental.Pool][h] -= rental.Gpus;
+            }
+        }
+
+        private string Outage()
+        {
+            var p = _random.Next(PoolCount);
+            var from = _now + _random.Next(0, 72);
+            var to = from + _random.Next(1, 24);
+            for (var h = from; h < to; h++)
+            {
+                _capacity[p][h] = 0;
+            }
+            foreach (var rental in _rentals.Where(r => r.Pool == p && !r.Settled && r.Start < to && r.Start + r.Hours > from).ToList())
+            {
+                // Interrupted: it keeps the hours before the outage; the voucher keeps holding only their share.
+                var kept = (int)Math.Clamp(from - rental.Start, 0, rental.Hours);
+                Release(rental, rental.Start + kept, rental.Start + rental.Hours);
+                var before = rental.Hours;
+                rental.Hours = kept;
+                for (var i = 0; i < rental.Funding.Count; i++)
+                {
+                    var (voucher, held) = rental.Funding[i];
+                    var keep = Money.Prorate(held, kept, before);
+                    voucher.Held -= held - keep;
+                    rental.Funding[i] = (voucher, keep);
+                }
+                Count("interrupted");
+            }
+            Rebuild(p);
+            Count("outage");
+            return $"outage of pool {p} from {from} to {to}";
+        }
+
+        private string ChangePool()
+        {
+            var p = _random.Next(PoolCount);
+            if (_random.Next(2) == 0)
+            {
+                _ask[p] = _random.Next(8, 21) * 100;
+                Count("price change");
+            }
+            else
+            {
+                // Capacity may grow, or shrink down to what is already sold in each hour.
+                _gpus[p] = _random.Next(1, 17);
+                for (var h = _now + 1; h < Span; h++)
+                {
+                    _capacity[p][h] = _capacity[p][h] == 0 && h < _now + 100 ? 0 : Math.Max(_gpus[p], _used[p][h]);
+                }
+                Count("capacity change");
+            }
+            Rebuild(p);
+            return $"change pool {p}";
+        }
+
+        private string Notice()
+        {
+            var effective = ToTime(_now + _random.Next(-24, 96));
+            var notice = new ApprovalStep(Provider(_random.Next(PoolCount)), _random.Next(4) != 0, effective);
+            // In the order they take effect, as the programme's store returns them (then in the order published).
+            var at = _notices.FindLastIndex(n => n.EffectiveFrom <= effective) + 1;
+            _notices.Insert(at, notice);
+            Count(notice.Approved ? "approval" : "removal");
+            return $"notice {notice}";
+        }
+
+        private string Route()
+        {
+            _routing = _random.Next(3) == 0
+                ? RoutingPreference.None
+                : new RoutingPreference(ProvinceNames.OrderBy(_ => _random.Next()).Take(2).ToHashSet(), _random.Next(0, 3_001));
+            Count("routing");
+            return $"routing {string.Join(",", _routing.Provinces)} within {_routing.WithinBasisPoints} bp";
+        }
+
+        private string Tick()
+        {
+            _now += _random.Next(1, 7);
+            if (_now + Horizon + 48 >= Span)
+            {
+                _now = Span - Horizon - 48; // the simulation's calendar ends here: later ticks only settle
+            }
+            foreach (var rental in _rentals.Where(r => !r.Settled && r.Start + r.Hours <= _now))
+            {
+                // Settled: each voucher pays its share of the hours used, never more than it holds.
+                foreach (var (voucher, held) in rental.Funding)
+                {
+                    var captured = Money.Prorate(held, rental.Hours, rental.Hours);
+                    Check(captured <= held, "a voucher captures at most what it holds");
+                    voucher.Held -= held;
+                    voucher.Captured += captured;
+                }
+                rental.Settled = true;
+                Count("settled");
+            }
+            _rentals.RemoveAll(r => r.Settled);
+            for (var v = 0; v < _vouchers.Count; v++)
+            {
+                if (_vouchers[v].ExpiresHour <= _now && _vouchers[v].Held == 0)
+                {
+                    _vouchers[v] = NewVoucher(); // expired and settled: the firm claims another
+                    Count("voucher expired");
+                }
+            }
+            for (var p = 0; p < PoolCount; p++)
+            {
+                Rebuild(p);
+            }
+            return $"clock to {_now}";
+        }
+
+        /// <summary>The first invariant that does not hold, or null.</summary>
+        public string? Violation()
+        {
+            for (var p = 0; p < PoolCount; p++)
+            {
+                var book = _ladder.Find($"pool-{p}")!;
+                for (var h = _now + 1; h < _now + 1 + Horizon; h++)
+                {
+                    if (_used[p][h] < 0 || _used[p][h] > Math.Max(_capacity[p][h], 0) && _capacity[p][h] > 0)
+                    {
+                        return $"pool {p} hour {h} sold {_used[p][h]} of {_capacity[p][h]}";
+                    }
+                    if (book.FreeAt(h) > _capacity[p][h] - _used[p][h])
+                    {
+                        return $"the view of pool {p} shows {book.FreeAt(h)} free at hour {h}, the pool {_capacity[p][h] - _used[p][h]}";
+                    }
+                }
+            }
+            foreach (var voucher in _vouchers)
+            {
+                if (voucher.Held < 0 || voucher.Captured < 0 || voucher.Held + voucher.Captured > voucher.Face)
+                {
+                    return $"a voucher of {voucher.Face} fen holds {voucher.Held} and spent {voucher.Captured}";
+                }
+            }
+            foreach (var rental in _rentals)
+            {
+                var funded = rental.Funding.Sum(f => f.Held);
+                if (funded > rental.Cost || rental.Funding.Any(f => f.Held < 0))
+                {
+                    return $"a rental costing {rental.Cost} fen is funded with {funded}";
+                }
+            }
+            var accounted = Counts.GetValueOrDefault("cash fill") + Counts.GetValueOrDefault("voucher fill") + Counts.GetValueOrDefault("no match");
+            return accounted == _bids ? null : $"{_bids} bids, {accounted} accounted for";
+        }
+
+        private static void Check(bool holds, string rule)
+        {
+            if (!holds)
+            {
+                throw new InvalidOperationException(rule);
+            }
+        }
+
+        private static DateTimeOffset ToTime(long hour) => Hours.ToTime(hour);
+
+        public string Summary() => string.Join(", ", Counts.OrderBy(c => c.Key, StringComparer.Ordinal).Select(c => $"{c.Key} {c.Value}"));
+    }
+}
