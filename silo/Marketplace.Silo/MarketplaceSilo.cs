@@ -4,6 +4,8 @@ using Marketplace.Storage.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 using Orleans.Configuration;
 using Orleans.Dashboard;
@@ -45,9 +47,41 @@ public static class MarketplaceSilo
         silo.AddIncomingGrainCallFilter<StorageFaultFilter>();
         // Collects what the Orleans dashboard shows; the web tier serves it to admins.
         silo.AddDashboard(o => o.HideTrace = true);
-        silo.AddStartupTask(static async (services, _) =>
-            await services.GetRequiredService<IGrainFactory>().GetGrain<ISweeperGrain>(0).Start());
+        silo.AddStartupTask(static (services, cancellation) =>
+        {
+            // In the background: a silo that starts during a failover may not reach the grain's directory partition until
+            // the dead silo is declared dead, and a failed start-up task would stop this silo too.
+            _ = StartSweeperAsync(services);
+            return Task.CompletedTask;
+        });
         return silo;
+    }
+
+    /// <summary>Registers the sweeper's reminder (idempotent), trying again until the cluster answers or the silo stops.</summary>
+    private static async Task StartSweeperAsync(IServiceProvider services)
+    {
+        var stopping = services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
+        var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(MarketplaceSilo));
+        for (var attempt = 1; !stopping.IsCancellationRequested; attempt++)
+        {
+            try
+            {
+                await services.GetRequiredService<IGrainFactory>().GetGrain<ISweeperGrain>(0).Start();
+                return;
+            }
+            catch (Exception e) when (!stopping.IsCancellationRequested)
+            {
+                logger.LogWarning(e, "Starting the sweeper failed (attempt {Attempt}); trying again", attempt);
+                try
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(Math.Min(attempt, 10)), stopping);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
     }
 
     public static IServiceCollection AddMarketplaceGrains(this IServiceCollection services, string connectionString, IConfiguration configuration)
