@@ -1,3 +1,5 @@
+using Marketplace.Domain.Rules;
+using Marketplace.Storage;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Marketplace.Grains;
@@ -11,11 +13,18 @@ public sealed class TenantState
 
 public sealed class TenantGrain(
     [PersistentState("tenant", Names.Storage.Grains)] IPersistentState<TenantState> state,
+    CompanyStore companies,
     [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock) : Grain, ITenantGrain
 {
     public async Task<TenantView> Register(TenantRegistration registration)
     {
         TenantRules.Validate(registration);
+        var tenantId = this.GetPrimaryKeyString();
+        if (await companies.HoldAsync(CompanyParty.Tenant, tenantId, registration.CreditCode, clock.GetUtcNow()) is not null)
+        {
+            throw DomainException.Conflict("credit-code-taken",
+                $"credit code {registration.CreditCode} is already registered by another tenant: a company registers once");
+        }
         if (state.State.Registration is null)
         {
             state.State.RegisteredAt = clock.GetUtcNow();
@@ -34,12 +43,17 @@ public sealed class TenantGrain(
 
 public static class TenantRules
 {
+
     /// <summary>Rule 2's preconditions on who a tenant is: a valid credit code, or a startup team's credibility statement.</summary>
     public static void Validate(TenantRegistration registration)
     {
         if (registration.CreditCode is not null && CreditCode.Validate(registration.CreditCode) is { } problem)
         {
             throw DomainException.Rule("invalid-credit-code", $"creditCode {problem}", "creditCode");
+        }
+        if (registration.CreditCode is not null && Provinces.CreditCodeMismatch(registration.CreditCode, registration.Province) is { } mismatch)
+        {
+            throw DomainException.Rule("credit-code-province-mismatch", $"creditCode {mismatch}", "creditCode");
         }
         if (registration.CreditCode is null)
         {
@@ -52,6 +66,10 @@ public static class TenantRules
                 throw DomainException.Rule("credibility-statement-required",
                     "a startup team without a credit code claims on a credibility statement", "credibilityStatement");
             }
+        }
+        if (registration.Members is { } members && (members.Count > CompanyRules.MaxMembers || members.Any(string.IsNullOrWhiteSpace)))
+        {
+            throw DomainException.Rule("invalid-members", $"name 1 to {CompanyRules.MaxMembers} members, none blank", "members");
         }
         for (var i = 0; i < registration.RelatedPartyCreditCodes.Count; i++)
         {

@@ -196,7 +196,9 @@ public sealed class VoucherGrain(
                 $"provider '{request.ProviderId}' is not approved by program '{row.ProgramId}' on {request.RentalStart:yyyy-MM-dd}");
         }
         var tenant = await GrainFactory.GetGrain<ITenantGrain>(row.TenantId).Get();
-        if (tenant is not null && TenantRules.IsRelatedParty(tenant.Registration, request.ProviderCreditCode))
+        // The related parties frozen at the claim count as well as today's: a later change can add to them, never remove.
+        if (tenant is not null && TenantRules.IsRelatedParty(tenant.Registration, request.ProviderCreditCode)
+            || request.ProviderCreditCode is { } provider && (provider == row.TenantCreditCode || row.FrozenRelatedParties?.Contains(provider) == true))
         {
             return FundingResult.Refused("related-party", "a voucher never pays a provider related to the tenant");
         }

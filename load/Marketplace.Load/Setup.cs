@@ -81,7 +81,7 @@ public sealed class Setup(Api api, Action<string> log)
             name = $"{site.Name} Co., Ltd.",
             creditCode = World.ProviderCreditCode(index),
             sites = new[] { new { siteId = "dc-1", name = site.Name, province = site.Province, city = site.City, latitude = site.Latitude,
-                longitude = site.Longitude, greenPowerPercent = site.GreenPowerPercent } },
+                longitude = site.Longitude, greenPowerPercent = site.GreenPowerPercent, installedGpus = World.InstalledGpus(pools) } },
         }, cancel: cancel), cancel);
         foreach (var pool in pools)
         {

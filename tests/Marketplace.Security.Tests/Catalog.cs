@@ -269,6 +269,8 @@ public static class Catalog
         {
             ["siteId"] = s.SiteId, ["name"] = s.Name, ["province"] = s.Province, ["city"] = s.City,
             ["latitude"] = s.Latitude, ["longitude"] = s.Longitude, ["greenPowerPercent"] = s.GreenPowerPercent,
+            ["installedGpus"] = new JsonObject((provider.Installed ?? []).Where(i => i.SiteId == s.SiteId)
+                .Select(i => KeyValuePair.Create(i.GpuModel, (JsonNode?)JsonValue.Create(i.Count)))),
         }).ToArray()),
     };
 

@@ -30,7 +30,7 @@ public static class MarketSeed
         {
             name = $"{province} Compute",
             creditCode = Scenario.NewCreditCode(),
-            sites = new[] { new { siteId, name = $"{province} DC", province, city = "City", latitude = 36.0, longitude = 104.0, greenPowerPercent = 60 } },
+            sites = new[] { new { siteId, name = $"{province} DC", province, city = "City", latitude = 36.0, longitude = 104.0, greenPowerPercent = 60, installedGpus = Scenario.InstalledGpus() } },
         });
 
     /// <summary>Registered SME tenants, each with a client acting for it.</summary>

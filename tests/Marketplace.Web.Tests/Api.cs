@@ -16,7 +16,7 @@ public sealed class Api(WebCluster web)
         {
             name = $"Provider {id}",
             creditCode = Scenario.NewCreditCode(),
-            sites = new[] { new { siteId, name = $"{province} DC", province, city = "City", latitude = 36.06, longitude = 103.83, greenPowerPercent = 60 } },
+            sites = new[] { new { siteId, name = $"{province} DC", province, city = "City", latitude = 36.06, longitude = 103.83, greenPowerPercent = 60, installedGpus = Scenario.InstalledGpus() } },
         });
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         return (id, client);
@@ -34,7 +34,7 @@ public sealed class Api(WebCluster web)
     {
         var id = Scenario.Unique("tenant");
         var client = web.Sme(id);
-        var response = await client.PostAsJsonAsync("/api/v1/tenants", new { name = $"Tenant {id}", kind = "Sme", province, creditCode = Scenario.NewCreditCode() });
+        var response = await client.PostAsJsonAsync("/api/v1/tenants", new { name = $"Tenant {id}", kind = "Sme", province, creditCode = Scenario.NewCreditCode(province) });
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         return (id, client);
     }
