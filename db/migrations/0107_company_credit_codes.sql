@@ -20,3 +20,22 @@ ALTER TABLE vouchers ADD COLUMN related_parties text[] NOT NULL DEFAULT '{}';
 -- code is its own company. Vouchers claimed before this migration have no code and stay keyed by their tenant.
 CREATE UNIQUE INDEX vouchers_one_open_per_company ON vouchers (program_id, coalesce(tenant_credit_code, 'tenant:' || tenant_id))
     WHERE exclusive AND state IN ('Claimed', 'Active');
+
+-- The programme office's queue: every tenant's and provider's registration with its verification state. The grains
+-- keep the state; this row is what the regulator lists, with the changes since the last verification (before/after).
+CREATE TABLE companies (
+    party          text NOT NULL CHECK (party IN ('tenant', 'provider')),
+    party_id       text NOT NULL,
+    name           text NOT NULL,
+    credit_code    text,
+    state          text NOT NULL CHECK (state IN ('Pending', 'Verified', 'Rejected')),
+    revision       integer NOT NULL CHECK (revision > 0),
+    registration   jsonb NOT NULL,
+    changes        jsonb NOT NULL,
+    reason         text,
+    reviewed_by    text,
+    reviewed_at    timestamptz,
+    updated_at     timestamptz NOT NULL,
+    PRIMARY KEY (party, party_id)
+);
+CREATE INDEX companies_by_state ON companies (state, updated_at);

@@ -35,7 +35,8 @@ public sealed record ProviderView(
     [Id(0)] string Id,
     [Id(1)] ProviderRegistration Registration,
     [Id(2)] IReadOnlyList<string> PoolIds,
-    [Id(3)] DateTimeOffset RegisteredAt);
+    [Id(3)] DateTimeOffset RegisteredAt,
+    [Id(4)] CompanyStatus? Status = null);
 
 /// <summary>A provider lists a pool on one of its sites. Price is fen per GPU-hour.</summary>
 [GenerateSerializer, Immutable, Alias("pool-listing")]

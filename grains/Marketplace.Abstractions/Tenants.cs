@@ -17,4 +17,5 @@ public sealed record TenantRegistration(
 public sealed record TenantView(
     [Id(0)] string Id,
     [Id(1)] TenantRegistration Registration,
-    [Id(2)] DateTimeOffset RegisteredAt);
+    [Id(2)] DateTimeOffset RegisteredAt,
+    [Id(3)] CompanyStatus? Status = null);

@@ -11,6 +11,9 @@ public sealed class ProviderState
     [Id(1)] public DateTimeOffset RegisteredAt { get; set; }
     /// <summary>The provider's pools and the GPU model (and so the market) of each.</summary>
     [Id(2)] public Dictionary<string, string> Pools { get; set; } = [];
+    [Id(3)] public CompanyStatus? Status { get; set; }
+    /// <summary>The registration as last verified: what a later change is compared with.</summary>
+    [Id(4)] public ProviderRegistration? Verified { get; set; }
 }
 
 /// <summary>A provider's own record and the entry point for its changes; routes pool changes to their market.</summary>
@@ -60,9 +63,34 @@ public sealed class ProviderGrain(
             throw DomainException.Conflict("credit-code-taken",
                 $"credit code {registration.CreditCode} is already registered by another provider: a company registers once");
         }
+        state.State.Status = CompanyReview.AfterRegistration(state.State.Status, CompanyReview.Changes(state.State.Verified, registration));
+        if (state.State.Status.IsVerified)
+        {
+            state.State.Verified = registration;
+        }
         state.State.Registration = registration;
         await state.WriteStateAsync();
+        await SaveForReviewAsync();
         return View()!;
+    }
+
+    public async Task<ProviderView> Review(CompanyDecision decision)
+    {
+        state.State.Status = CompanyReview.Decide(state.State.Status, decision, clock.GetUtcNow());
+        if (state.State.Status.IsVerified)
+        {
+            state.State.Verified = state.State.Registration;
+        }
+        await state.WriteStateAsync();
+        await SaveForReviewAsync();
+        return View()!;
+    }
+
+    private Task SaveForReviewAsync()
+    {
+        var registration = state.State.Registration!;
+        return companies.SaveAsync(new CompanyRow(CompanyParty.Provider, Id, registration.Name, registration.CreditCode,
+            state.State.Status!, StateJson.Serialize(registration), clock.GetUtcNow()));
     }
 
     public Task<ProviderView?> Get() => Task.FromResult(View());
@@ -70,6 +98,7 @@ public sealed class ProviderGrain(
     public async Task<PoolView> ListPool(PoolListing listing)
     {
         var registration = Registered();
+        CompanyVerification.Require(state.State.Status, $"provider '{Id}'", "list a pool");
         var site = registration.Sites.FirstOrDefault(s => s.SiteId == listing.SiteId)
             ?? throw DomainException.Rule("unknown-site", $"the provider has no site '{listing.SiteId}'", "siteId");
         if (!GpuModels.IsKnown(listing.GpuModel))
@@ -155,7 +184,7 @@ public sealed class ProviderGrain(
         state.State.Pools.TryGetValue(poolId, out var model) ? model : throw DomainException.NotFound("pool", poolId);
 
     private ProviderView? View() => state.State.Registration is { } registration
-        ? new ProviderView(Id, registration, state.State.Pools.Keys.Order(StringComparer.Ordinal).ToList(), state.State.RegisteredAt)
+        ? new ProviderView(Id, registration, state.State.Pools.Keys.Order(StringComparer.Ordinal).ToList(), state.State.RegisteredAt, state.State.Status)
         : null;
 }
 

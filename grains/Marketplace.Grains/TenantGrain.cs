@@ -9,6 +9,9 @@ public sealed class TenantState
 {
     [Id(0)] public TenantRegistration? Registration { get; set; }
     [Id(1)] public DateTimeOffset RegisteredAt { get; set; }
+    [Id(2)] public CompanyStatus? Status { get; set; }
+    /// <summary>The registration as last verified: what a later change is compared with.</summary>
+    [Id(3)] public TenantRegistration? Verified { get; set; }
 }
 
 public sealed class TenantGrain(
@@ -29,15 +32,40 @@ public sealed class TenantGrain(
         {
             state.State.RegisteredAt = clock.GetUtcNow();
         }
+        state.State.Status = CompanyReview.AfterRegistration(state.State.Status, CompanyReview.Changes(state.State.Verified, registration));
+        if (state.State.Status.IsVerified)
+        {
+            state.State.Verified = registration;
+        }
         state.State.Registration = registration;
         await state.WriteStateAsync();
+        await SaveForReviewAsync();
         return View()!;
+    }
+
+    public async Task<TenantView> Review(CompanyDecision decision)
+    {
+        state.State.Status = CompanyReview.Decide(state.State.Status, decision, clock.GetUtcNow());
+        if (state.State.Status.IsVerified)
+        {
+            state.State.Verified = state.State.Registration;
+        }
+        await state.WriteStateAsync();
+        await SaveForReviewAsync();
+        return View()!;
+    }
+
+    private Task SaveForReviewAsync()
+    {
+        var registration = state.State.Registration!;
+        return companies.SaveAsync(new CompanyRow(CompanyParty.Tenant, this.GetPrimaryKeyString(), registration.Name, registration.CreditCode,
+            state.State.Status!, StateJson.Serialize(registration), clock.GetUtcNow()));
     }
 
     public Task<TenantView?> Get() => Task.FromResult(View());
 
     private TenantView? View() => state.State.Registration is { } registration
-        ? new TenantView(this.GetPrimaryKeyString(), registration, state.State.RegisteredAt)
+        ? new TenantView(this.GetPrimaryKeyString(), registration, state.State.RegisteredAt, state.State.Status)
         : null;
 }
 

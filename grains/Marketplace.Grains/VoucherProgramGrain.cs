@@ -85,6 +85,7 @@ public sealed class VoucherProgramGrain(
 
         var tenant = await GrainFactory.GetGrain<ITenantGrain>(request.TenantId).Get()
             ?? throw DomainException.Rule("tenant-not-registered", "register the tenant before claiming a voucher");
+        CompanyVerification.Require(tenant.Status, $"tenant '{request.TenantId}'", "claim a voucher");
         var now = clock.GetUtcNow();
         ProgramRules.CheckEligibility(definition, tenant.Registration, now);
 

@@ -9,10 +9,41 @@ public enum CompanyParty
     Provider,
 }
 
-/// <summary>The marketplace-wide register of credit codes: one company, one tenant and one provider at most.</summary>
+/// <summary>A registration as the programme office's queue shows it.</summary>
+public sealed record CompanyRow(CompanyParty Party, string PartyId, string Name, string? CreditCode, CompanyStatus Status, string RegistrationJson,
+    DateTimeOffset UpdatedAt);
+
+/// <summary>The marketplace-wide register of credit codes (one company, one tenant and one provider at most) and the review queue.</summary>
 public sealed class CompanyStore(NpgsqlDataSource db)
 {
-    private static string Name(CompanyParty party) => party == CompanyParty.Tenant ? "tenant" : "provider";
+    public static string Name(CompanyParty party) => party == CompanyParty.Tenant ? "tenant" : "provider";
+
+    /// <summary>Stores the registration and its verification state for the regulator's queue.</summary>
+    public async Task SaveAsync(CompanyRow row, CancellationToken cancellationToken = default)
+    {
+        await using var command = db.CreateCommand("""
+            INSERT INTO companies (party, party_id, name, credit_code, state, revision, registration, changes, reason, reviewed_by, reviewed_at, updated_at)
+            VALUES (@party, @id, @name, @code, @state, @revision, @registration::jsonb, @changes::jsonb, @reason, @reviewedBy, @reviewedAt, @now)
+            ON CONFLICT (party, party_id) DO UPDATE SET name = EXCLUDED.name, credit_code = EXCLUDED.credit_code, state = EXCLUDED.state,
+                revision = EXCLUDED.revision, registration = EXCLUDED.registration, changes = EXCLUDED.changes, reason = EXCLUDED.reason,
+                reviewed_by = EXCLUDED.reviewed_by, reviewed_at = EXCLUDED.reviewed_at, updated_at = EXCLUDED.updated_at
+            WHERE companies.revision <= EXCLUDED.revision
+            """);
+        var status = row.Status;
+        command.Parameters.AddWithValue("party", Name(row.Party));
+        command.Parameters.AddWithValue("id", row.PartyId);
+        command.Parameters.AddWithValue("name", row.Name);
+        command.Parameters.Add(new NpgsqlParameter("code", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)row.CreditCode ?? DBNull.Value });
+        command.Parameters.AddWithValue("state", status.State.ToString());
+        command.Parameters.AddWithValue("revision", status.Revision);
+        command.Parameters.AddWithValue("registration", row.RegistrationJson);
+        command.Parameters.AddWithValue("changes", StateJson.Serialize(status.Changes));
+        command.Parameters.Add(new NpgsqlParameter("reason", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)status.Reason ?? DBNull.Value });
+        command.Parameters.Add(new NpgsqlParameter("reviewedBy", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)status.ReviewedBy ?? DBNull.Value });
+        command.Parameters.Add(new NpgsqlParameter("reviewedAt", NpgsqlTypes.NpgsqlDbType.TimestampTz) { Value = (object?)status.ReviewedAt ?? DBNull.Value });
+        command.Parameters.AddWithValue("now", row.UpdatedAt);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
 
     /// <summary>
     /// Records that <paramref name="partyId"/> holds <paramref name="creditCode"/> (or no code, when null), releasing the

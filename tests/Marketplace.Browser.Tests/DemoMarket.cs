@@ -76,6 +76,7 @@ public sealed class DemoMarket(ProcessCluster system)
             creditCode = Scenario.NewCreditCode(),
             sites = new[] { new { siteId, name = $"{site.City} DC 1", province = site.Province, city = site.City, latitude = site.Latitude, longitude = site.Longitude, greenPowerPercent = 60, installedGpus = Scenario.InstalledGpus() } },
         }));
+        await MarketSeed.VerifyAsync(system, "providers", providerId);
         await Ok(client.PostAsJsonAsync($"/api/v1/providers/{providerId}/pools",
             new { poolId = $"{providerId}-{site.GpuModel.ToLowerInvariant()}", siteId, gpuModel = site.GpuModel, gpuCount = site.Gpus, askFenPerGpuHour = site.AskFen }));
         ProviderIds.Add(providerId);
@@ -89,6 +90,7 @@ public sealed class DemoMarket(ProcessCluster system)
         var tenantId = Scenario.Unique("tenant");
         var client = await system.ClientAsync(Names.Roles.Sme, tenantId: tenantId);
         await Ok(client.PostAsJsonAsync("/api/v1/tenants", new { name = $"{province} AI Lab {tenantId[^4..]}", kind = "Sme", province, creditCode = Scenario.NewCreditCode(province) }));
+        await MarketSeed.VerifyAsync(system, "tenants", tenantId);
         var voucher = await Ok(client.PostAsJsonAsync($"/api/v1/programs/{program}/vouchers", new { amountFen = 3_000_000 }));
         var voucherId = voucher.GetProperty("id").GetString()!;
         if (registerActivity)

@@ -157,4 +157,75 @@ public sealed class CompanyRuleTests(VoucherCluster cluster)
         var refused = await Assert.ThrowsAsync<DomainException>(() => _s.Pool(provider, "H20-96G", gpus: 1));
         Assert.Equal("site-capacity-exceeded", refused.Code);
     }
+
+    private static readonly CompanyDecision Verify = Scenario.Verify;
+
+    [Fact]
+    public async Task Company_a_registration_is_pending_and_an_unverified_tenant_cannot_claim_until_a_regulator_verifies_it()
+    {
+        var program = await _s.Program();
+        var (tenant, _) = await _s.Tenant(verified: false);
+        var pending = (await TenantGrain(tenant).Get())!.Status!;
+        Assert.Equal((CompanyState.Pending, 1, 0, null), (pending.State, pending.Revision, pending.Changes.Count, pending.ReviewedBy));
+
+        var refused = await Assert.ThrowsAsync<DomainException>(() => _s.Claim(program, tenant));
+        Assert.Equal((ErrorKind.Forbidden, "company-not-verified"), (refused.Kind, refused.Code));
+
+        var verified = (await TenantGrain(tenant).Review(Verify)).Status!;
+        Assert.Equal((CompanyState.Verified, 1, "scenario-regulator", _s.Now), (verified.State, verified.Revision, verified.ReviewedBy, verified.ReviewedAt!.Value));
+        Assert.Equal(VoucherState.Claimed, (await _s.Claim(program, tenant)).State);
+    }
+
+    [Fact]
+    public async Task Company_an_unverified_provider_cannot_list_a_pool()
+    {
+        var (provider, _) = await _s.Provider(verified: false);
+        var refused = await Assert.ThrowsAsync<DomainException>(() => _s.Pool(provider));
+        Assert.Equal((ErrorKind.Forbidden, "company-not-verified"), (refused.Kind, refused.Code));
+
+        await cluster.Grains.GetGrain<IProviderGrain>(provider).Review(Verify);
+        Assert.Equal(8, (await _s.Pool(provider)).GpuCount);
+    }
+
+    [Fact]
+    public async Task Company_a_change_after_verification_goes_back_to_pending_with_the_changes_before_and_after()
+    {
+        var (_, relatedCode) = await _s.Provider();
+        var code = Scenario.NewCreditCode();
+        var (tenant, _) = await _s.Tenant(creditCode: code);
+        var grain = TenantGrain(tenant);
+
+        // A new name only: still the company verified.
+        var renamed = (await grain.Register(Sme(code) with { Name = "Acme AI Ltd." })).Status!;
+        Assert.Equal((CompanyState.Verified, 2), (renamed.State, renamed.Revision));
+
+        var changed = (await grain.Register(Sme(code, related: [relatedCode]) with { Kind = TenantKind.StartupTeam })).Status!;
+        Assert.Equal((CompanyState.Pending, 3), (changed.State, changed.Revision));
+        Assert.Equal([new CompanyChange("kind", "Sme", "StartupTeam"), new CompanyChange("relatedPartyCreditCodes", "", relatedCode)], changed.Changes);
+
+        // The regulator decides on the registration they saw: an older revision is refused, a rejection needs a reason.
+        Assert.Equal("company-changed", (await Assert.ThrowsAsync<DomainException>(() => grain.Review(Verify with { Revision = 2 }))).Code);
+        Assert.Equal("reason-required", (await Assert.ThrowsAsync<DomainException>(() => grain.Review(new CompanyDecision(false, "officer", " ", 3)))).Code);
+        var rejected = (await grain.Review(new CompanyDecision(false, "officer", "A related party is undeclared.", 3))).Status!;
+        Assert.Equal((CompanyState.Rejected, "A related party is undeclared.", "officer"), (rejected.State, rejected.Reason, rejected.ReviewedBy));
+        var program = await _s.Program();
+        Assert.Equal("company-not-verified", (await Assert.ThrowsAsync<DomainException>(() => _s.Claim(program, tenant))).Code);
+
+        var verified = (await grain.Review(Verify with { Revision = 3 })).Status!;
+        Assert.Equal((CompanyState.Verified, 3, 0), (verified.State, verified.Revision, verified.Changes.Count));
+    }
+
+    [Fact]
+    public async Task Company_a_providers_change_of_installed_gpus_after_verification_goes_back_to_pending_with_the_change()
+    {
+        var (provider, _) = await _s.Provider(installedPerModel: 16);
+        var grain = cluster.Grains.GetGrain<IProviderGrain>(provider);
+        var registration = (await grain.Get())!.Registration;
+        var more = registration.Installed!.Select(i => i.GpuModel == "H800-80G" ? i with { Count = 64 } : i).ToList();
+
+        var status = (await grain.Register(registration with { Installed = more })).Status!;
+        Assert.Equal(CompanyState.Pending, status.State);
+        Assert.Equal([new CompanyChange("installedGpus[site-1][H800-80G]", "16", "64")], status.Changes);
+        Assert.Equal("company-not-verified", (await Assert.ThrowsAsync<DomainException>(() => _s.Pool(provider))).Code);
+    }
 }

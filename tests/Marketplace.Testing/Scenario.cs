@@ -16,6 +16,9 @@ public sealed class Scenario(IGrainFactory grains, TimeProvider clock)
 
     public DateTimeOffset Now => clock.GetUtcNow();
 
+    /// <summary>A programme officer's verification, as the regulator's verify call makes it.</summary>
+    public static readonly CompanyDecision Verify = new(true, "scenario-regulator", null, null);
+
     public static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid():N}"[..(prefix.Length + 13)];
 
     /// <summary>A random, valid unified social credit code of a company registered in <paramref name="province"/>.</summary>
@@ -56,12 +59,16 @@ public sealed class Scenario(IGrainFactory grains, TimeProvider clock)
             .PublishProviderNotice(new ProviderNotice(batch ?? Unique("batch"), providerId, true, from ?? Now.AddDays(-30)));
 
     public async Task<(string Id, string CreditCode)> Tenant(string province = "Beijing", TenantKind kind = TenantKind.Sme,
-        IReadOnlyList<string>? relatedParties = null, string? creditCode = null)
+        IReadOnlyList<string>? relatedParties = null, string? creditCode = null, bool verified = true)
     {
         var id = Unique("tenant");
         var code = kind == TenantKind.StartupTeam && creditCode is null ? null : creditCode ?? NewCreditCode(province);
         await Grains.GetGrain<ITenantGrain>(id).Register(new TenantRegistration($"Tenant {id}", kind, province, code, relatedParties ?? [],
             code is null ? "We are three researchers fine-tuning a model for legal documents." : null));
+        if (verified)
+        {
+            await Grains.GetGrain<ITenantGrain>(id).Review(Verify);
+        }
         return (id, code ?? "");
     }
 
@@ -73,12 +80,16 @@ public sealed class Scenario(IGrainFactory grains, TimeProvider clock)
     /// default as many as a site may declare, so that only tests of site capacity meet it).
     /// </summary>
     public async Task<(string Id, string CreditCode)> Provider(IReadOnlyList<Site>? sites = null, string? creditCode = null,
-        int installedPerModel = Marketplace.Domain.Rules.PoolRules.MaxInstalledGpusPerModel)
+        int installedPerModel = Marketplace.Domain.Rules.PoolRules.MaxInstalledGpusPerModel, bool verified = true)
     {
         var id = Unique("prov");
         var code = creditCode ?? NewCreditCode("Gansu");
         sites ??= [Site("Gansu")];
         await Grains.GetGrain<IProviderGrain>(id).Register(new ProviderRegistration($"Provider {id}", code, sites, Installed(sites, installedPerModel)));
+        if (verified)
+        {
+            await Grains.GetGrain<IProviderGrain>(id).Review(Verify);
+        }
         return (id, code);
     }
 

@@ -2,6 +2,8 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Marketplace.Testing;
+using Marketplace.Web.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 using Xunit;
 
 namespace Marketplace.Web.Tests;
@@ -11,6 +13,7 @@ namespace Marketplace.Web.Tests;
 public sealed class CompanyApiTests(PlatformCluster web)
 {
     private readonly Api _api = new(web);
+    private readonly Scenario _s = new(web);
 
     private static async Task<JsonElement> Problem(HttpResponseMessage response, HttpStatusCode status, string code)
     {
@@ -56,6 +59,7 @@ public sealed class CompanyApiTests(PlatformCluster web)
             sites = new[] { new { siteId = "site-1", name = "Gansu DC", province = "Gansu", city = "Lanzhou", latitude = 36.06, longitude = 103.83,
                 greenPowerPercent = 60, installedGpus = new Dictionary<string, int> { ["H800-80G"] = 12 } } },
         })).StatusCode);
+        await _api.Verify("providers", id);
         var pool = await _api.Pool(client, id, gpus: 8);
 
         var problem = await Problem(await client.PostJson($"/api/v1/providers/{id}/pools",
@@ -77,5 +81,84 @@ public sealed class CompanyApiTests(PlatformCluster web)
             sites = new[] { new { siteId = "site-1", name = "Gansu DC", province = "Gansu", city = "Lanzhou", latitude = 36.06, longitude = 103.83, greenPowerPercent = 60 } },
         }), HttpStatusCode.UnprocessableEntity, "validation");
         Assert.True(problem.GetProperty("errors").TryGetProperty("sites[0].installedGpus", out _));
+    }
+
+    [Fact]
+    public async Task Company_an_unverified_tenant_can_read_but_not_claim_or_bid_403_company_not_verified()
+    {
+        var id = Scenario.Unique("tenant");
+        var sme = web.Sme(id);
+        Assert.Equal(HttpStatusCode.OK, (await sme.PostAsJsonAsync("/api/v1/tenants", Tenant(Scenario.NewCreditCode()))).StatusCode);
+        var me = await sme.GetFromJsonAsync<JsonElement>("/api/v1/tenants/me");
+        Assert.Equal("Pending", me.GetProperty("status").GetProperty("state").GetString());
+
+        var program = await _s.Program();
+        await Problem(await sme.PostJson($"/api/v1/programs/{program}/vouchers", new { }, Scenario.Unique("claim")), HttpStatusCode.Forbidden, "company-not-verified");
+        var start = Hours.ToTime(Hours.Floor(DateTimeOffset.UtcNow) + 2);
+        await Problem(await sme.PostJson("/api/v1/bids", new
+        {
+            gpuModel = "H800-80G", gpuCount = 1, durationHours = 1, earliestStart = start, latestStart = start, maxFenPerGpuHour = 2_000, timeInForce = "Ioc",
+        }, Scenario.Unique("bid")), HttpStatusCode.Forbidden, "company-not-verified");
+    }
+
+    [Fact]
+    public async Task Company_an_unverified_provider_cannot_list_a_pool_403_company_not_verified()
+    {
+        var id = Scenario.Unique("prov");
+        var client = web.Provider(id);
+        Assert.Equal(HttpStatusCode.OK, (await MarketSeed.RegisterProviderAsync(client, "Gansu", "site-1")).StatusCode);
+        await Problem(await client.PostJson($"/api/v1/providers/{id}/pools",
+            new { siteId = "site-1", gpuModel = "H800-80G", gpuCount = 8, askFenPerGpuHour = 1_500 }, Scenario.Unique("pool-key")),
+            HttpStatusCode.Forbidden, "company-not-verified");
+    }
+
+    [Fact]
+    public async Task Company_the_regulator_sees_pending_registrations_verifies_them_and_sees_a_later_change_as_a_diff()
+    {
+        var id = Scenario.Unique("tenant");
+        var sme = web.Sme(id);
+        var code = Scenario.NewCreditCode();
+        Assert.Equal(HttpStatusCode.OK, (await sme.PostAsJsonAsync("/api/v1/tenants", Tenant(code))).StatusCode);
+        using var regulator = web.Client(Names.Roles.Regulator);
+
+        var pending = await Queued(regulator, "pending", id);
+        Assert.Equal(("tenant", code, 1, 0), (pending.GetProperty("party").GetString(), pending.GetProperty("creditCode").GetString(),
+            pending.GetProperty("revision").GetInt32(), pending.GetProperty("changes").GetArrayLength()));
+
+        var verified = await regulator.PostAsJsonAsync($"/api/v1/companies/tenants/{id}/verify", new { revision = 1 });
+        Assert.Equal(HttpStatusCode.OK, verified.StatusCode);
+        Assert.Equal("Verified", (await verified.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("state").GetString());
+        var program = await _s.Program();
+        Assert.Equal(HttpStatusCode.Created, (await sme.PostJson($"/api/v1/programs/{program}/vouchers", new { amountFen = 100_000 }, Scenario.Unique("claim"))).StatusCode);
+
+        // A related party added after verification: pending again, and the regulator sees what changed.
+        var related = Scenario.NewCreditCode("Gansu");
+        Assert.Equal(HttpStatusCode.OK, (await sme.PostAsJsonAsync("/api/v1/tenants",
+            new { name = "Acme AI", kind = "Sme", province = "Beijing", creditCode = code, relatedPartyCreditCodes = new[] { related } })).StatusCode);
+        var change = Assert.Single((await Queued(regulator, "pending", id)).GetProperty("changes").EnumerateArray());
+        Assert.Equal(("relatedPartyCreditCodes", "", related), (change.GetProperty("field").GetString(), change.GetProperty("before").GetString(),
+            change.GetProperty("after").GetString()));
+
+        await Problem(await regulator.PostAsJsonAsync($"/api/v1/companies/tenants/{id}/verify", new { revision = 1 }), HttpStatusCode.Conflict, "company-changed");
+        var noReason = await Problem(await regulator.PostAsJsonAsync($"/api/v1/companies/tenants/{id}/reject", new { }), HttpStatusCode.UnprocessableEntity, "validation");
+        Assert.True(noReason.GetProperty("errors").TryGetProperty("reason", out _));
+        Assert.Equal(HttpStatusCode.OK, (await regulator.PostAsJsonAsync($"/api/v1/companies/tenants/{id}/reject", new { reason = "Show the related-party agreement." })).StatusCode);
+        var rejected = await Queued(regulator, "rejected", id);
+        Assert.Equal("Show the related-party agreement.", rejected.GetProperty("reason").GetString());
+        await Problem(await regulator.PostAsJsonAsync($"/api/v1/companies/tenants/{Scenario.Unique("tenant")}/verify", new { }), HttpStatusCode.NotFound, "not-found");
+
+        // Registration, verification, change and rejection are all on the audit trail.
+        await web.Factory.Services.GetRequiredService<AuditLog>().FlushAsync(CancellationToken.None);
+        var trail = await web.Admin().GetFromJsonAsync<JsonElement>("/api/v1/audit?pageSize=1000");
+        var mine = trail.EnumerateArray().Select(e => (e.GetProperty("action").GetString(), e.GetProperty("resource").GetString(), e.GetProperty("statusCode").GetInt32()))
+            .Where(e => e.Item2!.Contains(id, StringComparison.Ordinal)).ToList();
+        Assert.Contains(("POST /api/v1/companies/{party}/{id}/verify", $"POST /api/v1/companies/tenants/{id}/verify", 200), mine);
+        Assert.Contains(("POST /api/v1/companies/{party}/{id}/reject", $"POST /api/v1/companies/tenants/{id}/reject", 200), mine);
+    }
+
+    private static async Task<JsonElement> Queued(HttpClient regulator, string state, string id)
+    {
+        var list = await regulator.GetFromJsonAsync<JsonElement>($"/api/v1/companies?state={state}&pageSize=1000");
+        return Assert.Single(list.EnumerateArray(), c => c.GetProperty("id").GetString() == id);
     }
 }

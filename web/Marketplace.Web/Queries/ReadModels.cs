@@ -5,6 +5,11 @@ namespace Marketplace.Web.Queries;
 
 public sealed record ProgramSummary(string Id, string Name, string Province, ProgramDefinition Definition, long IssuedFen, long ReturnedFen, DateTimeOffset CreatedAt);
 
+/// <summary>A registration in the programme office's queue: as registered now, and what changed since it was last verified.</summary>
+public sealed record CompanyReviewView(string Party, string Id, string Name, string? CreditCode, CompanyState State, int Revision,
+    System.Text.Json.JsonElement Registration, IReadOnlyList<CompanyChange> Changes, string? Reason, string? ReviewedBy, DateTimeOffset? ReviewedAt,
+    DateTimeOffset UpdatedAt);
+
 public sealed record LedgerEntryView(string Account, long AmountFen);
 
 public sealed record LedgerTransactionView(string Id, long Sequence, string Kind, string? VoucherId, string? ReservationId, string Description,
@@ -176,6 +181,22 @@ public sealed class ReadModels(NpgsqlDataSource db, [FromKeyedServices(Names.Clo
                 vouchers.Where(v => v.Days is not null).GroupBy(v => v.Days!.Value).OrderBy(g => g.Key).ToDictionary(g => g.Key, g => g.Count()),
                 now);
         }).ToList();
+    }
+
+    /// <summary>Registrations in a state, the longest waiting first.</summary>
+    public async Task<IReadOnlyList<CompanyReviewView>> CompaniesAsync(CompanyState state, int page, int pageSize, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand("""
+            SELECT party, party_id, name, credit_code, state, revision, registration::text, changes::text, reason, reviewed_by, reviewed_at, updated_at
+            FROM companies WHERE state = @s ORDER BY updated_at, party, party_id LIMIT @l OFFSET @o
+            """);
+        command.Parameters.AddWithValue("s", state.ToString());
+        command.Parameters.AddWithValue("l", pageSize);
+        command.Parameters.AddWithValue("o", (long)(page - 1) * pageSize);
+        return await ReadAsync(command, r => new CompanyReviewView(r.GetString(0), r.GetString(1), r.GetString(2), NullableString(r, 3),
+            Enum.Parse<CompanyState>(r.GetString(4)), r.GetInt32(5), System.Text.Json.JsonDocument.Parse(r.GetString(6)).RootElement.Clone(),
+            StateJson.Deserialize<List<CompanyChange>>(r.GetString(7)), NullableString(r, 8), NullableString(r, 9),
+            r.IsDBNull(10) ? null : r.GetFieldValue<DateTimeOffset>(10), r.GetFieldValue<DateTimeOffset>(11)), cancellationToken);
     }
 
     public async Task<IReadOnlyList<AuditView>> AuditAsync(int page, int pageSize, CancellationToken cancellationToken)
