@@ -104,7 +104,7 @@ public sealed class Setup(Api api, Action<string> log)
 
     /// <summary>The programme office verifies the registration, as a regulator does; an unverified company can neither list, claim nor bid.</summary>
     private Task VerifyAsync(string admin, string party, string id, CancellationToken cancel) =>
-        ExpectAsync($"verification of {party} {id}", () => api.PostAsync($"/api/v1/companies/{party}/{id}/verify", admin, new { }, cancel: cancel), cancel);
+        ExpectAsync($"verification of {party} {id}", () => api.PostAsync($"/api/v1/companies/{party}/{id}/verify", admin, null, cancel: cancel), cancel);
 
     private async Task<Tenant> TenantAsync(TenantPlan plan, string token, string admin, CancellationToken cancel)
     {

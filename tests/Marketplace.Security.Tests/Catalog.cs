@@ -143,7 +143,7 @@ public static class Catalog
         {
             // A fresh registration each time, so that no call changes what the seeded companies may do.
             var (tenant, _) = await w.Scenario.Tenant(verified: false);
-            return await Send("POST", "/api/v1/companies/{party}/{id}/verify", Values(("party", "tenants"), ("id", tenant)), NoValues, new JsonObject());
+            return await Send("POST", "/api/v1/companies/{party}/{id}/verify", Values(("party", "tenants"), ("id", tenant)), NoValues, null);
         }),
         new("POST", "/api/v1/companies/{party}/{id}/reject", "401 | 403 | 403 | 200 | 200", async (w, _, _, _) =>
         {

@@ -38,7 +38,7 @@ public static class MarketSeed
     public static async Task VerifyAsync(IApiClients system, string party, string id)
     {
         using var regulator = await system.ClientAsync(Names.Roles.Regulator);
-        (await regulator.PostAsJsonAsync($"/api/v1/companies/{party}/{id}/verify", new { })).EnsureSuccessStatusCode();
+        (await regulator.PostAsync($"/api/v1/companies/{party}/{id}/verify", null)).EnsureSuccessStatusCode();
     }
 
     /// <summary>Registered SME tenants, each with a client acting for it.</summary>

@@ -125,7 +125,7 @@ public sealed class CompanyApiTests(PlatformCluster web)
         Assert.Equal(("tenant", code, 1, 0), (pending.GetProperty("party").GetString(), pending.GetProperty("creditCode").GetString(),
             pending.GetProperty("revision").GetInt32(), pending.GetProperty("changes").GetArrayLength()));
 
-        var verified = await regulator.PostAsJsonAsync($"/api/v1/companies/tenants/{id}/verify", new { revision = 1 });
+        var verified = await regulator.PostAsync($"/api/v1/companies/tenants/{id}/verify?revision=1", null);
         Assert.Equal(HttpStatusCode.OK, verified.StatusCode);
         Assert.Equal("Verified", (await verified.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("state").GetString());
         var program = await _s.Program();
@@ -139,13 +139,13 @@ public sealed class CompanyApiTests(PlatformCluster web)
         Assert.Equal(("relatedPartyCreditCodes", "", related), (change.GetProperty("field").GetString(), change.GetProperty("before").GetString(),
             change.GetProperty("after").GetString()));
 
-        await Problem(await regulator.PostAsJsonAsync($"/api/v1/companies/tenants/{id}/verify", new { revision = 1 }), HttpStatusCode.Conflict, "company-changed");
+        await Problem(await regulator.PostAsync($"/api/v1/companies/tenants/{id}/verify?revision=1", null), HttpStatusCode.Conflict, "company-changed");
         var noReason = await Problem(await regulator.PostAsJsonAsync($"/api/v1/companies/tenants/{id}/reject", new { }), HttpStatusCode.UnprocessableEntity, "validation");
         Assert.True(noReason.GetProperty("errors").TryGetProperty("reason", out _));
         Assert.Equal(HttpStatusCode.OK, (await regulator.PostAsJsonAsync($"/api/v1/companies/tenants/{id}/reject", new { reason = "Show the related-party agreement." })).StatusCode);
         var rejected = await Queued(regulator, "rejected", id);
         Assert.Equal("Show the related-party agreement.", rejected.GetProperty("reason").GetString());
-        await Problem(await regulator.PostAsJsonAsync($"/api/v1/companies/tenants/{Scenario.Unique("tenant")}/verify", new { }), HttpStatusCode.NotFound, "not-found");
+        await Problem(await regulator.PostAsync($"/api/v1/companies/tenants/{Scenario.Unique("tenant")}/verify", null), HttpStatusCode.NotFound, "not-found");
 
         // Registration, verification, change and rejection are all on the audit trail.
         await web.Factory.Services.GetRequiredService<AuditLog>().FlushAsync(CancellationToken.None);

@@ -4,8 +4,8 @@ using Marketplace.Web.Queries;
 
 namespace Marketplace.Web.Api;
 
-/// <summary>A regulator's decision on a registration; <see cref="Revision"/>, when given, must be the one the regulator reviewed.</summary>
-public sealed record CompanyDecisionRequest(int? Revision, string? Reason);
+/// <summary>Why a registration is rejected, as the company will read it.</summary>
+public sealed record CompanyRejection(string? Reason);
 
 /// <summary>The programme office verifies the companies the rules rest on: tenants and providers.</summary>
 internal static class CompaniesApi
@@ -26,20 +26,23 @@ internal static class CompaniesApi
         .WithSummary("Registrations by state (pending unless asked), the longest waiting first, with the changes since each was last verified")
         .Produces<IReadOnlyList<CompanyReviewView>>();
 
-        companies.MapPost("/{party}/{id}/verify", (string party, string id, CompanyDecisionRequest? request, GrainCalls grains, HttpContext context) =>
-            Decide(party, id, true, request, grains, context))
-            .WithSummary("Verify a tenant's or provider's registration (party: tenants or providers)")
+        // "revision", when given, is the revision the regulator reviewed: a registration changed since is refused (409 company-changed).
+        companies.MapPost("/{party}/{id}/verify", (string party, string id, int? revision, GrainCalls grains, HttpContext context) =>
+            Decide(party, id, revision, null, grains, context))
+            .WithSummary("Verify a tenant's or provider's registration (party: tenants or providers; revision: the one reviewed)")
             .Produces<CompanyStatus>();
 
-        companies.MapPost("/{party}/{id}/reject", (string party, string id, CompanyDecisionRequest? request, GrainCalls grains, HttpContext context) =>
-            Decide(party, id, false, request, grains, context))
-            .WithSummary("Reject a tenant's or provider's registration with a reason (party: tenants or providers)")
+        companies.MapPost("/{party}/{id}/reject", (string party, string id, int? revision, CompanyRejection request, GrainCalls grains, HttpContext context) =>
+            Decide(party, id, revision, request, grains, context))
+            .WithSummary("Reject a tenant's or provider's registration with a reason (party: tenants or providers; revision: the one reviewed)")
             .Produces<CompanyStatus>();
         return api;
     }
 
-    private static async Task<IResult> Decide(string party, string id, bool verify, CompanyDecisionRequest? request, GrainCalls grains, HttpContext context)
+    /// <summary>Verifies, or rejects when there is a <paramref name="rejection"/>.</summary>
+    private static async Task<IResult> Decide(string party, string id, int? revision, CompanyRejection? rejection, GrainCalls grains, HttpContext context)
     {
+        var verify = rejection is null;
         var check = new Check().Id(id, "id");
         if (party is not (Tenants or Providers))
         {
@@ -47,13 +50,13 @@ internal static class CompaniesApi
         }
         if (!verify)
         {
-            check.Length(request?.Reason, 1, 2000, "reason");
+            check.Length(rejection!.Reason, 1, 500, "reason");
         }
         if (!check.Ok)
         {
             return check.Problem();
         }
-        var decision = new CompanyDecision(verify, Caller.Of(context).Subject, verify ? null : request!.Reason, request?.Revision);
+        var decision = new CompanyDecision(verify, Caller.Of(context).Subject, rejection?.Reason, revision);
         if (party == Tenants)
         {
             if (await grains.Run(c => c.GetGrain<ITenantGrain>(id).Get()) is null)
