@@ -150,10 +150,17 @@ public sealed class CompanyApiTests(PlatformCluster web)
         // Registration, verification, change and rejection are all on the audit trail.
         await web.Factory.Services.GetRequiredService<AuditLog>().FlushAsync(CancellationToken.None);
         var trail = await web.Admin().GetFromJsonAsync<JsonElement>("/api/v1/audit?pageSize=1000");
-        var mine = trail.EnumerateArray().Select(e => (e.GetProperty("action").GetString(), e.GetProperty("resource").GetString(), e.GetProperty("statusCode").GetInt32()))
-            .Where(e => e.Item2!.Contains(id, StringComparison.Ordinal)).ToList();
-        Assert.Contains(("POST /api/v1/companies/{party}/{id}/verify", $"POST /api/v1/companies/tenants/{id}/verify", 200), mine);
-        Assert.Contains(("POST /api/v1/companies/{party}/{id}/reject", $"POST /api/v1/companies/tenants/{id}/reject", 200), mine);
+        var mine = trail.EnumerateArray().Where(e => e.GetProperty("resource").GetString()!.Contains(id, StringComparison.Ordinal)
+                || e.GetProperty("subject").GetString() == id && e.GetProperty("action").GetString() == "POST /api/v1/tenants/")
+            .Select(e => (e.GetProperty("action").GetString(), e.GetProperty("statusCode").GetInt32(), e.GetProperty("detail").GetString())).Reverse().ToList();
+        Assert.Equal([
+            ("POST /api/v1/tenants/", 200, "Pending (revision 1)"),
+            ("POST /api/v1/companies/{party}/{id}/verify", 200, "Verified (revision 1)"),
+            ("POST /api/v1/tenants/", 200, $"Pending (revision 2): relatedPartyCreditCodes '' → '{related}'"),
+            ("POST /api/v1/companies/{party}/{id}/verify", 409, null),
+            ("POST /api/v1/companies/{party}/{id}/reject", 422, null),
+            ("POST /api/v1/companies/{party}/{id}/reject", 200, $"Rejected (revision 2): Show the related-party agreement.: relatedPartyCreditCodes '' → '{related}'"),
+        ], mine);
     }
 
     private static async Task<JsonElement> Queued(HttpClient regulator, string state, string id)

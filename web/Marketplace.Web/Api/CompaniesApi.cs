@@ -39,6 +39,12 @@ internal static class CompaniesApi
         return api;
     }
 
+    /// <summary>A verification state for the audit trail: "Pending (revision 3): kind Sme → StartupTeam".</summary>
+    public static string AuditDetail(CompanyStatus? status) => status is null ? "no registration" :
+        $"{status.State} (revision {status.Revision})"
+        + (status.Reason is null ? "" : $": {status.Reason}")
+        + (status.Changes.Count == 0 ? "" : ": " + string.Join("; ", status.Changes.Select(c => $"{c.Field} '{c.Before}' → '{c.After}'")));
+
     /// <summary>Verifies, or rejects when there is a <paramref name="rejection"/>.</summary>
     private static async Task<IResult> Decide(string party, string id, int? revision, CompanyRejection? rejection, GrainCalls grains, HttpContext context)
     {
@@ -63,12 +69,16 @@ internal static class CompaniesApi
             {
                 return Problems.NotFound(context, "tenant", id);
             }
-            return Results.Ok((await grains.Run(c => c.GetGrain<ITenantGrain>(id).Review(decision))).Status);
+            var tenant = (await grains.Run(c => c.GetGrain<ITenantGrain>(id).Review(decision))).Status;
+            AuditMiddleware.Describe(context, AuditDetail(tenant));
+            return Results.Ok(tenant);
         }
         if (await grains.Run(c => c.GetGrain<IProviderGrain>(id).Get()) is null)
         {
             return Problems.NotFound(context, "provider", id);
         }
-        return Results.Ok((await grains.Run(c => c.GetGrain<IProviderGrain>(id).Review(decision))).Status);
+        var provider = (await grains.Run(c => c.GetGrain<IProviderGrain>(id).Review(decision))).Status;
+        AuditMiddleware.Describe(context, AuditDetail(provider));
+        return Results.Ok(provider);
     }
 }

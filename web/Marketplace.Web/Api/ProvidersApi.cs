@@ -61,7 +61,9 @@ internal static class ProvidersApi
                 sites.Select(s => new Site(s.SiteId!, s.Name!, s.Province!, s.City!, s.Latitude!.Value, s.Longitude!.Value, s.GreenPowerPercent!.Value)).ToList(),
                 sites.SelectMany(s => s.InstalledGpus!.Select(m => new InstalledGpus(s.SiteId!, m.Key, m.Value))).ToList());
             var id = Caller.Of(context).Provider;
-            return Results.Ok(await grains.Run(c => c.GetGrain<IProviderGrain>(id).Register(registration)));
+            var view = await grains.Run(c => c.GetGrain<IProviderGrain>(id).Register(registration));
+            AuditMiddleware.Describe(context, CompaniesApi.AuditDetail(view.Status));
+            return Results.Ok(view);
         })
         .RequireAuthorization(Names.Policies.Provider)
         .WithSummary("Register (or update) the caller's provider, its sites and the GPUs installed at each")

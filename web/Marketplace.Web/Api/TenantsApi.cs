@@ -67,7 +67,9 @@ internal static class TenantsApi
             var registration = new TenantRegistration(request.Name!, kind, request.Province!, request.CreditCode, related.Distinct().ToList(),
                 request.CredibilityStatement, request.Members is null ? null : members);
             var tenantId = Caller.Of(context).Tenant;
-            return Results.Ok(await grains.Run(c => c.GetGrain<ITenantGrain>(tenantId).Register(registration)));
+            var view = await grains.Run(c => c.GetGrain<ITenantGrain>(tenantId).Register(registration));
+            AuditMiddleware.Describe(context, CompaniesApi.AuditDetail(view.Status));
+            return Results.Ok(view);
         })
         .WithSummary("Register (or update) the caller's tenant: a credit code matching the province, held by no other tenant (409 credit-code-taken)")
         .Produces<TenantView>();

@@ -39,7 +39,7 @@ public sealed record TakeUp(
     DateTimeOffset At);
 
 public sealed record AuditView(long Id, DateTimeOffset At, string Subject, string Role, string Action, string Resource, string Outcome, int StatusCode,
-    string? Address, string? UserAgent, string? TraceId);
+    string? Address, string? UserAgent, string? TraceId, string? Detail = null);
 
 /// <summary>Refused requests of one caller, action and status in one minute.</summary>
 public sealed record RefusalView(DateTimeOffset Minute, string Subject, string Caller, string Role, string Action, int StatusCode, long Count,
@@ -202,13 +202,13 @@ public sealed class ReadModels(NpgsqlDataSource db, [FromKeyedServices(Names.Clo
     public async Task<IReadOnlyList<AuditView>> AuditAsync(int page, int pageSize, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand("""
-            SELECT id, at, subject, role, action, resource, outcome, status_code, address, user_agent, trace_id FROM audit_log
+            SELECT id, at, subject, role, action, resource, outcome, status_code, address, user_agent, trace_id, detail FROM audit_log
             ORDER BY id DESC LIMIT @l OFFSET @o
             """);
         command.Parameters.AddWithValue("l", pageSize);
         command.Parameters.AddWithValue("o", (long)(page - 1) * pageSize);
         return await ReadAsync(command, r => new AuditView(r.GetInt64(0), r.GetFieldValue<DateTimeOffset>(1), r.GetString(2), r.GetString(3),
-            r.GetString(4), r.GetString(5), r.GetString(6), r.GetInt32(7), NullableString(r, 8), NullableString(r, 9), NullableString(r, 10)),
+            r.GetString(4), r.GetString(5), r.GetString(6), r.GetInt32(7), NullableString(r, 8), NullableString(r, 9), NullableString(r, 10), NullableString(r, 11)),
             cancellationToken);
     }
 
