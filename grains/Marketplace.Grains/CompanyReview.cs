@@ -8,12 +8,15 @@ namespace Marketplace.Grains;
 /// </summary>
 public static class CompanyReview
 {
+    /// <summary>A first registration, and one made before verification existed: pending, never reviewed.</summary>
+    public static readonly CompanyStatus Unreviewed = new(CompanyState.Pending, 1, [], null, null, null);
+
     /// <summary>The status after a registration, given what changed since the registration last verified (none if never verified).</summary>
     public static CompanyStatus AfterRegistration(CompanyStatus? status, IReadOnlyList<CompanyChange> changesSinceVerified)
     {
         if (status is null)
         {
-            return new CompanyStatus(CompanyState.Pending, 1, [], null, null, null);
+            return Unreviewed;
         }
         if (status.IsVerified && changesSinceVerified.Count == 0)
         {

@@ -45,7 +45,8 @@ public sealed class TenantGrain(
 
     public async Task<TenantView> Review(CompanyDecision decision)
     {
-        state.State.Status = CompanyReview.Decide(state.State.Status, decision, clock.GetUtcNow());
+        var current = state.State.Registration is null ? null : state.State.Status ?? CompanyReview.Unreviewed;
+        state.State.Status = CompanyReview.Decide(current, decision, clock.GetUtcNow());
         if (state.State.Status.IsVerified)
         {
             state.State.Verified = state.State.Registration;
