@@ -11,18 +11,32 @@ public sealed record Site(
     [Id(5)] double Longitude,
     [Id(6)] int GreenPowerPercent);
 
+/// <summary>How many GPUs of a model are installed at a site: the pools listed there never add up to more.</summary>
+[GenerateSerializer, Immutable, Alias("installed-gpus")]
+public sealed record InstalledGpus(
+    [Id(0)] string SiteId,
+    [Id(1)] string GpuModel,
+    [Id(2)] int Count);
+
 [GenerateSerializer, Immutable, Alias("provider-registration")]
 public sealed record ProviderRegistration(
     [Id(0)] string Name,
     [Id(1)] string CreditCode,
-    [Id(2)] IReadOnlyList<Site> Sites);
+    [Id(2)] IReadOnlyList<Site> Sites,
+    [Id(3)] IReadOnlyList<InstalledGpus>? Installed = null)
+{
+    /// <summary>The GPUs of the model installed at the site (none unless declared).</summary>
+    public int InstalledAt(string siteId, string gpuModel) =>
+        Installed?.Where(i => i.SiteId == siteId && i.GpuModel == gpuModel).Sum(i => i.Count) ?? 0;
+}
 
 [GenerateSerializer, Immutable, Alias("provider-view")]
 public sealed record ProviderView(
     [Id(0)] string Id,
     [Id(1)] ProviderRegistration Registration,
     [Id(2)] IReadOnlyList<string> PoolIds,
-    [Id(3)] DateTimeOffset RegisteredAt);
+    [Id(3)] DateTimeOffset RegisteredAt,
+    [Id(4)] CompanyStatus? Status = null);
 
 /// <summary>A provider lists a pool on one of its sites. Price is fen per GPU-hour.</summary>
 [GenerateSerializer, Immutable, Alias("pool-listing")]

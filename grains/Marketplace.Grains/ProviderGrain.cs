@@ -1,3 +1,5 @@
+using Marketplace.Domain.Rules;
+using Marketplace.Storage;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Marketplace.Grains;
@@ -9,11 +11,15 @@ public sealed class ProviderState
     [Id(1)] public DateTimeOffset RegisteredAt { get; set; }
     /// <summary>The provider's pools and the GPU model (and so the market) of each.</summary>
     [Id(2)] public Dictionary<string, string> Pools { get; set; } = [];
+    [Id(3)] public CompanyStatus? Status { get; set; }
+    /// <summary>The registration as last verified: what a later change is compared with.</summary>
+    [Id(4)] public ProviderRegistration? Verified { get; set; }
 }
 
 /// <summary>A provider's own record and the entry point for its changes; routes pool changes to their market.</summary>
 public sealed class ProviderGrain(
     [PersistentState("provider", Names.Storage.Grains)] IPersistentState<ProviderState> state,
+    CompanyStore companies,
     [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock) : Grain, IProviderGrain
 {
     private string Id => this.GetPrimaryKeyString();
@@ -29,6 +35,7 @@ public sealed class ProviderGrain(
         {
             throw DomainException.Rule("duplicate-site", $"site '{duplicate.Key}' is listed twice", "sites");
         }
+        ProviderRules.ValidateInstalled(registration);
         if (state.State.Registration is { } existing)
         {
             var removed = existing.Sites.Select(s => s.SiteId).Except(registration.Sites.Select(s => s.SiteId)).ToList();
@@ -36,14 +43,55 @@ public sealed class ProviderGrain(
             {
                 throw DomainException.Rule("site-in-use", $"site '{removed[0]}' cannot be removed while the provider lists pools", "sites");
             }
+            foreach (var listed in (await GetPools()).GroupBy(p => (p.Site.SiteId, p.GpuModel)))
+            {
+                var installed = registration.InstalledAt(listed.Key.SiteId, listed.Key.GpuModel);
+                if (listed.Sum(p => p.GpuCount) > installed)
+                {
+                    throw DomainException.Rule("site-capacity-below-pools",
+                        $"site '{listed.Key.SiteId}' lists pools of {listed.Sum(p => p.GpuCount)} {listed.Key.GpuModel} GPUs; it cannot declare {installed} installed",
+                        "installedGpus");
+                }
+            }
         }
         else
         {
             state.State.RegisteredAt = clock.GetUtcNow();
         }
+        if (await companies.HoldAsync(CompanyParty.Provider, Id, registration.CreditCode, clock.GetUtcNow()) is not null)
+        {
+            throw DomainException.Conflict("credit-code-taken",
+                $"credit code {registration.CreditCode} is already registered by another provider: a company registers once");
+        }
+        state.State.Status = CompanyReview.AfterRegistration(state.State.Status, CompanyReview.Changes(state.State.Verified, registration));
+        if (state.State.Status.IsVerified)
+        {
+            state.State.Verified = registration;
+        }
         state.State.Registration = registration;
         await state.WriteStateAsync();
+        await SaveForReviewAsync();
         return View()!;
+    }
+
+    public async Task<ProviderView> Review(CompanyDecision decision)
+    {
+        var current = state.State.Registration is null ? null : state.State.Status ?? CompanyReview.Unreviewed;
+        state.State.Status = CompanyReview.Decide(current, decision, clock.GetUtcNow());
+        if (state.State.Status.IsVerified)
+        {
+            state.State.Verified = state.State.Registration;
+        }
+        await state.WriteStateAsync();
+        await SaveForReviewAsync();
+        return View()!;
+    }
+
+    private Task SaveForReviewAsync()
+    {
+        var registration = state.State.Registration!;
+        return companies.SaveAsync(new CompanyRow(CompanyParty.Provider, Id, registration.Name, registration.CreditCode,
+            state.State.Status!, StateJson.Serialize(registration), clock.GetUtcNow()));
     }
 
     public Task<ProviderView?> Get() => Task.FromResult(View());
@@ -51,12 +99,14 @@ public sealed class ProviderGrain(
     public async Task<PoolView> ListPool(PoolListing listing)
     {
         var registration = Registered();
+        CompanyVerification.Require(state.State.Status, $"provider '{Id}'", "list a pool");
         var site = registration.Sites.FirstOrDefault(s => s.SiteId == listing.SiteId)
             ?? throw DomainException.Rule("unknown-site", $"the provider has no site '{listing.SiteId}'", "siteId");
         if (!GpuModels.IsKnown(listing.GpuModel))
         {
             throw DomainException.Rule("unknown-gpu-model", $"'{listing.GpuModel}' is not a GPU model the market trades", "gpuModel");
         }
+        await CheckSiteCapacity(registration, listing.SiteId, listing.GpuModel, listing.PoolId, listing.GpuCount);
         var spec = new PoolSpec(listing.PoolId, Id, registration.CreditCode, site, listing.GpuModel, listing.GpuCount, listing.AskFenPerGpuHour);
         var view = await GrainFactory.GetGrain<IMarketGrain>(listing.GpuModel).ListPool(spec);
         if (state.State.Pools.TryAdd(listing.PoolId, listing.GpuModel))
@@ -66,8 +116,31 @@ public sealed class ProviderGrain(
         return view;
     }
 
-    public Task<PoolView> ChangePool(string poolId, PoolChange change) =>
-        GrainFactory.GetGrain<IMarketGrain>(ModelOf(poolId)).ChangePool(poolId, change);
+    public async Task<PoolView> ChangePool(string poolId, PoolChange change)
+    {
+        var model = ModelOf(poolId);
+        if (change.GpuCount is { } gpus && await GrainFactory.GetGrain<IGpuPoolGrain>(poolId).Get() is { } pool)
+        {
+            await CheckSiteCapacity(Registered(), pool.Site.SiteId, model, poolId, gpus);
+        }
+        return await GrainFactory.GetGrain<IMarketGrain>(model).ChangePool(poolId, change);
+    }
+
+    /// <summary>
+    /// The pools listed at a site never add up to more GPUs of a model than the site has installed. This grain is the only
+    /// way to list or resize a provider's pools, and it takes one call at a time, so the sum it checks cannot move meanwhile.
+    /// </summary>
+    private async Task CheckSiteCapacity(ProviderRegistration registration, string siteId, string gpuModel, string poolId, int gpus)
+    {
+        var installed = registration.InstalledAt(siteId, gpuModel);
+        var others = (await GetPools()).Where(p => p.Id != poolId && p.Site.SiteId == siteId && p.GpuModel == gpuModel).Sum(p => p.GpuCount);
+        if (others + gpus > installed)
+        {
+            throw DomainException.Rule("site-capacity-exceeded",
+                $"site '{siteId}' has {installed} {gpuModel} GPUs installed and {others} of them already listed; a pool of {gpus} does not fit",
+                "gpuCount");
+        }
+    }
 
     public async Task<OutageReport> DeclareOutage(OutageRequest request)
     {
@@ -112,6 +185,29 @@ public sealed class ProviderGrain(
         state.State.Pools.TryGetValue(poolId, out var model) ? model : throw DomainException.NotFound("pool", poolId);
 
     private ProviderView? View() => state.State.Registration is { } registration
-        ? new ProviderView(Id, registration, state.State.Pools.Keys.Order(StringComparer.Ordinal).ToList(), state.State.RegisteredAt)
+        ? new ProviderView(Id, registration, state.State.Pools.Keys.Order(StringComparer.Ordinal).ToList(), state.State.RegisteredAt, state.State.Status)
         : null;
+}
+
+public static class ProviderRules
+{
+    /// <summary>Each entry names one of the provider's sites and a GPU model the market trades, once, with a count in range.</summary>
+    public static void ValidateInstalled(ProviderRegistration registration)
+    {
+        var seen = new HashSet<(string, string)>();
+        var installed = registration.Installed ?? [];
+        for (var i = 0; i < installed.Count; i++)
+        {
+            var entry = installed[i];
+            var problem = registration.Sites.All(s => s.SiteId != entry.SiteId) ? $"names no site of the provider ('{entry.SiteId}')"
+                : !GpuModels.IsKnown(entry.GpuModel) ? $"'{entry.GpuModel}' is not a GPU model the market trades"
+                : entry.Count is < 0 or > PoolRules.MaxInstalledGpusPerModel ? $"count must be between 0 and {PoolRules.MaxInstalledGpusPerModel}"
+                : !seen.Add((entry.SiteId, entry.GpuModel)) ? $"site '{entry.SiteId}' declares {entry.GpuModel} twice"
+                : null;
+            if (problem is not null)
+            {
+                throw DomainException.Rule("invalid-installed-gpus", $"installedGpus[{i}] {problem}", "installedGpus");
+            }
+        }
+    }
 }

@@ -1,3 +1,5 @@
+using Marketplace.Domain.Rules;
+using Marketplace.Storage;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Marketplace.Grains;
@@ -7,39 +9,80 @@ public sealed class TenantState
 {
     [Id(0)] public TenantRegistration? Registration { get; set; }
     [Id(1)] public DateTimeOffset RegisteredAt { get; set; }
+    [Id(2)] public CompanyStatus? Status { get; set; }
+    /// <summary>The registration as last verified: what a later change is compared with.</summary>
+    [Id(3)] public TenantRegistration? Verified { get; set; }
 }
 
 public sealed class TenantGrain(
     [PersistentState("tenant", Names.Storage.Grains)] IPersistentState<TenantState> state,
+    CompanyStore companies,
     [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock) : Grain, ITenantGrain
 {
     public async Task<TenantView> Register(TenantRegistration registration)
     {
         TenantRules.Validate(registration);
+        var tenantId = this.GetPrimaryKeyString();
+        if (await companies.HoldAsync(CompanyParty.Tenant, tenantId, registration.CreditCode, clock.GetUtcNow()) is not null)
+        {
+            throw DomainException.Conflict("credit-code-taken",
+                $"credit code {registration.CreditCode} is already registered by another tenant: a company registers once");
+        }
         if (state.State.Registration is null)
         {
             state.State.RegisteredAt = clock.GetUtcNow();
         }
+        state.State.Status = CompanyReview.AfterRegistration(state.State.Status, CompanyReview.Changes(state.State.Verified, registration));
+        if (state.State.Status.IsVerified)
+        {
+            state.State.Verified = registration;
+        }
         state.State.Registration = registration;
         await state.WriteStateAsync();
+        await SaveForReviewAsync();
         return View()!;
+    }
+
+    public async Task<TenantView> Review(CompanyDecision decision)
+    {
+        var current = state.State.Registration is null ? null : state.State.Status ?? CompanyReview.Unreviewed;
+        state.State.Status = CompanyReview.Decide(current, decision, clock.GetUtcNow());
+        if (state.State.Status.IsVerified)
+        {
+            state.State.Verified = state.State.Registration;
+        }
+        await state.WriteStateAsync();
+        await SaveForReviewAsync();
+        return View()!;
+    }
+
+    private Task SaveForReviewAsync()
+    {
+        var registration = state.State.Registration!;
+        return companies.SaveAsync(new CompanyRow(CompanyParty.Tenant, this.GetPrimaryKeyString(), registration.Name, registration.CreditCode,
+            state.State.Status!, StateJson.Serialize(registration), clock.GetUtcNow()));
     }
 
     public Task<TenantView?> Get() => Task.FromResult(View());
 
     private TenantView? View() => state.State.Registration is { } registration
-        ? new TenantView(this.GetPrimaryKeyString(), registration, state.State.RegisteredAt)
+        ? new TenantView(this.GetPrimaryKeyString(), registration, state.State.RegisteredAt, state.State.Status)
         : null;
 }
 
 public static class TenantRules
 {
+
     /// <summary>Rule 2's preconditions on who a tenant is: a valid credit code, or a startup team's credibility statement.</summary>
     public static void Validate(TenantRegistration registration)
     {
         if (registration.CreditCode is not null && CreditCode.Validate(registration.CreditCode) is { } problem)
         {
             throw DomainException.Rule("invalid-credit-code", $"creditCode {problem}", "creditCode");
+        }
+        if (registration.CreditCode is not null && Provinces.CreditCodeMismatch(registration.CreditCode, registration.Province) is { } mismatch)
+        {
+            throw DomainException.Rule("credit-code-province-mismatch", $"creditCode {mismatch}", "creditCode");
         }
         if (registration.CreditCode is null)
         {
@@ -52,6 +95,10 @@ public static class TenantRules
                 throw DomainException.Rule("credibility-statement-required",
                     "a startup team without a credit code claims on a credibility statement", "credibilityStatement");
             }
+        }
+        if (registration.Members is { } members && (members.Count > CompanyRules.MaxMembers || members.Any(string.IsNullOrWhiteSpace)))
+        {
+            throw DomainException.Rule("invalid-members", $"name 1 to {CompanyRules.MaxMembers} members, none blank", "members");
         }
         for (var i = 0; i < registration.RelatedPartyCreditCodes.Count; i++)
         {

@@ -223,16 +223,27 @@ public sealed class VoucherGrain(
         return new FundingTerms(Id, row.ProgramId, null, null, row.ExpiresAt, notices, await ForbiddenCreditCodesAsync(row));
     }
 
-    /// <summary>Rule 2: the credit codes the voucher never pays, the tenant's own and its related parties'.</summary>
+    /// <summary>
+    /// Rule 2: the credit codes the voucher never pays: the tenant's own and its related parties', today's and those
+    /// frozen into the voucher at its claim (a later change can add to them, never remove).
+    /// </summary>
     private async Task<IReadOnlyList<string>> ForbiddenCreditCodesAsync(VoucherRow row)
     {
-        var tenant = await GrainFactory.GetGrain<ITenantGrain>(row.TenantId).Get();
-        if (tenant is null)
+        var codes = new HashSet<string>(StringComparer.Ordinal);
+        if (row.TenantCreditCode is { } claimed)
         {
-            return [];
+            codes.Add(claimed);
         }
-        var registration = tenant.Registration;
-        return registration.CreditCode is { } own ? [own, .. registration.RelatedPartyCreditCodes] : registration.RelatedPartyCreditCodes;
+        codes.UnionWith(row.FrozenRelatedParties ?? []);
+        if (await GrainFactory.GetGrain<ITenantGrain>(row.TenantId).Get() is { } tenant)
+        {
+            if (tenant.Registration.CreditCode is { } own)
+            {
+                codes.Add(own);
+            }
+            codes.UnionWith(tenant.Registration.RelatedPartyCreditCodes);
+        }
+        return [.. codes.Order(StringComparer.Ordinal)];
     }
 
     /// <summary>Rules 1 and 3, in the order a tenant would want to hear them.</summary>

@@ -96,6 +96,7 @@ public sealed class VoucherProgramGrain(
 
         var tenant = await GrainFactory.GetGrain<ITenantGrain>(request.TenantId).Get()
             ?? throw DomainException.Rule("tenant-not-registered", "register the tenant before claiming a voucher");
+        CompanyVerification.Require(tenant.Status, $"tenant '{request.TenantId}'", "claim a voucher");
         var now = clock.GetUtcNow();
         ProgramRules.CheckEligibility(definition, tenant.Registration, now);
 
@@ -112,14 +113,16 @@ public sealed class VoucherProgramGrain(
 
         var claim = new ClaimRow(voucherId, Id, request.TenantId, tenant.Registration.Kind, tenant.Registration.Province, request.ClaimKey,
             wanted, definition.CoverageBasisPoints, definition.ValidityDays, definition.ValidityMonths, definition.Stackable, !definition.AllowMultipleOpenVouchers,
-            now, ChinaTime.DeadlineAfterDays(now, definition.RegistrationDeadlineDays));
+            now, ChinaTime.DeadlineAfterDays(now, definition.RegistrationDeadlineDays),
+            // The company the voucher is issued to, and the related parties it declares now: frozen into the voucher.
+            tenant.Registration.CreditCode, tenant.Registration.RelatedPartyCreditCodes);
         var (status, _) = await programs.ClaimAsync(claim);
         switch (status)
         {
             case ClaimStatus.BudgetExhausted:
                 throw DomainException.Rule("budget-exhausted", $"program '{Id}' has no budget left");
             case ClaimStatus.OpenVoucherExists:
-                throw DomainException.Rule("open-voucher-exists", $"the tenant already holds an open voucher of program '{Id}'");
+                throw DomainException.Rule("open-voucher-exists", $"the company (its credit code, under any tenant id) already holds an open voucher of program '{Id}'");
         }
         var issued = (await vouchers.LoadAsync(voucherId))!.Value.Voucher.ToView();
         GrainFactory.Publish(new MarketUpdate(UpdateKind.Voucher, issued.TenantId, issued.Id, issued.Version, now, Voucher: issued));

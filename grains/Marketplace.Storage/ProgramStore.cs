@@ -19,7 +19,9 @@ public sealed record ClaimRow(
     bool Stackable,
     bool Exclusive,
     DateTimeOffset ClaimedAt,
-    DateTimeOffset RegistrationDeadline);
+    DateTimeOffset RegistrationDeadline,
+    string? TenantCreditCode = null,
+    IReadOnlyList<string>? RelatedParties = null);
 
 public enum ClaimStatus
 {
@@ -142,12 +144,15 @@ public sealed class ProgramStore(NpgsqlDataSource db)
             """);
         write.Then($"""
             INSERT INTO vouchers (id, program_id, tenant_id, tenant_kind, tenant_province, claim_key, state, face_value_fen,
-                                  coverage_bps, validity_days, validity_months, stackable, exclusive, claimed_at, registration_deadline, version)
+                                  coverage_bps, validity_days, validity_months, stackable, exclusive, claimed_at, registration_deadline, version,
+                                  tenant_credit_code, related_parties)
             SELECT {write.Parameter(claim.VoucherId)}, g.id, {write.Parameter(claim.TenantId)}, {write.Parameter(claim.TenantKind.ToString())},
                    {write.Parameter(claim.TenantProvince)}, {write.Parameter(claim.ClaimKey)}, 'Claimed', {write.Parameter(face)},
                    {write.Parameter(claim.CoverageBasisPoints)}, {write.Parameter(claim.ValidityDays)},
                    {write.Parameter(claim.ValidityMonths, NpgsqlTypes.NpgsqlDbType.Integer)}, {write.Parameter(claim.Stackable)},
-                   {write.Parameter(claim.Exclusive)}, {write.Parameter(claim.ClaimedAt)}, {write.Parameter(claim.RegistrationDeadline)}, 1
+                   {write.Parameter(claim.Exclusive)}, {write.Parameter(claim.ClaimedAt)}, {write.Parameter(claim.RegistrationDeadline)}, 1,
+                   {write.Parameter(claim.TenantCreditCode, NpgsqlTypes.NpgsqlDbType.Text)},
+                   {write.Parameter((claim.RelatedParties ?? []).ToArray(), NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Text)}
             FROM g
             """);
         write.Post(LedgerPosting.Transfer($"claim:{claim.VoucherId}", "claim", $"Voucher {claim.VoucherId} issued to tenant {claim.TenantId}",
@@ -161,7 +166,7 @@ public sealed class ProgramStore(NpgsqlDataSource db)
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
         {
-            return (e.ConstraintName == "vouchers_one_open_per_tenant" ? ClaimStatus.OpenVoucherExists : ClaimStatus.AlreadyClaimed, 0);
+            return (e.ConstraintName is "vouchers_one_open_per_tenant" or "vouchers_one_open_per_company" ? ClaimStatus.OpenVoucherExists : ClaimStatus.AlreadyClaimed, 0);
         }
     }
 }

@@ -21,7 +21,9 @@ public sealed record VoucherRow(
     DateTimeOffset? EndedAt,
     RdActivity? Activity,
     long Version,
-    int? ValidityMonths = null)
+    int? ValidityMonths = null,
+    string? TenantCreditCode = null,
+    IReadOnlyList<string>? FrozenRelatedParties = null)
 {
     public long AvailableFen => FaceValueFen - HeldFen - CapturedFen - ReturnedFen;
 
@@ -55,7 +57,8 @@ public sealed class VoucherStore(NpgsqlDataSource db, CommitBatcher? writer = nu
     /// <summary>The columns <see cref="ReadVoucher"/> reads, in its order.</summary>
     public const string Columns = """
         id, program_id, tenant_id, state, face_value_fen, held_fen, captured_fen, returned_fen, coverage_bps, validity_days,
-        stackable, claimed_at, registration_deadline, registered_at, expires_at, ended_at, activity::text, version, validity_months
+        stackable, claimed_at, registration_deadline, registered_at, expires_at, ended_at, activity::text, version, validity_months,
+        tenant_credit_code, related_parties
         """;
 
     public async Task<(VoucherRow Voucher, Dictionary<string, HoldRow> Holds)?> LoadAsync(string id, CancellationToken cancellationToken = default)
@@ -95,7 +98,9 @@ public sealed class VoucherStore(NpgsqlDataSource db, CommitBatcher? writer = nu
         reader.IsDBNull(15) ? null : reader.GetFieldValue<DateTimeOffset>(15),
         reader.IsDBNull(16) ? null : StateJson.Deserialize<RdActivity>(reader.GetString(16)),
         reader.GetInt64(17),
-        reader.IsDBNull(18) ? null : reader.GetInt32(18));
+        reader.IsDBNull(18) ? null : reader.GetInt32(18),
+        reader.IsDBNull(19) ? null : reader.GetString(19),
+        reader.GetFieldValue<string[]>(20));
 
     /// <summary>A guard that updates the voucher row to <paramref name="next"/> only if it is still at <paramref name="current"/>'s version.</summary>
     private static GuardedWrite Update(VoucherRow current, VoucherRow next) => new(w => $"""

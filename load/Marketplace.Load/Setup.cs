@@ -41,7 +41,7 @@ public sealed class Setup(Api api, Action<string> log)
             var site = World.Sites[i];
             var token = await api.TokenAsync(Names.Roles.Provider, providerId: site.ProviderId, cancel: cancel);
             providerTokens[site.ProviderId] = token;
-            await ProviderAsync(site, i, token, pools.Where(p => p.Site == site), cancel);
+            await ProviderAsync(site, i, token, admin, pools.Where(p => p.Site == site), cancel);
             await ApproveAsync(admin, site.ProviderId, cancel);
         }
         log($"{World.Sites.Count} providers with {pools.Count} pools in the national hub regions; {World.ProgramRegions.Count} voucher programs");
@@ -50,7 +50,7 @@ public sealed class Setup(Api api, Action<string> log)
         foreach (var plan in World.Tenants(tenantPrefix, tenantCount))
         {
             var token = await api.TokenAsync(Names.Roles.Sme, tenantId: plan.Id, cancel: cancel);
-            tenants.Add(await TenantAsync(plan, token, cancel));
+            tenants.Add(await TenantAsync(plan, token, admin, cancel));
         }
         log($"{tenants.Count} tenants, {tenants.Count(t => t.VoucherActive)} with an active voucher, {tenants.Count(t => t.VoucherId is not null && !t.VoucherActive)} with a voucher still to register");
         return new Market(pools, tenants, providerTokens);
@@ -74,15 +74,16 @@ public sealed class Setup(Api api, Action<string> log)
         }
     }
 
-    private async Task ProviderAsync(HubSite site, int index, string token, IEnumerable<PoolPlan> pools, CancellationToken cancel)
+    private async Task ProviderAsync(HubSite site, int index, string token, string admin, IEnumerable<PoolPlan> pools, CancellationToken cancel)
     {
         await ExpectAsync($"provider {site.ProviderId}", () => api.PostAsync("/api/v1/providers", token, new
         {
             name = $"{site.Name} Co., Ltd.",
             creditCode = World.ProviderCreditCode(index),
             sites = new[] { new { siteId = "dc-1", name = site.Name, province = site.Province, city = site.City, latitude = site.Latitude,
-                longitude = site.Longitude, greenPowerPercent = site.GreenPowerPercent } },
+                longitude = site.Longitude, greenPowerPercent = site.GreenPowerPercent, installedGpus = World.InstalledGpus(pools) } },
         }, cancel: cancel), cancel);
+        await VerifyAsync(admin, "providers", site.ProviderId, cancel);
         foreach (var pool in pools)
         {
             await ExpectAsync($"pool {pool.PoolId}", () => api.PostAsync($"/api/v1/providers/{site.ProviderId}/pools", token, new
@@ -101,13 +102,18 @@ public sealed class Setup(Api api, Action<string> log)
         }
     }
 
-    private async Task<Tenant> TenantAsync(TenantPlan plan, string token, CancellationToken cancel)
+    /// <summary>The programme office verifies the registration, as a regulator does; an unverified company can neither list, claim nor bid.</summary>
+    private Task VerifyAsync(string admin, string party, string id, CancellationToken cancel) =>
+        ExpectAsync($"verification of {party} {id}", () => api.PostAsync($"/api/v1/companies/{party}/{id}/verify", admin, null, cancel: cancel), cancel);
+
+    private async Task<Tenant> TenantAsync(TenantPlan plan, string token, string admin, CancellationToken cancel)
     {
         await ExpectAsync($"tenant {plan.Id}", () => api.PostAsync("/api/v1/tenants", token, new
         {
             name = plan.Name, kind = plan.Kind.ToString(), province = plan.Province, creditCode = plan.CreditCode,
             credibilityStatement = plan.CreditCode is null ? "A team of three researchers fine-tuning open models for industrial inspection." : null,
         }, cancel: cancel), cancel);
+        await VerifyAsync(admin, "tenants", plan.Id, cancel);
         var claim = await CallAsync(() => api.PostAsync($"/api/v1/programs/{plan.ProgramId}/vouchers", token, new { }, $"load-claim-{plan.Id}", cancel), cancel);
         string? voucherId = claim.Ok ? claim.Text("id") : null;
         if (voucherId is null)

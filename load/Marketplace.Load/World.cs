@@ -84,16 +84,20 @@ public static class World
             var team = region.StartupTeams && i % 5 == 4;
             var id = $"{prefix}-{i:D3}";
             tenants.Add(new TenantPlan(id, team ? $"{region.Province} research team {i}" : $"{region.Province} AI Co. {i}",
-                team ? TenantKind.StartupTeam : TenantKind.Sme, region.Province, team ? null : CreditCodeOf("9111", prefix, i), region.ProgramId,
+                team ? TenantKind.StartupTeam : TenantKind.Sme, region.Province, team ? null : CreditCodeOf($"91{Provinces.Codes[region.Province]}", prefix, i), region.ProgramId,
                 // One tenant in seven never registers its R&D activity: its voucher stays claimed and cannot pay.
                 RegistersActivity: i % 7 != 6));
         }
         return tenants;
     }
 
+    /// <summary>The GPUs a site declares installed: exactly what the tool lists there, per model.</summary>
+    public static Dictionary<string, int> InstalledGpus(IEnumerable<PoolPlan> pools) =>
+        pools.GroupBy(p => p.GpuModel).ToDictionary(g => g.Key, g => g.Sum(p => p.GpuCount), StringComparer.Ordinal);
+
     public static string ProviderCreditCode(int index) => CreditCodeOf("9152", "provider", index);
 
-    /// <summary>A valid, stable credit code per actor, different for every prefix and index.</summary>
+    /// <summary>A valid, stable credit code per actor, different for every prefix and index; <paramref name="head"/> carries the province.</summary>
     private static string CreditCodeOf(string head, string prefix, int index)
     {
         var salt = (uint)StableHash(prefix) % 10_000;

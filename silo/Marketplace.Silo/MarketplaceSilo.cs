@@ -93,6 +93,7 @@ public static class MarketplaceSilo
         services.TryAddSingleton<ReservationStore>();
         services.TryAddSingleton<VoucherStore>();
         services.TryAddSingleton<ProgramStore>();
+        services.TryAddSingleton<CompanyStore>();
         services.TryAddSingleton<SagaFaults>();
         // The market's clock; tests register a fake one first.
         services.TryAddKeyedSingleton(Names.ClockKeys.Market, TimeProvider.System);

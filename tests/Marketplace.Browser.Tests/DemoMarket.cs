@@ -74,8 +74,9 @@ public sealed class DemoMarket(ProcessCluster system)
         {
             name = $"{site.City} Intelligent Computing Center",
             creditCode = Scenario.NewCreditCode(),
-            sites = new[] { new { siteId, name = $"{site.City} DC 1", province = site.Province, city = site.City, latitude = site.Latitude, longitude = site.Longitude, greenPowerPercent = 60 } },
+            sites = new[] { new { siteId, name = $"{site.City} DC 1", province = site.Province, city = site.City, latitude = site.Latitude, longitude = site.Longitude, greenPowerPercent = 60, installedGpus = Scenario.InstalledGpus() } },
         }));
+        await MarketSeed.VerifyAsync(system, "providers", providerId);
         await Ok(client.PostAsJsonAsync($"/api/v1/providers/{providerId}/pools",
             new { poolId = $"{providerId}-{site.GpuModel.ToLowerInvariant()}", siteId, gpuModel = site.GpuModel, gpuCount = site.Gpus, askFenPerGpuHour = site.AskFen }));
         ProviderIds.Add(providerId);
@@ -88,7 +89,8 @@ public sealed class DemoMarket(ProcessCluster system)
     {
         var tenantId = Scenario.Unique("tenant");
         var client = await system.ClientAsync(Names.Roles.Sme, tenantId: tenantId);
-        await Ok(client.PostAsJsonAsync("/api/v1/tenants", new { name = $"{province} AI Lab {tenantId[^4..]}", kind = "Sme", province, creditCode = Scenario.NewCreditCode() }));
+        await Ok(client.PostAsJsonAsync("/api/v1/tenants", new { name = $"{province} AI Lab {tenantId[^4..]}", kind = "Sme", province, creditCode = Scenario.NewCreditCode(province) }));
+        await MarketSeed.VerifyAsync(system, "tenants", tenantId);
         var voucher = await Ok(client.PostAsJsonAsync($"/api/v1/programs/{program}/vouchers", new { amountFen = 3_000_000 }));
         var voucherId = voucher.GetProperty("id").GetString()!;
         if (registerActivity)

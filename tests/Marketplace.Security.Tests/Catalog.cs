@@ -136,6 +136,22 @@ public static class Catalog
         new("GET", "/api/v1/tenants/me/bids", "401 | 200 | 403 | 403 | 403", (_, _, _, _) => Get("/api/v1/tenants/me/bids")),
         new("GET", "/api/v1/tenants/me/reservations", "401 | 200 | 403 | 403 | 403", (_, _, _, _) => Get("/api/v1/tenants/me/reservations")),
 
+        // ---- companies: the programme office verifies registrations ---------------------------------------------------
+        new("GET", "/api/v1/companies/", "401 | 403 | 403 | 200 | 200",
+            (_, _, _, _) => Send("GET", "/api/v1/companies/", NoValues, Values(("state", "pending"), ("page", "1"), ("pageSize", "50")), null)),
+        new("POST", "/api/v1/companies/{party}/{id}/verify", "401 | 403 | 403 | 200 | 200", async (w, _, _, _) =>
+        {
+            // A fresh registration each time, so that no call changes what the seeded companies may do.
+            var (tenant, _) = await w.Scenario.Tenant(verified: false);
+            return await Send("POST", "/api/v1/companies/{party}/{id}/verify", Values(("party", "tenants"), ("id", tenant)), NoValues, null);
+        }),
+        new("POST", "/api/v1/companies/{party}/{id}/reject", "401 | 403 | 403 | 200 | 200", async (w, _, _, _) =>
+        {
+            var (provider, _) = await w.Scenario.Provider(verified: false);
+            return await Send("POST", "/api/v1/companies/{party}/{id}/reject", Values(("party", "providers"), ("id", provider)), NoValues,
+                new JsonObject { ["reason"] = "The credit code belongs to another company." });
+        }),
+
         // ---- vouchers -----------------------------------------------------------------------------------------------
         new("POST", "/api/v1/programs/{id}/vouchers", "401 | 201 | 403 | 403 | 403", async (w, role, _, fresh) =>
         {
@@ -272,6 +288,8 @@ public static class Catalog
         {
             ["siteId"] = s.SiteId, ["name"] = s.Name, ["province"] = s.Province, ["city"] = s.City,
             ["latitude"] = s.Latitude, ["longitude"] = s.Longitude, ["greenPowerPercent"] = s.GreenPowerPercent,
+            ["installedGpus"] = new JsonObject((provider.Installed ?? []).Where(i => i.SiteId == s.SiteId)
+                .Select(i => KeyValuePair.Create(i.GpuModel, (JsonNode?)JsonValue.Create(i.Count)))),
         }).ToArray()),
     };
 

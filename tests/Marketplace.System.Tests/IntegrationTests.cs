@@ -25,6 +25,7 @@ public sealed class IntegrationTests : IAsyncLifetime
         using var provider = await _system.ClientAsync(Names.Roles.Provider, providerId: providerId);
         var registered = await MarketSeed.RegisterProviderAsync(provider, "Guizhou", "gy-1");
         Assert.Equal(HttpStatusCode.OK, registered.StatusCode);
+        await MarketSeed.VerifyAsync(_system, "providers", providerId);
 
         // A real SignalR client over WebSockets, as a provider's dashboard connects.
         await using var hub = await _system.HubAsync(Names.Roles.Provider, providerId: providerId);

@@ -21,6 +21,7 @@ public sealed class MultiSiloPushTests : IAsyncLifetime
         using var provider = await _system.ClientAsync(Names.Roles.Provider, providerId: providerId);
         var registered = await MarketSeed.RegisterProviderAsync(provider, "Ningxia", "zw-1");
         Assert.Equal(HttpStatusCode.OK, registered.StatusCode);
+        await MarketSeed.VerifyAsync(_system, "providers", providerId);
         await using var hub = await _system.HubAsync(Names.Roles.Provider, providerId: providerId);
 
         // Sixteen pools land on the three silos by random placement: the chance that all sit on one silo is 3 in 43 million.

@@ -23,6 +23,7 @@ public sealed class OperabilityTests : IAsyncLifetime
         var providerId = Scenario.Unique("prov");
         using var provider = await _system.ClientAsync(Names.Roles.Provider, providerId: providerId);
         (await MarketSeed.RegisterProviderAsync(provider, "Ningxia", "zw-1")).EnsureSuccessStatusCode();
+        await MarketSeed.VerifyAsync(_system, "providers", providerId);
         (await provider.PostAsJsonAsync($"/api/v1/providers/{providerId}/pools", new { siteId = "zw-1", gpuModel = "H20-96G", gpuCount = 8, askFenPerGpuHour = 800 }))
             .EnsureSuccessStatusCode();
         using var admin = await _system.ClientAsync(Names.Roles.Admin);
@@ -36,6 +37,7 @@ public sealed class OperabilityTests : IAsyncLifetime
         var tenantId = Scenario.Unique("tenant");
         using var sme = await _system.ClientAsync(Names.Roles.Sme, tenantId: tenantId);
         (await sme.PostAsJsonAsync("/api/v1/tenants", new { name = "Acme", kind = "Sme", province = "Beijing", creditCode = Scenario.NewCreditCode() })).EnsureSuccessStatusCode();
+        await MarketSeed.VerifyAsync(_system, "tenants", tenantId);
         var voucher = await (await sme.PostAsJsonAsync("/api/v1/programs/nx-ops/vouchers", new { })).Content.ReadFromJsonAsync<JsonElement>();
         var voucherId = voucher.GetProperty("id").GetString();
         (await sme.PostAsJsonAsync($"/api/v1/vouchers/{voucherId}/activity", new { title = "Eval", description = "Evaluate", plannedGpuHours = 10 })).EnsureSuccessStatusCode();

@@ -17,6 +17,7 @@ public static class MarketSeed
             var id = Scenario.Unique("prov");
             using var client = await system.ClientAsync(Names.Roles.Provider, providerId: id);
             (await RegisterProviderAsync(client, province)).EnsureSuccessStatusCode();
+            await VerifyAsync(system, "providers", id);
             (await client.PostAsJsonAsync($"/api/v1/providers/{id}/pools", new { siteId = "dc-1", gpuModel = model, gpuCount = gpus, askFenPerGpuHour = 1_000 + 10 * i }))
                 .EnsureSuccessStatusCode();
             ids.Add(id);
@@ -30,8 +31,15 @@ public static class MarketSeed
         {
             name = $"{province} Compute",
             creditCode = Scenario.NewCreditCode(),
-            sites = new[] { new { siteId, name = $"{province} DC", province, city = "City", latitude = 36.0, longitude = 104.0, greenPowerPercent = 60 } },
+            sites = new[] { new { siteId, name = $"{province} DC", province, city = "City", latitude = 36.0, longitude = 104.0, greenPowerPercent = 60, installedGpus = Scenario.InstalledGpus() } },
         });
+
+    /// <summary>The programme office verifies a registration (party: "tenants" or "providers"), as a regulator does.</summary>
+    public static async Task VerifyAsync(IApiClients system, string party, string id)
+    {
+        using var regulator = await system.ClientAsync(Names.Roles.Regulator);
+        (await regulator.PostAsync($"/api/v1/companies/{party}/{id}/verify", null)).EnsureSuccessStatusCode();
+    }
 
     /// <summary>Registered SME tenants, each with a client acting for it.</summary>
     public static async Task<IReadOnlyList<(string Id, HttpClient Client)>> TenantsAsync(IApiClients system, int count)
@@ -43,6 +51,7 @@ public static class MarketSeed
             var client = await system.ClientAsync(Names.Roles.Sme, tenantId: id);
             (await client.PostAsJsonAsync("/api/v1/tenants", new { name = $"Tenant {i}", kind = "Sme", province = "Beijing", creditCode = Scenario.NewCreditCode() }))
                 .EnsureSuccessStatusCode();
+            await VerifyAsync(system, "tenants", id);
             tenants.Add((id, client));
         }
         return tenants;

@@ -16,15 +16,20 @@ public sealed class Scenario(IGrainFactory grains, TimeProvider clock)
 
     public DateTimeOffset Now => clock.GetUtcNow();
 
+    /// <summary>A programme officer's verification, as the regulator's verify call makes it.</summary>
+    public static readonly CompanyDecision Verify = new(true, "scenario-regulator", null, null);
+
     public static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid():N}"[..(prefix.Length + 13)];
 
-    /// <summary>A random, valid unified social credit code.</summary>
-    public static string NewCreditCode()
+    /// <summary>A random, valid unified social credit code of a company registered in <paramref name="province"/>.</summary>
+    public static string NewCreditCode(string province = "Beijing")
     {
         var chars = new char[17];
         chars[0] = '9';
         chars[1] = '1';
-        for (var i = 2; i < 8; i++)
+        chars[2] = Provinces.Codes[province][0];
+        chars[3] = Provinces.Codes[province][1];
+        for (var i = 4; i < 8; i++)
         {
             chars[i] = (char)('0' + Random.Shared.Next(10));
         }
@@ -54,25 +59,46 @@ public sealed class Scenario(IGrainFactory grains, TimeProvider clock)
             .PublishProviderNotice(new ProviderNotice(batch ?? Unique("batch"), providerId, true, from ?? Now.AddDays(-30)));
 
     public async Task<(string Id, string CreditCode)> Tenant(string province = "Beijing", TenantKind kind = TenantKind.Sme,
-        IReadOnlyList<string>? relatedParties = null, string? creditCode = null)
+        IReadOnlyList<string>? relatedParties = null, string? creditCode = null, bool verified = true)
     {
         var id = Unique("tenant");
-        var code = kind == TenantKind.StartupTeam && creditCode is null ? null : creditCode ?? NewCreditCode();
+        var code = kind == TenantKind.StartupTeam && creditCode is null ? null : creditCode ?? NewCreditCode(province);
         await Grains.GetGrain<ITenantGrain>(id).Register(new TenantRegistration($"Tenant {id}", kind, province, code, relatedParties ?? [],
             code is null ? "We are three researchers fine-tuning a model for legal documents." : null));
+        if (verified)
+        {
+            await Grains.GetGrain<ITenantGrain>(id).Review(Verify);
+        }
         return (id, code ?? "");
     }
 
     public static Site Site(string province, string siteId = "site-1", double latitude = 36.0, double longitude = 103.8) =>
         new(siteId, $"{province} site", province, $"{province} city", latitude, longitude, 50);
 
-    public async Task<(string Id, string CreditCode)> Provider(IReadOnlyList<Site>? sites = null, string? creditCode = null)
+    /// <summary>
+    /// A provider with the sites given, each with <paramref name="installedPerModel"/> GPUs of every model installed (by
+    /// default as many as a site may declare, so that only tests of site capacity meet it).
+    /// </summary>
+    public async Task<(string Id, string CreditCode)> Provider(IReadOnlyList<Site>? sites = null, string? creditCode = null,
+        int installedPerModel = Marketplace.Domain.Rules.PoolRules.MaxInstalledGpusPerModel, bool verified = true)
     {
         var id = Unique("prov");
-        var code = creditCode ?? NewCreditCode();
-        await Grains.GetGrain<IProviderGrain>(id).Register(new ProviderRegistration($"Provider {id}", code, sites ?? [Site("Gansu")]));
+        var code = creditCode ?? NewCreditCode("Gansu");
+        sites ??= [Site("Gansu")];
+        await Grains.GetGrain<IProviderGrain>(id).Register(new ProviderRegistration($"Provider {id}", code, sites, Installed(sites, installedPerModel)));
+        if (verified)
+        {
+            await Grains.GetGrain<IProviderGrain>(id).Review(Verify);
+        }
         return (id, code);
     }
+
+    /// <summary>The installed GPUs of a site in an API request: <paramref name="perModel"/> of every model.</summary>
+    public static Dictionary<string, int> InstalledGpus(int perModel = Marketplace.Domain.Rules.PoolRules.MaxInstalledGpusPerModel) =>
+        GpuModels.Known.ToDictionary(m => m, _ => perModel);
+
+    public static IReadOnlyList<InstalledGpus> Installed(IEnumerable<Site> sites, int perModel) =>
+        sites.SelectMany(s => GpuModels.Known.Select(m => new InstalledGpus(s.SiteId, m, perModel))).ToList();
 
     public async Task<PoolView> Pool(string providerId, string model = "H800-80G", int gpus = 8, long ask = 1_500, string siteId = "site-1") =>
         await Grains.GetGrain<IProviderGrain>(providerId).ListPool(new PoolListing(Unique("pool"), siteId, model, gpus, ask));

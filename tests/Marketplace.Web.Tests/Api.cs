@@ -16,10 +16,19 @@ public sealed class Api(WebCluster web)
         {
             name = $"Provider {id}",
             creditCode = Scenario.NewCreditCode(),
-            sites = new[] { new { siteId, name = $"{province} DC", province, city = "City", latitude = 36.06, longitude = 103.83, greenPowerPercent = 60 } },
+            sites = new[] { new { siteId, name = $"{province} DC", province, city = "City", latitude = 36.06, longitude = 103.83, greenPowerPercent = 60, installedGpus = Scenario.InstalledGpus() } },
         });
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        await Verify("providers", id);
         return (id, client);
+    }
+
+    /// <summary>The programme office verifies the registration, as a regulator does.</summary>
+    public async Task Verify(string party, string id)
+    {
+        using var regulator = web.Client(Names.Roles.Regulator);
+        var response = await regulator.PostAsync($"/api/v1/companies/{party}/{id}/verify", null);
+        Assert.True(response.StatusCode == HttpStatusCode.OK, await response.Content.ReadAsStringAsync());
     }
 
     public async Task<PoolView> Pool(HttpClient provider, string providerId, string model = "H800-80G", int gpus = 8, long ask = 1_500, string siteId = "site-1")
@@ -34,8 +43,9 @@ public sealed class Api(WebCluster web)
     {
         var id = Scenario.Unique("tenant");
         var client = web.Sme(id);
-        var response = await client.PostAsJsonAsync("/api/v1/tenants", new { name = $"Tenant {id}", kind = "Sme", province, creditCode = Scenario.NewCreditCode() });
+        var response = await client.PostAsJsonAsync("/api/v1/tenants", new { name = $"Tenant {id}", kind = "Sme", province, creditCode = Scenario.NewCreditCode(province) });
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        await Verify("tenants", id);
         return (id, client);
     }
 }

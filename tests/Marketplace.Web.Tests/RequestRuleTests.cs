@@ -41,7 +41,7 @@ public sealed class RequestRuleTests(PlatformCluster web)
         var response = await web.Provider(id).PostAsJsonAsync("/api/v1/providers", new
         {
             name = $"Provider{hidden}", creditCode = Scenario.NewCreditCode(),
-            sites = new[] { new { siteId = "site-1", name = "Gansu DC", province = "Gansu", city = "Lanzhou", latitude = 36.06, longitude = 103.83, greenPowerPercent = 60 } },
+            sites = new[] { new { siteId = "site-1", name = "Gansu DC", province = "Gansu", city = "Lanzhou", latitude = 36.06, longitude = 103.83, greenPowerPercent = 60, installedGpus = Scenario.InstalledGpus() } },
         });
         await AssertFieldRefused(response, "name");
     }
@@ -53,7 +53,7 @@ public sealed class RequestRuleTests(PlatformCluster web)
         var response = await web.Provider(id).PostAsJsonAsync("/api/v1/providers", new
         {
             name = "Provider", creditCode = Scenario.NewCreditCode(),
-            sites = new[] { new { siteId = "site-1", name = $"Gansu{hidden} DC", province = "Gansu", city = "Lanzhou", latitude = 36.06, longitude = 103.83, greenPowerPercent = 60 } },
+            sites = new[] { new { siteId = "site-1", name = $"Gansu{hidden} DC", province = "Gansu", city = "Lanzhou", latitude = 36.06, longitude = 103.83, greenPowerPercent = 60, installedGpus = Scenario.InstalledGpus() } },
         });
         await AssertFieldRefused(response, "sites[0].name");
     }

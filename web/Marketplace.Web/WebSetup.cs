@@ -219,6 +219,7 @@ public static class WebSetup
         api.MapMarketApi();
         api.MapReservationsApi();
         api.MapOversightApi();
+        api.MapCompaniesApi();
         // A connection ends when its token does: a revoked role or a lapsed sign-in cannot keep listening.
         app.MapHub<MarketHub>(Names.Hub.Path, o => o.CloseOnAuthenticationExpiration = true).RequireAuthorization();
         app.MapOperability();

@@ -8,6 +8,9 @@ public interface IProviderGrain : IGrainWithStringKey
 
     [Alias("get")] Task<ProviderView?> Get();
 
+    /// <summary>A regulator or admin verifies or rejects the registration.</summary>
+    [Alias("review")] Task<ProviderView> Review(CompanyDecision decision);
+
     [Alias("list-pool")] Task<PoolView> ListPool(PoolListing listing);
 
     [Alias("change-pool")] Task<PoolView> ChangePool(string poolId, PoolChange change);

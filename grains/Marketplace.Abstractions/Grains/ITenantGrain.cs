@@ -7,4 +7,7 @@ public interface ITenantGrain : IGrainWithStringKey
     [Alias("register")] Task<TenantView> Register(TenantRegistration registration);
 
     [Alias("get")] Task<TenantView?> Get();
+
+    /// <summary>A regulator or admin verifies or rejects the registration.</summary>
+    [Alias("review")] Task<TenantView> Review(CompanyDecision decision);
 }

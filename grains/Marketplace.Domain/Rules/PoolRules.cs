@@ -3,6 +3,9 @@ namespace Marketplace.Domain.Rules;
 /// <summary>What a pool may list: its GPU count and its ask per GPU-hour.</summary>
 public static class PoolRules
 {
+    /// <summary>The most GPUs of one model a site can declare installed.</summary>
+    public const int MaxInstalledGpusPerModel = 1_000_000;
+
     public static FieldErrors Validate(int? gpuCount, long? askFenPerGpuHour, MarketLimits limits, bool required = true, FieldErrors? errors = null) =>
         (errors ?? new FieldErrors())
             .Range(gpuCount, 1, limits.MaxPoolGpus, "gpuCount", required)

@@ -46,6 +46,8 @@ internal static class MarketApi
             {
                 return refused;
             }
+            // The market takes bids of verified companies only (it trades for them; it does not know who they are).
+            CompanyVerification.Require((await grains.Run(c => c.GetGrain<ITenantGrain>(tenant).Get()))?.Status, $"tenant '{tenant}'", "bid");
             var submission = new BidSubmission(Ids.Bid(tenant, key!), tenant, order!, Ids.ContentHash(StateJson.Serialize(order)));
             var bid = await grains.Run(c => c.GetGrain<IMarketGrain>(order!.GpuModel).PlaceBid(submission));
             return Results.Created($"/api/v1/bids/{bid.Id}", bid);

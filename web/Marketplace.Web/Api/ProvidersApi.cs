@@ -4,7 +4,9 @@ using Marketplace.Web.Queries;
 
 namespace Marketplace.Web.Api;
 
-public sealed record SiteRequest(string? SiteId, string? Name, string? Province, string? City, double? Latitude, double? Longitude, int? GreenPowerPercent);
+/// <summary>A site and the GPUs installed there per model ("H800-80G": 512): the pools listed at the site never add up to more.</summary>
+public sealed record SiteRequest(string? SiteId, string? Name, string? Province, string? City, double? Latitude, double? Longitude, int? GreenPowerPercent,
+    Dictionary<string, int>? InstalledGpus = null);
 
 public sealed record ProviderRequest(string? Name, string? CreditCode, List<SiteRequest>? Sites);
 
@@ -42,18 +44,29 @@ internal static class ProvidersApi
                 {
                     check.Add($"sites[{i}].longitude", "must be a longitude in China (73 to 136)");
                 }
+                if (s.InstalledGpus is null)
+                {
+                    check.Add($"sites[{i}].installedGpus", "is required: the GPUs installed at the site per model");
+                }
+                foreach (var (model, count) in s.InstalledGpus ?? [])
+                {
+                    check.GpuModel(model, $"sites[{i}].installedGpus").Range(count, 0, PoolRules.MaxInstalledGpusPerModel, $"sites[{i}].installedGpus.{model}");
+                }
             }
             if (!check.Ok)
             {
                 return check.Problem();
             }
             var registration = new ProviderRegistration(request.Name!, request.CreditCode!,
-                sites.Select(s => new Site(s.SiteId!, s.Name!, s.Province!, s.City!, s.Latitude!.Value, s.Longitude!.Value, s.GreenPowerPercent!.Value)).ToList());
+                sites.Select(s => new Site(s.SiteId!, s.Name!, s.Province!, s.City!, s.Latitude!.Value, s.Longitude!.Value, s.GreenPowerPercent!.Value)).ToList(),
+                sites.SelectMany(s => s.InstalledGpus!.Select(m => new InstalledGpus(s.SiteId!, m.Key, m.Value))).ToList());
             var id = Caller.Of(context).Provider;
-            return Results.Ok(await grains.Run(c => c.GetGrain<IProviderGrain>(id).Register(registration)));
+            var view = await grains.Run(c => c.GetGrain<IProviderGrain>(id).Register(registration));
+            AuditMiddleware.Describe(context, CompaniesApi.AuditDetail(view.Status));
+            return Results.Ok(view);
         })
         .RequireAuthorization(Names.Policies.Provider)
-        .WithSummary("Register (or update) the caller's provider and its sites")
+        .WithSummary("Register (or update) the caller's provider, its sites and the GPUs installed at each")
         .Produces<ProviderView>();
 
         providers.MapGet("/me", async (GrainCalls grains, HttpContext context) =>

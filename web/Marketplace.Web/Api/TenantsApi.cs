@@ -10,7 +10,8 @@ public sealed record TenantRequest(
     string? Province,
     string? CreditCode,
     List<string>? RelatedPartyCreditCodes,
-    string? CredibilityStatement);
+    string? CredibilityStatement,
+    List<string>? Members = null);
 
 internal static class TenantsApi
 {
@@ -37,6 +38,20 @@ internal static class TenantsApi
             {
                 check.CreditCodeOf(related[i], $"relatedPartyCreditCodes[{i}]");
             }
+            if (request.CreditCode is not null && CreditCode.IsValid(request.CreditCode) && Provinces.IsKnown(request.Province)
+                && Provinces.CreditCodeMismatch(request.CreditCode, request.Province!) is { } mismatch)
+            {
+                check.Add("creditCode", mismatch);
+            }
+            var members = request.Members ?? [];
+            if (members.Count > CompanyRules.MaxMembers)
+            {
+                check.Add("members", $"at most {CompanyRules.MaxMembers} members");
+            }
+            for (var i = 0; i < members.Count && i < CompanyRules.MaxMembers; i++)
+            {
+                check.Name(members[i], $"members[{i}]");
+            }
             if (request.CreditCode is null && kind == TenantKind.Sme)
             {
                 check.Add("creditCode", "an SME must give its unified social credit code");
@@ -50,11 +65,13 @@ internal static class TenantsApi
                 return check.Problem();
             }
             var registration = new TenantRegistration(request.Name!, kind, request.Province!, request.CreditCode, related.Distinct().ToList(),
-                request.CredibilityStatement);
+                request.CredibilityStatement, request.Members is null ? null : members);
             var tenantId = Caller.Of(context).Tenant;
-            return Results.Ok(await grains.Run(c => c.GetGrain<ITenantGrain>(tenantId).Register(registration)));
+            var view = await grains.Run(c => c.GetGrain<ITenantGrain>(tenantId).Register(registration));
+            AuditMiddleware.Describe(context, CompaniesApi.AuditDetail(view.Status));
+            return Results.Ok(view);
         })
-        .WithSummary("Register (or update) the caller's tenant")
+        .WithSummary("Register (or update) the caller's tenant: a credit code matching the province, held by no other tenant (409 credit-code-taken)")
         .Produces<TenantView>();
 
         tenants.MapGet("/me", async (GrainCalls grains, HttpContext context) =>

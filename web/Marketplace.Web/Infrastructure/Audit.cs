@@ -257,6 +257,10 @@ internal sealed class AuditLog(NpgsqlDataSource db, ILogger<AuditLog> logger, [F
 internal sealed class AuditMiddleware(RequestDelegate next)
 {
     private const string DeniedKey = "audit:denied";
+    private const string DetailKey = "audit:detail";
+
+    /// <summary>Says what the action did, for the trail (a registration's verification state and changes, a regulator's decision).</summary>
+    public static void Describe(HttpContext context, string detail) => context.Items[DetailKey] = detail;
 
     /// <summary>Marks the request as refused for ownership (answered 404 so ids cannot be probed).</summary>
     public static void MarkDenied(HttpContext context) => context.Items[DeniedKey] = true;
@@ -308,7 +312,8 @@ internal sealed class AuditMiddleware(RequestDelegate next)
             && !HttpMethods.IsGet(context.Request.Method) && !HttpMethods.IsHead(context.Request.Method) && !HttpMethods.IsOptions(context.Request.Method);
         if (oversight || selfService)
         {
-            audit.Record(new AuditEntry(clock.GetUtcNow(), caller.Subject, caller.Role, action, resource, status < 400 ? "ok" : "failed", status, null,
+            audit.Record(new AuditEntry(clock.GetUtcNow(), caller.Subject, caller.Role, action, resource, status < 400 ? "ok" : "failed", status,
+                context.Items.TryGetValue(DetailKey, out var detail) ? detail as string : null,
                 RequestOrigin.Of(context)));
         }
     }

@@ -5,6 +5,11 @@ namespace Marketplace.Web.Queries;
 
 public sealed record ProgramSummary(string Id, string Name, string Province, ProgramDefinition Definition, long IssuedFen, long ReturnedFen, DateTimeOffset CreatedAt);
 
+/// <summary>A registration in the programme office's queue: as registered now, and what changed since it was last verified.</summary>
+public sealed record CompanyReviewView(string Party, string Id, string Name, string? CreditCode, CompanyState State, int Revision,
+    System.Text.Json.JsonElement Registration, IReadOnlyList<CompanyChange> Changes, string? Reason, string? ReviewedBy, DateTimeOffset? ReviewedAt,
+    DateTimeOffset UpdatedAt);
+
 public sealed record LedgerEntryView(string Account, long AmountFen);
 
 public sealed record LedgerTransactionView(string Id, long Sequence, string Kind, string? VoucherId, string? ReservationId, string Description,
@@ -34,7 +39,7 @@ public sealed record TakeUp(
     DateTimeOffset At);
 
 public sealed record AuditView(long Id, DateTimeOffset At, string Subject, string Role, string Action, string Resource, string Outcome, int StatusCode,
-    string? Address, string? UserAgent, string? TraceId);
+    string? Address, string? UserAgent, string? TraceId, string? Detail = null);
 
 /// <summary>Refused requests of one caller, action and status in one minute.</summary>
 public sealed record RefusalView(DateTimeOffset Minute, string Subject, string Caller, string Role, string Action, int StatusCode, long Count,
@@ -178,16 +183,32 @@ public sealed class ReadModels(NpgsqlDataSource db, [FromKeyedServices(Names.Clo
         }).ToList();
     }
 
+    /// <summary>Registrations in a state, the longest waiting first.</summary>
+    public async Task<IReadOnlyList<CompanyReviewView>> CompaniesAsync(CompanyState state, int page, int pageSize, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand("""
+            SELECT party, party_id, name, credit_code, state, revision, registration::text, changes::text, reason, reviewed_by, reviewed_at, updated_at
+            FROM companies WHERE state = @s ORDER BY updated_at, party, party_id LIMIT @l OFFSET @o
+            """);
+        command.Parameters.AddWithValue("s", state.ToString());
+        command.Parameters.AddWithValue("l", pageSize);
+        command.Parameters.AddWithValue("o", (long)(page - 1) * pageSize);
+        return await ReadAsync(command, r => new CompanyReviewView(r.GetString(0), r.GetString(1), r.GetString(2), NullableString(r, 3),
+            Enum.Parse<CompanyState>(r.GetString(4)), r.GetInt32(5), System.Text.Json.JsonDocument.Parse(r.GetString(6)).RootElement.Clone(),
+            StateJson.Deserialize<List<CompanyChange>>(r.GetString(7)), NullableString(r, 8), NullableString(r, 9),
+            r.IsDBNull(10) ? null : r.GetFieldValue<DateTimeOffset>(10), r.GetFieldValue<DateTimeOffset>(11)), cancellationToken);
+    }
+
     public async Task<IReadOnlyList<AuditView>> AuditAsync(int page, int pageSize, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand("""
-            SELECT id, at, subject, role, action, resource, outcome, status_code, address, user_agent, trace_id FROM audit_log
+            SELECT id, at, subject, role, action, resource, outcome, status_code, address, user_agent, trace_id, detail FROM audit_log
             ORDER BY id DESC LIMIT @l OFFSET @o
             """);
         command.Parameters.AddWithValue("l", pageSize);
         command.Parameters.AddWithValue("o", (long)(page - 1) * pageSize);
         return await ReadAsync(command, r => new AuditView(r.GetInt64(0), r.GetFieldValue<DateTimeOffset>(1), r.GetString(2), r.GetString(3),
-            r.GetString(4), r.GetString(5), r.GetString(6), r.GetInt32(7), NullableString(r, 8), NullableString(r, 9), NullableString(r, 10)),
+            r.GetString(4), r.GetString(5), r.GetString(6), r.GetInt32(7), NullableString(r, 8), NullableString(r, 9), NullableString(r, 10), NullableString(r, 11)),
             cancellationToken);
     }
 

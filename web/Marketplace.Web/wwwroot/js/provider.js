@@ -57,6 +57,12 @@ async function showProvider() {
   }
 }
 
+// "H800-80G=512, H20-96G=256" → { "H800-80G": 512, "H20-96G": 256 }: the pools listed at the site never add up to more.
+function installedGpus(text) {
+  return Object.fromEntries(text.split(",").map(part => part.split("=").map(s => s.trim()))
+    .filter(([model]) => model).map(([model, count]) => [model, Number(count)]));
+}
+
 function wireForms() {
   onSubmit("register-provider", async v => {
     await api("POST", "/providers", {
@@ -64,6 +70,7 @@ function wireForms() {
       sites: [{
         siteId: v.siteId, name: v.siteName, province: v.province, city: v.city,
         latitude: Number(v.latitude), longitude: Number(v.longitude), greenPowerPercent: Number(v.greenPowerPercent),
+        installedGpus: installedGpus(v.installedGpus),
       }],
     });
     await showProvider();
