@@ -25,6 +25,26 @@ public static class CompanyReview
         return status with { State = CompanyState.Pending, Revision = status.Revision + 1, Changes = changesSinceVerified, Reason = null };
     }
 
+    /// <summary>What a tenant's or a provider's state holds for its review.</summary>
+    public interface IReviewed<TRegistration> where TRegistration : class
+    {
+        TRegistration? Registration { get; }
+        CompanyStatus? Status { get; set; }
+        /// <summary>The registration as last verified: what a later change is compared with.</summary>
+        TRegistration? Verified { get; set; }
+    }
+
+    /// <summary>Applies a regulator's decision: the new status, and, when verified, the registration it verified.</summary>
+    public static void Apply<TRegistration>(IReviewed<TRegistration> state, CompanyDecision decision, DateTimeOffset now)
+        where TRegistration : class
+    {
+        state.Status = Decide(state.Registration is null ? null : state.Status ?? Unreviewed, decision, now);
+        if (state.Status.IsVerified)
+        {
+            state.Verified = state.Registration;
+        }
+    }
+
     public static CompanyStatus Decide(CompanyStatus? status, CompanyDecision decision, DateTimeOffset now)
     {
         if (status is null)

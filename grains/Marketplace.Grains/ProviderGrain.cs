@@ -5,7 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Marketplace.Grains;
 
 [GenerateSerializer]
-public sealed class ProviderState
+public sealed class ProviderState : CompanyReview.IReviewed<ProviderRegistration>
 {
     [Id(0)] public ProviderRegistration? Registration { get; set; }
     [Id(1)] public DateTimeOffset RegisteredAt { get; set; }
@@ -76,12 +76,7 @@ public sealed class ProviderGrain(
 
     public async Task<ProviderView> Review(CompanyDecision decision)
     {
-        var current = state.State.Registration is null ? null : state.State.Status ?? CompanyReview.Unreviewed;
-        state.State.Status = CompanyReview.Decide(current, decision, clock.GetUtcNow());
-        if (state.State.Status.IsVerified)
-        {
-            state.State.Verified = state.State.Registration;
-        }
+        CompanyReview.Apply(state.State, decision, clock.GetUtcNow());
         await state.WriteStateAsync();
         await SaveForReviewAsync();
         return View()!;

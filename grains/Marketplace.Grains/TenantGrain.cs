@@ -5,7 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Marketplace.Grains;
 
 [GenerateSerializer]
-public sealed class TenantState
+public sealed class TenantState : CompanyReview.IReviewed<TenantRegistration>
 {
     [Id(0)] public TenantRegistration? Registration { get; set; }
     [Id(1)] public DateTimeOffset RegisteredAt { get; set; }
@@ -45,12 +45,7 @@ public sealed class TenantGrain(
 
     public async Task<TenantView> Review(CompanyDecision decision)
     {
-        var current = state.State.Registration is null ? null : state.State.Status ?? CompanyReview.Unreviewed;
-        state.State.Status = CompanyReview.Decide(current, decision, clock.GetUtcNow());
-        if (state.State.Status.IsVerified)
-        {
-            state.State.Verified = state.State.Registration;
-        }
+        CompanyReview.Apply(state.State, decision, clock.GetUtcNow());
         await state.WriteStateAsync();
         await SaveForReviewAsync();
         return View()!;
