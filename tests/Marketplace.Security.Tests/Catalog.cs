@@ -177,6 +177,8 @@ public static class Catalog
         }),
         new("GET", "/api/v1/providers/me", "401 | 403 | 200 | 403 | 403", (_, _, _, _) => Get("/api/v1/providers/me")),
         new("GET", "/api/v1/providers/{id}/pools", "401 | 404 | 200 404 | 200 | 200", (w, _, t, _) => Get("/api/v1/providers/{id}/pools", ("id", Provider(w, t)))),
+        new("GET", "/api/v1/providers/{id}/reliability", "401 | 404 | 200 404 | 200 | 200",
+            (w, _, t, _) => Get("/api/v1/providers/{id}/reliability", ("id", Provider(w, t)))),
         new("GET", "/api/v1/providers/{id}/reservations", "401 | 403 | 200 404 | 403 | 403",
             (w, _, t, _) => Get("/api/v1/providers/{id}/reservations", ("id", Provider(w, t)))),
         new("POST", "/api/v1/providers/{id}/pools", "401 | 403 | 201 404 | 403 | 403",

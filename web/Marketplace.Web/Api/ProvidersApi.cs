@@ -91,6 +91,18 @@ internal static class ProvidersApi
         .WithSummary("A provider's pools with their capacity calendars (the provider, regulators and admins)")
         .Produces<IReadOnlyList<PoolView>>();
 
+        providers.MapGet("/{id}/reliability", async (string id, GrainCalls grains, ReadModels read, HttpContext context, CancellationToken ct) =>
+        {
+            var caller = Caller.Of(context);
+            if (!caller.IsOversight && caller.ProviderId != id || await grains.Run(c => c.GetGrain<IProviderGrain>(id).Get()) is null)
+            {
+                return Problems.NotFound(context, "provider", id);
+            }
+            return Results.Ok(await read.ReliabilityAsync(id, ct));
+        })
+        .WithSummary("How much of what the provider sold its outages took away (the provider, regulators and admins)")
+        .Produces<ProviderReliability>();
+
         providers.MapGet("/{id}/reservations", async (string id, ReadModels read, HttpContext context, CancellationToken ct) =>
             Owns(context, id) ? Results.Ok(await read.ReservationsOfProviderAsync(id, 200, ct)) : Problems.NotFound(context, "provider", id))
             .RequireAuthorization(Names.Policies.Provider)
