@@ -27,14 +27,7 @@ public sealed class RoutingGrain(
         var provinces = preferredProvinces.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
         state.State.Policy = new RoutingPolicy(provinces, withinBasisPoints, clock.GetUtcNow(), updatedBy);
         await state.WriteStateAsync();
-        try
-        {
-            await Task.WhenAll(GpuModels.Known.Select(model => GrainFactory.GetGrain<IMarketGrain>(model).RoutingChanged(state.State.Policy)));
-        }
-        catch (Exception e)
-        {
-            logger.LogWarning(e, "A market did not take the routing rule at once; it reads it again at its next sweep");
-        }
+        await GrainFactory.TellEveryMarketAsync(market => market.RoutingChanged(state.State.Policy), logger, "the routing rule");
         return state.State.Policy;
     }
 }

@@ -58,27 +58,12 @@ public sealed class VoucherProgramGrain(
                 $"batch '{notice.BatchId}' already has a notice for provider '{notice.ProviderId}' with other terms");
         }
         _notices = await programs.NoticesAsync(Id);
-        await TellMarketsAsync();
+        // Resting bids the notice makes payable are matched before the notice is answered.
+        await GrainFactory.TellEveryMarketAsync(market => market.ApprovalsChanged(Id), logger, $"program {Id}'s notice");
         return await ViewAsync();
     }
 
     /// <summary>Rule 3: the latest notice for the provider that is in effect on the date decides.</summary>
-    /// <summary>
-    /// Rule 3: resting bids that the notice makes payable are matched before the notice is answered. A market that cannot
-    /// answer now reads the notices again at its next sweep.
-    /// </summary>
-    private async Task TellMarketsAsync()
-    {
-        try
-        {
-            await Task.WhenAll(GpuModels.Known.Select(model => GrainFactory.GetGrain<IMarketGrain>(model).ApprovalsChanged(Id)));
-        }
-        catch (Exception e)
-        {
-            logger.LogWarning(e, "A market did not take program {ProgramId}'s notice at once; it will at its next sweep", Id);
-        }
-    }
-
     public Task<bool> IsProviderApproved(string providerId, DateTimeOffset on) =>
         Task.FromResult(FundingRules.IsApproved(ProviderNotice.Steps(_notices), providerId, on));
 

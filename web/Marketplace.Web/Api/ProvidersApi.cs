@@ -81,8 +81,7 @@ internal static class ProvidersApi
 
         providers.MapGet("/{id}/pools", async (string id, GrainCalls grains, HttpContext context) =>
         {
-            var caller = Caller.Of(context);
-            if (!caller.IsOversight && caller.ProviderId != id || await grains.Run(c => c.GetGrain<IProviderGrain>(id).Get()) is null)
+            if (!await SeesProviderAsync(context, grains, id))
             {
                 return Problems.NotFound(context, "provider", id);
             }
@@ -93,8 +92,7 @@ internal static class ProvidersApi
 
         providers.MapGet("/{id}/reliability", async (string id, GrainCalls grains, ReadModels read, HttpContext context, CancellationToken ct) =>
         {
-            var caller = Caller.Of(context);
-            if (!caller.IsOversight && caller.ProviderId != id || await grains.Run(c => c.GetGrain<IProviderGrain>(id).Get()) is null)
+            if (!await SeesProviderAsync(context, grains, id))
             {
                 return Problems.NotFound(context, "provider", id);
             }
@@ -173,6 +171,14 @@ internal static class ProvidersApi
     }
 
     private static bool Owns(HttpContext context, string providerId) => Caller.Of(context).ProviderId == providerId;
+
+    /// <summary>The provider itself, a regulator or an admin may see a provider that exists; anyone else gets a 404.</summary>
+    private static async Task<bool> SeesProviderAsync(HttpContext context, GrainCalls grains, string providerId)
+    {
+        var caller = Caller.Of(context);
+        return (caller.IsOversight || caller.ProviderId == providerId)
+            && await grains.Run(c => c.GetGrain<IProviderGrain>(providerId).Get()) is not null;
+    }
 
     /// <summary>
     /// Checked here, not only by the provider grain (which knows its own pools only), so that reaching for another
