@@ -95,6 +95,8 @@ public static class MarketplaceSilo
         services.TryAddSingleton<ProgramStore>();
         services.TryAddSingleton<CompanyStore>();
         services.TryAddSingleton<SagaFaults>();
+        services.TryAddSingleton<LedgerChain>();
+        services.AddHostedService<LedgerSealer>();
         // The market's clock; tests register a fake one first.
         services.TryAddKeyedSingleton(Names.ClockKeys.Market, TimeProvider.System);
         services.AddOptions<Marketplace.Domain.MarketLimits>().Bind(configuration.GetSection(Marketplace.Domain.MarketLimits.Section))

@@ -121,6 +121,9 @@ public static class Catalog
         new("GET", "/api/v1/programs/{id}/ledger", "401 | 403 | 403 | 200 | 200",
             (w, _, t, _) => Send("GET", "/api/v1/programs/{id}/ledger", Values(("id", Program(w, t))), Values(("page", "1"), ("pageSize", "50")), null)),
         new("GET", "/api/v1/programs/{id}/takeup", "401 | 403 | 403 | 200 | 200", (w, _, t, _) => Get("/api/v1/programs/{id}/takeup", ("id", Program(w, t)))),
+        new("GET", "/api/v1/programs/{id}/evidence", "401 | 403 | 403 | 200 | 200", (w, _, t, _) => Get("/api/v1/programs/{id}/evidence", ("id", Program(w, t)))),
+        new("POST", "/api/v1/evidence/verify", "401 | 403 | 403 | 200 | 200",
+            (w, _, t, _) => Post("/api/v1/evidence/verify", new JsonObject { ["programId"] = Program(w, t) })),
 
         // ---- tenants: an SME's own record only ----------------------------------------------------------------------
         new("POST", "/api/v1/tenants/", "401 | 200 | 403 | 403 | 403", async (w, _, _, _) =>
@@ -168,6 +171,8 @@ public static class Catalog
                 })),
         new("GET", "/api/v1/vouchers/{id}", "401 | 200 404 | 404 | 200 | 200",
             (w, _, t, _) => Get("/api/v1/vouchers/{id}", ("id", t == Target.Mine ? w.VoucherA.Id : w.VoucherB.Id))),
+        new("GET", "/api/v1/vouchers/{id}/evidence", "401 | 200 404 | 404 | 200 | 200",
+            (w, _, t, _) => Get("/api/v1/vouchers/{id}/evidence", ("id", t == Target.Mine ? w.VoucherA.Id : w.VoucherB.Id))),
 
         // ---- providers and pools: a provider's own only; regulators and admins read pools --------------------------
         new("POST", "/api/v1/providers/", "401 | 403 | 200 | 403 | 403", async (w, _, _, _) =>

@@ -61,6 +61,7 @@ public sealed class FuzzGenerator
         ["batchId"] = new(Kind.Id),
         ["siteId"] = new(Kind.Id),
         ["voucherId"] = new(Kind.OptionalId),
+        ["programId"] = new(Kind.OptionalId),
         ["poolId"] = new(Kind.OptionalId),
         ["outageId"] = new(Kind.OptionalId),
         ["tenantId"] = new(Kind.OptionalId),

@@ -86,6 +86,8 @@ public static class WebSetup
         services.AddSingleton<GrainCalls>();
         services.AddSingleton<IdempotencyStore>();
         services.AddSingleton<ReadModels>();
+        services.AddSingleton<LedgerChain>();
+        services.AddSingleton<EvidencePacks>();
         services.AddSingleton<AuditLog>();
         services.AddHostedService(sp => sp.GetRequiredService<AuditLog>());
         services.AddHostedService<IdempotencyJanitor>();
@@ -220,6 +222,7 @@ public static class WebSetup
         api.MapReservationsApi();
         api.MapOversightApi();
         api.MapCompaniesApi();
+        api.MapEvidenceApi();
         // A connection ends when its token does: a revoked role or a lapsed sign-in cannot keep listening.
         app.MapHub<MarketHub>(Names.Hub.Path, o => o.CloseOnAuthenticationExpiration = true).RequireAuthorization();
         app.MapOperability();

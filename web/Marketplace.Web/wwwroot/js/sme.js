@@ -4,6 +4,7 @@ import { requireRole, api, attempt, onSubmit, showProblem } from "./session.js";
 import { connectPush, probe } from "./push.js";
 import { cny, percent, when, shortId, el, row, fill, badge, values, options, hourFromNow } from "./format.js";
 import { provinceNames, label } from "./provinces.js";
+import { downloadEvidence } from "./evidence.js";
 
 const bids = new Map();
 const reservations = new Map();
@@ -124,13 +125,23 @@ function showReservations() {
   ], { reservation: r.id, state: r.state })), "No reservations yet.");
 }
 
+/** The voucher's evidence pack for auditors: claim, activity, rentals, ledger and a printable statement. */
+function evidenceButton(v) {
+  const button = el("button", "secondary", "使用证明");
+  button.type = "button";
+  button.dataset.evidence = v.id;
+  button.setAttribute("aria-label", `使用证明 Evidence pack of voucher ${v.id}`);
+  button.addEventListener("click", () => attempt(() => downloadEvidence(`/vouchers/${encodeURIComponent(v.id)}/evidence`, `evidence-${v.id}.zip`)));
+  return button;
+}
+
 function showVouchers() {
   const list = [...vouchers.values()].sort((a, b) => Date.parse(b.claimedAt) - Date.parse(a.claimedAt));
   const available = v => v.faceValueFen - v.heldFen - v.capturedFen - v.returnedFen;
   const deadline = v => (v.state === "Claimed" ? `register by ${when(v.registrationDeadline)}` : v.state === "Active" ? `valid until ${when(v.expiresAt)}` : "—");
   fill(document.querySelector("#vouchers tbody"), list.map(v => row([
     shortId(v.id), v.programId, badge(v.state), cny(v.faceValueFen), cny(available(v)), cny(v.heldFen), cny(v.capturedFen),
-    percent(v.coverageBasisPoints), deadline(v),
+    percent(v.coverageBasisPoints), deadline(v), evidenceButton(v),
   ], { voucher: v.id, state: v.state })), "No vouchers yet: claim one from a program below.");
 
   const open = list.filter(v => v.state === "Active" || v.state === "Claimed");

@@ -1,0 +1,266 @@
+using Marketplace.Grains;
+using System.IO.Compression;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Marketplace.Storage;
+using Marketplace.Web.Infrastructure;
+using Npgsql;
+
+namespace Marketplace.Web.Queries;
+
+/// <summary>What the voucher recorded about its company when it was claimed: the facts its eligibility was checked on.</summary>
+public sealed record ClaimFacts(string TenantKind, string TenantProvince, string? TenantCreditCode, IReadOnlyList<string> RelatedPartyCreditCodes,
+    string ClaimKey, DateTimeOffset ClaimedAt, bool Stackable, bool Exclusive);
+
+/// <summary>A rental the voucher funded: its hold on the voucher and the reservation as it stands.</summary>
+public sealed record FundedRental(string ReservationId, string HoldState, long RentalCostFen, long HeldFen, long CapturedFen, ReservationView? Reservation);
+
+/// <summary>Everything an evidence pack holds, gathered at one moment.</summary>
+public sealed record EvidenceFacts(
+    VoucherView Voucher,
+    ProgramView? Program,
+    TenantView? Tenant,
+    ClaimFacts Claim,
+    IReadOnlyList<FundedRental> Rentals,
+    IReadOnlyList<LedgerTransactionView> Ledger,
+    IReadOnlyList<ChainSeal> Seals,
+    ChainHead? Head,
+    DateTimeOffset GeneratedAt);
+
+/// <summary>The last seal of the programme's chain when the pack was made: a later pack's chain must pass through it.</summary>
+public sealed record ChainHead(string Chain, long Sequence, string Hash);
+
+/// <summary>One file of a pack and its SHA-256, as the manifest lists it.</summary>
+public sealed record PackFile(string Name, long Bytes, string Sha256);
+
+public sealed record PackManifest(string VoucherId, string ProgramId, DateTimeOffset GeneratedAt, string HashRule, ChainHead? ChainHead,
+    IReadOnlyList<PackFile> Files);
+
+/// <summary>
+/// An evidence pack per voucher: what an auditor of a subsidy programme asks a firm to show for the public money it
+/// spent. The facts come from the grains (voucher, programme, tenant, reservations) and from the ledger and its seals;
+/// the pack is a ZIP of JSON, CSV, a printable bilingual statement and a manifest of SHA-256 hashes.
+/// </summary>
+internal sealed class EvidencePacks(NpgsqlDataSource db, LedgerChain chain, GrainCalls grains, [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock)
+{
+    public const string HashRule = "hash = SHA-256(prevHash bytes || UTF-8 bytes of canonicalText); the first prevHash of a chain is SHA-256('genesis:' + chain)";
+
+    private static readonly JsonSerializerOptions Json = CreateJson();
+
+    public async Task<EvidenceFacts?> GatherAsync(string voucherId, CancellationToken cancellationToken)
+    {
+        var voucher = await grains.Run(c => c.GetGrain<IVoucherGrain>(voucherId).Get(), cancellationToken);
+        if (voucher is null)
+        {
+            return null;
+        }
+        var program = await grains.Run(c => c.GetGrain<IVoucherProgramGrain>(voucher.ProgramId).Get(), cancellationToken);
+        var tenant = await grains.Run(c => c.GetGrain<ITenantGrain>(voucher.TenantId).Get(), cancellationToken);
+        var claim = await ClaimAsync(voucherId, cancellationToken);
+        var holds = await HoldsAsync(voucherId, cancellationToken);
+        var rentals = new List<FundedRental>();
+        foreach (var hold in holds)
+        {
+            var reservation = await grains.Run(c => c.GetGrain<IReservationGrain>(hold.ReservationId).Get(), cancellationToken);
+            rentals.Add(hold with { Reservation = reservation });
+        }
+        rentals = rentals.OrderBy(r => r.Reservation?.Plan.StartsAt).ThenBy(r => r.ReservationId, StringComparer.Ordinal).ToList();
+        // Sealed before reading, so every transaction of the voucher is in the pack with its seal.
+        var seals = await chain.SealsOfVoucherAsync(voucherId, cancellationToken);
+        var ledger = await LedgerAsync(voucherId, cancellationToken);
+        var head = await chain.HeadAsync(voucher.ProgramId, cancellationToken) is { } h ? new ChainHead(voucher.ProgramId, h.Sequence, h.Hash) : null;
+        return new EvidenceFacts(voucher, program, tenant, claim, rentals, ledger, seals, head, clock.GetUtcNow());
+    }
+
+    /// <summary>Writes the pack's files into <paramref name="zip"/>, under <paramref name="folder"/> (empty: at the top).</summary>
+    public static async Task WriteAsync(EvidenceFacts facts, ZipArchive zip, string folder, CancellationToken cancellationToken)
+    {
+        var files = new List<(string Name, byte[] Content)>
+        {
+            ("claim.json", JsonSerializer.SerializeToUtf8Bytes(new
+            {
+                facts.Voucher, facts.Claim, Tenant = facts.Tenant?.Registration, Program = facts.Program is { } p ? new { p.Id, p.Definition } : null,
+            }, Json)),
+            ("activity.json", JsonSerializer.SerializeToUtf8Bytes(facts.Voucher.Activity, Json)),
+            ("reservations.csv", Encoding.UTF8.GetBytes(ReservationsCsv(facts.Rentals))),
+            ("ledger.csv", Encoding.UTF8.GetBytes(LedgerCsv(facts.Ledger))),
+            ("chain.json", JsonSerializer.SerializeToUtf8Bytes(new { HashRule, facts.Head, facts.Seals }, Json)),
+            ("statement.html", Encoding.UTF8.GetBytes(EvidenceStatement.Html(facts))),
+        };
+        var manifest = new PackManifest(facts.Voucher.Id, facts.Voucher.ProgramId, facts.GeneratedAt, HashRule, facts.Head,
+            files.Select(f => new PackFile(f.Name, f.Content.Length, Convert.ToHexStringLower(SHA256.HashData(f.Content)))).ToList());
+        files.Add(("manifest.json", JsonSerializer.SerializeToUtf8Bytes(manifest, Json)));
+        foreach (var (name, content) in files)
+        {
+            var entry = zip.CreateEntry(folder.Length == 0 ? name : $"{folder}/{name}", CompressionLevel.Fastest);
+            await using var stream = await entry.OpenAsync(cancellationToken);
+            await stream.WriteAsync(content, cancellationToken);
+        }
+    }
+
+    /// <summary>The vouchers of a programme, for the bulk download.</summary>
+    public async Task<IReadOnlyList<string>> VouchersOfProgramAsync(string programId, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand("SELECT id FROM vouchers WHERE program_id = @p ORDER BY claimed_at, id");
+        command.Parameters.AddWithValue("p", programId);
+        var ids = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            ids.Add(reader.GetString(0));
+        }
+        return ids;
+    }
+
+    private async Task<ClaimFacts> ClaimAsync(string voucherId, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand("""
+            SELECT tenant_kind, tenant_province, tenant_credit_code, related_parties, claim_key, claimed_at, stackable, exclusive
+            FROM vouchers WHERE id = @v
+            """);
+        command.Parameters.AddWithValue("v", voucherId);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        return new ClaimFacts(reader.GetString(0), reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetString(2),
+            reader.GetFieldValue<string[]>(3), reader.GetString(4), reader.GetFieldValue<DateTimeOffset>(5), reader.GetBoolean(6), reader.GetBoolean(7));
+    }
+
+    private async Task<IReadOnlyList<FundedRental>> HoldsAsync(string voucherId, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand("""
+            SELECT reservation_id, state, rental_cost_fen, amount_fen, captured_fen FROM voucher_holds
+            WHERE voucher_id = @v ORDER BY created_at, reservation_id
+            """);
+        command.Parameters.AddWithValue("v", voucherId);
+        var holds = new List<FundedRental>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            holds.Add(new FundedRental(reader.GetString(0), reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4), null));
+        }
+        return holds;
+    }
+
+    private async Task<IReadOnlyList<LedgerTransactionView>> LedgerAsync(string voucherId, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand("""
+            SELECT t.id, t.seq, t.kind, t.voucher_id, t.reservation_id, t.description, t.posted_at,
+                   array_agg(e.account ORDER BY e.line), array_agg(e.amount_fen ORDER BY e.line)
+            FROM ledger_transactions t JOIN ledger_entries e ON e.transaction_id = t.id
+            WHERE t.voucher_id = @v
+            GROUP BY t.id, t.seq, t.kind, t.voucher_id, t.reservation_id, t.description, t.posted_at
+            ORDER BY t.seq
+            """);
+        command.Parameters.AddWithValue("v", voucherId);
+        var transactions = new List<LedgerTransactionView>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            var accounts = reader.GetFieldValue<string[]>(7);
+            var amounts = reader.GetFieldValue<long[]>(8);
+            transactions.Add(new LedgerTransactionView(reader.GetString(0), reader.GetInt64(1), reader.GetString(2),
+                reader.IsDBNull(3) ? null : reader.GetString(3), reader.IsDBNull(4) ? null : reader.GetString(4), reader.GetString(5),
+                reader.GetFieldValue<DateTimeOffset>(6), accounts.Zip(amounts, (a, m) => new LedgerEntryView(a, m)).ToList()));
+        }
+        return transactions;
+    }
+
+    private static string ReservationsCsv(IReadOnlyList<FundedRental> rentals)
+    {
+        var csv = new Csv("reservation_id", "hold_state", "reservation_state", "provider_id", "province", "site_id", "gpu_model", "gpus",
+            "starts_at", "ends_at", "hours_booked", "hours_used", "fen_per_gpu_hour", "rental_cost_fen", "voucher_held_fen", "voucher_captured_fen",
+            "settled_cost_fen", "settled_cash_fen", "reason");
+        foreach (var rental in rentals)
+        {
+            var r = rental.Reservation;
+            csv.Row(rental.ReservationId, rental.HoldState, r?.State.ToString(), r?.Plan.ProviderId, r?.Plan.Province, r?.Plan.SiteId, r?.Plan.GpuModel,
+                r?.Plan.Gpus, r?.Plan.StartsAt, r?.EndsAt, r?.Plan.Hours, r?.Settlement?.UsedHours, r?.Plan.FenPerGpuHour, rental.RentalCostFen,
+                rental.HeldFen, rental.CapturedFen, r?.Settlement?.CostFen, r?.Settlement?.CashFen, r?.Reason);
+        }
+        return csv.ToString();
+    }
+
+    private static string LedgerCsv(IReadOnlyList<LedgerTransactionView> ledger)
+    {
+        var csv = new Csv("sequence", "transaction_id", "kind", "reservation_id", "posted_at", "description", "line", "account", "amount_fen");
+        foreach (var t in ledger)
+        {
+            for (var i = 0; i < t.Entries.Count; i++)
+            {
+                csv.Row(t.Sequence, t.Id, t.Kind, t.ReservationId, t.PostedAt, t.Description, i + 1, t.Entries[i].Account, t.Entries[i].AmountFen);
+            }
+        }
+        return csv.ToString();
+    }
+
+    private static JsonSerializerOptions CreateJson()
+    {
+        var options = new JsonSerializerOptions(JsonSerializerDefaults.Web) { WriteIndented = true };
+        WebSetup.ConfigureJson(options);
+        return options;
+    }
+}
+
+/// <summary>RFC 4180 text: a field with a comma, quote or line break is quoted, quotes doubled; times in ISO 8601 UTC.</summary>
+internal sealed class Csv
+{
+    private readonly StringBuilder _text = new();
+
+    public Csv(params string[] header) => Row(header);
+
+    public void Row(params object?[] fields)
+    {
+        _text.AppendJoin(',', fields.Select(Field)).Append("\r\n");
+    }
+
+    private static string Field(object? value)
+    {
+        var text = value switch
+        {
+            null => "",
+            DateTimeOffset t => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture),
+            IFormattable f => f.ToString(null, System.Globalization.CultureInfo.InvariantCulture),
+            _ => value.ToString() ?? "",
+        };
+        return text.IndexOfAny([',', '"', '\r', '\n']) >= 0 ? $"\"{text.Replace("\"", "\"\"")}\"" : text;
+    }
+
+    public override string ToString() => _text.ToString();
+}
+
+/// <summary>
+/// A write-only stream that keeps what is written until <see cref="DrainToAsync"/> sends it on: lets a writer that
+/// writes synchronously (the ZIP archive) feed a response that must be written asynchronously, a part at a time.
+/// </summary>
+internal sealed class DrainableStream : Stream
+{
+    private readonly MemoryStream _pending = new();
+    private long _written;
+
+    public async Task DrainToAsync(Stream target, CancellationToken cancellationToken)
+    {
+        if (_pending.Length > 0)
+        {
+            await target.WriteAsync(_pending.GetBuffer().AsMemory(0, (int)_pending.Length), cancellationToken);
+            await target.FlushAsync(cancellationToken);
+            _pending.SetLength(0);
+        }
+    }
+
+    public override void Write(byte[] buffer, int offset, int count)
+    {
+        _pending.Write(buffer, offset, count);
+        _written += count;
+    }
+
+    public override bool CanRead => false;
+    public override bool CanSeek => false;
+    public override bool CanWrite => true;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => _written; set => throw new NotSupportedException(); }
+    public override void Flush() { }
+    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+}
