@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # End-to-end benchmarks of the marketplace on this machine, with a durable PostgreSQL (fsync on) of their own.
-#   load/bench.sh                  the full run: 1 silo at rising rates, scale-out to 2 and 3 silos, pgbench baseline,
+#   load/bench.sh                  the full run: 1 silo at rising rates, scale-out to 2 and 3 silos, the plain-SQL reference,
 #                                  matching-core micro-benchmark, a CPU trace of the silo; about 20 minutes
 #   load/bench.sh --quick          a short try run (10 s per step, fewer steps)
 #   load/bench.sh --duration S     seconds per step (default 60)
@@ -129,25 +129,26 @@ done
 mk_log "1 silo: highest sustained rate $best_rate bids/s; highest with p99 within 250 ms: $best_within bids/s"
 echo "$best_rate" >"$out/best-rate"
 
-# A closed loop at a fixed concurrency: the most the system does, to compare 1, 2 and 3 silos and the pgbench baseline.
+# A closed loop at a fixed concurrency: the most the system does, to compare 1, 2 and 3 silos and the plain-SQL reference.
 closed=$(bench "1 silo" --concurrency "$concurrency")
 row "$closed" | tee -a "$table"
 saturated_1=$(jq .durableFillsPerSecond "$closed")
 
 if ! skipping profile && [ "$best_rate" -gt 0 ]; then
   mk_log "profile: 15 s CPU sample of silo 0 at $best_rate bids/s"
-  [ -x .data/tools/dotnet-trace ] || dotnet tool install --tool-path .data/tools dotnet-trace >"$logs/dotnet-trace-install.log" 2>&1 || true
+  [ -x .data/tools/dotnet-trace ] || dotnet tool install --tool-path .data/tools dotnet-trace --version 10.0.750501 >"$logs/dotnet-trace-install.log" 2>&1 || true
   if [ -x .data/tools/dotnet-trace ]; then
     silo_pid=${pids[0]}
     duration_saved=$duration; duration=25
     bench "1 silo, profiled" --rate "$best_rate" >/dev/null &
     bench_pid=$!
     sleep $((warmup + 5))
-    .data/tools/dotnet-trace collect -p "$silo_pid" --profile dotnet-sampled-thread-time --duration 00:00:00:15 -o "$out/silo.nettrace" >"$logs/trace.log" 2>&1 || true
+    # CPU samples from the kernel (perf events; needs root), not thread time: where the silo's cores go. Each sample's
+    # leaf is the event itself, so only the inclusive report means anything.
+    .data/tools/dotnet-trace collect-linux -p "$silo_pid" --profile cpu-sampling --duration 00:00:00:15 -o "$out/silo.nettrace" >"$logs/trace.log" 2>&1 || true
     wait "$bench_pid" || true
     duration=$duration_saved
-    .data/tools/dotnet-trace report "$out/silo.nettrace" topN -n 25 >"$out/profile-exclusive.txt" 2>&1 || true
-    .data/tools/dotnet-trace report "$out/silo.nettrace" topN -n 25 --inclusive >"$out/profile-inclusive.txt" 2>&1 || true
+    .data/tools/dotnet-trace report "$out/silo.nettrace" topN -n 60 --inclusive >"$out/profile-inclusive.txt" 2>&1 || true
   fi
 fi
 stop_system
@@ -168,13 +169,22 @@ if ! skipping scale; then
 fi
 
 if ! skipping pgbench; then
-  mk_log "pgbench: one fill per transaction in plain SQL, $concurrency clients, $duration s"
-  psql_admin -c "DROP DATABASE IF EXISTS pgbench_fill WITH (FORCE)" -c "CREATE DATABASE pgbench_fill"
-  PGPASSWORD=marketplace "$pg_bin/psql" -q -h 127.0.0.1 -p $port -U marketplace -d pgbench_fill -v ON_ERROR_STOP=1 -f load/pgbench/schema.sql >"$logs/pgbench-schema.log" 2>&1
-  PGPASSWORD=marketplace "$pg_bin/pgbench" -n -h 127.0.0.1 -p $port -U marketplace -c "$concurrency" -j 2 -T "$duration" -f load/pgbench/fill.sql pgbench_fill \
-    >"$out/pgbench.txt" 2>&1 || true
-  tps=$(awk '/^tps/ {print $3; exit}' "$out/pgbench.txt")
-  echo "${tps:-0}" >"$out/pgbench-tps"
+  # The fair reference: the system's own schema and the same rows per fill, as one PL/pgSQL function called with prepared
+  # statements over the Unix socket, at 16 and 64 clients; the better of the two is the reference.
+  mk_log "reference: the same fill as one PL/pgSQL function, prepared, over the Unix socket; 16 and 64 clients, $duration s each"
+  psql_admin -c "DROP DATABASE IF EXISTS reference_fill WITH (FORCE)"
+  (cd "$silo_dir" && ConnectionStrings__Marketplace="$server;Database=reference_fill" dotnet Marketplace.Silo.dll migrate) >"$logs/reference-migrate.log" 2>&1 \
+    || { cat "$logs/reference-migrate.log"; mk_die "the reference database could not be migrated"; }
+  PGPASSWORD=marketplace "$pg_bin/psql" -q -h 127.0.0.1 -p $port -U marketplace -d reference_fill -v ON_ERROR_STOP=1 -f load/pgbench/reference.sql \
+    >"$logs/reference-schema.log" 2>&1 || { cat "$logs/reference-schema.log"; mk_die "the reference could not be set up"; }
+  socket="$(mk_pg_dir bench)/socket"
+  for clients in 16 64; do
+    "$pg_bin/pgbench" -n -M prepared -h "$socket" -p $port -U marketplace -c "$clients" -j 2 -T "$duration" -f load/pgbench/reference-fill.sql reference_fill \
+      >"$out/reference-$clients.txt" 2>&1 || true
+    tps=$(awk '/^tps/ {print $3; exit}' "$out/reference-$clients.txt")
+    echo "$clients ${tps:-0}" >>"$out/reference"
+  done
+  sort -k2 -n -r "$out/reference" | head -1 | awk '{print $2}' >"$out/reference-tps"
 fi
 
 if ! skipping micro; then
@@ -186,11 +196,14 @@ fi
   echo
   echo "1 silo: highest sustained open-loop rate $best_rate bids/s; highest with API and push p99 within 250 ms: $best_within bids/s."
   [ -f "$out/scale-out" ] && echo "Closed loop ($concurrency workers) durable fills/s: 1 silo $saturated_1$(awk '{printf ", %s silos %s", $1, $2}' "$out/scale-out")."
-  [ -f "$out/pgbench-tps" ] && echo "pgbench (same fill in plain SQL, $concurrency clients): $(cat "$out/pgbench-tps") TPS; our closed-loop fills/s are" \
-    "$(awk -v a="$saturated_1" -v b="$(cat "$out/pgbench-tps")" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }') of it."
+  [ -f "$out/reference-tps" ] && echo "Reference (the same fill as one PL/pgSQL function, prepared, Unix socket):" \
+    "$(awk '{printf "%s%s clients %s TPS", (NR > 1 ? ", " : ""), $1, $2}' "$out/reference"); our closed-loop fills/s (1 silo) are" \
+    "$(awk -v a="$saturated_1" -v b="$(cat "$out/reference-tps")" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }') of the better."
+  echo "CPU per durable fill in the closed loop (1 silo), by process: $(jq -r '.durableFillsPerSecond as $f | [.cpuCores | to_entries[]
+    | "\(.key) \(if $f > 0 then (.value * 1000 / $f * 100 | round / 100) else "n/a" end) ms"] | join(", ")' "$closed")."
   micro=$(find "$out/micro" -name '*-report-github.md' 2>/dev/null | head -1 || true)
   [ -n "$micro" ] && { echo; echo "Matching core:"; echo; cat "$micro"; }
-  [ -s "$out/profile-exclusive.txt" ] && { echo; echo "Silo 0 thread-time samples, top methods (exclusive):"; echo; echo '```'; cat "$out/profile-exclusive.txt"; echo '```'; }
+  [ -s "$out/profile-inclusive.txt" ] && { echo; echo "Silo 0 CPU samples (kernel cpu-sampling), top frames (inclusive):"; echo; echo '```'; cat "$out/profile-inclusive.txt"; echo '```'; }
 } >>"$table"
 echo
 cat "$table"

@@ -51,6 +51,29 @@ public sealed class HubSecurityTests(MatrixCluster web)
     }
 
     [Fact]
+    public async Task A_hub_connection_closes_when_its_token_expires_though_the_token_would_still_pass_the_clock_skew()
+    {
+        // A token that expires a few seconds from now (issued as if its lifetime began that long before).
+        var settings = web.Factory.Services.GetRequiredService<AuthSettings>();
+        var expiresAt = TimeProvider.System.GetUtcNow().AddSeconds(3);
+        var token = new TokenIssuer(settings, new Microsoft.Extensions.Time.Testing.FakeTimeProvider(expiresAt - settings.TokenLifetime))
+            .Issue(Names.Roles.Regulator, null, null);
+        await using var connection = Unstarted(token);
+        var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        connection.Closed += _ => { closed.TrySetResult(); return Task.CompletedTask; };
+        await connection.StartAsync();
+        Assert.Equal(HubConnectionState.Connected, connection.State);
+
+        await closed.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        // The hub closed it because the token's lifetime ended, not because a request was refused: validation, which
+        // allows 30 s of clock skew, still accepts the token at this moment.
+        using var api = web.Client();
+        api.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        Assert.Equal(HttpStatusCode.OK, (await api.GetAsync("/api/v1/utilization")).StatusCode);
+        Assert.True(TimeProvider.System.GetUtcNow() >= expiresAt);
+    }
+
+    [Fact]
     public async Task A_token_in_the_query_string_is_honoured_for_the_hub_only()
     {
         var world = await web.WorldAsync();
