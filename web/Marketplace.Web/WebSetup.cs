@@ -86,6 +86,7 @@ public static class WebSetup
         services.AddSingleton<GrainCalls>();
         services.AddSingleton<IdempotencyStore>();
         services.AddSingleton<ReadModels>();
+        services.AddSingleton<ProgrammeForecasts>();
         services.AddSingleton<AuditLog>();
         services.AddHostedService(sp => sp.GetRequiredService<AuditLog>());
         services.AddHostedService<IdempotencyJanitor>();
