@@ -28,6 +28,7 @@ public sealed class ProgrammeForecastTests
         Assert.Equal(new DateForecast(ForecastStatus.Projected, issued, issued, issued), forecast.FullyIssued);
         Assert.Equal(new DateForecast(ForecastStatus.Projected, spent, spent, spent), forecast.FullySpent);
         Assert.Equal(new AmountForecast(ForecastStatus.Projected, 0, 0, 0, 0), forecast.UnspentReturned);
+        Assert.Equal(new SpentForecast(ForecastStatus.Projected, 100_000, 1_000_000, 1_000_000, 1_000_000), forecast.SpentByEnd);
         Assert.Equal(10, forecast.HistoryDays);
     }
 
@@ -46,7 +47,22 @@ public sealed class ProgrammeForecastTests
         Assert.Equal(new DateForecast(ForecastStatus.Never, null, null, null), forecast.FullyIssued);
         Assert.Equal(new DateForecast(ForecastStatus.Never, null, null, null), forecast.FullySpent);
         Assert.Equal(new AmountForecast(ForecastStatus.Projected, 20_000, 20_000 + 60_000 + 400_000, 480_000, 480_000), forecast.UnspentReturned);
+        Assert.Equal(new SpentForecast(ForecastStatus.Projected, 80_000, 80_000 + 30 * 8_000, 320_000, 320_000), forecast.SpentByEnd);
         Assert.Equal(today.AddDays(29), forecast.ProjectedTo);
+    }
+
+    [Fact]
+    public void A_shorter_horizon_gives_what_is_spent_and_returned_by_its_last_day()
+    {
+        // The backtest's question: by the 61st day from today, at 8,000 spent and 2,000 returned a day.
+        var today = First.AddDays(10);
+        var history = new ProgrammeHistory(1_000_000, First, today, Constant(10, claimed: 20_000, returned: 2_000, spent: 8_000));
+
+        var forecast = ProgrammeForecaster.Forecast(history, ForecastOptions.Default with { HorizonDays = 61 });
+
+        Assert.Equal(today.AddDays(60), forecast.ProjectedTo);
+        Assert.Equal(80_000 + 61 * 8_000, forecast.SpentByEnd.ExpectedFen);
+        Assert.Equal(20_000 + 61 * 2_000, forecast.UnspentReturned.ExpectedFen);
     }
 
     [Fact]
@@ -89,6 +105,7 @@ public sealed class ProgrammeForecastTests
         Assert.Equal(new DateForecast(ForecastStatus.NoHistory, null, null, null), forecast.FullyIssued);
         Assert.Equal(new DateForecast(ForecastStatus.NoHistory, null, null, null), forecast.FullySpent);
         Assert.Equal(new AmountForecast(ForecastStatus.NoHistory, 0, null, null, null), forecast.UnspentReturned);
+        Assert.Equal(new SpentForecast(ForecastStatus.NoHistory, 0, null, null, null), forecast.SpentByEnd);
         Assert.Equal(0, forecast.HistoryDays);
     }
 

@@ -121,6 +121,7 @@ public static class Catalog
         new("GET", "/api/v1/programs/{id}/ledger", "401 | 403 | 403 | 200 | 200",
             (w, _, t, _) => Send("GET", "/api/v1/programs/{id}/ledger", Values(("id", Program(w, t))), Values(("page", "1"), ("pageSize", "50")), null)),
         new("GET", "/api/v1/programs/{id}/takeup", "401 | 403 | 403 | 200 | 200", (w, _, t, _) => Get("/api/v1/programs/{id}/takeup", ("id", Program(w, t)))),
+        new("GET", "/api/v1/programs/{id}/forecast", "401 | 403 | 403 | 200 | 200", (w, _, t, _) => Get("/api/v1/programs/{id}/forecast", ("id", Program(w, t)))),
 
         // ---- tenants: an SME's own record only ----------------------------------------------------------------------
         new("POST", "/api/v1/tenants/", "401 | 200 | 403 | 403 | 403", async (w, _, _, _) =>

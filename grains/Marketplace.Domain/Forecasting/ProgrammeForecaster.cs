@@ -47,6 +47,9 @@ public sealed record DateForecast(ForecastStatus Status, DateOnly? Date, DateOnl
 /// </summary>
 public sealed record AmountForecast(ForecastStatus Status, long SoFarFen, long? ExpectedFen, long? LowFen, long? HighFen);
 
+/// <summary>The value spent by the end of the projection (<see cref="ProgrammeForecast.ProjectedTo"/>), with its interval; null amounts when there is no history.</summary>
+public sealed record SpentForecast(ForecastStatus Status, long SoFarFen, long? ExpectedFen, long? LowFen, long? HighFen);
+
 /// <summary>The smoothed daily rates the projection carries forward, fen per day.</summary>
 public sealed record DailyRates(long ClaimedFen, long RegisteredFen, long ReturnedFen, long SpentFen);
 
@@ -61,6 +64,7 @@ public sealed record ProgrammeForecast(
     DateForecast FullyIssued,
     DateForecast FullySpent,
     AmountForecast UnspentReturned,
+    SpentForecast SpentByEnd,
     DateOnly ProjectedTo,
     int IntervalPercent);
 
@@ -74,8 +78,9 @@ public sealed record ForecastOptions(double Alpha = 0.2, int Paths = 1_000, int 
 /// <summary>
 /// Projects when a programme's budget is fully issued and fully spent, and how much will lapse or expire unspent.
 /// Each daily rate (claims, unspent returns, spending) is smoothed exponentially and carried forward day by day
-/// against the budget; the interval comes from simulated futures that replay the past days' one-step forecast errors,
-/// drawn at random with a fixed seed, through the same smoothing. Constant rates give no errors, so the interval is the point.
+/// against the budget in 1,000 simulated futures, each replaying the past days' one-step forecast errors (centred, drawn
+/// at random with a fixed seed) through the same smoothing; the forecast is the median future and the interval the 10th
+/// to 90th percentile. Constant rates give no errors, so every future is the same and the interval is the point.
 /// </summary>
 public static class ProgrammeForecaster
 {
@@ -134,7 +139,8 @@ public static class ProgrammeForecaster
             var none = new DateForecast(ForecastStatus.NoHistory, null, null, null);
             return new ProgrammeForecast(today, 0, history.BudgetFen, issued, returned, spent, new DailyRates(0, 0, 0, 0),
                 reachedIssued is { } i ? Reached(i) : none, reachedSpent is { } s ? Reached(s) : none,
-                new AmountForecast(ForecastStatus.NoHistory, returned, null, null, null), projectedTo, interval);
+                new AmountForecast(ForecastStatus.NoHistory, returned, null, null, null), new SpentForecast(ForecastStatus.NoHistory, spent, null, null, null),
+                projectedTo, interval);
         }
 
         var smoothed = new Smoothing[4];
@@ -146,27 +152,31 @@ public static class ProgrammeForecaster
             today, projectedTo, history.LastDay is { } end && end <= projectedTo, history.LastClaimDay,
             sofar[Claimed] - Sum(series[Claimed]), sofar[Returned] - Sum(series[Returned]), sofar[Spent] - Sum(series[Spent]));
         var levels = new[] { smoothed[Claimed].Level, smoothed[Returned].Level, smoothed[Spent].Level };
-        var point = Project(start, levels, null, options.Alpha, null);
-
+        // Without errors to replay every future is the same one: the rates carried forward as they are.
         var quiet = smoothed.All(s => s.Residuals.All(e => e == 0));
-        var paths = quiet ? [point] : new List<Path>(options.Paths);
+        var paths = quiet ? [Project(start, levels, null, options.Alpha, null)] : new List<Path>(options.Paths);
         if (!quiet)
         {
             var random = new Random(options.Seed);
-            var residuals = new[] { smoothed[Claimed].Residuals, smoothed[Returned].Residuals, smoothed[Spent].Residuals };
+            // Centred, so that replaying them spreads the futures around the rates without pushing their level one way.
+            var residuals = new[] { smoothed[Claimed].Residuals, smoothed[Returned].Residuals, smoothed[Spent].Residuals }
+                .Select(r => { var mean = r.Average(); return r.Select(e => e - mean).ToArray(); }).ToArray();
             for (var p = 0; p < options.Paths; p++)
             {
                 paths.Add(Project(start, levels, residuals, options.Alpha, random));
             }
         }
 
-        var fullyIssued = reachedIssued is { } issuedOn ? Reached(issuedOn) : Projected(point.IssuedOn, paths.Select(p => p.IssuedOn), options);
-        var fullySpent = reachedSpent is { } spentOn ? Reached(spentOn) : Projected(point.SpentOn, paths.Select(p => p.SpentOn), options);
+        var fullyIssued = reachedIssued is { } issuedOn ? Reached(issuedOn) : Projected(paths.Select(p => p.IssuedOn), options);
+        var fullySpent = reachedSpent is { } spentOn ? Reached(spentOn) : Projected(paths.Select(p => p.SpentOn), options);
         var lapses = paths.Select(p => p.ReturnedFen).Order().ToList();
-        var unspent = new AmountForecast(ForecastStatus.Projected, returned, point.ReturnedFen,
+        var unspent = new AmountForecast(ForecastStatus.Projected, returned, lapses[Index(lapses.Count, 50)],
             lapses[Index(lapses.Count, options.LowPercentile)], lapses[Index(lapses.Count, options.HighPercentile)]);
+        var spends = paths.Select(p => p.SpentFen).Order().ToList();
+        var spentByEnd = new SpentForecast(ForecastStatus.Projected, spent, spends[Index(spends.Count, 50)],
+            spends[Index(spends.Count, options.LowPercentile)], spends[Index(spends.Count, options.HighPercentile)]);
         var rates = new DailyRates(Rate(smoothed[Claimed].Level), Rate(smoothed[Registered].Level), Rate(smoothed[Returned].Level), Rate(smoothed[Spent].Level));
-        return new ProgrammeForecast(today, complete, history.BudgetFen, issued, returned, spent, rates, fullyIssued, fullySpent, unspent, projectedTo, interval);
+        return new ProgrammeForecast(today, complete, history.BudgetFen, issued, returned, spent, rates, fullyIssued, fullySpent, unspent, spentByEnd, projectedTo, interval);
     }
 
     private const int Claimed = 0, Registered = 1, Returned = 2, Spent = 3;
@@ -177,7 +187,7 @@ public static class ProgrammeForecaster
     private sealed record Start(long BudgetFen, long RemainingFen, long OpenFen, long SpentFen, long ReturnedFen, DateOnly Today, DateOnly ProjectedTo,
         bool ExpiresAtEnd, DateOnly? LastClaimDay, long ClaimedToday, long ReturnedToday, long SpentToday);
 
-    private sealed record Path(DateOnly? IssuedOn, DateOnly? SpentOn, long ReturnedFen);
+    private sealed record Path(DateOnly? IssuedOn, DateOnly? SpentOn, long ReturnedFen, long SpentFen);
 
     /// <summary>Simple exponential smoothing; the level starts at the mean of the first days, and each day's error is taken before it updates the level.</summary>
     private static Smoothing Smooth(long[] values, double alpha, int initialDays)
@@ -243,17 +253,19 @@ public static class ProgrammeForecaster
             // The programme's last voucher has ended: what is still open expires and returns unspent.
             returned += open;
         }
-        return new Path(issuedOn, spentOn, returned);
+        return new Path(issuedOn, spentOn, returned, spent);
     }
 
     private static DateForecast Reached(DateOnly day) => new(ForecastStatus.Reached, day, day, day);
 
-    private static DateForecast Projected(DateOnly? point, IEnumerable<DateOnly?> paths, ForecastOptions options)
+    /// <summary>The median future's date with the interval's; a future in which it never happens counts as later than any date.</summary>
+    private static DateForecast Projected(IEnumerable<DateOnly?> paths, ForecastOptions options)
     {
         // A future in which it never happens sorts after every date.
         var sorted = paths.Select(d => d?.DayNumber ?? int.MaxValue).Order().ToList();
         DateOnly? At(int percentile) => sorted[Index(sorted.Count, percentile)] is var n && n == int.MaxValue ? null : DateOnly.FromDayNumber(n);
-        return new DateForecast(point is null ? ForecastStatus.Never : ForecastStatus.Projected, point, At(options.LowPercentile), At(options.HighPercentile));
+        var median = At(50);
+        return new DateForecast(median is null ? ForecastStatus.Never : ForecastStatus.Projected, median, At(options.LowPercentile), At(options.HighPercentile));
     }
 
     /// <summary>The day a running total first reached the budget and stayed there, or null when it is below the budget now.</summary>

@@ -117,9 +117,10 @@ internal static class ProgramsApi
             .RequireAuthorization(Names.Policies.Oversight)
             .WithSummary("When the program's budget will be fully issued and fully spent, and how much will lapse or expire unspent (regulator, admin)")
             .WithDescription("Projected from the program's daily history (Beijing calendar days): each daily rate of claims, unspent returns and "
-                + "spending is smoothed exponentially and carried forward against the budget; the interval (10th to 90th percentile) comes from "
-                + "1,000 seeded simulated futures replaying the past days' forecast errors. A date is null when, at the rates seen, it does not "
-                + "happen before the program's last voucher can end (status Never), or when there is no complete day yet (NoHistory).");
+                + "spending is smoothed exponentially and carried forward against the budget in 1,000 seeded simulated futures that replay the "
+                + "past days' forecast errors; the forecast is the median future, the interval the 10th to 90th percentile. A date is null when, "
+                + "at the rates seen, it does not happen before the program's last voucher can end (status Never), or when there is no complete "
+                + "day yet (NoHistory).");
 
         return api;
     }
