@@ -4,8 +4,8 @@ using Npgsql;
 
 namespace Marketplace.Web.Queries;
 
-/// <summary>A programme's forecast, as the API answers it: dates are Beijing calendar days, amounts fen.</summary>
-public sealed record ProgramForecast(string ProgramId, string Name, ProgrammeForecast Forecast);
+/// <summary>A programme's forecast and the daily history it was made from, as the API answers it: dates are Beijing calendar days, amounts fen.</summary>
+public sealed record ProgramForecast(string ProgramId, string Name, ProgrammeForecast Forecast, IReadOnlyList<ProgrammeDay> Days);
 
 /// <summary>
 /// Reads a programme's daily history from the facts where they are written (vouchers' claim and registration times, the
@@ -19,7 +19,7 @@ public sealed class ProgrammeForecasts(NpgsqlDataSource db, [FromKeyedServices(N
     public async Task<ProgramForecast?> ForecastAsync(string programId, CancellationToken cancellationToken)
     {
         return await HistoryAsync(programId, cancellationToken) is { } found
-            ? new ProgramForecast(programId, found.Name, ProgrammeForecaster.Forecast(found.History))
+            ? new ProgramForecast(programId, found.Name, ProgrammeForecaster.Forecast(found.History), found.History.Days)
             : null;
     }
 
