@@ -140,5 +140,10 @@ public sealed class ProgramForecastApiTests(ForecastCluster web)
         Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
         Assert.Equal("application/problem+json", missing.Content.Headers.ContentType?.MediaType);
         Assert.Contains("\"code\":\"not-found\"", await missing.Content.ReadAsStringAsync());
+
+        using var document = System.Text.Json.JsonDocument.Parse(await web.Client().GetStringAsync("/openapi/v1.json"));
+        var get = document.RootElement.GetProperty("paths").GetProperty("/api/v1/programs/{id}/forecast").GetProperty("get");
+        Assert.StartsWith("When the program's budget will be fully issued", get.GetProperty("summary").GetString());
+        Assert.True(get.GetProperty("responses").TryGetProperty("200", out _));
     }
 }
