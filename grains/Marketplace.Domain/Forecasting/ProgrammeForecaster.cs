@@ -148,7 +148,8 @@ public static class ProgrammeForecaster
         {
             smoothed[s] = Smooth(series[s], options.Alpha, options.InitialDays);
         }
-        var start = new Start(history.BudgetFen, checked(history.BudgetFen - issued + returned), checked(issued - returned - spent), spent, returned,
+        // Neither can be negative in a consistent history; a projection from a negative start would run backwards.
+        var start = new Start(history.BudgetFen, Math.Max(0, checked(history.BudgetFen - issued + returned)), Math.Max(0, checked(issued - returned - spent)), spent, returned,
             today, projectedTo, history.LastDay is { } end && end <= projectedTo, history.LastClaimDay,
             sofar[Claimed] - Sum(series[Claimed]), sofar[Returned] - Sum(series[Returned]), sofar[Spent] - Sum(series[Spent]));
         var levels = new[] { smoothed[Claimed].Level, smoothed[Returned].Level, smoothed[Spent].Level };
