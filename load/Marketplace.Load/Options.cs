@@ -15,7 +15,7 @@ public sealed class Options
     {
         if (args.Count == 0 || args[0].StartsWith('-'))
         {
-            throw new ArgumentException("the first argument is the verb: demo, bench or check");
+            throw new ArgumentException("the first argument is the verb: demo, bench, check or backtest");
         }
         var options = new Options(args[0]);
         for (var i = 1; i < args.Count; i++)

@@ -3,6 +3,7 @@
 //   bench --url U (--rate R | --concurrency C) [--duration 30] [--warmup 5] [--tenants 32] [--max-in-flight 512]
 //         [--check-db CONN] [--out DIR] [--label TEXT] [--watch name=pid ...]      measures and writes load/results/
 //   check --db CONN                                                               the invariant checker over a database
+//   backtest [--seed 1] [--programmes 20] [--out FILE]                            the programme forecast, day 60 against day 120
 using Marketplace.Load;
 
 // Not disposed: SIGTERM may arrive while the process is already returning from Main.
@@ -32,6 +33,7 @@ try
         "demo" => await Commands.DemoAsync(options, stop.Token),
         "bench" => await Commands.BenchAsync(options, stop.Token),
         "check" => await Commands.CheckAsync(options, stop.Token),
+        "backtest" => Commands.Backtest(options),
         _ => Commands.Unknown(options.Verb),
     };
 }

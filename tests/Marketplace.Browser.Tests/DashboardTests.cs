@@ -34,6 +34,8 @@ public sealed class DashboardTests(BrowserFixture fixture)
         }
         await page.Locator($"#takeup tr[data-program='{DemoMarket.BeijingProgram}']").WaitForAsync();
         await page.Locator($"#takeup tr[data-program='{DemoMarket.ShanghaiProgram}']").WaitForAsync();
+        // Beside take-up, each programme's budget forecast (its dates and amounts are checked by ProgramForecastApiTests).
+        await page.Locator($"#forecast tr[data-program='{DemoMarket.BeijingProgram}']").WaitForAsync();
 
         var (_, client, voucherId) = await fixture.Market.TenantAsync("Shanghai", DemoMarket.ShanghaiProgram);
         using (client)

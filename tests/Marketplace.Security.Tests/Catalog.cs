@@ -124,6 +124,7 @@ public static class Catalog
         new("GET", "/api/v1/programs/{id}/evidence", "401 | 403 | 403 | 200 | 200", (w, _, t, _) => Get("/api/v1/programs/{id}/evidence", ("id", Program(w, t)))),
         new("POST", "/api/v1/evidence/verify", "401 | 403 | 403 | 200 | 200",
             (w, _, t, _) => Post("/api/v1/evidence/verify", new JsonObject { ["programId"] = Program(w, t) })),
+        new("GET", "/api/v1/programs/{id}/forecast", "401 | 403 | 403 | 200 | 200", (w, _, t, _) => Get("/api/v1/programs/{id}/forecast", ("id", Program(w, t)))),
 
         // ---- tenants: an SME's own record only ----------------------------------------------------------------------
         new("POST", "/api/v1/tenants/", "401 | 200 | 403 | 403 | 403", async (w, _, _, _) =>

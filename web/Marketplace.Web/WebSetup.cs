@@ -88,6 +88,7 @@ public static class WebSetup
         services.AddSingleton<ReadModels>();
         services.AddSingleton<LedgerChain>();
         services.AddSingleton<EvidencePacks>();
+        services.AddSingleton<ProgrammeForecasts>();
         services.AddSingleton<AuditLog>();
         services.AddHostedService(sp => sp.GetRequiredService<AuditLog>());
         services.AddHostedService<IdempotencyJanitor>();

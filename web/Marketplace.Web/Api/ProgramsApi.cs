@@ -1,6 +1,7 @@
 using Marketplace.Grains;
 using Marketplace.Web.Infrastructure;
 using Marketplace.Web.Queries;
+using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Marketplace.Web.Api;
 
@@ -112,8 +113,21 @@ internal static class ProgramsApi
             .WithSummary("Voucher take-up and budget burn of the program (regulator, admin)")
             .Produces<TakeUp>();
 
+        programs.MapGet("/{id}/forecast", Forecast)
+            .RequireAuthorization(Names.Policies.Oversight)
+            .WithSummary("When the program's budget will be fully issued and fully spent, and how much will lapse or expire unspent (regulator, admin)")
+            .WithDescription("Projected from the program's daily history (Beijing calendar days): each daily rate of claims, unspent returns and "
+                + "spending is smoothed exponentially and carried forward against the budget in 1,000 seeded simulated futures that replay the "
+                + "past days' forecast errors; the forecast is the median future, the interval the 10th to 90th percentile. A date is null when, "
+                + "at the rates seen, it does not happen before the program's last voucher can end (status Never), or when there is no complete "
+                + "day yet (NoHistory).");
+
         return api;
     }
+
+    private static async Task<Results<Ok<ProgramForecast>, ProblemHttpResult>> Forecast(string id, ProgrammeForecasts forecasts, HttpContext context,
+        CancellationToken ct) =>
+        await forecasts.ForecastAsync(id, ct) is { } forecast ? TypedResults.Ok(forecast) : (ProblemHttpResult)Problems.NotFound(context, "program", id);
 
     private static async Task<IResult> PublishNotice(string id, string providerId, string? batchId, DateTimeOffset? effectiveFrom, bool approved,
         GrainCalls grains, HttpContext context)

@@ -4,6 +4,7 @@ import { requireRole, showProblem } from "./session.js";
 import { connectPush, probe } from "./push.js";
 import { cny, percent, el, row, fill, chartFont } from "./format.js";
 import { mapNames, label } from "./provinces.js";
+import { showForecasts } from "./forecast.js";
 
 const seriesLength = 600;
 const tickerLength = 60;
@@ -156,4 +157,5 @@ function showTakeUp(programs) {
     percent(p.budgetFen ? (10000 * p.spentFen) / p.budgetFen : 0),
   ], { program: p.programId })), "No voucher programs yet.");
   document.querySelectorAll("#takeup tbody td:nth-child(n+3)").forEach(td => td.classList.add("num"));
+  showForecasts(programs);
 }
