@@ -42,4 +42,25 @@ public sealed class EvidenceTests(BrowserFixture fixture)
         await view.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(BrowserFixture.OutputDirectory, "evidence-statement.png"), FullPage = true });
         Assert.Empty(tab.Errors);
     }
+
+    [Fact]
+    public async Task A_regulator_verifies_a_programmes_sealed_ledger_and_downloads_its_packs_from_the_map_page()
+    {
+        await using var tab = await fixture.SignInAsync(Names.Roles.Regulator);
+        var page = tab.Page;
+        var program = DemoMarket.BeijingProgram;
+        await page.ClickAsync($"#evidence button[data-verify='{program}']");
+        var row = page.Locator($"#evidence tr[data-program='{program}'][data-intact='true']");
+        await row.WaitForAsync();
+        Assert.StartsWith("完整 · Intact:", await row.Locator("[role=status]").InnerTextAsync());
+
+        var download = await page.RunAndWaitForDownloadAsync(() => page.ClickAsync($"#evidence button[data-download='{program}']"));
+        Assert.Equal($"evidence-{program}.zip", download.SuggestedFilename);
+        var path = Path.Combine(BrowserFixture.OutputDirectory, download.SuggestedFilename);
+        await download.SaveAsAsync(path);
+        using var zip = ZipFile.OpenRead(path);
+        Assert.NotEmpty(zip.Entries);
+        Assert.All(zip.Entries, e => Assert.Matches("^v-[^/]+/(claim\\.json|activity\\.json|reservations\\.csv|ledger\\.csv|chain\\.json|statement\\.html|manifest\\.json)$", e.FullName));
+        Assert.Empty(tab.Errors);
+    }
 }

@@ -5,6 +5,7 @@ import { connectPush, probe } from "./push.js";
 import { cny, percent, el, row, fill, chartFont } from "./format.js";
 import { mapNames, label } from "./provinces.js";
 import { showForecasts } from "./forecast.js";
+import { showProgrammeEvidence } from "./evidence.js";
 
 const seriesLength = 600;
 const tickerLength = 60;
@@ -158,4 +159,5 @@ function showTakeUp(programs) {
   ], { program: p.programId })), "No voucher programs yet.");
   document.querySelectorAll("#takeup tbody td:nth-child(n+3)").forEach(td => td.classList.add("num"));
   showForecasts(programs);
+  showProgrammeEvidence(programs);
 }
