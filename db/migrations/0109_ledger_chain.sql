@@ -26,6 +26,14 @@ CREATE TABLE ledger_seals (
 CREATE TRIGGER ledger_seals_append_only BEFORE UPDATE OR DELETE ON ledger_seals
     FOR EACH ROW EXECUTE FUNCTION ledger_is_append_only();
 
+-- Row triggers do not see TRUNCATE: the ledger and its seals refuse it as a statement.
+CREATE TRIGGER ledger_seals_never_truncated BEFORE TRUNCATE ON ledger_seals
+    FOR EACH STATEMENT EXECUTE FUNCTION ledger_is_append_only();
+CREATE TRIGGER ledger_entries_never_truncated BEFORE TRUNCATE ON ledger_entries
+    FOR EACH STATEMENT EXECUTE FUNCTION ledger_is_append_only();
+CREATE TRIGGER ledger_transactions_never_truncated BEFORE TRUNCATE ON ledger_transactions
+    FOR EACH STATEMENT EXECUTE FUNCTION ledger_is_append_only();
+
 CREATE FUNCTION ledger_queue_for_seal() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO ledger_unsealed (transaction_id, seq) VALUES (NEW.id, NEW.seq);
@@ -35,14 +43,21 @@ $$;
 CREATE TRIGGER ledger_transactions_queue_for_seal AFTER INSERT ON ledger_transactions
     FOR EACH ROW EXECUTE FUNCTION ledger_queue_for_seal();
 
--- The text a seal hashes: every field of the transaction and every entry, in a fixed order and format. Fields are
--- separated by U+001F and entries by U+001E; times are UTC with microseconds. The evidence pack prints it, so anyone can
+-- One field of the text a seal hashes: its length in characters, a colon and the text, or '-' for no value. The length
+-- keeps the fields apart whatever they contain, and an empty text differs from none.
+CREATE FUNCTION ledger_field(value text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN value IS NULL THEN '-' ELSE length(value) || ':' || value END
+$$;
+
+-- The text a seal hashes: every field of the transaction, then every entry (line, account, amount), each field as
+-- ledger_field gives it, in a fixed order; times are UTC with microseconds. The evidence pack prints it, so anyone can
 -- check a hash with any SHA-256 tool.
 CREATE FUNCTION ledger_canonical(tx_id text) RETURNS text LANGUAGE sql STABLE AS $$
-    SELECT concat_ws(E'\x1f', t.id, t.kind, coalesce(t.program_id, ''), coalesce(t.voucher_id, ''), coalesce(t.reservation_id, ''),
-                     t.description, to_char(t.posted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-                     (SELECT string_agg(e.line || ':' || e.account || ':' || e.amount_fen, E'\x1e' ORDER BY e.line)
-                      FROM ledger_entries e WHERE e.transaction_id = t.id))
+    SELECT ledger_field(t.id) || ledger_field(t.kind) || ledger_field(t.program_id) || ledger_field(t.voucher_id)
+           || ledger_field(t.reservation_id) || ledger_field(t.description)
+           || ledger_field(to_char(t.posted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))
+           || coalesce((SELECT string_agg(ledger_field(e.line::text) || ledger_field(e.account) || ledger_field(e.amount_fen::text), '' ORDER BY e.line)
+                        FROM ledger_entries e WHERE e.transaction_id = t.id), '')
     FROM ledger_transactions t WHERE t.id = tx_id
 $$;
 
@@ -106,11 +121,14 @@ BEGIN
             expected_seq := 1;
         END IF;
         canonical := ledger_canonical(seal.transaction_id);
+        -- Each check on its own: one fault must not hide another in the same seal.
         IF seal.chain_seq <> expected_seq THEN
             RETURN QUERY SELECT seal.chain, seal.chain_seq, seal.transaction_id, format('seal %s follows seal %s: a seal is missing', seal.chain_seq, expected_seq - 1);
-        ELSIF seal.prev_hash <> expected_prev THEN
+        END IF;
+        IF seal.prev_hash <> expected_prev THEN
             RETURN QUERY SELECT seal.chain, seal.chain_seq, seal.transaction_id, 'the seal does not follow the one before it'::text;
-        ELSIF canonical IS NULL THEN
+        END IF;
+        IF canonical IS NULL THEN
             RETURN QUERY SELECT seal.chain, seal.chain_seq, seal.transaction_id, 'the sealed transaction is gone'::text;
         ELSIF sha256(seal.prev_hash || convert_to(canonical, 'UTF8')) <> seal.hash THEN
             RETURN QUERY SELECT seal.chain, seal.chain_seq, seal.transaction_id, 'the transaction or its entries differ from what was sealed'::text;

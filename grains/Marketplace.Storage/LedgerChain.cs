@@ -14,7 +14,10 @@ public sealed record ChainVerification(string? ProgramId, bool Intact, long Seal
 public sealed record KnownSeal(long Sequence, string Hash);
 
 /// <summary>One ledger transaction's place in its programme's hash chain, with the text its hash covers.</summary>
-public sealed record ChainSeal(string TransactionId, string Chain, long ChainSequence, string PrevHash, string Hash, string CanonicalText);
+public sealed record ChainSeal(string TransactionId, string Chain, long ChainSequence, string PrevHash, string Hash, string CanonicalText, DateTimeOffset SealedAt);
+
+/// <summary>The last seal of a chain at some moment: a later state of the chain must still hold it.</summary>
+public sealed record ChainHead(string Chain, long Sequence, string Hash);
 
 /// <summary>
 /// The ledger's hash chain (migration 0109 defines the hash): sealing what was posted, verifying the chains against the
@@ -53,7 +56,10 @@ public sealed class LedgerChain(NpgsqlDataSource db)
     public async Task<ChainVerification> VerifyAsync(string? programId, KnownSeal? known, TimeProvider clock, CancellationToken cancellationToken = default)
     {
         await SealAsync(cancellationToken);
-        await using var batch = db.CreateBatch();
+        // One snapshot for the walk and the count, so the count is of the seals walked.
+        await using var connection = await db.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken);
+        await using var batch = new NpgsqlBatch(connection, transaction);
         var problems = new NpgsqlBatchCommand("SELECT chain, chain_seq, transaction_id, problem FROM ledger_verify(@c)");
         problems.Parameters.AddWithValue("c", NpgsqlTypes.NpgsqlDbType.Text, (object?)programId ?? DBNull.Value);
         var count = new NpgsqlBatchCommand("SELECT count(*) FROM ledger_seals WHERE @c::text IS NULL OR chain = @c");
@@ -70,7 +76,7 @@ public sealed class LedgerChain(NpgsqlDataSource db)
         await reader.ReadAsync(cancellationToken);
         var checkedSeals = reader.GetInt64(0);
         await reader.DisposeAsync();
-        if (programId is not null && known is not null && await SealAtAsync(programId, known.Sequence, cancellationToken) is var (transactionId, hash)
+        if (programId is not null && known is not null && await SealAtAsync(connection, transaction, programId, known.Sequence, cancellationToken) is var (transactionId, hash)
             && hash != known.Hash)
         {
             found.Add(new ChainProblem(programId, known.Sequence, transactionId,
@@ -80,42 +86,52 @@ public sealed class LedgerChain(NpgsqlDataSource db)
     }
 
     /// <summary>The transaction and hash at a place in a chain; empty strings when the chain is not that long.</summary>
-    private async Task<(string TransactionId, string Hash)> SealAtAsync(string chain, long sequence, CancellationToken cancellationToken)
+    private static async Task<(string TransactionId, string Hash)> SealAtAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string chain,
+        long sequence, CancellationToken cancellationToken)
     {
-        await using var command = db.CreateCommand("SELECT transaction_id, encode(hash, 'hex') FROM ledger_seals WHERE chain = @c AND chain_seq = @s");
+        await using var command = new NpgsqlCommand("SELECT transaction_id, encode(hash, 'hex') FROM ledger_seals WHERE chain = @c AND chain_seq = @s",
+            connection, transaction);
         command.Parameters.AddWithValue("c", chain);
         command.Parameters.AddWithValue("s", sequence);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         return await reader.ReadAsync(cancellationToken) ? (reader.GetString(0), reader.GetString(1)) : ("", "");
     }
 
-    /// <summary>The seals of the voucher's ledger transactions, in the order they were posted.</summary>
-    public async Task<IReadOnlyList<ChainSeal>> SealsOfVoucherAsync(string voucherId, CancellationToken cancellationToken = default)
+    /// <summary>The seals of the voucher's ledger transactions, in the order they were posted, as the caller's snapshot sees them.</summary>
+    public static async Task<IReadOnlyList<ChainSeal>> SealsOfVoucherAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string voucherId,
+        CancellationToken cancellationToken = default)
     {
-        await SealAsync(cancellationToken);
-        await using var command = db.CreateCommand("""
-            SELECT s.transaction_id, s.chain, s.chain_seq, encode(s.prev_hash, 'hex'), encode(s.hash, 'hex'), ledger_canonical(s.transaction_id)
+        await using var command = new NpgsqlCommand("""
+            SELECT s.transaction_id, s.chain, s.chain_seq, encode(s.prev_hash, 'hex'), encode(s.hash, 'hex'), ledger_canonical(s.transaction_id), s.sealed_at
             FROM ledger_transactions t JOIN ledger_seals s ON s.transaction_id = t.id
             WHERE t.voucher_id = @v ORDER BY t.seq
-            """);
+            """, connection, transaction);
         command.Parameters.AddWithValue("v", voucherId);
         var seals = new List<ChainSeal>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            seals.Add(new ChainSeal(reader.GetString(0), reader.GetString(1), reader.GetInt64(2), reader.GetString(3), reader.GetString(4), reader.GetString(5)));
+            seals.Add(new ChainSeal(reader.GetString(0), reader.GetString(1), reader.GetInt64(2), reader.GetString(3), reader.GetString(4), reader.GetString(5),
+                reader.GetFieldValue<DateTimeOffset>(6)));
         }
         return seals;
     }
 
-    /// <summary>The last seal of a chain (its sequence number and hash), or null for a chain with none yet.</summary>
-    public async Task<(long Sequence, string Hash)?> HeadAsync(string chain, CancellationToken cancellationToken = default)
+    /// <summary>The last seal of each of the chains (none for a chain with no seal yet), as the caller's snapshot sees them.</summary>
+    public static async Task<IReadOnlyList<ChainHead>> HeadsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyCollection<string> chains,
+        CancellationToken cancellationToken = default)
     {
-        await using var command = db.CreateCommand(
-            "SELECT chain_seq, encode(hash, 'hex') FROM ledger_seals WHERE chain = @c ORDER BY chain_seq DESC LIMIT 1");
-        command.Parameters.AddWithValue("c", chain);
+        await using var command = new NpgsqlCommand("""
+            SELECT DISTINCT ON (chain) chain, chain_seq, encode(hash, 'hex') FROM ledger_seals WHERE chain = ANY(@c) ORDER BY chain, chain_seq DESC
+            """, connection, transaction);
+        command.Parameters.AddWithValue("c", chains.ToArray());
+        var heads = new List<ChainHead>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        return await reader.ReadAsync(cancellationToken) ? (reader.GetInt64(0), reader.GetString(1)) : null;
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            heads.Add(new ChainHead(reader.GetString(0), reader.GetInt64(1), reader.GetString(2)));
+        }
+        return heads;
     }
 }
 

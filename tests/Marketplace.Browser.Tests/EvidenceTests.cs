@@ -38,7 +38,6 @@ public sealed class EvidenceTests(BrowserFixture fixture)
         var rental = view.Locator("#rentals tbody tr", new PageLocatorOptions { HasText = reservationId });
         Assert.Equal(1, await rental.CountAsync());
         Assert.Contains("已确认", await rental.InnerTextAsync());
-        Assert.True(await view.EvaluateAsync<bool>("() => document.fonts.check(\"12px 'WenQuanYi Micro Hei'\", '算力券使用证明')"));
         await view.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(BrowserFixture.OutputDirectory, "evidence-statement.png"), FullPage = true });
         Assert.Empty(tab.Errors);
     }

@@ -73,6 +73,7 @@ public sealed class EvidenceTests(EvidenceCluster web)
         Assert.All(seals, s => Assert.Equal(s.GetProperty("hash").GetString(), Convert.ToHexStringLower(SHA256.HashData(
             [.. Convert.FromHexString(s.GetProperty("prevHash").GetString()!), .. Encoding.UTF8.GetBytes(s.GetProperty("canonicalText").GetString()!)]))));
         Assert.All(seals, s => Assert.Equal(programId, s.GetProperty("chain").GetString()));
+        Assert.Empty(chain.RootElement.GetProperty("waiting").EnumerateArray());
 
         // The statement: Chinese first, amounts in yuan, what the firm typed encoded.
         var statement = Encoding.UTF8.GetString(files["statement.html"]);
@@ -96,7 +97,8 @@ public sealed class EvidenceTests(EvidenceCluster web)
         var regulator = web.Regulator();
         // The auditor keeps the chain head of the pack it was handed.
         using var manifest = JsonDocument.Parse((await Unzip(await regulator.GetAsync($"/api/v1/vouchers/{voucher}/evidence")))["manifest.json"]);
-        var head = manifest.RootElement.GetProperty("chainHead");
+        var head = Assert.Single(manifest.RootElement.GetProperty("chainHeads").EnumerateArray());
+        Assert.Equal(programId, head.GetProperty("chain").GetString());
         var kept = new { sequence = head.GetProperty("sequence").GetInt64(), hash = head.GetProperty("hash").GetString() };
         var before = await VerifyAsync(regulator, programId, kept);
         Assert.True(before.Intact);
@@ -145,6 +147,47 @@ public sealed class EvidenceTests(EvidenceCluster web)
             ("p", programId), ("s", kept.sequence));
         Assert.Equal([new ChainProblem(programId, kept.sequence, atHead,
             $"the chain no longer holds seal {kept.sequence} as recorded earlier: it was rewritten from there or before")], rewritten.Problems);
+    }
+
+    [Fact]
+    public async Task An_empty_field_where_there_was_none_and_each_fault_of_one_seal_are_reported()
+    {
+        var (programId, voucher, _, rentals) = await ScenarioAsync();
+        var regulator = web.Regulator();
+        Assert.True((await VerifyAsync(regulator, programId)).Intact);
+        var claim = $"claim:{voucher}";
+        var removed = $"hold:{voucher}:{rentals[0]}";
+        var changed = $"hold:{voucher}:{rentals[1]}";
+        var seal = (string id) => web.Database.ScalarAsync<long>("SELECT chain_seq FROM ledger_seals WHERE transaction_id = @t", ("t", id));
+        var (claimSeal, removedSeal, changedSeal) = (await seal(claim), await seal(removed), await seal(changed));
+        Assert.Equal(removedSeal + 1, changedSeal); // the second rental's hold was sealed right after the first's
+
+        // The claim names no reservation; "" is not "none". The first hold's seal goes; the seal after it is changed too.
+        await using (var connection = await web.Database.DataSource.OpenConnectionAsync())
+        {
+            await using var command = new Npgsql.NpgsqlCommand("""
+                SET session_replication_role = replica;
+                UPDATE ledger_transactions SET reservation_id = '' WHERE id = @claim;
+                DELETE FROM ledger_seals WHERE transaction_id = @removed;
+                UPDATE ledger_transactions SET description = description || '.' WHERE id = @changed;
+                SET session_replication_role = origin;
+                """, connection);
+            command.Parameters.AddWithValue("claim", claim);
+            command.Parameters.AddWithValue("removed", removed);
+            command.Parameters.AddWithValue("changed", changed);
+            await command.ExecuteNonQueryAsync();
+        }
+
+        var found = await VerifyAsync(regulator, programId);
+        Assert.Equal(
+            [
+                new ChainProblem(programId, claimSeal, claim, "the transaction or its entries differ from what was sealed"),
+                new ChainProblem(programId, changedSeal, changed, $"seal {changedSeal} follows seal {removedSeal - 1}: a seal is missing"),
+                new ChainProblem(programId, changedSeal, changed, "the seal does not follow the one before it"),
+                new ChainProblem(programId, changedSeal, changed, "the transaction or its entries differ from what was sealed"),
+                new ChainProblem(programId, null, removed, "the transaction is neither sealed nor waiting to be"),
+            ],
+            found.Problems);
     }
 
     [Fact]

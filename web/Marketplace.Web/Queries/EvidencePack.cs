@@ -16,7 +16,10 @@ public sealed record ClaimFacts(string TenantKind, string TenantProvince, string
 /// <summary>A rental the voucher funded: its hold on the voucher and the reservation as it stands.</summary>
 public sealed record FundedRental(string ReservationId, string HoldState, long RentalCostFen, long HeldFen, long CapturedFen, ReservationView? Reservation);
 
-/// <summary>Everything an evidence pack holds, gathered at one moment.</summary>
+/// <summary>
+/// Everything an evidence pack holds. The voucher, its claim, holds, ledger, seals and chain heads are read in one
+/// database snapshot; the reservations' details come from their grains just after.
+/// </summary>
 public sealed record EvidenceFacts(
     VoucherView Voucher,
     ProgramView? Program,
@@ -25,16 +28,13 @@ public sealed record EvidenceFacts(
     IReadOnlyList<FundedRental> Rentals,
     IReadOnlyList<LedgerTransactionView> Ledger,
     IReadOnlyList<ChainSeal> Seals,
-    ChainHead? Head,
+    IReadOnlyList<ChainHead> Heads,
     DateTimeOffset GeneratedAt);
-
-/// <summary>The last seal of the programme's chain when the pack was made: a later pack's chain must pass through it.</summary>
-public sealed record ChainHead(string Chain, long Sequence, string Hash);
 
 /// <summary>One file of a pack and its SHA-256, as the manifest lists it.</summary>
 public sealed record PackFile(string Name, long Bytes, string Sha256);
 
-public sealed record PackManifest(string VoucherId, string ProgramId, DateTimeOffset GeneratedAt, string HashRule, ChainHead? ChainHead,
+public sealed record PackManifest(string VoucherId, string ProgramId, DateTimeOffset GeneratedAt, string HashRule, IReadOnlyList<ChainHead> ChainHeads,
     IReadOnlyList<PackFile> Files);
 
 /// <summary>
@@ -48,17 +48,36 @@ internal sealed class EvidencePacks(NpgsqlDataSource db, LedgerChain chain, Grai
 
     private static readonly JsonSerializerOptions Json = CreateJson();
 
+    /// <summary>
+    /// Gathers the pack of a voucher the caller may see (the API checks that first, on the voucher's grain). Everything
+    /// posted so far is sealed first; a posting committed after that is in the pack's ledger without a seal, and
+    /// <c>chain.json</c> lists it as waiting.
+    /// </summary>
     public async Task<EvidenceFacts?> GatherAsync(string voucherId, CancellationToken cancellationToken)
     {
-        var voucher = await grains.Run(c => c.GetGrain<IVoucherGrain>(voucherId).Get(), cancellationToken);
-        if (voucher is null)
+        await chain.SealAsync(cancellationToken);
+        VoucherView voucher;
+        ClaimFacts claim;
+        IReadOnlyList<FundedRental> holds;
+        IReadOnlyList<LedgerTransactionView> ledger;
+        IReadOnlyList<ChainSeal> seals;
+        IReadOnlyList<ChainHead> heads;
+        await using (var connection = await db.OpenConnectionAsync(cancellationToken))
+        await using (var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken))
         {
-            return null;
+            if (await VoucherAsync(connection, transaction, voucherId, cancellationToken) is not { } found)
+            {
+                return null;
+            }
+            (voucher, claim) = found;
+            holds = await HoldsAsync(connection, transaction, voucherId, cancellationToken);
+            ledger = await LedgerAsync(connection, transaction, voucherId, cancellationToken);
+            seals = await LedgerChain.SealsOfVoucherAsync(connection, transaction, voucherId, cancellationToken);
+            // The programme's chain, and any other chain a posting of the voucher is sealed in (a settlement the voucher paid nothing of).
+            heads = await LedgerChain.HeadsAsync(connection, transaction, seals.Select(s => s.Chain).Append(voucher.ProgramId).Distinct().ToList(), cancellationToken);
         }
         var program = await grains.Run(c => c.GetGrain<IVoucherProgramGrain>(voucher.ProgramId).Get(), cancellationToken);
         var tenant = await grains.Run(c => c.GetGrain<ITenantGrain>(voucher.TenantId).Get(), cancellationToken);
-        var claim = await ClaimAsync(voucherId, cancellationToken);
-        var holds = await HoldsAsync(voucherId, cancellationToken);
         var rentals = new List<FundedRental>();
         foreach (var hold in holds)
         {
@@ -66,11 +85,7 @@ internal sealed class EvidencePacks(NpgsqlDataSource db, LedgerChain chain, Grai
             rentals.Add(hold with { Reservation = reservation });
         }
         rentals = rentals.OrderBy(r => r.Reservation?.Plan.StartsAt).ThenBy(r => r.ReservationId, StringComparer.Ordinal).ToList();
-        // Sealed before reading, so every transaction of the voucher is in the pack with its seal.
-        var seals = await chain.SealsOfVoucherAsync(voucherId, cancellationToken);
-        var ledger = await LedgerAsync(voucherId, cancellationToken);
-        var head = await chain.HeadAsync(voucher.ProgramId, cancellationToken) is { } h ? new ChainHead(voucher.ProgramId, h.Sequence, h.Hash) : null;
-        return new EvidenceFacts(voucher, program, tenant, claim, rentals, ledger, seals, head, clock.GetUtcNow());
+        return new EvidenceFacts(voucher, program, tenant, claim, rentals, ledger, seals, heads, clock.GetUtcNow());
     }
 
     /// <summary>Writes the pack's files into <paramref name="zip"/>, under <paramref name="folder"/> (empty: at the top).</summary>
@@ -85,10 +100,14 @@ internal sealed class EvidencePacks(NpgsqlDataSource db, LedgerChain chain, Grai
             ("activity.json", JsonSerializer.SerializeToUtf8Bytes(facts.Voucher.Activity, Json)),
             ("reservations.csv", Encoding.UTF8.GetBytes(ReservationsCsv(facts.Rentals))),
             ("ledger.csv", Encoding.UTF8.GetBytes(LedgerCsv(facts.Ledger))),
-            ("chain.json", JsonSerializer.SerializeToUtf8Bytes(new { HashRule, facts.Head, facts.Seals }, Json)),
+            ("chain.json", JsonSerializer.SerializeToUtf8Bytes(new
+            {
+                HashRule, facts.Heads, facts.Seals,
+                Waiting = facts.Ledger.Select(t => t.Id).Except(facts.Seals.Select(s => s.TransactionId)).ToList(),
+            }, Json)),
             ("statement.html", Encoding.UTF8.GetBytes(EvidenceStatement.Html(facts))),
         };
-        var manifest = new PackManifest(facts.Voucher.Id, facts.Voucher.ProgramId, facts.GeneratedAt, HashRule, facts.Head,
+        var manifest = new PackManifest(facts.Voucher.Id, facts.Voucher.ProgramId, facts.GeneratedAt, HashRule, facts.Heads,
             files.Select(f => new PackFile(f.Name, f.Content.Length, Convert.ToHexStringLower(SHA256.HashData(f.Content)))).ToList());
         files.Add(("manifest.json", JsonSerializer.SerializeToUtf8Bytes(manifest, Json)));
         foreach (var (name, content) in files)
@@ -113,25 +132,33 @@ internal sealed class EvidencePacks(NpgsqlDataSource db, LedgerChain chain, Grai
         return ids;
     }
 
-    private async Task<ClaimFacts> ClaimAsync(string voucherId, CancellationToken cancellationToken)
+    /// <summary>The voucher as its row stands, and the facts its claim was checked on.</summary>
+    private static async Task<(VoucherView Voucher, ClaimFacts Claim)?> VoucherAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string voucherId,
+        CancellationToken cancellationToken)
     {
-        await using var command = db.CreateCommand("""
-            SELECT tenant_kind, tenant_province, tenant_credit_code, related_parties, claim_key, claimed_at, stackable, exclusive
+        await using var command = new NpgsqlCommand($"""
+            SELECT {VoucherStore.Columns}, tenant_kind, tenant_province, claim_key, exclusive
             FROM vouchers WHERE id = @v
-            """);
+            """, connection, transaction);
         command.Parameters.AddWithValue("v", voucherId);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        await reader.ReadAsync(cancellationToken);
-        return new ClaimFacts(reader.GetString(0), reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetString(2),
-            reader.GetFieldValue<string[]>(3), reader.GetString(4), reader.GetFieldValue<DateTimeOffset>(5), reader.GetBoolean(6), reader.GetBoolean(7));
+        if (!await reader.ReadAsync(cancellationToken))
+        {
+            return null;
+        }
+        var row = VoucherStore.ReadVoucher(reader);
+        var extra = reader.FieldCount - 4;
+        return (row.ToView(), new ClaimFacts(reader.GetString(extra), reader.GetString(extra + 1), row.TenantCreditCode, row.FrozenRelatedParties ?? [],
+            reader.GetString(extra + 2), row.ClaimedAt, row.Stackable, reader.GetBoolean(extra + 3)));
     }
 
-    private async Task<IReadOnlyList<FundedRental>> HoldsAsync(string voucherId, CancellationToken cancellationToken)
+    private static async Task<IReadOnlyList<FundedRental>> HoldsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string voucherId,
+        CancellationToken cancellationToken)
     {
-        await using var command = db.CreateCommand("""
+        await using var command = new NpgsqlCommand("""
             SELECT reservation_id, state, rental_cost_fen, amount_fen, captured_fen FROM voucher_holds
             WHERE voucher_id = @v ORDER BY created_at, reservation_id
-            """);
+            """, connection, transaction);
         command.Parameters.AddWithValue("v", voucherId);
         var holds = new List<FundedRental>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
@@ -142,16 +169,17 @@ internal sealed class EvidencePacks(NpgsqlDataSource db, LedgerChain chain, Grai
         return holds;
     }
 
-    private async Task<IReadOnlyList<LedgerTransactionView>> LedgerAsync(string voucherId, CancellationToken cancellationToken)
+    private static async Task<IReadOnlyList<LedgerTransactionView>> LedgerAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string voucherId,
+        CancellationToken cancellationToken)
     {
-        await using var command = db.CreateCommand("""
+        await using var command = new NpgsqlCommand("""
             SELECT t.id, t.seq, t.kind, t.voucher_id, t.reservation_id, t.description, t.posted_at,
                    array_agg(e.account ORDER BY e.line), array_agg(e.amount_fen ORDER BY e.line)
             FROM ledger_transactions t JOIN ledger_entries e ON e.transaction_id = t.id
             WHERE t.voucher_id = @v
             GROUP BY t.id, t.seq, t.kind, t.voucher_id, t.reservation_id, t.description, t.posted_at
             ORDER BY t.seq
-            """);
+            """, connection, transaction);
         command.Parameters.AddWithValue("v", voucherId);
         var transactions = new List<LedgerTransactionView>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
@@ -223,6 +251,11 @@ internal sealed class Csv
             IFormattable f => f.ToString(null, System.Globalization.CultureInfo.InvariantCulture),
             _ => value.ToString() ?? "",
         };
+        // A text that a spreadsheet would read as a formula is kept as text.
+        if (value is string && text.Length > 0 && text[0] is '=' or '+' or '-' or '@')
+        {
+            text = "'" + text;
+        }
         return text.IndexOfAny([',', '"', '\r', '\n']) >= 0 ? $"\"{text.Replace("\"", "\"\"")}\"" : text;
     }
 

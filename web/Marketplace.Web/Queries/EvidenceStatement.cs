@@ -123,11 +123,15 @@ public static class EvidenceStatement
         html.Append("</tbody></table>");
 
         Section(html, "完整性", "Integrity");
-        html.Append("<p>每笔账本交易都封存在其计划的哈希链中；本包的 manifest.json 列出每个文件的 SHA-256，chain.json 列出每笔交易的封存记录与被哈希的原文。")
-            .Append("<br><span class=\"en\" lang=\"en\">Each ledger transaction is sealed into its programme's hash chain; manifest.json lists every file's SHA-256 and chain.json every seal with the text it hashes.</span></p>");
+        html.Append("<p>每笔账本交易都封存在其计划的哈希链中（券未支付任何金额的结算封存在现金链中）；本包的 manifest.json 列出每个文件的 SHA-256，chain.json 列出每笔交易的封存记录与被哈希的原文，以及生成本包时尚待封存的交易。")
+            .Append("<br><span class=\"en\" lang=\"en\">Each ledger transaction is sealed into its programme's hash chain (a settlement the voucher paid nothing of, into the cash chain); manifest.json lists every file's SHA-256, and chain.json every seal with the text it hashes and any posting still waiting for its seal when the pack was made.</span></p>");
         html.Append("<p>").Append(E(EvidencePacks.HashRule)).Append("</p>");
-        html.Append("<p>链头 <span class=\"en\" lang=\"en\">Chain head</span>: ")
-            .Append(facts.Head is { } head ? $"#{head.Sequence} <code>{head.Hash}</code>" : "—").Append("</p>");
+        foreach (var head in facts.Heads)
+        {
+            html.Append("<p>链头 <span class=\"en\" lang=\"en\">Chain head</span> ")
+                .Append(head.Chain.Length == 0 ? "现金链 <span class=\"en\" lang=\"en\">cash chain</span>" : E(head.Chain))
+                .Append($": #{head.Sequence} <code>{head.Hash}</code></p>");
+        }
         html.Append("</main>\n</body>\n</html>\n");
         return html.ToString();
     }

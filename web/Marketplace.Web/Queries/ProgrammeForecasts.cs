@@ -70,7 +70,10 @@ public sealed class ProgrammeForecasts(NpgsqlDataSource db, [FromKeyedServices(N
             var day = reader.GetFieldValue<DateOnly>(0);
             facts.Add(new ProgrammeDay(day > today ? today : day, reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4)));
         }
-        var first = facts.Count > 0 && facts[0].Day < created ? facts[0].Day : created;
+        // The history starts when claims could start: days before the window opened are not quiet days of the programme.
+        var opens = ChinaTime.DateOf(definition.ClaimOpensAt);
+        var start = opens > created ? opens : created;
+        var first = facts.Count > 0 && facts[0].Day < start ? facts[0].Day : start;
         // The last voucher can be claimed as the window closes, registered at its deadline and then runs its validity.
         var lastClaim = definition.ClaimClosesAt.AddTicks(-1);
         var lastRegistration = ChinaTime.DeadlineAfterDays(lastClaim, definition.RegistrationDeadlineDays);
