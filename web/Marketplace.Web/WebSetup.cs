@@ -1,6 +1,7 @@
 using System.Text.Json.Serialization;
 using System.Threading.RateLimiting;
 using Marketplace.Storage;
+using Marketplace.Web.Accounts;
 using Marketplace.Storage.Hosting;
 using Marketplace.Web.Api;
 using Marketplace.Web.Hubs;
@@ -11,7 +12,10 @@ using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
+using Microsoft.IdentityModel.Tokens;
 using Npgsql;
+using OpenIddict.Server;
 using Orleans.Configuration;
 using Orleans.Hosting;
 using Orleans.Dashboard;
@@ -43,6 +47,8 @@ public static class WebSetup
             throw new StartupException("Auth:SigningKey is the published development key; set a secret key outside Development", StartupCheck.BadSetting);
         }
         var services = builder.Services;
+        var (oidc, external) = builder.AddMarketplaceAccounts(connectionString);
+        var externalKeys = external.Enabled ? new JsonWebKeySet(external.KeySet).GetSigningKeys() : [];
 
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = MaxRequestBodyBytes);
         services.Configure<HostOptions>(o =>
@@ -118,7 +124,12 @@ public static class WebSetup
         services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer(o =>
         {
             o.MapInboundClaims = false;
-            o.TokenValidationParameters = TokenIssuer.Validation(auth);
+            // Three issuers are trusted, each with its own keys only: development tokens (HMAC), this marketplace's OpenID
+            // Connect provider (its signing keys) and, if configured, an external authority (its key set). A token naming
+            // any other issuer, or signed with a key its issuer does not hold, is refused.
+            o.TokenValidationParameters = TokenIssuer.Validation(
+                [auth.Issuer, new Uri(oidc.Issuer).AbsoluteUri, .. external.Enabled ? [external.Issuer] : Array.Empty<string>()],
+                [auth.Issuer, AccountsSetup.ApiAudience, .. external.Enabled ? [external.Audience] : Array.Empty<string>()]);
             o.Events = new JwtBearerEvents
             {
                 // Browsers cannot set headers on WebSockets: the hub takes the token from the query string.
@@ -141,6 +152,9 @@ public static class WebSetup
                 },
             };
         });
+        services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme).Configure<IOptionsMonitor<OpenIddictServerOptions>>((o, server) =>
+            o.TokenValidationParameters.IssuerSigningKeyResolver = (_, token, _, _) =>
+                AccountsSetup.KeysOf(token.Issuer, auth, oidc, server.CurrentValue, external, externalKeys));
         services.AddAuthorizationBuilder()
             .AddPolicy(Names.Policies.Sme, p => p.RequireRole(Names.Roles.Sme).RequireClaim(Names.Claims.TenantId))
             .AddPolicy(Names.Policies.Provider, p => p.RequireRole(Names.Roles.Provider).RequireClaim(Names.Claims.ProviderId))
@@ -198,6 +212,7 @@ public static class WebSetup
         app.UseDefaultFiles();
         app.UseStaticFiles();
         app.UseAuthorization();
+        app.UseAntiforgery();
         app.UseMiddleware<Utf8BodyMiddleware>();
         app.UseMiddleware<IdempotencyMiddleware>();
         return app;
@@ -212,6 +227,8 @@ public static class WebSetup
 
         var api = app.MapGroup("/api/v1").RequireAuthorization().AddEndpointFilter(new PathIdFilter());
         api.MapAuthApi(app.Environment);
+        api.MapAccountsApi();
+        app.MapSignIn();
         api.MapProgramsApi();
         api.MapTenantsApi();
         api.MapVouchersApi();
