@@ -1,4 +1,6 @@
 using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Marketplace.Storage.Hosting;
 using Marketplace.Web;
@@ -21,6 +23,18 @@ public sealed class StartupAndTokenTests(MatrixCluster web)
     private const string ProductionKey = "a-production-signing-key-from-the-vault-0123456789";
     private const string DevTokenRoute = "POST /api/v1/auth/dev-token";
 
+    /// <summary>A PKCS#12 file with a self-signed key, as a deployment's secrets would give the OpenID Connect provider.</summary>
+    private static readonly Lazy<string> OidcCertificate = new(() =>
+    {
+        using var rsa = RSA.Create(2048);
+        var request = new CertificateRequest("CN=marketplace-test-oidc", rsa, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment, critical: true));
+        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(1));
+        var path = Path.Combine(Path.GetTempPath(), $"marketplace-oidc-{Guid.NewGuid():N}.pfx");
+        File.WriteAllBytes(path, certificate.Export(X509ContentType.Pfx));
+        return path;
+    });
+
     /// <summary>The web tier as Program builds it, in an environment, with settings; built but never started.</summary>
     private static WebApplication Build(string environment, params (string Key, string? Value)[] settings)
     {
@@ -29,6 +43,9 @@ public sealed class StartupAndTokenTests(MatrixCluster web)
         {
             ["ConnectionStrings:Marketplace"] = "Host=127.0.0.1;Port=1;Username=nobody;Password=nothing",
             ["Auth:SigningKey"] = ProductionKey,
+            ["Auth:Oidc:Issuer"] = "https://market.example.cn/",
+            ["Auth:Oidc:SigningCertificatePath"] = OidcCertificate.Value,
+            ["Auth:Oidc:EncryptionCertificatePath"] = OidcCertificate.Value,
         };
         foreach (var (key, value) in settings)
         {

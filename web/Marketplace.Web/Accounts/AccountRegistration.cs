@@ -30,13 +30,14 @@ internal sealed class AccountRegistration(UserManager<MarketplaceUser> users, [F
     }
 
     /// <summary>Field errors of an organisation a role acts for: an SME names a tenant, a provider a provider, the office neither.</summary>
-    public static Check CheckOrganisation(Check check, string? role, string? tenantId, string? providerId)
+    public static Check CheckOrganisation(Check check, string? role, string? tenantId, string? providerId, bool idsRequired = true)
     {
         if (role is null || !Names.Roles.All.Contains(role))
         {
             return check.Add("role", $"must be one of {string.Join(", ", Names.Roles.All)}");
         }
-        check.Id(tenantId, "tenantId", required: role == Names.Roles.Sme).Id(providerId, "providerId", required: role == Names.Roles.Provider);
+        check.Id(tenantId, "tenantId", required: idsRequired && role == Names.Roles.Sme)
+            .Id(providerId, "providerId", required: idsRequired && role == Names.Roles.Provider);
         if (role != Names.Roles.Sme && tenantId is not null)
         {
             check.Add("tenantId", $"a {role} acts for no tenant");

@@ -44,7 +44,7 @@ internal static class AccountsApi
         var check = new Check().Length(request.Email, 3, 256, "email").Length(request.Password, 1, 256, "password");
         if (byAdmin)
         {
-            AccountRegistration.CheckOrganisation(check, request.Role, request.TenantId, request.ProviderId);
+            AccountRegistration.CheckOrganisation(check, request.Role, request.TenantId, request.ProviderId, idsRequired: false);
         }
         else if (request.Role is not (Names.Roles.Sme or Names.Roles.Provider))
         {
@@ -59,11 +59,13 @@ internal static class AccountsApi
         {
             return check.Problem();
         }
-        var organisation = byAdmin
-            ? new Organisation(request.Role!, request.TenantId, request.ProviderId)
-            : request.Role == Names.Roles.Sme
-                ? new Organisation(Names.Roles.Sme, NewId("t"), null)
-                : new Organisation(Names.Roles.Provider, null, NewId("x"));
+        // An SME or provider account without an organisation's id opens a new organisation.
+        var organisation = request.Role switch
+        {
+            Names.Roles.Sme => new Organisation(Names.Roles.Sme, request.TenantId ?? NewId("t"), null),
+            Names.Roles.Provider => new Organisation(Names.Roles.Provider, null, request.ProviderId ?? NewId("x")),
+            _ => new Organisation(request.Role!, null, null),
+        };
         var (user, errors) = await registration.CreateAsync(request.Email!, request.Password!, organisation);
         if (user is null)
         {
@@ -72,7 +74,7 @@ internal static class AccountsApi
                 : Problems.Validation(errors);
         }
         var detail = $"account {user.Id} created as {user.Role}{Of(organisation)}";
-        if (byAdmin)
+        if (context.User.Identity?.IsAuthenticated == true)
         {
             AuditMiddleware.Describe(context, detail);
         }
