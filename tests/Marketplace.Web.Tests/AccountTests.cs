@@ -209,6 +209,35 @@ public sealed partial class AccountTests(AccountsCluster web)
     }
 
     [Fact]
+    public async Task Discovery_names_the_flows_and_the_key_set_that_verifies_the_providers_access_tokens()
+    {
+        using var anonymous = web.Client();
+        var discovery = await anonymous.GetFromJsonAsync<JsonElement>("/.well-known/openid-configuration");
+        Assert.Equal(WebCluster.Issuer, discovery.GetProperty("issuer").GetString());
+        Assert.Equal(WebCluster.Issuer + "connect/token", discovery.GetProperty("token_endpoint").GetString());
+        var grants = discovery.GetProperty("grant_types_supported").EnumerateArray().Select(g => g.GetString()).ToList();
+        Assert.Subset(grants.ToHashSet(), new HashSet<string?> { "authorization_code", "client_credentials", "refresh_token" });
+        Assert.Equal(["S256"], discovery.GetProperty("code_challenge_methods_supported").EnumerateArray().Select(m => m.GetString()).ToList());
+
+        // Anyone holding the published key set can check a token the provider issued.
+        var keys = new JsonWebKeySet(await anonymous.GetStringAsync(new Uri(discovery.GetProperty("jwks_uri").GetString()!).PathAndQuery));
+        using var admin = web.Admin();
+        var client = await (await admin.PostAsJsonAsync("/api/v1/clients", new { displayName = "Key check", role = Names.Roles.Regulator }))
+            .Content.ReadFromJsonAsync<JsonElement>();
+        var access = (await TokenResponse(anonymous, new Dictionary<string, string>
+        {
+            ["grant_type"] = "client_credentials", ["client_id"] = client.GetProperty("clientId").GetString()!,
+            ["client_secret"] = client.GetProperty("clientSecret").GetString()!, ["scope"] = "marketplace",
+        })).GetProperty("access_token").GetString()!;
+        var checkedToken = await new JsonWebTokenHandler().ValidateTokenAsync(access, new TokenValidationParameters
+        {
+            ValidIssuer = WebCluster.Issuer, ValidAudience = "marketplace-api", IssuerSigningKeys = keys.GetSigningKeys(),
+        });
+        Assert.True(checkedToken.IsValid, checkedToken.Exception?.Message);
+        Assert.Equal(Names.Roles.Regulator, checkedToken.Claims[Names.Claims.Role]);
+    }
+
+    [Fact]
     public async Task Lockout_after_five_failed_sign_ins_even_the_right_password_is_refused_and_each_failure_is_audited()
     {
         var account = await Register(Names.Roles.Provider);
