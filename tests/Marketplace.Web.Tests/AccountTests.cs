@@ -12,6 +12,7 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 using Xunit;
@@ -31,7 +32,13 @@ public sealed class AccountsCluster : WebCluster
         ["Auth:External:Issuer"] = ExternalIssuer,
         ["Auth:External:Audience"] = ExternalAudience,
         ["Auth:External:KeySet"] = JsonSerializer.Serialize(new { keys = new[] { PublicJwk(ExternalKey) } }),
+        ["Accounts:DemoUsers"] = "true",
+        ["Accounts:FirstAdminEmail"] = FirstAdminEmail,
+        ["Accounts:FirstAdminPassword"] = FirstAdminPassword,
     };
+
+    public const string FirstAdminEmail = "first-admin@example.cn";
+    public const string FirstAdminPassword = "first-admin-passphrase";
 
     private static Dictionary<string, string> PublicJwk(RsaSecurityKey key)
     {
@@ -256,6 +263,28 @@ public sealed partial class AccountTests(AccountsCluster web)
         var outcomes = await web.Database.ScalarAsync<string>(
             "SELECT string_agg(outcome, ',' ORDER BY id) FROM audit_log WHERE subject = @s AND resource = 'sign-in'", ("s", id));
         Assert.Equal("failed,failed,failed,failed,locked-out,locked-out", outcomes);
+    }
+
+    [Fact]
+    public async Task Seeding_makes_the_first_admin_and_in_development_one_demo_user_per_role_who_sign_in_with_their_password()
+    {
+        // The seeder runs beside the host's start; its work is done when its task is.
+        await web.Factory.Services.GetServices<IHostedService>().OfType<Marketplace.Web.Accounts.AccountSeeder>().Single().ExecuteTask!;
+        var expected = new (string Email, string Password, string Role)[]
+        {
+            (AccountsCluster.FirstAdminEmail, AccountsCluster.FirstAdminPassword, Names.Roles.Admin),
+            ("sme@demo.local", "demo-password-2026", Names.Roles.Sme),
+            ("provider@demo.local", "demo-password-2026", Names.Roles.Provider),
+            ("regulator@demo.local", "demo-password-2026", Names.Roles.Regulator),
+            ("admin@demo.local", "demo-password-2026", Names.Roles.Admin),
+        };
+        foreach (var (email, password, role) in expected)
+        {
+            Assert.Equal(role, await web.Database.ScalarAsync<string>("""SELECT "Role" FROM account_users WHERE "Email" = @e""", ("e", email)));
+            using var browser = Browser();
+            var signedIn = await SignIn(browser, email, password);
+            Assert.True(signedIn.StatusCode == HttpStatusCode.Redirect, $"{email}: {signedIn.StatusCode}");
+        }
     }
 
     [Fact]
