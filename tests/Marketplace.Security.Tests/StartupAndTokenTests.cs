@@ -86,6 +86,22 @@ public sealed class StartupAndTokenTests(MatrixCluster web)
         Assert.Contains("Auth:SigningKey", refused.Message);
     }
 
+    [Theory]
+    [InlineData("Auth:Oidc:Issuer", "", "Auth:Oidc:Issuer")]
+    [InlineData("Auth:Oidc:Issuer", "market.example.cn", "Auth:Oidc:Issuer")]
+    [InlineData("Auth:Oidc:SigningCertificatePath", null, "Auth:Oidc:SigningCertificatePath")]
+    [InlineData("Auth:Oidc:EncryptionCertificatePath", "/no/such/file.pfx", "Auth:Oidc:EncryptionCertificatePath")]
+    [InlineData("Auth:External:KeySet", "not a key set", "Auth:External:KeySet")]
+    [InlineData("Auth:External:KeySet", "{\"keys\":[]}", "Auth:External:KeySet")]
+    public void Outside_development_the_web_tier_refuses_to_start_without_a_sound_sign_in_setting(string key, string? value, string named)
+    {
+        var refused = Assert.Throws<StartupException>(() => Build("Production",
+            ("Auth:External:Issuer", "https://sso.example.gov.cn/"), ("Auth:External:Audience", "marketplace"),
+            ("Auth:External:KeySet", """{"keys":[{"kty":"RSA","use":"sig","kid":"k1","n":"AQAB","e":"AQAB"}]}"""), (key, value)));
+        Assert.Equal(StartupCheck.BadSetting, refused.ExitCode);
+        Assert.Contains(named, refused.Message);
+    }
+
     [Fact]
     public void Outside_development_the_web_tier_refuses_the_published_development_key()
     {

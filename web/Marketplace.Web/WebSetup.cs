@@ -1,8 +1,8 @@
 using System.Text.Json.Serialization;
 using System.Threading.RateLimiting;
 using Marketplace.Storage;
-using Marketplace.Web.Accounts;
 using Marketplace.Storage.Hosting;
+using Marketplace.Web.Accounts;
 using Marketplace.Web.Api;
 using Marketplace.Web.Hubs;
 using Marketplace.Web.Infrastructure;
@@ -13,7 +13,6 @@ using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
-using Microsoft.IdentityModel.Tokens;
 using Npgsql;
 using OpenIddict.Server;
 using Orleans.Configuration;
@@ -47,8 +46,7 @@ public static class WebSetup
             throw new StartupException("Auth:SigningKey is the published development key; set a secret key outside Development", StartupCheck.BadSetting);
         }
         var services = builder.Services;
-        var (oidc, external) = builder.AddMarketplaceAccounts(connectionString);
-        var externalKeys = external.Enabled ? new JsonWebKeySet(external.KeySet).GetSigningKeys() : [];
+        var trusted = builder.AddMarketplaceAccounts(connectionString, auth);
 
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = MaxRequestBodyBytes);
         services.Configure<HostOptions>(o =>
@@ -124,12 +122,8 @@ public static class WebSetup
         services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer(o =>
         {
             o.MapInboundClaims = false;
-            // Three issuers are trusted, each with its own keys only: development tokens (HMAC), this marketplace's OpenID
-            // Connect provider (its signing keys) and, if configured, an external authority (its key set). A token naming
-            // any other issuer, or signed with a key its issuer does not hold, is refused.
-            o.TokenValidationParameters = TokenIssuer.Validation(
-                [auth.Issuer, new Uri(oidc.Issuer).AbsoluteUri, .. external.Enabled ? [external.Issuer] : Array.Empty<string>()],
-                [auth.Issuer, AccountsSetup.ApiAudience, .. external.Enabled ? [external.Audience] : Array.Empty<string>()]);
+            // A token naming an issuer that is not trusted, or signed with a key its issuer does not hold, is refused.
+            o.TokenValidationParameters = TokenIssuer.Validation(trusted.Issuers, trusted.Audiences);
             o.Events = new JwtBearerEvents
             {
                 // Browsers cannot set headers on WebSockets: the hub takes the token from the query string.
@@ -153,8 +147,7 @@ public static class WebSetup
             };
         });
         services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme).Configure<IOptionsMonitor<OpenIddictServerOptions>>((o, server) =>
-            o.TokenValidationParameters.IssuerSigningKeyResolver = (_, token, _, _) =>
-                AccountsSetup.KeysOf(token.Issuer, auth, oidc, server.CurrentValue, external, externalKeys));
+            o.TokenValidationParameters.IssuerSigningKeyResolver = (_, token, _, _) => trusted.KeysOf(token.Issuer, server.CurrentValue));
         services.AddAuthorizationBuilder()
             .AddPolicy(Names.Policies.Sme, p => p.RequireRole(Names.Roles.Sme).RequireClaim(Names.Claims.TenantId))
             .AddPolicy(Names.Policies.Provider, p => p.RequireRole(Names.Roles.Provider).RequireClaim(Names.Claims.ProviderId))
@@ -229,6 +222,7 @@ public static class WebSetup
         api.MapAuthApi(app.Environment);
         api.MapAccountsApi();
         app.MapSignIn();
+        app.MapConnect();
         api.MapProgramsApi();
         api.MapTenantsApi();
         api.MapVouchersApi();

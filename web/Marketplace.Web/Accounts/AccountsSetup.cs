@@ -1,7 +1,6 @@
 using System.Security.Cryptography.X509Certificates;
 using Marketplace.Storage.Hosting;
 using Marketplace.Web.Infrastructure;
-using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.IdentityModel.Tokens;
@@ -66,7 +65,7 @@ internal static class AccountsSetup
 
     public static readonly TimeSpan LockoutDuration = TimeSpan.FromMinutes(15);
 
-    public static (OidcSettings Oidc, ExternalAuthoritySettings External) AddMarketplaceAccounts(this WebApplicationBuilder builder, string connectionString)
+    public static TrustedIssuers AddMarketplaceAccounts(this WebApplicationBuilder builder, string connectionString, AuthSettings auth)
     {
         var services = builder.Services;
         var oidc = StartupCheck.Bind<OidcSettings>(builder.Configuration, OidcSettings.Section);
@@ -78,6 +77,22 @@ internal static class AccountsSetup
         if (external.Enabled && (external.Audience.Length == 0 || external.KeySet.Length == 0))
         {
             throw new StartupException("Auth:External:Audience and Auth:External:KeySet must be set with Auth:External:Issuer", StartupCheck.BadSetting);
+        }
+        IList<SecurityKey> externalKeys = [];
+        if (external.Enabled)
+        {
+            try
+            {
+                externalKeys = new JsonWebKeySet(external.KeySet).GetSigningKeys();
+            }
+            catch (ArgumentException e)
+            {
+                throw new StartupException($"Auth:External:KeySet is not a JSON Web Key Set ({e.Message})", StartupCheck.BadSetting);
+            }
+            if (externalKeys.Count == 0)
+            {
+                throw new StartupException("Auth:External:KeySet has no signing key", StartupCheck.BadSetting);
+            }
         }
         services.AddSingleton(oidc);
         services.AddSingleton(external);
@@ -108,10 +123,9 @@ internal static class AccountsSetup
             o.Cookie.Name = "marketplace.signin";
             o.Cookie.HttpOnly = true;
             o.Cookie.SameSite = SameSiteMode.Lax;
+            // The sign-in session only serves the authorization endpoint: the API itself takes bearer tokens.
             o.ExpireTimeSpan = TimeSpan.FromHours(8);
             o.SlidingExpiration = false;
-            // A sign-in session only serves the authorization endpoint: the API itself takes bearer tokens.
-            o.Events = new CookieAuthenticationEvents();
         });
         services.AddAntiforgery(o => o.Cookie.Name = "marketplace.antiforgery");
 
@@ -146,7 +160,7 @@ internal static class AccountsSetup
             });
         services.AddHostedService<AccountSeeder>();
         services.AddScoped<AccountRegistration>();
-        return (oidc, external);
+        return new TrustedIssuers(auth, issuer.AbsoluteUri, external, externalKeys);
     }
 
     private static void AddKeys(OpenIddictServerBuilder server, OidcSettings oidc, IWebHostEnvironment environment)
@@ -178,18 +192,30 @@ internal static class AccountsSetup
         }
     }
 
-    /// <summary>The keys that may sign a token from this issuer: none for an issuer the marketplace does not trust.</summary>
-    public static IEnumerable<SecurityKey> KeysOf(string issuer, AuthSettings auth, OidcSettings oidc, OpenIddictServerOptions server,
-        ExternalAuthoritySettings external, IList<SecurityKey> externalKeys)
+}
+
+/// <summary>
+/// The issuers whose tokens the API accepts, each with the keys it signs with: development tokens (HMAC), this
+/// marketplace's OpenID Connect provider (its signing keys) and, if configured, an external authority (its key set).
+/// </summary>
+internal sealed class TrustedIssuers(AuthSettings auth, string issuer, ExternalAuthoritySettings external, IList<SecurityKey> externalKeys)
+{
+    public IReadOnlyList<string> Issuers { get; } = [auth.Issuer, issuer, .. external.Enabled ? [external.Issuer] : Array.Empty<string>()];
+
+    public IReadOnlyList<string> Audiences { get; } =
+        [auth.Issuer, AccountsSetup.ApiAudience, .. external.Enabled ? [external.Audience] : Array.Empty<string>()];
+
+    /// <summary>The keys that may sign a token naming this issuer: none for an issuer the marketplace does not trust.</summary>
+    public IEnumerable<SecurityKey> KeysOf(string tokenIssuer, OpenIddictServerOptions server)
     {
-        if (issuer == auth.Issuer)
+        if (tokenIssuer == auth.Issuer)
         {
             return [auth.Key()];
         }
-        if (issuer == new Uri(oidc.Issuer).AbsoluteUri)
+        if (tokenIssuer == issuer)
         {
             return server.SigningCredentials.Select(c => c.Key);
         }
-        return external.Enabled && issuer == external.Issuer ? externalKeys : [];
+        return external.Enabled && tokenIssuer == external.Issuer ? externalKeys : [];
     }
 }

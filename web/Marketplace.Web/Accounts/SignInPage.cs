@@ -24,7 +24,6 @@ internal static class SignInPage
         app.MapGet(Path, (HttpContext context, IAntiforgery antiforgery, [FromQuery(Name = "ReturnUrl")] string? returnUrl) =>
             Page(context, antiforgery, LocalOrNull(returnUrl), email: null, error: null)).ExcludeFromDescription();
         app.MapPost(Path, SignIn).ExcludeFromDescription();
-        app.MapConnect();
         return app;
     }
 

@@ -71,7 +71,7 @@ public sealed class TokenIssuer(AuthSettings settings, TimeProvider clock)
     {
         ValidIssuers = issuers,
         ValidAudiences = audiences,
-        ValidAlgorithms = [SecurityAlgorithms.HmacSha256, SecurityAlgorithms.RsaSha256],
+        ValidAlgorithms = [SecurityAlgorithms.HmacSha256, SecurityAlgorithms.RsaSha256, SecurityAlgorithms.EcdsaSha256],
         RoleClaimType = Names.Claims.Role,
         NameClaimType = Names.Claims.Subject,
         ClockSkew = TimeSpan.FromSeconds(30),
