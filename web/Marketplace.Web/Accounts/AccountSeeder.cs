@@ -50,9 +50,15 @@ internal sealed class AccountSeeder(IServiceScopeFactory scopes, IConfiguration 
             {
                 logger.LogInformation("The accounts tables are not there yet (the silos migrate the schema); trying again");
             }
-            catch (Exception e) when (e is NpgsqlException or TimeoutException)
+            catch (Exception e) when (e is NpgsqlException { IsTransient: true } or TimeoutException)
             {
                 logger.LogWarning("Cannot seed the accounts yet: {Error}", e.Message);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // A fault no retry cures (the database role lacks a privilege, say): said once, and the API keeps serving.
+                logger.LogError(e, "Could not seed the accounts");
+                return;
             }
             await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken);
         }
