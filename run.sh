@@ -71,7 +71,8 @@ launch() {
         Database__MigrateOnStart=false exec dotnet Marketplace.Silo.dll) >>"$logs/$name.log" 2>&1 &
       ;;
     web)
-      (cd "$web_dir" && ASPNETCORE_ENVIRONMENT=Development ASPNETCORE_URLS="$url" exec dotnet Marketplace.Web.dll) >>"$logs/web.log" 2>&1 &
+      (cd "$web_dir" && ASPNETCORE_ENVIRONMENT=Development ASPNETCORE_URLS="$url" Auth__Oidc__Issuer="$url/" Accounts__DemoUsers=true \
+        exec dotnet Marketplace.Web.dll) >>"$logs/web.log" 2>&1 &
       ;;
     demo)
       (cd "$load_dir" && exec dotnet Marketplace.Load.dll demo --url "$url") >>"$logs/demo.log" 2>&1 &
@@ -139,6 +140,8 @@ cat <<MSG
     metrics      $url/metrics (web), http://127.0.0.1:$silo_http_port/metrics (silo 0)
     Orleans      $url/dashboard (admins)
     logs         $logs_shown/
+  Sign in at $url/login.html with "Sign in with your account", password demo-password-2026:
+    sme@demo.local (tenant t-demo-1), provider@demo.local (provider x-demo-1), regulator@demo.local, admin@demo.local
   Press Ctrl-C to stop.
 
 MSG

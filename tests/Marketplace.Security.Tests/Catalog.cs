@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Marketplace.Grains;
 using Marketplace.Testing;
@@ -53,6 +54,7 @@ public sealed record EndpointCase(
 
     /// <summary>True when a call changes something (the fuzz test sends only calls that must be refused to these).</summary>
     public bool Mutates => Method is "POST" or "PUT" or "PATCH" or "DELETE" && Pattern != "/api/v1/auth/dev-token" && Pattern != "/api/v1/auth/session"
+        && Pattern != "/api/v1/accounts" && !Pattern.StartsWith("/connect/", StringComparison.Ordinal) && !Pattern.StartsWith("/account/", StringComparison.Ordinal)
         && Pattern != "/api/v1/quotes" && !Pattern.StartsWith(Names.Hub.Path, StringComparison.Ordinal);
 
     public int Expected(Role role, Target target)
@@ -106,6 +108,22 @@ public static class Catalog
         new("POST", "/api/v1/auth/dev-token", "200 | 200 | 200 | 200 | 200",
             (_, _, _, _) => Post("/api/v1/auth/dev-token", new JsonObject { ["role"] = "sme", ["tenantId"] = "t-dev-1" })),
         new("POST", "/api/v1/auth/session", "401 | 403 | 403 | 403 | 204", (_, _, _, _) => Post("/api/v1/auth/session", new JsonObject())),
+
+        // ---- accounts: anyone opens a new organisation's account; an admin changes roles and registers API clients ------
+        new("POST", "/api/v1/accounts", "201 | 201 | 201 | 201 | 201", (_, _, _, _) => Post("/api/v1/accounts", AccountBody())),
+        new("PUT", "/api/v1/accounts/{id}/role", "401 | 403 | 403 | 403 | 200", async (w, _, _, _) =>
+            await Send("PUT", "/api/v1/accounts/{id}/role", Values(("id", await NewAccountAsync(w))), NoValues, new JsonObject { ["role"] = "regulator" })),
+        new("POST", "/api/v1/clients", "401 | 403 | 403 | 403 | 201",
+            (w, _, _, _) => Post("/api/v1/clients", new JsonObject { ["displayName"] = "Matrix client", ["role"] = "sme", ["tenantId"] = w.TenantA })),
+
+        // ---- sign-in and the OpenID Connect provider: the same for every caller (bearer tokens play no part) ---------
+        new("GET", "/account/login", "200 | 200 | 200 | 200 | 200", (_, _, _, _) => Get("/account/login")),
+        new("POST", "/account/login", "415 | 415 | 415 | 415 | 415", (_, _, _, _) => Post("/account/login", new JsonObject { ["email"] = "a@example.cn" })),
+        new("GET", "/connect/authorize", "400 | 400 | 400 | 400 | 400", (_, _, _, _) => Get("/connect/authorize")),
+        new("POST", "/connect/authorize", "400 | 400 | 400 | 400 | 400", (_, _, _, _) => Post("/connect/authorize", new JsonObject())),
+        new("POST", "/connect/token", "400 | 400 | 400 | 400 | 400", (_, _, _, _) => Post("/connect/token", new JsonObject())),
+        new("GET", "/connect/endsession", "200 | 200 | 200 | 200 | 200", (_, _, _, _) => Get("/connect/endsession")),
+        new("POST", "/connect/endsession", "400 | 400 | 400 | 400 | 400", (_, _, _, _) => Post("/connect/endsession", new JsonObject())),
 
         // ---- programs: anyone signed in reads them; only an admin changes them -------------------------------------
         new("POST", "/api/v1/programs/", "401 | 403 | 403 | 403 | 201", (w, _, _, _) => Post("/api/v1/programs/", ProgramBody(w, Scenario.Unique("prog")),
@@ -259,6 +277,20 @@ public static class Catalog
     private static string Program(World w, Target t) => t == Target.Mine ? w.ProgramId : w.OtherProgramId;
 
     private static string Provider(World w, Target t) => t == Target.Mine ? w.ProviderP : w.ProviderQ;
+
+    private static JsonObject AccountBody() => new()
+    {
+        ["email"] = $"{Scenario.Unique("user")}@example.cn", ["password"] = "matrix-password-1", ["role"] = "sme",
+    };
+
+    /// <summary>An account made as anyone makes one, for the admin's calls on accounts to act on.</summary>
+    private static async Task<string> NewAccountAsync(World w)
+    {
+        using var anonymous = w.Web.Client();
+        var response = await anonymous.PostAsJsonAsync("/api/v1/accounts", AccountBody());
+        response.EnsureSuccessStatusCode();
+        return (await response.Content.ReadFromJsonAsync<JsonObject>())!["id"]!.GetValue<string>();
+    }
 
     private static Task<Call> Get(string pattern, params (string Name, string Value)[] route) =>
         Task.FromResult(new Call("GET", pattern, Values(route), NoValues, null));

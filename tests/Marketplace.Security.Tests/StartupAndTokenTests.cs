@@ -1,4 +1,6 @@
 using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Marketplace.Storage.Hosting;
 using Marketplace.Web;
@@ -21,6 +23,18 @@ public sealed class StartupAndTokenTests(MatrixCluster web)
     private const string ProductionKey = "a-production-signing-key-from-the-vault-0123456789";
     private const string DevTokenRoute = "POST /api/v1/auth/dev-token";
 
+    /// <summary>A PKCS#12 file with a self-signed key, as a deployment's secrets would give the OpenID Connect provider.</summary>
+    private static readonly Lazy<string> OidcCertificate = new(() =>
+    {
+        using var rsa = RSA.Create(2048);
+        var request = new CertificateRequest("CN=marketplace-test-oidc", rsa, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment, critical: true));
+        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(1));
+        var path = Path.Combine(Path.GetTempPath(), $"marketplace-oidc-{Guid.NewGuid():N}.pfx");
+        File.WriteAllBytes(path, certificate.Export(X509ContentType.Pfx));
+        return path;
+    });
+
     /// <summary>The web tier as Program builds it, in an environment, with settings; built but never started.</summary>
     private static WebApplication Build(string environment, params (string Key, string? Value)[] settings)
     {
@@ -29,6 +43,9 @@ public sealed class StartupAndTokenTests(MatrixCluster web)
         {
             ["ConnectionStrings:Marketplace"] = "Host=127.0.0.1;Port=1;Username=nobody;Password=nothing",
             ["Auth:SigningKey"] = ProductionKey,
+            ["Auth:Oidc:Issuer"] = "https://market.example.cn/",
+            ["Auth:Oidc:SigningCertificatePath"] = OidcCertificate.Value,
+            ["Auth:Oidc:EncryptionCertificatePath"] = OidcCertificate.Value,
         };
         foreach (var (key, value) in settings)
         {
@@ -67,6 +84,22 @@ public sealed class StartupAndTokenTests(MatrixCluster web)
         var refused = Assert.Throws<StartupException>(() => Build(environment, ("Auth:SigningKey", key)));
         Assert.Equal(StartupCheck.BadSetting, refused.ExitCode);
         Assert.Contains("Auth:SigningKey", refused.Message);
+    }
+
+    [Theory]
+    [InlineData("Auth:Oidc:Issuer", "", "Auth:Oidc:Issuer")]
+    [InlineData("Auth:Oidc:Issuer", "market.example.cn", "Auth:Oidc:Issuer")]
+    [InlineData("Auth:Oidc:SigningCertificatePath", null, "Auth:Oidc:SigningCertificatePath")]
+    [InlineData("Auth:Oidc:EncryptionCertificatePath", "/no/such/file.pfx", "Auth:Oidc:EncryptionCertificatePath")]
+    [InlineData("Auth:External:KeySet", "not a key set", "Auth:External:KeySet")]
+    [InlineData("Auth:External:KeySet", "{\"keys\":[]}", "Auth:External:KeySet")]
+    public void Outside_development_the_web_tier_refuses_to_start_without_a_sound_sign_in_setting(string key, string? value, string named)
+    {
+        var refused = Assert.Throws<StartupException>(() => Build("Production",
+            ("Auth:External:Issuer", "https://sso.example.gov.cn/"), ("Auth:External:Audience", "marketplace"),
+            ("Auth:External:KeySet", """{"keys":[{"kty":"RSA","use":"sig","kid":"k1","n":"AQAB","e":"AQAB"}]}"""), (key, value)));
+        Assert.Equal(StartupCheck.BadSetting, refused.ExitCode);
+        Assert.Contains(named, refused.Message);
     }
 
     [Fact]

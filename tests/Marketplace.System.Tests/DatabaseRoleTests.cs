@@ -81,6 +81,11 @@ public sealed class DatabaseRoleTests
                     Assert.Equal((PostgresErrorCodes.InsufficientPrivilege, $"permission denied for table {table}"), (refused.SqlState, refused.MessageText));
                 }
             }
+            // Accounts and the OpenID Connect provider's stores (0108) are the app's to read and write like the market's rows.
+            Assert.Equal(8, await ScalarAsync<long>(app, """
+                SELECT count(*) FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace
+                AND (relname LIKE 'account\_%' OR relname LIKE 'oidc\_%') AND has_table_privilege(current_user, oid, 'SELECT,INSERT,UPDATE,DELETE')
+                """));
             var create = await Assert.ThrowsAsync<PostgresException>(() => ScalarAsync<int>(app, "CREATE TABLE not_the_apps (id int)", rows: true));
             Assert.Equal((PostgresErrorCodes.InsufficientPrivilege, "permission denied for schema public"), (create.SqlState, create.MessageText));
         }

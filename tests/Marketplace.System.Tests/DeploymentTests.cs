@@ -12,6 +12,7 @@ public sealed class DeploymentTests
     private const string Key = "a-signing-key-of-at-least-32-characters";
     private const string OwnerPassword = "owner-password-for-the-test";
     private const string AppPassword = "app-password-for-the-test";
+    private const string Issuer = "https://market.example.cn/";
 
     /// <summary>The versions the images are pinned to: the SDK, its runtime, Node.js for the web assets, PostgreSQL 15.</summary>
     private const string Sdk = "mcr.microsoft.com/dotnet/sdk:10.0.401";
@@ -29,6 +30,7 @@ public sealed class DeploymentTests
             ["AUTH_SIGNING_KEY"] = Key,
             ["POSTGRES_PASSWORD"] = OwnerPassword,
             ["MARKETPLACE_APP_PASSWORD"] = AppPassword,
+            ["MARKETPLACE_ISSUER"] = Issuer,
         };
         if (without is not null)
         {
@@ -81,6 +83,7 @@ public sealed class DeploymentTests
     [InlineData("AUTH_SIGNING_KEY")]
     [InlineData("POSTGRES_PASSWORD")]
     [InlineData("MARKETPLACE_APP_PASSWORD")]
+    [InlineData("MARKETPLACE_ISSUER")]
     public async Task The_compose_file_refuses_to_deploy_without_each_secret(string secret)
     {
         var (exitCode, output) = await Compose(Secrets(without: secret), "config", "-q");
@@ -136,6 +139,10 @@ public sealed class DeploymentTests
 
         var web = services["web"];
         Assert.Contains($"Auth__SigningKey: {Key}", web);
+        // Sign-in: the issuer users reach, and the provider's keys from the volume the certs job fills.
+        Assert.Contains($"Auth__Oidc__Issuer: {Issuer}", web);
+        Assert.Contains("Auth__Oidc__SigningCertificatePath: /certs/oidc-signing.pfx", web);
+        Assert.Contains("Auth__Oidc__EncryptionCertificatePath: /certs/oidc-encryption.pfx", web);
         Assert.Contains("published: 8080", web);
         Assert.Contains("/readyz", web);
         Assert.Contains("condition: service_healthy", web);

@@ -126,7 +126,12 @@ public sealed class ProcessCluster : IAsyncDisposable, IApiClients
 
     private void StartWeb()
     {
-        var env = new Dictionary<string, string?>(_common) { ["ASPNETCORE_URLS"] = WebUrl.ToString().TrimEnd('/') };
+        var env = new Dictionary<string, string?>(_common)
+        {
+            ["ASPNETCORE_URLS"] = WebUrl.ToString().TrimEnd('/'),
+            // The sign-in returns to pages of the address the tests browse.
+            ["Auth__Oidc__Issuer"] = WebUrl.ToString(),
+        };
         foreach (var (key, value) in _webSettings)
         {
             env[key] = value;

@@ -25,6 +25,9 @@ public class WebCluster : MarketCluster
 
     public WebApplicationFactory<WebTier> Factory => _factory ?? throw new InvalidOperationException("the web tier is not started");
 
+    /// <summary>The issuer of the web tier's OpenID Connect provider (its own address does not matter to the tests).</summary>
+    public const string Issuer = "http://localhost/";
+
     /// <summary>Settings of the web tier besides the connection, cluster and clock.</summary>
     protected virtual IReadOnlyDictionary<string, string?> WebSettings => new Dictionary<string, string?>();
 
@@ -49,6 +52,7 @@ public class WebCluster : MarketCluster
             web.UseSetting("Orleans:GatewayListRefreshPeriod", "00:00:01");
             web.UseSetting("Auth:SigningKey", "test-signing-key-0123456789abcdef0123456789");
             web.UseSetting("Auth:DevTokens", "true");
+            web.UseSetting("Auth:Oidc:Issuer", Issuer);
             web.UseSetting("RateLimiting:PermitsPerSecond", "100000");
             web.UseSetting("RateLimiting:Burst", "100000");
             web.UseSetting("Push:UtilizationInterval", "00:00:00.200");

@@ -2,6 +2,7 @@ using System.Text.Json.Serialization;
 using System.Threading.RateLimiting;
 using Marketplace.Storage;
 using Marketplace.Storage.Hosting;
+using Marketplace.Web.Accounts;
 using Marketplace.Web.Api;
 using Marketplace.Web.Hubs;
 using Marketplace.Web.Infrastructure;
@@ -11,7 +12,9 @@ using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
 using Npgsql;
+using OpenIddict.Server;
 using Orleans.Configuration;
 using Orleans.Hosting;
 using Orleans.Dashboard;
@@ -43,6 +46,7 @@ public static class WebSetup
             throw new StartupException("Auth:SigningKey is the published development key; set a secret key outside Development", StartupCheck.BadSetting);
         }
         var services = builder.Services;
+        var trusted = builder.AddMarketplaceAccounts(connectionString, auth);
 
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = MaxRequestBodyBytes);
         services.Configure<HostOptions>(o =>
@@ -121,7 +125,8 @@ public static class WebSetup
         services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer(o =>
         {
             o.MapInboundClaims = false;
-            o.TokenValidationParameters = TokenIssuer.Validation(auth);
+            // A token naming an issuer that is not trusted, or signed with a key its issuer does not hold, is refused.
+            o.TokenValidationParameters = TokenIssuer.Validation(trusted.Issuers, trusted.Audiences);
             o.Events = new JwtBearerEvents
             {
                 // Browsers cannot set headers on WebSockets: the hub takes the token from the query string.
@@ -144,6 +149,8 @@ public static class WebSetup
                 },
             };
         });
+        services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme).Configure<IOptionsMonitor<OpenIddictServerOptions>>((o, server) =>
+            o.TokenValidationParameters.IssuerSigningKeyResolver = (_, token, _, _) => trusted.KeysOf(token.Issuer, server.CurrentValue));
         services.AddAuthorizationBuilder()
             .AddPolicy(Names.Policies.Sme, p => p.RequireRole(Names.Roles.Sme).RequireClaim(Names.Claims.TenantId))
             .AddPolicy(Names.Policies.Provider, p => p.RequireRole(Names.Roles.Provider).RequireClaim(Names.Claims.ProviderId))
@@ -201,6 +208,7 @@ public static class WebSetup
         app.UseDefaultFiles();
         app.UseStaticFiles();
         app.UseAuthorization();
+        app.UseAntiforgery();
         app.UseMiddleware<Utf8BodyMiddleware>();
         app.UseMiddleware<IdempotencyMiddleware>();
         return app;
@@ -215,6 +223,9 @@ public static class WebSetup
 
         var api = app.MapGroup("/api/v1").RequireAuthorization().AddEndpointFilter(new PathIdFilter());
         api.MapAuthApi(app.Environment);
+        api.MapAccountsApi();
+        app.MapSignIn();
+        app.MapConnect();
         api.MapProgramsApi();
         api.MapTenantsApi();
         api.MapVouchersApi();

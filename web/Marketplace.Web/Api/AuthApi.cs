@@ -1,3 +1,4 @@
+using System.Net;
 using Marketplace.Web.Infrastructure;
 
 namespace Marketplace.Web.Api;
@@ -8,7 +9,7 @@ public sealed record DevTokenResponse(string Token, string Role, string? TenantI
 
 internal static class AuthApi
 {
-    /// <summary>Development only: a signed token for any role, so the dashboards, demo and tests can log in.</summary>
+    /// <summary>Development only, loopback callers only: a signed token for any role, so the demo, tests and the load tool can log in.</summary>
     public static RouteGroupBuilder MapAuthApi(this RouteGroupBuilder api, IWebHostEnvironment environment)
     {
         var settings = api.ServiceProvider().GetRequiredService<AuthSettings>();
@@ -16,8 +17,14 @@ internal static class AuthApi
         {
             return api;
         }
-        api.MapPost("/auth/dev-token", (DevTokenRequest request, TokenIssuer issuer) =>
+        api.MapPost("/auth/dev-token", (DevTokenRequest request, TokenIssuer issuer, HttpContext context) =>
         {
+            // Only for tests and the load tool on the same machine: a development server reachable from elsewhere still
+            // hands no one a token of any role.
+            if (context.Connection.RemoteIpAddress is not { } address || !IPAddress.IsLoopback(address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address))
+            {
+                return Problems.Of(StatusCodes.Status403Forbidden, "dev-token-loopback-only", "Development tokens are issued to loopback callers only");
+            }
             var check = new Check();
             if (request.Role is null || !Names.Roles.All.Contains(request.Role))
             {

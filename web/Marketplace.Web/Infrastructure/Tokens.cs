@@ -63,12 +63,15 @@ public sealed class TokenIssuer(AuthSettings settings, TimeProvider clock)
         });
     }
 
-    public static TokenValidationParameters Validation(AuthSettings settings) => new()
+    /// <summary>
+    /// How bearer tokens are validated: from one of the trusted issuers, for one of their audiences, signed with a key that
+    /// issuer holds (<see cref="TokenValidationParameters.IssuerSigningKeyResolver"/> names the keys of each issuer).
+    /// </summary>
+    public static TokenValidationParameters Validation(IEnumerable<string> issuers, IEnumerable<string> audiences) => new()
     {
-        ValidIssuer = settings.Issuer,
-        ValidAudience = settings.Issuer,
-        IssuerSigningKey = settings.Key(),
-        ValidAlgorithms = [SecurityAlgorithms.HmacSha256],
+        ValidIssuers = issuers,
+        ValidAudiences = audiences,
+        ValidAlgorithms = [SecurityAlgorithms.HmacSha256, SecurityAlgorithms.RsaSha256, SecurityAlgorithms.EcdsaSha256],
         RoleClaimType = Names.Claims.Role,
         NameClaimType = Names.Claims.Subject,
         ClockSkew = TimeSpan.FromSeconds(30),

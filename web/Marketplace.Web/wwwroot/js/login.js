@@ -1,6 +1,7 @@
-// The login page: a development token for the chosen role, kept in this tab's session storage.
+// The login page: sign-in with an account, or (Development) a development token for the chosen role, kept in this tab's session storage.
 
 import { signIn, homeOf, showProblem, clearProblem } from "./session.js";
+import { startSignIn } from "./account.js";
 
 const form = document.getElementById("login");
 const role = document.getElementById("role");
@@ -40,5 +41,9 @@ form.addEventListener("submit", async event => {
   location.href = homeOf[value.role];
 });
 
+const account = document.getElementById("account-sign-in");
+account.addEventListener("click", () => startSignIn());
+
 // Enabled only now: a click before the handler is attached would submit the form to itself.
 document.getElementById("sign-in").disabled = false;
+account.disabled = false;

@@ -16,8 +16,10 @@ export function signIn(value) {
 }
 
 export function signOut() {
+  const current = session();
   sessionStorage.removeItem(key);
-  location.href = "login.html";
+  // An account's sign-in session lives at the provider too: end it there, or the next sign-in would not ask for the password.
+  location.href = current?.account ? "/connect/endsession" : "login.html";
 }
 
 /** The session if its role may use this page; otherwise off to the login page (or a message saying why not). */

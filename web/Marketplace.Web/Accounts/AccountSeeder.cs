@@ -1,0 +1,130 @@
+using Microsoft.AspNetCore.Identity;
+using Npgsql;
+using OpenIddict.Abstractions;
+using static OpenIddict.Abstractions.OpenIddictConstants;
+
+namespace Marketplace.Web.Accounts;
+
+/// <summary>Accounts made at start-up ("Accounts" section).</summary>
+public sealed class AccountSeedSettings
+{
+    public const string Section = "Accounts";
+
+    /// <summary>The first admin of a new deployment (from the environment); made once, if no account has this email.</summary>
+    public string? FirstAdminEmail { get; set; }
+
+    public string? FirstAdminPassword { get; set; }
+
+    /// <summary>Development only: one demo user per role (run.sh turns it on), all with <see cref="DemoPassword"/>.</summary>
+    public bool DemoUsers { get; set; }
+
+    public string DemoPassword { get; set; } = "demo-password-2026";
+
+    internal static readonly IReadOnlyList<(string Email, Organisation Organisation)> Demo =
+    [
+        ("sme@demo.local", new Organisation(Names.Roles.Sme, "t-demo-1", null)),
+        ("provider@demo.local", new Organisation(Names.Roles.Provider, null, "x-demo-1")),
+        ("regulator@demo.local", new Organisation(Names.Roles.Regulator, null, null)),
+        ("admin@demo.local", new Organisation(Names.Roles.Admin, null, null)),
+    ];
+}
+
+/// <summary>
+/// Registers the dashboards' client and makes the first admin and the demo users. The web tier does not migrate the
+/// schema (the silos do), so this keeps trying until the accounts tables are there.
+/// </summary>
+internal sealed class AccountSeeder(IServiceScopeFactory scopes, IConfiguration configuration, IWebHostEnvironment environment, OidcSettings oidc,
+    ILogger<AccountSeeder> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var settings = Storage.Hosting.StartupCheck.Bind<AccountSeedSettings>(configuration, AccountSeedSettings.Section);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await SeedAsync(settings, stoppingToken);
+                return;
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
+            {
+                logger.LogInformation("The accounts tables are not there yet (the silos migrate the schema); trying again");
+            }
+            catch (Exception e) when (e is NpgsqlException { IsTransient: true } or TimeoutException)
+            {
+                logger.LogWarning("Cannot seed the accounts yet: {Error}", e.Message);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // A fault no retry cures (the database role lacks a privilege, say): said once, and the API keeps serving.
+                logger.LogError(e, "Could not seed the accounts");
+                return;
+            }
+            await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken);
+        }
+    }
+
+    private async Task SeedAsync(AccountSeedSettings settings, CancellationToken cancellationToken)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var applications = scope.ServiceProvider.GetRequiredService<IOpenIddictApplicationManager>();
+        if (await applications.FindByClientIdAsync(AccountsSetup.DashboardClientId, cancellationToken) is null)
+        {
+            var issuer = new Uri(oidc.Issuer);
+            var dashboards = new OpenIddictApplicationDescriptor
+            {
+                ClientId = AccountsSetup.DashboardClientId,
+                ClientType = ClientTypes.Public,
+                ConsentType = ConsentTypes.Implicit, // the marketplace's own pages: nothing to consent to
+                DisplayName = "算力券交易平台 Compute Voucher Marketplace dashboards",
+                RedirectUris = { new Uri(issuer, "signed-in.html") },
+                PostLogoutRedirectUris = { new Uri(issuer, "index.html") },
+                Permissions =
+                {
+                    Permissions.Endpoints.Authorization,
+                    Permissions.Endpoints.Token,
+                    Permissions.Endpoints.EndSession,
+                    Permissions.GrantTypes.AuthorizationCode,
+                    Permissions.GrantTypes.RefreshToken,
+                    Permissions.ResponseTypes.Code,
+                    Permissions.Prefixes.Scope + AccountsSetup.ApiScope,
+                },
+                Requirements = { Requirements.Features.ProofKeyForCodeExchange },
+            };
+            foreach (var uri in oidc.DashboardRedirectUris)
+            {
+                dashboards.RedirectUris.Add(new Uri(uri));
+            }
+            await applications.CreateAsync(dashboards, cancellationToken);
+        }
+
+        var registration = scope.ServiceProvider.GetRequiredService<AccountRegistration>();
+        var users = scope.ServiceProvider.GetRequiredService<UserManager<MarketplaceUser>>();
+        if (settings.FirstAdminEmail is { Length: > 0 } adminEmail && await users.FindByEmailAsync(adminEmail) is null)
+        {
+            await CreateAsync(registration, adminEmail, settings.FirstAdminPassword ?? "", new Organisation(Names.Roles.Admin, null, null));
+        }
+        if (settings.DemoUsers && environment.IsDevelopment())
+        {
+            foreach (var (email, organisation) in AccountSeedSettings.Demo)
+            {
+                if (await users.FindByEmailAsync(email) is null)
+                {
+                    await CreateAsync(registration, email, settings.DemoPassword, organisation);
+                }
+            }
+        }
+    }
+
+    private async Task CreateAsync(AccountRegistration registration, string email, string password, Organisation organisation)
+    {
+        var (user, errors) = await registration.CreateAsync(email, password, organisation);
+        if (user is null)
+        {
+            // Another web node may have made it a moment ago; anything else is a setting to fix, said once in the log.
+            logger.LogError("Could not create the account {Email}: {Errors}", email, string.Join("; ", errors.SelectMany(e => e.Value)));
+            return;
+        }
+        logger.LogInformation("Created the {Role} account {Email}", organisation.Role, email);
+    }
+}

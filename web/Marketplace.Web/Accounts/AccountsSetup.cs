@@ -1,0 +1,221 @@
+using System.Security.Cryptography.X509Certificates;
+using Marketplace.Storage.Hosting;
+using Marketplace.Web.Infrastructure;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.IdentityModel.Tokens;
+using OpenIddict.Server;
+
+namespace Marketplace.Web.Accounts;
+
+/// <summary>The OpenID Connect provider's settings ("Auth:Oidc").</summary>
+public sealed class OidcSettings
+{
+    public const string Section = "Auth:Oidc";
+
+    /// <summary>The issuer URL tokens name and clients discover from (e.g. https://market.example.cn/). Required.</summary>
+    public string Issuer { get; set; } = "";
+
+    /// <summary>PKCS#12 files with the keys that sign tokens and encrypt codes (outside Development, from secrets).</summary>
+    public string? SigningCertificatePath { get; set; }
+
+    public string? SigningCertificatePassword { get; set; }
+
+    public string? EncryptionCertificatePath { get; set; }
+
+    public string? EncryptionCertificatePassword { get; set; }
+
+    /// <summary>Where the dashboards' sign-in returns to, besides the issuer's own /signed-in.html.</summary>
+    public List<string> DashboardRedirectUris { get; set; } = [];
+
+    public TimeSpan AccessTokenLifetime { get; set; } = TimeSpan.FromHours(1);
+
+    public TimeSpan RefreshTokenLifetime { get; set; } = TimeSpan.FromDays(14);
+}
+
+/// <summary>An external authority (a government single sign-on) whose tokens the API also accepts ("Auth:External").</summary>
+public sealed class ExternalAuthoritySettings
+{
+    public const string Section = "Auth:External";
+
+    /// <summary>Its issuer, exactly as its tokens name it; empty: no external authority is trusted.</summary>
+    public string Issuer { get; set; } = "";
+
+    /// <summary>The audience its tokens must name for this marketplace.</summary>
+    public string Audience { get; set; } = "";
+
+    /// <summary>Its public keys as a JSON Web Key Set document.</summary>
+    public string KeySet { get; set; } = "";
+
+    public bool Enabled => Issuer.Length > 0;
+}
+
+/// <summary>Accounts (ASP.NET Core Identity) and the OpenID Connect provider (OpenIddict) of the web tier.</summary>
+internal static class AccountsSetup
+{
+    /// <summary>The audience of the access tokens this provider issues for the API.</summary>
+    public const string ApiAudience = "marketplace-api";
+
+    /// <summary>The dashboards' public client (authorization code with PKCE).</summary>
+    public const string DashboardClientId = "marketplace-dashboards";
+
+    public const string ApiScope = "marketplace";
+
+    public const int MaxFailedSignIns = 5;
+
+    public static readonly TimeSpan LockoutDuration = TimeSpan.FromMinutes(15);
+
+    public static TrustedIssuers AddMarketplaceAccounts(this WebApplicationBuilder builder, string connectionString, AuthSettings auth)
+    {
+        var services = builder.Services;
+        var oidc = StartupCheck.Bind<OidcSettings>(builder.Configuration, OidcSettings.Section);
+        var external = StartupCheck.Bind<ExternalAuthoritySettings>(builder.Configuration, ExternalAuthoritySettings.Section);
+        if (!Uri.TryCreate(oidc.Issuer, UriKind.Absolute, out var issuer) || issuer.Scheme is not ("https" or "http"))
+        {
+            throw new StartupException("Auth:Oidc:Issuer must be the absolute URL of this marketplace (the issuer of its tokens)", StartupCheck.BadSetting);
+        }
+        if (external.Enabled && (external.Audience.Length == 0 || external.KeySet.Length == 0))
+        {
+            throw new StartupException("Auth:External:Audience and Auth:External:KeySet must be set with Auth:External:Issuer", StartupCheck.BadSetting);
+        }
+        IList<SecurityKey> externalKeys = [];
+        if (external.Enabled)
+        {
+            try
+            {
+                externalKeys = new JsonWebKeySet(external.KeySet).GetSigningKeys();
+            }
+            catch (ArgumentException e)
+            {
+                throw new StartupException($"Auth:External:KeySet is not a JSON Web Key Set ({e.Message})", StartupCheck.BadSetting);
+            }
+            if (externalKeys.Count == 0)
+            {
+                throw new StartupException("Auth:External:KeySet has no signing key", StartupCheck.BadSetting);
+            }
+        }
+        services.AddSingleton(oidc);
+        services.AddSingleton(external);
+
+        services.AddDbContext<AccountsDbContext>(o => o.UseNpgsql(connectionString).UseOpenIddict());
+        services.AddIdentityCore<MarketplaceUser>(o =>
+            {
+                o.User.RequireUniqueEmail = true;
+                // Length, not composition, makes a password hard to guess (NIST SP 800-63B).
+                o.Password.RequiredLength = 12;
+                o.Password.RequireNonAlphanumeric = false;
+                o.Password.RequireDigit = false;
+                o.Password.RequireUppercase = false;
+                o.Password.RequireLowercase = false;
+                o.Lockout.AllowedForNewUsers = true;
+                o.Lockout.MaxFailedAccessAttempts = MaxFailedSignIns;
+                o.Lockout.DefaultLockoutTimeSpan = LockoutDuration;
+                // Tokens carry their own claims; the ones Identity would add under its own names are not read.
+                o.ClaimsIdentity.UserIdClaimType = Names.Claims.Subject;
+                o.ClaimsIdentity.RoleClaimType = Names.Claims.Role;
+            })
+            .AddEntityFrameworkStores<AccountsDbContext>()
+            .AddSignInManager()
+            .AddDefaultTokenProviders();
+        services.AddAuthentication().AddCookie(IdentityConstants.ApplicationScheme, o =>
+        {
+            o.LoginPath = SignInPage.Path;
+            o.Cookie.Name = "marketplace.signin";
+            o.Cookie.HttpOnly = true;
+            o.Cookie.SameSite = SameSiteMode.Lax;
+            // The sign-in session only serves the authorization endpoint: the API itself takes bearer tokens.
+            o.ExpireTimeSpan = TimeSpan.FromHours(8);
+            o.SlidingExpiration = false;
+        });
+        services.AddAntiforgery(o => o.Cookie.Name = "marketplace.antiforgery");
+
+        services.AddOpenIddict()
+            .AddCore(o => o.UseEntityFrameworkCore().UseDbContext<AccountsDbContext>())
+            .AddServer(o =>
+            {
+                o.SetIssuer(issuer);
+                o.SetAuthorizationEndpointUris("connect/authorize")
+                    .SetTokenEndpointUris("connect/token")
+                    .SetEndSessionEndpointUris("connect/endsession");
+                // PKCE with S256 only: a "plain" challenge is the verifier itself, which anyone who sees the request has.
+                o.Configure(server => server.CodeChallengeMethods.Remove(OpenIddict.Abstractions.OpenIddictConstants.CodeChallengeMethods.Plain));
+                o.AllowAuthorizationCodeFlow().RequireProofKeyForCodeExchange()
+                    .AllowClientCredentialsFlow()
+                    .AllowRefreshTokenFlow();
+                o.RegisterScopes(OpenIddict.Abstractions.OpenIddictConstants.Scopes.OpenId,
+                    OpenIddict.Abstractions.OpenIddictConstants.Scopes.OfflineAccess, ApiScope);
+                o.SetAccessTokenLifetime(oidc.AccessTokenLifetime).SetRefreshTokenLifetime(oidc.RefreshTokenLifetime);
+                // The API validates access tokens as plain signed JWTs (JwtBearer, with the key set at /.well-known/jwks).
+                o.DisableAccessTokenEncryption();
+                AddKeys(o, oidc, builder.Environment);
+                var aspNetCore = o.UseAspNetCore()
+                    .EnableAuthorizationEndpointPassthrough()
+                    .EnableTokenEndpointPassthrough()
+                    .EnableEndSessionEndpointPassthrough();
+                if (builder.Environment.IsDevelopment())
+                {
+                    // run.sh and the tests serve plain HTTP on loopback; everywhere else the provider answers over HTTPS only.
+                    aspNetCore.DisableTransportSecurityRequirement();
+                }
+            });
+        services.AddHostedService<AccountSeeder>();
+        services.AddScoped<AccountRegistration>();
+        return new TrustedIssuers(auth, issuer.AbsoluteUri, external, externalKeys);
+    }
+
+    private static void AddKeys(OpenIddictServerBuilder server, OidcSettings oidc, IWebHostEnvironment environment)
+    {
+        if (oidc.SigningCertificatePath is null && oidc.EncryptionCertificatePath is null && environment.IsDevelopment())
+        {
+            server.AddDevelopmentSigningCertificate().AddDevelopmentEncryptionCertificate();
+            return;
+        }
+        if (oidc.SigningCertificatePath is null || oidc.EncryptionCertificatePath is null)
+        {
+            throw new StartupException(
+                "Auth:Oidc:SigningCertificatePath and Auth:Oidc:EncryptionCertificatePath must name PKCS#12 files outside Development",
+                StartupCheck.BadSetting);
+        }
+        server.AddSigningCertificate(Load(oidc.SigningCertificatePath, oidc.SigningCertificatePassword, "Auth:Oidc:SigningCertificatePath"))
+            .AddEncryptionCertificate(Load(oidc.EncryptionCertificatePath, oidc.EncryptionCertificatePassword, "Auth:Oidc:EncryptionCertificatePath"));
+    }
+
+    private static X509Certificate2 Load(string path, string? password, string setting)
+    {
+        try
+        {
+            return X509CertificateLoader.LoadPkcs12FromFile(path, password, X509KeyStorageFlags.EphemeralKeySet);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
+        {
+            throw new StartupException($"{setting}: cannot load {path} ({e.Message})", StartupCheck.BadSetting);
+        }
+    }
+
+}
+
+/// <summary>
+/// The issuers whose tokens the API accepts, each with the keys it signs with: development tokens (HMAC), this
+/// marketplace's OpenID Connect provider (its signing keys) and, if configured, an external authority (its key set).
+/// </summary>
+internal sealed class TrustedIssuers(AuthSettings auth, string issuer, ExternalAuthoritySettings external, IList<SecurityKey> externalKeys)
+{
+    public IReadOnlyList<string> Issuers { get; } = [auth.Issuer, issuer, .. external.Enabled ? [external.Issuer] : Array.Empty<string>()];
+
+    public IReadOnlyList<string> Audiences { get; } =
+        [auth.Issuer, AccountsSetup.ApiAudience, .. external.Enabled ? [external.Audience] : Array.Empty<string>()];
+
+    /// <summary>The keys that may sign a token naming this issuer: none for an issuer the marketplace does not trust.</summary>
+    public IEnumerable<SecurityKey> KeysOf(string tokenIssuer, OpenIddictServerOptions server)
+    {
+        if (tokenIssuer == auth.Issuer)
+        {
+            return [auth.Key()];
+        }
+        if (tokenIssuer == issuer)
+        {
+            return server.SigningCredentials.Select(c => c.Key);
+        }
+        return external.Enabled && tokenIssuer == external.Issuer ? externalKeys : [];
+    }
+}

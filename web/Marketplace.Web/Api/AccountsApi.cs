@@ -1,0 +1,133 @@
+using Marketplace.Web.Accounts;
+using Marketplace.Web.Infrastructure;
+using Microsoft.AspNetCore.Identity;
+using OpenIddict.Abstractions;
+
+namespace Marketplace.Web.Api;
+
+/// <summary>A new account: an email and password and, when an admin creates it, the role and organisation it acts for.</summary>
+public sealed record AccountRequest(string? Email, string? Password, string? Role, string? TenantId = null, string? ProviderId = null);
+
+public sealed record AccountResponse(string Id, string Email, string Role, string? TenantId, string? ProviderId);
+
+public sealed record RoleChange(string? Role, string? TenantId = null, string? ProviderId = null);
+
+public sealed record ApiClientRequest(string? DisplayName, string? Role, string? TenantId = null, string? ProviderId = null);
+
+/// <summary>A new API client's credentials; the secret is shown this once.</summary>
+public sealed record ApiClientResponse(string ClientId, string ClientSecret, string Role, string? TenantId, string? ProviderId);
+
+internal static class AccountsApi
+{
+    public static RouteGroupBuilder MapAccountsApi(this RouteGroupBuilder api)
+    {
+        api.MapPost("/accounts", Register)
+            .AllowAnonymous()
+            .WithTags("Accounts")
+            .WithSummary("Create an account: anyone for a new SME or provider organisation, an admin for any role and organisation");
+        api.MapPut("/accounts/{id}/role", ChangeRole)
+            .RequireAuthorization(Names.Policies.Admin)
+            .WithTags("Accounts")
+            .WithSummary("Change the role and organisation of an account (admin); it applies from the account's next token");
+        api.MapPost("/clients", CreateClient)
+            .RequireAuthorization(Names.Policies.Admin)
+            .WithTags("Accounts")
+            .WithSummary("Register an API client (client credentials) acting for one organisation and role (admin)");
+        return api;
+    }
+
+    private static async Task<IResult> Register(AccountRequest request, AccountRegistration registration, AuditLog audit, HttpContext context,
+        [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock)
+    {
+        var caller = Caller.Of(context);
+        var byAdmin = context.User.Identity?.IsAuthenticated == true && caller.Role == Names.Roles.Admin;
+        var check = new Check().Length(request.Email, 3, 256, "email").Length(request.Password, 1, 256, "password");
+        if (byAdmin)
+        {
+            AccountRegistration.CheckOrganisation(check, request.Role, request.TenantId, request.ProviderId, idsRequired: false);
+        }
+        else if (request.Role is not (Names.Roles.Sme or Names.Roles.Provider))
+        {
+            check.Add("role", "an account made without an admin is for an SME (sme) or a provider (provider)");
+        }
+        else if (request.TenantId is not null || request.ProviderId is not null)
+        {
+            // Naming an organisation would join it: only an admin may put an account into an existing one.
+            check.Add(request.TenantId is not null ? "tenantId" : "providerId", "a new organisation's id is chosen by the marketplace");
+        }
+        if (!check.Ok)
+        {
+            return check.Problem();
+        }
+        // An SME or provider account without an organisation's id opens a new organisation.
+        var organisation = request.Role switch
+        {
+            Names.Roles.Sme => new Organisation(Names.Roles.Sme, request.TenantId ?? NewId("t"), null),
+            Names.Roles.Provider => new Organisation(Names.Roles.Provider, null, request.ProviderId ?? NewId("x")),
+            _ => new Organisation(request.Role!, null, null),
+        };
+        var (user, errors) = await registration.CreateAsync(request.Email!, request.Password!, organisation);
+        if (user is null)
+        {
+            return errors.ContainsKey("email") && !errors.ContainsKey("password")
+                ? Problems.Of(StatusCodes.Status409Conflict, "email-taken", "An account with this email exists", field: "email")
+                : Problems.Validation(errors);
+        }
+        var detail = $"account {user.Id} created as {user.Role}{Of(organisation)}";
+        if (context.User.Identity?.IsAuthenticated == true)
+        {
+            AuditMiddleware.Describe(context, detail);
+        }
+        else
+        {
+            // The middleware audits signed-in callers only; a registration is on the trail whoever makes it.
+            audit.Record(new AuditEntry(clock.GetUtcNow(), user.Id, "anonymous", AuditMiddleware.ActionOf(context), $"POST {context.Request.Path}",
+                "ok", StatusCodes.Status201Created, detail, RequestOrigin.Of(context)));
+        }
+        return Results.Created($"/api/v1/accounts/{user.Id}", new AccountResponse(user.Id, user.Email!, user.Role, user.TenantId, user.ProviderId));
+    }
+
+    private static async Task<IResult> ChangeRole(string id, RoleChange request, UserManager<MarketplaceUser> users, HttpContext context)
+    {
+        var check = AccountRegistration.CheckOrganisation(new Check(), request.Role, request.TenantId, request.ProviderId);
+        if (!check.Ok)
+        {
+            return check.Problem();
+        }
+        var user = await users.FindByIdAsync(id);
+        if (user is null)
+        {
+            return Problems.NotFound(context, "account", id);
+        }
+        var before = $"{user.Role}{Of(Organisation.Of(user))}";
+        (user.Role, user.TenantId, user.ProviderId) = (request.Role!, request.TenantId, request.ProviderId);
+        var updated = await users.UpdateAsync(user);
+        if (!updated.Succeeded)
+        {
+            throw new InvalidOperationException(string.Join("; ", updated.Errors.Select(e => e.Description)));
+        }
+        // The middleware writes the admin's request to the trail; this says what it changed.
+        AuditMiddleware.Describe(context, $"account {user.Id}: {before} -> {user.Role}{Of(Organisation.Of(user))}");
+        return Results.Ok(new AccountResponse(user.Id, user.Email!, user.Role, user.TenantId, user.ProviderId));
+    }
+
+    private static async Task<IResult> CreateClient(ApiClientRequest request, IOpenIddictApplicationManager applications, HttpContext context)
+    {
+        var check = AccountRegistration.CheckOrganisation(new Check().Name(request.DisplayName, "displayName"), request.Role, request.TenantId, request.ProviderId);
+        if (!check.Ok)
+        {
+            return check.Problem();
+        }
+        var organisation = new Organisation(request.Role!, request.TenantId, request.ProviderId);
+        var clientId = $"api-{Guid.NewGuid():N}";
+        var secret = await ApiClients.CreateAsync(applications, clientId, request.DisplayName!, organisation, context.RequestAborted);
+        AuditMiddleware.Describe(context, $"client {clientId} created as {organisation.Role}{Of(organisation)}");
+        return Results.Created($"/api/v1/clients/{clientId}", new ApiClientResponse(clientId, secret, organisation.Role, organisation.TenantId, organisation.ProviderId));
+    }
+
+    /// <summary>A new organisation's id, as the development tokens make them ("t-" for a tenant, "x-" for a provider).</summary>
+    private static string NewId(string prefix) => $"{prefix}-{Guid.NewGuid():N}"[..14];
+
+    private static string Of(Organisation organisation) =>
+        organisation.TenantId is { } tenant ? $" for tenant {tenant}" : organisation.ProviderId is { } provider ? $" for provider {provider}" : "";
+}
