@@ -172,12 +172,11 @@ internal sealed class EvidencePacks(NpgsqlDataSource db, LedgerChain chain, Grai
     private static async Task<IReadOnlyList<LedgerTransactionView>> LedgerAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string voucherId,
         CancellationToken cancellationToken)
     {
-        await using var command = new NpgsqlCommand("""
-            SELECT t.id, t.seq, t.kind, t.voucher_id, t.reservation_id, t.description, t.posted_at,
-                   array_agg(e.account ORDER BY e.line), array_agg(e.amount_fen ORDER BY e.line)
+        await using var command = new NpgsqlCommand($"""
+            SELECT {ReadModels.LedgerColumns}
             FROM ledger_transactions t JOIN ledger_entries e ON e.transaction_id = t.id
             WHERE t.voucher_id = @v
-            GROUP BY t.id, t.seq, t.kind, t.voucher_id, t.reservation_id, t.description, t.posted_at
+            {ReadModels.LedgerGroupBy}
             ORDER BY t.seq
             """, connection, transaction);
         command.Parameters.AddWithValue("v", voucherId);
@@ -185,11 +184,7 @@ internal sealed class EvidencePacks(NpgsqlDataSource db, LedgerChain chain, Grai
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            var accounts = reader.GetFieldValue<string[]>(7);
-            var amounts = reader.GetFieldValue<long[]>(8);
-            transactions.Add(new LedgerTransactionView(reader.GetString(0), reader.GetInt64(1), reader.GetString(2),
-                reader.IsDBNull(3) ? null : reader.GetString(3), reader.IsDBNull(4) ? null : reader.GetString(4), reader.GetString(5),
-                reader.GetFieldValue<DateTimeOffset>(6), accounts.Zip(amounts, (a, m) => new LedgerEntryView(a, m)).ToList()));
+            transactions.Add(ReadModels.ReadLedgerTransaction(reader));
         }
         return transactions;
     }

@@ -116,17 +116,31 @@ public sealed class ReadModels(NpgsqlDataSource db, [FromKeyedServices(Names.Clo
         return await ReadAsync(command, r => VoucherStore.ReadVoucher(r).ToView(), cancellationToken);
     }
 
+    /// <summary>What <see cref="ReadLedgerTransaction"/> reads: ledger transactions <c>t</c> joined to their entries <c>e</c>, grouped by <see cref="LedgerGroupBy"/>.</summary>
+    internal const string LedgerColumns = "t.id, t.seq, t.kind, t.voucher_id, t.reservation_id, t.description, t.posted_at, " +
+        "array_agg(e.account ORDER BY e.line), array_agg(e.amount_fen ORDER BY e.line)";
+
+    internal const string LedgerGroupBy = "GROUP BY t.id, t.seq, t.kind, t.voucher_id, t.reservation_id, t.description, t.posted_at";
+
+    internal static LedgerTransactionView ReadLedgerTransaction(NpgsqlDataReader reader)
+    {
+        var accounts = reader.GetFieldValue<string[]>(7);
+        var amounts = reader.GetFieldValue<long[]>(8);
+        return new LedgerTransactionView(reader.GetString(0), reader.GetInt64(1), reader.GetString(2),
+            reader.IsDBNull(3) ? null : reader.GetString(3), reader.IsDBNull(4) ? null : reader.GetString(4), reader.GetString(5),
+            reader.GetFieldValue<DateTimeOffset>(6), accounts.Zip(amounts, (a, m) => new LedgerEntryView(a, m)).ToList());
+    }
+
     public async Task<LedgerPage> LedgerAsync(string programId, int page, int pageSize, CancellationToken cancellationToken)
     {
         await using var batch = db.CreateBatch();
         var count = new NpgsqlBatchCommand("SELECT count(*) FROM ledger_transactions WHERE program_id = @p");
         count.Parameters.AddWithValue("p", programId);
-        var rows = new NpgsqlBatchCommand("""
-            SELECT t.id, t.seq, t.kind, t.voucher_id, t.reservation_id, t.description, t.posted_at,
-                   array_agg(e.account ORDER BY e.line), array_agg(e.amount_fen ORDER BY e.line)
+        var rows = new NpgsqlBatchCommand($"""
+            SELECT {LedgerColumns}
             FROM (SELECT * FROM ledger_transactions WHERE program_id = @p ORDER BY seq LIMIT @l OFFSET @o) t
             JOIN ledger_entries e ON e.transaction_id = t.id
-            GROUP BY t.id, t.seq, t.kind, t.voucher_id, t.reservation_id, t.description, t.posted_at
+            {LedgerGroupBy}
             ORDER BY t.seq
             """);
         rows.Parameters.AddWithValue("p", programId);
@@ -151,11 +165,7 @@ public sealed class ReadModels(NpgsqlDataSource db, [FromKeyedServices(Names.Clo
         var transactions = new List<LedgerTransactionView>();
         while (await reader.ReadAsync(cancellationToken))
         {
-            var accounts = reader.GetFieldValue<string[]>(7);
-            var amounts = reader.GetFieldValue<long[]>(8);
-            transactions.Add(new LedgerTransactionView(reader.GetString(0), reader.GetInt64(1), reader.GetString(2),
-                reader.IsDBNull(3) ? null : reader.GetString(3), reader.IsDBNull(4) ? null : reader.GetString(4), reader.GetString(5),
-                reader.GetFieldValue<DateTimeOffset>(6), accounts.Zip(amounts, (a, m) => new LedgerEntryView(a, m)).ToList()));
+            transactions.Add(ReadLedgerTransaction(reader));
         }
         await reader.NextResultAsync(cancellationToken);
         var sums = new Dictionary<string, long>(StringComparer.Ordinal);
