@@ -143,7 +143,8 @@ public sealed class DeploymentTests
         Assert.Contains($"Auth__Oidc__Issuer: {Issuer}", web);
         Assert.Contains("Auth__Oidc__SigningCertificatePath: /certs/oidc-signing.pfx", web);
         Assert.Contains("Auth__Oidc__EncryptionCertificatePath: /certs/oidc-encryption.pfx", web);
-        Assert.Contains("published: 8080", web);
+        // On the host's loopback only: the forwarded headers the web tier believes can come from the host's proxy alone.
+        Assert.Contains("- 127.0.0.1:8080:8080/tcp", web);
         Assert.Contains("/readyz", web);
         Assert.Contains("condition: service_healthy", web);
     }

@@ -336,6 +336,33 @@ public sealed partial class AccountTests(AccountsCluster web)
         Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
     }
 
+    [Theory]
+    [InlineData("marketplace-api", Names.Roles.Regulator)] // the audience of this marketplace's own provider
+    [InlineData(AccountsCluster.ExternalAudience, Names.Roles.Admin)]
+    public async Task External_authority_a_token_for_another_audience_or_making_an_admin_is_401(string audience, string role)
+    {
+        var claims = Regulator();
+        claims[Names.Claims.Role] = role;
+        using var caller = Bearer(Sign(AccountsCluster.ExternalIssuer, audience, AccountsCluster.ExternalKey, claims));
+        Assert.Equal(HttpStatusCode.Unauthorized, (await caller.GetAsync("/api/v1/companies?state=pending")).StatusCode);
+    }
+
+    [Theory]
+    [InlineData("/\t/evil.example")]
+    [InlineData("/\n")]
+    [InlineData("/\u00e9t\u00e9")]
+    [InlineData("//evil.example")]
+    [InlineData("/\\evil.example")]
+    [InlineData("https://evil.example/")]
+    public async Task Sign_in_never_sends_the_browser_off_the_site_nor_fails_on_where_it_was_asked_to_go(string returnUrl)
+    {
+        var account = await Register(Names.Roles.Sme);
+        using var browser = Browser();
+        var signedIn = await SignIn(browser, account.GetProperty("email").GetString()!, Password, returnUrl);
+        Assert.Equal(HttpStatusCode.Redirect, signedIn.StatusCode);
+        Assert.Equal("/", signedIn.Headers.Location?.OriginalString);
+    }
+
     [Fact]
     public async Task Company_a_signed_in_users_unverified_organisation_can_read_but_not_bid_until_verified()
     {

@@ -141,7 +141,7 @@ public static class WebSetup
                 },
                 OnTokenValidated = c =>
                 {
-                    if (TokenIssuer.Refusal(c.Principal!) is { } refusal)
+                    if ((TokenIssuer.Refusal(c.Principal!) ?? trusted.Refusal(c.Principal!)) is { } refusal)
                     {
                         c.Fail(refusal);
                     }

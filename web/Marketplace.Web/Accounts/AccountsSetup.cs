@@ -205,6 +205,27 @@ internal sealed class TrustedIssuers(AuthSettings auth, string issuer, ExternalA
     public IReadOnlyList<string> Audiences { get; } =
         [auth.Issuer, AccountsSetup.ApiAudience, .. external.Enabled ? [external.Audience] : Array.Empty<string>()];
 
+    /// <summary>
+    /// Why a token signed by a trusted issuer is still refused, or null. Each issuer must address it to its own audience
+    /// (a token the external authority made for another service, or one naming this provider's audience, is not for the
+    /// marketplace), and the external authority may not make anyone an admin: admins are the marketplace's own accounts.
+    /// </summary>
+    public string? Refusal(System.Security.Claims.ClaimsPrincipal user)
+    {
+        var tokenIssuer = user.FindFirst("iss")?.Value;
+        var expected = tokenIssuer == auth.Issuer ? auth.Issuer
+            : tokenIssuer == issuer ? AccountsSetup.ApiAudience
+            : external.Enabled && tokenIssuer == external.Issuer ? external.Audience
+            : null;
+        if (expected is null || !user.FindAll("aud").Any(a => a.Value == expected))
+        {
+            return "the token is not addressed to the marketplace by its issuer";
+        }
+        return external.Enabled && tokenIssuer == external.Issuer && user.IsInRole(Names.Roles.Admin)
+            ? "an external authority cannot grant the admin role"
+            : null;
+    }
+
     /// <summary>The keys that may sign a token naming this issuer: none for an issuer the marketplace does not trust.</summary>
     public IEnumerable<SecurityKey> KeysOf(string tokenIssuer, OpenIddictServerOptions server)
     {

@@ -42,7 +42,7 @@ internal static class SignInPage
             : await signIn.PasswordSignInAsync(user, password, isPersistent: false, lockoutOnFailure: true);
         if (result.Succeeded)
         {
-            return Results.Redirect(target ?? "/");
+            return Results.LocalRedirect(target ?? "/");
         }
         var outcome = result.IsLockedOut ? "locked-out" : "failed";
         audit.Record(new AuditEntry(clock.GetUtcNow(), user?.Id ?? "unknown-account", "anonymous", $"POST {Path}", "sign-in", outcome,
@@ -53,9 +53,15 @@ internal static class SignInPage
             : Page(context, antiforgery, target, email, "邮箱或密码不正确。 The email or password is wrong.", StatusCodes.Status401Unauthorized);
     }
 
-    /// <summary>Only a path on this site: a sign-in page that redirects anywhere would send people to a look-alike.</summary>
-    private static string? LocalOrNull(string? url) =>
-        url is { Length: > 0 } && url[0] == '/' && (url.Length == 1 || url[1] is not ('/' or '\\')) ? url : null;
+    /// <summary>
+    /// Only a path on this site: a sign-in page that redirects anywhere would send people to a look-alike. Printable ASCII
+    /// only (a browser drops a tab or a line break, so "/\t/evil.example" would leave the site; a redirect cannot carry
+    /// other characters), and never "//" or "/\" at the start.
+    /// </summary>
+    internal static string? LocalOrNull(string? url) =>
+        url is { Length: > 0 and <= 2048 } && url[0] == '/' && (url.Length == 1 || url[1] is not ('/' or '\\')) && url.All(c => c is > ' ' and < '\u007f')
+            ? url
+            : null;
 
     private static IResult Page(HttpContext context, IAntiforgery antiforgery, string? returnUrl, string? email, string? error, int status = StatusCodes.Status200OK)
     {

@@ -104,7 +104,9 @@ internal static class AccountsApi
         var updated = await users.UpdateAsync(user);
         if (!updated.Succeeded)
         {
-            throw new InvalidOperationException(string.Join("; ", updated.Errors.Select(e => e.Description)));
+            // Another change to the account won the race: the caller reads it again and decides.
+            return Problems.Of(StatusCodes.Status409Conflict, "account-changed", "The account changed meanwhile; read it again and retry",
+                string.Join("; ", updated.Errors.Select(e => e.Description)));
         }
         // The middleware writes the admin's request to the trail; this says what it changed.
         AuditMiddleware.Describe(context, $"account {user.Id}: {before} -> {user.Role}{Of(Organisation.Of(user))}");
