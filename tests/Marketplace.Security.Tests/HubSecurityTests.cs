@@ -55,7 +55,8 @@ public sealed class HubSecurityTests(MatrixCluster web)
     {
         // A token that expires a few seconds from now (issued as if its lifetime began that long before).
         var settings = web.Factory.Services.GetRequiredService<AuthSettings>();
-        var expiresAt = TimeProvider.System.GetUtcNow().AddSeconds(3);
+        // A token's expiry is in whole seconds: take one, so that the token expires exactly then.
+        var expiresAt = DateTimeOffset.FromUnixTimeSeconds(TimeProvider.System.GetUtcNow().AddSeconds(4).ToUnixTimeSeconds());
         var token = new TokenIssuer(settings, new Microsoft.Extensions.Time.Testing.FakeTimeProvider(expiresAt - settings.TokenLifetime))
             .Issue(Names.Roles.Regulator, null, null);
         await using var connection = Unstarted(token);
