@@ -42,7 +42,8 @@ internal static class EvidenceApi
         .WithSummary("The voucher's evidence pack, one ZIP: claim and eligibility, activity, funded rentals, ledger, seals, statement, manifest (its firm, regulators, admins)")
         .Produces(StatusCodes.Status200OK, contentType: "application/zip");
 
-        api.MapGet("/programs/{id}/evidence", async (string id, EvidencePacks packs, GrainCalls grains, HttpContext context, CancellationToken ct) =>
+        api.MapGet("/programs/{id}/evidence", async (string id, EvidencePacks packs, LedgerChain chain, GrainCalls grains, HttpContext context,
+            CancellationToken ct) =>
         {
             if (await grains.Run(c => c.GetGrain<IVoucherProgramGrain>(id).Get(), ct) is null)
             {
@@ -53,12 +54,14 @@ internal static class EvidenceApi
             {
                 // One voucher's pack at a time goes out: the archive is never whole in memory. The archive writes
                 // synchronously underneath, so it writes into a buffer that is sent after each pack.
+                // Sealed once for the whole archive, not once per voucher under the sealing lock.
+                await chain.SealAsync(ct);
                 var buffer = new DrainableStream();
                 await using (var zip = new ZipArchive(buffer, ZipArchiveMode.Create, leaveOpen: true))
                 {
                     foreach (var voucherId in vouchers)
                     {
-                        if (await packs.GatherAsync(voucherId, ct) is { } facts)
+                        if (await packs.GatherAsync(voucherId, ct, sealFirst: false) is { } facts)
                         {
                             await EvidencePacks.WriteAsync(facts, zip, voucherId, ct);
                             await buffer.DrainToAsync(body, ct);

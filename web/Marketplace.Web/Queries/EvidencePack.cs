@@ -50,12 +50,15 @@ internal sealed class EvidencePacks(NpgsqlDataSource db, LedgerChain chain, Grai
 
     /// <summary>
     /// Gathers the pack of a voucher the caller may see (the API checks that first, on the voucher's grain). Everything
-    /// posted so far is sealed first; a posting committed after that is in the pack's ledger without a seal, and
-    /// <c>chain.json</c> lists it as waiting.
+    /// posted so far is sealed first (unless the caller just did, for many packs at once); a posting committed after
+    /// that is in the pack's ledger without a seal, and <c>chain.json</c> lists it as waiting.
     /// </summary>
-    public async Task<EvidenceFacts?> GatherAsync(string voucherId, CancellationToken cancellationToken)
+    public async Task<EvidenceFacts?> GatherAsync(string voucherId, CancellationToken cancellationToken, bool sealFirst = true)
     {
-        await chain.SealAsync(cancellationToken);
+        if (sealFirst)
+        {
+            await chain.SealAsync(cancellationToken);
+        }
         VoucherView voucher;
         ClaimFacts claim;
         IReadOnlyList<FundedRental> holds;
