@@ -46,8 +46,12 @@ public sealed class SignInTests(BrowserFixture fixture)
             Assert.Equal(Names.Roles.Sme, session.GetProperty("role").GetString());
             Assert.StartsWith("t-", session.GetProperty("tenantId").GetString());
 
-            await page.ClickAsync("[data-sign-out]");
-            await page.WaitForURLAsync(url => new Uri(url).AbsolutePath is "/" or "/index.html");
+            // Signing out ends the provider's session: wait for that answer itself (it clears the sign-in cookie), then for
+            // the page it sends the browser to to be committed, not loaded, so no later load event can be missed.
+            var ended = await page.RunAndWaitForResponseAsync(() => page.ClickAsync("[data-sign-out]"),
+                r => new Uri(r.Url).AbsolutePath == "/connect/endsession");
+            Assert.Equal(302, ended.Status);
+            await page.WaitForURLAsync(url => new Uri(url).AbsolutePath is "/" or "/index.html", new() { WaitUntil = WaitUntilState.Commit });
             await page.GotoAsync("/login.html");
             await page.ClickAsync("#account-sign-in");
             await page.WaitForURLAsync("**/account/login?**");
