@@ -81,6 +81,14 @@ public sealed record FundingTerms(
 
     public static FundingTerms Refused(string voucherId, string code, string reason) => new(voucherId, null, code, reason, null, [], []);
 
+    /// <summary>Why a voucher in this state can pay nothing, or null when it is active.</summary>
+    public static (string Code, string Reason)? StateRefusal(VoucherState state) => state switch
+    {
+        VoucherState.Active => null,
+        VoucherState.Claimed => ("voucher-not-registered", "register the voucher's R&D activity before using it"),
+        _ => ($"voucher-{state.ToString().ToLowerInvariant()}", $"the voucher is {state}"),
+    };
+
     /// <summary>Why the voucher cannot pay this provider's rental over [start, end), or null when it can.</summary>
     public (string Code, string Reason)? RefusalFor(string providerId, string? providerCreditCode, DateTimeOffset start, DateTimeOffset end) =>
         RefusalCode is { } code

@@ -120,4 +120,27 @@ public static class FundingRules
         }
         return null;
     }
+
+    /// <summary>
+    /// What a voucher pays of a rental once the rules above allow it: its coverage of what the vouchers already funding
+    /// it leave unpaid, never more than it has left; or why it pays nothing. The voucher's own hold and a market's fill
+    /// both ask here.
+    /// </summary>
+    /// <param name="stackingAllowed">No other voucher funds the rental, or this one and all of those allow stacking.</param>
+    public static (long AmountFen, string? Code, string? Reason) Share(long costFen, long alreadyFundedFen, bool stackingAllowed,
+        int coverageBasisPoints, long availableFen)
+    {
+        if (!stackingAllowed)
+        {
+            return (0, "already-funded", "another voucher already pays for this reservation");
+        }
+        if (availableFen <= 0)
+        {
+            return (0, "voucher-exhausted", "the voucher has no value left");
+        }
+        var amount = Money.StackedShare(costFen, alreadyFundedFen, coverageBasisPoints, availableFen);
+        return amount <= 0
+            ? (0, "already-funded", "the vouchers already funding this reservation leave nothing for this one to pay")
+            : (amount, null, null);
+    }
 }

@@ -15,7 +15,8 @@ public sealed class BidGrain(BidStore store, [FromKeyedServices(Names.ClockKeys.
 
     private BidRecord? Current => Row.State;
 
-    private Task LoadAsync() => Row.LoadAsync();
+    /// <summary>Always what is stored: the market writes a bid's fills itself, so a copy in memory may be behind.</summary>
+    private Task LoadAsync() => Row.LoadAsync(again: true);
 
     public async Task<BidView?> Get()
     {

@@ -31,6 +31,12 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
     private PoolView? _durable; // the pool as last written, with the version the write gave it
     private int _lastLoadHash;
     private DateTimeOffset _lastLoadAt;
+    /// <summary>What the next write does to the capacity the market sells; gathered from the changes it carries.</summary>
+    private PoolWriteKind _nextWrite;
+    /// <summary>Every hold this activation has known: one it removed is never read back from a row not yet deleted.</summary>
+    private readonly HashSet<string> _known = new(StringComparer.Ordinal);
+    /// <summary>The market wrote fills here since the holds were last read.</summary>
+    private bool _syncDue;
 
     public GpuPoolGrain(PoolStore store, IOptions<MarketOptions> options, IOptions<MarketLimits> limits, [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock,
         ILogger<GpuPoolGrain> logger)
@@ -53,6 +59,7 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
             _version = row.Version;
             foreach (var (id, hold) in _state.Holds)
             {
+                _known.Add(id);
                 _calendar.Add(hold.StartHour, hold.EndHour, hold.Gpus);
                 if (!hold.Confirmed)
                 {
@@ -84,22 +91,63 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
         return View();
     }
 
-    public Task<PoolView?> Get() => Task.FromResult(_state is null ? null : View());
-
-    public Task<PoolSnapshot?> GetSnapshot(IReadOnlyList<string> reservationIds)
+    public async Task<PoolView?> Get()
     {
+        await SyncHoldsAsync();
+        return _state is null ? null : View();
+    }
+
+    public Task Booked()
+    {
+        _syncDue = true;
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Learns the holds its market wrote (a fill is written by the market, not by the pool): adds every stored hold this
+    /// activation has never known, and notes the bookings they are as of.
+    /// </summary>
+    private async Task SyncHoldsAsync()
+    {
+        if (_state is null || _commit.Broken)
+        {
+            return;
+        }
+        _syncDue = false;
+        var (booked, holds) = await _store.LoadHoldsAsync(Id);
+        foreach (var (id, hold) in holds)
+        {
+            if (_known.Add(id))
+            {
+                _state.Holds[id] = hold;
+                _calendar.Add(hold.StartHour, hold.EndHour, hold.Gpus);
+                if (!hold.Confirmed)
+                {
+                    _unconfirmed.Add(id);
+                }
+                _pushDue = true;
+            }
+        }
+        _state.BookedVersion = Math.Max(_state.BookedVersion, booked);
+    }
+
+    public async Task<PoolSnapshot?> GetSnapshot(IReadOnlyList<string> reservationIds)
+    {
+        await SyncHoldsAsync();
         if (_state is null)
         {
-            return Task.FromResult<PoolSnapshot?>(null);
+            return null;
         }
         PurgeExpiredHolds();
         var held = reservationIds.Where(_state.Holds.ContainsKey).ToList();
         var nextExpiry = _unconfirmed.Select(id => _state.Holds[id].ExpiresAt).Min();
-        return Task.FromResult<PoolSnapshot?>(new PoolSnapshot(_state.Spec, _state.AskFenPerGpuHour, _state.GpuCount, Calendar(), _version, held, nextExpiry));
+        return new PoolSnapshot(_state.Spec, _state.AskFenPerGpuHour, _state.GpuCount, Calendar(), _version, held, nextExpiry);
     }
 
     public async Task<HoldOutcome> Hold(HoldRequest request)
     {
+        Existing();
+        await SyncHoldsAsync();
         var state = Existing();
         PurgeExpiredHolds();
         if (state.Holds.TryGetValue(request.ReservationId, out var existing))
@@ -140,7 +188,7 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
             ExpiresAt = request.ConfirmAtOnce ? null : now + request.Ttl,
         });
         _calendar.Add(request.StartHour, request.StartHour + request.Hours, request.Gpus);
-        await SaveAsync();
+        await SaveAsync(new PoolWriteKind(TermsChanged: false, CheckedBookings: true, Books: true));
         return HoldOutcome.Ok;
     }
 
@@ -165,7 +213,7 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
 
     public async Task Release(string reservationId, long? fromHour)
     {
-        var state = Existing();
+        var state = await ExistingWithHoldAsync(reservationId);
         if (!state.Holds.TryGetValue(reservationId, out var hold))
         {
             return;
@@ -190,6 +238,11 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
 
     public async Task<PoolView> Change(PoolChange change)
     {
+        Existing();
+        if (change.GpuCount is not null)
+        {
+            await SyncHoldsAsync(); // fewer GPUs are checked against every booking, the market's fills included
+        }
         var state = Existing();
         if (change.AskFenPerGpuHour is { } ask)
         {
@@ -210,12 +263,14 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
             }
             state.GpuCount = count;
         }
-        await SaveAsync();
+        await SaveAsync(new PoolWriteKind(TermsChanged: true, CheckedBookings: change.GpuCount is not null, Books: false));
         return View();
     }
 
     public async Task<OutageEffect> AddOutage(Outage outage)
     {
+        Existing();
+        await SyncHoldsAsync(); // the reservations it hits include those the market's fills booked
         var state = Existing();
         if (outage.To <= outage.From)
         {
@@ -238,13 +293,13 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
         {
             Remove(state, id);
         }
-        await SaveAsync();
+        await SaveAsync(new PoolWriteKind(TermsChanged: true, CheckedBookings: true, Books: false));
         return new OutageEffect(Affected(state, from, to));
     }
 
     public async Task RecordEarnings(string reservationId, long amountFen)
     {
-        var state = Existing();
+        var state = await ExistingWithHoldAsync(reservationId);
         if (state.Holds.TryGetValue(reservationId, out var hold) && !hold.Earned)
         {
             hold.Earned = true;
@@ -256,6 +311,7 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
 
     private void Changed(string reservationId, PoolHold hold)
     {
+        _known.Add(reservationId);
         _changed[reservationId] = hold;
         if (hold.Confirmed)
         {
@@ -281,6 +337,16 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
         state.Holds.Where(h => h.Value.Confirmed && Overlaps(h.Value, from, to)).Select(h => h.Key).Order(StringComparer.Ordinal).ToList();
 
     private static bool Overlaps(PoolHold hold, long from, long to) => hold.StartHour < to && hold.EndHour > from;
+
+    /// <summary>The pool, after reading its holds again if it does not know this one (a fill its market wrote).</summary>
+    private async Task<PoolState> ExistingWithHoldAsync(string reservationId)
+    {
+        if (!Existing().Holds.ContainsKey(reservationId) && !_known.Contains(reservationId))
+        {
+            await SyncHoldsAsync();
+        }
+        return Existing();
+    }
 
     private PoolState Existing()
     {
@@ -324,7 +390,11 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
         return expired.Count > 0;
     }
 
-    private Task SaveAsync() => _commit.Save();
+    private Task SaveAsync(PoolWriteKind kind = default)
+    {
+        _nextWrite |= kind;
+        return _commit.Save();
+    }
 
     private async Task WriteAsync()
     {
@@ -341,12 +411,21 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
         _calendar.ForgetBefore(horizonStart);
         var changes = new Dictionary<string, PoolHold?>(_changed, StringComparer.Ordinal);
         _changed.Clear();
+        var kind = _nextWrite;
+        _nextWrite = default;
         var written = View();
         try
         {
-            _version = await _store.WriteAsync(Id, state, changes, _version);
+            _version = await _store.WriteAsync(Id, state, changes, _version, kind);
             _durable = written with { Version = _version };
             _pushDue = true;
+        }
+        catch (StaleStateException e)
+        {
+            // Another activation wrote first, or a fill came in after the bookings this change was checked against.
+            _logger.LogWarning(e, "Pool {PoolId} changed while it was writing; reloading", Id);
+            DeactivateOnIdle();
+            throw new DomainException(ErrorKind.Unavailable, "pool-changed", "the pool's bookings changed meanwhile; retry");
         }
         catch (Exception e)
         {
@@ -356,11 +435,15 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
         }
     }
 
-    private Task OnTimer(CancellationToken cancellationToken)
+    private async Task OnTimer(CancellationToken cancellationToken)
     {
         if (_state is null || _commit.Broken)
         {
-            return Task.CompletedTask;
+            return;
+        }
+        if (_syncDue)
+        {
+            await SyncHoldsAsync();
         }
         if (PurgeExpiredHolds())
         {
@@ -373,7 +456,6 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
             GrainFactory.Publish(new MarketUpdate(UpdateKind.Pool, _state.Spec.ProviderId, Id, view.Version, _clock.GetUtcNow(), Pool: view));
         }
         ReportLoad();
-        return Task.CompletedTask;
     }
 
     /// <summary>

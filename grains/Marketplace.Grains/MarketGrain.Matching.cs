@@ -1,4 +1,5 @@
 using Marketplace.Matching;
+using Marketplace.Storage;
 using Microsoft.Extensions.Logging;
 
 namespace Marketplace.Grains;
@@ -60,8 +61,8 @@ public sealed partial class MarketGrain
     private bool TermsCurrent(OpenOrder order) => order.Order.VoucherId is null || (order.Terms is not null && order.TermsEpoch == _termsEpoch);
 
     /// <summary>
-    /// Matching, the same for every bid: decide on a pool the voucher can pay, take its hours from the view, run the
-    /// reservation's saga, and let <see cref="OutcomePolicy"/> say what follows. <paramref name="decided"/> is a plan
+    /// Matching, the same for every bid: decide on a pool the voucher can pay, take its hours from the view, write the
+    /// fill, and let <see cref="OutcomePolicy"/> say what follows. <paramref name="decided"/> is a plan
     /// the caller already decided and took (a resting bid, decided in priority order with the others of its pass).
     /// </summary>
     private async Task<MatchEnd> MatchAsync(OpenOrder order, ReservationPlan? decided = null)
@@ -86,15 +87,13 @@ public sealed partial class MarketGrain
                 plan = PlanFor(order, decision);
                 _view.Take(plan);
             }
-            var outcome = await RunSagaAsync(plan);
-            var refusal = (Code: outcome.Reservation.ReasonCode!, Reason: outcome.Reservation.Reason!);
-            var kind = outcome.Confirmed ? AttemptOutcome.Filled
-                : outcome.CapacityRefused ? AttemptOutcome.CapacityRefused
-                : AttemptOutcome.FundingRefused;
+            var outcome = await CommitFillAsync(order, plan);
+            var refusal = (Code: outcome.Code!, Reason: outcome.Reason!);
+            var kind = outcome.Kind;
             switch (OutcomePolicy.After(kind, refusal.Code, attempt))
             {
                 case NextStep.Record:
-                    return new MatchEnd.Filled(outcome.Reservation);
+                    return new MatchEnd.Filled(outcome.Reservation!, outcome.Bid);
                 case NextStep.Reject:
                     return new MatchEnd.Refused(refusal.Code, refusal.Reason);
                 case NextStep.RefreshAndRetry:
@@ -112,52 +111,143 @@ public sealed partial class MarketGrain
         }
     }
 
-    /// <summary>Runs the reservation's saga; gives the hours back to the view if it did not confirm.</summary>
-    private async Task<SagaOutcome> RunSagaAsync(ReservationPlan plan)
+    /// <summary>
+    /// Writes the fill; gives the hours back to the view if it was refused. If the write's fate is unknown (the database
+    /// failed mid-commit) the hours stay out of the view until the pool is read again.
+    /// </summary>
+    private async Task<FillAttempt> CommitFillAsync(OpenOrder order, ReservationPlan plan)
     {
-        SagaOutcome? outcome = null;
         var started = _timer.GetTimestamp();
+        FillAttempt attempt;
         try
         {
-            outcome = await OpenWithRetriesAsync(plan);
+            attempt = await WriteFillAsync(order, plan);
         }
-        finally
+        catch
         {
-            _view.Finished(plan, outcome?.Confirmed ?? false);
+            _view.Finished(plan, confirmed: true);
+            _unsure.Add(plan.PoolId);
+            throw;
         }
+        _view.Finished(plan, attempt.Kind == AttemptOutcome.Filled);
         MarketMetrics.SagaDuration.Record(_timer.GetElapsedTime(started).TotalMilliseconds);
-        if (!outcome!.Confirmed)
+        if (attempt.Kind != AttemptOutcome.Filled)
         {
-            MarketMetrics.SagasFailed.Add(1, new KeyValuePair<string, object?>("reason", outcome.Reservation.ReasonCode));
+            MarketMetrics.SagasFailed.Add(1, new KeyValuePair<string, object?>("reason", attempt.Code));
             RematchSoon();
         }
         else
         {
-            var r = outcome.Reservation;
+            var r = attempt.Reservation!;
             GrainFactory.GetGrain<IUtilizationGrain>(0).ReportFill(new FillTick(r.Id, Model, r.Plan.Province, r.Plan.SiteId, r.Plan.Gpus,
                 r.Plan.Hours, r.Plan.FenPerGpuHour, r.VoucherFen, r.UpdatedAt)).Ignore();
         }
-        return outcome;
+        return attempt;
     }
 
-    /// <summary>A silo can die mid-call; the saga is idempotent, so asking again is safe and finishes or compensates it.</summary>
-    private async Task<SagaOutcome> OpenWithRetriesAsync(ReservationPlan plan)
+    /// <summary>
+    /// The fill as one statement (<see cref="MarketStore.Fill"/>): the voucher's share is worked out from the voucher as
+    /// stored now (its version guards it), the bid is written in its final state with the fill, and all of it commits
+    /// with the fills queued beside it. Only then is anything answered or pushed.
+    /// </summary>
+    private async Task<FillAttempt> WriteFillAsync(OpenOrder order, ReservationPlan plan)
     {
-        for (var attempt = 1; ; attempt++)
+        var now = _clock.GetUtcNow();
+        VoucherRow? voucher = null;
+        HoldRow? hold = null;
+        if (plan.VoucherId is { } voucherId)
         {
-            try
+            voucher = await _voucherStore.LoadRowAsync(voucherId);
+            var refusal = voucher is null || voucher.TenantId != plan.TenantId
+                ? ("voucher-not-found", "the tenant holds no such voucher")
+                : FundingTerms.StateRefusal(voucher.State);
+            var (amount, code, reason) = refusal is var (refusedCode, refusedWhy)
+                ? (0, refusedCode, refusedWhy)
+                : FundingRules.Share(plan.CostFen, 0, stackingAllowed: true, voucher!.CoverageBasisPoints, voucher.AvailableFen);
+            if (code is not null)
             {
-                return await Reservation(plan.ReservationId).Open(plan);
+                return FillAttempt.Refused(AttemptOutcome.FundingRefused, code, reason!);
             }
-            catch (Exception e) when (attempt < OutcomePolicy.MaxAttempts && IsTransient(e))
+            hold = new HoldRow(plan.ReservationId, HoldState.Held, plan.CostFen, amount, 0, plan.ProviderId, voucher!.Stackable);
+        }
+        var voucherFen = hold?.AmountFen ?? 0;
+        var reservation = new ReservationRecord(plan, ReservationState.Confirmed, voucherFen, plan.CostFen - voucherFen,
+            voucher?.ProgramId, null, null, false, plan.StartHour + plan.Hours, null, now, now);
+        var reservationView = reservation.ToView(plan.ReservationId, 1);
+        var bid = order.Record is { } record
+            ? record with { State = BidState.Filled, Fills = [.. record.Fills, FillOf(reservationView)], ReasonCode = null, Reason = null, UpdatedAt = now }
+            : null;
+        var terms = _view.TermsVersion(plan.PoolId);
+        var write = new FillWrite(Model, _epoch, order.BidId, bid, order.BidVersion, reservation, terms, voucher, hold);
+        _faults.After(SagaFaults.FillDecided, plan.ReservationId);
+        if (await _writer.ExecuteAsync(_marketStore.Fill(write, now)) != 1)
+        {
+            switch (await _marketStore.WhyRefusedAsync(Model, _epoch, order.BidId, bid is null ? null : order.BidVersion, plan.PoolId, terms, voucher))
             {
-                _logger.LogWarning(e, "Reservation {ReservationId} saga attempt {Attempt} failed; retrying", plan.ReservationId, attempt);
+                case WriteRefusal.Fenced:
+                    throw Fenced();
+                case WriteRefusal.BidChanged when order.BidVersion == 0:
+                    throw new BidAlreadyWrittenException(order.BidId);
+                case WriteRefusal.BidChanged:
+                    throw DomainException.Conflict("bid-changed", "the bid changed while it was being matched; try again");
+                case WriteRefusal.VoucherChanged:
+                    return FillAttempt.Refused(AttemptOutcome.CapacityRefused, "voucher-changed", "the voucher changed while the bid was being matched");
+                default:
+                    return FillAttempt.Refused(AttemptOutcome.CapacityRefused, "pool-changed", "the pool changed what it sells while the bid was being matched");
             }
         }
+        _faults.After(SagaFaults.FillCommitted, plan.ReservationId);
+
+        // Durable: now it can be shown.
+        GrainFactory.Publish(new MarketUpdate(UpdateKind.Reservation, plan.TenantId, plan.ReservationId, 1, now, Reservation: reservationView));
+        BidView? bidView = null;
+        if (bid is not null)
+        {
+            order.Record = bid;
+            order.BidVersion++;
+            bidView = bid.ToView(order.BidId, order.BidVersion);
+            GrainFactory.Publish(new MarketUpdate(UpdateKind.Bid, plan.TenantId, order.BidId, bidView.Version, now, Bid: bidView));
+        }
+        if (voucher is not null)
+        {
+            var held = (voucher with { HeldFen = checked(voucher.HeldFen + voucherFen), Version = voucher.Version + 1 }).ToView();
+            GrainFactory.Publish(new MarketUpdate(UpdateKind.Voucher, held.TenantId, held.Id, held.Version, now, Voucher: held));
+        }
+        Pool(plan.PoolId).Booked().Ignore();
+        return new FillAttempt(AttemptOutcome.Filled, reservationView, bidView, null, null);
     }
 
+    /// <summary>
+    /// Writes the state a bid the market holds is left in without a fill (resting, rejected, expired), fenced like a fill;
+    /// a new bid's first write. The bid grain reads it from the row.
+    /// </summary>
+    private async Task<BidView> WriteBidAsync(OpenOrder order, BidState state, string? code, string? reason)
+    {
+        var now = _clock.GetUtcNow();
+        var next = order.Record! with { State = state, ReasonCode = code, Reason = reason, UpdatedAt = now };
+        if (await _writer.ExecuteAsync(_marketStore.Bid(Model, _epoch, order.BidId, next, order.BidVersion)) != 1)
+        {
+            throw await _marketStore.WhyRefusedAsync(Model, _epoch, order.BidId, order.BidVersion) switch
+            {
+                WriteRefusal.Fenced => Fenced(),
+                _ when order.BidVersion == 0 => new BidAlreadyWrittenException(order.BidId),
+                _ => DomainException.Conflict("bid-changed", "the bid changed while it was being matched; try again"),
+            };
+        }
+        order.Record = next;
+        order.BidVersion++;
+        var view = next.ToView(order.BidId, order.BidVersion);
+        GrainFactory.Publish(new MarketUpdate(UpdateKind.Bid, next.TenantId, order.BidId, view.Version, now, Bid: view));
+        if (state is not (BidState.Pending or BidState.Resting))
+        {
+            MarketMetrics.BidsEnded.Add(1, new KeyValuePair<string, object?>("state", state.ToString()), new KeyValuePair<string, object?>("reason", code));
+        }
+        return view;
+    }
+
+    /// <summary>A fault that is not the bid's: a silo or the database failed on the way, and asking again may succeed.</summary>
     private static bool IsTransient(Exception e) =>
-        e is not DomainException || e is DomainException { Kind: ErrorKind.Unavailable };
+        e is not (DomainException or BidAlreadyWrittenException) || e is DomainException { Kind: ErrorKind.Unavailable };
 
     /// <summary>Matches a bid just accepted (or one recovered after a crash).</summary>
     private async Task<BidView> MatchNewAsync(OpenOrder order)
@@ -169,14 +259,20 @@ public sealed partial class MarketGrain
             await RefreshLapsedHoldsAsync();
             return await MatchAsync(order) switch
             {
-                MatchEnd.Filled filled => await RecordFillAsync(order.BidId, filled.Reservation),
-                MatchEnd.Refused refused => await EndBid(order.BidId, BidState.Rejected, refused.Code, refused.Reason),
+                MatchEnd.Filled filled => filled.Bid ?? await RecordFillAsync(order.BidId, filled.Reservation),
+                MatchEnd.Refused refused => await WriteBidAsync(order, BidState.Rejected, refused.Code, refused.Reason),
                 MatchEnd.Unmatched unmatched => await RestOrRejectAsync(order, unmatched.Code, unmatched.Reason),
                 _ => throw new InvalidOperationException("unknown end of matching"),
             };
         }
-        catch (Exception e) when (IsTransient(e))
+        catch (Exception e) when (IsTransient(e) && !_fenced)
         {
+            if (order.BidVersion == 0)
+            {
+                // Nothing of the bid was written (or, if its commit's answer was lost, a repeat finds it): it was not accepted.
+                throw new DomainException(ErrorKind.Unavailable, "matching-interrupted",
+                    $"bid {order.BidId} could not be matched right now and was not recorded; send it again with the same key");
+            }
             _toRecover.Add(order.BidId); // matching stopped part way: recover it from what the database says
             throw new DomainException(ErrorKind.Unavailable, "matching-interrupted",
                 $"bid {order.BidId} was accepted but matching was interrupted; it will be completed shortly");
@@ -192,22 +288,22 @@ public sealed partial class MarketGrain
     {
         if (order.Order.TimeInForce == TimeInForce.Ioc)
         {
-            return await EndBid(order.BidId, BidState.Rejected, code, reason);
+            return await WriteBidAsync(order, BidState.Rejected, code, reason);
         }
         if (order.Order.GoodUntil <= _clock.GetUtcNow())
         {
-            return await EndBid(order.BidId, BidState.Expired, "expired", "the bid expired unfilled");
+            return await WriteBidAsync(order, BidState.Expired, "expired", "the bid expired unfilled");
         }
         if (_resting.Count >= _options.MaxRestingBids)
         {
-            return await EndBid(order.BidId, BidState.Rejected, "book-full", "the market holds as many resting bids as it can; try again later");
+            return await WriteBidAsync(order, BidState.Rejected, "book-full", "the market holds as many resting bids as it can; try again later");
         }
         if (_orders.Values.Count(o => o.TenantId == order.TenantId) >= _options.MaxRestingBidsPerTenant)
         {
-            return await EndBid(order.BidId, BidState.Rejected, "too-many-resting-bids",
+            return await WriteBidAsync(order, BidState.Rejected, "too-many-resting-bids",
                 $"the company already has {_options.MaxRestingBidsPerTenant} bids resting in this market; cancel some or let them fill first");
         }
-        var view = await Bid(order.BidId).MarkResting(code, reason);
+        var view = await WriteBidAsync(order, BidState.Resting, code, reason);
         await AddRestingAsync(order);
         if (!TermsCurrent(order))
         {
@@ -365,12 +461,15 @@ public sealed partial class MarketGrain
                 case MatchEnd.Filled filled:
                     _orders.Remove(order.BidId);
                     stillResting = false;
-                    await RecordFillAsync(order.BidId, filled.Reservation);
+                    if (filled.Bid is null)
+                    {
+                        await RecordFillAsync(order.BidId, filled.Reservation);
+                    }
                     break;
                 case MatchEnd.Refused refused:
                     _orders.Remove(order.BidId);
                     stillResting = false;
-                    await EndBid(order.BidId, BidState.Rejected, refused.Code, refused.Reason);
+                    await WriteBidAsync(order, BidState.Rejected, refused.Code, refused.Reason);
                     break;
                 default:
                     break; // it stays in the book; a saga that failed has already asked for another pass
@@ -437,20 +536,25 @@ public sealed partial class MarketGrain
     /// </summary>
     private async Task RefreshLapsedHoldsAsync()
     {
-        var lapsed = _view.Lapsed(_clock.GetUtcNow());
+        RequireCurrent();
+        var lapsed = _view.Lapsed(_clock.GetUtcNow()).Union(_unsure).ToList();
         if (lapsed.Count > 0)
         {
             await Task.WhenAll(lapsed.Select(RefreshPoolAsync));
         }
     }
 
+    /// <summary>Reads the pool and its running holds as stored, the fills of this market included.</summary>
     private async Task RefreshPoolAsync(string poolId)
     {
-        var snapshot = await Pool(poolId).GetSnapshot(_view.InFlight(poolId));
-        if (snapshot is not null && snapshot.Spec.GpuModel == Model)
+        var requested = _view.InFlightPlans(poolId);
+        var now = _clock.GetUtcNow();
+        var booking = await _marketStore.LoadPoolAsync(poolId, Hours.Floor(now));
+        if (booking is not null && booking.State.Spec.GpuModel == Model)
         {
-            _view.Apply(snapshot);
+            _view.Apply(booking, now, _limits.HorizonHours + 2, requested);
         }
+        _unsure.Remove(poolId);
     }
 
     private static Fill FillOf(ReservationView r)

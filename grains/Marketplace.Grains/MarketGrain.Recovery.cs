@@ -85,7 +85,8 @@ public sealed partial class MarketGrain
         _busyBids.Add(bidId);
         try
         {
-            var bid = await Bid(bidId).Get();
+            var stored = await _bidStore.LoadAsync(bidId);
+            var bid = stored?.State.ToView(bidId, stored.Version);
             var reservationIds = await _reservationStore.IdsForBidAsync(bidId);
             if (bid is null || bid.IsFinal)
             {
@@ -105,7 +106,7 @@ public sealed partial class MarketGrain
             }
             _toRecover.Remove(bidId);
             _busyBids.Remove(bidId);
-            var order = new OpenOrder(bidId, bid.TenantId, bid.Order, reservationIds.Count + 1);
+            var order = new OpenOrder(bidId, bid.TenantId, bid.Order, reservationIds.Count + 1) { Record = stored!.State, BidVersion = stored.Version };
             if (bid.State == BidState.Resting)
             {
                 await AddRestingAsync(order);

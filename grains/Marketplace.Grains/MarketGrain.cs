@@ -8,11 +8,14 @@ using Orleans.Concurrency;
 namespace Marketplace.Grains;
 
 /// <summary>
-/// The market for one GPU model (rules 4–6). Decisions are made in one turn against the market's view of every pool
-/// (<see cref="MarketView"/>), only on pools a bid's voucher can pay, and the hours decided are taken from the view at
-/// once; the reservation sagas then run concurrently. What follows each attempt is <see cref="OutcomePolicy"/>'s call,
-/// the same for new, resting and re-matched bids. Nothing here is persisted: pools, bids and reservations are, and
-/// the market rebuilds from them.
+/// The market for one GPU model (rules 4–6), and the single writer of its fills. Decisions are made in one turn
+/// against the market's view of every pool (<see cref="MarketView"/>), only on pools a bid's voucher can pay, and the
+/// hours decided are taken from the view at once; each fill is then one statement (<see cref="MarketStore.Fill"/>: the
+/// bid in its final state, the confirmed reservation, the capacity hold and the voucher hold with its ledger posting),
+/// and the fills queued together share one commit. Nothing is answered or pushed before its commit. The epoch taken on
+/// activation fences the writes of a stale duplicate activation. What follows each attempt is
+/// <see cref="OutcomePolicy"/>'s call, the same for new, resting and re-matched bids. The market rebuilds from the
+/// stored pools, holds and bids.
 /// </summary>
 [Reentrant]
 public sealed partial class MarketGrain : Grain, IMarketGrain
@@ -20,6 +23,10 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
     private readonly PoolStore _poolStore;
     private readonly BidStore _bidStore;
     private readonly ReservationStore _reservationStore;
+    private readonly MarketStore _marketStore;
+    private readonly VoucherStore _voucherStore;
+    private readonly CommitBatcher _writer;
+    private readonly SagaFaults _faults;
     private readonly MarketOptions _options;
     private readonly MarketLimits _limits;
     private readonly TimeProvider _clock;
@@ -46,14 +53,27 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
     private const int MaxRematchPasses = 4;
     private bool _demandChanged = true;
     private DateTimeOffset _demandReportedAt;
+    /// <summary>The epoch this activation took: its writes name it, and match nothing once a newer activation took one.</summary>
+    private long _epoch;
+    /// <summary>A newer activation took the epoch: this one writes nothing more and answers every call unavailable.</summary>
+    private bool _fenced;
+    /// <summary>New bids being placed, so a repeat of the request that arrives meanwhile waits for the same answer.</summary>
+    private readonly Dictionary<string, (string OrderHash, Task<BidView> Answer)> _placing = new(StringComparer.Ordinal);
+    /// <summary>Pools a fill was being written to when the database failed: the fill may have committed, so they are read again before the next decision.</summary>
+    private readonly HashSet<string> _unsure = new(StringComparer.Ordinal);
 
-    public MarketGrain(PoolStore poolStore, BidStore bidStore, ReservationStore reservationStore, IOptions<MarketOptions> options,
-        IOptions<MarketLimits> limits, [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock, TimeProvider timer, ILogger<MarketGrain> logger)
+    public MarketGrain(PoolStore poolStore, BidStore bidStore, ReservationStore reservationStore, MarketStore marketStore, VoucherStore voucherStore,
+        CommitBatcher writer, SagaFaults faults, IOptions<MarketOptions> options, IOptions<MarketLimits> limits,
+        [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock, TimeProvider timer, ILogger<MarketGrain> logger)
     {
         _timer = timer;
         _poolStore = poolStore;
         _bidStore = bidStore;
         _reservationStore = reservationStore;
+        _marketStore = marketStore;
+        _voucherStore = voucherStore;
+        _writer = writer;
+        _faults = faults;
         _options = options.Value;
         _limits = limits.Value;
         _clock = clock;
@@ -64,6 +84,9 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
+        // First of all: from here on an older activation's fills match nothing, and those it has in flight commit
+        // before the reads below, which therefore see them.
+        _epoch = await _marketStore.TakeEpochAsync(Model, cancellationToken);
         _routing = (await GrainFactory.GetGrain<IRoutingGrain>(0).Get()).ToPreference();
         var poolIds = await _poolStore.PoolIdsForModelAsync(Model, cancellationToken);
         await Task.WhenAll(poolIds.Select(RefreshPoolAsync));
@@ -74,11 +97,11 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
         var attempts = await _reservationStore.CountsForBidsAsync(openIds, cancellationToken);
         await Task.WhenAll(open.Select(b => b.Bid.TenantId).Distinct().Select(async tenantId =>
             _tenantProvinces[tenantId] = (await GrainFactory.GetGrain<ITenantGrain>(tenantId).Get())?.Registration.Province ?? "Unknown"));
-        foreach (var (id, bid) in open)
+        foreach (var (id, bid, version) in open)
         {
             if (bid.State == BidState.Resting && !interrupted.Contains(id))
             {
-                await AddRestingAsync(new OpenOrder(id, bid.TenantId, bid.Order, attempts.GetValueOrDefault(id) + 1));
+                await AddRestingAsync(new OpenOrder(id, bid.TenantId, bid.Order, attempts.GetValueOrDefault(id) + 1) { Record = bid, BidVersion = version });
             }
             else
             {
@@ -95,13 +118,56 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
     public async Task<BidView> PlaceBid(BidSubmission submission)
     {
         RequireModel(submission.Order.GpuModel);
-        var (bid, created) = await Bid(submission.BidId).Open(submission);
-        if (!created)
+        RequireCurrent();
+        if (_placing.TryGetValue(submission.BidId, out var placing))
         {
-            return bid;
+            // The same request again while the first is being matched: the same answer, once it is durable.
+            return placing.OrderHash == submission.OrderHash
+                ? await placing.Answer
+                : throw new DomainException(ErrorKind.Rule, "idempotency-key-reused", "this idempotency key was already used for a different bid");
         }
-        MarketMetrics.BidsAccepted.Add(1, new KeyValuePair<string, object?>("gpu_model", Model));
-        return await MatchNewAsync(new OpenOrder(submission.BidId, submission.TenantId, submission.Order, 1));
+        if (_orders.ContainsKey(submission.BidId) || _busyBids.Contains(submission.BidId))
+        {
+            return await StoredAnswerAsync(submission); // resting or being matched: it was placed before
+        }
+        var now = _clock.GetUtcNow();
+        // The bid is written once, in the state matching leaves it in (with its fill, in the fill's statement).
+        var order = new OpenOrder(submission.BidId, submission.TenantId, submission.Order, 1)
+        {
+            Record = new BidRecord(submission.TenantId, submission.Order, submission.OrderHash, BidState.Pending, null, null, [], now, now),
+        };
+        var answer = PlaceAsync(order, submission);
+        _placing[submission.BidId] = (submission.OrderHash, answer);
+        try
+        {
+            return await answer;
+        }
+        finally
+        {
+            _placing.Remove(submission.BidId);
+        }
+    }
+
+    private async Task<BidView> PlaceAsync(OpenOrder order, BidSubmission submission)
+    {
+        await Task.Yield(); // registered as placing before any of it runs
+        try
+        {
+            var view = await MatchNewAsync(order);
+            MarketMetrics.BidsAccepted.Add(1, new KeyValuePair<string, object?>("gpu_model", Model));
+            return view;
+        }
+        catch (BidAlreadyWrittenException)
+        {
+            return await StoredAnswerAsync(submission); // placed before (its answer was lost): the stored answer
+        }
+    }
+
+    /// <summary>The answer stored for a bid placed before, if the request is the same.</summary>
+    private async Task<BidView> StoredAnswerAsync(BidSubmission submission)
+    {
+        var (bid, _) = await Bid(submission.BidId).Open(submission);
+        return bid;
     }
 
     public async Task<Quote> Quote(string tenantId, BidOrder order)
@@ -303,6 +369,24 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
     }
 
     // ---- Helpers -----------------------------------------------------------------------------------------------
+
+    /// <summary>Refuses work once a newer activation of this market has taken over.</summary>
+    private void RequireCurrent()
+    {
+        if (_fenced)
+        {
+            throw new DomainException(ErrorKind.Unavailable, "market-moved", "the market moved to another activation; retry");
+        }
+    }
+
+    /// <summary>A write found a newer epoch: this activation is a stale duplicate and stops.</summary>
+    private DomainException Fenced()
+    {
+        _fenced = true;
+        _logger.LogWarning("Market {Model} epoch {Epoch} was taken over by a newer activation; this one stops writing", Model, _epoch);
+        DeactivateOnIdle();
+        return new DomainException(ErrorKind.Unavailable, "market-moved", "the market moved to another activation; retry");
+    }
 
     private void RequireModel(string model)
     {

@@ -1,11 +1,13 @@
 using Marketplace.Matching;
+using Marketplace.Storage;
 
 namespace Marketplace.Grains;
 
 /// <summary>
-/// A market's view of its pools: each pool's calendar as the pool last reported it, less the plans whose sagas are
-/// running on it. Decisions are made against it and take their hours from it at once, so the next decision already
-/// sees them gone. The pools stay the authority: a refusal makes the market ask again (<see cref="Apply"/>).
+/// A market's view of its pools: each pool's calendar as last read from the database, less the fills being written on
+/// it. Decisions are made against it and take their hours from it at once, so the next decision already sees them
+/// gone. A fill names the pool's terms the view was read at; a refusal makes the market read the pool again
+/// (<see cref="Apply"/>).
 /// </summary>
 public sealed class MarketView
 {
@@ -16,7 +18,9 @@ public sealed class MarketView
     {
         public PoolSpec Spec { get; set; } = spec;
         public long Version { get; set; } = -1;
-        /// <summary>Plans whose sagas are running on this pool, taken from the view but maybe not yet held by the pool.</summary>
+        /// <summary>The pool's <c>terms_version</c> as read: a fill decided on this view names it.</summary>
+        public long TermsVersion { get; set; }
+        /// <summary>Fills being written on this pool, taken from the view but maybe not yet stored.</summary>
         public Dictionary<string, ReservationPlan> InFlight { get; } = new(StringComparer.Ordinal);
         /// <summary>When the first unconfirmed hold in the view lapses; from then on the view shows capacity that is free.</summary>
         public DateTimeOffset? NextHoldExpiry { get; set; }
@@ -29,8 +33,10 @@ public sealed class MarketView
 
     public PoolSpec Spec(string poolId) => _pools[poolId].Spec;
 
-    /// <summary>The plans running on a pool, which the pool's answer says whether it already holds.</summary>
-    public IReadOnlyList<string> InFlight(string poolId) => _pools.TryGetValue(poolId, out var entry) ? entry.InFlight.Keys.ToList() : [];
+    /// <summary>The fills being written on a pool, to be taken out of what a read of the pool returns unless it holds them already.</summary>
+    public IReadOnlyList<ReservationPlan> InFlightPlans(string poolId) => _pools.TryGetValue(poolId, out var entry) ? entry.InFlight.Values.ToList() : [];
+
+    public long TermsVersion(string poolId) => _pools[poolId].TermsVersion;
 
     /// <summary>Pools whose unconfirmed holds have begun to lapse, so their view understates what is free.</summary>
     public IReadOnlyList<string> Lapsed(DateTimeOffset now) => _pools.Where(p => p.Value.NextHoldExpiry <= now).Select(p => p.Key).ToList();
@@ -53,32 +59,52 @@ public sealed class MarketView
     }
 
     /// <summary>
-    /// Replaces the view of a pool with the pool's own calendar. Sagas still running on it are taken out again unless
-    /// the pool says it already holds them, so the view never shows capacity that a running saga is about to use.
+    /// Replaces the view of a pool with the pool as read from the database. Fills being written on it now, or when the
+    /// read began (<paramref name="requested"/>: one may have committed after the read), are taken out again unless the
+    /// read holds them, so the view never shows capacity that a fill is using.
     /// </summary>
-    public void Apply(PoolSnapshot snapshot)
+    public void Apply(PoolBooking booking, DateTimeOffset now, int hours, IReadOnlyCollection<ReservationPlan> requested)
     {
-        var poolId = snapshot.Spec.PoolId;
+        var state = booking.State;
+        var poolId = state.Spec.PoolId;
         if (!_pools.TryGetValue(poolId, out var entry))
         {
-            entry = _pools[poolId] = new Entry(snapshot.Spec);
+            entry = _pools[poolId] = new Entry(state.Spec);
         }
-        if (snapshot.Version < entry.Version)
+        var version = booking.TermsVersion + booking.BookedVersion;
+        if (version < entry.Version)
         {
-            return; // an older answer overtaken by a newer one
+            return; // an older read overtaken by a newer one
         }
-        entry.Spec = snapshot.Spec;
-        entry.Version = snapshot.Version;
-        entry.NextHoldExpiry = snapshot.NextHoldExpiry;
-        var calendar = snapshot.Calendar;
-        var free = new int[calendar.Capacity.Length];
-        for (var i = 0; i < free.Length; i++)
+        entry.Spec = state.Spec;
+        entry.Version = version;
+        entry.TermsVersion = booking.TermsVersion;
+        var start = Hours.Floor(now);
+        var capacity = new int[hours];
+        var free = new int[hours];
+        for (var i = 0; i < hours; i++)
         {
-            free[i] = calendar.Capacity[i] - calendar.Used[i];
+            capacity[i] = free[i] = state.CapacityAt(start + i);
         }
-        var book = new PoolBook(poolId, snapshot.Spec.Site.Province, snapshot.AskFenPerGpuHour, snapshot.GpuCount, calendar.StartHour,
-            (int[])calendar.Capacity.Clone(), free);
-        foreach (var plan in entry.InFlight.Values.Where(p => !snapshot.HeldReservationIds.Contains(p.ReservationId)))
+        DateTimeOffset? nextExpiry = null;
+        foreach (var hold in state.Holds.Values)
+        {
+            if (!hold.Confirmed && hold.ExpiresAt is { } expires)
+            {
+                if (expires <= now)
+                {
+                    continue; // lapsed: its pool deletes it with its next write
+                }
+                nextExpiry = nextExpiry is null || expires < nextExpiry ? expires : nextExpiry;
+            }
+            for (var h = Math.Max(hold.StartHour, start); h < Math.Min(hold.EndHour, start + hours); h++)
+            {
+                free[h - start] -= hold.Gpus;
+            }
+        }
+        entry.NextHoldExpiry = nextExpiry;
+        var book = new PoolBook(poolId, state.Spec.Site.Province, state.AskFenPerGpuHour, state.GpuCount, start, capacity, free);
+        foreach (var plan in entry.InFlight.Values.Concat(requested).DistinctBy(p => p.ReservationId).Where(p => !state.Holds.ContainsKey(p.ReservationId)))
         {
             book.Take(plan.StartHour, plan.Hours, plan.Gpus);
         }

@@ -1,4 +1,5 @@
 using Marketplace.Matching;
+using Marketplace.Storage;
 
 namespace Marketplace.Grains;
 
@@ -18,6 +19,12 @@ public sealed class OpenOrder(string bidId, string tenantId, BidOrder order, int
     public FundingTerms? Terms { get; set; }
     /// <summary>The market's terms epoch when <see cref="Terms"/> were read: older terms are read again before use.</summary>
     public long TermsEpoch { get; set; }
+    /// <summary>
+    /// The bid as stored, or for a new bid as it is first written, at <see cref="BidVersion"/> (0: not written yet). Null for
+    /// the rest of a rental an outage interrupted: that bid is written apart, after the re-match.
+    /// </summary>
+    public BidRecord? Record { get; set; }
+    public long BidVersion { get; set; }
     /// <summary>Pools not to try again for this bid (the one whose outage caused a re-match, or one its voucher refused).</summary>
     public HashSet<string> Excluded { get; } = new(StringComparer.Ordinal);
 
@@ -49,12 +56,21 @@ public sealed class OpenOrder(string bidId, string tenantId, BidOrder order, int
 /// <summary>How matching a bid ended, for its caller to record.</summary>
 public abstract record MatchEnd
 {
-    /// <summary>A reservation was confirmed.</summary>
-    public sealed record Filled(ReservationView Reservation) : MatchEnd;
+    /// <summary>A reservation was confirmed; <see cref="Bid"/> is the bid as the same commit wrote it (null if it is written apart).</summary>
+    public sealed record Filled(ReservationView Reservation, BidView? Bid) : MatchEnd;
 
     /// <summary>The bid's voucher cannot pay at all: the bid ends with the voucher's reason.</summary>
     public sealed record Refused(string Code, string Reason) : MatchEnd;
 
     /// <summary>Nothing can fill the bid now; <see cref="Funding"/> when pools had room but the voucher could pay none of them.</summary>
     public sealed record Unmatched(string Code, string Reason, bool Funding) : MatchEnd;
+}
+
+/// <summary>A new bid's first write found it written already: a repeat of a request whose answer was lost.</summary>
+public sealed class BidAlreadyWrittenException(string bidId) : Exception($"bid {bidId} was written before");
+
+/// <summary>How one attempt to write a fill ended.</summary>
+public sealed record FillAttempt(AttemptOutcome Kind, ReservationView? Reservation, BidView? Bid, string? Code, string? Reason)
+{
+    public static FillAttempt Refused(AttemptOutcome kind, string code, string reason) => new(kind, null, null, code, reason);
 }

@@ -23,8 +23,8 @@ internal sealed class PersistedRow<T>(RowStore<T> store, string id, string refus
         if (await store.LoadAsync(id) is { } row)
         {
             (State, Version) = (row.State, row.Version);
+            _loaded = true; // a row not there yet may be written by the market: it is read again next time
         }
-        _loaded = true;
     }
 
     /// <summary>Inserts the first state; returns false (with the stored state loaded) when the row already existed.</summary>

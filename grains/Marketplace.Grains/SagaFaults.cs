@@ -5,8 +5,8 @@ using Microsoft.Extensions.Logging;
 namespace Marketplace.Grains;
 
 /// <summary>
-/// Failure testing only: with <c>Faults:CrashSagaAfter</c> set to a saga step (<c>hold-capacity</c>, <c>hold-funds</c>
-/// or <c>confirm</c>), the silo kills itself, without any cleanup, the first time a saga completes that step. The chaos
+/// Failure testing only: with <c>Faults:CrashSagaAfter</c> set to a step (a market's fill: <c>fill-decided</c>,
+/// <c>fill-committed</c>; a reservation's saga: <c>hold-capacity</c>, <c>hold-funds</c> or <c>confirm</c>), the silo kills itself, without any cleanup, the first time a saga completes that step. The chaos
 /// tests use it to prove a saga cut at any step ends confirmed or fully compensated. Never set in production.
 /// </summary>
 public sealed class SagaFaults(IConfiguration configuration, ILogger<SagaFaults> logger)
@@ -14,6 +14,10 @@ public sealed class SagaFaults(IConfiguration configuration, ILogger<SagaFaults>
     public const string HoldCapacity = "hold-capacity";
     public const string HoldFunds = "hold-funds";
     public const string Confirm = "confirm";
+    /// <summary>A market decided a fill and built its statement, which is not yet committed.</summary>
+    public const string FillDecided = "fill-decided";
+    /// <summary>A market's fill committed, before anything was answered or pushed.</summary>
+    public const string FillCommitted = "fill-committed";
 
     private readonly string? _crashAfter = configuration["Faults:CrashSagaAfter"];
 

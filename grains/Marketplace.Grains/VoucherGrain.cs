@@ -31,10 +31,7 @@ public sealed class VoucherGrain(
 
     public async Task<VoucherView?> Get()
     {
-        if (_row is null)
-        {
-            await LoadAsync(); // issued by the program since this activation looked
-        }
+        await LoadAsync(); // the market writes the holds of its fills itself: read what is stored
         return await ApplyDueTransitions();
     }
 
@@ -74,6 +71,7 @@ public sealed class VoucherGrain(
 
     public Task<FundingResult> PreviewFunding(FundingRequest request) => Retrying(async () =>
     {
+        await LoadAsync(); // what it can pay depends on the balance as stored, which markets move with their fills
         if (_row is null || _row.TenantId != request.TenantId)
         {
             return FundingResult.Refused("voucher-not-found", "the tenant holds no such voucher");
@@ -123,6 +121,7 @@ public sealed class VoucherGrain(
 
     public Task<long> Capture(string reservationId, long amountFen) => Retrying(async () =>
     {
+        await KnowHoldAsync(reservationId);
         var row = _row ?? throw DomainException.NotFound("voucher", Id);
         if (!_holds.TryGetValue(reservationId, out var hold))
         {
@@ -160,6 +159,7 @@ public sealed class VoucherGrain(
 
     public Task Trim(string reservationId, long keepFen) => Retrying(async () =>
     {
+        await KnowHoldAsync(reservationId);
         if (_row is not { } row || !_holds.TryGetValue(reservationId, out var hold) || hold.State != HoldState.Held || hold.AmountFen <= keepFen)
         {
             return true;
@@ -179,6 +179,7 @@ public sealed class VoucherGrain(
 
     public Task Release(string reservationId) => Retrying(async () =>
     {
+        await KnowHoldAsync(reservationId);
         if (_row is not { } row || !_holds.TryGetValue(reservationId, out var hold) || hold.State != HoldState.Held)
         {
             return true;
@@ -212,12 +213,9 @@ public sealed class VoucherGrain(
     private async Task<FundingTerms> TermsAsync()
     {
         var row = _row!;
-        switch (row.State)
+        if (Marketplace.FundingTerms.StateRefusal(row.State) is var (code, reason))
         {
-            case VoucherState.Claimed:
-                return Marketplace.FundingTerms.Refused(Id, "voucher-not-registered", "register the voucher's R&D activity before using it");
-            case not VoucherState.Active:
-                return Marketplace.FundingTerms.Refused(Id, $"voucher-{row.State.ToString().ToLowerInvariant()}", $"the voucher is {row.State}");
+            return Marketplace.FundingTerms.Refused(Id, code, reason);
         }
         var notices = await GrainFactory.GetGrain<IVoucherProgramGrain>(row.ProgramId).Notices();
         return new FundingTerms(Id, row.ProgramId, null, null, row.ExpiresAt, notices, await ForbiddenCreditCodesAsync(row));
@@ -256,19 +254,9 @@ public sealed class VoucherGrain(
             return FundingResult.Refused(refusal.Code, refusal.Reason);
         }
         var others = await store.OtherFundersAsync(request.ReservationId, Id);
-        if (others.Count > 0 && !(row.Stackable && others.All(o => o.Stackable)))
-        {
-            return FundingResult.Refused("already-funded", "another voucher already pays for this reservation");
-        }
-        if (row.AvailableFen <= 0)
-        {
-            return FundingResult.Refused("voucher-exhausted", "the voucher has no value left");
-        }
-        var alreadyFunded = others.Sum(o => o.FundedFen);
-        var amount = Money.StackedShare(request.RentalCostFen, alreadyFunded, row.CoverageBasisPoints, row.AvailableFen);
-        return amount <= 0
-            ? FundingResult.Refused("already-funded", "the vouchers already funding this reservation leave nothing for this one to pay")
-            : FundingResult.Held(amount, row.ProgramId);
+        var (amount, code, reason) = FundingRules.Share(request.RentalCostFen, others.Sum(o => o.FundedFen),
+            others.Count == 0 || (row.Stackable && others.All(o => o.Stackable)), row.CoverageBasisPoints, row.AvailableFen);
+        return code is null ? FundingResult.Held(amount, row.ProgramId) : FundingResult.Refused(code, reason!);
     }
 
     /// <summary>Rule 1's clock: Claimed lapses after the registration deadline, Active expires after its validity.</summary>
@@ -311,6 +299,15 @@ public sealed class VoucherGrain(
     /// Runs an operation; if another activation moved the voucher on meanwhile, reloads and runs it once more on the
     /// fresh state (every operation is idempotent, so a repeat of one that already committed is answered, not redone).
     /// </summary>
+    /// <summary>Reads the voucher again when it does not know the hold: a market wrote it with a fill.</summary>
+    private async Task KnowHoldAsync(string reservationId)
+    {
+        if (!_holds.ContainsKey(reservationId))
+        {
+            await LoadAsync();
+        }
+    }
+
     private async Task<T> Retrying<T>(Func<Task<T>> operation)
     {
         try

@@ -30,17 +30,17 @@ public sealed class BidStore(NpgsqlDataSource db, CommitBatcher? writer = null) 
 ])
 {
     /// <summary>The bids a market must know about when it activates: resting ones and ones a crash left pending.</summary>
-    public async Task<IReadOnlyList<(string Id, BidRecord Bid)>> OpenBidsAsync(string gpuModel, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<(string Id, BidRecord Bid, long Version)>> OpenBidsAsync(string gpuModel, CancellationToken cancellationToken = default)
     {
         await using var command = Db.CreateCommand("""
-            SELECT id, state_json::text FROM bids WHERE gpu_model = @m AND state IN ('Pending', 'Resting') ORDER BY created_at, id
+            SELECT id, state_json::text, version FROM bids WHERE gpu_model = @m AND state IN ('Pending', 'Resting') ORDER BY created_at, id
             """);
         command.Parameters.AddWithValue("m", gpuModel);
-        var bids = new List<(string, BidRecord)>();
+        var bids = new List<(string, BidRecord, long)>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            bids.Add((reader.GetString(0), StateJson.Deserialize<BidRecord>(reader.GetString(1))));
+            bids.Add((reader.GetString(0), StateJson.Deserialize<BidRecord>(reader.GetString(1)), reader.GetInt64(2)));
         }
         return bids;
     }

@@ -57,6 +57,9 @@ public sealed class GuardedWrite
     private readonly List<NpgsqlParameter> _parameters = [];
     private int _ctes;
 
+    /// <summary>The CTE the writes select from: the first guard, or the last one <see cref="Narrow"/> added.</summary>
+    public string Guard { get; private set; } = "g";
+
     /// <param name="guard">Builds the guard's SQL; it may add parameters through <see cref="Parameter"/>.</param>
     public GuardedWrite(Func<GuardedWrite, string> guard)
     {
@@ -70,6 +73,18 @@ public sealed class GuardedWrite
         var parameter = type is { } t ? new NpgsqlParameter(name, t) { Value = value ?? DBNull.Value } : new NpgsqlParameter(name, value ?? DBNull.Value);
         _parameters.Add(parameter);
         return "@" + name;
+    }
+
+    /// <summary>
+    /// Adds a further guard, built from the name of the guard before it (a write that returns a row only when it matched);
+    /// the writes added after it, the ledger postings and the statement's result depend on it instead.
+    /// </summary>
+    public GuardedWrite Narrow(Func<string, string> guard)
+    {
+        var name = $"g{_ctes++}";
+        _sql.Append(", ").Append(name).Append(" AS (").Append(guard(Guard)).Append(')');
+        Guard = name;
+        return this;
     }
 
     /// <summary>Adds a write that must select <c>FROM g</c> (or join it) so it runs only when the guard matched.</summary>
@@ -91,7 +106,7 @@ public sealed class GuardedWrite
             .Append(Parameter(posting.Id)).Append(", ").Append(Parameter(posting.Kind)).Append(", ")
             .Append(Parameter(posting.ProgramId, NpgsqlDbType.Text)).Append(", ").Append(Parameter(posting.VoucherId, NpgsqlDbType.Text)).Append(", ")
             .Append(Parameter(posting.ReservationId, NpgsqlDbType.Text)).Append(", ").Append(Parameter(posting.Description)).Append(", ")
-            .Append(Parameter(at)).Append(" FROM g RETURNING id)");
+            .Append(Parameter(at)).Append(" FROM ").Append(Guard).Append(" RETURNING id)");
         _sql.Append(", e").Append(_ctes++).Append(" AS (INSERT INTO ledger_entries (transaction_id, line, account, amount_fen) SELECT ")
             .Append(t).Append(".id, x.line, x.account, x.amount FROM ").Append(t).Append(", unnest(")
             .Append(Parameter(posting.Entries.Select(e => e.Account).ToArray())).Append("::text[], ")
@@ -100,12 +115,12 @@ public sealed class GuardedWrite
     }
 
     /// <summary>The whole write as one statement returning how many rows the guard matched (0: nothing was written).</summary>
-    public Statement ToStatement() => new(_sql + " SELECT count(*)::int FROM g", _parameters);
+    public Statement ToStatement() => new(_sql + $" SELECT count(*)::int FROM {Guard}", _parameters);
 
     /// <summary>Runs the statement inside the caller's transaction.</summary>
     public async Task<int> ExecuteAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken cancellationToken = default)
     {
-        await using var command = new NpgsqlCommand(_sql + " SELECT count(*)::int FROM g", connection, transaction);
+        await using var command = new NpgsqlCommand(_sql + $" SELECT count(*)::int FROM {Guard}", connection, transaction);
         command.Parameters.AddRange(_parameters.Select(p => p.Clone()).ToArray());
         return (int)(await command.ExecuteScalarAsync(cancellationToken))!;
     }

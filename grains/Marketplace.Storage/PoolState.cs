@@ -34,6 +34,13 @@ public sealed class PoolState
     [JsonIgnore]
     public Dictionary<string, PoolHold> Holds { get; set; } = [];
 
+    /// <summary>
+    /// The pool's <c>booked_version</c> when its holds were last read: every fill a market writes moves it on, so a
+    /// write that takes capacity away names it to be sure no fill came in after the holds it checked.
+    /// </summary>
+    [JsonIgnore]
+    public long BookedVersion { get; set; }
+
     /// <summary>GPUs that can be sold in the hour: all of them, or none while an outage covers it.</summary>
     public int CapacityAt(long hour)
     {
@@ -48,6 +55,13 @@ public sealed class PoolState
     }
 }
 
+/// <summary>What a pool's write does to the capacity its market sells (see <see cref="PoolStore.WriteAsync"/>).</summary>
+public readonly record struct PoolWriteKind(bool TermsChanged, bool CheckedBookings, bool Books)
+{
+    public static PoolWriteKind operator |(PoolWriteKind a, PoolWriteKind b) =>
+        new(a.TermsChanged || b.TermsChanged, a.CheckedBookings || b.CheckedBookings, a.Books || b.Books);
+}
+
 /// <summary>
 /// Pools: the state row is created once; every later write bumps the row's version (checked, as for every grain) and
 /// upserts or deletes only the holds that changed since the last write, in the same statement.
@@ -56,14 +70,26 @@ public sealed class PoolStore(NpgsqlDataSource db, CommitBatcher? writer = null)
 {
     private const string Columns = "provider_id, gpu_model, province, site_id, gpu_count, ask_fen, state_json, version, updated_at";
 
+    /// <summary>The columns of <c>pool_holds</c> that <see cref="ReadHold"/> reads, in its order.</summary>
+    public const string HoldColumns = "reservation_id, start_hour, hours, gpus, confirmed, expires_at, released_from_hour, earned";
+
+    public static (string ReservationId, PoolHold Hold) ReadHold(NpgsqlDataReader reader, int first = 0) => (reader.GetString(first), new PoolHold
+    {
+        StartHour = reader.GetInt64(first + 1),
+        Hours = reader.GetInt32(first + 2),
+        Gpus = reader.GetInt32(first + 3),
+        Confirmed = reader.GetBoolean(first + 4),
+        ExpiresAt = reader.IsDBNull(first + 5) ? null : reader.GetFieldValue<DateTimeOffset>(first + 5),
+        ReleasedFromHour = reader.IsDBNull(first + 6) ? null : reader.GetInt64(first + 6),
+        Earned = reader.GetBoolean(first + 7),
+    });
+
     public async Task<StoredRow<PoolState>?> LoadAsync(string id, CancellationToken cancellationToken = default)
     {
         await using var batch = db.CreateBatch();
-        var pool = new NpgsqlBatchCommand("SELECT state_json::text, version FROM pools WHERE id = @id");
+        var pool = new NpgsqlBatchCommand("SELECT state_json::text, version, booked_version FROM pools WHERE id = @id");
         pool.Parameters.AddWithValue("id", id);
-        var holds = new NpgsqlBatchCommand("""
-            SELECT reservation_id, start_hour, hours, gpus, confirmed, expires_at, released_from_hour, earned FROM pool_holds WHERE pool_id = @id
-            """);
+        var holds = new NpgsqlBatchCommand($"SELECT {HoldColumns} FROM pool_holds WHERE pool_id = @id");
         holds.Parameters.AddWithValue("id", id);
         batch.BatchCommands.Add(pool);
         batch.BatchCommands.Add(holds);
@@ -74,21 +100,39 @@ public sealed class PoolStore(NpgsqlDataSource db, CommitBatcher? writer = null)
         }
         var state = StateJson.Deserialize<PoolState>(reader.GetString(0));
         var version = reader.GetInt64(1);
+        state.BookedVersion = reader.GetInt64(2);
         await reader.NextResultAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            state.Holds[reader.GetString(0)] = new PoolHold
-            {
-                StartHour = reader.GetInt64(1),
-                Hours = reader.GetInt32(2),
-                Gpus = reader.GetInt32(3),
-                Confirmed = reader.GetBoolean(4),
-                ExpiresAt = reader.IsDBNull(5) ? null : reader.GetFieldValue<DateTimeOffset>(5),
-                ReleasedFromHour = reader.IsDBNull(6) ? null : reader.GetInt64(6),
-                Earned = reader.GetBoolean(7),
-            };
+            var (reservationId, hold) = ReadHold(reader);
+            state.Holds[reservationId] = hold;
         }
         return new StoredRow<PoolState>(state, version);
+    }
+
+    /// <summary>
+    /// The pool's holds as stored now, with the <c>booked_version</c> they are as of (one statement, one snapshot): the
+    /// pool's copy learns the fills its market wrote.
+    /// </summary>
+    public async Task<(long BookedVersion, IReadOnlyList<(string ReservationId, PoolHold Hold)> Holds)> LoadHoldsAsync(string id, CancellationToken cancellationToken = default)
+    {
+        await using var command = db.CreateCommand($"""
+            SELECT p.booked_version, h.{HoldColumns.Replace(", ", ", h.")}
+            FROM pools p LEFT JOIN pool_holds h ON h.pool_id = p.id WHERE p.id = @id
+            """);
+        command.Parameters.AddWithValue("id", id);
+        long booked = 0;
+        var holds = new List<(string, PoolHold)>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            booked = reader.GetInt64(0);
+            if (!reader.IsDBNull(1))
+            {
+                holds.Add(ReadHold(reader, 1));
+            }
+        }
+        return (booked, holds);
     }
 
     /// <summary>
@@ -96,16 +140,26 @@ public sealed class PoolStore(NpgsqlDataSource db, CommitBatcher? writer = null)
     /// (a null hold: deleted). Returns the new version; a stale version writes nothing and throws.
     /// </summary>
     /// <remarks>Everything is read into parameters before this returns its task, so the caller may go on changing the state.</remarks>
-    public async Task<long> WriteAsync(string id, PoolState state, IReadOnlyDictionary<string, PoolHold?> changedHolds, long expectedVersion)
+    /// <param name="change">
+    /// What the write does to capacity besides the pool's own row: whether it changes the terms fills are decided on
+    /// (price, GPUs, outages), and whether it was checked against the bookings as of <see cref="PoolState.BookedVersion"/>
+    /// (it takes capacity away, or books some itself) and so must be refused if a fill came in since.
+    /// </param>
+    public async Task<long> WriteAsync(string id, PoolState state, IReadOnlyDictionary<string, PoolHold?> changedHolds, long expectedVersion,
+        PoolWriteKind change = default)
     {
+        var seen = state.BookedVersion;
         var write = new GuardedWrite(w => expectedVersion == 0
             ? $"""
                INSERT INTO pools (id, {Columns}) VALUES ({w.Parameter(id)}, {Values(w, state)}, 1, {w.Parameter(state.UpdatedAt)})
                ON CONFLICT (id) DO NOTHING RETURNING id
                """
             : $"""
-               UPDATE pools SET ({Columns}) = ({Values(w, state)}, version + 1, {w.Parameter(state.UpdatedAt)})
-               WHERE id = {w.Parameter(id)} AND version = {w.Parameter(expectedVersion)} RETURNING id
+               UPDATE pools SET ({Columns}) = ({Values(w, state)}, version + 1, {w.Parameter(state.UpdatedAt)}),
+                   terms_version = terms_version + {(change.TermsChanged ? 1 : 0)}, booked_version = booked_version + {(change.Books ? 1 : 0)}
+               WHERE id = {w.Parameter(id)} AND version = {w.Parameter(expectedVersion)}
+                 {(change.CheckedBookings ? $"AND booked_version = {w.Parameter(seen)}" : "")}
+               RETURNING id
                """);
         var upserts = changedHolds.Where(c => c.Value is not null).Select(c => (Id: c.Key, Hold: c.Value!)).ToList();
         if (upserts.Count > 0)
@@ -135,6 +189,10 @@ public sealed class PoolStore(NpgsqlDataSource db, CommitBatcher? writer = null)
         if (await CommitBatcher.RunAsync(writer, db, write.ToStatement()) != 1)
         {
             throw new StaleStateException("pools", id, expectedVersion);
+        }
+        if (change.Books)
+        {
+            state.BookedVersion = Math.Max(state.BookedVersion, seen + 1);
         }
         return expectedVersion + 1;
     }

@@ -45,6 +45,21 @@ public class RowStore<T>
 
     protected NpgsqlDataSource Db => _db;
 
+    /// <summary>The row's first state as a write inside a larger statement: inserted only when <paramref name="guard"/> has a row.</summary>
+    public string InsertFrom(GuardedWrite w, string guard, string id, T state) =>
+        $"INSERT INTO {_table} (id, {string.Join(", ", _columns.Select(c => c.Name))}, state_json, version) " +
+        $"SELECT {w.Parameter(id)}, {string.Join(", ", _columns.Select(c => w.Parameter(c.Value(state))))}, {w.Parameter(StateJson.Serialize(state))}::jsonb, 1 " +
+        $"FROM {guard} RETURNING 1";
+
+    /// <summary>A change of the row as a write inside a larger statement, over <paramref name="expectedVersion"/>, when <paramref name="guard"/> has a row.</summary>
+    public string UpdateFrom(GuardedWrite w, string guard, string id, T state, long expectedVersion) =>
+        $"UPDATE {_table} SET {string.Join(", ", _columns.Select(c => $"{c.Name} = {w.Parameter(c.Value(state))}"))}, " +
+        $"state_json = {w.Parameter(StateJson.Serialize(state))}::jsonb, version = {_table}.version + 1 " +
+        $"FROM {guard} WHERE {_table}.id = {w.Parameter(id)} AND {_table}.version = {w.Parameter(expectedVersion)} RETURNING 1";
+
+    /// <summary>The row's table, for guards that check its version.</summary>
+    public string Table => _table;
+
     public async Task<StoredRow<T>?> LoadAsync(string id, CancellationToken cancellationToken = default)
     {
         await using var command = _db.CreateCommand(_select);

@@ -130,16 +130,34 @@ public sealed class VoucherStore(NpgsqlDataSource db, CommitBatcher? writer = nu
     public Task<VoucherRow> HoldAsync(VoucherRow current, VoucherRow next, HoldRow hold, DateTimeOffset now, CancellationToken cancellationToken = default)
     {
         var write = Update(current, next);
+        AddHold(write, current, hold, now);
+        return CommitAsync(write, current, next, cancellationToken);
+    }
+
+    /// <summary>
+    /// The hold row and its ledger posting (available to held), written when the write's current guard matched: the
+    /// voucher's own hold, or a market's fill (which moves <c>held_fen</c> in its own guard).
+    /// </summary>
+    public static void AddHold(GuardedWrite write, VoucherRow current, HoldRow hold, DateTimeOffset now)
+    {
         write.Then($"""
             INSERT INTO voucher_holds (voucher_id, reservation_id, state, rental_cost_fen, amount_fen, provider_id, stackable, created_at, updated_at)
-            SELECT g.id, {write.Parameter(hold.ReservationId)}, 'Held', {write.Parameter(hold.RentalCostFen)}, {write.Parameter(hold.AmountFen)},
+            SELECT {write.Parameter(current.Id)}, {write.Parameter(hold.ReservationId)}, 'Held', {write.Parameter(hold.RentalCostFen)}, {write.Parameter(hold.AmountFen)},
                    {write.Parameter(hold.ProviderId)}, {write.Parameter(hold.Stackable)}, {write.Parameter(now)}, {write.Parameter(now)}
-            FROM g
+            FROM {write.Guard}
             """);
         write.Post(LedgerPosting.Transfer($"hold:{current.Id}:{hold.ReservationId}", "hold",
             $"Hold for reservation {hold.ReservationId}", Accounts.VoucherAvailable(current.Id), Accounts.VoucherHeld(current.Id),
             hold.AmountFen, current.ProgramId, current.Id, hold.ReservationId), now);
-        return CommitAsync(write, current, next, cancellationToken);
+    }
+
+    /// <summary>The voucher row alone, as stored now.</summary>
+    public async Task<VoucherRow?> LoadRowAsync(string id, CancellationToken cancellationToken = default)
+    {
+        await using var command = db.CreateCommand($"SELECT {Columns} FROM vouchers WHERE id = @id");
+        command.Parameters.AddWithValue("id", id);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken) ? ReadVoucher(reader) : null;
     }
 
     /// <summary>

@@ -95,6 +95,7 @@ public static class MarketplaceSilo
         services.TryAddSingleton<ProgramStore>();
         services.TryAddSingleton<CompanyStore>();
         services.TryAddSingleton<SagaFaults>();
+        services.TryAddSingleton<MarketStore>();
         services.TryAddSingleton<LedgerChain>();
         services.AddHostedService<LedgerSealer>();
         // The market's clock; tests register a fake one first.

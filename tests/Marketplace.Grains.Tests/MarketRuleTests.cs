@@ -339,7 +339,7 @@ public sealed class MarketRuleTests(MarketTestCluster cluster)
     }
 
     [Fact]
-    public async Task A_fill_costs_five_state_writes_paid_in_cash_and_seven_with_a_voucher()
+    public async Task A_fill_is_written_once_in_one_transaction_cash_or_voucher()
     {
         var province = Province();
         var program = await _s.Program();
@@ -348,25 +348,40 @@ public sealed class MarketRuleTests(MarketTestCluster cluster)
         var (tenant, _) = await _s.Tenant();
         var voucher = await _s.ActiveVoucher(program, tenant);
 
-        async Task<long> Versions(string bidId) => await cluster.Database.ScalarAsync<long>("""
-            SELECT (SELECT version FROM bids WHERE id = @b) + (SELECT coalesce(sum(version), 0) FROM reservations WHERE bid_id = @b)
-                 + (SELECT version FROM pools WHERE id = @p) + (SELECT version - 1 FROM vouchers WHERE id = @v)
-            """, ("b", bidId), ("p", pool.Id), ("v", voucher.Id));
-        var before = await cluster.Database.ScalarAsync<long>("SELECT (SELECT version FROM pools WHERE id = @p) + (SELECT version - 1 FROM vouchers WHERE id = @v)",
-            ("p", pool.Id), ("v", voucher.Id));
+        // Every row a fill writes, with the transaction that wrote it (xmin) and its version.
+        async Task<List<string>> Writes(string bidId) => (await cluster.Database.ScalarAsync<string>("""
+            SELECT string_agg(w, ' | ' ORDER BY w) FROM (
+                SELECT 'bid v' || version || ' tx ' || xmin AS w FROM bids WHERE id = @b
+                UNION ALL SELECT 'reservation v' || version || ' tx ' || xmin FROM reservations WHERE bid_id = @b
+                UNION ALL SELECT 'capacity hold tx ' || xmin FROM pool_holds WHERE reservation_id LIKE @b || '-%'
+                UNION ALL SELECT 'voucher hold tx ' || xmin FROM voucher_holds WHERE reservation_id LIKE @b || '-%'
+                UNION ALL SELECT 'ledger ' || kind || ' tx ' || xmin FROM ledger_transactions WHERE reservation_id LIKE @b || '-%') x
+            """, ("b", bidId))).Split(" | ").ToList();
+        async Task<(long Pool, long Booked, long Voucher)> Versions() => (
+            await cluster.Database.ScalarAsync<long>("SELECT version FROM pools WHERE id = @p", ("p", pool.Id)),
+            await cluster.Database.ScalarAsync<long>("SELECT booked_version FROM pools WHERE id = @p", ("p", pool.Id)),
+            await cluster.Database.ScalarAsync<long>("SELECT version FROM vouchers WHERE id = @v", ("v", voucher.Id)));
 
-        // Cash: bid opened and filled (2), reservation pending and confirmed (2), pool held and confirmed at once (1).
+        var before = await Versions();
         var cash = await _s.Bid(tenant, _s.Order(gpus: 1, model: "L40S-48G", provinces: [province]));
         Assert.Equal(BidState.Filled, cash.State);
-        Assert.Equal(5, await Versions(cash.Id) - before);
+        var tx = (await Writes(cash.Id))[0].Split(" tx ")[1];
+        // The bid is written once, in its final state, with its reservation and capacity hold, in one transaction; the
+        // pool's own row is not written, only its booking counter moves.
+        Assert.Equal([$"bid v1 tx {tx}", $"capacity hold tx {tx}", $"reservation v1 tx {tx}"], await Writes(cash.Id));
+        Assert.Equal((before.Pool, before.Booked + 1, before.Voucher), await Versions());
 
-        // With a voucher the saga has three steps: the pool holds, the voucher holds, the pool confirms (+2).
-        before = await cluster.Database.ScalarAsync<long>("SELECT (SELECT version FROM pools WHERE id = @p) + (SELECT version - 1 FROM vouchers WHERE id = @v)",
-            ("p", pool.Id), ("v", voucher.Id));
+        before = await Versions();
         var funded = await _s.Bid(tenant, _s.Order(gpus: 1, model: "L40S-48G", provinces: [province], voucherId: voucher.Id, startInHours: 5));
         Assert.Equal(BidState.Filled, funded.State);
         Assert.True(funded.Fills.Single().VoucherFen > 0);
-        Assert.Equal(7, await Versions(funded.Id) - before);
+        tx = (await Writes(funded.Id))[0].Split(" tx ")[1];
+        // With a voucher, the voucher's hold and its ledger posting join the same transaction.
+        Assert.Equal([$"bid v1 tx {tx}", $"capacity hold tx {tx}", $"ledger hold tx {tx}", $"reservation v1 tx {tx}", $"voucher hold tx {tx}"],
+            await Writes(funded.Id));
+        Assert.Equal((before.Pool, before.Booked + 1, before.Voucher + 1), await Versions());
+        Assert.Equal(funded.Fills.Single().VoucherFen, (await _s.Voucher(voucher.Id))!.HeldFen);
+        await LedgerAssert.Clean(cluster.Database, _s.Now);
     }
 
     // ---- The market decides only on what a bid's voucher can pay --------------------------------------------------

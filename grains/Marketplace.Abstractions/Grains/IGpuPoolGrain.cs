@@ -26,6 +26,9 @@ public interface IGpuPoolGrain : IGrainWithStringKey
     /// <summary>Takes capacity out for the outage and names the confirmed reservations it hits.</summary>
     [Alias("outage")] Task<OutageEffect> AddOutage(Outage outage);
 
+    /// <summary>Its market wrote fills on the pool: the pool reads its holds again before it next shows or reports them.</summary>
+    [Alias("booked"), Orleans.Concurrency.OneWay] Task Booked();
+
     /// <summary>Records what a finished reservation earned the provider.</summary>
     [Alias("earn")] Task RecordEarnings(string reservationId, long amountFen);
 }

@@ -1,0 +1,174 @@
+using Npgsql;
+
+namespace Marketplace.Storage;
+
+/// <summary>A pool as its market reads it: its state with the holds still running, and the counters a fill names.</summary>
+public sealed record PoolBooking(PoolState State, long TermsVersion, long BookedVersion);
+
+/// <summary>
+/// One fill as its market writes it. <see cref="Bid"/> is the bid in its final state, over <see cref="BidVersion"/>
+/// (0: the bid is new and written for the first time); null when the bid is written apart (the rest of a rental an
+/// outage interrupted). <see cref="Voucher"/> is the voucher as read just before, for a voucher fill.
+/// </summary>
+public sealed record FillWrite(
+    string GpuModel,
+    long Epoch,
+    string BidId,
+    BidRecord? Bid,
+    long BidVersion,
+    ReservationRecord Reservation,
+    long PoolTermsVersion,
+    VoucherRow? Voucher,
+    HoldRow? VoucherHold);
+
+/// <summary>Why a market's write matched nothing.</summary>
+public enum WriteRefusal
+{
+    /// <summary>Another activation of the market has taken a newer epoch: this one is stale and must stop writing.</summary>
+    Fenced,
+    /// <summary>The bid is not as the market thought: written already (a repeat) or changed.</summary>
+    BidChanged,
+    /// <summary>The pool changed what it sells (price, GPUs, outages) since the market read it.</summary>
+    PoolChanged,
+    /// <summary>The voucher changed since the market read it.</summary>
+    VoucherChanged,
+}
+
+/// <summary>
+/// The writes of a market, the single writer of its fills (migration 0110). Each fill is one statement: a guard that
+/// names the market's epoch (locking its row so a newer activation waits for it), the pool's terms and, for a voucher
+/// fill, the voucher's version; then the bid, the confirmed reservation, the capacity hold and the voucher hold with its
+/// ledger posting. Statements go through <see cref="CommitBatcher"/>, so fills queued together share one commit.
+/// </summary>
+public sealed class MarketStore(NpgsqlDataSource db, BidStore bids, ReservationStore reservations)
+{
+    /// <summary>Takes the market's next epoch: from now on, writes naming an older one match nothing.</summary>
+    public async Task<long> TakeEpochAsync(string gpuModel, CancellationToken cancellationToken = default)
+    {
+        await using var command = db.CreateCommand("""
+            INSERT INTO market_epochs (gpu_model, epoch) VALUES (@m, 1)
+            ON CONFLICT (gpu_model) DO UPDATE SET epoch = market_epochs.epoch + 1 RETURNING epoch
+            """);
+        command.Parameters.AddWithValue("m", gpuModel);
+        return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    /// <summary>A pool with its holds that run past <paramref name="fromHour"/>, or null if there is no such pool.</summary>
+    public async Task<PoolBooking?> LoadPoolAsync(string poolId, long fromHour, CancellationToken cancellationToken = default)
+    {
+        await using var batch = db.CreateBatch();
+        var pool = new NpgsqlBatchCommand("SELECT state_json::text, terms_version, booked_version FROM pools WHERE id = @id");
+        pool.Parameters.AddWithValue("id", poolId);
+        var holds = new NpgsqlBatchCommand($"""
+            SELECT {PoolStore.HoldColumns} FROM pool_holds WHERE pool_id = @id AND start_hour + hours > @from
+            """);
+        holds.Parameters.AddWithValue("id", poolId);
+        holds.Parameters.AddWithValue("from", fromHour);
+        batch.BatchCommands.Add(pool);
+        batch.BatchCommands.Add(holds);
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken))
+        {
+            return null;
+        }
+        var state = StateJson.Deserialize<PoolState>(reader.GetString(0));
+        var (terms, booked) = (reader.GetInt64(1), reader.GetInt64(2));
+        await reader.NextResultAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            var (id, hold) = PoolStore.ReadHold(reader);
+            state.Holds[id] = hold;
+        }
+        return new PoolBooking(state, terms, booked);
+    }
+
+    /// <summary>The fill as one statement; it returns 1 when written, 0 when a guard did not match (see <see cref="WhyRefusedAsync"/>).</summary>
+    public Statement Fill(FillWrite fill, DateTimeOffset now)
+    {
+        var reservation = fill.Reservation;
+        var plan = reservation.Plan;
+        var write = Fenced(fill.GpuModel, fill.Epoch, fill.BidId, fill.Bid is null ? null : fill.BidVersion);
+        write.Narrow(g => $"""
+            UPDATE pools SET booked_version = pools.booked_version + 1 FROM {g}
+            WHERE pools.id = {write.Parameter(plan.PoolId)} AND pools.terms_version = {write.Parameter(fill.PoolTermsVersion)} RETURNING 1
+            """);
+        if (fill.Voucher is { } voucher && fill.VoucherHold is { } hold)
+        {
+            // Last of the guards: a write before a guard that can still fail must be harmless alone (a pool's booked
+            // counter moved for nothing is); the voucher's balance is not.
+            write.Narrow(g => $"""
+                UPDATE vouchers SET held_fen = vouchers.held_fen + {write.Parameter(hold.AmountFen)}, version = vouchers.version + 1 FROM {g}
+                WHERE vouchers.id = {write.Parameter(voucher.Id)} AND vouchers.version = {write.Parameter(voucher.Version)} AND vouchers.state = 'Active'
+                RETURNING 1
+                """);
+            VoucherStore.AddHold(write, voucher, hold, now);
+        }
+        if (fill.Bid is { } bid)
+        {
+            write.Then(fill.BidVersion == 0
+                ? bids.InsertFrom(write, write.Guard, fill.BidId, bid)
+                : bids.UpdateFrom(write, write.Guard, fill.BidId, bid, fill.BidVersion));
+        }
+        write.Then(reservations.InsertFrom(write, write.Guard, plan.ReservationId, reservation));
+        write.Then($"""
+            INSERT INTO pool_holds (pool_id, reservation_id, start_hour, hours, gpus, confirmed, expires_at, released_from_hour, earned)
+            SELECT {write.Parameter(plan.PoolId)}, {write.Parameter(plan.ReservationId)}, {write.Parameter(plan.StartHour)}, {write.Parameter(plan.Hours)},
+                   {write.Parameter(plan.Gpus)}, true, NULL, NULL, false
+            FROM {write.Guard} RETURNING 1
+            """);
+        return write.ToStatement();
+    }
+
+    /// <summary>A bid's state written by its market without a fill (resting, rejected, expired): fenced like a fill.</summary>
+    public Statement Bid(string gpuModel, long epoch, string bidId, BidRecord bid, long expectedVersion)
+    {
+        var write = Fenced(gpuModel, epoch, bidId, expectedVersion);
+        write.Then(expectedVersion == 0
+            ? bids.InsertFrom(write, write.Guard, bidId, bid)
+            : bids.UpdateFrom(write, write.Guard, bidId, bid, expectedVersion));
+        return write.ToStatement();
+    }
+
+    /// <summary>
+    /// The first guard: the market's epoch is current (its row locked FOR SHARE until the commit) and the bid is at the
+    /// version the market read (0: not written yet; null: not checked).
+    /// </summary>
+    private static GuardedWrite Fenced(string gpuModel, long epoch, string bidId, long? bidVersion) => new(w => $"""
+        SELECT 1 FROM market_epochs
+        WHERE gpu_model = {w.Parameter(gpuModel)} AND epoch = {w.Parameter(epoch)} AND {BidIs(w, bidId, bidVersion)}
+        FOR SHARE
+        """);
+
+    private static string BidIs(GuardedWrite w, string bidId, long? version) => version switch
+    {
+        null => "true",
+        0 => $"NOT EXISTS (SELECT 1 FROM bids WHERE id = {w.Parameter(bidId)})",
+        _ => $"EXISTS (SELECT 1 FROM bids WHERE id = {w.Parameter(bidId)} AND version = {w.Parameter(version.Value)})",
+    };
+
+    /// <summary>Which guard of a write that matched nothing failed, in the order they are checked.</summary>
+    public async Task<WriteRefusal> WhyRefusedAsync(string gpuModel, long epoch, string bidId, long? bidVersion, string? poolId = null,
+        long poolTermsVersion = 0, VoucherRow? voucher = null, CancellationToken cancellationToken = default)
+    {
+        await using var command = db.CreateCommand("""
+            SELECT coalesce((SELECT epoch FROM market_epochs WHERE gpu_model = @m), 0) = @e,
+                   CASE WHEN @checkBid IS NULL THEN true
+                        WHEN @checkBid = 0 THEN NOT EXISTS (SELECT 1 FROM bids WHERE id = @b)
+                        ELSE EXISTS (SELECT 1 FROM bids WHERE id = @b AND version = @checkBid) END,
+                   @p::text IS NULL OR EXISTS (SELECT 1 FROM pools WHERE id = @p AND terms_version = @tv)
+            """);
+        command.Parameters.AddWithValue("m", gpuModel);
+        command.Parameters.AddWithValue("e", epoch);
+        command.Parameters.Add(new NpgsqlParameter("checkBid", NpgsqlTypes.NpgsqlDbType.Bigint) { Value = (object?)bidVersion ?? DBNull.Value });
+        command.Parameters.AddWithValue("b", bidId);
+        command.Parameters.Add(new NpgsqlParameter("p", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)poolId ?? DBNull.Value });
+        command.Parameters.AddWithValue("tv", poolTermsVersion);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        return !reader.GetBoolean(0) ? WriteRefusal.Fenced
+            : !reader.GetBoolean(1) ? WriteRefusal.BidChanged
+            : !reader.GetBoolean(2) ? WriteRefusal.PoolChanged
+            : voucher is not null ? WriteRefusal.VoucherChanged
+            : WriteRefusal.PoolChanged; // a guard that failed and holds again now: the pool's counters moved under it
+    }
+}
