@@ -199,6 +199,70 @@ public sealed class RecoveryTests(RestartCluster cluster)
     }
 
     [Fact]
+    public async Task Two_activations_of_a_market_cannot_both_write_a_fill()
+    {
+        var pool = await _s.ProviderWithPool("Yunnan", Model, gpus: 1, ask: 900);
+        var db = cluster.Database.DataSource;
+        var store = new MarketStore(db, new BidStore(db), new ReservationStore(db));
+        // Two activations of one market, as during a membership change: the second took the epoch after the first.
+        var market = Scenario.Unique("market");
+        var older = await store.TakeEpochAsync(market);
+        var newer = await store.TakeEpochAsync(market);
+        var booking = (await store.LoadPoolAsync(pool.Id, 0))!;
+        var (tenant, _) = await _s.Tenant();
+        var hour = Hours.FirstBookable(_s.Now) + 2;
+
+        // Both decided to sell the pool's only GPU for the same hour, each to its own bid.
+        FillWrite Fill(long epoch, string bidId)
+        {
+            var plan = new ReservationPlan(Ids.Reservation(bidId, 1), bidId, tenant, pool.Id, pool.ProviderId, "code", Model, "Yunnan", pool.Site.SiteId,
+                hour, 1, 1, 900, null);
+            var order = _s.Order(model: Model);
+            var bid = new BidRecord(tenant, order, "hash", BidState.Filled, null, null, [], _s.Now, _s.Now);
+            var reservation = new ReservationRecord(plan, ReservationState.Confirmed, 0, plan.CostFen, null, null, null, false, hour + 1, null, _s.Now, _s.Now);
+            return new FillWrite(market, epoch, bidId, bid, 0, reservation, booking.TermsVersion, null, null);
+        }
+        Assert.Equal(0, await CommitBatcher.ExecuteAloneAsync(db, store.Fill(Fill(older, "b-older"), _s.Now)));
+        Assert.Equal(WriteRefusal.Fenced, await store.WhyRefusedAsync(market, older, "b-older", 0, pool.Id, booking.TermsVersion));
+        Assert.Equal(1, await CommitBatcher.ExecuteAloneAsync(db, store.Fill(Fill(newer, "b-newer"), _s.Now)));
+
+        Assert.Equal("b-newer", await cluster.Database.ScalarAsync<string>("SELECT string_agg(id, ',') FROM bids WHERE id IN ('b-older', 'b-newer')"));
+        Assert.Equal("b-newer-1", await cluster.Database.ScalarAsync<string>("SELECT string_agg(reservation_id, ',') FROM pool_holds WHERE pool_id = @p", ("p", pool.Id)));
+        // A fill decided on terms the pool has since changed is refused too.
+        var terms = await cluster.Database.ScalarAsync<long>("UPDATE pools SET terms_version = terms_version + 1 WHERE id = @p RETURNING terms_version", ("p", pool.Id));
+        Assert.Equal(0, await CommitBatcher.ExecuteAloneAsync(db, store.Fill(Fill(newer, "b-late") with { PoolTermsVersion = terms - 1 }, _s.Now)));
+        Assert.Equal(WriteRefusal.PoolChanged, await store.WhyRefusedAsync(market, newer, "b-late", 0, pool.Id, terms - 1));
+    }
+
+    [Fact]
+    public async Task A_market_activation_another_took_over_from_stops_writing_and_the_bid_is_filled_once_by_the_new_one()
+    {
+        const string model = "H20-96G";
+        var pool = await _s.ProviderWithPool("Tibet", model, gpus: 2, ask: 900);
+        var (tenant, _) = await _s.Tenant();
+        var market = cluster.Grains.GetGrain<IMarketGrain>(model);
+        var first = await _s.Bid(tenant, _s.Order(gpus: 1, model: model, maxPrice: 900));
+        Assert.Equal(BidState.Filled, first.State);
+
+        // A newer activation takes the epoch (as one started during a membership change would) while this one lives on.
+        await cluster.Database.ScalarAsync<long>("UPDATE market_epochs SET epoch = epoch + 1 WHERE gpu_model = @m RETURNING epoch", ("m", model));
+        var order = _s.Order(gpus: 1, model: model, maxPrice: 900, startInHours: 3);
+        var submission = new BidSubmission(Ids.Bid(tenant, Scenario.Unique("key")), tenant, order, Ids.ContentHash(StateJson.Serialize(order)));
+        var refused = await Assert.ThrowsAsync<DomainException>(() => market.PlaceBid(submission));
+        Assert.Equal((ErrorKind.Unavailable, "market-moved"), (refused.Kind, refused.Code));
+        Assert.Null(await cluster.Grains.GetGrain<IBidGrain>(submission.BidId).Get()); // nothing of it was written
+
+        // The stale activation is gone once idle; the same request again is filled once, by the new one.
+        await ForceDeactivation();
+        var filled = await market.PlaceBid(submission);
+        Assert.Equal((BidState.Filled, $"{submission.BidId}-1"), (filled.State, filled.Fills.Single().ReservationId));
+        var repeat = await market.PlaceBid(submission); // a repeat is answered from what is stored
+        Assert.Equal((filled.State, filled.Fills.Single(), filled.Version), (repeat.State, repeat.Fills.Single(), repeat.Version));
+        Assert.Equal(2 * 1 * 2, (await _s.PoolView(pool.Id))!.Calendar.Used.Sum()); // two fills of 1 GPU for 2 hours
+        await LedgerAssert.Clean(cluster.Database, _s.Now);
+    }
+
+    [Fact]
     public async Task Two_activations_of_a_voucher_cannot_both_commit()
     {
         var program = await _s.Program();
