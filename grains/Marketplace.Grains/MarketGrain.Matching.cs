@@ -152,6 +152,32 @@ public sealed partial class MarketGrain
     /// </summary>
     private async Task<FillAttempt> WriteFillAsync(OpenOrder order, ReservationPlan plan)
     {
+        if (plan.VoucherId is not { } voucherId)
+        {
+            return await WriteFillOnceAsync(order, plan);
+        }
+        // Fills on one voucher are written one after another: each reads the balance the one before it left, rather than
+        // all reading the same version and all but one being refused.
+        var before = _voucherWrites.GetValueOrDefault(voucherId) ?? Task.CompletedTask;
+        var mine = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _voucherWrites[voucherId] = mine.Task;
+        try
+        {
+            await before;
+            return await WriteFillOnceAsync(order, plan);
+        }
+        finally
+        {
+            mine.SetResult();
+            if (_voucherWrites.TryGetValue(voucherId, out var last) && last == mine.Task)
+            {
+                _voucherWrites.Remove(voucherId);
+            }
+        }
+    }
+
+    private async Task<FillAttempt> WriteFillOnceAsync(OpenOrder order, ReservationPlan plan)
+    {
         var now = _clock.GetUtcNow();
         VoucherRow? voucher = null;
         HoldRow? hold = null;

@@ -61,6 +61,8 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
     private readonly Dictionary<string, (string OrderHash, Task<BidView> Answer)> _placing = new(StringComparer.Ordinal);
     /// <summary>Pools a fill was being written to when the database failed: the fill may have committed, so they are read again before the next decision.</summary>
     private readonly HashSet<string> _unsure = new(StringComparer.Ordinal);
+    /// <summary>The last fill being written on each voucher: the next one on it waits for it (it never fails: see WriteFillAsync).</summary>
+    private readonly Dictionary<string, Task> _voucherWrites = new(StringComparer.Ordinal);
 
     public MarketGrain(PoolStore poolStore, BidStore bidStore, ReservationStore reservationStore, MarketStore marketStore, VoucherStore voucherStore,
         CommitBatcher writer, SagaFaults faults, IOptions<MarketOptions> options, IOptions<MarketLimits> limits,
