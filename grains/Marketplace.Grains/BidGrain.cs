@@ -26,6 +26,7 @@ public sealed class BidGrain(BidStore store, [FromKeyedServices(Names.ClockKeys.
 
     public async Task<(BidView Bid, bool Created)> Open(BidSubmission submission)
     {
+        await LoadAsync(); // a repeat is answered from what is stored now
         if (Current is null)
         {
             // Most bids are new: insert without reading first. The id is taken only when this repeats an earlier request.
@@ -41,41 +42,19 @@ public sealed class BidGrain(BidStore store, [FromKeyedServices(Names.ClockKeys.
             : throw new DomainException(ErrorKind.Rule, "idempotency-key-reused", "this idempotency key was already used for a different bid");
     }
 
-    public Task<BidView> MarkResting(string? reasonCode, string? reason) =>
-        Change(bid => Open(bid) with { State = BidState.Resting, ReasonCode = reasonCode, Reason = reason });
+    public Task<BidView> MarkResting(string? reasonCode, string? reason) => Change(bid => bid.Ended(BidState.Resting, reasonCode, reason));
 
-    public Task<BidView> AddFill(Fill fill) => Change(bid => bid.Fills.Any(f => f.ReservationId == fill.ReservationId)
-        ? bid
-        : Open(bid) with { Fills = [.. bid.Fills, fill], State = BidState.Filled, ReasonCode = null, Reason = null });
+    public Task<BidView> AddFill(Fill fill) => Change(bid => bid.WithFill(fill));
 
     public async Task<BidView> End(BidState state, string reasonCode, string reason)
     {
-        var view = await Change(bid => bid.State == state ? bid : Open(bid) with { State = state, ReasonCode = reasonCode, Reason = reason });
+        var view = await Change(bid => bid.Ended(state, reasonCode, reason));
         logger.LogInformation("Bid {BidId} {State}: {Code}", Id, state, reasonCode);
         return view;
     }
 
-    public Task<BidView> FillInterrupted(string reservationId, Fill? usedPart, Fill? replacement, string reasonCode, string reason) => Change(bid =>
-    {
-        if (bid.Fills.All(f => f.ReservationId != reservationId))
-        {
-            throw DomainException.Rule("unknown-fill", $"reservation {reservationId} is not a fill of this bid");
-        }
-        var fills = bid.Fills
-            .Select(f => f.ReservationId == reservationId ? usedPart : f)
-            .Where(f => f is not null).Select(f => f!)
-            .ToList();
-        if (replacement is not null && fills.All(f => f.ReservationId != replacement.ReservationId))
-        {
-            fills.Add(replacement);
-        }
-        var state = replacement is not null ? BidState.Filled : fills.Count > 0 ? BidState.PartiallyFilled : BidState.Cancelled;
-        return bid with { Fills = fills, State = state, ReasonCode = reasonCode, Reason = reason };
-    });
-
-    private static BidRecord Open(BidRecord bid) => bid.State is BidState.Pending or BidState.Resting
-        ? bid
-        : throw DomainException.Conflict("bid-not-open", $"the bid is already {bid.State}");
+    public Task<BidView> FillInterrupted(string reservationId, Fill? usedPart, Fill? replacement, string reasonCode, string reason) =>
+        Change(bid => bid.WithInterruptedFill(reservationId, usedPart, replacement, reasonCode, reason));
 
     private BidRecord Existing() => Current ?? throw DomainException.NotFound("bid", Id);
 

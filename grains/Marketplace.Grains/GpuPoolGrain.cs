@@ -100,6 +100,7 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
     public Task Booked()
     {
         _syncDue = true;
+        _pushDue = true; // an activation this call started has read the fill already: it shows it all the same
         return Task.CompletedTask;
     }
 
@@ -188,7 +189,8 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
             ExpiresAt = request.ConfirmAtOnce ? null : now + request.Ttl,
         });
         _calendar.Add(request.StartHour, request.StartHour + request.Hours, request.Gpus);
-        await SaveAsync(new PoolWriteKind(TermsChanged: false, CheckedBookings: true, Books: true));
+        // The market's view no longer holds for this pool: its fills decided on it are refused and it reads the pool again.
+        await SaveAsync(PoolWriteKind.Checked(state.BookedVersion, books: true));
         return HoldOutcome.Ok;
     }
 
@@ -263,7 +265,7 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
             }
             state.GpuCount = count;
         }
-        await SaveAsync(new PoolWriteKind(TermsChanged: true, CheckedBookings: change.GpuCount is not null, Books: false));
+        await SaveAsync(change.GpuCount is not null ? PoolWriteKind.Checked(state.BookedVersion) : PoolWriteKind.Terms);
         return View();
     }
 
@@ -293,7 +295,7 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
         {
             Remove(state, id);
         }
-        await SaveAsync(new PoolWriteKind(TermsChanged: true, CheckedBookings: true, Books: false));
+        await SaveAsync(PoolWriteKind.Checked(state.BookedVersion));
         return new OutageEffect(Affected(state, from, to));
     }
 
@@ -417,7 +419,7 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
         try
         {
             _version = await _store.WriteAsync(Id, state, changes, _version, kind);
-            _durable = written with { Version = _version };
+            _durable = written with { Version = ShownVersion };
             _pushDue = true;
         }
         catch (StaleStateException e)
@@ -512,6 +514,12 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
         var now = Hours.Floor(_clock.GetUtcNow());
         return new PoolView(Id, state.Spec.ProviderId, state.Spec.Site, state.Spec.GpuModel, state.GpuCount, state.AskFenPerGpuHour,
             state.Outages.ToList(), calendar, capacity == 0 ? 10_000 : (int)(used * 10_000 / capacity), state.EarningsFen,
-            state.Holds.Count(h => h.Value.Confirmed && h.Value.EndHour > now), _version);
+            state.Holds.Count(h => h.Value.Confirmed && h.Value.EndHour > now), ShownVersion);
     }
+
+    /// <summary>
+    /// The version a view of the pool carries (pushes are ordered by it): it moves with the pool's own writes and with the
+    /// fills its market writes, both as far as this activation has read them.
+    /// </summary>
+    private long ShownVersion => _version + _state!.BookedVersion;
 }

@@ -68,6 +68,7 @@ public sealed partial class MarketGrain
     private async Task<MatchEnd> MatchAsync(OpenOrder order, ReservationPlan? decided = null)
     {
         (string Code, string Reason)? lastRefusal = null;
+        var voucherChanges = 0;
         for (var attempt = 1; ; attempt++)
         {
             var plan = decided;
@@ -90,6 +91,11 @@ public sealed partial class MarketGrain
             var outcome = await CommitFillAsync(order, plan);
             var refusal = (Code: outcome.Code!, Reason: outcome.Reason!);
             var kind = outcome.Kind;
+            if (refusal.Code == VoucherChanged && ++voucherChanges <= MaxVoucherChanges)
+            {
+                attempt--; // another market or the voucher itself moved its balance meanwhile: not this bid's attempt
+                continue;
+            }
             switch (OutcomePolicy.After(kind, refusal.Code, attempt))
             {
                 case NextStep.Record:
@@ -125,8 +131,8 @@ public sealed partial class MarketGrain
         }
         catch
         {
-            _view.Finished(plan, confirmed: true);
-            _unsure.Add(plan.PoolId);
+            _view.Finished(plan, written: true);
+            _unsure[plan.PoolId] = _view.BeginRead(); // a read that begins after this shows whether it was written
             throw;
         }
         _view.Finished(plan, attempt.Kind == AttemptOutcome.Filled);
@@ -176,13 +182,22 @@ public sealed partial class MarketGrain
         }
     }
 
+    private const string VoucherChanged = "voucher-changed";
+
+    /// <summary>Times in a row a bid's fill may find its voucher moved by someone else before that counts as an attempt.</summary>
+    private const int MaxVoucherChanges = 5;
+
     private async Task<FillAttempt> WriteFillOnceAsync(OpenOrder order, ReservationPlan plan)
     {
-        var now = _clock.GetUtcNow();
         VoucherRow? voucher = null;
         HoldRow? hold = null;
         if (plan.VoucherId is { } voucherId)
         {
+            // The voucher's terms as of now (a notice published since the decision applies to this fill too).
+            if ((await TermsAsync(order))?.RefusalFor(plan.ProviderId, plan.ProviderCreditCode, plan.StartsAt, plan.EndsAt) is var (termsCode, termsReason))
+            {
+                return FillAttempt.Refused(AttemptOutcome.FundingRefused, termsCode, termsReason);
+            }
             voucher = await _voucherStore.LoadRowAsync(voucherId);
             var refusal = voucher is null || voucher.TenantId != plan.TenantId
                 ? ("voucher-not-found", "the tenant holds no such voucher")
@@ -196,6 +211,7 @@ public sealed partial class MarketGrain
             }
             hold = new HoldRow(plan.ReservationId, HoldState.Held, plan.CostFen, amount, 0, plan.ProviderId, voucher!.Stackable);
         }
+        var now = _clock.GetUtcNow();
         var voucherFen = hold?.AmountFen ?? 0;
         var reservation = new ReservationRecord(plan, ReservationState.Confirmed, voucherFen, plan.CostFen - voucherFen,
             voucher?.ProgramId, null, null, false, plan.StartHour + plan.Hours, null, now, now);
@@ -203,7 +219,7 @@ public sealed partial class MarketGrain
         var bid = order.Record is { } record
             ? record with { State = BidState.Filled, Fills = [.. record.Fills, FillOf(reservationView)], ReasonCode = null, Reason = null, UpdatedAt = now }
             : null;
-        var terms = _view.TermsVersion(plan.PoolId);
+        var terms = _view.TermsOf(plan); // as when it was decided: a read since may have brought newer terms
         var write = new FillWrite(Model, _epoch, order.BidId, bid, order.BidVersion, reservation, terms, voucher, hold);
         _faults.After(SagaFaults.FillDecided, plan.ReservationId);
         if (await _writer.ExecuteAsync(_marketStore.Fill(write, now)) != 1)
@@ -215,9 +231,9 @@ public sealed partial class MarketGrain
                 case WriteRefusal.BidChanged when order.BidVersion == 0:
                     throw new BidAlreadyWrittenException(order.BidId);
                 case WriteRefusal.BidChanged:
-                    throw DomainException.Conflict("bid-changed", "the bid changed while it was being matched; try again");
+                    throw BidChanged();
                 case WriteRefusal.VoucherChanged:
-                    return FillAttempt.Refused(AttemptOutcome.CapacityRefused, "voucher-changed", "the voucher changed while the bid was being matched");
+                    return FillAttempt.Refused(AttemptOutcome.CapacityRefused, VoucherChanged, "the voucher changed while the bid was being matched");
                 default:
                     return FillAttempt.Refused(AttemptOutcome.CapacityRefused, "pool-changed", "the pool changed what it sells while the bid was being matched");
             }
@@ -244,32 +260,61 @@ public sealed partial class MarketGrain
     }
 
     /// <summary>
-    /// Writes the state a bid the market holds is left in without a fill (resting, rejected, expired), fenced like a fill;
-    /// a new bid's first write. The bid grain reads it from the row.
+    /// Writes the state a bid the market holds is left in without a fill (resting, rejected, expired); a new bid's first
+    /// write.
     /// </summary>
     private async Task<BidView> WriteBidAsync(OpenOrder order, BidState state, string? code, string? reason)
     {
-        var now = _clock.GetUtcNow();
-        var next = order.Record! with { State = state, ReasonCode = code, Reason = reason, UpdatedAt = now };
-        if (await _writer.ExecuteAsync(_marketStore.Bid(Model, _epoch, order.BidId, next, order.BidVersion)) != 1)
+        var view = await WriteBidRowAsync(order.BidId, order.Record!, order.BidVersion, order.Record!.Ended(state, code, reason));
+        order.Record = order.Record with { State = view.State, ReasonCode = view.ReasonCode, Reason = view.Reason, UpdatedAt = view.UpdatedAt };
+        order.BidVersion = view.Version;
+        return view;
+    }
+
+    /// <summary>Changes a bid the market does not hold in memory (cancel, expiry, an interrupted fill), as stored now.</summary>
+    private async Task<BidView> ChangeStoredBidAsync(string bidId, Func<BidRecord, BidRecord> change)
+    {
+        var stored = await _bidStore.LoadAsync(bidId) ?? throw DomainException.NotFound("bid", bidId);
+        return await WriteBidRowAsync(bidId, stored.State, stored.Version, change(stored.State));
+    }
+
+    /// <summary>
+    /// Every bid the market changes is written here or with its fill, fenced by the market's epoch and guarded by the
+    /// version it read, so within an epoch the market is the bid's only writer. The bid grain reads it from the row.
+    /// </summary>
+    private async Task<BidView> WriteBidRowAsync(string bidId, BidRecord current, long version, BidRecord next)
+    {
+        if (ReferenceEquals(next, current) && version > 0)
         {
-            throw await _marketStore.WhyRefusedAsync(Model, _epoch, order.BidId, order.BidVersion) switch
+            return current.ToView(bidId, version); // a repeat of a change already made
+        }
+        var now = _clock.GetUtcNow();
+        next = next with { UpdatedAt = now };
+        if (await _writer.ExecuteAsync(_marketStore.Bid(Model, _epoch, bidId, next, version)) != 1)
+        {
+            throw await _marketStore.WhyRefusedAsync(Model, _epoch, bidId, version) switch
             {
                 WriteRefusal.Fenced => Fenced(),
-                _ when order.BidVersion == 0 => new BidAlreadyWrittenException(order.BidId),
-                _ => DomainException.Conflict("bid-changed", "the bid changed while it was being matched; try again"),
+                _ when version == 0 => new BidAlreadyWrittenException(bidId),
+                _ => BidChanged(),
             };
         }
-        order.Record = next;
-        order.BidVersion++;
-        var view = next.ToView(order.BidId, order.BidVersion);
-        GrainFactory.Publish(new MarketUpdate(UpdateKind.Bid, next.TenantId, order.BidId, view.Version, now, Bid: view));
-        if (state is not (BidState.Pending or BidState.Resting))
+        var view = next.ToView(bidId, version + 1);
+        GrainFactory.Publish(new MarketUpdate(UpdateKind.Bid, next.TenantId, bidId, view.Version, now, Bid: view));
+        if (next.State != current.State && next.State is not (BidState.Pending or BidState.Resting or BidState.Filled))
         {
-            MarketMetrics.BidsEnded.Add(1, new KeyValuePair<string, object?>("state", state.ToString()), new KeyValuePair<string, object?>("reason", code));
+            MarketMetrics.BidsEnded.Add(1, new KeyValuePair<string, object?>("state", next.State.ToString()), new KeyValuePair<string, object?>("reason", next.ReasonCode));
+            using (_logger.BeginScope(new KeyValuePair<string, object>[] { new("Bid", bidId) }))
+            {
+                _logger.LogInformation("Bid {BidId} {State}: {Code}", bidId, next.State, next.ReasonCode);
+            }
         }
         return view;
     }
+
+    /// <summary>The bid is not as the market read it: it is recovered from what is stored (a passing fault, not the caller's).</summary>
+    private static DomainException BidChanged() =>
+        new(ErrorKind.Unavailable, "bid-changed", "the bid changed while it was being matched; it is read again");
 
     /// <summary>A fault that is not the bid's: a silo or the database failed on the way, and asking again may succeed.</summary>
     private static bool IsTransient(Exception e) =>
@@ -293,13 +338,13 @@ public sealed partial class MarketGrain
         }
         catch (Exception e) when (IsTransient(e) && !_fenced)
         {
+            _toRecover.Add(order.BidId); // matching stopped part way: recover it from what the database says (if anything)
             if (order.BidVersion == 0)
             {
-                // Nothing of the bid was written (or, if its commit's answer was lost, a repeat finds it): it was not accepted.
-                throw new DomainException(ErrorKind.Unavailable, "matching-interrupted",
-                    $"bid {order.BidId} could not be matched right now and was not recorded; send it again with the same key");
+                // Not answered, so not accepted; if its write did commit, the same request again finds it. The caller hears
+                // the fault as it is (a database fault says so).
+                throw;
             }
-            _toRecover.Add(order.BidId); // matching stopped part way: recover it from what the database says
             throw new DomainException(ErrorKind.Unavailable, "matching-interrupted",
                 $"bid {order.BidId} was accepted but matching was interrupted; it will be completed shortly");
         }
@@ -342,7 +387,7 @@ public sealed partial class MarketGrain
     {
         try
         {
-            var bid = await Bid(bidId).AddFill(FillOf(reservation));
+            var bid = await ChangeStoredBidAsync(bidId, b => b.WithFill(FillOf(reservation)));
             MarketMetrics.Fills.Add(1, new KeyValuePair<string, object?>("gpu_model", Model), new KeyValuePair<string, object?>("province", reservation.Plan.Province));
             return bid;
         }
@@ -563,7 +608,7 @@ public sealed partial class MarketGrain
     private async Task RefreshLapsedHoldsAsync()
     {
         RequireCurrent();
-        var lapsed = _view.Lapsed(_clock.GetUtcNow()).Union(_unsure).ToList();
+        var lapsed = _view.Lapsed(_clock.GetUtcNow()).Union(_unsure.Keys).ToList();
         if (lapsed.Count > 0)
         {
             await Task.WhenAll(lapsed.Select(RefreshPoolAsync));
@@ -573,14 +618,17 @@ public sealed partial class MarketGrain
     /// <summary>Reads the pool and its running holds as stored, the fills of this market included.</summary>
     private async Task RefreshPoolAsync(string poolId)
     {
-        var requested = _view.InFlightPlans(poolId);
+        var readFrom = _view.BeginRead();
         var now = _clock.GetUtcNow();
         var booking = await _marketStore.LoadPoolAsync(poolId, Hours.Floor(now));
         if (booking is not null && booking.State.Spec.GpuModel == Model)
         {
-            _view.Apply(booking, now, _limits.HorizonHours + 2, requested);
+            _view.Apply(booking, now, _limits.HorizonHours + 2, readFrom);
         }
-        _unsure.Remove(poolId);
+        if (_unsure.TryGetValue(poolId, out var mark) && mark < readFrom)
+        {
+            _unsure.Remove(poolId);
+        }
     }
 
     private static Fill FillOf(ReservationView r)

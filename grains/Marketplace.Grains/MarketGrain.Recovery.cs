@@ -37,7 +37,7 @@ public sealed partial class MarketGrain
                 (null, { Funding: true } why) => ("outage-voucher-cannot-pay", $"{lost}; other pools have room but the voucher cannot pay them: {why.Reason}"),
                 _ => ("outage-no-capacity", $"{lost}; no other pool could take the remaining hours"),
             };
-            await Bid(view.Plan.BidId).FillInterrupted(reservationId, usedPart, replacement, code, reason);
+            await ChangeStoredBidAsync(view.Plan.BidId, b => b.WithInterruptedFill(reservationId, usedPart, replacement, code, reason));
         }
         await RefreshPoolAsync(poolId);
         return new OutageReport(outage.OutageId, [poolId], interrupted, rematched);
@@ -105,7 +105,6 @@ public sealed partial class MarketGrain
                 }
             }
             _toRecover.Remove(bidId);
-            _busyBids.Remove(bidId);
             var order = new OpenOrder(bidId, bid.TenantId, bid.Order, reservationIds.Count + 1) { Record = stored!.State, BidVersion = stored.Version };
             if (bid.State == BidState.Resting)
             {

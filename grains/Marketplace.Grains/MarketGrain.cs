@@ -60,7 +60,7 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
     /// <summary>New bids being placed, so a repeat of the request that arrives meanwhile waits for the same answer.</summary>
     private readonly Dictionary<string, (string OrderHash, Task<BidView> Answer)> _placing = new(StringComparer.Ordinal);
     /// <summary>Pools a fill was being written to when the database failed: the fill may have committed, so they are read again before the next decision.</summary>
-    private readonly HashSet<string> _unsure = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> _unsure = new(StringComparer.Ordinal);
     /// <summary>The last fill being written on each voucher: the next one on it waits for it (it never fails: see WriteFillAsync).</summary>
     private readonly Dictionary<string, Task> _voucherWrites = new(StringComparer.Ordinal);
 
@@ -256,7 +256,8 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
         var bid = await Bid(view.Plan.BidId).Get();
         if (bid is not null && bid.Fills.Any(f => f.ReservationId == reservationId))
         {
-            await Bid(bid.Id).FillInterrupted(reservationId, null, null, "reservation-cancelled", $"reservation {reservationId} was cancelled by the tenant");
+            await ChangeStoredBidAsync(bid.Id, b => b.WithInterruptedFill(reservationId, null, null, "reservation-cancelled",
+                $"reservation {reservationId} was cancelled by the tenant"));
         }
         await RefreshPoolAsync(view.Plan.PoolId);
         await RematchRestingAsync();
@@ -401,11 +402,8 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
     private IBidGrain Bid(string id) => GrainFactory.GetGrain<IBidGrain>(id);
 
     /// <summary>Ends a bid (rejected, expired or cancelled) and counts why.</summary>
-    private Task<BidView> EndBid(string bidId, BidState state, string code, string reason)
-    {
-        MarketMetrics.BidsEnded.Add(1, new KeyValuePair<string, object?>("state", state.ToString()), new KeyValuePair<string, object?>("reason", code));
-        return Bid(bidId).End(state, code, reason);
-    }
+    private Task<BidView> EndBid(string bidId, BidState state, string code, string reason) =>
+        ChangeStoredBidAsync(bidId, bid => bid.Ended(state, code, reason));
 
     private IReservationGrain Reservation(string id) => GrainFactory.GetGrain<IReservationGrain>(id);
 

@@ -13,15 +13,20 @@ public sealed class MarketView
 {
     private readonly AskLadder _ladder = new();
     private readonly Dictionary<string, Entry> _pools = new(StringComparer.Ordinal);
+    /// <summary>Orders reads of pools and fills that finished: a read taken out before a fill committed may not hold it.</summary>
+    private long _sequence;
 
     private sealed class Entry(PoolSpec spec)
     {
         public PoolSpec Spec { get; set; } = spec;
-        public long Version { get; set; } = -1;
+        /// <summary>Where the latest read applied began: a read that began earlier is older, and dropped.</summary>
+        public long ReadFrom { get; set; } = -1;
         /// <summary>The pool's <c>terms_version</c> as read: a fill decided on this view names it.</summary>
         public long TermsVersion { get; set; }
-        /// <summary>Fills being written on this pool, taken from the view but maybe not yet stored.</summary>
-        public Dictionary<string, ReservationPlan> InFlight { get; } = new(StringComparer.Ordinal);
+        /// <summary>Fills being written on this pool, taken from the view but maybe not yet stored, with the terms they were decided on.</summary>
+        public Dictionary<string, (ReservationPlan Plan, long Terms)> InFlight { get; } = new(StringComparer.Ordinal);
+        /// <summary>Fills written (or maybe written) since the latest read began, with when they finished.</summary>
+        public Dictionary<string, (ReservationPlan Plan, long Finished)> Written { get; } = new(StringComparer.Ordinal);
         /// <summary>When the first unconfirmed hold in the view lapses; from then on the view shows capacity that is free.</summary>
         public DateTimeOffset? NextHoldExpiry { get; set; }
     }
@@ -33,10 +38,8 @@ public sealed class MarketView
 
     public PoolSpec Spec(string poolId) => _pools[poolId].Spec;
 
-    /// <summary>The fills being written on a pool, to be taken out of what a read of the pool returns unless it holds them already.</summary>
-    public IReadOnlyList<ReservationPlan> InFlightPlans(string poolId) => _pools.TryGetValue(poolId, out var entry) ? entry.InFlight.Values.ToList() : [];
-
-    public long TermsVersion(string poolId) => _pools[poolId].TermsVersion;
+    /// <summary>The pool's terms the plan was decided on (recorded when it was taken), for its fill to name.</summary>
+    public long TermsOf(ReservationPlan plan) => _pools[plan.PoolId].InFlight[plan.ReservationId].Terms;
 
     /// <summary>Pools whose unconfirmed holds have begun to lapse, so their view understates what is free.</summary>
     public IReadOnlyList<string> Lapsed(DateTimeOffset now) => _pools.Where(p => p.Value.NextHoldExpiry <= now).Select(p => p.Key).ToList();
@@ -45,25 +48,37 @@ public sealed class MarketView
     public void Take(ReservationPlan plan)
     {
         _ladder.Find(plan.PoolId)!.Take(plan.StartHour, plan.Hours, plan.Gpus);
-        _pools[plan.PoolId].InFlight[plan.ReservationId] = plan;
+        var entry = _pools[plan.PoolId];
+        entry.InFlight[plan.ReservationId] = (plan, entry.TermsVersion);
     }
 
-    /// <summary>The plan's saga has ended: it no longer runs; if it did not confirm, its hours are free again.</summary>
-    public void Finished(ReservationPlan plan, bool confirmed)
+    /// <summary>
+    /// The plan's fill is no longer being written: if it was not written, its hours are free again; if it was (or may
+    /// have been), they stay taken until a read that began after now shows the pool as stored.
+    /// </summary>
+    public void Finished(ReservationPlan plan, bool written)
     {
-        _pools[plan.PoolId].InFlight.Remove(plan.ReservationId);
-        if (!confirmed)
+        var entry = _pools[plan.PoolId];
+        entry.InFlight.Remove(plan.ReservationId);
+        if (written)
+        {
+            entry.Written[plan.ReservationId] = (plan, ++_sequence);
+        }
+        else
         {
             _ladder.Find(plan.PoolId)?.Give(plan.StartHour, plan.Hours, plan.Gpus);
         }
     }
 
+    /// <summary>Marks the start of a read of a pool; pass it to <see cref="Apply"/> with what the read returned.</summary>
+    public long BeginRead() => ++_sequence;
+
     /// <summary>
-    /// Replaces the view of a pool with the pool as read from the database. Fills being written on it now, or when the
-    /// read began (<paramref name="requested"/>: one may have committed after the read), are taken out again unless the
-    /// read holds them, so the view never shows capacity that a fill is using.
+    /// Replaces the view of a pool with the pool as read from the database (the read began at <paramref name="readFrom"/>).
+    /// Fills being written on it, and fills written since the read began, are taken out again unless the read holds them,
+    /// so the view never shows capacity that a fill is using.
     /// </summary>
-    public void Apply(PoolBooking booking, DateTimeOffset now, int hours, IReadOnlyCollection<ReservationPlan> requested)
+    public void Apply(PoolBooking booking, DateTimeOffset now, int hours, long readFrom)
     {
         var state = booking.State;
         var poolId = state.Spec.PoolId;
@@ -71,14 +86,20 @@ public sealed class MarketView
         {
             entry = _pools[poolId] = new Entry(state.Spec);
         }
-        var version = booking.TermsVersion + booking.BookedVersion;
-        if (version < entry.Version)
+        if (readFrom < entry.ReadFrom)
         {
             return; // an older read overtaken by a newer one
         }
         entry.Spec = state.Spec;
-        entry.Version = version;
+        entry.ReadFrom = readFrom;
         entry.TermsVersion = booking.TermsVersion;
+        foreach (var (id, written) in entry.Written.ToList())
+        {
+            if (written.Finished < readFrom)
+            {
+                entry.Written.Remove(id); // written before the read began: the read shows it as stored
+            }
+        }
         var start = Hours.Floor(now);
         var capacity = new int[hours];
         var free = new int[hours];
@@ -104,7 +125,9 @@ public sealed class MarketView
         }
         entry.NextHoldExpiry = nextExpiry;
         var book = new PoolBook(poolId, state.Spec.Site.Province, state.AskFenPerGpuHour, state.GpuCount, start, capacity, free);
-        foreach (var plan in entry.InFlight.Values.Concat(requested).DistinctBy(p => p.ReservationId).Where(p => !state.Holds.ContainsKey(p.ReservationId)))
+        var unseen = entry.InFlight.Values.Select(f => f.Plan).Concat(entry.Written.Values.Select(w => w.Plan))
+            .Where(p => !state.Holds.ContainsKey(p.ReservationId));
+        foreach (var plan in unseen)
         {
             book.Take(plan.StartHour, plan.Hours, plan.Gpus);
         }

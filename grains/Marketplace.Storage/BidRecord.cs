@@ -16,6 +16,42 @@ public sealed record BidRecord(
 {
     public BidView ToView(string id, long version) =>
         new(id, TenantId, Order, State, ReasonCode, Reason, Fills, CreatedAt, UpdatedAt, version);
+
+    /// <summary>The bid, if it is still open (pending or resting); otherwise a conflict.</summary>
+    public BidRecord Open() => State is BidState.Pending or BidState.Resting
+        ? this
+        : throw DomainException.Conflict("bid-not-open", $"the bid is already {State}");
+
+    /// <summary>The bid filled by <paramref name="fill"/> (the same record if it already is).</summary>
+    public BidRecord WithFill(Fill fill) => Fills.Any(f => f.ReservationId == fill.ReservationId)
+        ? this
+        : Open() with { Fills = [.. Fills, fill], State = BidState.Filled, ReasonCode = null, Reason = null };
+
+    /// <summary>The bid ended (rejected, expired, cancelled), or moved to resting, with why (the same record if it already is).</summary>
+    public BidRecord Ended(BidState state, string? reasonCode, string? reason) =>
+        State == state ? this : Open() with { State = state, ReasonCode = reasonCode, Reason = reason };
+
+    /// <summary>
+    /// An outage or a cancel interrupted one of its fills: that fill is replaced by the part used (if any) and by the
+    /// re-matched rest (if any); the bid is filled, partly filled or cancelled accordingly.
+    /// </summary>
+    public BidRecord WithInterruptedFill(string reservationId, Fill? usedPart, Fill? replacement, string reasonCode, string reason)
+    {
+        if (Fills.All(f => f.ReservationId != reservationId))
+        {
+            throw DomainException.Rule("unknown-fill", $"reservation {reservationId} is not a fill of this bid");
+        }
+        var fills = Fills
+            .Select(f => f.ReservationId == reservationId ? usedPart : f)
+            .Where(f => f is not null).Select(f => f!)
+            .ToList();
+        if (replacement is not null && fills.All(f => f.ReservationId != replacement.ReservationId))
+        {
+            fills.Add(replacement);
+        }
+        var state = replacement is not null ? BidState.Filled : fills.Count > 0 ? BidState.PartiallyFilled : BidState.Cancelled;
+        return this with { Fills = fills, State = state, ReasonCode = reasonCode, Reason = reason };
+    }
 }
 
 public sealed class BidStore(NpgsqlDataSource db, CommitBatcher? writer = null) : RowStore<BidRecord>(db, writer, "bids",

@@ -25,9 +25,10 @@ public sealed record Statement(string Sql, IReadOnlyList<NpgsqlParameter> Parame
 /// Group commit across grains. Every write of a grain's state is one statement that returns one row with one integer
 /// (how many rows its guard matched). Statements queued at the same moment — by any grains of the process — are sent
 /// as one batch in one transaction: one round trip and one WAL flush for many writes. Each caller's task completes only
-/// after that transaction commits, so nothing is reported before it is durable. If the batch fails (a constraint, a
-/// unique key, an unbalanced ledger transaction), nothing of it committed, and each statement is run again on its own so
-/// that only the faulty one fails.
+/// after that transaction commits, so nothing is reported before it is durable. If the database refuses the batch (a
+/// constraint, a unique key, an unbalanced ledger transaction), nothing of it committed, and each statement is run
+/// again on its own so that only the faulty one fails. If the batch fails any other way (the connection broke, a
+/// timeout), whether it committed is unknown: every caller gets the fault, and none is told a result.
 /// </summary>
 public sealed class CommitBatcher : IAsyncDisposable
 {
@@ -89,9 +90,9 @@ public sealed class CommitBatcher : IAsyncDisposable
                     batch[i].Done.SetResult(results[i]);
                 }
             }
-            catch (Exception) when (batch.Count > 1)
+            catch (PostgresException) when (batch.Count > 1)
             {
-                // Nothing committed: find the faulty statement by running each alone.
+                // The database refused it, so nothing committed: find the faulty statement by running each alone.
                 foreach (var pending in batch)
                 {
                     try
@@ -106,7 +107,10 @@ public sealed class CommitBatcher : IAsyncDisposable
             }
             catch (Exception e)
             {
-                batch[0].Done.SetException(e);
+                foreach (var pending in batch)
+                {
+                    pending.Done.TrySetException(e);
+                }
             }
             batch.Clear();
         }

@@ -55,11 +55,21 @@ public sealed class PoolState
     }
 }
 
-/// <summary>What a pool's write does to the capacity its market sells (see <see cref="PoolStore.WriteAsync"/>).</summary>
-public readonly record struct PoolWriteKind(bool TermsChanged, bool CheckedBookings, bool Books)
+/// <summary>
+/// What a pool's write does to the capacity its market sells (see <see cref="PoolStore.WriteAsync"/>): whether it moves
+/// the terms fills are decided on, and, for a change checked against the pool's bookings, the <c>booked_version</c> they
+/// were as of (the oldest, when writes are merged), and whether it books capacity itself.
+/// </summary>
+public readonly record struct PoolWriteKind(bool TermsChanged, long? CheckedAgainst, bool Books)
 {
-    public static PoolWriteKind operator |(PoolWriteKind a, PoolWriteKind b) =>
-        new(a.TermsChanged || b.TermsChanged, a.CheckedBookings || b.CheckedBookings, a.Books || b.Books);
+    /// <summary>Price only: fills decided on the old price are refused.</summary>
+    public static PoolWriteKind Terms => new(true, null, false);
+
+    /// <summary>Takes capacity away (or books it): refused if a fill came in after the bookings it was checked against.</summary>
+    public static PoolWriteKind Checked(long bookedVersion, bool books = false) => new(true, bookedVersion, books);
+
+    public static PoolWriteKind operator |(PoolWriteKind a, PoolWriteKind b) => new(a.TermsChanged || b.TermsChanged,
+        a.CheckedAgainst is { } x ? (b.CheckedAgainst is { } y ? Math.Min(x, y) : x) : b.CheckedAgainst, a.Books || b.Books);
 }
 
 /// <summary>
@@ -148,7 +158,6 @@ public sealed class PoolStore(NpgsqlDataSource db, CommitBatcher? writer = null)
     public async Task<long> WriteAsync(string id, PoolState state, IReadOnlyDictionary<string, PoolHold?> changedHolds, long expectedVersion,
         PoolWriteKind change = default)
     {
-        var seen = state.BookedVersion;
         var write = new GuardedWrite(w => expectedVersion == 0
             ? $"""
                INSERT INTO pools (id, {Columns}) VALUES ({w.Parameter(id)}, {Values(w, state)}, 1, {w.Parameter(state.UpdatedAt)})
@@ -158,7 +167,7 @@ public sealed class PoolStore(NpgsqlDataSource db, CommitBatcher? writer = null)
                UPDATE pools SET ({Columns}) = ({Values(w, state)}, version + 1, {w.Parameter(state.UpdatedAt)}),
                    terms_version = terms_version + {(change.TermsChanged ? 1 : 0)}, booked_version = booked_version + {(change.Books ? 1 : 0)}
                WHERE id = {w.Parameter(id)} AND version = {w.Parameter(expectedVersion)}
-                 {(change.CheckedBookings ? $"AND booked_version = {w.Parameter(seen)}" : "")}
+                 {(change.CheckedAgainst is { } seen ? $"AND booked_version = {w.Parameter(seen)}" : "")}
                RETURNING id
                """);
         var upserts = changedHolds.Where(c => c.Value is not null).Select(c => (Id: c.Key, Hold: c.Value!)).ToList();
@@ -190,9 +199,9 @@ public sealed class PoolStore(NpgsqlDataSource db, CommitBatcher? writer = null)
         {
             throw new StaleStateException("pools", id, expectedVersion);
         }
-        if (change.Books)
+        if (change is { Books: true, CheckedAgainst: { } checkedAgainst })
         {
-            state.BookedVersion = Math.Max(state.BookedVersion, seen + 1);
+            state.BookedVersion = Math.Max(state.BookedVersion, checkedAgainst + 1);
         }
         return expectedVersion + 1;
     }
