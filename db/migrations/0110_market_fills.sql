@@ -11,14 +11,15 @@ CREATE TABLE market_epochs (
     epoch      bigint NOT NULL CHECK (epoch > 0)
 );
 
--- Two counters beside a pool's own version, so that the market and the pool never write over each other:
---   terms_version: bumped by the pool when what it sells changes (price, GPU count, outages). A fill names the terms
---     it was decided on and is refused if they moved.
---   booked_version: bumped by every fill on the pool. A pool that takes capacity away (fewer GPUs, an outage) names
---     the bookings it checked against and is refused if a fill came in between.
-ALTER TABLE pools
-    ADD COLUMN terms_version  bigint NOT NULL DEFAULT 1,
-    ADD COLUMN booked_version bigint NOT NULL DEFAULT 0;
+-- What a pool sells (price, GPU count, outages) moves terms_version. A fill names the terms it was decided on and locks
+-- the pool's row FOR KEY SHARE until it commits; a pool's change of terms locks the row FOR UPDATE, so it waits for the
+-- fills in flight, and fills decided on the old terms are refused after it. Fills never wait for each other, nor for the
+-- pool's other writes (releases, earnings).
+ALTER TABLE pools ADD COLUMN terms_version bigint NOT NULL DEFAULT 1;
+
+-- The order holds were written in: a pool's view carries the newest it has read, so the version it pushes moves with
+-- every fill without any fill writing the pool's row.
+ALTER TABLE pool_holds ADD COLUMN seq bigserial;
 
 -- A market reads the holds of a pool that are still running.
 CREATE INDEX pool_holds_by_end ON pool_holds (pool_id, (start_hour + hours));

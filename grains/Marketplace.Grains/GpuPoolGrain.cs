@@ -31,8 +31,11 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
     private PoolView? _durable; // the pool as last written, with the version the write gave it
     private int _lastLoadHash;
     private DateTimeOffset _lastLoadAt;
-    /// <summary>What the next write does to the capacity the market sells; gathered from the changes it carries.</summary>
-    private PoolWriteKind _nextWrite;
+    /// <summary>Whether the next write changes what the market sells, and what it must be checked against; gathered from the changes it carries.</summary>
+    private bool _nextChangesTerms;
+    private readonly List<PoolWriteCheck> _nextChecks = [];
+    /// <summary>The newest hold this activation has read or written (their order): a view's version moves with it.</summary>
+    private long _newestHold;
     /// <summary>Every hold this activation has known: one it removed is never read back from a row not yet deleted.</summary>
     private readonly HashSet<string> _known = new(StringComparer.Ordinal);
     /// <summary>The market wrote fills here since the holds were last read.</summary>
@@ -60,6 +63,7 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
             foreach (var (id, hold) in _state.Holds)
             {
                 _known.Add(id);
+                _newestHold = Math.Max(_newestHold, hold.Seq);
                 _calendar.Add(hold.StartHour, hold.EndHour, hold.Gpus);
                 if (!hold.Confirmed)
                 {
@@ -115,9 +119,10 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
             return;
         }
         _syncDue = false;
-        var (booked, holds) = await _store.LoadHoldsAsync(Id);
+        var holds = await _store.LoadHoldsAsync(Id);
         foreach (var (id, hold) in holds)
         {
+            _newestHold = Math.Max(_newestHold, hold.Seq);
             if (_known.Add(id))
             {
                 _state.Holds[id] = hold;
@@ -129,7 +134,6 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
                 _pushDue = true;
             }
         }
-        _state.BookedVersion = Math.Max(_state.BookedVersion, booked);
     }
 
     public async Task<PoolSnapshot?> GetSnapshot(IReadOnlyList<string> reservationIds)
@@ -189,8 +193,20 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
             ExpiresAt = request.ConfirmAtOnce ? null : now + request.Ttl,
         });
         _calendar.Add(request.StartHour, request.StartHour + request.Hours, request.Gpus);
-        // The market's view no longer holds for this pool: its fills decided on it are refused and it reads the pool again.
-        await SaveAsync(PoolWriteKind.Checked(state.BookedVersion, books: true));
+        // Checked again once the pool's row is taken (a fill may have come in since the holds were read); the market's fills
+        // decided before it are refused, and it reads the pool again.
+        var (start, end, gpus) = (request.StartHour, request.StartHour + request.Hours, request.Gpus);
+        await SaveAsync(termsChanged: true, check: holds =>
+        {
+            for (var h = start; h < end; h++)
+            {
+                if (UsedAt(holds, h, now) > state.CapacityAt(h))
+                {
+                    return $"the pool has fewer than {gpus} GPUs free at {Hours.ToTime(h):u}";
+                }
+            }
+            return null;
+        });
         return HoldOutcome.Ok;
     }
 
@@ -265,7 +281,28 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
             }
             state.GpuCount = count;
         }
-        await SaveAsync(change.GpuCount is not null ? PoolWriteKind.Checked(state.BookedVersion) : PoolWriteKind.Terms);
+        if (change.GpuCount is { } gpuCount)
+        {
+            // Checked again once the pool's row is taken: a fill may have come in since the holds were read.
+            var from = Hours.Floor(_clock.GetUtcNow());
+            var until = from + _limits.HorizonHours + 1;
+            var at = _clock.GetUtcNow();
+            await SaveAsync(termsChanged: true, check: holds =>
+            {
+                for (var h = from; h <= until; h++)
+                {
+                    if (UsedAt(holds, h, at) is var used && used > gpuCount)
+                    {
+                        return $"{used} GPUs are booked at {Hours.ToTime(h):u}; the pool cannot shrink below that";
+                    }
+                }
+                return null;
+            });
+        }
+        else
+        {
+            await SaveAsync(termsChanged: true);
+        }
         return View();
     }
 
@@ -295,7 +332,8 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
         {
             Remove(state, id);
         }
-        await SaveAsync(PoolWriteKind.Checked(state.BookedVersion));
+        await SaveAsync(termsChanged: true);
+        await SyncHoldsAsync(); // every fill on the old terms has committed or will be refused: none is missing now
         return new OutageEffect(Affected(state, from, to));
     }
 
@@ -392,11 +430,19 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
         return expired.Count > 0;
     }
 
-    private Task SaveAsync(PoolWriteKind kind = default)
+    private Task SaveAsync(bool termsChanged = false, PoolWriteCheck? check = null)
     {
-        _nextWrite |= kind;
+        _nextChangesTerms |= termsChanged;
+        if (check is not null)
+        {
+            _nextChecks.Add(check);
+        }
         return _commit.Save();
     }
+
+    /// <summary>GPUs the stored holds use in an hour (a hold that lapsed unconfirmed uses none).</summary>
+    private static int UsedAt(IReadOnlyCollection<PoolHold> holds, long hour, DateTimeOffset now) =>
+        holds.Where(h => h.StartHour <= hour && hour < h.EndHour && (h.Confirmed || h.ExpiresAt > now)).Sum(h => h.Gpus);
 
     private async Task WriteAsync()
     {
@@ -413,12 +459,15 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
         _calendar.ForgetBefore(horizonStart);
         var changes = new Dictionary<string, PoolHold?>(_changed, StringComparer.Ordinal);
         _changed.Clear();
-        var kind = _nextWrite;
-        _nextWrite = default;
+        var termsChanged = _nextChangesTerms;
+        var checks = _nextChecks.ToList();
+        _nextChangesTerms = false;
+        _nextChecks.Clear();
+        PoolWriteCheck? check = checks.Count == 0 ? null : holds => checks.Select(c => c(holds)).FirstOrDefault(r => r is not null);
         var written = View();
         try
         {
-            _version = await _store.WriteAsync(Id, state, changes, _version, kind);
+            _version = await _store.WriteAsync(Id, state, changes, _version, termsChanged, check);
             _durable = written with { Version = ShownVersion };
             _pushDue = true;
         }
@@ -521,5 +570,5 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
     /// The version a view of the pool carries (pushes are ordered by it): it moves with the pool's own writes and with the
     /// fills its market writes, both as far as this activation has read them.
     /// </summary>
-    private long ShownVersion => _version + _state!.BookedVersion;
+    private long ShownVersion => _version + _newestHold;
 }

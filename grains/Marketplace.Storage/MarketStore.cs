@@ -2,8 +2,8 @@ using Npgsql;
 
 namespace Marketplace.Storage;
 
-/// <summary>A pool as its market reads it: its state with the holds still running, and the counters a fill names.</summary>
-public sealed record PoolBooking(PoolState State, long TermsVersion, long BookedVersion);
+/// <summary>A pool as its market reads it: its state with the holds still running, and the version of its terms a fill names.</summary>
+public sealed record PoolBooking(PoolState State, long TermsVersion);
 
 /// <summary>
 /// One fill as its market writes it. <see cref="Bid"/> is the bid in its final state, over <see cref="BidVersion"/>
@@ -57,7 +57,7 @@ public sealed class MarketStore(NpgsqlDataSource db, BidStore bids, ReservationS
     public async Task<PoolBooking?> LoadPoolAsync(string poolId, long fromHour, CancellationToken cancellationToken = default)
     {
         await using var batch = db.CreateBatch();
-        var pool = new NpgsqlBatchCommand("SELECT state_json::text, terms_version, booked_version FROM pools WHERE id = @id");
+        var pool = new NpgsqlBatchCommand("SELECT state_json::text, terms_version FROM pools WHERE id = @id");
         pool.Parameters.AddWithValue("id", poolId);
         var holds = new NpgsqlBatchCommand($"""
             SELECT {PoolStore.HoldColumns} FROM pool_holds WHERE pool_id = @id AND start_hour + hours > @from
@@ -72,14 +72,14 @@ public sealed class MarketStore(NpgsqlDataSource db, BidStore bids, ReservationS
             return null;
         }
         var state = StateJson.Deserialize<PoolState>(reader.GetString(0));
-        var (terms, booked) = (reader.GetInt64(1), reader.GetInt64(2));
+        var terms = reader.GetInt64(1);
         await reader.NextResultAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
             var (id, hold) = PoolStore.ReadHold(reader);
             state.Holds[id] = hold;
         }
-        return new PoolBooking(state, terms, booked);
+        return new PoolBooking(state, terms);
     }
 
     /// <summary>The fill as one statement; it returns 1 when written, 0 when a guard did not match (see <see cref="WhyRefusedAsync"/>).</summary>
@@ -87,15 +87,10 @@ public sealed class MarketStore(NpgsqlDataSource db, BidStore bids, ReservationS
     {
         var reservation = fill.Reservation;
         var plan = reservation.Plan;
-        var write = Fenced(fill.GpuModel, fill.Epoch, fill.BidId, fill.Bid is null ? null : fill.BidVersion);
-        write.Narrow(g => $"""
-            UPDATE pools SET booked_version = pools.booked_version + 1 FROM {g}
-            WHERE pools.id = {write.Parameter(plan.PoolId)} AND pools.terms_version = {write.Parameter(fill.PoolTermsVersion)} RETURNING 1
-            """);
+        var write = Fenced(fill.GpuModel, fill.Epoch, fill.BidId, fill.Bid is null ? null : fill.BidVersion, (plan.PoolId, fill.PoolTermsVersion));
         if (fill.Voucher is { } voucher && fill.VoucherHold is { } hold)
         {
-            // Last of the guards: a write before a guard that can still fail must be harmless alone (a pool's booked
-            // counter moved for nothing is); the voucher's balance is not.
+            // The only guard that writes, so the last: nothing is written unless every guard before it matched.
             write.Narrow(g => $"""
                 UPDATE vouchers SET held_fen = vouchers.held_fen + {write.Parameter(hold.AmountFen)}, version = vouchers.version + 1 FROM {g}
                 WHERE vouchers.id = {write.Parameter(voucher.Id)} AND vouchers.version = {write.Parameter(voucher.Version)} AND vouchers.state = 'Active'
@@ -130,14 +125,24 @@ public sealed class MarketStore(NpgsqlDataSource db, BidStore bids, ReservationS
     }
 
     /// <summary>
-    /// The first guard: the market's epoch is current (its row locked FOR SHARE until the commit) and the bid is at the
-    /// version the market read (0: not written yet; null: not checked).
+    /// The first guard: the market's epoch is current, the bid is at the version the market read (0: not written yet;
+    /// null: not checked) and, for a fill, the pool still sells on the terms the fill was decided on. The epoch's row stays
+    /// locked FOR SHARE and the pool's FOR KEY SHARE until the commit: a newer activation, or a change of the pool's terms
+    /// (which locks the row FOR UPDATE), waits for the fill; fills never wait for each other, nor for the pool's other writes.
     /// </summary>
-    private static GuardedWrite Fenced(string gpuModel, long epoch, string bidId, long? bidVersion) => new(w => $"""
-        SELECT 1 FROM market_epochs
-        WHERE gpu_model = {w.Parameter(gpuModel)} AND epoch = {w.Parameter(epoch)} AND {BidIs(w, bidId, bidVersion)}
-        FOR SHARE
-        """);
+    private static GuardedWrite Fenced(string gpuModel, long epoch, string bidId, long? bidVersion, (string Id, long TermsVersion)? pool = null) =>
+        new(w => pool is { } p
+            ? $"""
+              SELECT 1 FROM market_epochs m, pools p
+              WHERE m.gpu_model = {w.Parameter(gpuModel)} AND m.epoch = {w.Parameter(epoch)} AND {BidIs(w, bidId, bidVersion)}
+                AND p.id = {w.Parameter(p.Id)} AND p.terms_version = {w.Parameter(p.TermsVersion)}
+              FOR SHARE OF m FOR KEY SHARE OF p
+              """
+            : $"""
+              SELECT 1 FROM market_epochs m
+              WHERE m.gpu_model = {w.Parameter(gpuModel)} AND m.epoch = {w.Parameter(epoch)} AND {BidIs(w, bidId, bidVersion)}
+              FOR SHARE
+              """);
 
     private static string BidIs(GuardedWrite w, string bidId, long? version) => version switch
     {

@@ -15,6 +15,8 @@ public sealed class PoolHold
     public DateTimeOffset? ExpiresAt { get; set; }
     public long? ReleasedFromHour { get; set; }
     public bool Earned { get; set; }
+    /// <summary>The order the hold was first written in (the column's sequence); 0 until written.</summary>
+    public long Seq { get; set; }
 
     public long EndHour => ReleasedFromHour is { } released ? Math.Clamp(released, StartHour, StartHour + Hours) : StartHour + Hours;
 }
@@ -34,13 +36,6 @@ public sealed class PoolState
     [JsonIgnore]
     public Dictionary<string, PoolHold> Holds { get; set; } = [];
 
-    /// <summary>
-    /// The pool's <c>booked_version</c> when its holds were last read: every fill a market writes moves it on, so a
-    /// write that takes capacity away names it to be sure no fill came in after the holds it checked.
-    /// </summary>
-    [JsonIgnore]
-    public long BookedVersion { get; set; }
-
     /// <summary>GPUs that can be sold in the hour: all of them, or none while an outage covers it.</summary>
     public int CapacityAt(long hour)
     {
@@ -56,21 +51,10 @@ public sealed class PoolState
 }
 
 /// <summary>
-/// What a pool's write does to the capacity its market sells (see <see cref="PoolStore.WriteAsync"/>): whether it moves
-/// the terms fills are decided on, and, for a change checked against the pool's bookings, the <c>booked_version</c> they
-/// were as of (the oldest, when writes are merged), and whether it books capacity itself.
+/// Checks a pool's write against every hold stored once the write has taken the pool's row (so no fill is in flight on
+/// it and none can start): a message saying why the write must not stand, or null.
 /// </summary>
-public readonly record struct PoolWriteKind(bool TermsChanged, long? CheckedAgainst, bool Books)
-{
-    /// <summary>Price only: fills decided on the old price are refused.</summary>
-    public static PoolWriteKind Terms => new(true, null, false);
-
-    /// <summary>Takes capacity away (or books it): refused if a fill came in after the bookings it was checked against.</summary>
-    public static PoolWriteKind Checked(long bookedVersion, bool books = false) => new(true, bookedVersion, books);
-
-    public static PoolWriteKind operator |(PoolWriteKind a, PoolWriteKind b) => new(a.TermsChanged || b.TermsChanged,
-        a.CheckedAgainst is { } x ? (b.CheckedAgainst is { } y ? Math.Min(x, y) : x) : b.CheckedAgainst, a.Books || b.Books);
-}
+public delegate string? PoolWriteCheck(IReadOnlyCollection<PoolHold> holds);
 
 /// <summary>
 /// Pools: the state row is created once; every later write bumps the row's version (checked, as for every grain) and
@@ -81,7 +65,7 @@ public sealed class PoolStore(NpgsqlDataSource db, CommitBatcher? writer = null)
     private const string Columns = "provider_id, gpu_model, province, site_id, gpu_count, ask_fen, state_json, version, updated_at";
 
     /// <summary>The columns of <c>pool_holds</c> that <see cref="ReadHold"/> reads, in its order.</summary>
-    public const string HoldColumns = "reservation_id, start_hour, hours, gpus, confirmed, expires_at, released_from_hour, earned";
+    public const string HoldColumns = "reservation_id, start_hour, hours, gpus, confirmed, expires_at, released_from_hour, earned, seq";
 
     public static (string ReservationId, PoolHold Hold) ReadHold(NpgsqlDataReader reader, int first = 0) => (reader.GetString(first), new PoolHold
     {
@@ -92,12 +76,13 @@ public sealed class PoolStore(NpgsqlDataSource db, CommitBatcher? writer = null)
         ExpiresAt = reader.IsDBNull(first + 5) ? null : reader.GetFieldValue<DateTimeOffset>(first + 5),
         ReleasedFromHour = reader.IsDBNull(first + 6) ? null : reader.GetInt64(first + 6),
         Earned = reader.GetBoolean(first + 7),
+        Seq = reader.GetInt64(first + 8),
     });
 
     public async Task<StoredRow<PoolState>?> LoadAsync(string id, CancellationToken cancellationToken = default)
     {
         await using var batch = db.CreateBatch();
-        var pool = new NpgsqlBatchCommand("SELECT state_json::text, version, booked_version FROM pools WHERE id = @id");
+        var pool = new NpgsqlBatchCommand("SELECT state_json::text, version FROM pools WHERE id = @id");
         pool.Parameters.AddWithValue("id", id);
         var holds = new NpgsqlBatchCommand($"SELECT {HoldColumns} FROM pool_holds WHERE pool_id = @id");
         holds.Parameters.AddWithValue("id", id);
@@ -110,7 +95,6 @@ public sealed class PoolStore(NpgsqlDataSource db, CommitBatcher? writer = null)
         }
         var state = StateJson.Deserialize<PoolState>(reader.GetString(0));
         var version = reader.GetInt64(1);
-        state.BookedVersion = reader.GetInt64(2);
         await reader.NextResultAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
@@ -120,29 +104,23 @@ public sealed class PoolStore(NpgsqlDataSource db, CommitBatcher? writer = null)
         return new StoredRow<PoolState>(state, version);
     }
 
-    /// <summary>
-    /// The pool's holds as stored now, with the <c>booked_version</c> they are as of (one statement, one snapshot): the
-    /// pool's copy learns the fills its market wrote.
-    /// </summary>
-    public async Task<(long BookedVersion, IReadOnlyList<(string ReservationId, PoolHold Hold)> Holds)> LoadHoldsAsync(string id, CancellationToken cancellationToken = default)
+    /// <summary>The pool's holds as stored now: the pool's copy learns the fills its market wrote.</summary>
+    public async Task<IReadOnlyList<(string ReservationId, PoolHold Hold)>> LoadHoldsAsync(string id, CancellationToken cancellationToken = default) =>
+        await ReadHoldsAsync(db.CreateCommand($"SELECT {HoldColumns} FROM pool_holds WHERE pool_id = @id"), id, cancellationToken);
+
+    private static async Task<IReadOnlyList<(string ReservationId, PoolHold Hold)>> ReadHoldsAsync(NpgsqlCommand command, string id, CancellationToken cancellationToken)
     {
-        await using var command = db.CreateCommand($"""
-            SELECT p.booked_version, h.{HoldColumns.Replace(", ", ", h.")}
-            FROM pools p LEFT JOIN pool_holds h ON h.pool_id = p.id WHERE p.id = @id
-            """);
-        command.Parameters.AddWithValue("id", id);
-        long booked = 0;
-        var holds = new List<(string, PoolHold)>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
+        await using (command)
         {
-            booked = reader.GetInt64(0);
-            if (!reader.IsDBNull(1))
+            command.Parameters.AddWithValue("id", id);
+            var holds = new List<(string, PoolHold)>();
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
             {
-                holds.Add(ReadHold(reader, 1));
+                holds.Add(ReadHold(reader));
             }
+            return holds;
         }
-        return (booked, holds);
     }
 
     /// <summary>
@@ -150,13 +128,13 @@ public sealed class PoolStore(NpgsqlDataSource db, CommitBatcher? writer = null)
     /// (a null hold: deleted). Returns the new version; a stale version writes nothing and throws.
     /// </summary>
     /// <remarks>Everything is read into parameters before this returns its task, so the caller may go on changing the state.</remarks>
-    /// <param name="change">
-    /// What the write does to capacity besides the pool's own row: whether it changes the terms fills are decided on
-    /// (price, GPUs, outages), and whether it was checked against the bookings as of <see cref="PoolState.BookedVersion"/>
-    /// (it takes capacity away, or books some itself) and so must be refused if a fill came in since.
+    /// <param name="termsChanged">The write changes what the pool sells (price, GPUs, outages): fills decided before it are refused.</param>
+    /// <param name="check">
+    /// For a write that takes capacity away (or books it): run on every stored hold after the write has taken the pool's
+    /// row, in the same transaction, which it rolls back with the check's message as a rule error if that is not null.
     /// </param>
     public async Task<long> WriteAsync(string id, PoolState state, IReadOnlyDictionary<string, PoolHold?> changedHolds, long expectedVersion,
-        PoolWriteKind change = default)
+        bool termsChanged = false, PoolWriteCheck? check = null)
     {
         var write = new GuardedWrite(w => expectedVersion == 0
             ? $"""
@@ -165,9 +143,9 @@ public sealed class PoolStore(NpgsqlDataSource db, CommitBatcher? writer = null)
                """
             : $"""
                UPDATE pools SET ({Columns}) = ({Values(w, state)}, version + 1, {w.Parameter(state.UpdatedAt)}),
-                   terms_version = terms_version + {(change.TermsChanged ? 1 : 0)}, booked_version = booked_version + {(change.Books ? 1 : 0)}
+                   terms_version = terms_version + {(termsChanged || check is not null ? 1 : 0)}
                WHERE id = {w.Parameter(id)} AND version = {w.Parameter(expectedVersion)}
-                 {(change.CheckedAgainst is { } seen ? $"AND booked_version = {w.Parameter(seen)}" : "")}
+                 {(termsChanged || check is not null ? $"AND id IN (SELECT id FROM pools WHERE id = {w.Parameter(id)} FOR UPDATE)" : "")}
                RETURNING id
                """);
         var upserts = changedHolds.Where(c => c.Value is not null).Select(c => (Id: c.Key, Hold: c.Value!)).ToList();
@@ -195,15 +173,38 @@ public sealed class PoolStore(NpgsqlDataSource db, CommitBatcher? writer = null)
         {
             write.Then($"DELETE FROM pool_holds USING g WHERE pool_holds.pool_id = g.id AND pool_holds.reservation_id = ANY({write.Parameter(deletes)}::text[]) RETURNING 1");
         }
-        if (await CommitBatcher.RunAsync(writer, db, write.ToStatement()) != 1)
+        if (check is not null)
+        {
+            await WriteCheckedAsync(id, write, expectedVersion, check);
+        }
+        else if (await CommitBatcher.RunAsync(writer, db, write.ToStatement()) != 1)
         {
             throw new StaleStateException("pools", id, expectedVersion);
         }
-        if (change is { Books: true, CheckedAgainst: { } checkedAgainst })
-        {
-            state.BookedVersion = Math.Max(state.BookedVersion, checkedAgainst + 1);
-        }
         return expectedVersion + 1;
+    }
+
+    /// <summary>
+    /// The write in a transaction of its own: its update of the pool's row waits for the fills in flight on it (they hold
+    /// the row FOR SHARE) and holds back new ones; a second statement, with a snapshot taken after that, reads every hold
+    /// and the check decides whether the write stands.
+    /// </summary>
+    private async Task WriteCheckedAsync(string id, GuardedWrite write, long expectedVersion, PoolWriteCheck check)
+    {
+        await using var connection = await db.OpenConnectionAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        if (await write.ExecuteAsync(connection, transaction) != 1)
+        {
+            throw new StaleStateException("pools", id, expectedVersion);
+        }
+        var command = new NpgsqlCommand($"SELECT {HoldColumns} FROM pool_holds WHERE pool_id = @id", connection, transaction);
+        var holds = await ReadHoldsAsync(command, id, CancellationToken.None);
+        if (check(holds.Select(h => h.Hold).ToList()) is { } refusal)
+        {
+            await transaction.RollbackAsync();
+            throw DomainException.Rule("capacity-below-booked", refusal, "gpuCount");
+        }
+        await transaction.CommitAsync();
     }
 
     private static string Values(GuardedWrite w, PoolState state) =>
