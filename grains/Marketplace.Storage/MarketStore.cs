@@ -54,33 +54,8 @@ public sealed class MarketStore(NpgsqlDataSource db, BidStore bids, ReservationS
     }
 
     /// <summary>A pool with its holds that run past <paramref name="fromHour"/>, or null if there is no such pool.</summary>
-    public async Task<PoolBooking?> LoadPoolAsync(string poolId, long fromHour, CancellationToken cancellationToken = default)
-    {
-        await using var batch = db.CreateBatch();
-        var pool = new NpgsqlBatchCommand("SELECT state_json::text, terms_version FROM pools WHERE id = @id");
-        pool.Parameters.AddWithValue("id", poolId);
-        var holds = new NpgsqlBatchCommand($"""
-            SELECT {PoolStore.HoldColumns} FROM pool_holds WHERE pool_id = @id AND start_hour + hours > @from
-            """);
-        holds.Parameters.AddWithValue("id", poolId);
-        holds.Parameters.AddWithValue("from", fromHour);
-        batch.BatchCommands.Add(pool);
-        batch.BatchCommands.Add(holds);
-        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
-        if (!await reader.ReadAsync(cancellationToken))
-        {
-            return null;
-        }
-        var state = StateJson.Deserialize<PoolState>(reader.GetString(0));
-        var terms = reader.GetInt64(1);
-        await reader.NextResultAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            var (id, hold) = PoolStore.ReadHold(reader);
-            state.Holds[id] = hold;
-        }
-        return new PoolBooking(state, terms);
-    }
+    public async Task<PoolBooking?> LoadPoolAsync(string poolId, long fromHour, CancellationToken cancellationToken = default) =>
+        await PoolStore.ReadAsync(db, poolId, "terms_version", fromHour, cancellationToken) is { } found ? new PoolBooking(found.State, found.Counter) : null;
 
     /// <summary>The fill as one statement; it returns 1 when written, 0 when a guard did not match (see <see cref="WhyRefusedAsync"/>).</summary>
     public Statement Fill(FillWrite fill, DateTimeOffset now)

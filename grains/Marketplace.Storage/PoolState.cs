@@ -79,13 +79,22 @@ public sealed class PoolStore(NpgsqlDataSource db, CommitBatcher? writer = null)
         Seq = reader.GetInt64(first + 8),
     });
 
-    public async Task<StoredRow<PoolState>?> LoadAsync(string id, CancellationToken cancellationToken = default)
+    public async Task<StoredRow<PoolState>?> LoadAsync(string id, CancellationToken cancellationToken = default) =>
+        await ReadAsync(db, id, "version", long.MinValue, cancellationToken) is { } found ? new StoredRow<PoolState>(found.State, found.Counter) : null;
+
+    /// <summary>
+    /// A pool's state with its holds that run past <paramref name="fromHour"/>, and one of its row's counters
+    /// (<c>version</c> for the pool itself, <c>terms_version</c> for its market), or null if there is no such pool.
+    /// </summary>
+    public static async Task<(PoolState State, long Counter)?> ReadAsync(NpgsqlDataSource db, string id, string counterColumn, long fromHour,
+        CancellationToken cancellationToken = default)
     {
         await using var batch = db.CreateBatch();
-        var pool = new NpgsqlBatchCommand("SELECT state_json::text, version FROM pools WHERE id = @id");
+        var pool = new NpgsqlBatchCommand($"SELECT state_json::text, {counterColumn} FROM pools WHERE id = @id");
         pool.Parameters.AddWithValue("id", id);
-        var holds = new NpgsqlBatchCommand($"SELECT {HoldColumns} FROM pool_holds WHERE pool_id = @id");
+        var holds = new NpgsqlBatchCommand($"SELECT {HoldColumns} FROM pool_holds WHERE pool_id = @id AND start_hour + hours > @from");
         holds.Parameters.AddWithValue("id", id);
+        holds.Parameters.AddWithValue("from", fromHour);
         batch.BatchCommands.Add(pool);
         batch.BatchCommands.Add(holds);
         await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
@@ -94,14 +103,14 @@ public sealed class PoolStore(NpgsqlDataSource db, CommitBatcher? writer = null)
             return null;
         }
         var state = StateJson.Deserialize<PoolState>(reader.GetString(0));
-        var version = reader.GetInt64(1);
+        var counter = reader.GetInt64(1);
         await reader.NextResultAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
             var (reservationId, hold) = ReadHold(reader);
             state.Holds[reservationId] = hold;
         }
-        return new StoredRow<PoolState>(state, version);
+        return (state, counter);
     }
 
     /// <summary>The pool's holds as stored now: the pool's copy learns the fills its market wrote.</summary>
