@@ -34,8 +34,8 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
     /// <summary>Whether the next write changes what the market sells, and what it must be checked against; gathered from the changes it carries.</summary>
     private bool _nextChangesTerms;
     private readonly List<PoolWriteCheck> _nextChecks = [];
-    /// <summary>The newest hold this activation has read or written (their order): a view's version moves with it.</summary>
-    private long _newestHold;
+    /// <summary>Holds its market wrote were read since the pool's own last write: the next tick writes the pool, so its version moves.</summary>
+    private bool _learned;
     /// <summary>Every hold this activation has known: one it removed is never read back from a row not yet deleted.</summary>
     private readonly HashSet<string> _known = new(StringComparer.Ordinal);
     /// <summary>The market wrote fills here since the holds were last read.</summary>
@@ -63,7 +63,6 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
             foreach (var (id, hold) in _state.Holds)
             {
                 _known.Add(id);
-                _newestHold = Math.Max(_newestHold, hold.Seq);
                 _calendar.Add(hold.StartHour, hold.EndHour, hold.Gpus);
                 if (!hold.Confirmed)
                 {
@@ -104,7 +103,7 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
     public Task Booked()
     {
         _syncDue = true;
-        _pushDue = true; // an activation this call started has read the fill already: it shows it all the same
+        _learned = true; // even if an activation this call started has read the fill already: its view must carry a new version
         return Task.CompletedTask;
     }
 
@@ -122,7 +121,6 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
         var holds = await _store.LoadHoldsAsync(Id);
         foreach (var (id, hold) in holds)
         {
-            _newestHold = Math.Max(_newestHold, hold.Seq);
             if (_known.Add(id))
             {
                 _state.Holds[id] = hold;
@@ -132,6 +130,7 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
                     _unconfirmed.Add(id);
                 }
                 _pushDue = true;
+                _learned = true;
             }
         }
     }
@@ -323,6 +322,12 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
             {
                 throw DomainException.Conflict("outage-exists", $"outage '{outage.OutageId}' was declared with other times");
             }
+            // A repeat: once the first one's write has committed and every fill on the old terms is in, the same list.
+            if (!_commit.Idle)
+            {
+                await _commit.Save();
+            }
+            await SyncHoldsAsync();
             return new OutageEffect(Affected(state, from, to));
         }
 
@@ -473,7 +478,7 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
         }
         catch (StaleStateException e)
         {
-            // Another activation wrote first, or a fill came in after the bookings this change was checked against.
+            // Another activation wrote first.
             _logger.LogWarning(e, "Pool {PoolId} changed while it was writing; reloading", Id);
             DeactivateOnIdle();
             throw new DomainException(ErrorKind.Unavailable, "pool-changed", "the pool's bookings changed meanwhile; retry");
@@ -495,6 +500,13 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
         if (_syncDue)
         {
             await SyncHoldsAsync();
+        }
+        if (_learned)
+        {
+            // The pool's version is what its pushes are ordered by: it moves when the pool learns of fills, so a view
+            // that shows them never carries the version of one that did not (and it is stored, so it never goes back).
+            _learned = false;
+            await SaveAsync();
         }
         if (PurgeExpiredHolds())
         {
@@ -566,9 +578,6 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
             state.Holds.Count(h => h.Value.Confirmed && h.Value.EndHour > now), ShownVersion);
     }
 
-    /// <summary>
-    /// The version a view of the pool carries (pushes are ordered by it): it moves with the pool's own writes and with the
-    /// fills its market writes, both as far as this activation has read them.
-    /// </summary>
-    private long ShownVersion => _version + _newestHold;
+    /// <summary>The version a view of the pool carries (pushes are ordered by it): the pool's row's, which moves when it learns of fills too.</summary>
+    private long ShownVersion => _version;
 }

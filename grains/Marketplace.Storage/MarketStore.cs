@@ -102,15 +102,16 @@ public sealed class MarketStore(NpgsqlDataSource db, BidStore bids, ReservationS
     /// <summary>
     /// The first guard: the market's epoch is current, the bid is at the version the market read (0: not written yet;
     /// null: not checked) and, for a fill, the pool still sells on the terms the fill was decided on. The epoch's row stays
-    /// locked FOR SHARE and the pool's FOR KEY SHARE until the commit: a newer activation, or a change of the pool's terms
-    /// (which locks the row FOR UPDATE), waits for the fill; fills never wait for each other, nor for the pool's other writes.
+    /// locked FOR SHARE until the commit, so a newer activation waits for the fill; the pool is held with
+    /// <c>pool_fill_lock</c> and FOR KEY SHARE, so a change of its terms waits for the fill (migration 0110). Fills never
+    /// wait for each other, nor for the pool's other writes.
     /// </summary>
     private static GuardedWrite Fenced(string gpuModel, long epoch, string bidId, long? bidVersion, (string Id, long TermsVersion)? pool = null) =>
         new(w => pool is { } p
             ? $"""
               SELECT 1 FROM market_epochs m, pools p
               WHERE m.gpu_model = {w.Parameter(gpuModel)} AND m.epoch = {w.Parameter(epoch)} AND {BidIs(w, bidId, bidVersion)}
-                AND p.id = {w.Parameter(p.Id)} AND p.terms_version = {w.Parameter(p.TermsVersion)}
+                AND p.id = {w.Parameter(p.Id)} AND p.terms_version = {w.Parameter(p.TermsVersion)} AND pool_fill_lock(p.id)
               FOR SHARE OF m FOR KEY SHARE OF p
               """
             : $"""

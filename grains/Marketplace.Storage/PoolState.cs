@@ -15,8 +15,6 @@ public sealed class PoolHold
     public DateTimeOffset? ExpiresAt { get; set; }
     public long? ReleasedFromHour { get; set; }
     public bool Earned { get; set; }
-    /// <summary>The order the hold was first written in (the column's sequence); 0 until written.</summary>
-    public long Seq { get; set; }
 
     public long EndHour => ReleasedFromHour is { } released ? Math.Clamp(released, StartHour, StartHour + Hours) : StartHour + Hours;
 }
@@ -65,7 +63,7 @@ public sealed class PoolStore(NpgsqlDataSource db, CommitBatcher? writer = null)
     private const string Columns = "provider_id, gpu_model, province, site_id, gpu_count, ask_fen, state_json, version, updated_at";
 
     /// <summary>The columns of <c>pool_holds</c> that <see cref="ReadHold"/> reads, in its order.</summary>
-    public const string HoldColumns = "reservation_id, start_hour, hours, gpus, confirmed, expires_at, released_from_hour, earned, seq";
+    public const string HoldColumns = "reservation_id, start_hour, hours, gpus, confirmed, expires_at, released_from_hour, earned";
 
     public static (string ReservationId, PoolHold Hold) ReadHold(NpgsqlDataReader reader, int first = 0) => (reader.GetString(first), new PoolHold
     {
@@ -76,7 +74,6 @@ public sealed class PoolStore(NpgsqlDataSource db, CommitBatcher? writer = null)
         ExpiresAt = reader.IsDBNull(first + 5) ? null : reader.GetFieldValue<DateTimeOffset>(first + 5),
         ReleasedFromHour = reader.IsDBNull(first + 6) ? null : reader.GetInt64(first + 6),
         Earned = reader.GetBoolean(first + 7),
-        Seq = reader.GetInt64(first + 8),
     });
 
     public async Task<StoredRow<PoolState>?> LoadAsync(string id, CancellationToken cancellationToken = default) =>
@@ -154,7 +151,7 @@ public sealed class PoolStore(NpgsqlDataSource db, CommitBatcher? writer = null)
                UPDATE pools SET ({Columns}) = ({Values(w, state)}, version + 1, {w.Parameter(state.UpdatedAt)}),
                    terms_version = terms_version + {(termsChanged || check is not null ? 1 : 0)}
                WHERE id = {w.Parameter(id)} AND version = {w.Parameter(expectedVersion)}
-                 {(termsChanged || check is not null ? $"AND id IN (SELECT id FROM pools WHERE id = {w.Parameter(id)} FOR UPDATE)" : "")}
+                 {(termsChanged || check is not null ? $"AND pool_terms_lock({w.Parameter(id)})" : "")}
                RETURNING id
                """);
         var upserts = changedHolds.Where(c => c.Value is not null).Select(c => (Id: c.Key, Hold: c.Value!)).ToList();
@@ -182,9 +179,10 @@ public sealed class PoolStore(NpgsqlDataSource db, CommitBatcher? writer = null)
         {
             write.Then($"DELETE FROM pool_holds USING g WHERE pool_holds.pool_id = g.id AND pool_holds.reservation_id = ANY({write.Parameter(deletes)}::text[]) RETURNING 1");
         }
-        if (check is not null)
+        if (check is not null || termsChanged)
         {
-            await WriteCheckedAsync(id, write, expectedVersion, check);
+            // Alone: a change of terms waits for the fills in flight, and must hold nothing they could be waiting for.
+            await WriteAloneAsync(id, write, expectedVersion, check);
         }
         else if (await CommitBatcher.RunAsync(writer, db, write.ToStatement()) != 1)
         {
@@ -194,11 +192,11 @@ public sealed class PoolStore(NpgsqlDataSource db, CommitBatcher? writer = null)
     }
 
     /// <summary>
-    /// The write in a transaction of its own: its update of the pool's row waits for the fills in flight on it (they hold
-    /// the row FOR SHARE) and holds back new ones; a second statement, with a snapshot taken after that, reads every hold
-    /// and the check decides whether the write stands.
+    /// The write in a transaction of its own: its update of the pool's row waits for the fills in flight on it and holds
+    /// back new ones (<c>pool_terms_lock</c>); a second statement, with a snapshot taken after that, reads every hold and
+    /// the check (if any) decides whether the write stands.
     /// </summary>
-    private async Task WriteCheckedAsync(string id, GuardedWrite write, long expectedVersion, PoolWriteCheck check)
+    private async Task WriteAloneAsync(string id, GuardedWrite write, long expectedVersion, PoolWriteCheck? check)
     {
         await using var connection = await db.OpenConnectionAsync();
         await using var transaction = await connection.BeginTransactionAsync();
@@ -206,12 +204,15 @@ public sealed class PoolStore(NpgsqlDataSource db, CommitBatcher? writer = null)
         {
             throw new StaleStateException("pools", id, expectedVersion);
         }
-        var command = new NpgsqlCommand($"SELECT {HoldColumns} FROM pool_holds WHERE pool_id = @id", connection, transaction);
-        var holds = await ReadHoldsAsync(command, id, CancellationToken.None);
-        if (check(holds.Select(h => h.Hold).ToList()) is { } refusal)
+        if (check is not null)
         {
-            await transaction.RollbackAsync();
-            throw DomainException.Rule("capacity-below-booked", refusal, "gpuCount");
+            var command = new NpgsqlCommand($"SELECT {HoldColumns} FROM pool_holds WHERE pool_id = @id", connection, transaction);
+            var holds = await ReadHoldsAsync(command, id, CancellationToken.None);
+            if (check(holds.Select(h => h.Hold).ToList()) is { } refusal)
+            {
+                await transaction.RollbackAsync();
+                throw DomainException.Rule("capacity-below-booked", refusal, "gpuCount");
+            }
         }
         await transaction.CommitAsync();
     }
