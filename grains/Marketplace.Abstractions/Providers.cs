@@ -110,20 +110,6 @@ public sealed record PoolView(
     [Id(11)] long Version);
 
 /// <summary>
-/// What the market needs to match against a pool, taken in one turn of the pool. <see cref="HeldReservationIds"/>
-/// says which of the reservations the market asked about the calendar already includes.
-/// </summary>
-[GenerateSerializer, Immutable, Alias("pool-snapshot")]
-public sealed record PoolSnapshot(
-    [Id(0)] PoolSpec Spec,
-    [Id(1)] long AskFenPerGpuHour,
-    [Id(2)] int GpuCount,
-    [Id(3)] PoolCalendar Calendar,
-    [Id(4)] long Version,
-    [Id(5)] IReadOnlyList<string> HeldReservationIds,
-    [Id(6)] DateTimeOffset? NextHoldExpiry);
-
-/// <summary>
 /// A hold on a pool's hours. <see cref="ConfirmAtOnce"/>: the saga has no step between holding and confirming (no voucher
 /// pays), so the hold is confirmed in the same write.
 /// </summary>

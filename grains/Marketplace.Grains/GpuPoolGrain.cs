@@ -135,19 +135,6 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
         }
     }
 
-    public async Task<PoolSnapshot?> GetSnapshot(IReadOnlyList<string> reservationIds)
-    {
-        await SyncHoldsAsync();
-        if (_state is null)
-        {
-            return null;
-        }
-        PurgeExpiredHolds();
-        var held = reservationIds.Where(_state.Holds.ContainsKey).ToList();
-        var nextExpiry = _unconfirmed.Select(id => _state.Holds[id].ExpiresAt).Min();
-        return new PoolSnapshot(_state.Spec, _state.AskFenPerGpuHour, _state.GpuCount, Calendar(), _version, held, nextExpiry);
-    }
-
     public async Task<HoldOutcome> Hold(HoldRequest request)
     {
         Existing();
@@ -447,7 +434,7 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
 
     /// <summary>GPUs the stored holds use in an hour (a hold that lapsed unconfirmed uses none).</summary>
     private static int UsedAt(IReadOnlyCollection<PoolHold> holds, long hour, DateTimeOffset now) =>
-        holds.Where(h => h.StartHour <= hour && hour < h.EndHour && (h.Confirmed || h.ExpiresAt > now)).Sum(h => h.Gpus);
+        holds.Where(h => h.StartHour <= hour && hour < h.EndHour && h.Counts(now)).Sum(h => h.Gpus);
 
     private async Task WriteAsync()
     {

@@ -110,12 +110,12 @@ public sealed class MarketView
         DateTimeOffset? nextExpiry = null;
         foreach (var hold in state.Holds.Values)
         {
+            if (!hold.Counts(now))
+            {
+                continue; // lapsed unconfirmed: its pool deletes it with its next write
+            }
             if (!hold.Confirmed && hold.ExpiresAt is { } expires)
             {
-                if (expires <= now)
-                {
-                    continue; // lapsed: its pool deletes it with its next write
-                }
                 nextExpiry = nextExpiry is null || expires < nextExpiry ? expires : nextExpiry;
             }
             for (var h = Math.Max(hold.StartHour, start); h < Math.Min(hold.EndHour, start + hours); h++)

@@ -16,6 +16,9 @@ public sealed class PoolHold
     public long? ReleasedFromHour { get; set; }
     public bool Earned { get; set; }
 
+    /// <summary>Whether the hold uses its hours at <paramref name="now"/>: unless it lapsed unconfirmed.</summary>
+    public bool Counts(DateTimeOffset now) => Confirmed || ExpiresAt is not { } expires || expires > now;
+
     public long EndHour => ReleasedFromHour is { } released ? Math.Clamp(released, StartHour, StartHour + Hours) : StartHour + Hours;
 }
 

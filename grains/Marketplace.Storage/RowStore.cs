@@ -57,9 +57,6 @@ public class RowStore<T>
         $"state_json = {w.Parameter(StateJson.Serialize(state))}::jsonb, version = {_table}.version + 1 " +
         $"FROM {guard} WHERE {_table}.id = {w.Parameter(id)} AND {_table}.version = {w.Parameter(expectedVersion)} RETURNING 1";
 
-    /// <summary>The row's table, for guards that check its version.</summary>
-    public string Table => _table;
-
     public async Task<StoredRow<T>?> LoadAsync(string id, CancellationToken cancellationToken = default)
     {
         await using var command = _db.CreateCommand(_select);

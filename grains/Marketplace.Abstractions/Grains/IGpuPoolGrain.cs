@@ -11,9 +11,6 @@ public interface IGpuPoolGrain : IGrainWithStringKey
 
     [Alias("get")] Task<PoolView?> Get();
 
-    /// <summary>The pool's calendar now, and which of <paramref name="reservationIds"/> it holds.</summary>
-    [Alias("snapshot")] Task<PoolSnapshot?> GetSnapshot(IReadOnlyList<string> reservationIds);
-
     [Alias("hold")] Task<HoldOutcome> Hold(HoldRequest request);
 
     [Alias("confirm")] Task<HoldOutcome> Confirm(string reservationId);
