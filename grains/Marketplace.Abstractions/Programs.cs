@@ -34,17 +34,31 @@ public sealed record ProgramDefinition(
     // before the field existed must still match the same terms posted again.
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] [Id(14)] int? ValidityMonths = null);
 
-/// <summary>A published notice that adds or removes an approved provider from a given date.</summary>
+/// <summary>
+/// A published notice that adds or removes an approved company (by its unified social credit code) from a given date;
+/// the approval applies to every site the company lists. <see cref="ProviderId"/> is the provider the office named the
+/// company by, when it did.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("provider-notice")]
 public sealed record ProviderNotice(
     [Id(0)] string BatchId,
-    [Id(1)] string ProviderId,
+    [Id(1)] string CreditCode,
     [Id(2)] bool Approved,
-    [Id(3)] DateTimeOffset EffectiveFrom)
+    [Id(3)] DateTimeOffset EffectiveFrom,
+    [Id(4)] string? ProviderId = null)
 {
     /// <summary>The notices as rule 3 reads them, in the order they take effect.</summary>
     public static IReadOnlyList<Domain.ApprovalStep> Steps(IEnumerable<ProviderNotice> notices) =>
-        notices.Select(n => new Domain.ApprovalStep(n.ProviderId, n.Approved, n.EffectiveFrom)).ToList();
+        notices.Select(n => new Domain.ApprovalStep(n.CreditCode, n.Approved, n.EffectiveFrom)).ToList();
+
+    /// <summary>
+    /// Whether the notice says the same as another for its batch and company (who it was named by aside). Dates compare to
+    /// the microsecond, the precision a stored notice keeps.
+    /// </summary>
+    public bool SameTermsAs(ProviderNotice other) =>
+        CreditCode == other.CreditCode && Approved == other.Approved && Microseconds(EffectiveFrom) == Microseconds(other.EffectiveFrom);
+
+    private static long Microseconds(DateTimeOffset at) => at.UtcTicks / TimeSpan.TicksPerMicrosecond;
 }
 
 [GenerateSerializer, Immutable, Alias("program-totals")]

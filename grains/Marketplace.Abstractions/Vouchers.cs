@@ -90,8 +90,8 @@ public sealed record FundingTerms(
     };
 
     /// <summary>Why the voucher cannot pay this provider's rental over [start, end), or null when it can.</summary>
-    public (string Code, string Reason)? RefusalFor(string providerId, string? providerCreditCode, DateTimeOffset start, DateTimeOffset end) =>
+    public (string Code, string Reason)? RefusalFor(string? providerCreditCode, DateTimeOffset start, DateTimeOffset end) =>
         RefusalCode is { } code
             ? (code, RefusalReason!)
-            : Domain.FundingRules.Refusal(ExpiresAt, ProviderNotice.Steps(Notices), ForbiddenCreditCodes, providerId, providerCreditCode, start, end);
+            : Domain.FundingRules.Refusal(ExpiresAt, ProviderNotice.Steps(Notices), ForbiddenCreditCodes, providerCreditCode, start, end);
 }

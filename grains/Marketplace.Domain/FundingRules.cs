@@ -1,7 +1,11 @@
 namespace Marketplace.Domain;
 
-/// <summary>One programme notice as rule 3 reads it: from <see cref="EffectiveFrom"/> on, the provider is (not) approved.</summary>
-public readonly record struct ApprovalStep(string ProviderId, bool Approved, DateTimeOffset EffectiveFrom);
+/// <summary>
+/// One programme notice as rule 3 reads it: from <see cref="EffectiveFrom"/> on, the company with this unified social
+/// credit code is (not) approved. A programme approves a company, not a login or a provider id: the approval applies to
+/// every site the company lists.
+/// </summary>
+public readonly record struct ApprovalStep(string CreditCode, bool Approved, DateTimeOffset EffectiveFrom);
 
 /// <summary>
 /// What a voucher can pay for, as the market needs to know it before it decides (rules 1 and 3): the facts are the
@@ -16,15 +20,15 @@ public static class FundingRules
     public const string RentalAfterExpiry = "rental-after-expiry";
 
     /// <summary>
-    /// Rule 3 at one instant: the last notice for the provider in effect at <paramref name="on"/> decides; without one the
-    /// provider is not approved. <paramref name="notices"/> are in the order they take effect.
+    /// Rule 3 at one instant: the last notice for the company in effect at <paramref name="on"/> decides; without one the
+    /// company is not approved. <paramref name="notices"/> are in the order they take effect.
     /// </summary>
-    public static bool IsApproved(IEnumerable<ApprovalStep> notices, string providerId, DateTimeOffset on)
+    public static bool IsApproved(IEnumerable<ApprovalStep> notices, string? creditCode, DateTimeOffset on)
     {
         var approved = false;
         foreach (var notice in notices)
         {
-            if (notice.ProviderId == providerId && notice.EffectiveFrom <= on)
+            if (notice.CreditCode == creditCode && notice.EffectiveFrom <= on)
             {
                 approved = notice.Approved;
             }
@@ -33,16 +37,17 @@ public static class FundingRules
     }
 
     /// <summary>
-    /// Rule 3 over time: the spans in which the provider is approved, in order, each from a notice that approves to the
-    /// next one that removes (<see cref="DateTimeOffset.MaxValue"/> while none does).
+    /// Rule 3 over time: the spans in which the company is approved, in order, each from a notice that approves to the
+    /// next one that removes (<see cref="DateTimeOffset.MaxValue"/> while none does). A provider without a credit code is
+    /// never approved.
     /// </summary>
-    public static IReadOnlyList<(DateTimeOffset From, DateTimeOffset Until)> ApprovedSpans(IReadOnlyList<ApprovalStep> notices, string providerId)
+    public static IReadOnlyList<(DateTimeOffset From, DateTimeOffset Until)> ApprovedSpans(IReadOnlyList<ApprovalStep> notices, string? creditCode)
     {
         var spans = new List<(DateTimeOffset, DateTimeOffset)>();
         DateTimeOffset? open = null;
-        foreach (var at in notices.Where(n => n.ProviderId == providerId).Select(n => n.EffectiveFrom).Distinct().Order())
+        foreach (var at in notices.Where(n => creditCode is not null && n.CreditCode == creditCode).Select(n => n.EffectiveFrom).Distinct().Order())
         {
-            var approved = IsApproved(notices, providerId, at);
+            var approved = IsApproved(notices, creditCode, at);
             if (approved && open is null)
             {
                 open = at;
@@ -61,26 +66,25 @@ public static class FundingRules
     }
 
     /// <summary>
-    /// Rule 3 over a rental: the provider is approved for every hour from <paramref name="from"/> to <paramref name="to"/>,
-    /// so a voucher never pays for hours its programme does not approve.
+    /// Rule 3 over a rental: the provider's company is approved for every hour from <paramref name="from"/> to
+    /// <paramref name="to"/>, so a voucher never pays for hours its programme does not approve.
     /// </summary>
-    public static bool IsApprovedThroughout(IReadOnlyList<ApprovalStep> notices, string providerId, DateTimeOffset from, DateTimeOffset to) =>
-        ApprovedSpans(notices, providerId).Any(s => s.From <= from && to <= s.Until);
+    public static bool IsApprovedThroughout(IReadOnlyList<ApprovalStep> notices, string? creditCode, DateTimeOffset from, DateTimeOffset to) =>
+        ApprovedSpans(notices, creditCode).Any(s => s.From <= from && to <= s.Until);
 
     /// <summary>
     /// Every start at which the voucher can pay a rental of <paramref name="duration"/> from this provider, as windows of
     /// [earliest, latest] start, in order: inside an approved span and ending by the expiry; none for a related party.
     /// </summary>
     public static IReadOnlyList<(DateTimeOffset Earliest, DateTimeOffset Latest)> StartWindows(DateTimeOffset? expiresAt,
-        IReadOnlyList<ApprovalStep> notices, IReadOnlyCollection<string> forbiddenCreditCodes, string providerId, string? providerCreditCode,
-        TimeSpan duration)
+        IReadOnlyList<ApprovalStep> notices, IReadOnlyCollection<string> forbiddenCreditCodes, string? providerCreditCode, TimeSpan duration)
     {
         if (IsRelatedParty(forbiddenCreditCodes, providerCreditCode))
         {
             return [];
         }
         var windows = new List<(DateTimeOffset, DateTimeOffset)>();
-        foreach (var (from, until) in ApprovedSpans(notices, providerId))
+        foreach (var (from, until) in ApprovedSpans(notices, providerCreditCode))
         {
             var end = expiresAt is { } expiry && expiry < until ? expiry : until;
             if (end == DateTimeOffset.MaxValue)
@@ -104,15 +108,15 @@ public static class FundingRules
     /// when it can (its remaining value is checked when it holds: it changes with every fill).
     /// </summary>
     public static (string Code, string Reason)? Refusal(DateTimeOffset? expiresAt, IReadOnlyList<ApprovalStep> notices,
-        IReadOnlyCollection<string> forbiddenCreditCodes, string providerId, string? providerCreditCode, DateTimeOffset start, DateTimeOffset end)
+        IReadOnlyCollection<string> forbiddenCreditCodes, string? providerCreditCode, DateTimeOffset start, DateTimeOffset end)
     {
         if (expiresAt is { } expiry && end > expiry)
         {
             return (RentalAfterExpiry, $"the voucher expires at {expiry:u}, before the rental ends");
         }
-        if (!IsApprovedThroughout(notices, providerId, start, end))
+        if (!IsApprovedThroughout(notices, providerCreditCode, start, end))
         {
-            return (NotApproved, $"provider '{providerId}' is not approved by the voucher's program for every hour from {start:u} to {end:u}");
+            return (NotApproved, $"the provider's company ({providerCreditCode ?? "no credit code"}) is not approved by the voucher's program for every hour from {start:u} to {end:u}");
         }
         if (IsRelatedParty(forbiddenCreditCodes, providerCreditCode))
         {

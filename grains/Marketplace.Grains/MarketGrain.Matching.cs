@@ -20,7 +20,7 @@ public sealed partial class MarketGrain
         {
             var spec = _view.Spec(pool.PoolId);
             var start = decision.UnfundableStartHour;
-            if (terms.RefusalFor(spec.ProviderId, spec.ProviderCreditCode, Hours.ToTime(start), Hours.ToTime(start + order.Order.DurationHours)) is { } refusal)
+            if (terms.RefusalFor(spec.ProviderCreditCode, Hours.ToTime(start), Hours.ToTime(start + order.Order.DurationHours)) is { } refusal)
             {
                 return (refusal.Code, $"no pool with room can be paid by the voucher: {refusal.Reason}");
             }
@@ -194,7 +194,7 @@ public sealed partial class MarketGrain
         if (plan.VoucherId is { } voucherId)
         {
             // The voucher's terms as of now (a notice published since the decision applies to this fill too).
-            if ((await TermsAsync(order))?.RefusalFor(plan.ProviderId, plan.ProviderCreditCode, plan.StartsAt, plan.EndsAt) is var (termsCode, termsReason))
+            if ((await TermsAsync(order))?.RefusalFor(plan.ProviderCreditCode, plan.StartsAt, plan.EndsAt) is var (termsCode, termsReason))
             {
                 return FillAttempt.Refused(AttemptOutcome.FundingRefused, termsCode, termsReason);
             }

@@ -46,7 +46,7 @@ public sealed class OpenOrder(string bidId, string tenantId, BidOrder order, int
         return pool =>
         {
             var spec = view.Spec(pool.PoolId);
-            return FundingRules.StartWindows(terms.ExpiresAt, notices, terms.ForbiddenCreditCodes, spec.ProviderId, spec.ProviderCreditCode, duration)
+            return FundingRules.StartWindows(terms.ExpiresAt, notices, terms.ForbiddenCreditCodes, spec.ProviderCreditCode, duration)
                 .Select(w => (Hours.Ceiling(w.Earliest), w.Latest == DateTimeOffset.MaxValue ? long.MaxValue : Hours.Floor(w.Latest)))
                 .ToList();
         };

@@ -249,7 +249,7 @@ public sealed class VoucherGrain(
     {
         var row = _row!;
         var terms = await TermsAsync();
-        if (terms.RefusalFor(request.ProviderId, request.ProviderCreditCode, request.RentalStart, request.RentalEnd) is { } refusal)
+        if (terms.RefusalFor(request.ProviderCreditCode, request.RentalStart, request.RentalEnd) is { } refusal)
         {
             return FundingResult.Refused(refusal.Code, refusal.Reason);
         }

@@ -6,7 +6,7 @@ using Microsoft.Extensions.Options;
 namespace Marketplace.Grains;
 
 /// <summary>
-/// A voucher program: its terms, its approved providers by notice batch, and claims (rules 1 and 2). The budget is
+/// A voucher program: its terms, the companies it approves by notice batch, and claims (rules 1 and 2). The budget is
 /// enforced by the claim's transaction, not by this activation, so even two activations cannot overspend it.
 /// </summary>
 public sealed class VoucherProgramGrain(
@@ -26,7 +26,26 @@ public sealed class VoucherProgramGrain(
     private async Task LoadAsync(CancellationToken cancellationToken = default)
     {
         _row = await programs.LoadAsync(Id, cancellationToken);
+        if (_row is not null)
+        {
+            await ResolveOlderNoticesAsync(cancellationToken);
+        }
         _notices = _row is null ? [] : await programs.NoticesAsync(Id, cancellationToken);
+    }
+
+    /// <summary>
+    /// Notices published by provider id before notices named companies: each takes the credit code its provider registered.
+    /// A provider that never registered names no company, and its notice approves nobody.
+    /// </summary>
+    private async Task ResolveOlderNoticesAsync(CancellationToken cancellationToken)
+    {
+        foreach (var providerId in await programs.UnresolvedNoticeProvidersAsync(Id, cancellationToken))
+        {
+            if (await GrainFactory.GetGrain<IProviderGrain>(providerId).Get() is { } provider)
+            {
+                await programs.ResolveNoticesAsync(Id, providerId, provider.Registration.CreditCode, cancellationToken);
+            }
+        }
     }
 
     public async Task<ProgramView> Create(ProgramDefinition definition)
@@ -52,10 +71,10 @@ public sealed class VoucherProgramGrain(
     {
         Existing();
         var stored = await programs.AddNoticeAsync(Id, notice, clock.GetUtcNow());
-        if (stored is not null && stored != notice)
+        if (stored is not null && !stored.SameTermsAs(notice))
         {
             throw DomainException.Conflict("notice-exists",
-                $"batch '{notice.BatchId}' already has a notice for provider '{notice.ProviderId}' with other terms");
+                $"batch '{notice.BatchId}' already has a notice for company {notice.CreditCode} with other terms");
         }
         _notices = await programs.NoticesAsync(Id);
         // Resting bids the notice makes payable are matched before the notice is answered.
@@ -63,9 +82,9 @@ public sealed class VoucherProgramGrain(
         return await ViewAsync();
     }
 
-    /// <summary>Rule 3: the latest notice for the provider that is in effect on the date decides.</summary>
-    public Task<bool> IsProviderApproved(string providerId, DateTimeOffset on) =>
-        Task.FromResult(FundingRules.IsApproved(ProviderNotice.Steps(_notices), providerId, on));
+    /// <summary>Rule 3: the latest notice for the company that is in effect on the date decides.</summary>
+    public Task<bool> IsCompanyApproved(string creditCode, DateTimeOffset on) =>
+        Task.FromResult(FundingRules.IsApproved(ProviderNotice.Steps(_notices), creditCode, on));
 
     public Task<IReadOnlyList<ProviderNotice>> Notices() => Task.FromResult(_notices);
 

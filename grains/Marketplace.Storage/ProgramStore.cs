@@ -62,35 +62,67 @@ public sealed class ProgramStore(NpgsqlDataSource db)
         return await CommitBatcher.ExecuteAloneAsync(db, write.ToStatement()) == 1;
     }
 
+    /// <summary>The programme's notices that name a company, in the order they take effect.</summary>
     public async Task<IReadOnlyList<ProviderNotice>> NoticesAsync(string programId, CancellationToken cancellationToken = default)
     {
         await using var command = db.CreateCommand("""
-            SELECT batch_id, provider_id, approved, effective_from FROM program_provider_notices
-            WHERE program_id = @p ORDER BY effective_from, published_at, batch_id
+            SELECT batch_id, credit_code, approved, effective_from, provider_id FROM program_provider_notices
+            WHERE program_id = @p AND credit_code IS NOT NULL ORDER BY effective_from, published_at, batch_id
             """);
         command.Parameters.AddWithValue("p", programId);
         var notices = new List<ProviderNotice>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            notices.Add(new ProviderNotice(reader.GetString(0), reader.GetString(1), reader.GetBoolean(2), reader.GetFieldValue<DateTimeOffset>(3)));
+            notices.Add(new ProviderNotice(reader.GetString(0), reader.GetString(1), reader.GetBoolean(2), reader.GetFieldValue<DateTimeOffset>(3),
+                reader.IsDBNull(4) ? null : reader.GetString(4)));
         }
         return notices;
     }
 
-    /// <summary>Stores the notice; returns the notice already stored under the same batch and provider, if any.</summary>
+    /// <summary>Providers named by notices published before notices named companies, whose company is not known yet.</summary>
+    public async Task<IReadOnlyList<string>> UnresolvedNoticeProvidersAsync(string programId, CancellationToken cancellationToken = default)
+    {
+        await using var command = db.CreateCommand("""
+            SELECT DISTINCT provider_id FROM program_provider_notices WHERE program_id = @p AND credit_code IS NULL ORDER BY provider_id
+            """);
+        command.Parameters.AddWithValue("p", programId);
+        var providers = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            providers.Add(reader.GetString(0));
+        }
+        return providers;
+    }
+
+    /// <summary>Names the company of a provider's older notices (it is the code the provider registered).</summary>
+    public async Task ResolveNoticesAsync(string programId, string providerId, string creditCode, CancellationToken cancellationToken = default)
+    {
+        await using var command = db.CreateCommand("""
+            UPDATE program_provider_notices SET credit_code = @c WHERE program_id = @p AND provider_id = @x AND credit_code IS NULL
+            """);
+        command.Parameters.AddWithValue("p", programId);
+        command.Parameters.AddWithValue("x", providerId);
+        command.Parameters.AddWithValue("c", creditCode);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <summary>Stores the notice; returns the notice already stored for the same batch and company, if any.</summary>
     public async Task<ProviderNotice?> AddNoticeAsync(string programId, ProviderNotice notice, DateTimeOffset now, CancellationToken cancellationToken = default)
     {
         await using var command = db.CreateCommand("""
             WITH ins AS (
-                INSERT INTO program_provider_notices (program_id, batch_id, provider_id, approved, effective_from, published_at)
-                VALUES (@p, @b, @x, @a, @e, @now) ON CONFLICT DO NOTHING RETURNING 1)
-            SELECT approved, effective_from FROM program_provider_notices
-            WHERE program_id = @p AND batch_id = @b AND provider_id = @x AND NOT EXISTS (SELECT 1 FROM ins)
+                INSERT INTO program_provider_notices (program_id, batch_id, credit_code, provider_id, approved, effective_from, published_at)
+                VALUES (@p, @b, @c, @x, @a, @e, @now) ON CONFLICT DO NOTHING RETURNING 1)
+            SELECT approved, effective_from, credit_code, provider_id FROM program_provider_notices
+            WHERE program_id = @p AND batch_id = @b AND (credit_code = @c OR provider_id = @x) AND NOT EXISTS (SELECT 1 FROM ins)
+            LIMIT 1
             """);
         command.Parameters.AddWithValue("p", programId);
         command.Parameters.AddWithValue("b", notice.BatchId);
-        command.Parameters.AddWithValue("x", notice.ProviderId);
+        command.Parameters.AddWithValue("c", notice.CreditCode);
+        command.Parameters.Add(new NpgsqlParameter("x", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)notice.ProviderId ?? DBNull.Value });
         command.Parameters.AddWithValue("a", notice.Approved);
         command.Parameters.AddWithValue("e", notice.EffectiveFrom);
         command.Parameters.AddWithValue("now", now);
@@ -99,7 +131,13 @@ public sealed class ProgramStore(NpgsqlDataSource db)
         {
             return null;
         }
-        return notice with { Approved = reader.GetBoolean(0), EffectiveFrom = reader.GetFieldValue<DateTimeOffset>(1) };
+        return notice with
+        {
+            Approved = reader.GetBoolean(0),
+            EffectiveFrom = reader.GetFieldValue<DateTimeOffset>(1),
+            CreditCode = reader.IsDBNull(2) ? notice.CreditCode : reader.GetString(2),
+            ProviderId = reader.IsDBNull(3) ? null : reader.GetString(3),
+        };
     }
 
     public async Task<ProgramTotals> TotalsAsync(string programId, CancellationToken cancellationToken = default)

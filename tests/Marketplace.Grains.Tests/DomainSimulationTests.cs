@@ -107,8 +107,6 @@ public sealed class DomainSimulationTests(ITestOutputHelper output)
             }
         }
 
-        private static string Provider(int pool) => $"provider-{pool % 6}";
-
         private static string CreditCode(int pool) => $"code-{pool % 6}";
 
         private static string Province(int pool) => ProvinceNames[pool % ProvinceNames.Length];
@@ -160,7 +158,7 @@ public sealed class DomainSimulationTests(ITestOutputHelper output)
             var bid = new BidRequest(_random.Next(1, 9), hours, earliest, earliest + _random.Next(0, 24), _random.Next(8, 25) * 100, provinces);
             var notices = _notices.ToList();
             Func<PoolBook, IReadOnlyList<(long Earliest, long Latest)>>? fundable = voucher is null ? null : pool =>
-                FundingRules.StartWindows(ToTime(voucher.ExpiresHour), notices, voucher.Forbidden, Provider(PoolOf(pool)), CreditCode(PoolOf(pool)),
+                FundingRules.StartWindows(ToTime(voucher.ExpiresHour), notices, voucher.Forbidden, CreditCode(PoolOf(pool)),
                         TimeSpan.FromHours(hours))
                     .Select(w => (Hours.Ceiling(w.Earliest), w.Latest == DateTimeOffset.MaxValue ? long.MaxValue : Hours.Floor(w.Latest)))
                     .ToList();
@@ -204,7 +202,7 @@ public sealed class DomainSimulationTests(ITestOutputHelper output)
         }
 
         private (string Code, string Reason)? Refusal(Voucher voucher, int pool, long start, int hours) =>
-            FundingRules.Refusal(ToTime(voucher.ExpiresHour), _notices, voucher.Forbidden, Provider(pool), CreditCode(pool), ToTime(start), ToTime(start + hours));
+            FundingRules.Refusal(ToTime(voucher.ExpiresHour), _notices, voucher.Forbidden, CreditCode(pool), ToTime(start), ToTime(start + hours));
 
         private void Fund(Rental rental, Voucher voucher)
         {
@@ -319,7 +317,7 @@ public sealed class DomainSimulationTests(ITestOutputHelper output)
         private string Notice()
         {
             var effective = ToTime(_now + _random.Next(-24, 96));
-            var notice = new ApprovalStep(Provider(_random.Next(PoolCount)), _random.Next(4) != 0, effective);
+            var notice = new ApprovalStep(CreditCode(_random.Next(PoolCount)), _random.Next(4) != 0, effective);
             // In the order they take effect, as the programme's store returns them (then in the order published).
             var at = _notices.FindLastIndex(n => n.EffectiveFrom <= effective) + 1;
             _notices.Insert(at, notice);

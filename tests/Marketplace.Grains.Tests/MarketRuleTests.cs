@@ -403,8 +403,7 @@ public sealed class MarketRuleTests(MarketTestCluster cluster)
         }
         // Three cheaper providers the program has not approved; one approved only until the rental's second hour; one approved.
         await _s.Approve(program, pools[3].ProviderId);
-        await cluster.Grains.GetGrain<IVoucherProgramGrain>(program)
-            .PublishProviderNotice(new ProviderNotice(Scenario.Unique("batch"), pools[3].ProviderId, false, start.AddHours(1)));
+        await _s.Notice(program, pools[3].ProviderId, approved: false, start.AddHours(1));
         await _s.Approve(program, pools[4].ProviderId);
         var order = _s.Order(gpus: 2, hours: 2, startInHours: 3, maxPrice: 2_000, model: "A800-80G", provinces: [province], voucherId: voucher.Id);
 

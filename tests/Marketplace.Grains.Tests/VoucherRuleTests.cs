@@ -203,21 +203,79 @@ public sealed class VoucherRuleTests(VoucherCluster cluster)
         var approvedFrom = _s.Now.AddDays(5);
         var removedFrom = _s.Now.AddDays(20);
         var programGrain = cluster.Grains.GetGrain<IVoucherProgramGrain>(program);
-        await programGrain.PublishProviderNotice(new ProviderNotice("2026-b1", provider, true, approvedFrom));
-        await programGrain.PublishProviderNotice(new ProviderNotice("2026-b2", provider, false, removedFrom));
+        await programGrain.PublishProviderNotice(new ProviderNotice("2026-b1", code, true, approvedFrom));
+        await programGrain.PublishProviderNotice(new ProviderNotice("2026-b2", code, false, removedFrom));
 
-        Assert.False(await programGrain.IsProviderApproved(provider, approvedFrom.AddSeconds(-1)));
-        Assert.True(await programGrain.IsProviderApproved(provider, approvedFrom));
-        Assert.True(await programGrain.IsProviderApproved(provider, removedFrom.AddSeconds(-1)));
-        Assert.False(await programGrain.IsProviderApproved(provider, removedFrom));
+        Assert.False(await programGrain.IsCompanyApproved(code, approvedFrom.AddSeconds(-1)));
+        Assert.True(await programGrain.IsCompanyApproved(code, approvedFrom));
+        Assert.True(await programGrain.IsCompanyApproved(code, removedFrom.AddSeconds(-1)));
+        Assert.False(await programGrain.IsCompanyApproved(code, removedFrom));
 
         Assert.Equal("provider-not-approved", (await Voucher(voucher.Id).HoldFunds(Rental(tenant, provider, code, approvedFrom.AddHours(-1), 1_000))).RefusalCode);
         Assert.True((await Voucher(voucher.Id).HoldFunds(Rental(tenant, provider, code, approvedFrom, 1_000))).Accepted);
         Assert.True((await Voucher(voucher.Id).HoldFunds(Rental(tenant, provider, code, removedFrom.AddHours(-3), 1_000))).Accepted);
         Assert.Equal("provider-not-approved", (await Voucher(voucher.Id).HoldFunds(Rental(tenant, provider, code, removedFrom, 1_000))).RefusalCode);
 
-        var sameBatchAgain = programGrain.PublishProviderNotice(new ProviderNotice("2026-b1", provider, false, approvedFrom));
+        var sameBatchAgain = programGrain.PublishProviderNotice(new ProviderNotice("2026-b1", code, false, approvedFrom));
         Assert.Equal("notice-exists", (await Assert.ThrowsAsync<DomainException>(() => sameBatchAgain)).Code);
+    }
+
+    [Fact]
+    public async Task Rule3_a_programme_approves_a_company_by_its_credit_code_even_before_it_registers_and_for_every_site_it_lists()
+    {
+        var program = await _s.Program();
+        var (tenant, _) = await _s.Tenant();
+        var voucher = await _s.ActiveVoucher(program, tenant);
+        var code = Scenario.NewCreditCode("Gansu");
+        await cluster.Grains.GetGrain<IVoucherProgramGrain>(program)
+            .PublishProviderNotice(new ProviderNotice(Scenario.Unique("batch"), code, true, _s.Now.AddDays(-1)));
+
+        // The company registers after the notice, with sites in two provinces, and lists a pool at each.
+        var (provider, _) = await _s.Provider([Scenario.Site("Gansu", "gs-1"), Scenario.Site("Ningxia", "nx-1")], creditCode: code);
+        await _s.Pool(provider, gpus: 2, ask: 1_000, siteId: "gs-1");
+        await _s.Pool(provider, gpus: 2, ask: 1_000, siteId: "nx-1");
+
+        Assert.True(await cluster.Grains.GetGrain<IVoucherProgramGrain>(program).IsCompanyApproved(code, _s.Now));
+        foreach (var province in new[] { "Gansu", "Ningxia" })
+        {
+            var fill = (await _s.Bid(tenant, _s.Order(hours: 2, startInHours: 3, provinces: [province], voucherId: voucher.Id))).Fills.Single();
+            Assert.Equal((province, 2_000L), (fill.Province, fill.VoucherFen));
+        }
+
+        // Removed by naming the provider: the company (its code) is removed, whichever way the approval named it.
+        await _s.Notice(program, provider, approved: false, _s.Now);
+        var after = await _s.Bid(tenant, _s.Order(hours: 2, startInHours: 3, provinces: ["Ningxia"], voucherId: voucher.Id));
+        Assert.Equal((BidState.Rejected, "provider-not-approved"), (after.State, after.ReasonCode));
+    }
+
+    [Fact]
+    public async Task Rule3_a_notice_published_by_provider_id_before_notices_named_companies_approves_the_company_that_provider_registered()
+    {
+        var program = await _s.Program();
+        var (tenant, _) = await _s.Tenant();
+        var (provider, code) = await _s.Provider();
+        var unknown = Scenario.Unique("prov");
+        var voucher = await _s.ActiveVoucher(program, tenant);
+        // Notices as they were stored before they named companies: by provider id only (one of a provider that never registered).
+        foreach (var named in new[] { provider, unknown })
+        {
+            await cluster.Database.ScalarAsync<int>("""
+                INSERT INTO program_provider_notices (program_id, batch_id, provider_id, approved, effective_from, published_at)
+                VALUES (@p, '2025-b1', @x, true, @e, @e) RETURNING 1
+                """, ("p", program), ("x", named), ("e", _s.Now.AddDays(-10)));
+        }
+        var programGrain = cluster.Grains.GetGrain<IVoucherProgramGrain>(program);
+        Assert.False(await programGrain.IsCompanyApproved(code, _s.Now)); // this activation read the notices before
+
+        await cluster.Grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
+
+        Assert.True(await programGrain.IsCompanyApproved(code, _s.Now));
+        Assert.True((await Voucher(voucher.Id).HoldFunds(Rental(tenant, provider, code, _s.Now.AddDays(1), 1_000))).Accepted);
+        Assert.Equal(code, await cluster.Database.ScalarAsync<string>(
+            "SELECT credit_code FROM program_provider_notices WHERE program_id = @p AND provider_id = @x", ("p", program), ("x", provider)));
+        Assert.Equal(0L, await cluster.Database.ScalarAsync<long>(
+            "SELECT count(credit_code) FROM program_provider_notices WHERE program_id = @p AND provider_id = @x", ("p", program), ("x", unknown)));
+        Assert.Equal([code], (await programGrain.Notices()).Select(n => n.CreditCode));
     }
 
     [Fact]
@@ -376,8 +434,7 @@ public sealed class VoucherRuleTests(VoucherCluster cluster)
         Assert.Equal(1_000, confirmed.VoucherFen);
 
         // Removed from now on, before the confirmed rental starts.
-        await cluster.Grains.GetGrain<IVoucherProgramGrain>(program)
-            .PublishProviderNotice(new ProviderNotice(Scenario.Unique("batch"), provider, false, _s.Now));
+        await _s.Notice(program, provider, approved: false, _s.Now);
         var after = await _s.Bid(tenant, _s.Order(hours: 2, startInHours: 3, provinces: ["Qinghai"], voucherId: voucher.Id));
         Assert.Equal((BidState.Rejected, "provider-not-approved"), (after.State, after.ReasonCode));
 

@@ -54,9 +54,16 @@ public sealed class Scenario(IGrainFactory grains, TimeProvider clock)
         return id;
     }
 
-    public async Task Approve(string programId, string providerId, DateTimeOffset? from = null, string? batch = null) =>
+    public Task Approve(string programId, string providerId, DateTimeOffset? from = null, string? batch = null) =>
+        Notice(programId, providerId, approved: true, from ?? Now.AddDays(-30), batch);
+
+    /// <summary>A notice that approves or removes the provider's company (by the credit code it registered).</summary>
+    public async Task Notice(string programId, string providerId, bool approved, DateTimeOffset from, string? batch = null)
+    {
+        var provider = await Grains.GetGrain<IProviderGrain>(providerId).Get() ?? throw new InvalidOperationException($"provider {providerId} is not registered");
         await Grains.GetGrain<IVoucherProgramGrain>(programId)
-            .PublishProviderNotice(new ProviderNotice(batch ?? Unique("batch"), providerId, true, from ?? Now.AddDays(-30)));
+            .PublishProviderNotice(new ProviderNotice(batch ?? Unique("batch"), provider.Registration.CreditCode, approved, from, providerId));
+    }
 
     public async Task<(string Id, string CreditCode)> Tenant(string province = "Beijing", TenantKind kind = TenantKind.Sme,
         IReadOnlyList<string>? relatedParties = null, string? creditCode = null, bool verified = true)

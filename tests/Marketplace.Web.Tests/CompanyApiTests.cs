@@ -49,6 +49,32 @@ public sealed class CompanyApiTests(PlatformCluster web)
     }
 
     [Fact]
+    public async Task Rule3_an_admin_approves_a_company_by_its_credit_code_and_a_code_that_is_not_one_is_422()
+    {
+        var program = await _s.Program();
+        var admin = web.Admin();
+        var notice = new { batchId = Scenario.Unique("batch"), effectiveFrom = DateTimeOffset.UtcNow.AddDays(-1) };
+
+        var bad = await Problem(await admin.PutAsJsonAsync($"/api/v1/programs/{program}/companies/91110000NOTACODE0", notice),
+            HttpStatusCode.UnprocessableEntity, "validation");
+        Assert.True(bad.GetProperty("errors").TryGetProperty("creditCode", out _), bad.ToString());
+
+        // A company approved before it registers; the same company named again through the provider it then registers is
+        // one notice per batch (same terms: the same answer; other terms: 409).
+        var code = Scenario.NewCreditCode("Gansu");
+        var approved = await admin.PutAsJsonAsync($"/api/v1/programs/{program}/companies/{code}", notice);
+        Assert.Equal(HttpStatusCode.OK, approved.StatusCode);
+        var view = await approved.Content.ReadFromJsonAsync<JsonElement>();
+        var stored = Assert.Single(view.GetProperty("providerNotices").EnumerateArray());
+        Assert.Equal((code, true), (stored.GetProperty("creditCode").GetString(), stored.GetProperty("approved").GetBoolean()));
+
+        var (provider, _) = await _s.Provider(creditCode: code);
+        Assert.Equal(HttpStatusCode.OK, (await admin.PutAsJsonAsync($"/api/v1/programs/{program}/providers/{provider}", notice)).StatusCode);
+        await Problem(await admin.DeleteAsync($"/api/v1/programs/{program}/providers/{provider}?batchId={notice.batchId}&effectiveFrom=2026-01-01T00:00:00Z"),
+            HttpStatusCode.Conflict, "notice-exists");
+    }
+
+    [Fact]
     public async Task Rule4_a_pool_beyond_the_gpus_installed_at_its_site_is_422_site_capacity_exceeded()
     {
         var id = Scenario.Unique("prov");

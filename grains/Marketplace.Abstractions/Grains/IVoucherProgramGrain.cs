@@ -9,10 +9,11 @@ public interface IVoucherProgramGrain : IGrainWithStringKey
 
     [Alias("get")] Task<ProgramView?> Get();
 
-    /// <summary>Records a notice that approves or removes a provider from its effective date.</summary>
+    /// <summary>Records a notice that approves or removes a company (by credit code) from its effective date.</summary>
     [Alias("notice")] Task<ProgramView> PublishProviderNotice(ProviderNotice notice);
 
-    [Alias("is-approved"), Orleans.Concurrency.AlwaysInterleave] Task<bool> IsProviderApproved(string providerId, DateTimeOffset on);
+    /// <summary>Whether the company with this credit code is approved on the date (rule 3).</summary>
+    [Alias("is-approved"), Orleans.Concurrency.AlwaysInterleave] Task<bool> IsCompanyApproved(string creditCode, DateTimeOffset on);
 
     /// <summary>Every approval notice, in the order they take effect (rule 3 reads them with <see cref="Domain.FundingRules"/>).</summary>
     [Alias("notices"), Orleans.Concurrency.AlwaysInterleave] Task<IReadOnlyList<ProviderNotice>> Notices();

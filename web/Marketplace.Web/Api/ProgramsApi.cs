@@ -76,17 +76,32 @@ internal static class ProgramsApi
         .WithSummary("A voucher program with its totals and approved-provider notices")
         .Produces<ProgramView>();
 
-        programs.MapPut("/{id}/providers/{providerId}", (string id, string providerId, ProviderApprovalRequest request, GrainCalls grains, HttpContext context) =>
-            PublishNotice(id, providerId, request.BatchId, request.EffectiveFrom, approved: true, grains, context))
+        // A programme approves a company (its credit code); the approval applies to every site it lists. The office may
+        // name the company by its code, or by the provider id it registered under.
+        programs.MapPut("/{id}/companies/{creditCode}", (string id, string creditCode, ProviderApprovalRequest request, GrainCalls grains, HttpContext context) =>
+            PublishNotice(id, Named.Company(creditCode), request.BatchId, request.EffectiveFrom, approved: true, grains, context))
             .RequireAuthorization(Names.Policies.Admin)
-            .WithSummary("Approve a provider for the program from a date, in a notice batch (admin)")
+            .WithSummary("Approve a company (by unified social credit code) for the program from a date, in a notice batch (admin)")
+            .Produces<ProgramView>();
+
+        programs.MapDelete("/{id}/companies/{creditCode}", (string id, string creditCode, string? batchId, DateTimeOffset? effectiveFrom,
+                GrainCalls grains, HttpContext context) =>
+            PublishNotice(id, Named.Company(creditCode), batchId, effectiveFrom, approved: false, grains, context))
+            .RequireAuthorization(Names.Policies.Admin)
+            .WithSummary("Remove a company (by unified social credit code) from the program from a date, in a notice batch (admin)")
+            .Produces<ProgramView>();
+
+        programs.MapPut("/{id}/providers/{providerId}", (string id, string providerId, ProviderApprovalRequest request, GrainCalls grains, HttpContext context) =>
+            PublishNotice(id, Named.Provider(providerId), request.BatchId, request.EffectiveFrom, approved: true, grains, context))
+            .RequireAuthorization(Names.Policies.Admin)
+            .WithSummary("Approve a provider's company for the program from a date, in a notice batch (admin)")
             .Produces<ProgramView>();
 
         programs.MapDelete("/{id}/providers/{providerId}", (string id, string providerId, string? batchId, DateTimeOffset? effectiveFrom,
                 GrainCalls grains, HttpContext context) =>
-            PublishNotice(id, providerId, batchId, effectiveFrom, approved: false, grains, context))
+            PublishNotice(id, Named.Provider(providerId), batchId, effectiveFrom, approved: false, grains, context))
             .RequireAuthorization(Names.Policies.Admin)
-            .WithSummary("Remove a provider from the program from a date, in a notice batch (admin)")
+            .WithSummary("Remove a provider's company from the program from a date, in a notice batch (admin)")
             .Produces<ProgramView>();
 
         programs.MapGet("/{id}/ledger", async (string id, int? page, int? pageSize, GrainCalls grains, ReadModels read, HttpContext context, CancellationToken ct) =>
@@ -129,10 +144,19 @@ internal static class ProgramsApi
         CancellationToken ct) =>
         await forecasts.ForecastAsync(id, ct) is { } forecast ? TypedResults.Ok(forecast) : (ProblemHttpResult)Problems.NotFound(context, "program", id);
 
-    private static async Task<IResult> PublishNotice(string id, string providerId, string? batchId, DateTimeOffset? effectiveFrom, bool approved,
+    /// <summary>How a notice names the company it approves or removes: by credit code, or by a provider's id.</summary>
+    private sealed record Named(string? CreditCode, string? ProviderId)
+    {
+        public static Named Company(string creditCode) => new(creditCode, null);
+
+        public static Named Provider(string providerId) => new(null, providerId);
+    }
+
+    private static async Task<IResult> PublishNotice(string id, Named company, string? batchId, DateTimeOffset? effectiveFrom, bool approved,
         GrainCalls grains, HttpContext context)
     {
-        var check = new Check().Id(providerId, "providerId").Id(batchId, "batchId").Required(effectiveFrom, "effectiveFrom");
+        var check = new Check().Id(batchId, "batchId").Required(effectiveFrom, "effectiveFrom");
+        check = company.ProviderId is { } named ? check.Id(named, "providerId") : check.CreditCodeOf(company.CreditCode, "creditCode");
         if (!check.Ok)
         {
             return check.Problem();
@@ -142,12 +166,18 @@ internal static class ProgramsApi
         {
             return Problems.NotFound(context, "program", id);
         }
-        // A notice for a provider that never registered would approve (or remove) an id anyone could register later.
-        if (await grains.Run(c => c.GetGrain<IProviderGrain>(providerId).Get()) is null)
+        var creditCode = company.CreditCode;
+        if (company.ProviderId is { } providerId)
         {
-            return Problems.NotFound(context, "provider", providerId);
+            // A notice for a provider that never registered would approve (or remove) an id anyone could register later;
+            // a registered one names its company.
+            if (await grains.Run(c => c.GetGrain<IProviderGrain>(providerId).Get()) is not { } provider)
+            {
+                return Problems.NotFound(context, "provider", providerId);
+            }
+            creditCode = provider.Registration.CreditCode;
         }
-        var notice = new ProviderNotice(batchId!, providerId, approved, effectiveFrom!.Value.ToUniversalTime());
+        var notice = new ProviderNotice(batchId!, creditCode!, approved, effectiveFrom!.Value.ToUniversalTime(), company.ProviderId);
         return Results.Ok(await grains.Run(_ => program.PublishProviderNotice(notice)));
     }
 }
