@@ -54,6 +54,9 @@ silo_dir="$MK_ROOT/silo/Marketplace.Silo/bin/Release/net10.0"
 web_dir="$MK_ROOT/web/Marketplace.Web/bin/Release/net10.0"
 load_dir="$MK_ROOT/load/Marketplace.Load/bin/Release/net10.0"
 url="http://127.0.0.1:$port"
+# The admin API client the demo activity signs in with (client credentials); a new secret each start replaces the last.
+automation_client="demo-automation"
+automation_secret="$(head -c 32 /dev/urandom | base64 | tr -d '/+=')"
 
 # The supervised processes by name (silo-0 .. silo-N, web, demo): the running one's pid, when it started, the delay
 # before its next restart, and when a restart is due for one that is down.
@@ -72,10 +75,12 @@ launch() {
       ;;
     web)
       (cd "$web_dir" && ASPNETCORE_ENVIRONMENT=Development ASPNETCORE_URLS="$url" Auth__Oidc__Issuer="$url/" Accounts__DemoUsers=true \
+        Accounts__AutomationClientId="$automation_client" Accounts__AutomationClientSecret="$automation_secret" \
         exec dotnet Marketplace.Web.dll) >>"$logs/web.log" 2>&1 &
       ;;
     demo)
-      (cd "$load_dir" && exec dotnet Marketplace.Load.dll demo --url "$url") >>"$logs/demo.log" 2>&1 &
+      (cd "$load_dir" && MARKETPLACE_CLIENT_ID="$automation_client" MARKETPLACE_CLIENT_SECRET="$automation_secret" \
+        exec dotnet Marketplace.Load.dll demo --url "$url") >>"$logs/demo.log" 2>&1 &
       ;;
   esac
   pid_of[$name]=$!

@@ -59,6 +59,11 @@ finish() { stop_system; mk_pg_stop bench; }
 trap finish EXIT
 trap 'exit 130' INT TERM
 
+# The admin API client the load tool signs in with (client credentials): registered by the web tier from these settings.
+export MARKETPLACE_CLIENT_ID="bench-automation"
+MARKETPLACE_CLIENT_SECRET="$(head -c 32 /dev/urandom | base64 | tr -d '/+=')"
+export MARKETPLACE_CLIENT_SECRET
+
 # start_system N: a fresh database, migrated, then N silos and the web tier; sets $url and $watch.
 start_system() {
   local silos="$1" i db="bench_${1}silo"
@@ -76,6 +81,7 @@ start_system() {
     watch+=(--watch "silo-$i=$!")
   done
   (cd "$web_dir" && ASPNETCORE_ENVIRONMENT=Development ASPNETCORE_URLS="http://127.0.0.1:8190" RateLimiting__PermitsPerSecond=100000 RateLimiting__Burst=100000 \
+    Accounts__AutomationClientId="$MARKETPLACE_CLIENT_ID" Accounts__AutomationClientSecret="$MARKETPLACE_CLIENT_SECRET" \
     exec dotnet Marketplace.Web.dll) >"$logs/web-$silos.log" 2>&1 &
   pids+=($!)
   watch+=(--watch "web=$!")

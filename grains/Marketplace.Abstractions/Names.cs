@@ -31,6 +31,12 @@ public static class Names
         public const string Subject = "sub";
     }
 
+    public static class Auth
+    {
+        /// <summary>The scope a client asks for to call the API (dashboards, API clients, the load tool).</summary>
+        public const string ApiScope = "marketplace";
+    }
+
     public static class Policies
     {
         public const string Sme = "sme";

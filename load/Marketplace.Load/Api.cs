@@ -48,16 +48,42 @@ public sealed class Api : IDisposable
 
     public Uri BaseUrl { get; }
 
-    /// <summary>A development token for a role; the endpoint is rate limited per address, so callers get each token once.</summary>
-    public async Task<string> TokenAsync(string role, string? tenantId = null, string? providerId = null, CancellationToken cancel = default)
+    /// <summary>
+    /// A token for an API client from the marketplace's OpenID Connect token endpoint (client credentials), and how long
+    /// it lasts. Not answered while the web tier has not registered the client yet (it does so as it starts): retried.
+    /// </summary>
+    public async Task<(string Token, TimeSpan Lifetime)> ClientTokenAsync(string clientId, string secret, CancellationToken cancel)
     {
-        var answer = await SendAsync(HttpMethod.Post, "/api/v1/auth/dev-token", null, new { role, tenantId, providerId }, null, cancel);
-        if (!answer.Ok || answer.Text("token") is not { } token)
+        for (var attempt = 1; ; attempt++)
         {
-            throw new InvalidOperationException($"no development token for {role} ({(int)answer.Status} {answer.Problem}); is the web tier running in Development?");
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/connect/token")
+            {
+                Content = new FormUrlEncodedContent(new Dictionary<string, string>
+                {
+                    ["grant_type"] = "client_credentials",
+                    ["client_id"] = clientId,
+                    ["client_secret"] = secret,
+                    ["scope"] = Names.Auth.ApiScope,
+                }),
+            };
+            using var response = await _http.SendAsync(request, cancel);
+            var body = await response.Content.ReadFromJsonAsync<JsonElement>(cancel);
+            if (response.IsSuccessStatusCode && body.TryGetProperty("access_token", out var token) && token.GetString() is { } text)
+            {
+                var seconds = body.TryGetProperty("expires_in", out var expires) ? expires.GetInt32() : 3600;
+                return (text, TimeSpan.FromSeconds(seconds));
+            }
+            var error = body.ValueKind == JsonValueKind.Object && body.TryGetProperty("error", out var e) ? e.GetString() : null;
+            if (attempt >= TokenAttempts || !(error is "invalid_client" || (int)response.StatusCode is 429 or >= 500))
+            {
+                throw new InvalidOperationException($"no token for client {clientId} ({(int)response.StatusCode} {error}); is it registered (Accounts:AutomationClientId on the web tier)?");
+            }
+            await Task.Delay(TimeSpan.FromSeconds(1), cancel);
         }
-        return token;
     }
+
+    /// <summary>How often a token request is tried while the web tier starts (a second apart).</summary>
+    private const int TokenAttempts = 60;
 
     public Task<Answer> GetAsync(string path, string token, CancellationToken cancel = default) =>
         SendAsync(HttpMethod.Get, path, token, null, null, cancel);

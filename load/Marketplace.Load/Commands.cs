@@ -11,6 +11,8 @@ public static class Commands
                                       [--max-in-flight N] [--check-db CONNSTRING] [--out DIR] [--label TEXT] [--watch name=pid ...]
                Marketplace.Load check --db CONNSTRING
                Marketplace.Load backtest [--seed N] [--programmes N] [--out FILE]
+        demo and bench sign in as the admin API client named by MARKETPLACE_CLIENT_ID and MARKETPLACE_CLIENT_SECRET (the web
+        tier's Accounts:AutomationClientId and Accounts:AutomationClientSecret) and make one API client per organisation.
         """;
 
     public static int Unknown(string verb)
@@ -24,7 +26,7 @@ public static class Commands
         Reject(options, "url", "rate", "tenants", "pool-gpus");
         using var api = new Api(Url(options));
         var tally = new Tally();
-        var setup = new Setup(api, Log);
+        var setup = new Setup(api, Automation.FromEnvironment(), Log);
         var market = await WaitForMarketAsync(() => setup.RunAsync("demo", options.Integer("tenants", 16, 1, 500), options.Integer("pool-gpus", 256, 1, 100_000),
             DateTimeOffset.UtcNow, stop), stop);
         var hubs = await ConnectAsync(api.BaseUrl, market.Tenants, tally.PushedFill, stop);
@@ -60,7 +62,7 @@ public static class Commands
         var maxInFlight = options.Integer("max-in-flight", 512, 1, 100_000);
         var cpu = ProcessCpu.Of(options.All("watch").Append($"load-tool={Environment.ProcessId}"));
         using var api = new Api(Url(options));
-        var market = await WaitForMarketAsync(() => new Setup(api, Log).RunAsync(options.Text("tenant-prefix", "bench"), options.Integer("tenants", 32, 1, 2_000),
+        var market = await WaitForMarketAsync(() => new Setup(api, Automation.FromEnvironment(), Log).RunAsync(options.Text("tenant-prefix", "bench"), options.Integer("tenants", 32, 1, 2_000),
             options.Integer("pool-gpus", 1024, 1, 100_000), DateTimeOffset.UtcNow, abort), abort);
         var mix = new BidMix(VoucherShare: options.Number("voucher-share", 0.1, 0, 1), GtcShare: 0.2, LowballShare: 0);
         var runId = $"{DateTimeOffset.UtcNow:yyyyMMdd-HHmmss}-{(rate is { } r ? $"r{r:F0}" : $"c{concurrency}")}";
@@ -190,7 +192,7 @@ public static class Commands
         var hubs = new List<TenantHub>();
         foreach (var tenant in tenants)
         {
-            hubs.Add(await TenantHub.ConnectAsync(url, tenant.Token, filled, stop));
+            hubs.Add(await TenantHub.ConnectAsync(url, tenant.Credential, filled, stop));
         }
         return hubs;
     }

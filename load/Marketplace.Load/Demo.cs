@@ -109,7 +109,7 @@ public sealed class Demo(Api api, Bids bids, Tally tally, Market market, double 
         var pool = market.Pools[random.Next(market.Pools.Count)];
         var ask = pool.AskFenPerGpuHour * random.Next(90, 111) / 100;
         var answer = await api.SendAsync(HttpMethod.Patch, $"/api/v1/providers/{pool.Site.ProviderId}/pools/{pool.PoolId}",
-            market.ProviderTokens[pool.Site.ProviderId], new { askFenPerGpuHour = ask }, null, stop);
+            market.Providers[pool.Site.ProviderId].Token, new { askFenPerGpuHour = ask }, null, stop);
         return answer.Ok ? $"{pool.PoolId} now asks {ask} fen per GPU-hour" : Failed("price change", answer);
     }
 
@@ -117,7 +117,7 @@ public sealed class Demo(Api api, Bids bids, Tally tally, Market market, double 
     {
         var pool = market.Pools[random.Next(market.Pools.Count)];
         var from = Hours.ToTime(Hours.FirstBookable(DateTimeOffset.UtcNow) + random.Next(6, 200));
-        var answer = await api.PostAsync($"/api/v1/providers/{pool.Site.ProviderId}/pools/{pool.PoolId}/outages", market.ProviderTokens[pool.Site.ProviderId],
+        var answer = await api.PostAsync($"/api/v1/providers/{pool.Site.ProviderId}/pools/{pool.PoolId}/outages", market.Providers[pool.Site.ProviderId].Token,
             new { from, to = from.AddHours(2), reason = "Cooling maintenance" }, cancel: stop);
         if (!answer.Ok)
         {

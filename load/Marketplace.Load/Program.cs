@@ -4,6 +4,7 @@
 //         [--check-db CONN] [--out DIR] [--label TEXT] [--watch name=pid ...]      measures and writes load/results/
 //   check --db CONN                                                               the invariant checker over a database
 //   backtest [--seed 1] [--programmes 20] [--out FILE]                            the programme forecast, day 60 against day 120
+// demo and bench sign in with client credentials: MARKETPLACE_CLIENT_ID and MARKETPLACE_CLIENT_SECRET name an admin API client.
 using Marketplace.Load;
 
 // Not disposed: SIGTERM may arrive while the process is already returning from Main.

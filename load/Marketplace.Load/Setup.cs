@@ -4,17 +4,36 @@ using Polly.Retry;
 
 namespace Marketplace.Load;
 
-/// <summary>A tenant ready to trade: its token and, when it has one, its voucher and whether the voucher can pay.</summary>
-public sealed record Tenant(TenantPlan Plan, string Token, string? VoucherId, bool VoucherActive);
+/// <summary>A tenant ready to trade: its API client and, when it has one, its voucher and whether the voucher can pay.</summary>
+public sealed record Tenant(TenantPlan Plan, Credential Credential, string? VoucherId, bool VoucherActive)
+{
+    /// <summary>The tenant's access token as it is now (renewed before it expires).</summary>
+    public string Token => Credential.Token;
+}
 
-/// <summary>What setup made: the pools to trade against and the tenants with their tokens.</summary>
-public sealed record Market(IReadOnlyList<PoolPlan> Pools, IReadOnlyList<Tenant> Tenants, IReadOnlyDictionary<string, string> ProviderTokens);
+/// <summary>What setup made: the pools to trade against, the tenants, and each provider's API client.</summary>
+public sealed record Market(IReadOnlyList<PoolPlan> Pools, IReadOnlyList<Tenant> Tenants, IReadOnlyDictionary<string, Credential> Providers);
+
+/// <summary>
+/// The admin API client the tool starts from (the web tier registers it from Accounts:AutomationClientId and
+/// Accounts:AutomationClientSecret). The secret comes from the environment only, never the command line.
+/// </summary>
+public sealed record Automation(string ClientId, string Secret)
+{
+    public const string ClientIdVariable = "MARKETPLACE_CLIENT_ID";
+    public const string SecretVariable = "MARKETPLACE_CLIENT_SECRET";
+
+    public static Automation FromEnvironment() =>
+        Environment.GetEnvironmentVariable(ClientIdVariable) is { Length: > 0 } id && Environment.GetEnvironmentVariable(SecretVariable) is { Length: > 0 } secret
+            ? new Automation(id, secret)
+            : throw new ArgumentException($"set {ClientIdVariable} and {SecretVariable} to an admin API client of the marketplace (run.sh and load/bench.sh do)");
+}
 
 /// <summary>
 /// Builds the simulated market through the public API, idempotently: ids are fixed, a 409 means "already there", and
 /// programs, providers and tenants are registered with calls that update what exists. Transient answers are retried.
 /// </summary>
-public sealed class Setup(Api api, Action<string> log)
+public sealed class Setup(Api api, Automation automation, Action<string> log)
 {
     private readonly ResiliencePipeline<Answer> _retry = new ResiliencePipelineBuilder<Answer>()
         .AddRetry(new RetryStrategyOptions<Answer>
@@ -32,16 +51,16 @@ public sealed class Setup(Api api, Action<string> log)
 
     public async Task<Market> RunAsync(string tenantPrefix, int tenantCount, int gpusPerPool, DateTimeOffset now, CancellationToken cancel)
     {
-        var admin = await api.TokenAsync(Names.Roles.Admin, cancel: cancel);
+        var admin = (await Credential.SignInAsync(api, automation.ClientId, automation.Secret, cancel)).Token;
         await ProgramsAsync(admin, now, cancel);
         var pools = World.Pools(gpusPerPool);
-        var providerTokens = new Dictionary<string, string>(StringComparer.Ordinal);
+        var providers = new Dictionary<string, Credential>(StringComparer.Ordinal);
         for (var i = 0; i < World.Sites.Count; i++)
         {
             var site = World.Sites[i];
-            var token = await api.TokenAsync(Names.Roles.Provider, providerId: site.ProviderId, cancel: cancel);
-            providerTokens[site.ProviderId] = token;
-            await ProviderAsync(site, i, token, admin, pools.Where(p => p.Site == site), cancel);
+            var client = await ClientAsync(admin, Names.Roles.Provider, null, site.ProviderId, cancel);
+            providers[site.ProviderId] = client;
+            await ProviderAsync(site, i, client.Token, admin, pools.Where(p => p.Site == site), cancel);
             await ApproveAsync(admin, site.ProviderId, cancel);
         }
         log($"{World.Sites.Count} providers with {pools.Count} pools in the national hub regions; {World.ProgramRegions.Count} voucher programs");
@@ -49,11 +68,22 @@ public sealed class Setup(Api api, Action<string> log)
         var tenants = new List<Tenant>();
         foreach (var plan in World.Tenants(tenantPrefix, tenantCount))
         {
-            var token = await api.TokenAsync(Names.Roles.Sme, tenantId: plan.Id, cancel: cancel);
-            tenants.Add(await TenantAsync(plan, token, admin, cancel));
+            tenants.Add(await TenantAsync(plan, await ClientAsync(admin, Names.Roles.Sme, plan.Id, null, cancel), admin, cancel));
         }
         log($"{tenants.Count} tenants, {tenants.Count(t => t.VoucherActive)} with an active voucher, {tenants.Count(t => t.VoucherId is not null && !t.VoucherActive)} with a voucher still to register");
-        return new Market(pools, tenants, providerTokens);
+        return new Market(pools, tenants, providers);
+    }
+
+    /// <summary>An API client acting for one organisation, made by the admin client, signed in.</summary>
+    private async Task<Credential> ClientAsync(string admin, string role, string? tenantId, string? providerId, CancellationToken cancel)
+    {
+        var made = await CallAsync(() => api.PostAsync("/api/v1/clients", admin,
+            new { displayName = $"load tool: {tenantId ?? providerId}", role, tenantId, providerId }, cancel: cancel), cancel);
+        if (!made.Ok || made.Text("clientId") is not { } clientId || made.Text("clientSecret") is not { } secret)
+        {
+            throw new InvalidOperationException($"no API client for {tenantId ?? providerId}: {(int)made.Status} {made.Problem}");
+        }
+        return await Credential.SignInAsync(api, clientId, secret, cancel);
     }
 
     private async Task ProgramsAsync(string admin, DateTimeOffset now, CancellationToken cancel)
@@ -106,8 +136,9 @@ public sealed class Setup(Api api, Action<string> log)
     private Task VerifyAsync(string admin, string party, string id, CancellationToken cancel) =>
         ExpectAsync($"verification of {party} {id}", () => api.PostAsync($"/api/v1/companies/{party}/{id}/verify", admin, null, cancel: cancel), cancel);
 
-    private async Task<Tenant> TenantAsync(TenantPlan plan, string token, string admin, CancellationToken cancel)
+    private async Task<Tenant> TenantAsync(TenantPlan plan, Credential client, string admin, CancellationToken cancel)
     {
+        var token = client.Token;
         await ExpectAsync($"tenant {plan.Id}", () => api.PostAsync("/api/v1/tenants", token, new
         {
             name = plan.Name, kind = plan.Kind.ToString(), province = plan.Province, creditCode = plan.CreditCode,
@@ -127,14 +158,14 @@ public sealed class Setup(Api api, Action<string> log)
         }
         if (voucherId is null || !plan.RegistersActivity)
         {
-            return new Tenant(plan, token, voucherId, false);
+            return new Tenant(plan, client, voucherId, false);
         }
         var registered = await CallAsync(() => api.PostAsync($"/api/v1/vouchers/{voucherId}/activity", token, new
         {
             title = "Fine-tuning a domain model", description = $"{plan.Name} adapts an open model to its customers' documents.", plannedGpuHours = 2_000,
         }), cancel);
         var voucher = await CallAsync(() => api.GetAsync($"/api/v1/vouchers/{voucherId}", token, cancel), cancel);
-        return new Tenant(plan, token, voucherId, registered.Ok || voucher.Text("state") == nameof(VoucherState.Active));
+        return new Tenant(plan, client, voucherId, registered.Ok || voucher.Text("state") == nameof(VoucherState.Active));
     }
 
     /// <summary>Calls until the answer is not transient; success and 409 (made on an earlier run) are both fine.</summary>

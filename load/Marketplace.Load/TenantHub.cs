@@ -16,12 +16,12 @@ public sealed class TenantHub : IAsyncDisposable
 
     private TenantHub(HubConnection connection) => _connection = connection;
 
-    public static async Task<TenantHub> ConnectAsync(Uri baseUrl, string token, Action<string, long> filled, CancellationToken cancel)
+    public static async Task<TenantHub> ConnectAsync(Uri baseUrl, Credential credential, Action<string, long> filled, CancellationToken cancel)
     {
         var connection = new HubConnectionBuilder()
             .WithUrl(new Uri(baseUrl, Names.Hub.Path), o =>
             {
-                o.AccessTokenProvider = () => Task.FromResult<string?>(token);
+                o.AccessTokenProvider = () => Task.FromResult<string?>(credential.Token);
                 o.Transports = HttpTransportType.WebSockets;
                 o.SkipNegotiation = true;
             })

@@ -13,12 +13,20 @@ public sealed class LoadToolTests : IAsyncLifetime
     private ProcessCluster _system = null!;
     private DirectoryInfo _results = null!;
 
+    // The admin API client the tool signs in with (client credentials), as run.sh and bench.sh register it.
+    private const string AutomationClient = "load-tool-test";
+    private static readonly string AutomationSecret = Convert.ToHexString(global::System.Security.Cryptography.RandomNumberGenerator.GetBytes(24));
+
     private static string LoadDll => Path.Combine(ProcessCluster.RepositoryRoot, "load", "Marketplace.Load", "bin", ProcessCluster.Configuration, "net10.0",
         "Marketplace.Load.dll");
 
     public async Task InitializeAsync()
     {
-        _system = await ProcessCluster.StartAsync(label: "loadtool");
+        _system = await ProcessCluster.StartAsync(label: "loadtool", webSettings: new Dictionary<string, string?>
+        {
+            ["Accounts__AutomationClientId"] = AutomationClient,
+            ["Accounts__AutomationClientSecret"] = AutomationSecret,
+        });
         _results = Directory.CreateTempSubdirectory("marketplace-load-");
     }
 
@@ -35,7 +43,8 @@ public sealed class LoadToolTests : IAsyncLifetime
         [
             LoadDll, "bench", "--url", _system.WebUrl.ToString(), "--rate", $"{Rate}", "--duration", $"{Seconds}", "--warmup", "0", "--tenants", "4",
             "--out", _results.FullName, "--label", "smoke", "--check-db", _system.Database.ConnectionString,
-        ], new Dictionary<string, string?>(), TimeSpan.FromMinutes(3));
+        ], new Dictionary<string, string?> { ["MARKETPLACE_CLIENT_ID"] = AutomationClient, ["MARKETPLACE_CLIENT_SECRET"] = AutomationSecret },
+            TimeSpan.FromMinutes(3));
         Assert.True(exitCode == 0, $"the load tool exited with {exitCode}:\n{string.Join("\n", output.TakeLast(40))}");
         var result = JsonDocument.Parse(await File.ReadAllTextAsync(Assert.Single(_results.GetFiles("bench-*.json")).FullName)).RootElement;
 

@@ -6,7 +6,7 @@ using static OpenIddict.Abstractions.OpenIddictConstants;
 namespace Marketplace.Web.Accounts;
 
 /// <summary>Accounts made at start-up ("Accounts" section).</summary>
-public sealed class AccountSeedSettings
+public sealed class AccountSeedSettings : System.ComponentModel.DataAnnotations.IValidatableObject
 {
     public const string Section = "Accounts";
 
@@ -15,10 +15,29 @@ public sealed class AccountSeedSettings
 
     public string? FirstAdminPassword { get; set; }
 
+    /// <summary>
+    /// An admin API client (client credentials) a deployment's automation and the load tool start from: registered once,
+    /// if no client has this id. They make a client per organisation they act for through <c>POST /api/v1/clients</c>.
+    /// </summary>
+    public string? AutomationClientId { get; set; }
+
+    /// <summary>Its secret, at least <see cref="MinAutomationSecretLength"/> characters (from the environment, never the repository).</summary>
+    public string? AutomationClientSecret { get; set; }
+
+    public const int MinAutomationSecretLength = 32;
+
     /// <summary>Development only: one demo user per role (run.sh turns it on), all with <see cref="DemoPassword"/>.</summary>
     public bool DemoUsers { get; set; }
 
     public string DemoPassword { get; set; } = "demo-password-2026";
+
+    public IEnumerable<System.ComponentModel.DataAnnotations.ValidationResult> Validate(System.ComponentModel.DataAnnotations.ValidationContext validationContext)
+    {
+        if (AutomationClientId is { Length: > 0 } && (AutomationClientSecret?.Length ?? 0) < MinAutomationSecretLength)
+        {
+            yield return new($"Accounts:AutomationClientSecret must be at least {MinAutomationSecretLength} characters when Accounts:AutomationClientId is set");
+        }
+    }
 
     internal static readonly IReadOnlyList<(string Email, Organisation Organisation)> Demo =
     [
@@ -36,9 +55,12 @@ public sealed class AccountSeedSettings
 internal sealed class AccountSeeder(IServiceScopeFactory scopes, IConfiguration configuration, IWebHostEnvironment environment, OidcSettings oidc,
     ILogger<AccountSeeder> logger) : BackgroundService
 {
+    // Bound when the host starts, so a bad setting stops the web tier with one line rather than failing later.
+    private readonly AccountSeedSettings _settings = Storage.Hosting.StartupCheck.Bind<AccountSeedSettings>(configuration, AccountSeedSettings.Section);
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var settings = Storage.Hosting.StartupCheck.Bind<AccountSeedSettings>(configuration, AccountSeedSettings.Section);
+        var settings = _settings;
         while (!stoppingToken.IsCancellationRequested)
         {
             try
@@ -96,6 +118,22 @@ internal sealed class AccountSeeder(IServiceScopeFactory scopes, IConfiguration 
                 dashboards.RedirectUris.Add(new Uri(uri));
             }
             await applications.CreateAsync(dashboards, cancellationToken);
+        }
+
+        if (settings.AutomationClientId is { Length: > 0 } automation)
+        {
+            // The setting is the truth: a secret changed in the environment replaces the stored one (rotation by restart).
+            if (await applications.FindByClientIdAsync(automation, cancellationToken) is not { } existing)
+            {
+                await ApiClients.CreateAsync(applications, automation, "Automation (admin)", new Organisation(Names.Roles.Admin, null, null), cancellationToken,
+                    settings.AutomationClientSecret);
+                logger.LogInformation("Registered the automation client {ClientId}", automation);
+            }
+            else if (!await applications.ValidateClientSecretAsync(existing, settings.AutomationClientSecret!, cancellationToken))
+            {
+                await applications.UpdateAsync(existing, settings.AutomationClientSecret!, cancellationToken);
+                logger.LogInformation("Replaced the secret of the automation client {ClientId}", automation);
+            }
         }
 
         var registration = scope.ServiceProvider.GetRequiredService<AccountRegistration>();

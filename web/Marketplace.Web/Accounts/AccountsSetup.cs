@@ -59,7 +59,7 @@ internal static class AccountsSetup
     /// <summary>The dashboards' public client (authorization code with PKCE).</summary>
     public const string DashboardClientId = "marketplace-dashboards";
 
-    public const string ApiScope = "marketplace";
+    public const string ApiScope = Names.Auth.ApiScope;
 
     public const int MaxFailedSignIns = 5;
 

@@ -15,11 +15,14 @@ internal static class ApiClients
     private const string TenantProperty = "marketplace_tenant_id";
     private const string ProviderProperty = "marketplace_provider_id";
 
-    /// <summary>Registers a confidential client; answers its secret, which is stored only as a hash.</summary>
+    /// <summary>
+    /// Registers a confidential client; answers its secret, which is stored only as a hash. The secret is made here unless
+    /// the deployment chose it (<see cref="AccountSeedSettings.AutomationClientSecret"/>).
+    /// </summary>
     public static async Task<string> CreateAsync(IOpenIddictApplicationManager applications, string clientId, string displayName,
-        Organisation organisation, CancellationToken cancellationToken)
+        Organisation organisation, CancellationToken cancellationToken, string? chosenSecret = null)
     {
-        var secret = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+        var secret = chosenSecret ?? Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
         var descriptor = new OpenIddictApplicationDescriptor
         {
             ClientId = clientId,
