@@ -24,6 +24,25 @@ public sealed class ProviderGrain(
 {
     private string Id => this.GetPrimaryKeyString();
 
+    /// <summary>
+    /// A registration made before companies were verified has no status and is not in the programme office's queue: it
+    /// joins the queue as pending when it is next activated (any read or action does), and holds its credit code unless
+    /// another provider holds it, which the regulator is shown as a change to review.
+    /// </summary>
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        if (state.State.Registration is not { } registration || state.State.Status is not null)
+        {
+            return;
+        }
+        var holder = await companies.HoldAsync(CompanyParty.Provider, Id, registration.CreditCode, clock.GetUtcNow(), cancellationToken);
+        state.State.Status = holder is null
+            ? CompanyReview.Unreviewed
+            : CompanyReview.Unreviewed with { Changes = [new CompanyChange("creditCode", registration.CreditCode, $"also registered by provider {holder}")] };
+        await state.WriteStateAsync(cancellationToken);
+        await SaveForReviewAsync();
+    }
+
     public async Task<ProviderView> Register(ProviderRegistration registration)
     {
         if (CreditCode.Validate(registration.CreditCode) is { } problem)

@@ -19,6 +19,25 @@ public sealed class TenantGrain(
     CompanyStore companies,
     [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock) : Grain, ITenantGrain
 {
+    /// <summary>
+    /// A registration made before companies were verified has no status and is not in the programme office's queue: it
+    /// joins the queue as pending when it is next activated (any read or action does), and holds its credit code unless
+    /// another tenant holds it, which the regulator is shown as a change to review.
+    /// </summary>
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        if (state.State.Registration is not { } registration || state.State.Status is not null)
+        {
+            return;
+        }
+        var holder = await companies.HoldAsync(CompanyParty.Tenant, this.GetPrimaryKeyString(), registration.CreditCode, clock.GetUtcNow(), cancellationToken);
+        state.State.Status = holder is null
+            ? CompanyReview.Unreviewed
+            : CompanyReview.Unreviewed with { Changes = [new CompanyChange("creditCode", registration.CreditCode, $"also registered by tenant {holder}")] };
+        await state.WriteStateAsync(cancellationToken);
+        await SaveForReviewAsync();
+    }
+
     public async Task<TenantView> Register(TenantRegistration registration)
     {
         TenantRules.Validate(registration);

@@ -1,4 +1,5 @@
 using Marketplace.Testing;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 using Xunit;
 
@@ -20,6 +21,31 @@ public sealed class CompanyRuleTests(VoucherCluster cluster)
 
     private static FundingRequest Rental(string tenantId, string providerId, string providerCode, DateTimeOffset start) =>
         new(Scenario.Unique("res"), tenantId, providerId, providerCode, start, start.AddHours(2), 1_000);
+
+    [Fact]
+    public async Task Company_a_registration_made_before_verification_joins_the_regulators_queue_as_pending_and_holds_its_credit_code()
+    {
+        // Stored as registrations were before companies were verified: no status, no row in the queue, no code held.
+        var id = Scenario.Unique("tenant");
+        var code = Scenario.NewCreditCode();
+        var storage = cluster.Cluster.GetSiloServiceProvider().GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(Names.Storage.Grains);
+        await storage.WriteStateAsync("tenant", GrainId.Create("tenant", id),
+            new Orleans.GrainState<TenantState>(new TenantState { Registration = Sme(code), RegisteredAt = _s.Now }));
+
+        var view = await TenantGrain(id).Get();
+
+        Assert.Equal(CompanyState.Pending, view!.Status!.State);
+        Assert.Equal("Pending", await cluster.Database.ScalarAsync<string>(
+            "SELECT state FROM companies WHERE party = 'tenant' AND party_id = @id", ("id", id)));
+        Assert.Equal(id, await cluster.Database.ScalarAsync<string>(
+            "SELECT party_id FROM company_credit_codes WHERE party = 'tenant' AND credit_code = @c", ("c", code)));
+        var again = Assert.ThrowsAsync<DomainException>(() => TenantGrain(Scenario.Unique("tenant")).Register(Sme(code)));
+        Assert.Equal("credit-code-taken", (await again).Code);
+        // Still pending until a regulator verifies it: it can read, not claim.
+        var program = await _s.Program();
+        var claim = Assert.ThrowsAsync<DomainException>(() => _s.Claim(program, id));
+        Assert.Equal(CompanyVerification.NotVerified, (await claim).Code);
+    }
 
     [Fact]
     public async Task Company_a_credit_code_is_registered_by_one_tenant_only()
