@@ -71,6 +71,25 @@ public sealed class ExpiredSessionTests(BrowserFixture fixture)
         Assert.Empty(second.Refused);
     }
 
+    [Fact]
+    public async Task An_access_token_the_api_refuses_before_its_expiry_is_renewed_once_and_the_page_carries_on()
+    {
+        var providerId = Scenario.Unique("prov");
+        await using var tab = await fixture.SignInAsync(Names.Roles.Provider, providerId);
+        var page = tab.Page;
+        // A token the API does not accept (as one signed with a key the server has since dropped), with a future expiry.
+        await page.EvaluateAsync("() => { const s = JSON.parse(sessionStorage.getItem('marketplace.session')); s.token = 'not-a-token'; sessionStorage.setItem('marketplace.session', JSON.stringify(s)); }");
+
+        var renewal = await page.RunAndWaitForResponseAsync(() => page.ReloadAsync(), r => new Uri(r.Url).AbsolutePath == "/connect/token");
+        Assert.Equal(200, renewal.Status);
+        await fixture.WaitUntilLiveAsync(tab, "/provider.html", "reloading with a refused token");
+        await page.Locator($"#provider:has-text('{providerId}')").WaitForAsync();
+        Assert.NotEqual("not-a-token", (await Session(page)).GetProperty("token").GetString());
+        // One refusal, then the renewed token: the page never showed it.
+        Assert.Single(tab.Refused);
+        Assert.True(await page.Locator("#problem").IsHiddenAsync());
+    }
+
     private static async Task<JsonElement> Session(IPage page) =>
         JsonDocument.Parse(await page.EvaluateAsync<string>("() => sessionStorage.getItem('marketplace.session')")).RootElement.Clone();
 }

@@ -22,6 +22,15 @@ let ending = false;
 /** The renewal under way, shared by every caller that needs a token meanwhile (a refresh token is used once). */
 let renewing = null;
 
+/** The renewal due at the token's expiry, so a page left open renews (or ends) its session when it expires, not on the next click. */
+let renewal = null;
+
+function scheduleRenewal(current) {
+  clearTimeout(renewal);
+  renewal = setTimeout(() => freshToken().catch(e => { if (!(e instanceof SessionEnded)) showProblem(e.message); }),
+    Math.max(0, current.expiresAt - renewBeforeMs - Date.now()));
+}
+
 export function session() {
   const text = sessionStorage.getItem(key);
   return text ? JSON.parse(text) : null;
@@ -74,7 +83,9 @@ async function renew(current) {
     body: new URLSearchParams({ grant_type: "refresh_token", client_id: dashboardClient, refresh_token: current.refreshToken }),
   });
   if (!response.ok) throw expire(); // revoked, expired, or the account is locked: the user signs in again
-  return signIn(await response.json());
+  const renewed = signIn(await response.json());
+  scheduleRenewal(renewed);
+  return renewed;
 }
 
 /** The access token to send now, renewed first if it expires within renewBeforeMs; throws SessionEnded if it cannot be. */
@@ -101,6 +112,7 @@ export function requireRole(...roles) {
     showProblem(`此页面仅供 ${roles.join(" 或 ")} 使用，您当前的角色是 ${current.role}。 This page is for ${roles.join(" or ")} users; you are signed in as ${current.role}.`);
     return null;
   }
+  scheduleRenewal(current);
   document.querySelectorAll("[data-signed-in]").forEach(e => { e.textContent = `${current.role} · ${organisationOf(current)}`; });
   document.querySelectorAll("[data-sign-out]").forEach(e => e.addEventListener("click", signOut));
   return current;
