@@ -47,6 +47,7 @@ public sealed class CompanyVerificationTests(BrowserFixture fixture)
         var change = card.Locator("table.diff tr[data-field='installedGpus[lz-1][H800-80G]'] td");
         Assert.Equal(["已装GPU installed GPUs · lz-1 · H800-80G", "512", "1024"], await change.AllInnerTextsAsync());
         Assert.Equal(1, await card.Locator("table.diff tbody tr").CountAsync());
+        await tab.ScreenshotAsync("companies");
 
         // Reject needs a reason: without one the browser keeps the form, and nothing is sent.
         var reject = card.Locator($"button[data-reject='{providerId}']");
