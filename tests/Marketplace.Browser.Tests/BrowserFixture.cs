@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using Marketplace.Testing;
 using Microsoft.Playwright;
 using Xunit;
@@ -38,8 +39,28 @@ public sealed class BrowserFixture : IAsyncLifetime
         });
     }
 
-    /// <summary>A fresh browser tab signed in through the login page as the role (and tenant or provider), on its page.</summary>
-    public async Task<SignedInPage> SignInAsync(string role, string? id = null)
+    /// <summary>The password of every account the browser tests make.</summary>
+    public const string Password = "browser-test-password";
+
+    /// <summary>
+    /// A new account of the role acting for the tenant or provider <paramref name="id"/>, made as the product makes one:
+    /// an admin's <c>POST /api/v1/accounts</c> (only an admin may put an account into an existing organisation).
+    /// </summary>
+    public async Task<string> AccountAsync(string role, string? id = null)
+    {
+        var email = $"{Scenario.Unique(role)}@example.cn";
+        using var admin = await System.ClientAsync(Names.Roles.Admin);
+        await DemoMarket.Ok(admin.PostAsJsonAsync("/api/v1/accounts", new
+        {
+            email, password = Password, role,
+            tenantId = role == Names.Roles.Sme ? id : null,
+            providerId = role == Names.Roles.Provider ? id : null,
+        }));
+        return email;
+    }
+
+    /// <summary>A fresh browser context on the system's address.</summary>
+    public async Task<IPage> NewPageAsync()
     {
         var context = await Browser.NewContextAsync(new BrowserNewContextOptions
         {
@@ -49,18 +70,40 @@ public sealed class BrowserFixture : IAsyncLifetime
         });
         var page = await context.NewPageAsync();
         page.SetDefaultTimeout(Wait);
+        return page;
+    }
+
+    /// <summary>The page of a role's console once signed in.</summary>
+    public static string HomeOf(string role) => role == Names.Roles.Sme ? "/sme.html" : role == Names.Roles.Provider ? "/provider.html" : "/regulator.html";
+
+    /// <summary>
+    /// A fresh browser tab signed in as a new account of the role (and tenant or provider), the way a person signs in: the
+    /// login page, the provider's sign-in page (code flow with PKCE), back to the role's console, live.
+    /// </summary>
+    public async Task<SignedInPage> SignInAsync(string role, string? id = null) => await SignInAsAsync(role, await AccountAsync(role, id));
+
+    /// <summary>A fresh browser tab signed in as the account with <paramref name="email"/>, on its role's console.</summary>
+    public async Task<SignedInPage> SignInAsAsync(string role, string email)
+    {
+        var page = await NewPageAsync();
         var signed = new SignedInPage(page);
-        await page.GotoAsync($"/login.html?role={role}");
-        if (id is not null)
-        {
-            await page.FillAsync("#id", id);
-        }
+        await page.GotoAsync("/login.html");
+        await page.ClickAsync("#account-sign-in");
+        await page.WaitForURLAsync("**/account/login?**");
+        await page.FillAsync("#email", email);
+        await page.FillAsync("#password", Password);
         await page.ClickAsync("#sign-in");
+        await WaitUntilLiveAsync(signed, HomeOf(role), $"signing in as {role} {email}");
+        return signed;
+    }
+
+    /// <summary>Waits until the tab is on <paramref name="home"/> and live: connected, with its first snapshot applied.</summary>
+    public async Task WaitUntilLiveAsync(SignedInPage signed, string home, string doing)
+    {
+        var page = signed.Page;
         try
         {
-            // The role's page is ready when it is live: connected, with its first snapshot applied. (A wait that survives the
-            // navigation from the login page, whenever it happens.)
-            var home = role == Names.Roles.Sme ? "/sme.html" : role == Names.Roles.Provider ? "/provider.html" : "/regulator.html";
+            // A wait that survives the navigations of the sign-in, whenever they happen.
             await page.WaitForFunctionAsync(
                 "home => location.pathname === home && window.__marketplace && window.__marketplace.connected && window.__marketplace.snapshots > 0",
                 home, new PageWaitForFunctionOptions { Timeout = 2 * Wait, PollingInterval = 100 });
@@ -69,9 +112,8 @@ public sealed class BrowserFixture : IAsyncLifetime
         {
             var state = await page.EvaluateAsync<string>(
                 "() => JSON.stringify({ probe: window.__marketplace, live: document.querySelector('[data-live]')?.textContent, problem: document.getElementById('problem')?.textContent })");
-            throw new TimeoutException($"signing in as {role} {id} did not reach a live page: at {page.Url}, {state}, errors: {string.Join(" | ", signed.Errors)}\n{System.Describe()}", e);
+            throw new TimeoutException($"{doing} did not reach a live page: at {page.Url}, {state}, errors: {string.Join(" | ", signed.Errors)}\n{System.Describe()}", e);
         }
-        return signed;
     }
 
     public async Task DisposeAsync()
@@ -92,10 +134,32 @@ public sealed class BrowserFixture : IAsyncLifetime
 public sealed class SignedInPage : IAsyncDisposable
 {
     private readonly List<string> _errors = [];
+    private readonly List<(string Url, string? Body)> _connect = [];
+    private readonly List<string> _refused = [];
 
     public SignedInPage(IPage page)
     {
         Page = page;
+        page.Request += (_, request) =>
+        {
+            if (new Uri(request.Url).AbsolutePath.StartsWith("/connect/", StringComparison.Ordinal))
+            {
+                lock (_connect)
+                {
+                    _connect.Add((request.Url, request.PostData));
+                }
+            }
+        };
+        page.Response += (_, response) =>
+        {
+            if (response.Status == 401)
+            {
+                lock (_refused)
+                {
+                    _refused.Add($"{response.Request.Method} {response.Url}");
+                }
+            }
+        };
         page.Console += (_, message) =>
         {
             if (message.Type == "error")
@@ -124,6 +188,30 @@ public sealed class SignedInPage : IAsyncDisposable
             lock (_errors)
             {
                 return [.. _errors];
+            }
+        }
+    }
+
+    /// <summary>Every request the tab sent to the OpenID Connect endpoints (/connect/...), with its form body.</summary>
+    public IReadOnlyList<(string Url, string? Body)> ConnectRequests
+    {
+        get
+        {
+            lock (_connect)
+            {
+                return [.. _connect];
+            }
+        }
+    }
+
+    /// <summary>Every answer the tab got with 401 Unauthorized.</summary>
+    public IReadOnlyList<string> Refused
+    {
+        get
+        {
+            lock (_refused)
+            {
+                return [.. _refused];
             }
         }
     }

@@ -1,9 +1,7 @@
 // Sign-in with an account: the OpenID Connect authorization code flow with PKCE against this marketplace's own provider.
 // The verifier stays in this tab's session storage until the provider sends the browser back to signed-in.html.
 
-import { signIn, homeOf, showProblem } from "./session.js";
-
-const client = "marketplace-dashboards";
+import { signIn, homeOf, showProblem, dashboardClient as client } from "./session.js";
 const pending = "marketplace.pkce";
 
 function base64Url(bytes) {
@@ -50,7 +48,5 @@ export async function finishSignIn() {
     showProblem(`登录失败 Sign-in failed: ${tokens.error_description ?? tokens.error}`);
     return;
   }
-  const claims = JSON.parse(atob(tokens.access_token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
-  signIn({ token: tokens.access_token, role: claims.role, tenantId: claims.tenant_id, providerId: claims.provider_id, account: true });
-  location.replace(homeOf[claims.role]);
+  location.replace(homeOf[signIn(tokens).role]);
 }

@@ -1,10 +1,10 @@
 // Evidence packs: a voucher's ZIP (or a programme's), fetched with the session's token and saved under its own name.
 
-import { session, api, attempt, ApiError } from "./session.js";
+import { authorizedFetch, api, attempt, ApiError } from "./session.js";
 import { el, row, fill } from "./format.js";
 
 export async function downloadEvidence(path, fileName) {
-  const response = await fetch(`/api/v1${path}`, { headers: { Authorization: `Bearer ${session()?.token}` } });
+  const response = await authorizedFetch(path);
   if (!response.ok) {
     throw new ApiError(response.status, await response.json().catch(() => null));
   }

@@ -6,7 +6,7 @@
 // applied twice and an older one never overwrites a newer. Versions may skip (the server sends only the latest of
 // several quick changes), which is not a gap: each update carries the whole thing.
 
-import { session, showProblem, clearProblem } from "./session.js";
+import { freshToken, expire, showProblem, clearProblem } from "./session.js";
 
 const entityKinds = {
   BidUpdated: "bids",
@@ -62,7 +62,7 @@ export async function connectPush(handlers) {
   };
 
   const connection = new signalR.HubConnectionBuilder()
-    .withUrl("/hubs/market", { accessTokenFactory: () => session()?.token })
+    .withUrl("/hubs/market", { accessTokenFactory: () => freshToken() })
     .withAutomaticReconnect({ nextRetryDelayInMilliseconds: c => Math.min(1000 * 2 ** c.previousRetryCount, 10000) })
     .configureLogging(signalR.LogLevel.Warning)
     .build();
@@ -96,7 +96,9 @@ export async function connectPush(handlers) {
     await loadSnapshot();
   } catch (e) {
     setStatus("offline");
-    showProblem(/401/.test(e.message) ? "Your sign-in has expired or is not valid. Sign in again." : `No live connection: ${e.message}`, /401/.test(e.message));
+    // The hub refused the token (a fresh one, or renewing it failed): the session is over, and the login page says so.
+    if (/401/.test(e.message)) expire();
+    else showProblem(`无法建立实时连接 No live connection: ${e.message}`);
   }
   return live;
 }

@@ -1,25 +1,100 @@
-// The signed-in user (a development token kept for this browser tab) and calls to the API on its behalf.
+// The signed-in user (an account's tokens from the code flow, kept for this browser tab) and calls to the API on its behalf.
+// The access token's expiry is kept with it: a token about to expire is renewed with the refresh token before it is used,
+// and a session that cannot be renewed ends with one clear message on the login page, never with a stream of 401s.
 
 import { values } from "./format.js";
 
 const key = "marketplace.session";
+/** The dashboards' OpenID Connect client (public: authorization code with PKCE, refresh tokens). */
+export const dashboardClient = "marketplace-dashboards";
+
+/** A token this close to its expiry is renewed first: a request sent with it could arrive after it expired. */
+const renewBeforeMs = 30_000;
 
 export const homeOf = { sme: "sme.html", provider: "provider.html", regulator: "regulator.html", admin: "regulator.html" };
+
+/** The login page's address after a session ended by itself; the login page says why. */
+export const expiredSignIn = "login.html?expired=1";
+
+/** Set once the session has ended and the page is on its way to the login page: nothing more is shown or asked. */
+let ending = false;
+
+/** The renewal under way, shared by every caller that needs a token meanwhile (a refresh token is used once). */
+let renewing = null;
+
+/** The renewal due at the token's expiry, so a page left open renews (or ends) its session when it expires, not on the next click. */
+let renewal = null;
+
+function scheduleRenewal(current) {
+  clearTimeout(renewal);
+  renewal = setTimeout(() => freshToken().catch(e => { if (!(e instanceof SessionEnded)) showProblem(e.message); }),
+    Math.max(0, current.expiresAt - renewBeforeMs - Date.now()));
+}
 
 export function session() {
   const text = sessionStorage.getItem(key);
   return text ? JSON.parse(text) : null;
 }
 
-export function signIn(value) {
+/** Keeps the token response of /connect/token: the access token's claims say who it is, expires_in when it ends. */
+export function signIn(tokens) {
+  const claims = JSON.parse(atob(tokens.access_token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
+  const value = {
+    token: tokens.access_token,
+    refreshToken: tokens.refresh_token ?? null,
+    expiresAt: Date.now() + tokens.expires_in * 1000,
+    role: claims.role,
+    tenantId: claims.tenant_id ?? null,
+    providerId: claims.provider_id ?? null,
+  };
   sessionStorage.setItem(key, JSON.stringify(value));
+  return value;
 }
 
 export function signOut() {
-  const current = session();
   sessionStorage.removeItem(key);
-  // An account's sign-in session lives at the provider too: end it there, or the next sign-in would not ask for the password.
-  location.href = current?.account ? "/connect/endsession" : "login.html";
+  ending = true;
+  // The sign-in session lives at the provider too: end it there, or the next sign-in would not ask for the password.
+  location.href = "/connect/endsession";
+}
+
+/** Ends a session that expired or was refused: back to the login page, which says so. */
+export function expire() {
+  sessionStorage.removeItem(key);
+  if (!ending) {
+    ending = true;
+    location.replace(expiredSignIn);
+  }
+  return new SessionEnded();
+}
+
+/** Thrown to callers once the session has ended; the login page explains, so no page shows it. */
+export class SessionEnded extends Error {
+  constructor() {
+    super("登录已过期，请重新登录。 Your sign-in has expired; sign in again.");
+  }
+}
+
+async function renew(current) {
+  if (!current.refreshToken) throw expire();
+  const response = await fetch("/connect/token", {
+    method: "POST",
+    headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ grant_type: "refresh_token", client_id: dashboardClient, refresh_token: current.refreshToken }),
+  });
+  if (!response.ok) throw expire(); // revoked, expired, or the account is locked: the user signs in again
+  const renewed = signIn(await response.json());
+  scheduleRenewal(renewed);
+  return renewed;
+}
+
+/** The access token to send now, renewed first if it expires within renewBeforeMs; throws SessionEnded if it cannot be. */
+export async function freshToken() {
+  const current = session();
+  if (!current) throw expire();
+  if (Date.now() < current.expiresAt - renewBeforeMs) return current.token;
+  renewing ??= renew(current).finally(() => { renewing = null; });
+  return (await renewing).token;
 }
 
 /** The session if its role may use this page; otherwise off to the login page (or a message saying why not). */
@@ -29,13 +104,23 @@ export function requireRole(...roles) {
     location.replace("login.html");
     return null;
   }
-  if (!roles.includes(current.role)) {
-    showProblem(`This page is for ${roles.join(" or ")} users; you are signed in as ${current.role}.`);
+  if (Date.now() >= current.expiresAt && !current.refreshToken) {
+    expire();
     return null;
   }
-  document.querySelectorAll("[data-signed-in]").forEach(e => { e.textContent = `${current.role} · ${current.tenantId ?? current.providerId ?? "oversight"}`; });
+  if (!roles.includes(current.role)) {
+    showProblem(`此页面仅供 ${roles.join(" 或 ")} 使用，您当前的角色是 ${current.role}。 This page is for ${roles.join(" or ")} users; you are signed in as ${current.role}.`);
+    return null;
+  }
+  scheduleRenewal(current);
+  document.querySelectorAll("[data-signed-in]").forEach(e => { e.textContent = `${current.role} · ${organisationOf(current)}`; });
   document.querySelectorAll("[data-sign-out]").forEach(e => e.addEventListener("click", signOut));
   return current;
+}
+
+/** Whom the session acts for: its tenant, its provider, or the programme office. */
+function organisationOf(current) {
+  return current.tenantId ?? current.providerId ?? "监管机构 programme office";
 }
 
 export class ApiError extends Error {
@@ -47,38 +132,44 @@ export class ApiError extends Error {
 }
 
 function describe(status, problem) {
-  if (status === 401) return "Your sign-in has expired or is not valid. Sign in again.";
-  if (status === 403) return "Your role may not do this.";
+  if (status === 403 && !problem?.title) return "您的角色无权执行此操作。 Your role may not do this.";
   const errors = problem?.errors ? Object.entries(problem.errors).map(([field, messages]) => `${field}: ${[].concat(messages).join(", ")}`) : [];
-  return [problem?.title ?? `The request failed (${status})`, problem?.detail, ...errors].filter(Boolean).join(" — ");
+  return [problem?.title ?? `请求失败 The request failed (${status})`, problem?.detail, ...errors].filter(Boolean).join(" — ");
+}
+
+/** Fetches from the API with a fresh token; a token the API refuses is renewed once, then the session ends. */
+export async function authorizedFetch(path, init = {}) {
+  const send = async () => fetch(`/api/v1${path}`, { ...init, headers: { ...init.headers, Authorization: `Bearer ${await freshToken()}` } });
+  let response = await send();
+  if (response.status === 401) {
+    // Refused before its expiry (revoked, or signed with a key the server no longer has): one renewal, then sign-in again.
+    const current = session();
+    if (!current?.refreshToken) throw expire();
+    current.expiresAt = 0;
+    sessionStorage.setItem(key, JSON.stringify(current));
+    response = await send();
+    if (response.status === 401) throw expire();
+  }
+  return response;
 }
 
 /** Calls the API with the session's token. POSTs carry a fresh idempotency key, so a retried click is never applied twice. */
 export async function api(method, path, body) {
-  const headers = { Authorization: `Bearer ${session()?.token}` };
+  const headers = {};
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (method === "POST") headers["Idempotency-Key"] = crypto.randomUUID();
-  const response = await fetch(`/api/v1${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const response = await authorizedFetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await response.text();
   const value = text ? JSON.parse(text) : null;
-  if (!response.ok) {
-    if (response.status === 401) showProblem(describe(401), true);
-    throw new ApiError(response.status, value);
-  }
+  if (!response.ok) throw new ApiError(response.status, value);
   return value;
 }
 
-/** Shows a problem in the page's banner; a 401 also offers the way back to the login page. */
-export function showProblem(message, signInAgain = false) {
+/** Shows a problem in the page's banner (nothing once the session has ended: the login page says why). */
+export function showProblem(message) {
   const banner = document.getElementById("problem");
-  if (!banner) return;
+  if (!banner || ending) return;
   banner.textContent = message;
-  if (signInAgain) {
-    const link = document.createElement("a");
-    link.href = "login.html";
-    link.textContent = " Sign in";
-    banner.append(link);
-  }
   banner.hidden = false;
 }
 
@@ -93,7 +184,7 @@ export async function attempt(action) {
   try {
     return await action();
   } catch (e) {
-    showProblem(e.message);
+    if (!(e instanceof SessionEnded)) showProblem(e.message);
     return undefined;
   }
 }
