@@ -1,4 +1,6 @@
 using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
 using Marketplace.Grains;
 using Marketplace.Testing;
 
@@ -70,6 +72,36 @@ public sealed class World
         FilledBidB = await Filled(TenantB, ModelOfQ, VoucherB.Id);
         RestingBidA = await NewRestingBid(TenantA);
         RestingBidB = await NewRestingBid(TenantB);
+        await SignInAsync();
+    }
+
+    private readonly Dictionary<Role, string> _tokens = [];
+
+    /// <summary>
+    /// Each role acts with a real token of the marketplace's OpenID Connect provider: an API client registered for the
+    /// organisation (by an admin, with a development token: set-up only), signed in with client credentials.
+    /// </summary>
+    private async Task SignInAsync()
+    {
+        using var admin = Web.Admin();
+        using var anonymous = Web.Client();
+        foreach (var (role, name, tenantId, providerId) in new (Role, string, string?, string?)[]
+                 {
+                     (Role.Sme, Names.Roles.Sme, TenantA, null), (Role.Provider, Names.Roles.Provider, null, ProviderP),
+                     (Role.Regulator, Names.Roles.Regulator, null, null), (Role.Admin, Names.Roles.Admin, null, null),
+                 })
+        {
+            var made = await admin.PostAsJsonAsync("/api/v1/clients", new { displayName = $"security tests: {name}", role = name, tenantId, providerId });
+            var client = await made.EnsureSuccessStatusCode().Content.ReadFromJsonAsync<JsonElement>();
+            var token = await anonymous.PostAsync("/connect/token", new FormUrlEncodedContent(new Dictionary<string, string>
+            {
+                ["grant_type"] = "client_credentials",
+                ["client_id"] = client.GetProperty("clientId").GetString()!,
+                ["client_secret"] = client.GetProperty("clientSecret").GetString()!,
+                ["scope"] = Names.Auth.ApiScope,
+            }));
+            _tokens[role] = (await token.EnsureSuccessStatusCode().Content.ReadFromJsonAsync<JsonElement>()).GetProperty("access_token").GetString()!;
+        }
     }
 
     private async Task<BidView> Filled(string tenant, string model, string? voucherId)
@@ -95,14 +127,8 @@ public sealed class World
     /// <summary>A fresh pool of P on its first site, for changes that should not disturb the seeded pool.</summary>
     public Task<PoolView> NewPoolOfP() => Scenario.Pool(ProviderP, ModelOfP, gpus: 4, ask: 3_000);
 
-    public string Token(Role role) => role switch
-    {
-        Role.Sme => Web.Token(Names.Roles.Sme, tenantId: TenantA),
-        Role.Provider => Web.Token(Names.Roles.Provider, providerId: ProviderP),
-        Role.Regulator => Web.Token(Names.Roles.Regulator),
-        Role.Admin => Web.Token(Names.Roles.Admin),
-        _ => "",
-    };
+    /// <summary>The role's token (tenant A for SMEs, provider P for providers); none when anonymous.</summary>
+    public string Token(Role role) => _tokens.GetValueOrDefault(role, "");
 
     /// <summary>A client acting as the role (tenant A for SMEs, provider P for providers), or anonymous.</summary>
     public HttpClient Client(Role role)
