@@ -44,7 +44,11 @@ internal static class SecondFactorPage
             await ((IUserAuthenticatorKeyStore<MarketplaceUser>)store).SetAuthenticatorKeyAsync(user, key, context.RequestAborted);
             try
             {
-                await users.UpdateAsync(user);
+                if (!(await users.UpdateAsync(user)).Succeeded)
+                {
+                    // The account changed meanwhile (its sign-in count, say): the key was not stored; make one again.
+                    return Results.Redirect(Path);
+                }
             }
             catch (DbUpdateException)
             {
@@ -70,8 +74,7 @@ internal static class SecondFactorPage
         {
             return Results.Redirect(Path);
         }
-        var digits = code?.Replace(" ", "", StringComparison.Ordinal).Replace("-", "", StringComparison.Ordinal);
-        if (digits is not { Length: > 0 and <= 16 }
+        if (SignInPage.CodeDigits(code) is not { } digits
             || !await users.VerifyTwoFactorTokenAsync(user, users.Options.Tokens.AuthenticatorTokenProvider, digits))
         {
             return Setup(context, antiforgery, user, key, "验证码不正确，请用应用中当前的验证码再试。 The code is wrong: try the one the app shows now.",
@@ -112,7 +115,7 @@ internal static class SecondFactorPage
                   <p>密钥 <span lang="en">Key</span>: <code id="authenticator-key">{SignInPage.Encode(grouped)}</code></p>
                   <p><a id="authenticator-uri" href="{SignInPage.Encode(uri)}">{SignInPage.Encode(uri)}</a></p>
                   <label for="code">验证码 <span lang="en">Code</span></label>
-                  <input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" required maxlength="16">
+                  <input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" required maxlength="{SignInPage.MaxCodeLength}">
                   <button type="submit" id="confirm">开启 <span lang="en">Turn on</span></button>
                 </form>
                 """);

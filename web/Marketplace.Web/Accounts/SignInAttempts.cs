@@ -6,9 +6,8 @@ namespace Marketplace.Web.Accounts;
 
 /// <summary>What counting one sign-in attempt found.</summary>
 /// <param name="WasLocked">The account was locked before this attempt: it is refused whatever it carries.</param>
-/// <param name="Failures">Attempts since the last success, this one included.</param>
 /// <param name="LockedUntil">Set when this attempt reached the limit and locked the account (it is still let through if it is right).</param>
-internal sealed record CountedAttempt(bool WasLocked, int Failures, DateTimeOffset? LockedUntil);
+internal sealed record CountedAttempt(bool WasLocked, DateTimeOffset? LockedUntil);
 
 /// <summary>
 /// The failure count behind lockout, kept by the database. Identity counted a failure by writing back the user row it
@@ -21,9 +20,9 @@ internal sealed record CountedAttempt(bool WasLocked, int Failures, DateTimeOffs
 internal sealed class SignInAttempts(NpgsqlDataSource db, IPasswordHasher<MarketplaceUser> hasher, AccountStamps stamps, TimeProvider clock)
 {
     // What an unknown or locked account's attempt is checked against, so that every refusal costs a hash: an answer that
-    // came sooner would tell that the email has no account, or that it is locked.
-    private static readonly Lazy<string> DummyHash = new(() =>
-        new PasswordHasher<MarketplaceUser>().HashPassword(new MarketplaceUser(), Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32))));
+    // came sooner would tell that the email has no account, or that it is locked. Made by the hasher in use, so it costs
+    // what the accounts' hashes cost.
+    private static string? _dummyHash;
 
     /// <summary>Counts an attempt on the account (null or an id no account has: nothing is counted, and the answer is null).</summary>
     public async Task<CountedAttempt?> CountAsync(string? userId, CancellationToken cancellationToken)
@@ -44,7 +43,7 @@ internal sealed class SignInAttempts(NpgsqlDataSource db, IPasswordHasher<Market
                 "SecurityStamp" = CASE WHEN NOT before.locked AND before.reaches THEN @stamp ELSE u."SecurityStamp" END,
                 "ConcurrencyStamp" = CASE WHEN before.locked THEN u."ConcurrencyStamp" ELSE @concurrency END
             FROM before WHERE u."Id" = before."Id"
-            RETURNING before.locked, u."AccessFailedCount", CASE WHEN NOT before.locked THEN u."LockoutEnd" END
+            RETURNING before.locked, CASE WHEN NOT before.locked THEN u."LockoutEnd" END
             """);
         command.Parameters.AddWithValue("id", userId ?? "");
         command.Parameters.AddWithValue("now", now);
@@ -57,7 +56,7 @@ internal sealed class SignInAttempts(NpgsqlDataSource db, IPasswordHasher<Market
         {
             return null;
         }
-        var attempt = new CountedAttempt(reader.GetBoolean(0), reader.GetInt32(1), reader.IsDBNull(2) ? null : reader.GetFieldValue<DateTimeOffset>(2));
+        var attempt = new CountedAttempt(reader.GetBoolean(0), reader.IsDBNull(1) ? null : reader.GetFieldValue<DateTimeOffset>(1));
         if (attempt.LockedUntil is not null)
         {
             stamps.Forget(userId!);
@@ -72,7 +71,9 @@ internal sealed class SignInAttempts(NpgsqlDataSource db, IPasswordHasher<Market
     public bool PasswordMatches(MarketplaceUser? user, CountedAttempt? attempt, string password)
     {
         var real = user is { PasswordHash: not null } && attempt is { WasLocked: false };
-        var result = hasher.VerifyHashedPassword(user ?? new MarketplaceUser(), real ? user!.PasswordHash! : DummyHash.Value, password);
+        var dummy = _dummyHash ??= hasher.HashPassword(new MarketplaceUser(), Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)));
+        // A hash that wants rehashing (older parameters) still matches; it is not rewritten here, the count's UPDATE owns the row.
+        var result = hasher.VerifyHashedPassword(user ?? new MarketplaceUser(), real ? user!.PasswordHash! : dummy, password);
         return real && result != PasswordVerificationResult.Failed;
     }
 

@@ -30,7 +30,11 @@ internal static class SignInPage
     private const string CodeRefused = "验证码不正确，或账户因多次登录失败已被暂时锁定，请稍后再试。 " +
         "The code is wrong, or the account is locked for a while after repeated failures.";
 
-    private const int MaxCodeLength = 16;
+    internal const int MaxCodeLength = 16;
+
+    /// <summary>An authenticator code as typed (spaces and dashes dropped), or null when it cannot be one.</summary>
+    internal static string? CodeDigits(string? code) =>
+        code?.Replace(" ", "", StringComparison.Ordinal).Replace("-", "", StringComparison.Ordinal) is { Length: > 0 and <= MaxCodeLength } digits ? digits : null;
 
     // Chinese text stays as it is; only what HTML gives meaning to is escaped.
     private static readonly HtmlEncoder Html = HtmlEncoder.Create(UnicodeRanges.All);
@@ -85,8 +89,7 @@ internal static class SignInPage
             return PasswordForm(context, antiforgery, target, email: null, "登录已超时，请重新输入密码。 The sign-in timed out: enter your password again.",
                 StatusCodes.Status401Unauthorized);
         }
-        var digits = code?.Replace(" ", "", StringComparison.Ordinal).Replace("-", "", StringComparison.Ordinal);
-        if (digits is not { Length: > 0 and <= MaxCodeLength })
+        if (CodeDigits(code) is not { } digits)
         {
             return CodeForm(context, antiforgery, target, "请输入 6 位验证码。 Enter the 6-digit code.", StatusCodes.Status400BadRequest);
         }

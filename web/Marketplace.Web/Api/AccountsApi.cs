@@ -32,7 +32,9 @@ internal static class AccountsApi
             .AllowAnonymous()
             .WithTags("Accounts")
             .WithSummary("Create an account: anyone for a new SME or provider organisation (202, the same answer whether the email had an account; " +
-                "the address is told which), an admin for any role and organisation (201 with the account)");
+                "the address is told which), an admin for any role and organisation (201 with the account)")
+            .Produces<RegistrationAccepted>(StatusCodes.Status202Accepted)
+            .Produces<AccountResponse>(StatusCodes.Status201Created);
         api.MapPut("/accounts/{id}/role", ChangeRole)
             .RequireAuthorization(Names.Policies.Admin)
             .WithTags("Accounts")

@@ -11,9 +11,6 @@ public sealed class AuthSettings
 {
     public const string Section = "Auth";
 
-    /// <summary>The key in appsettings.Development.json: it is in the repository, and development tokens are trusted in Development only.</summary>
-    public const string DevelopmentSigningKey = "development-only-signing-key-0123456789abcdef";
-
     /// <summary>
     /// HMAC-SHA256 key of the development tokens; at least 32 characters. Read only where they are on
     /// (<see cref="DevTokensOn"/>): elsewhere it is not needed, and a token signed with it is refused.
