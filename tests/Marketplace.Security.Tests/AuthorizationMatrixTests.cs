@@ -56,7 +56,7 @@ public sealed class AuthorizationMatrixTests(MatrixCluster web, ITestOutputHelpe
                     }
                     if (Refused(call, target, status, endpoint))
                     {
-                        expectedRefusals.Add($"{RoleName(role)} {endpoint.Key} {status}");
+                        expectedRefusals.Add($"{(TokenRefusal(call, status) ? "none" : RoleName(role))} {endpoint.Key} {status}");
                     }
                     else if (Audited(call, role, endpoint))
                     {
@@ -86,8 +86,12 @@ public sealed class AuthorizationMatrixTests(MatrixCluster web, ITestOutputHelpe
     {
         var path = call.Url.Split('?')[0];
         return (path.StartsWith("/api/", StringComparison.Ordinal) || path.StartsWith(Names.Hub.Path, StringComparison.Ordinal))
-            && (status is 401 or 403 or 404 || status == 422 && target == Target.Theirs && endpoint.Pattern is "/api/v1/bids" or "/api/v1/quotes");
+            && (status is 401 or 403 or 404 || status == 422 && target == Target.Theirs && endpoint.Pattern is "/api/v1/bids" or "/api/v1/quotes")
+            || TokenRefusal(call, status);
     }
+
+    /// <summary>A refused token request, audited whoever asks (bearer tokens play no part there: its role is "none").</summary>
+    private static bool TokenRefusal(Call call, int status) => call.Url == "/connect/token" && status >= 400;
 
     /// <summary>
     /// Actions, an entry each: every request of an admin or a regulator (on the hub, its connection: the negotiation, not

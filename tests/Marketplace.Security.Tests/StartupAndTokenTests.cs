@@ -5,10 +5,12 @@ using System.Text;
 using Marketplace.Storage.Hosting;
 using Marketplace.Web;
 using Marketplace.Web.Infrastructure;
+using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
@@ -75,15 +77,27 @@ public sealed class StartupAndTokenTests(MatrixCluster web)
         Assert.Equal(exists, Routes(app).Contains(DevTokenRoute));
     }
 
+    /// <summary>The signing key signs development tokens only: where they are off, nothing needs it (docker-compose sets none).</summary>
     [Theory]
-    [InlineData("Production", "")]
-    [InlineData("Production", "too-short-a-key")]
-    [InlineData("Staging", null)]
-    public void Outside_development_the_web_tier_refuses_to_start_without_a_signing_key(string environment, string? key)
+    [InlineData("Production", "true", "")]
+    [InlineData("Production", "false", null)]
+    [InlineData("Staging", "true", "too-short-a-key")]
+    [InlineData("Development", "false", "")]
+    public async Task Without_development_tokens_the_web_tier_starts_without_a_signing_key(string environment, string devTokens, string? key)
     {
-        var refused = Assert.Throws<StartupException>(() => Build(environment, ("Auth:SigningKey", key)));
+        await using var app = Build(environment, ("Auth:DevTokens", devTokens), ("Auth:SigningKey", key));
+        Assert.DoesNotContain(DevTokenRoute, Routes(app));
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("too-short-a-key")]
+    [InlineData(null)]
+    public void With_development_tokens_in_development_the_web_tier_refuses_to_start_without_a_signing_key(string? key)
+    {
+        var refused = Assert.Throws<StartupException>(() => Build("Development", ("Auth:DevTokens", "true"), ("Auth:SigningKey", key)));
         Assert.Equal(StartupCheck.BadSetting, refused.ExitCode);
-        Assert.Contains("Auth:SigningKey", refused.Message);
+        Assert.Equal("Auth:SigningKey must be set to at least 32 characters when Auth:DevTokens is on in Development", refused.Message);
     }
 
     [Theory]
@@ -102,15 +116,24 @@ public sealed class StartupAndTokenTests(MatrixCluster web)
         Assert.Contains(named, refused.Message);
     }
 
-    [Fact]
-    public void Outside_development_the_web_tier_refuses_the_published_development_key()
+    /// <summary>
+    /// A token signed with the signing key (a development token, or one forged with a key that leaked) is trusted only in
+    /// Development with Auth:DevTokens on. They were trusted wherever the key was set, which it had to be everywhere.
+    /// </summary>
+    [Theory]
+    [InlineData("Development", "true", true)]
+    [InlineData("Development", "false", false)]
+    [InlineData("Production", "true", false)]
+    [InlineData("Staging", "true", false)]
+    [InlineData("Production", "false", false)]
+    public async Task A_token_signed_with_the_signing_key_is_trusted_only_in_development_with_development_tokens_on(string environment, string devTokens,
+        bool trusted)
     {
-        var developmentKey = new ConfigurationBuilder()
-            .AddJsonFile(Path.Combine(AppContext.BaseDirectory, "appsettings.Development.json"), optional: false)
-            .Build()["Auth:SigningKey"];
-        Assert.Equal(AuthSettings.DevelopmentSigningKey, developmentKey);
-        var refused = Assert.Throws<StartupException>(() => Build("Production", ("Auth:SigningKey", developmentKey)));
-        Assert.Contains("development", refused.Message);
+        await using var app = Build(environment, ("Auth:DevTokens", devTokens));
+        var token = new TokenIssuer(new AuthSettings { SigningKey = ProductionKey }, TimeProvider.System).Issue(Names.Roles.Admin, null, null);
+        var bearer = app.Services.GetRequiredService<IOptionsMonitor<JwtBearerOptions>>().Get(JwtBearerDefaults.AuthenticationScheme);
+        var result = await new JsonWebTokenHandler().ValidateTokenAsync(token, bearer.TokenValidationParameters);
+        Assert.True(trusted == result.IsValid, result.Exception?.Message);
     }
 
     public static TheoryData<string, string> ForgedTokens()

@@ -9,7 +9,6 @@ namespace Marketplace.System.Tests;
 /// </summary>
 public sealed class DeploymentTests
 {
-    private const string Key = "a-signing-key-of-at-least-32-characters";
     private const string OwnerPassword = "owner-password-for-the-test";
     private const string AppPassword = "app-password-for-the-test";
     private const string Issuer = "https://market.example.cn/";
@@ -27,7 +26,6 @@ public sealed class DeploymentTests
     {
         var secrets = new Dictionary<string, string?>
         {
-            ["AUTH_SIGNING_KEY"] = Key,
             ["POSTGRES_PASSWORD"] = OwnerPassword,
             ["MARKETPLACE_APP_PASSWORD"] = AppPassword,
             ["MARKETPLACE_ISSUER"] = Issuer,
@@ -80,7 +78,6 @@ public sealed class DeploymentTests
     }
 
     [Theory]
-    [InlineData("AUTH_SIGNING_KEY")]
     [InlineData("POSTGRES_PASSWORD")]
     [InlineData("MARKETPLACE_APP_PASSWORD")]
     [InlineData("MARKETPLACE_ISSUER")]
@@ -138,7 +135,9 @@ public sealed class DeploymentTests
         Assert.Contains("ConnectionStrings__Marketplace: Host=postgres;", silo);
 
         var web = services["web"];
-        Assert.Contains($"Auth__SigningKey: {Key}", web);
+        // Development tokens are off outside Development: the key that signs them is neither needed nor given.
+        Assert.DoesNotContain("Auth__SigningKey", web);
+        Assert.DoesNotContain("Auth__DevTokens", web);
         // Sign-in: the issuer users reach, and the provider's keys from the volume the certs job fills.
         Assert.Contains($"Auth__Oidc__Issuer: {Issuer}", web);
         Assert.Contains("Auth__Oidc__SigningCertificatePath: /certs/oidc-signing.pfx", web);

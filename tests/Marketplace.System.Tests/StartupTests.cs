@@ -67,11 +67,22 @@ public sealed class StartupTests
     }
 
     [Fact]
-    public async Task The_web_tier_outside_development_refuses_to_start_without_a_signing_key()
+    public async Task The_web_tier_with_development_tokens_on_refuses_to_start_without_a_signing_key()
     {
         var (exitCode, output) = await ManagedProcess.RunAsync("dotnet", [ProcessCluster.WebDll],
-            Settings(("ASPNETCORE_ENVIRONMENT", "Production"), ("Auth__SigningKey", "")), Limit);
+            Settings(("ASPNETCORE_ENVIRONMENT", "Development"), ("Auth__DevTokens", "true"), ("Auth__SigningKey", "")), Limit);
         Assert.Equal(2, exitCode);
-        Assert.Equal(["error: Auth:SigningKey must be set to at least 32 characters (the web tier refuses to start without it)"], output.Where(l => l.Length > 0));
+        Assert.Equal(["error: Auth:SigningKey must be set to at least 32 characters when Auth:DevTokens is on in Development"], output.Where(l => l.Length > 0));
+    }
+
+    [Fact]
+    public async Task The_web_tier_outside_development_needs_no_signing_key_and_says_in_one_line_what_it_does_need()
+    {
+        var (exitCode, output) = await ManagedProcess.RunAsync("dotnet", [ProcessCluster.WebDll],
+            Settings(("ASPNETCORE_ENVIRONMENT", "Production"), ("Auth__SigningKey", ""), ("Auth__DevTokens", "true"), ("Auth__Oidc__Issuer", "https://market.example.cn/")),
+            Limit);
+        Assert.Equal(2, exitCode);
+        Assert.Equal(["error: Auth:Oidc:SigningCertificatePath and Auth:Oidc:EncryptionCertificatePath must name PKCS#12 files outside Development"],
+            output.Where(l => l.Length > 0));
     }
 }

@@ -76,6 +76,7 @@ public sealed class ProcessCluster : IAsyncDisposable, IApiClients
         }
         var web = new Dictionary<string, string?>
         {
+            // Development tokens are trusted only in Development with Auth:DevTokens on, signed with a key of the tests' own.
             ["ASPNETCORE_ENVIRONMENT"] = "Development",
             ["Auth__SigningKey"] = SigningKey,
             ["Auth__DevTokens"] = "true",

@@ -31,6 +31,11 @@ public class WebCluster : MarketCluster
     /// <summary>Settings of the web tier besides the connection, cluster and clock.</summary>
     protected virtual IReadOnlyDictionary<string, string?> WebSettings => new Dictionary<string, string?>();
 
+    /// <summary>Services of the web tier to add or replace (after its own), for tests that watch what it does.</summary>
+    protected virtual void ConfigureServices(IServiceCollection services)
+    {
+    }
+
     /// <summary>
     /// Serve over real Kestrel on a loopback port instead of the in-memory test server: HTTP parsing and the server's
     /// limits (the request body size above all) then apply exactly as in production.
@@ -50,6 +55,7 @@ public class WebCluster : MarketCluster
             web.UseSetting("Orleans:ClusterId", Cluster.Options.ClusterId);
             web.UseSetting("Orleans:ServiceId", Cluster.Options.ServiceId);
             web.UseSetting("Orleans:GatewayListRefreshPeriod", "00:00:01");
+            // Development tokens are trusted only in Development with Auth:DevTokens on, signed with a key of the test's own.
             web.UseSetting("Auth:SigningKey", "test-signing-key-0123456789abcdef0123456789");
             web.UseSetting("Auth:DevTokens", "true");
             web.UseSetting("Auth:Oidc:Issuer", Issuer);
@@ -65,6 +71,7 @@ public class WebCluster : MarketCluster
                 services.AddKeyedSingleton<TimeProvider>(Names.ClockKeys.Market, Clock);
                 // What the web tier logs at Warning and above, for tests of what reaches an operator's log.
                 services.AddFakeLogging(o => o.FilteredLevels = new HashSet<LogLevel> { LogLevel.Warning, LogLevel.Error, LogLevel.Critical });
+                ConfigureServices(services);
             });
         });
         if (UseKestrel)

@@ -35,18 +35,14 @@ public static class WebSetup
         var auth = StartupCheck.Bind<AuthSettings>(configuration, AuthSettings.Section);
         // The same limits, from the same "Market" section, as the silos enforce.
         builder.Services.AddSingleton(StartupCheck.Bind<MarketLimits>(configuration, MarketLimits.Section));
+        var devTokens = auth.DevTokensOn(builder.Environment);
         // Not .Length alone: "SigningKey": null in a settings file binds null, and that must be this one line, not a crash.
-        if (auth.SigningKey is not { Length: >= 32 })
+        if (devTokens && auth.SigningKey is not { Length: >= 32 })
         {
-            throw new StartupException("Auth:SigningKey must be set to at least 32 characters (the web tier refuses to start without it)", StartupCheck.BadSetting);
-        }
-        if (!builder.Environment.IsDevelopment() && auth.SigningKey == AuthSettings.DevelopmentSigningKey)
-        {
-            // Anyone with the repository could sign tokens with it.
-            throw new StartupException("Auth:SigningKey is the published development key; set a secret key outside Development", StartupCheck.BadSetting);
+            throw new StartupException("Auth:SigningKey must be set to at least 32 characters when Auth:DevTokens is on in Development", StartupCheck.BadSetting);
         }
         var services = builder.Services;
-        var trusted = builder.AddMarketplaceAccounts(connectionString, auth);
+        var trusted = builder.AddMarketplaceAccounts(connectionString, devTokens ? auth : null);
 
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = MaxRequestBodyBytes);
         services.Configure<HostOptions>(o =>
@@ -86,7 +82,10 @@ public static class WebSetup
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddKeyedSingleton(Names.ClockKeys.Market, TimeProvider.System);
         services.AddSingleton(auth);
-        services.AddSingleton<TokenIssuer>();
+        if (devTokens)
+        {
+            services.AddSingleton<TokenIssuer>();
+        }
         services.AddSingleton<GrainCalls>();
         services.AddSingleton<IdempotencyStore>();
         services.AddSingleton<ReadModels>();
@@ -139,13 +138,18 @@ public static class WebSetup
                     c.Token ??= Operability.DashboardToken(c.Request);
                     return Task.CompletedTask;
                 },
-                OnTokenValidated = c =>
+                OnTokenValidated = async c =>
                 {
-                    if ((TokenIssuer.Refusal(c.Principal!) ?? trusted.Refusal(c.Principal!)) is { } refusal)
+                    var refusal = TokenIssuer.Refusal(c.Principal!) ?? trusted.Refusal(c.Principal!);
+                    // An account's token stands only while the account is as it was when the token was issued.
+                    if (refusal is null && trusted.IsAccount(c.Principal!))
+                    {
+                        refusal = await c.HttpContext.RequestServices.GetRequiredService<AccountStamps>().RefusalAsync(c.Principal!, c.HttpContext.RequestAborted);
+                    }
+                    if (refusal is not null)
                     {
                         c.Fail(refusal);
                     }
-                    return Task.CompletedTask;
                 },
             };
         });
@@ -225,6 +229,7 @@ public static class WebSetup
         api.MapAuthApi(app.Environment);
         api.MapAccountsApi();
         app.MapSignIn();
+        app.MapSecondFactor();
         app.MapConnect();
         api.MapProgramsApi();
         api.MapTenantsApi();

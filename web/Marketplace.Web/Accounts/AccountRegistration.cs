@@ -1,13 +1,19 @@
 using Marketplace.Web.Infrastructure;
 using Microsoft.AspNetCore.Identity;
+using Microsoft.EntityFrameworkCore;
+using Npgsql;
 
 namespace Marketplace.Web.Accounts;
 
 /// <summary>Creates an account in its organisation, with the same checks wherever it is done (the API, the seeder).</summary>
 internal sealed class AccountRegistration(UserManager<MarketplaceUser> users, [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock)
 {
-    /// <summary>The new user, or the field errors that refused it (a taken email is one of them).</summary>
-    public async Task<(MarketplaceUser? User, Dictionary<string, string[]> Errors)> CreateAsync(string email, string password, Organisation organisation)
+    /// <summary>
+    /// The new user; or <c>Taken</c> when an account has this email already (the caller decides what to say of it); or the
+    /// field errors that refused it. The password is checked first, so a password too short is refused alike whether the
+    /// email is taken or not.
+    /// </summary>
+    public async Task<(MarketplaceUser? User, bool Taken, Dictionary<string, string[]> Errors)> CreateAsync(string email, string password, Organisation organisation)
     {
         var user = new MarketplaceUser
         {
@@ -18,15 +24,28 @@ internal sealed class AccountRegistration(UserManager<MarketplaceUser> users, [F
             ProviderId = organisation.ProviderId,
             CreatedAt = clock.GetUtcNow(),
         };
-        var created = await users.CreateAsync(user, password);
+        IdentityResult created;
+        try
+        {
+            created = await users.CreateAsync(user, password);
+        }
+        catch (DbUpdateException e) when (e.InnerException is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation })
+        {
+            // Registered by another request between Identity's check and its insert.
+            return (null, true, []);
+        }
         if (created.Succeeded)
         {
-            return (user, []);
+            return (user, false, []);
+        }
+        if (created.Errors.All(e => e.Code is nameof(IdentityErrorDescriber.DuplicateEmail) or nameof(IdentityErrorDescriber.DuplicateUserName)))
+        {
+            return (null, true, []);
         }
         var errors = created.Errors
             .GroupBy(e => e.Code.Contains("Password", StringComparison.Ordinal) ? "password" : "email")
             .ToDictionary(g => g.Key, g => g.Select(e => e.Description).ToArray());
-        return (null, errors);
+        return (null, false, errors);
     }
 
     /// <summary>Field errors of an organisation a role acts for: an SME names a tenant, a provider a provider, the office neither.</summary>

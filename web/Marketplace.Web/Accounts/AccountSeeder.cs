@@ -156,10 +156,15 @@ internal sealed class AccountSeeder(IServiceScopeFactory scopes, IConfiguration 
 
     private async Task CreateAsync(AccountRegistration registration, string email, string password, Organisation organisation)
     {
-        var (user, errors) = await registration.CreateAsync(email, password, organisation);
+        var (user, taken, errors) = await registration.CreateAsync(email, password, organisation);
+        if (taken)
+        {
+            logger.LogInformation("The {Role} account {Email} was made meanwhile (by another web node)", organisation.Role, email);
+            return;
+        }
         if (user is null)
         {
-            // Another web node may have made it a moment ago; anything else is a setting to fix, said once in the log.
+            // A setting to fix (a password too short, say), said once in the log.
             logger.LogError("Could not create the account {Email}: {Errors}", email, string.Join("; ", errors.SelectMany(e => e.Value)));
             return;
         }

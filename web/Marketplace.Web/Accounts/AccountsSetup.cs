@@ -65,7 +65,8 @@ internal static class AccountsSetup
 
     public static readonly TimeSpan LockoutDuration = TimeSpan.FromMinutes(15);
 
-    public static TrustedIssuers AddMarketplaceAccounts(this WebApplicationBuilder builder, string connectionString, AuthSettings auth)
+    /// <param name="devTokens">The development tokens' settings where they are on (<see cref="AuthSettings.DevTokensOn"/>), else null: none is trusted.</param>
+    public static TrustedIssuers AddMarketplaceAccounts(this WebApplicationBuilder builder, string connectionString, AuthSettings? devTokens)
     {
         var services = builder.Services;
         var oidc = StartupCheck.Bind<OidcSettings>(builder.Configuration, OidcSettings.Section);
@@ -126,8 +127,21 @@ internal static class AccountsSetup
             // The sign-in session only serves the authorization endpoint: the API itself takes bearer tokens.
             o.ExpireTimeSpan = TimeSpan.FromHours(8);
             o.SlidingExpiration = false;
+        }).AddCookie(IdentityConstants.TwoFactorUserIdScheme, o =>
+        {
+            // Between the right password and the second factor's code: who is signing in, for five minutes.
+            o.Cookie.Name = "marketplace.two-factor";
+            o.Cookie.HttpOnly = true;
+            o.Cookie.SameSite = SameSiteMode.Strict;
+            o.Cookie.Path = SignInPage.Path;
+            o.ExpireTimeSpan = TimeSpan.FromMinutes(5);
+            o.SlidingExpiration = false;
         });
         services.AddAntiforgery(o => o.Cookie.Name = "marketplace.antiforgery");
+        services.AddSingleton<AccountStamps>();
+        services.AddSingleton<AccountMail>();
+        services.AddScoped<SignInAttempts>();
+        services.AddScoped<TokenRefusalAudit>();
 
         services.AddOpenIddict()
             .AddCore(o => o.UseEntityFrameworkCore().UseDbContext<AccountsDbContext>())
@@ -145,6 +159,7 @@ internal static class AccountsSetup
                 o.RegisterScopes(OpenIddict.Abstractions.OpenIddictConstants.Scopes.OpenId,
                     OpenIddict.Abstractions.OpenIddictConstants.Scopes.OfflineAccess, ApiScope);
                 o.SetAccessTokenLifetime(oidc.AccessTokenLifetime).SetRefreshTokenLifetime(oidc.RefreshTokenLifetime);
+                o.AddEventHandler(TokenRefusalAudit.Descriptor);
                 // The API validates access tokens as plain signed JWTs (JwtBearer, with the key set at /.well-known/jwks).
                 o.DisableAccessTokenEncryption();
                 AddKeys(o, oidc, builder.Environment);
@@ -160,7 +175,7 @@ internal static class AccountsSetup
             });
         services.AddHostedService<AccountSeeder>();
         services.AddScoped<AccountRegistration>();
-        return new TrustedIssuers(auth, issuer.AbsoluteUri, external, externalKeys);
+        return new TrustedIssuers(devTokens, issuer.AbsoluteUri, external, externalKeys);
     }
 
     private static void AddKeys(OpenIddictServerBuilder server, OidcSettings oidc, IWebHostEnvironment environment)
@@ -195,15 +210,16 @@ internal static class AccountsSetup
 }
 
 /// <summary>
-/// The issuers whose tokens the API accepts, each with the keys it signs with: development tokens (HMAC), this
-/// marketplace's OpenID Connect provider (its signing keys) and, if configured, an external authority (its key set).
+/// The issuers whose tokens the API accepts, each with the keys it signs with: development tokens (HMAC) where they are
+/// on, this marketplace's OpenID Connect provider (its signing keys) and, if configured, an external authority (its key set).
 /// </summary>
-internal sealed class TrustedIssuers(AuthSettings auth, string issuer, ExternalAuthoritySettings external, IList<SecurityKey> externalKeys)
+internal sealed class TrustedIssuers(AuthSettings? devTokens, string issuer, ExternalAuthoritySettings external, IList<SecurityKey> externalKeys)
 {
-    public IReadOnlyList<string> Issuers { get; } = [auth.Issuer, issuer, .. external.Enabled ? [external.Issuer] : Array.Empty<string>()];
+    public IReadOnlyList<string> Issuers { get; } =
+        [.. devTokens is null ? Array.Empty<string>() : [devTokens.Issuer], issuer, .. external.Enabled ? [external.Issuer] : Array.Empty<string>()];
 
     public IReadOnlyList<string> Audiences { get; } =
-        [auth.Issuer, AccountsSetup.ApiAudience, .. external.Enabled ? [external.Audience] : Array.Empty<string>()];
+        [.. devTokens is null ? Array.Empty<string>() : [devTokens.Issuer], AccountsSetup.ApiAudience, .. external.Enabled ? [external.Audience] : Array.Empty<string>()];
 
     /// <summary>
     /// Why a token signed by a trusted issuer is still refused, or null. Each issuer must address it to its own audience
@@ -213,7 +229,7 @@ internal sealed class TrustedIssuers(AuthSettings auth, string issuer, ExternalA
     public string? Refusal(System.Security.Claims.ClaimsPrincipal user)
     {
         var tokenIssuer = user.FindFirst("iss")?.Value;
-        var expected = tokenIssuer == auth.Issuer ? auth.Issuer
+        var expected = devTokens is not null && tokenIssuer == devTokens.Issuer ? devTokens.Issuer
             : tokenIssuer == issuer ? AccountsSetup.ApiAudience
             : external.Enabled && tokenIssuer == external.Issuer ? external.Audience
             : null;
@@ -226,12 +242,21 @@ internal sealed class TrustedIssuers(AuthSettings auth, string issuer, ExternalA
             : null;
     }
 
+    /// <summary>
+    /// Whether a token speaks for one of the marketplace's accounts: one its own provider issued to a person (code or
+    /// refresh), not to an API client (client credentials: the client is its subject). Only these carry the account's
+    /// stamp (<see cref="AccountStamps"/>); development and external tokens name no account.
+    /// </summary>
+    public bool IsAccount(System.Security.Claims.ClaimsPrincipal user) =>
+        user.FindFirst("iss")?.Value == issuer && user.FindFirst(Names.Claims.Subject)?.Value is { } subject
+        && subject != user.FindFirst(OpenIddict.Abstractions.OpenIddictConstants.Claims.ClientId)?.Value;
+
     /// <summary>The keys that may sign a token naming this issuer: none for an issuer the marketplace does not trust.</summary>
     public IEnumerable<SecurityKey> KeysOf(string tokenIssuer, OpenIddictServerOptions server)
     {
-        if (tokenIssuer == auth.Issuer)
+        if (devTokens is not null && tokenIssuer == devTokens.Issuer)
         {
-            return [auth.Key()];
+            return [devTokens.Key()];
         }
         if (tokenIssuer == issuer)
         {

@@ -14,17 +14,28 @@ internal sealed record Organisation(string Role, string? TenantId, string? Provi
 {
     public static Organisation Of(MarketplaceUser user) => new(user.Role, user.TenantId, user.ProviderId);
 
-    /// <summary>The principal OpenIddict turns into tokens; every claim goes into the access and identity tokens.</summary>
-    public ClaimsPrincipal Principal(string subject, IEnumerable<string> scopes)
+    /// <summary>An account's principal: its organisation, and the digest of its security stamp, which the API checks (<see cref="AccountStamps"/>).</summary>
+    public static ClaimsPrincipal PrincipalOf(MarketplaceUser user, IEnumerable<string> scopes) =>
+        Of(user).Principal(user.Id, scopes, AccountStamps.Digest(user.SecurityStamp));
+
+    /// <summary>
+    /// The principal OpenIddict turns into tokens; every claim goes into the access and identity tokens, but the stamp's
+    /// digest, which only the API reads.
+    /// </summary>
+    public ClaimsPrincipal Principal(string subject, IEnumerable<string> scopes, string? stampDigest = null)
     {
         var identity = new ClaimsIdentity(TokenValidationParameters.DefaultAuthenticationType, Names.Claims.Subject, Names.Claims.Role);
         identity.SetClaim(Names.Claims.Subject, subject)
             .SetClaim(Names.Claims.Role, Role)
             .SetClaim(Names.Claims.TenantId, TenantId)
             .SetClaim(Names.Claims.ProviderId, ProviderId);
+        if (stampDigest is not null)
+        {
+            identity.SetClaim(AccountStamps.Claim, stampDigest);
+        }
         identity.SetScopes(scopes);
         identity.SetResources(AccountsSetup.ApiAudience);
-        identity.SetDestinations(_ => [Destinations.AccessToken, Destinations.IdentityToken]);
+        identity.SetDestinations(claim => claim.Type == AccountStamps.Claim ? [Destinations.AccessToken] : [Destinations.AccessToken, Destinations.IdentityToken]);
         return new ClaimsPrincipal(identity);
     }
 }
@@ -59,7 +70,7 @@ internal static class ConnectEndpoints
             return Results.Challenge(new AuthenticationProperties { RedirectUri = context.Request.PathBase + context.Request.Path + query },
                 [IdentityConstants.ApplicationScheme]);
         }
-        return Results.SignIn(Organisation.Of(user).Principal(user.Id, request.GetScopes()), authenticationScheme: OpenIddictServerAspNetCoreDefaults.AuthenticationScheme);
+        return Results.SignIn(Organisation.PrincipalOf(user, request.GetScopes()), authenticationScheme: OpenIddictServerAspNetCoreDefaults.AuthenticationScheme);
     }
 
     private static async Task<IResult> Token(HttpContext context, UserManager<MarketplaceUser> users, IOpenIddictApplicationManager applications)
@@ -84,9 +95,10 @@ internal static class ConnectEndpoints
             var user = subject is null ? null : await users.FindByIdAsync(subject);
             if (user is null || await users.IsLockedOutAsync(user))
             {
+                TokenRefusalAudit.Name(context, subject);
                 return Refuse(Errors.InvalidGrant, "the account no longer exists or is locked");
             }
-            return Results.SignIn(Organisation.Of(user).Principal(user.Id, granted.Principal!.GetScopes()),
+            return Results.SignIn(Organisation.PrincipalOf(user, granted.Principal!.GetScopes()),
                 authenticationScheme: OpenIddictServerAspNetCoreDefaults.AuthenticationScheme);
         }
         return Refuse(Errors.UnsupportedGrantType, "this grant type is not served");

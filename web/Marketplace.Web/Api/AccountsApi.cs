@@ -10,6 +10,13 @@ public sealed record AccountRequest(string? Email, string? Password, string? Rol
 
 public sealed record AccountResponse(string Id, string Email, string Role, string? TenantId, string? ProviderId);
 
+/// <summary>What anyone who registers is told, whether the email had an account or not: the rest goes to the address.</summary>
+public sealed record RegistrationAccepted(string Status, string Detail)
+{
+    public static readonly RegistrationAccepted Answer = new("accepted",
+        "已受理：结果已发至该邮箱；如账户已开通，请用邮箱和密码登录。 Accepted: the address has been written to; once its account is open, sign in with the email and password.");
+}
+
 public sealed record RoleChange(string? Role, string? TenantId = null, string? ProviderId = null);
 
 public sealed record ApiClientRequest(string? DisplayName, string? Role, string? TenantId = null, string? ProviderId = null);
@@ -24,11 +31,14 @@ internal static class AccountsApi
         api.MapPost("/accounts", Register)
             .AllowAnonymous()
             .WithTags("Accounts")
-            .WithSummary("Create an account: anyone for a new SME or provider organisation, an admin for any role and organisation");
+            .WithSummary("Create an account: anyone for a new SME or provider organisation (202, the same answer whether the email had an account; " +
+                "the address is told which), an admin for any role and organisation (201 with the account)")
+            .Produces<RegistrationAccepted>(StatusCodes.Status202Accepted)
+            .Produces<AccountResponse>(StatusCodes.Status201Created);
         api.MapPut("/accounts/{id}/role", ChangeRole)
             .RequireAuthorization(Names.Policies.Admin)
             .WithTags("Accounts")
-            .WithSummary("Change the role and organisation of an account (admin); it applies from the account's next token");
+            .WithSummary("Change the role and organisation of an account (admin); its access tokens are refused from now on, its next token has the new role");
         api.MapPost("/clients", CreateClient)
             .RequireAuthorization(Names.Policies.Admin)
             .WithTags("Accounts")
@@ -36,7 +46,8 @@ internal static class AccountsApi
         return api;
     }
 
-    private static async Task<IResult> Register(AccountRequest request, AccountRegistration registration, AuditLog audit, HttpContext context,
+    private static async Task<IResult> Register(AccountRequest request, AccountRegistration registration, UserManager<MarketplaceUser> users, AccountMail mail,
+        AuditLog audit, HttpContext context,
         [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock)
     {
         var caller = Caller.Of(context);
@@ -66,28 +77,51 @@ internal static class AccountsApi
             Names.Roles.Provider => new Organisation(Names.Roles.Provider, null, request.ProviderId ?? NewId("x")),
             _ => new Organisation(request.Role!, null, null),
         };
-        var (user, errors) = await registration.CreateAsync(request.Email!, request.Password!, organisation);
+        var (user, taken, errors) = await registration.CreateAsync(request.Email!, request.Password!, organisation);
+        if (user is null && !taken)
+        {
+            return Problems.Validation(errors);
+        }
+        if (byAdmin)
+        {
+            // An admin manages the accounts: there is nothing to hide from them.
+            if (user is null)
+            {
+                return Problems.Of(StatusCodes.Status409Conflict, "email-taken", "An account with this email exists", field: "email");
+            }
+            AuditMiddleware.Describe(context, Created(user, organisation));
+            return Results.Created($"/api/v1/accounts/{user.Id}", new AccountResponse(user.Id, user.Email!, user.Role, user.TenantId, user.ProviderId));
+        }
+        // Anyone else is answered alike whether the email had an account or not (else registering would tell who has
+        // one); the address itself is told which.
+        string subject, outcome, detail;
         if (user is null)
         {
-            return errors.ContainsKey("email") && !errors.ContainsKey("password")
-                ? Problems.Of(StatusCodes.Status409Conflict, "email-taken", "An account with this email exists", field: "email")
-                : Problems.Validation(errors);
+            mail.AlreadyRegistered(request.Email!);
+            subject = (await users.FindByEmailAsync(request.Email!))?.Id ?? "unknown-account";
+            (outcome, detail) = ("refused", "a registration for this account's email was refused; the owner was told by mail");
         }
-        var detail = $"account {user.Id} created as {user.Role}{Of(organisation)}";
+        else
+        {
+            mail.AccountOpened(user.Email!, user.Role);
+            (subject, outcome, detail) = (user.Id, "ok", Created(user, organisation));
+        }
         if (context.User.Identity?.IsAuthenticated == true)
         {
-            AuditMiddleware.Describe(context, detail);
+            AuditMiddleware.Describe(context, detail, outcome);
         }
         else
         {
             // The middleware audits signed-in callers only; a registration is on the trail whoever makes it.
-            audit.Record(new AuditEntry(clock.GetUtcNow(), user.Id, "anonymous", AuditMiddleware.ActionOf(context), $"POST {context.Request.Path}",
-                "ok", StatusCodes.Status201Created, detail, RequestOrigin.Of(context)));
+            audit.Record(new AuditEntry(clock.GetUtcNow(), subject, "anonymous", AuditMiddleware.ActionOf(context), $"POST {context.Request.Path}",
+                outcome, StatusCodes.Status202Accepted, detail, RequestOrigin.Of(context)));
         }
-        return Results.Created($"/api/v1/accounts/{user.Id}", new AccountResponse(user.Id, user.Email!, user.Role, user.TenantId, user.ProviderId));
+        return Results.Accepted(value: RegistrationAccepted.Answer);
     }
 
-    private static async Task<IResult> ChangeRole(string id, RoleChange request, UserManager<MarketplaceUser> users, HttpContext context)
+    private static string Created(MarketplaceUser user, Organisation organisation) => $"account {user.Id} created as {user.Role}{Of(organisation)}";
+
+    private static async Task<IResult> ChangeRole(string id, RoleChange request, UserManager<MarketplaceUser> users, AccountStamps stamps, HttpContext context)
     {
         var check = AccountRegistration.CheckOrganisation(new Check(), request.Role, request.TenantId, request.ProviderId);
         if (!check.Ok)
@@ -101,13 +135,15 @@ internal static class AccountsApi
         }
         var before = $"{user.Role}{Of(Organisation.Of(user))}";
         (user.Role, user.TenantId, user.ProviderId) = (request.Role!, request.TenantId, request.ProviderId);
-        var updated = await users.UpdateAsync(user);
+        // A new security stamp, in the same write: the account's access tokens of its old role are refused from now on.
+        var updated = await users.UpdateSecurityStampAsync(user);
         if (!updated.Succeeded)
         {
             // Another change to the account won the race: the caller reads it again and decides.
             return Problems.Of(StatusCodes.Status409Conflict, "account-changed", "The account changed meanwhile; read it again and retry",
                 string.Join("; ", updated.Errors.Select(e => e.Description)));
         }
+        stamps.Forget(user.Id);
         // The middleware writes the admin's request to the trail; this says what it changed.
         AuditMiddleware.Describe(context, $"account {user.Id}: {before} -> {user.Role}{Of(Organisation.Of(user))}");
         return Results.Ok(new AccountResponse(user.Id, user.Email!, user.Role, user.TenantId, user.ProviderId));

@@ -13,7 +13,7 @@ internal static class AuthApi
     public static RouteGroupBuilder MapAuthApi(this RouteGroupBuilder api, IWebHostEnvironment environment)
     {
         var settings = api.ServiceProvider().GetRequiredService<AuthSettings>();
-        if (!environment.IsDevelopment() || !settings.DevTokens)
+        if (!settings.DevTokensOn(environment))
         {
             return api;
         }

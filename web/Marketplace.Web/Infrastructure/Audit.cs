@@ -22,7 +22,7 @@ internal sealed record RequestOrigin(string? Address, string? UserAgent, string?
 internal sealed record AuditEntry(DateTimeOffset At, string Subject, string Role, string Action, string Resource, string Outcome, int StatusCode,
     string? Detail, RequestOrigin? Origin = null);
 
-/// <summary>A refused request (401, 403, or a 404 for another's id); counted, not written one by one.</summary>
+/// <summary>A refused request (401, 403, a 404 for another's id, a refused token request); counted, not written one by one.</summary>
 internal sealed record Refusal(DateTimeOffset At, string Subject, string Caller, string Role, string Action, int StatusCode, string Resource,
     RequestOrigin Origin);
 
@@ -218,8 +218,8 @@ internal sealed class AuditLog(NpgsqlDataSource db, ILogger<AuditLog> logger, [F
         try
         {
             await using var command = db.CreateCommand("""
-                INSERT INTO audit_refusals (minute, subject, caller, role, action, status_code, count, example, address, user_agent)
-                SELECT * FROM unnest(@minute, @subject, @caller, @role, @action, @status, @count, @example, @address, @agent)
+                INSERT INTO audit_refusals (minute, subject, caller, role, action, status_code, count, example, address, user_agent, trace_id)
+                SELECT * FROM unnest(@minute, @subject, @caller, @role, @action, @status, @count, @example, @address, @agent, @trace)
                 """);
             command.Parameters.AddWithValue("minute", due.Select(r => r.Key.Minute).ToArray());
             command.Parameters.AddWithValue("subject", due.Select(r => r.Key.Subject).ToArray());
@@ -231,6 +231,7 @@ internal sealed class AuditLog(NpgsqlDataSource db, ILogger<AuditLog> logger, [F
             command.Parameters.AddWithValue("example", due.Select(r => r.Value.Example).ToArray());
             command.Parameters.AddWithValue("address", due.Select(r => r.Value.Origin.Address).ToArray());
             command.Parameters.AddWithValue("agent", due.Select(r => r.Value.Origin.UserAgent).ToArray());
+            command.Parameters.AddWithValue("trace", due.Select(r => r.Value.Origin.TraceId).ToArray());
             await command.ExecuteNonQueryAsync(cancellationToken);
         }
         catch (Exception e) when (e is not OperationCanceledException)
@@ -258,9 +259,20 @@ internal sealed class AuditMiddleware(RequestDelegate next)
 {
     private const string DeniedKey = "audit:denied";
     private const string DetailKey = "audit:detail";
+    private const string OutcomeKey = "audit:outcome";
 
-    /// <summary>Says what the action did, for the trail (a registration's verification state and changes, a regulator's decision).</summary>
-    public static void Describe(HttpContext context, string detail) => context.Items[DetailKey] = detail;
+    /// <summary>
+    /// Says what the action did, for the trail (a registration's verification state and changes, a regulator's decision),
+    /// and how it ended where its status does not say (a request answered alike whatever happened).
+    /// </summary>
+    public static void Describe(HttpContext context, string detail, string? outcome = null)
+    {
+        context.Items[DetailKey] = detail;
+        if (outcome is not null)
+        {
+            context.Items[OutcomeKey] = outcome;
+        }
+    }
 
     /// <summary>Marks the request as refused for ownership (answered 404 so ids cannot be probed).</summary>
     public static void MarkDenied(HttpContext context) => context.Items[DeniedKey] = true;
@@ -312,7 +324,8 @@ internal sealed class AuditMiddleware(RequestDelegate next)
             && !HttpMethods.IsGet(context.Request.Method) && !HttpMethods.IsHead(context.Request.Method) && !HttpMethods.IsOptions(context.Request.Method);
         if (oversight || selfService)
         {
-            audit.Record(new AuditEntry(clock.GetUtcNow(), caller.Subject, caller.Role, action, resource, status < 400 ? "ok" : "failed", status,
+            var outcome = context.Items.TryGetValue(OutcomeKey, out var told) && told is string said ? said : status < 400 ? "ok" : "failed";
+            audit.Record(new AuditEntry(clock.GetUtcNow(), caller.Subject, caller.Role, action, resource, outcome, status,
                 context.Items.TryGetValue(DetailKey, out var detail) ? detail as string : null,
                 RequestOrigin.Of(context)));
         }

@@ -11,17 +11,23 @@ public sealed class AuthSettings
 {
     public const string Section = "Auth";
 
-    /// <summary>The key in appsettings.Development.json: it is in the repository, so it signs nothing outside Development.</summary>
-    public const string DevelopmentSigningKey = "development-only-signing-key-0123456789abcdef";
-
-    /// <summary>HMAC-SHA256 key; at least 32 characters. Required outside Development.</summary>
+    /// <summary>
+    /// HMAC-SHA256 key of the development tokens; at least 32 characters. Read only where they are on
+    /// (<see cref="DevTokensOn"/>): elsewhere it is not needed, and a token signed with it is refused.
+    /// </summary>
     public string SigningKey { get; set; } = "";
 
     [Required]
     public string Issuer { get; set; } = "compute-voucher-marketplace";
 
-    /// <summary>Issue development tokens at /api/v1/auth/dev-token (honoured only in the Development environment).</summary>
+    /// <summary>Issue and trust development tokens (honoured only in the Development environment).</summary>
     public bool DevTokens { get; set; }
+
+    /// <summary>
+    /// Whether development tokens are issued (at /api/v1/auth/dev-token) and trusted: in the Development environment, and
+    /// only when <see cref="DevTokens"/> says so. Tests and run.sh set both; a deployment never has them.
+    /// </summary>
+    public bool DevTokensOn(IHostEnvironment environment) => environment.IsDevelopment() && DevTokens;
 
     [Range(typeof(TimeSpan), "00:01:00", "7.00:00:00")]
     public TimeSpan TokenLifetime { get; set; } = TimeSpan.FromHours(8);

@@ -53,9 +53,9 @@ public sealed record TakeUp(
 public sealed record AuditView(long Id, DateTimeOffset At, string Subject, string Role, string Action, string Resource, string Outcome, int StatusCode,
     string? Address, string? UserAgent, string? TraceId, string? Detail = null);
 
-/// <summary>Refused requests of one caller, action and status in one minute.</summary>
+/// <summary>Refused requests of one caller, action and status in one minute; the address, user agent and trace id are of one of them.</summary>
 public sealed record RefusalView(DateTimeOffset Minute, string Subject, string Caller, string Role, string Action, int StatusCode, long Count,
-    string Example, string? Address, string? UserAgent);
+    string Example, string? Address, string? UserAgent, string? TraceId = null);
 
 /// <summary>The queries the web tier answers straight from PostgreSQL: lists, the ledger, take-up and the audit trail.</summary>
 public sealed class ReadModels(NpgsqlDataSource db, [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock)
@@ -254,14 +254,14 @@ public sealed class ReadModels(NpgsqlDataSource db, [FromKeyedServices(Names.Clo
     public async Task<IReadOnlyList<RefusalView>> RefusalsAsync(int page, int pageSize, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand("""
-            SELECT minute, subject, caller, role, action, status_code, sum(count), min(example), min(address), min(user_agent) FROM audit_refusals
+            SELECT minute, subject, caller, role, action, status_code, sum(count), min(example), min(address), min(user_agent), min(trace_id) FROM audit_refusals
             GROUP BY minute, subject, caller, role, action, status_code
             ORDER BY minute DESC, sum(count) DESC, caller, action LIMIT @l OFFSET @o
             """);
         command.Parameters.AddWithValue("l", pageSize);
         command.Parameters.AddWithValue("o", (long)(page - 1) * pageSize);
         return await ReadAsync(command, r => new RefusalView(r.GetFieldValue<DateTimeOffset>(0), r.GetString(1), r.GetString(2), r.GetString(3),
-            r.GetString(4), r.GetInt32(5), r.GetInt64(6), r.GetString(7), NullableString(r, 8), NullableString(r, 9)), cancellationToken);
+            r.GetString(4), r.GetInt32(5), r.GetInt64(6), r.GetString(7), NullableString(r, 8), NullableString(r, 9), NullableString(r, 10)), cancellationToken);
     }
 
     private static string? NullableString(NpgsqlDataReader reader, int ordinal) => reader.IsDBNull(ordinal) ? null : reader.GetString(ordinal);

@@ -1,0 +1,354 @@
+using System.Net;
+using System.Net.Http.Json;
+using Marketplace.Testing;
+using Marketplace.Web.Accounts;
+using Marketplace.Web.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Xunit;
+
+namespace Marketplace.Web.Tests;
+
+/// <summary>
+/// What an attacker tries against the accounts, each through the real endpoints: guessing passwords in parallel, telling
+/// which emails have accounts, keeping a token after losing a role, flooding the token endpoint, guessing a second factor.
+/// </summary>
+[Collection(AccountsCollection.Name)]
+public sealed class SignInDefenceTests(AccountsCluster web)
+{
+    private const string Password = AccountFlows.Password;
+    private const string Book = "/api/v1/markets/H800-80G/book";
+
+    private readonly AccountFlows _flows = new(web);
+
+    private Task FlushAudit() => web.Factory.Services.GetRequiredService<AuditLog>().FlushAsync(CancellationToken.None);
+
+    private Task<bool> LockedOut(string id) =>
+        web.Database.ScalarAsync<bool>("""SELECT coalesce("LockoutEnd" > now(), false) FROM account_users WHERE "Id" = @id""", ("id", id));
+
+    private async Task Lock(TestAccount account)
+    {
+        using var browser = _flows.Browser();
+        for (var attempt = 1; attempt <= 5; attempt++)
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, (await AccountFlows.SignIn(browser, account.Email, $"wrong-password-{attempt}")).StatusCode);
+        }
+        Assert.True(await LockedOut(account.Id));
+    }
+
+    /// <summary>
+    /// Identity counted a failure by updating the user row it had read: attempts that read the row at the same time all
+    /// wrote the same count (or lost the concurrency check and counted nothing), so twenty guesses at once counted as one
+    /// or two, and the account never locked.
+    /// </summary>
+    [Fact]
+    public async Task Lockout_twenty_wrong_passwords_sent_at_once_lock_the_account_and_the_right_password_is_refused_until_the_lockout_ends()
+    {
+        var account = await _flows.Register(Names.Roles.Sme);
+        var browsers = Enumerable.Range(0, 20).Select(_ => _flows.Browser()).ToList();
+        HttpResponseMessage[] answers;
+        try
+        {
+            // Each guess from a browser of its own, the forms fetched first, then all sent together.
+            var forms = await Task.WhenAll(browsers.Select((b, i) => AccountFlows.SignInForm(b, account.Email, $"wrong-password-{i}")));
+            answers = await Task.WhenAll(browsers.Select((b, i) => b.PostAsync("/account/login", forms[i])));
+        }
+        finally
+        {
+            browsers.ForEach(b => b.Dispose());
+        }
+
+        Assert.True(await LockedOut(account.Id), "twenty wrong passwords at once did not lock the account");
+        using (var browser = _flows.Browser())
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, (await AccountFlows.SignIn(browser, account.Email, Password)).StatusCode);
+        }
+        Assert.All(answers, a => Assert.Equal(HttpStatusCode.Unauthorized, a.StatusCode));
+
+        // Fifteen minutes on, the lockout has ended: the right password signs in again.
+        await web.Database.ScalarAsync<int>("""UPDATE account_users SET "LockoutEnd" = now() - interval '1 second' WHERE "Id" = @id RETURNING 1""",
+            ("id", account.Id));
+        using (var browser = _flows.Browser())
+        {
+            Assert.Equal(HttpStatusCode.Redirect, (await AccountFlows.SignIn(browser, account.Email, Password)).StatusCode);
+        }
+    }
+
+    /// <summary>It answered 423 for a locked account and 401 for an unknown email: whoever asked learnt which emails have accounts.</summary>
+    [Fact]
+    public async Task Sign_in_answers_an_unknown_email_a_wrong_password_and_a_locked_account_with_the_same_status_and_text()
+    {
+        var known = await _flows.Register(Names.Roles.Provider);
+        var locked = await _flows.Register(Names.Roles.Provider);
+        await Lock(locked);
+        var unknownEmail = $"{Scenario.Unique("nobody")}@example.cn";
+
+        using var browser = _flows.Browser();
+        var answers = new List<(HttpStatusCode Status, string? Problem)>();
+        foreach (var (email, password) in new[] { (unknownEmail, Password), (known.Email, "not-the-password"), (locked.Email, Password) })
+        {
+            var answer = await AccountFlows.SignIn(browser, email, password);
+            answers.Add((answer.StatusCode, AccountFlows.Problem(await answer.Content.ReadAsStringAsync())));
+        }
+        Assert.All(answers, a => Assert.Equal(answers[0], a));
+        Assert.Equal(HttpStatusCode.Unauthorized, answers[0].Status);
+        Assert.StartsWith("邮箱或密码不正确", answers[0].Problem);
+
+        // The operators' trail tells them apart.
+        await FlushAudit();
+        Assert.Equal($"unknown-account failed sign-in failed for {Check.Trim(unknownEmail)}: no account has this email", await web.Database.ScalarAsync<string>(
+            "SELECT concat_ws(' ', subject, outcome, detail) FROM audit_log WHERE resource = 'sign-in' AND detail LIKE @d", ("d", $"%{unknownEmail}%")));
+        Assert.Equal("failed: wrong password", await web.Database.ScalarAsync<string>(
+            "SELECT outcome || ': ' || split_part(detail, ': ', 2) FROM audit_log WHERE resource = 'sign-in' AND subject = @s", ("s", known.Id)));
+        Assert.Equal("locked-out: the account is locked", await web.Database.ScalarAsync<string>(
+            "SELECT outcome || ': ' || split_part(detail, ': ', 2) FROM audit_log WHERE resource = 'sign-in' AND subject = @s ORDER BY id DESC LIMIT 1",
+            ("s", locked.Id)));
+    }
+
+    /// <summary>An unknown email was answered without hashing anything, so it was answered sooner than a wrong password.</summary>
+    [Fact]
+    public async Task Sign_in_checks_a_password_hash_for_an_unknown_email_and_a_locked_account_as_for_a_wrong_password()
+    {
+        var known = await _flows.Register(Names.Roles.Sme);
+        var locked = await _flows.Register(Names.Roles.Sme);
+        using var browser = _flows.Browser();
+        async Task OneHashChecked(string email, string password)
+        {
+            var form = await AccountFlows.SignInForm(browser, email, password);
+            var before = web.Hashes.Verified;
+            Assert.Equal(HttpStatusCode.Unauthorized, (await browser.PostAsync("/account/login", form)).StatusCode);
+            Assert.True(web.Hashes.Verified == before + 1, $"{email}: {web.Hashes.Verified - before} password hashes checked");
+        }
+        await OneHashChecked($"{Scenario.Unique("nobody")}@example.cn", Password);
+        await OneHashChecked(known.Email, "not-the-password");
+        await Lock(locked);
+        await OneHashChecked(locked.Email, Password);
+    }
+
+    /// <summary>It answered 409 email-taken: anyone could ask whether an email has an account.</summary>
+    [Fact]
+    public async Task Register_answers_a_new_and_a_taken_email_alike_and_tells_the_owner_of_the_taken_one_by_mail()
+    {
+        var email = $"{Scenario.Unique("user")}@example.cn";
+        using var anonymous = web.Client();
+        var first = await anonymous.PostAsJsonAsync("/api/v1/accounts", new { email, password = Password, role = Names.Roles.Sme });
+        var again = await anonymous.PostAsJsonAsync("/api/v1/accounts", new { email, password = "another-password-1", role = Names.Roles.Provider });
+        Assert.Equal(HttpStatusCode.Accepted, first.StatusCode);
+        Assert.Equal(HttpStatusCode.Accepted, again.StatusCode);
+        Assert.Equal(await first.Content.ReadAsStringAsync(), await again.Content.ReadAsStringAsync());
+        // A password too short is refused alike, whether the email is taken or not.
+        foreach (var address in new[] { email, $"{Scenario.Unique("user")}@example.cn" })
+        {
+            Assert.Equal(HttpStatusCode.UnprocessableEntity,
+                (await anonymous.PostAsJsonAsync("/api/v1/accounts", new { email = address, password = "short", role = Names.Roles.Sme })).StatusCode);
+        }
+
+        var id = await web.Database.ScalarAsync<string>("""SELECT "Id" FROM account_users WHERE "Email" = @e""", ("e", email));
+        Assert.Equal(1, await web.Database.ScalarAsync<long>("""SELECT count(*) FROM account_users WHERE "NormalizedEmail" = upper(@e)""", ("e", email)));
+        var mail = web.Mail.To(email);
+        Assert.Equal(2, mail.Count);
+        Assert.Contains("账户已开通", mail[0]);
+        Assert.Contains("already have an account", mail[1]);
+
+        await FlushAudit();
+        var tenant = await web.Database.ScalarAsync<string>("""SELECT "TenantId" FROM account_users WHERE "Id" = @id""", ("id", id));
+        Assert.Equal($"ok: account {id} created as sme for tenant {tenant} | refused: a registration for this account's email was refused; the owner was told by mail",
+            await web.Database.ScalarAsync<string>("SELECT string_agg(outcome || ': ' || detail, ' | ' ORDER BY id) FROM audit_log WHERE subject = @s", ("s", id)));
+    }
+
+    /// <summary>A demoted account kept its role for as long as its access token lasted (an hour).</summary>
+    [Fact]
+    public async Task A_token_issued_before_the_accounts_role_changed_is_refused_and_a_refresh_gives_one_for_the_new_role()
+    {
+        var account = await _flows.Register(Names.Roles.Sme);
+        var tokens = await _flows.Tokens(account.Email);
+        var access = tokens.GetProperty("access_token").GetString()!;
+        using (var sme = _flows.Bearer(access))
+        {
+            Assert.Equal(HttpStatusCode.OK, (await sme.GetAsync(Book)).StatusCode);
+        }
+
+        using (var admin = web.Admin())
+        {
+            var changed = await admin.PutAsJsonAsync($"/api/v1/accounts/{account.Id}/role", new { role = Names.Roles.Provider, providerId = Scenario.Unique("prov") });
+            Assert.True(changed.StatusCode == HttpStatusCode.OK, await changed.Content.ReadAsStringAsync());
+        }
+        using (var stale = _flows.Bearer(access))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, (await stale.GetAsync(Book)).StatusCode);
+        }
+
+        var refreshed = await AccountFlows.TokenResponse(web.Client(), new Dictionary<string, string>
+        {
+            ["grant_type"] = "refresh_token", ["refresh_token"] = tokens.GetProperty("refresh_token").GetString()!, ["client_id"] = "marketplace-dashboards",
+        });
+        var renewed = refreshed.GetProperty("access_token").GetString()!;
+        Assert.Equal(Names.Roles.Provider, new JsonWebToken(renewed).GetClaim(Names.Claims.Role).Value);
+        using var provider = _flows.Bearer(renewed);
+        Assert.Equal(HttpStatusCode.OK, (await provider.GetAsync(Book)).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_token_of_an_account_locked_after_it_was_issued_is_refused_and_so_is_its_refresh_which_is_audited()
+    {
+        var account = await _flows.Register(Names.Roles.Sme);
+        var tokens = await _flows.Tokens(account.Email);
+        using var sme = _flows.Bearer(tokens.GetProperty("access_token").GetString()!);
+        Assert.Equal(HttpStatusCode.OK, (await sme.GetAsync(Book)).StatusCode);
+
+        await Lock(account);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await sme.GetAsync(Book)).StatusCode);
+        using var anonymous = web.Client();
+        var agent = $"refresh-{Scenario.Unique("run")}";
+        anonymous.DefaultRequestHeaders.UserAgent.ParseAdd(agent);
+        var refused = await AccountFlows.TokenResponse(anonymous, new Dictionary<string, string>
+        {
+            ["grant_type"] = "refresh_token", ["refresh_token"] = tokens.GetProperty("refresh_token").GetString()!, ["client_id"] = "marketplace-dashboards",
+        }, HttpStatusCode.BadRequest);
+        Assert.Equal("invalid_grant", refused.GetProperty("error").GetString());
+
+        await FlushAudit();
+        Assert.Equal($"{account.Id} POST /connect/token grant_type=refresh_token 400 1", await web.Database.ScalarAsync<string>(
+            "SELECT concat_ws(' ', subject, action, status_code, count) FROM audit_refusals WHERE user_agent = @a", ("a", agent)));
+    }
+
+    [Fact]
+    public async Task A_token_of_a_deleted_account_is_refused()
+    {
+        var account = await _flows.Register(Names.Roles.Sme);
+        var access = (await _flows.Tokens(account.Email)).GetProperty("access_token").GetString()!;
+        await web.Database.ScalarAsync<int>("""DELETE FROM account_users WHERE "Id" = @id RETURNING 1""", ("id", account.Id));
+        using var sme = _flows.Bearer(access);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await sme.GetAsync(Book)).StatusCode);
+    }
+
+    /// <summary>Another web node's change (here: one made in the database behind the cache's back) applies once the cache time has passed.</summary>
+    [Fact]
+    public async Task Account_stamps_are_read_again_once_the_cache_time_has_passed_and_at_once_when_forgotten()
+    {
+        var account = await _flows.Register(Names.Roles.Sme);
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var stamps = new AccountStamps(web.Database.DataSource, clock);
+        var first = await stamps.CurrentAsync(account.Id, CancellationToken.None);
+        Assert.NotNull(first);
+
+        await web.Database.ScalarAsync<int>("""UPDATE account_users SET "SecurityStamp" = 'changed-elsewhere' WHERE "Id" = @id RETURNING 1""", ("id", account.Id));
+        clock.Advance(AccountStamps.CacheFor - TimeSpan.FromMilliseconds(1));
+        Assert.Equal(first, await stamps.CurrentAsync(account.Id, CancellationToken.None));
+        clock.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.Equal(AccountStamps.Digest("changed-elsewhere"), await stamps.CurrentAsync(account.Id, CancellationToken.None));
+
+        await web.Database.ScalarAsync<int>("""UPDATE account_users SET "LockoutEnd" = now() + interval '1 hour' WHERE "Id" = @id RETURNING 1""", ("id", account.Id));
+        stamps.Forget(account.Id);
+        Assert.Null(await stamps.CurrentAsync(account.Id, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task A_client_credentials_token_is_no_account_and_keeps_working()
+    {
+        var (clientId, secret) = await _flows.ApiClient(Names.Roles.Regulator);
+        var access = (await AccountFlows.TokenResponse(web.Client(), AccountFlows.ClientCredentials(clientId, secret))).GetProperty("access_token").GetString()!;
+        using var regulator = _flows.Bearer(access);
+        for (var call = 0; call < 3; call++)
+        {
+            Assert.Equal(HttpStatusCode.OK, (await regulator.GetAsync(Book)).StatusCode);
+        }
+    }
+
+    /// <summary>OpenIddict refused bad credentials, codes and refresh tokens before the marketplace saw them: nothing reached the trail.</summary>
+    [Fact]
+    public async Task Token_endpoint_refusals_are_audited_with_who_from_where_and_the_trace_counted_per_caller_and_minute()
+    {
+        var (clientId, _) = await _flows.ApiClient(Names.Roles.Sme, tenantId: Scenario.Unique("tenant"));
+        using var anonymous = web.Client();
+        var agent = $"token-refusals-{Scenario.Unique("run")}";
+        anonymous.DefaultRequestHeaders.UserAgent.ParseAdd(agent);
+        for (var attempt = 0; attempt < 30; attempt++)
+        {
+            var wrong = await AccountFlows.TokenResponse(anonymous, AccountFlows.ClientCredentials(clientId, "not-the-secret"), HttpStatusCode.Unauthorized);
+            Assert.Equal("invalid_client", wrong.GetProperty("error").GetString());
+        }
+        var unknown = await anonymous.PostAsync("/connect/token", new FormUrlEncodedContent(AccountFlows.ClientCredentials("api-no-such-client", "anything")));
+        Assert.False(unknown.IsSuccessStatusCode);
+        var badCode = await AccountFlows.TokenResponse(anonymous, new Dictionary<string, string>
+        {
+            ["grant_type"] = "authorization_code", ["code"] = "not-a-code", ["redirect_uri"] = AccountFlows.RedirectUri, ["client_id"] = "marketplace-dashboards",
+            ["code_verifier"] = new string('v', 43),
+        }, HttpStatusCode.BadRequest);
+        Assert.Equal("invalid_grant", badCode.GetProperty("error").GetString());
+        await AccountFlows.TokenResponse(anonymous, new Dictionary<string, string>
+        {
+            ["grant_type"] = "refresh_token", ["refresh_token"] = "not-a-refresh-token", ["client_id"] = "marketplace-dashboards",
+        }, HttpStatusCode.BadRequest);
+
+        // Counted per address as every anonymous refusal is (the test server has no client address; Kestrel fills it in).
+        await FlushAudit();
+        Assert.True(await web.Database.ScalarAsync<long>("SELECT count(*) FROM audit_refusals WHERE user_agent = @a", ("a", agent)) > 0,
+            "no refusal of the token endpoint is on the trail");
+        await using var command = web.Database.DataSource.CreateCommand("""
+            SELECT concat_ws(' ', subject, role, action, status_code, sum(count)), bool_and(trace_id IS NOT NULL AND caller LIKE 'address:%')
+            FROM audit_refusals WHERE user_agent = @a GROUP BY subject, role, action, status_code ORDER BY 1
+            """);
+        command.Parameters.AddWithValue("a", agent);
+        var rows = new List<string>();
+        await using (var reader = await command.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync())
+            {
+                Assert.True(reader.GetBoolean(1), $"{reader.GetString(0)}: no trace id, or not counted per address");
+                rows.Add(reader.GetString(0));
+            }
+        }
+        Assert.Equal(new[]
+        {
+            $"{clientId} none POST /connect/token grant_type=client_credentials 401 30",
+            "marketplace-dashboards none POST /connect/token grant_type=authorization_code 400 1",
+            "marketplace-dashboards none POST /connect/token grant_type=refresh_token 400 1",
+            $"unknown-client none POST /connect/token grant_type=client_credentials {(int)unknown.StatusCode} 1",
+        }.Order(StringComparer.Ordinal), rows.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task Second_factor_once_on_sign_in_asks_for_the_code_after_the_password_and_wrong_codes_count_toward_lockout()
+    {
+        var account = await _flows.Register(Names.Roles.Sme);
+        string key;
+        using (var browser = _flows.Browser())
+        {
+            Assert.Equal(HttpStatusCode.Redirect, (await AccountFlows.SignIn(browser, account.Email, Password)).StatusCode);
+            key = await AccountFlows.EnableSecondFactor(browser);
+        }
+
+        // The password, then the code: signed in, back where the sign-in was asked for.
+        using (var browser = _flows.Browser())
+        {
+            var password = await AccountFlows.SignIn(browser, account.Email, Password, "/sme.html");
+            var page = await password.Content.ReadAsStringAsync();
+            Assert.True(password.StatusCode == HttpStatusCode.OK, page);
+            Assert.Contains("验证码", page);
+            var signedIn = await AccountFlows.SubmitCode(browser, page, Totp.Now(key));
+            Assert.Equal(HttpStatusCode.Redirect, signedIn.StatusCode);
+            Assert.Equal("/sme.html", signedIn.Headers.Location!.OriginalString);
+        }
+
+        // The password counts as an attempt until the code is right: it and four wrong codes lock the account.
+        using (var browser = _flows.Browser())
+        {
+            var page = await (await AccountFlows.SignIn(browser, account.Email, Password)).Content.ReadAsStringAsync();
+            for (var attempt = 1; attempt <= 4; attempt++)
+            {
+                var wrong = await AccountFlows.SubmitCode(browser, page, Totp.Wrong(key));
+                Assert.Equal(HttpStatusCode.Unauthorized, wrong.StatusCode);
+                page = await wrong.Content.ReadAsStringAsync();
+                Assert.StartsWith("验证码不正确", AccountFlows.Problem(page));
+            }
+            Assert.True(await LockedOut(account.Id));
+            Assert.Equal(HttpStatusCode.Unauthorized, (await AccountFlows.SubmitCode(browser, page, Totp.Now(key))).StatusCode);
+        }
+        using (var browser = _flows.Browser())
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, (await AccountFlows.SignIn(browser, account.Email, Password)).StatusCode);
+        }
+    }
+}
