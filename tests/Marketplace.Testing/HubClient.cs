@@ -35,6 +35,25 @@ public sealed class HubClient : IAsyncDisposable
 
     public HubConnection Connection { get; }
 
+    /// <summary>
+    /// Starts the connection and returns once the hub has joined the caller's groups. The client's StartAsync returns at
+    /// the handshake, before the hub's OnConnectedAsync runs, so an update sent right after could miss the connection; an
+    /// invocation is dispatched only after OnConnectedAsync, so its answer proves the groups are joined. The method asked
+    /// for does not exist: its refusal runs no hub filter, so it is neither rate limited nor audited.
+    /// </summary>
+    public async Task StartAsync()
+    {
+        await Connection.StartAsync();
+        try
+        {
+            await Connection.InvokeAsync("(groups joined?)");
+        }
+        catch (Microsoft.AspNetCore.SignalR.HubException)
+        {
+            // The expected answer: no such method, answered after the groups were joined.
+        }
+    }
+
     public IReadOnlyList<Received> All => [.. _received];
 
     public IReadOnlyList<Received> Of(string method) => _received.Where(r => r.Method == method).ToList();

@@ -196,7 +196,7 @@ public sealed class ProcessCluster : IAsyncDisposable, IApiClients
                 o.SkipNegotiation = true;
             })
             .Build());
-        await hub.Connection.StartAsync();
+        await hub.StartAsync();
         return hub;
     }
 

@@ -154,7 +154,7 @@ public class WebCluster : MarketCluster
         var hub = new HubClient(builder.Build());
         if (start)
         {
-            await hub.Connection.StartAsync();
+            await hub.StartAsync();
         }
         return hub;
     }
