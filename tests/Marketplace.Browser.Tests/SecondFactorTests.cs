@@ -23,8 +23,14 @@ public sealed class SecondFactorTests(BrowserFixture fixture)
         return email;
     }
 
-    private async Task<IBrowserContext> NewContextAsync() =>
-        await fixture.Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = fixture.System.WebUrl.ToString(), Locale = "zh-CN" });
+    /// <summary>A tab of a browser context of its own (close its context when done).</summary>
+    private async Task<IPage> NewPageAsync()
+    {
+        var context = await fixture.Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = fixture.System.WebUrl.ToString(), Locale = "zh-CN" });
+        var page = await context.NewPageAsync();
+        page.SetDefaultTimeout(BrowserFixture.Wait);
+        return page;
+    }
 
     /// <summary>Submits a form and answers the status of its answer (the page it renders is then loaded).</summary>
     private static async Task<int> SubmitAsync(IPage page, string button, string path)
@@ -45,12 +51,9 @@ public sealed class SecondFactorTests(BrowserFixture fixture)
     public async Task Second_factor_turned_on_in_the_browser_is_asked_for_after_the_password_and_a_wrong_code_is_refused()
     {
         var email = await RegisterAsync();
-        var context = await NewContextAsync();
+        var page = await NewPageAsync();
         try
         {
-            var page = await context.NewPageAsync();
-            page.SetDefaultTimeout(BrowserFixture.Wait);
-
             // Not signed in: the second factor's page sends the browser to sign in first, and back.
             await page.GotoAsync("/account/two-factor");
             await page.WaitForURLAsync("**/account/login?**");
@@ -70,7 +73,7 @@ public sealed class SecondFactorTests(BrowserFixture fixture)
             await page.Locator("[data-two-factor='on']").WaitForAsync();
 
             // Signing out ends the session (the request shares the tab's cookies).
-            var signedOut = await context.APIRequest.GetAsync("/connect/endsession", new APIRequestContextOptions { MaxRedirects = 0 });
+            var signedOut = await page.Context.APIRequest.GetAsync("/connect/endsession", new APIRequestContextOptions { MaxRedirects = 0 });
             Assert.Equal(302, signedOut.Status);
 
             // Signing in again: the password, then the code (Chinese first).
@@ -95,7 +98,7 @@ public sealed class SecondFactorTests(BrowserFixture fixture)
         }
         finally
         {
-            await context.CloseAsync();
+            await page.Context.CloseAsync();
         }
     }
 
@@ -103,11 +106,9 @@ public sealed class SecondFactorTests(BrowserFixture fixture)
     public async Task Five_wrong_passwords_lock_the_account_and_the_right_password_is_then_refused()
     {
         var email = await RegisterAsync();
-        var context = await NewContextAsync();
+        var page = await NewPageAsync();
         try
         {
-            var page = await context.NewPageAsync();
-            page.SetDefaultTimeout(BrowserFixture.Wait);
             await page.GotoAsync("/account/login");
             for (var attempt = 1; attempt <= 5; attempt++)
             {
@@ -126,7 +127,7 @@ public sealed class SecondFactorTests(BrowserFixture fixture)
         }
         finally
         {
-            await context.CloseAsync();
+            await page.Context.CloseAsync();
         }
     }
 }

@@ -65,16 +65,25 @@ public sealed class StartupAndTokenTests(MatrixCluster web)
             .SelectMany(e => (e.Metadata.GetMetadata<HttpMethodMetadata>()?.HttpMethods ?? ["*"]).Select(m => $"{m} {e.RoutePattern.RawText}"))
             .ToList();
 
+    /// <summary>
+    /// Development tokens are issued, and a token signed with the signing key (a development token, or one forged with a
+    /// key that leaked) is trusted, only in Development with Auth:DevTokens on. They were trusted wherever the key was set,
+    /// which it had to be everywhere.
+    /// </summary>
     [Theory]
     [InlineData("Development", "true", true)]
     [InlineData("Development", "false", false)]
     [InlineData("Production", "true", false)]
     [InlineData("Staging", "true", false)]
     [InlineData("Production", "false", false)]
-    public async Task The_development_token_endpoint_exists_only_in_development_when_switched_on(string environment, string devTokens, bool exists)
+    public async Task Development_tokens_are_issued_and_trusted_only_in_development_when_switched_on(string environment, string devTokens, bool on)
     {
         await using var app = Build(environment, ("Auth:DevTokens", devTokens));
-        Assert.Equal(exists, Routes(app).Contains(DevTokenRoute));
+        Assert.Equal(on, Routes(app).Contains(DevTokenRoute));
+        var token = new TokenIssuer(new AuthSettings { SigningKey = ProductionKey }, TimeProvider.System).Issue(Names.Roles.Admin, null, null);
+        var bearer = app.Services.GetRequiredService<IOptionsMonitor<JwtBearerOptions>>().Get(JwtBearerDefaults.AuthenticationScheme);
+        var result = await new JsonWebTokenHandler().ValidateTokenAsync(token, bearer.TokenValidationParameters);
+        Assert.True(on == result.IsValid, result.Exception?.Message);
     }
 
     /// <summary>The signing key signs development tokens only: where they are off, nothing needs it (docker-compose sets none).</summary>
@@ -114,26 +123,6 @@ public sealed class StartupAndTokenTests(MatrixCluster web)
             ("Auth:External:KeySet", """{"keys":[{"kty":"RSA","use":"sig","kid":"k1","n":"AQAB","e":"AQAB"}]}"""), (key, value)));
         Assert.Equal(StartupCheck.BadSetting, refused.ExitCode);
         Assert.Contains(named, refused.Message);
-    }
-
-    /// <summary>
-    /// A token signed with the signing key (a development token, or one forged with a key that leaked) is trusted only in
-    /// Development with Auth:DevTokens on. They were trusted wherever the key was set, which it had to be everywhere.
-    /// </summary>
-    [Theory]
-    [InlineData("Development", "true", true)]
-    [InlineData("Development", "false", false)]
-    [InlineData("Production", "true", false)]
-    [InlineData("Staging", "true", false)]
-    [InlineData("Production", "false", false)]
-    public async Task A_token_signed_with_the_signing_key_is_trusted_only_in_development_with_development_tokens_on(string environment, string devTokens,
-        bool trusted)
-    {
-        await using var app = Build(environment, ("Auth:DevTokens", devTokens));
-        var token = new TokenIssuer(new AuthSettings { SigningKey = ProductionKey }, TimeProvider.System).Issue(Names.Roles.Admin, null, null);
-        var bearer = app.Services.GetRequiredService<IOptionsMonitor<JwtBearerOptions>>().Get(JwtBearerDefaults.AuthenticationScheme);
-        var result = await new JsonWebTokenHandler().ValidateTokenAsync(token, bearer.TokenValidationParameters);
-        Assert.True(trusted == result.IsValid, result.Exception?.Message);
     }
 
     public static TheoryData<string, string> ForgedTokens()

@@ -60,6 +60,9 @@ public sealed class SignInDefenceTests(AccountsCluster web)
         }
 
         Assert.True(await LockedOut(account.Id), "twenty wrong passwords at once did not lock the account");
+        // Each counted up to the limit; those that came after it found the account locked and changed nothing.
+        Assert.Equal(AccountsSetup.MaxFailedSignIns, await web.Database.ScalarAsync<int>(
+            """SELECT "AccessFailedCount" FROM account_users WHERE "Id" = @id""", ("id", account.Id)));
         using (var browser = _flows.Browser())
         {
             Assert.Equal(HttpStatusCode.Unauthorized, (await AccountFlows.SignIn(browser, account.Email, Password)).StatusCode);
