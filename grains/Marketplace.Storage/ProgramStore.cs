@@ -100,7 +100,11 @@ public sealed class ProgramStore(NpgsqlDataSource db)
     public async Task ResolveNoticesAsync(string programId, string providerId, string creditCode, CancellationToken cancellationToken = default)
     {
         await using var command = db.CreateCommand("""
-            UPDATE program_provider_notices SET credit_code = @c WHERE program_id = @p AND provider_id = @x AND credit_code IS NULL
+            UPDATE program_provider_notices n SET credit_code = @c
+            WHERE n.program_id = @p AND n.provider_id = @x AND n.credit_code IS NULL
+              -- Two old registrations may share the code: the batch's notice for the company already named stays the one.
+              AND NOT EXISTS (SELECT 1 FROM program_provider_notices o
+                              WHERE o.program_id = n.program_id AND o.batch_id = n.batch_id AND o.credit_code = @c)
             """);
         command.Parameters.AddWithValue("p", programId);
         command.Parameters.AddWithValue("x", providerId);
@@ -117,6 +121,7 @@ public sealed class ProgramStore(NpgsqlDataSource db)
                 VALUES (@p, @b, @c, @x, @a, @e, @now) ON CONFLICT DO NOTHING RETURNING 1)
             SELECT approved, effective_from, credit_code, provider_id FROM program_provider_notices
             WHERE program_id = @p AND batch_id = @b AND (credit_code = @c OR provider_id = @x) AND NOT EXISTS (SELECT 1 FROM ins)
+            ORDER BY credit_code = @c DESC NULLS LAST
             LIMIT 1
             """);
         command.Parameters.AddWithValue("p", programId);

@@ -1,4 +1,5 @@
 using Marketplace.Storage;
+using Microsoft.Extensions.DependencyInjection;
 using Marketplace.Testing;
 using Xunit;
 
@@ -276,6 +277,39 @@ public sealed class VoucherRuleTests(VoucherCluster cluster)
         Assert.Equal(0L, await cluster.Database.ScalarAsync<long>(
             "SELECT count(credit_code) FROM program_provider_notices WHERE program_id = @p AND provider_id = @x", ("p", program), ("x", unknown)));
         Assert.Equal([code], (await programGrain.Notices()).Select(n => n.CreditCode));
+    }
+
+    [Fact]
+    public async Task Rule3_old_notices_of_two_providers_registered_under_one_credit_code_leave_the_programme_usable()
+    {
+        var program = await _s.Program();
+        var (first, code) = await _s.Provider();
+        // A second provider registered under the same code before codes were held (stored as then: no status).
+        var second = Scenario.Unique("prov");
+        var storage = cluster.Cluster.GetSiloServiceProvider().GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(Names.Storage.Grains);
+        var sites = new[] { Scenario.Site("Gansu") };
+        await storage.WriteStateAsync("provider", GrainId.Create("provider", second), new Orleans.GrainState<ProviderState>(new ProviderState
+        {
+            Registration = new ProviderRegistration($"Provider {second}", code, sites, Scenario.Installed(sites, 8)),
+            RegisteredAt = _s.Now,
+        }));
+        // Both named by provider id in one batch, as notices were stored before they named companies.
+        foreach (var named in new[] { first, second })
+        {
+            await cluster.Database.ScalarAsync<int>("""
+                INSERT INTO program_provider_notices (program_id, batch_id, provider_id, approved, effective_from, published_at)
+                VALUES (@p, '2025-b1', @x, true, @e, @e) RETURNING 1
+                """, ("p", program), ("x", named), ("e", _s.Now.AddDays(-10)));
+        }
+
+        await cluster.Grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
+
+        // The company is approved once; the second provider's notice stays unresolved rather than fail the programme.
+        var programGrain = cluster.Grains.GetGrain<IVoucherProgramGrain>(program);
+        Assert.True(await programGrain.IsCompanyApproved(code, _s.Now));
+        Assert.Equal([code], (await programGrain.Notices()).Select(n => n.CreditCode));
+        Assert.Equal(0L, await cluster.Database.ScalarAsync<long>(
+            "SELECT count(credit_code) FROM program_provider_notices WHERE program_id = @p AND provider_id = @x", ("p", program), ("x", second)));
     }
 
     [Fact]

@@ -82,7 +82,10 @@ async function renew(current) {
     headers: { "Content-Type": "application/x-www-form-urlencoded" },
     body: new URLSearchParams({ grant_type: "refresh_token", client_id: dashboardClient, refresh_token: current.refreshToken }),
   });
-  if (!response.ok) throw expire(); // revoked, expired, or the account is locked: the user signs in again
+  // Refused (revoked, expired, the account locked): the user signs in again. A fault on the way (a 503 while the
+  // database restarts, a 429) keeps the session: the next call or the scheduled renewal tries again.
+  if (response.status === 400 || response.status === 401) throw expire();
+  if (!response.ok) throw new Error(`令牌续期暂时失败，请稍后重试。 Renewing the sign-in failed for now (${response.status}); it is tried again.`);
   const renewed = signIn(await response.json());
   scheduleRenewal(renewed);
   return renewed;
