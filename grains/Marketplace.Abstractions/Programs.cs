@@ -77,7 +77,12 @@ public sealed record ProgramView(
     [Id(1)] ProgramDefinition Definition,
     [Id(2)] ProgramTotals Totals,
     [Id(3)] IReadOnlyList<ProviderNotice> ProviderNotices,
-    [Id(4)] DateTimeOffset CreatedAt);
+    [Id(4)] DateTimeOffset CreatedAt,
+    // The budget now: the definition's budget plus every raise.
+    [Id(5)] long BudgetFen = 0,
+    // When the office closed claims early, and why; vouchers already issued keep their terms.
+    [Id(6)] DateTimeOffset? ClosedAt = null,
+    [Id(7)] string? CloseReason = null);
 
 /// <summary>A tenant asks for a voucher. <see cref="AmountFen"/> is optional: the default is the cap or what is left.</summary>
 [GenerateSerializer, Immutable, Alias("claim-request")]

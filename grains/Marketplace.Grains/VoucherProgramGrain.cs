@@ -1,3 +1,4 @@
+using Marketplace.Domain.Rules;
 using Marketplace.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -82,6 +83,45 @@ public sealed class VoucherProgramGrain(
         return await ViewAsync();
     }
 
+    public async Task<ProgramView> RaiseBudget(long amountFen, string reason)
+    {
+        var row = Existing();
+        Open(row);
+        if (ProgramTermsRules.ValidateRaise(amountFen, reason, row.BudgetFen, limits.Value).First is var (field, message))
+        {
+            throw DomainException.Rule("invalid-budget-raise", $"{field} {message}", field);
+        }
+        if (!await programs.RaiseBudgetAsync(Id, Guid.CreateVersion7().ToString("N"), amountFen, limits.Value.MaxProgramFen, reason, clock.GetUtcNow()))
+        {
+            // Another activation closed or raised it meanwhile: the stored row decides.
+            await LoadAsync();
+            Open(Existing());
+            throw DomainException.Rule("invalid-budget-raise", $"amountFen must keep the budget within {limits.Value.MaxProgramFen} fen", "amountFen");
+        }
+        await LoadAsync();
+        return await ViewAsync();
+    }
+
+    public async Task<ProgramView> Close(string reason)
+    {
+        Open(Existing());
+        if (ProgramTermsRules.ValidateClose(reason).First is var (field, message))
+        {
+            throw DomainException.Rule("invalid-close", $"{field} {message}", field);
+        }
+        await programs.CloseAsync(Id, clock.GetUtcNow(), reason);
+        await LoadAsync();
+        return await ViewAsync();
+    }
+
+    private static void Open(ProgramRow row)
+    {
+        if (row.ClosedAt is { } closed)
+        {
+            throw DomainException.Conflict("program-closed", $"program '{row.Id}' was closed on {closed:u}: {row.CloseReason}");
+        }
+    }
+
     /// <summary>Rule 3: the latest notice for the company that is in effect on the date decides.</summary>
     public Task<bool> IsCompanyApproved(string creditCode, DateTimeOffset on) =>
         Task.FromResult(FundingRules.IsApproved(ProviderNotice.Steps(_notices), creditCode, on));
@@ -102,7 +142,7 @@ public sealed class VoucherProgramGrain(
             ?? throw DomainException.Rule("tenant-not-registered", "register the tenant before claiming a voucher");
         CompanyVerification.Require(tenant.Status, $"tenant '{request.TenantId}'", "claim a voucher");
         var now = clock.GetUtcNow();
-        ProgramRules.CheckEligibility(definition, tenant.Registration, now);
+        ProgramRules.CheckEligibility(definition, tenant.Registration, now, program.ClosedAt);
 
         var wanted = request.AmountFen ?? definition.VoucherCapFen;
         if (wanted <= 0)
@@ -138,7 +178,7 @@ public sealed class VoucherProgramGrain(
     private async Task<ProgramView> ViewAsync()
     {
         var row = Existing();
-        return new ProgramView(Id, row.Definition, await programs.TotalsAsync(Id), _notices, row.CreatedAt);
+        return new ProgramView(Id, row.Definition, await programs.TotalsAsync(Id), _notices, row.CreatedAt, row.BudgetFen, row.ClosedAt, row.CloseReason);
     }
 }
 
@@ -156,8 +196,8 @@ public static class ProgramRules
     public static ProgramTerms Terms(ProgramDefinition d) => new(d.Name, d.Issuer, d.Province, d.ClaimOpensAt, d.ClaimClosesAt, d.BudgetFen,
         d.VoucherCapFen, d.CoverageBasisPoints, d.AllowedTenantKinds.Count, d.RegistrationDeadlineDays, d.ValidityDays, d.ValidityMonths, d.Assumptions);
 
-    /// <summary>Rule 2: tenant kind, province and claim window must match the program.</summary>
-    public static void CheckEligibility(ProgramDefinition d, TenantRegistration tenant, DateTimeOffset now)
+    /// <summary>Rule 2: tenant kind, province and claim window (ended early when the office closed it) must match the program.</summary>
+    public static void CheckEligibility(ProgramDefinition d, TenantRegistration tenant, DateTimeOffset now, DateTimeOffset? closedAt)
     {
         if (!d.AllowedTenantKinds.Contains(tenant.Kind))
         {
@@ -170,6 +210,10 @@ public static class ProgramRules
         if (now < d.ClaimOpensAt)
         {
             throw DomainException.Rule("claim-window-not-open", $"claims open at {d.ClaimOpensAt:u}");
+        }
+        if (closedAt is { } closed && now >= closed)
+        {
+            throw DomainException.Rule("program-closed", $"the program office closed claims at {closed:u}");
         }
         if (now >= d.ClaimClosesAt)
         {

@@ -124,7 +124,7 @@ public sealed class InvariantChecker(NpgsqlDataSource db)
                 $"face {r.GetInt64(1)}, held {r.GetInt64(2)}, captured {r.GetInt64(3)}, returned {r.GetInt64(4)}; ledger available " +
                 $"{r.GetInt64(5)}, held {r.GetInt64(6)}, spent {r.GetInt64(7)}; holds held {r.GetInt64(8)}, captured {r.GetInt64(9)}"));
 
-        // Rule 1: a program within its budget, and its issued and returned totals equal to its ledger.
+        // Rule 1: a program within its budget, its budget equal to what was funded, and its issued and returned totals equal to its ledger.
         await Rows("program-ledger", """
             SELECT p.id, p.budget_fen, p.issued_fen, p.returned_fen,
                    coalesce((SELECT sum(e.amount_fen) FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.transaction_id
@@ -134,6 +134,8 @@ public sealed class InvariantChecker(NpgsqlDataSource db)
                    coalesce((SELECT sum(face_value_fen) FROM vouchers WHERE program_id = p.id), 0) AS faces
             FROM programs p
             WHERE p.issued_fen - p.returned_fen > p.budget_fen
+               OR coalesce((SELECT sum(e.amount_fen) FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.transaction_id
+                             WHERE t.program_id = p.id AND t.kind = 'fund' AND e.account = 'program:' || p.id || ':budget'), 0) <> p.budget_fen
                OR -coalesce((SELECT sum(e.amount_fen) FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.transaction_id
                              WHERE t.program_id = p.id AND t.kind = 'claim' AND e.account = 'program:' || p.id || ':budget'), 0) <> p.issued_fen
                OR coalesce((SELECT sum(e.amount_fen) FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.transaction_id

@@ -2,7 +2,9 @@ using Npgsql;
 
 namespace Marketplace.Storage;
 
-public sealed record ProgramRow(string Id, ProgramDefinition Definition, string DefinitionHash, long IssuedFen, long ReturnedFen, DateTimeOffset CreatedAt);
+/// <summary>A stored program. <see cref="BudgetFen"/> is its budget now (the definition's plus every raise).</summary>
+public sealed record ProgramRow(string Id, ProgramDefinition Definition, string DefinitionHash, long IssuedFen, long ReturnedFen, DateTimeOffset CreatedAt,
+    long BudgetFen, DateTimeOffset? ClosedAt, string? CloseReason);
 
 /// <summary>What a claim asks the database to do, once eligibility has been checked.</summary>
 public sealed record ClaimRow(
@@ -36,7 +38,7 @@ public sealed class ProgramStore(NpgsqlDataSource db)
     public async Task<ProgramRow?> LoadAsync(string id, CancellationToken cancellationToken = default)
     {
         await using var command = db.CreateCommand(
-            "SELECT definition::text, definition_hash, issued_fen, returned_fen, created_at FROM programs WHERE id = @id");
+            "SELECT definition::text, definition_hash, issued_fen, returned_fen, created_at, budget_fen, closed_at, close_reason FROM programs WHERE id = @id");
         command.Parameters.AddWithValue("id", id);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         if (!await reader.ReadAsync(cancellationToken))
@@ -44,7 +46,34 @@ public sealed class ProgramStore(NpgsqlDataSource db)
             return null;
         }
         return new ProgramRow(id, StateJson.Deserialize<ProgramDefinition>(reader.GetString(0)), reader.GetString(1),
-            reader.GetInt64(2), reader.GetInt64(3), reader.GetFieldValue<DateTimeOffset>(4));
+            reader.GetInt64(2), reader.GetInt64(3), reader.GetFieldValue<DateTimeOffset>(4), reader.GetInt64(5),
+            reader.IsDBNull(6) ? null : reader.GetFieldValue<DateTimeOffset>(6), reader.IsDBNull(7) ? null : reader.GetString(7));
+    }
+
+    /// <summary>
+    /// Raises the budget of an open program by <paramref name="amountFen"/>, funded like the first budget; false when the
+    /// program is closed or the budget would pass <paramref name="maxBudgetFen"/> (nothing is written then).
+    /// </summary>
+    public async Task<bool> RaiseBudgetAsync(string id, string raiseId, long amountFen, long maxBudgetFen, string reason, DateTimeOffset now)
+    {
+        var write = new GuardedWrite(w => $"""
+            UPDATE programs SET budget_fen = budget_fen + {w.Parameter(amountFen)}
+            WHERE id = {w.Parameter(id)} AND closed_at IS NULL AND budget_fen + {w.Parameter(amountFen)} <= {w.Parameter(maxBudgetFen)}
+            RETURNING id
+            """);
+        write.Post(LedgerPosting.Transfer($"fund:{id}:{raiseId}", "fund", reason,
+            Accounts.ProgramFunding(id), Accounts.ProgramBudget(id), amountFen, programId: id), now);
+        return await CommitBatcher.ExecuteAloneAsync(db, write.ToStatement()) == 1;
+    }
+
+    /// <summary>Closes the program's claims at <paramref name="at"/>; false when it was closed already.</summary>
+    public async Task<bool> CloseAsync(string id, DateTimeOffset at, string reason)
+    {
+        await using var command = db.CreateCommand("UPDATE programs SET closed_at = @at, close_reason = @r WHERE id = @id AND closed_at IS NULL");
+        command.Parameters.AddWithValue("id", id);
+        command.Parameters.AddWithValue("at", at);
+        command.Parameters.AddWithValue("r", reason);
+        return await command.ExecuteNonQueryAsync() == 1;
     }
 
     /// <summary>Creates the program and posts its budget; returns false if a program with this id already exists.</summary>

@@ -18,6 +18,12 @@ public interface IVoucherProgramGrain : IGrainWithStringKey
     /// <summary>Every approval notice, in the order they take effect (rule 3 reads them with <see cref="Domain.FundingRules"/>).</summary>
     [Alias("notices"), Orleans.Concurrency.AlwaysInterleave] Task<IReadOnlyList<ProviderNotice>> Notices();
 
+    /// <summary>Raises the budget of an open program, funded like its first budget (a 'fund' posting).</summary>
+    [Alias("raise-budget")] Task<ProgramView> RaiseBudget(long amountFen, string reason);
+
+    /// <summary>Closes claims now; vouchers already issued keep their terms. Closing a closed program is a conflict.</summary>
+    [Alias("close")] Task<ProgramView> Close(string reason);
+
     /// <summary>Checks eligibility and budget and issues a voucher. The same claim key returns the same voucher.</summary>
     [Alias("claim")] Task<VoucherView> Claim(ClaimRequest request);
 }

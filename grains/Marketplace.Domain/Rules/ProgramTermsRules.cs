@@ -69,6 +69,33 @@ public static class ProgramTermsRules
         return errors;
     }
 
+    /// <summary>The longest reason an office may give for raising a budget or closing a programme early.</summary>
+    public const int MaxReasonLength = 500;
+
+    /// <summary>A budget raise: a positive amount that keeps the budget within the limit, and the office's reason.</summary>
+    public static FieldErrors ValidateRaise(long? amountFen, string? reason, long currentBudgetFen, MarketLimits limits, FieldErrors? errors = null)
+    {
+        errors ??= new FieldErrors();
+        errors.Range(amountFen, 1, limits.MaxProgramFen - currentBudgetFen, "amountFen");
+        return Reason(reason, errors);
+    }
+
+    /// <summary>An early close: the office's reason, shown to everyone who reads the programme.</summary>
+    public static FieldErrors ValidateClose(string? reason, FieldErrors? errors = null) => Reason(reason, errors ?? new FieldErrors());
+
+    private static FieldErrors Reason(string? reason, FieldErrors errors)
+    {
+        if (string.IsNullOrWhiteSpace(reason))
+        {
+            errors.Add("reason", "is required");
+        }
+        else if (reason.Length > MaxReasonLength)
+        {
+            errors.Add("reason", $"must be 1 to {MaxReasonLength} characters");
+        }
+        return errors;
+    }
+
     private static void Name(string? value, string field, FieldErrors errors)
     {
         if (string.IsNullOrWhiteSpace(value))

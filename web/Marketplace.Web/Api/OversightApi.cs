@@ -22,15 +22,25 @@ internal static class OversightApi
             .WithSummary("Voucher take-up and budget burn of every program")
             .Produces<IReadOnlyList<TakeUp>>();
 
-        api.MapGet("/audit", async (int? page, int? pageSize, ReadModels read, CancellationToken ct) =>
+        api.MapGet("/audit", async (string? subject, string? action, string? outcome, DateTimeOffset? from, DateTimeOffset? to, int? page, int? pageSize,
+            ReadModels read, CancellationToken ct) =>
         {
-            var check = new Check();
+            var check = new Check()
+                .Length(subject, 1, AuditFilter.MaxFieldLength, "subject", required: false)
+                .Length(action, 1, AuditFilter.MaxFieldLength, "action", required: false)
+                .Length(outcome, 1, AuditFilter.MaxFieldLength, "outcome", required: false);
+            if (from >= to)
+            {
+                check.Add("to", "must be after from");
+            }
             var asked = Page.Of(page, pageSize, check);
-            return check.Ok ? Results.Ok(await read.AuditAsync(asked.Number, asked.Size, ct)) : check.Problem();
+            return check.Ok
+                ? Results.Ok(await read.AuditAsync(new AuditFilter(subject, action, outcome, from, to), asked.Number, asked.Size, ct))
+                : check.Problem();
         })
-        .RequireAuthorization(Names.Policies.Admin)
+        .RequireAuthorization(Names.Policies.Oversight)
         .WithTags("Oversight")
-        .WithSummary("The audit trail, newest first (admin)")
+        .WithSummary("The audit trail, newest first, filtered by who, action (e.g. 'POST /api/v1/programs/{id}/close'), outcome and time (regulator, admin)")
         .Produces<IReadOnlyList<AuditView>>();
 
         api.MapGet("/audit/refusals", async (int? page, int? pageSize, ReadModels read, CancellationToken ct) =>

@@ -1,3 +1,4 @@
+using Marketplace.Domain.Rules;
 using Marketplace.Grains;
 using Marketplace.Web.Infrastructure;
 using Marketplace.Web.Queries;
@@ -24,6 +25,12 @@ public sealed record ProgramRequest(
     int? ValidityMonths = null);
 
 public sealed record ProviderApprovalRequest(string? BatchId, DateTimeOffset? EffectiveFrom);
+
+/// <summary>A raise of a program's budget, in fen, and why the office raises it.</summary>
+public sealed record BudgetRaiseRequest(long? AmountFen, string? Reason);
+
+/// <summary>Why the office closes a program's claims early.</summary>
+public sealed record ProgramCloseRequest(string? Reason);
 
 internal static class ProgramsApi
 {
@@ -104,10 +111,50 @@ internal static class ProgramsApi
             .WithSummary("Remove a provider's company from the program from a date, in a notice batch (admin)")
             .Produces<ProgramView>();
 
-        programs.MapGet("/{id}/ledger", async (string id, int? page, int? pageSize, GrainCalls grains, ReadModels read, HttpContext context, CancellationToken ct) =>
+        programs.MapPost("/{id}/budget", async (string id, BudgetRaiseRequest request, GrainCalls grains, MarketLimits limits, HttpContext context) =>
+        {
+            // The grain checks the raise against the budget as it stands; here only what the request alone can get wrong.
+            var check = new Check().Add(ProgramTermsRules.ValidateRaise(request.AmountFen, request.Reason, currentBudgetFen: 0, limits));
+            if (!check.Ok)
+            {
+                return check.Problem();
+            }
+            var program = grains.Client.GetGrain<IVoucherProgramGrain>(id);
+            if (await grains.Run(_ => program.Get()) is null)
+            {
+                return Problems.NotFound(context, "program", id);
+            }
+            return Results.Ok(await grains.Run(_ => program.RaiseBudget(request.AmountFen!.Value, request.Reason!.Trim())));
+        })
+        .RequireAuthorization(Names.Policies.Admin)
+        .WithMetadata(new IdempotentEndpoint())
+        .WithSummary("Raise an open program's budget, funded like its first budget (admin)")
+        .Produces<ProgramView>();
+
+        programs.MapPost("/{id}/close", async (string id, ProgramCloseRequest request, GrainCalls grains, HttpContext context) =>
+        {
+            var check = new Check().Add(ProgramTermsRules.ValidateClose(request.Reason));
+            if (!check.Ok)
+            {
+                return check.Problem();
+            }
+            var program = grains.Client.GetGrain<IVoucherProgramGrain>(id);
+            if (await grains.Run(_ => program.Get()) is null)
+            {
+                return Problems.NotFound(context, "program", id);
+            }
+            return Results.Ok(await grains.Run(_ => program.Close(request.Reason!.Trim())));
+        })
+        .RequireAuthorization(Names.Policies.Admin)
+        .WithSummary("Close a program's claims now; vouchers already issued keep their terms (admin)")
+        .Produces<ProgramView>();
+
+        programs.MapGet("/{id}/ledger", async (string id, string? kind, DateTimeOffset? from, DateTimeOffset? to, int? page, int? pageSize,
+            GrainCalls grains, ReadModels read, HttpContext context, CancellationToken ct) =>
         {
             var check = new Check();
             var asked = Page.Of(page, pageSize, check);
+            var filter = Filter(kind, from, to, check);
             if (!check.Ok)
             {
                 return check.Problem();
@@ -116,11 +163,30 @@ internal static class ProgramsApi
             {
                 return Problems.NotFound(context, "program", id);
             }
-            return Results.Ok(await read.LedgerAsync(id, asked.Number, asked.Size, ct));
+            return Results.Ok(await read.LedgerAsync(id, filter, asked.Number, asked.Size, ct));
         })
         .RequireAuthorization(Names.Policies.Oversight)
-        .WithSummary("The program's double-entry ledger, paged, with account balances (regulator, admin)")
+        .WithSummary("The program's double-entry ledger, paged and filtered by kind and time posted, with account balances (regulator, admin)")
         .Produces<LedgerPage>();
+
+        programs.MapGet("/{id}/ledger/export", async (string id, string? kind, DateTimeOffset? from, DateTimeOffset? to,
+            GrainCalls grains, ReadModels read, HttpContext context, CancellationToken ct) =>
+        {
+            var check = new Check();
+            var filter = Filter(kind, from, to, check);
+            if (!check.Ok)
+            {
+                return check.Problem();
+            }
+            if (await grains.Run(c => c.GetGrain<IVoucherProgramGrain>(id).Get()) is null)
+            {
+                return Problems.NotFound(context, "program", id);
+            }
+            return new LedgerCsv(id, read.LedgerTransactionsAsync(id, filter, ct));
+        })
+        .RequireAuthorization(Names.Policies.Oversight)
+        .WithSummary("The program's ledger entries the filter selects, as CSV (UTF-8): one row per entry, times in Beijing time (regulator, admin)")
+        .Produces<string>(StatusCodes.Status200OK, LedgerCsv.ContentType);
 
         programs.MapGet("/{id}/takeup", async (string id, ReadModels read, HttpContext context, CancellationToken ct) =>
             await read.TakeUpAsync(id, ct) is { } takeUp ? Results.Ok(takeUp) : Problems.NotFound(context, "program", id))
@@ -150,6 +216,16 @@ internal static class ProgramsApi
         public static Named Company(string creditCode) => new(creditCode, null);
 
         public static Named Provider(string providerId) => new(null, providerId);
+    }
+
+    private static LedgerFilter Filter(string? kind, DateTimeOffset? from, DateTimeOffset? to, Check check)
+    {
+        check.Id(kind, "kind", required: false);
+        if (from >= to)
+        {
+            check.Add("to", "must be after from");
+        }
+        return new LedgerFilter(kind, from, to);
     }
 
     private static async Task<IResult> PublishNotice(string id, Named company, string? batchId, DateTimeOffset? effectiveFrom, bool approved,

@@ -209,13 +209,10 @@ internal sealed class EvidencePacks(NpgsqlDataSource db, LedgerChain chain, Grai
 
     private static string LedgerCsv(IReadOnlyList<LedgerTransactionView> ledger)
     {
-        var csv = new Csv("sequence", "transaction_id", "kind", "reservation_id", "posted_at", "description", "line", "account", "amount_fen");
-        foreach (var t in ledger)
+        var csv = new Csv(Api.LedgerCsv.Header);
+        foreach (var row in ledger.SelectMany(Api.LedgerCsv.Rows))
         {
-            for (var i = 0; i < t.Entries.Count; i++)
-            {
-                csv.Row(t.Sequence, t.Id, t.Kind, t.ReservationId, t.PostedAt, t.Description, i + 1, t.Entries[i].Account, t.Entries[i].AmountFen);
-            }
+            csv.Row(row);
         }
         return csv.ToString();
     }
@@ -228,24 +225,27 @@ internal sealed class EvidencePacks(NpgsqlDataSource db, LedgerChain chain, Grai
     }
 }
 
-/// <summary>RFC 4180 text: a field with a comma, quote or line break is quoted, quotes doubled; times in ISO 8601 UTC.</summary>
+/// <summary>
+/// RFC 4180 text: a field with a comma, quote or line break is quoted, quotes doubled; times in ISO 8601 in Beijing time,
+/// with their offset.
+/// </summary>
 internal sealed class Csv
 {
     private readonly StringBuilder _text = new();
 
     public Csv(params string[] header) => Row(header);
 
-    public void Row(params object?[] fields)
-    {
-        _text.AppendJoin(',', fields.Select(Field)).Append("\r\n");
-    }
+    public void Row(params object?[] fields) => _text.Append(Line(fields));
+
+    /// <summary>One line of fields, with its line break.</summary>
+    public static string Line(params object?[] fields) => string.Join(',', fields.Select(Field)) + "\r\n";
 
     private static string Field(object? value)
     {
         var text = value switch
         {
             null => "",
-            DateTimeOffset t => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture),
+            DateTimeOffset t => t.ToOffset(ChinaTime.Offset).ToString("yyyy-MM-dd'T'HH:mm:sszzz", System.Globalization.CultureInfo.InvariantCulture),
             IFormattable f => f.ToString(null, System.Globalization.CultureInfo.InvariantCulture),
             _ => value.ToString() ?? "",
         };

@@ -3,7 +3,32 @@ using Npgsql;
 
 namespace Marketplace.Web.Queries;
 
-public sealed record ProgramSummary(string Id, string Name, string Province, ProgramDefinition Definition, long IssuedFen, long ReturnedFen, DateTimeOffset CreatedAt);
+/// <summary>A program in the list: <see cref="BudgetFen"/> is its budget now (the definition's plus every raise).</summary>
+public sealed record ProgramSummary(string Id, string Name, string Province, ProgramDefinition Definition, long IssuedFen, long ReturnedFen, DateTimeOffset CreatedAt,
+    long BudgetFen, DateTimeOffset? ClosedAt, string? CloseReason);
+
+/// <summary>Which of a program's ledger transactions to show: of one kind, posted in [From, To); a value left out does not narrow.</summary>
+public sealed record LedgerFilter(string? Kind, DateTimeOffset? From, DateTimeOffset? To)
+{
+    /// <summary>The SQL condition on <c>ledger_transactions</c>, with parameters @p (program), @kind, @from and @to.</summary>
+    internal const string Where = "program_id = @p AND (@kind::text IS NULL OR kind = @kind) " +
+        "AND (@from::timestamptz IS NULL OR posted_at >= @from) AND (@to::timestamptz IS NULL OR posted_at < @to)";
+
+    internal void AddTo(NpgsqlParameterCollection parameters, string programId)
+    {
+        parameters.AddWithValue("p", programId);
+        parameters.AddWithValue("kind", NpgsqlTypes.NpgsqlDbType.Text, (object?)Kind ?? DBNull.Value);
+        parameters.AddWithValue("from", NpgsqlTypes.NpgsqlDbType.TimestampTz, (object?)From?.ToUniversalTime() ?? DBNull.Value);
+        parameters.AddWithValue("to", NpgsqlTypes.NpgsqlDbType.TimestampTz, (object?)To?.ToUniversalTime() ?? DBNull.Value);
+    }
+}
+
+/// <summary>Which audit entries to show: by who, what action, what outcome, in [From, To); a value left out does not narrow.</summary>
+public sealed record AuditFilter(string? Subject, string? Action, string? Outcome, DateTimeOffset? From, DateTimeOffset? To)
+{
+    /// <summary>The longest value a filter field may name.</summary>
+    public const int MaxFieldLength = 300;
+}
 
 /// <summary>A registration in the programme office's queue: as registered now, and what changed since it was last verified.</summary>
 public sealed record CompanyReviewView(string Party, string Id, string Name, string? CreditCode, CompanyState State, int Revision,
@@ -62,9 +87,11 @@ public sealed class ReadModels(NpgsqlDataSource db, [FromKeyedServices(Names.Clo
 {
     public async Task<IReadOnlyList<ProgramSummary>> ProgramsAsync(CancellationToken cancellationToken)
     {
-        await using var command = db.CreateCommand("SELECT id, name, province, definition::text, issued_fen, returned_fen, created_at FROM programs ORDER BY id");
+        await using var command = db.CreateCommand(
+            "SELECT id, name, province, definition::text, issued_fen, returned_fen, created_at, budget_fen, closed_at, close_reason FROM programs ORDER BY id");
         return await ReadAsync(command, r => new ProgramSummary(r.GetString(0), r.GetString(1), r.GetString(2),
-            StateJson.Deserialize<ProgramDefinition>(r.GetString(3)), r.GetInt64(4), r.GetInt64(5), r.GetFieldValue<DateTimeOffset>(6)), cancellationToken);
+            StateJson.Deserialize<ProgramDefinition>(r.GetString(3)), r.GetInt64(4), r.GetInt64(5), r.GetFieldValue<DateTimeOffset>(6),
+            r.GetInt64(7), r.IsDBNull(8) ? null : r.GetFieldValue<DateTimeOffset>(8), NullableString(r, 9)), cancellationToken);
     }
 
     public async Task<IReadOnlyList<BidView>> BidsOfTenantAsync(string tenantId, int limit, CancellationToken cancellationToken)
@@ -131,19 +158,20 @@ public sealed class ReadModels(NpgsqlDataSource db, [FromKeyedServices(Names.Clo
             reader.GetFieldValue<DateTimeOffset>(6), accounts.Zip(amounts, (a, m) => new LedgerEntryView(a, m)).ToList());
     }
 
-    public async Task<LedgerPage> LedgerAsync(string programId, int page, int pageSize, CancellationToken cancellationToken)
+    /// <summary>A page of the program's ledger transactions the filter selects; the balances are of the whole ledger.</summary>
+    public async Task<LedgerPage> LedgerAsync(string programId, LedgerFilter filter, int page, int pageSize, CancellationToken cancellationToken)
     {
         await using var batch = db.CreateBatch();
-        var count = new NpgsqlBatchCommand("SELECT count(*) FROM ledger_transactions WHERE program_id = @p");
-        count.Parameters.AddWithValue("p", programId);
+        var count = new NpgsqlBatchCommand($"SELECT count(*) FROM ledger_transactions WHERE {LedgerFilter.Where}");
+        filter.AddTo(count.Parameters, programId);
         var rows = new NpgsqlBatchCommand($"""
             SELECT {LedgerColumns}
-            FROM (SELECT * FROM ledger_transactions WHERE program_id = @p ORDER BY seq LIMIT @l OFFSET @o) t
+            FROM (SELECT * FROM ledger_transactions WHERE {LedgerFilter.Where} ORDER BY seq LIMIT @l OFFSET @o) t
             JOIN ledger_entries e ON e.transaction_id = t.id
             {LedgerGroupBy}
             ORDER BY t.seq
             """);
-        rows.Parameters.AddWithValue("p", programId);
+        filter.AddTo(rows.Parameters, programId);
         rows.Parameters.AddWithValue("l", pageSize);
         rows.Parameters.AddWithValue("o", (long)(page - 1) * pageSize);
         // Balances of the program's own accounts and, summed, of its vouchers' accounts.
@@ -174,6 +202,25 @@ public sealed class ReadModels(NpgsqlDataSource db, [FromKeyedServices(Names.Clo
             sums[reader.GetString(0)] = reader.GetInt64(1);
         }
         return new LedgerPage(programId, page, pageSize, total, transactions, sums);
+    }
+
+    /// <summary>Every ledger transaction the filter selects, oldest first, read as they stream from the database.</summary>
+    public async IAsyncEnumerable<LedgerTransactionView> LedgerTransactionsAsync(string programId, LedgerFilter filter,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand($"""
+            SELECT {LedgerColumns}
+            FROM (SELECT * FROM ledger_transactions WHERE {LedgerFilter.Where}) t
+            JOIN ledger_entries e ON e.transaction_id = t.id
+            {LedgerGroupBy}
+            ORDER BY t.seq
+            """);
+        filter.AddTo(command.Parameters, programId);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            yield return ReadLedgerTransaction(reader);
+        }
     }
 
     public async Task<TakeUp?> TakeUpAsync(string programId, CancellationToken cancellationToken) =>
@@ -237,12 +284,19 @@ public sealed class ReadModels(NpgsqlDataSource db, [FromKeyedServices(Names.Clo
             r.IsDBNull(10) ? null : r.GetFieldValue<DateTimeOffset>(10), r.GetFieldValue<DateTimeOffset>(11)), cancellationToken);
     }
 
-    public async Task<IReadOnlyList<AuditView>> AuditAsync(int page, int pageSize, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<AuditView>> AuditAsync(AuditFilter filter, int page, int pageSize, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand("""
             SELECT id, at, subject, role, action, resource, outcome, status_code, address, user_agent, trace_id, detail FROM audit_log
+            WHERE (@s::text IS NULL OR subject = @s) AND (@a::text IS NULL OR action = @a) AND (@o2::text IS NULL OR outcome = @o2)
+              AND (@from::timestamptz IS NULL OR at >= @from) AND (@to::timestamptz IS NULL OR at < @to)
             ORDER BY id DESC LIMIT @l OFFSET @o
             """);
+        command.Parameters.AddWithValue("s", NpgsqlTypes.NpgsqlDbType.Text, (object?)filter.Subject ?? DBNull.Value);
+        command.Parameters.AddWithValue("a", NpgsqlTypes.NpgsqlDbType.Text, (object?)filter.Action ?? DBNull.Value);
+        command.Parameters.AddWithValue("o2", NpgsqlTypes.NpgsqlDbType.Text, (object?)filter.Outcome ?? DBNull.Value);
+        command.Parameters.AddWithValue("from", NpgsqlTypes.NpgsqlDbType.TimestampTz, (object?)filter.From?.ToUniversalTime() ?? DBNull.Value);
+        command.Parameters.AddWithValue("to", NpgsqlTypes.NpgsqlDbType.TimestampTz, (object?)filter.To?.ToUniversalTime() ?? DBNull.Value);
         command.Parameters.AddWithValue("l", pageSize);
         command.Parameters.AddWithValue("o", (long)(page - 1) * pageSize);
         return await ReadAsync(command, r => new AuditView(r.GetInt64(0), r.GetFieldValue<DateTimeOffset>(1), r.GetString(2), r.GetString(3),
