@@ -147,6 +147,15 @@ public static class Catalog
         new("DELETE", "/api/v1/programs/{id}/providers/{providerId}", "401 | 403 | 403 | 403 | 200",
             (w, _, _, _) => Send("DELETE", "/api/v1/programs/{id}/providers/{providerId}", Values(("id", w.OtherProgramId), ("providerId", w.ProviderQ)),
                 Values(("batchId", Scenario.Unique("batch")), ("effectiveFrom", Time(w.Now.AddDays(300)))), null)),
+        new("POST", "/api/v1/programs/{id}/budget", "401 | 403 | 403 | 403 | 200",
+            (w, _, _, _) => Send("POST", "/api/v1/programs/{id}/budget", Values(("id", w.OtherProgramId)), NoValues,
+                new JsonObject { ["amountFen"] = 1_000, ["reason"] = "Second tranche" }, Scenario.Unique("key"))),
+        // A program closes once: an admin's close that should succeed needs a program of its own.
+        new("POST", "/api/v1/programs/{id}/close", "401 | 403 | 403 | 403 | 200", async (w, role, _, _) =>
+            await Send("POST", "/api/v1/programs/{id}/close", Values(("id", role == Role.Admin ? await w.Scenario.Program() : w.OtherProgramId)), NoValues,
+                new JsonObject { ["reason"] = "Ended by notice" }, null)),
+        new("GET", "/api/v1/programs/{id}/ledger/export", "401 | 403 | 403 | 200 | 200",
+            (w, _, t, _) => Send("GET", "/api/v1/programs/{id}/ledger/export", Values(("id", Program(w, t))), Values(("kind", "claim")), null)),
         new("GET", "/api/v1/programs/{id}/ledger", "401 | 403 | 403 | 200 | 200",
             (w, _, t, _) => Send("GET", "/api/v1/programs/{id}/ledger", Values(("id", Program(w, t))), Values(("page", "1"), ("pageSize", "50")), null)),
         new("GET", "/api/v1/programs/{id}/takeup", "401 | 403 | 403 | 200 | 200", (w, _, t, _) => Get("/api/v1/programs/{id}/takeup", ("id", Program(w, t)))),
@@ -261,7 +270,7 @@ public static class Catalog
         // ---- oversight ------------------------------------------------------------------------------------------------
         new("GET", "/api/v1/utilization", "401 | 403 | 403 | 200 | 200", (_, _, _, _) => Get("/api/v1/utilization")),
         new("GET", "/api/v1/takeup", "401 | 403 | 403 | 200 | 200", (_, _, _, _) => Get("/api/v1/takeup")),
-        new("GET", "/api/v1/audit", "401 | 403 | 403 | 403 | 200", (_, _, _, _) => Send("GET", "/api/v1/audit", NoValues, Values(("page", "1"), ("pageSize", "10")), null)),
+        new("GET", "/api/v1/audit", "401 | 403 | 403 | 200 | 200", (_, _, _, _) => Send("GET", "/api/v1/audit", NoValues, Values(("page", "1"), ("pageSize", "10")), null)),
         new("GET", "/api/v1/audit/refusals", "401 | 403 | 403 | 403 | 200",
             (_, _, _, _) => Send("GET", "/api/v1/audit/refusals", NoValues, Values(("page", "1"), ("pageSize", "10")), null)),
         new("GET", "/api/v1/routing", "401 | 200 | 200 | 200 | 200", (_, _, _, _) => Get("/api/v1/routing")),

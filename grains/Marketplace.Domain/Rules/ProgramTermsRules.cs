@@ -93,6 +93,11 @@ public static class ProgramTermsRules
         {
             errors.Add("reason", $"must be 1 to {MaxReasonLength} characters");
         }
+        else if (NameRules.Problem(reason) is { } problem)
+        {
+            // Read by everyone who reads the programme, like a name.
+            errors.Add("reason", problem);
+        }
         return errors;
     }
 
