@@ -97,3 +97,14 @@ export function hourFromNow(hours) {
 }
 
 export const chartFont = "'WenQuanYi Micro Hei', 'Noto Sans CJK SC', 'Segoe UI', sans-serif";
+
+/** A chart's time axis, labelled in Beijing time (ECharts would show the browser's own zone). */
+export function beijingAxis() {
+  return { type: "time", name: t("common.beijingTime"), nameGap: 8, axisLabel: { formatter: value => beijingTime(value).slice(11) } };
+}
+
+/** The tooltip text of a chart on a Beijing time axis: the time, then each line's name and value. */
+export function beijingTooltip(params) {
+  const points = [].concat(params);
+  return [when(points[0]?.value[0]), ...points.map(p => `${p.seriesName}: ${p.value[1]}`)].join("\n");
+}

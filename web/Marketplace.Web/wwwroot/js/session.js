@@ -72,7 +72,7 @@ export function expire() {
 /** Thrown to callers once the session has ended; the login page explains, so no page shows it. */
 export class SessionEnded extends Error {
   constructor() {
-    super("登录已过期，请重新登录。 Your sign-in has expired; sign in again.");
+    super(t("common.sessionExpired"));
   }
 }
 
@@ -169,11 +169,14 @@ export async function authorizedFetch(path, init = {}) {
   return response;
 }
 
-/** Calls the API with the session's token. POSTs carry a fresh idempotency key, so a retried click is never applied twice. */
-export async function api(method, path, body) {
+/**
+ * Calls the API with the session's token. POSTs carry an idempotency key, so a retried request is never applied twice:
+ * a fresh one unless the caller passes the key of the action (one per form submission).
+ */
+export async function api(method, path, body, { idempotencyKey } = {}) {
   const headers = {};
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (method === "POST") headers["Idempotency-Key"] = crypto.randomUUID();
+  if (method === "POST") headers["Idempotency-Key"] = idempotencyKey ?? crypto.randomUUID();
   const response = await authorizedFetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await response.text();
   const value = text ? JSON.parse(text) : null;
@@ -205,10 +208,25 @@ export async function attempt(action) {
   }
 }
 
-/** Runs the action with the form's values (and the form) each time it is submitted, through attempt. */
+/**
+ * Runs the action with the form's values, the form and the submission's idempotency key each time it is submitted,
+ * through attempt. While it runs the form's submit buttons are disabled and a second submission is ignored, so a double
+ * click acts once.
+ */
 export function onSubmit(id, action) {
-  document.getElementById(id).addEventListener("submit", event => {
+  const form = document.getElementById(id);
+  let busy = false;
+  form.addEventListener("submit", async event => {
     event.preventDefault();
-    attempt(() => action(values(event.target), event.target));
+    if (busy) return;
+    busy = true;
+    const buttons = [...form.querySelectorAll("button[type=submit], button:not([type])")];
+    buttons.forEach(b => { b.disabled = true; });
+    try {
+      await attempt(() => action(values(form), form, crypto.randomUUID()));
+    } finally {
+      busy = false;
+      buttons.forEach(b => { b.disabled = false; });
+    }
   });
 }
