@@ -68,7 +68,7 @@ export function languageSwitch(root = document) {
     const other = lang() === "zh" ? "en" : "zh";
     button.textContent = other === "en" ? "English" : "中文";
     button.lang = other === "en" ? "en" : "zh-CN";
-    button.setAttribute("aria-label", t("common.switchLanguage"));
+    button.title = t("common.switchLanguage");
     button.addEventListener("click", () => setLang(other));
   }
 }

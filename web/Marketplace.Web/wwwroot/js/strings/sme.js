@@ -76,7 +76,7 @@ strings({
     "sme.noBids": "暂无竞价。",
     "sme.noReservations": "暂无预订。",
     "sme.evidence": "使用证明",
-    "sme.evidenceOf": "算力券 {id} 的使用证明",
+    "sme.evidenceOf": "使用证明：算力券 {id}",
     "sme.registerBy": "{time} 前登记研发项目",
     "sme.validUntil": "有效期至 {time}",
     "sme.noVouchers": "暂无算力券：请在下方选择项目申领。",
