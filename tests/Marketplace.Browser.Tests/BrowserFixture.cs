@@ -39,6 +39,9 @@ public sealed class BrowserFixture : IAsyncLifetime
         });
     }
 
+    /// <summary>Where the pages keep the reader's choice of language (i18n.js).</summary>
+    public const string LanguageKey = "marketplace.lang";
+
     /// <summary>The password of every account the browser tests make.</summary>
     public const string Password = "browser-test-password";
 
@@ -59,15 +62,24 @@ public sealed class BrowserFixture : IAsyncLifetime
         return email;
     }
 
-    /// <summary>A fresh browser context on the system's address.</summary>
-    public async Task<IPage> NewPageAsync()
+    /// <summary>
+    /// A fresh browser context on the system's address. The pages open in Chinese, as for a first visit, unless
+    /// <paramref name="language"/> names the language the reader chose ("en" or "zh"); a context that bypasses the
+    /// pages' Content-Security-Policy can have scripts added to them (an accessibility checker).
+    /// </summary>
+    public async Task<IPage> NewPageAsync(string? language = null, bool bypassCsp = false)
     {
         var context = await Browser.NewContextAsync(new BrowserNewContextOptions
         {
             BaseURL = System.WebUrl.ToString(),
             ViewportSize = new ViewportSize { Width = 1400, Height = 900 },
             Locale = "en-US",
+            BypassCSP = bypassCsp,
         });
+        if (language is not null)
+        {
+            await context.AddInitScriptAsync($"localStorage.setItem('{LanguageKey}', '{language}')");
+        }
         var page = await context.NewPageAsync();
         page.SetDefaultTimeout(Wait);
         return page;
@@ -80,12 +92,13 @@ public sealed class BrowserFixture : IAsyncLifetime
     /// A fresh browser tab signed in as a new account of the role (and tenant or provider), the way a person signs in: the
     /// login page, the provider's sign-in page (code flow with PKCE), back to the role's console, live.
     /// </summary>
-    public async Task<SignedInPage> SignInAsync(string role, string? id = null) => await SignInAsAsync(role, await AccountAsync(role, id));
+    public async Task<SignedInPage> SignInAsync(string role, string? id = null, string? language = null, bool bypassCsp = false) =>
+        await SignInAsAsync(role, await AccountAsync(role, id), language, bypassCsp);
 
     /// <summary>A fresh browser tab signed in as the account with <paramref name="email"/>, on its role's console.</summary>
-    public async Task<SignedInPage> SignInAsAsync(string role, string email)
+    public async Task<SignedInPage> SignInAsAsync(string role, string email, string? language = null, bool bypassCsp = false)
     {
-        var page = await NewPageAsync();
+        var page = await NewPageAsync(language, bypassCsp);
         var signed = new SignedInPage(page);
         await page.GotoAsync("/login.html");
         await page.ClickAsync("#account-sign-in");

@@ -27,15 +27,15 @@ public sealed class CompanyVerificationTests(BrowserFixture fixture)
         // The registration as the regulator judges it: who, the credit code, each site with the GPUs installed there.
         Assert.Equal("1", await card.GetAttributeAsync("data-revision"));
         var text = await card.InnerTextAsync();
-        Assert.Contains("算力提供方 Provider · Lanzhou Compute", text, StringComparison.Ordinal);
-        Assert.Contains("新登记 · New registration", text, StringComparison.Ordinal);
+        Assert.Contains("算力服务商 · Lanzhou Compute", text, StringComparison.Ordinal);
+        Assert.Contains("新登记", text, StringComparison.Ordinal);
         Assert.Contains(creditCode, text, StringComparison.Ordinal);
         var site = card.Locator("table.sites tr[data-site='lz-1'] td");
-        Assert.Equal(["lz-1", "Lanzhou DC 1", "Lanzhou", "Gansu 甘肃", "H800-80G × 512"], await site.AllInnerTextsAsync());
+        Assert.Equal(["lz-1", "Lanzhou DC 1", "Lanzhou", "甘肃", "H800-80G × 512"], await site.AllInnerTextsAsync());
         Assert.Equal(0, await card.Locator("table.diff").CountAsync());
 
         await card.Locator($"button[data-verify='{providerId}']").ClickAsync();
-        await page.Locator("#decided:has-text('已核准 Verified')").WaitForAsync();
+        await page.Locator("#decided[data-state='Verified']:has-text('已核准')").WaitForAsync();
         await card.WaitForAsync(new() { State = Microsoft.Playwright.WaitForSelectorState.Detached });
         Assert.Equal("Verified", (await Me(provider)).GetProperty("status").GetProperty("state").GetString());
 
@@ -43,9 +43,9 @@ public sealed class CompanyVerificationTests(BrowserFixture fixture)
         await DemoMarket.Ok(provider.PostAsJsonAsync("/api/v1/providers", Registration(creditCode, installed: 1024)));
         await page.ClickAsync("#refresh");
         await card.WaitForAsync();
-        Assert.Contains("变更待审核 · Change to review", await card.InnerTextAsync(), StringComparison.Ordinal);
+        Assert.Contains("变更待审核", await card.InnerTextAsync(), StringComparison.Ordinal);
         var change = card.Locator("table.diff tr[data-field='installedGpus[lz-1][H800-80G]'] td");
-        Assert.Equal(["已装GPU installed GPUs · lz-1 · H800-80G", "512", "1024"], await change.AllInnerTextsAsync());
+        Assert.Equal(["已装GPU · lz-1 · H800-80G", "512", "1024"], await change.AllInnerTextsAsync());
         Assert.Equal(1, await card.Locator("table.diff tbody tr").CountAsync());
         await tab.ScreenshotAsync("companies");
 
@@ -56,7 +56,7 @@ public sealed class CompanyVerificationTests(BrowserFixture fixture)
         Assert.Equal("Pending", (await Me(provider)).GetProperty("status").GetProperty("state").GetString());
         await card.Locator("input[name='reason']").FillAsync("请提供新增GPU的采购凭证。 Show the invoices for the added GPUs.");
         await reject.ClickAsync();
-        await page.Locator("#decided:has-text('已驳回 Rejected')").WaitForAsync();
+        await page.Locator("#decided[data-state='Rejected']:has-text('已驳回')").WaitForAsync();
         await card.WaitForAsync(new() { State = Microsoft.Playwright.WaitForSelectorState.Detached });
         var status = (await Me(provider)).GetProperty("status");
         Assert.Equal(("Rejected", "请提供新增GPU的采购凭证。 Show the invoices for the added GPUs."),
@@ -67,7 +67,7 @@ public sealed class CompanyVerificationTests(BrowserFixture fixture)
     [Fact]
     public async Task The_verification_page_is_for_the_programme_office_only()
     {
-        await using var tab = await fixture.SignInAsync(Names.Roles.Provider, Scenario.Unique("prov"));
+        await using var tab = await fixture.SignInAsync(Names.Roles.Provider, Scenario.Unique("prov"), language: "en");
         await tab.Page.GotoAsync("/companies.html");
         await tab.Page.Locator("#problem:has-text('This page is for regulator or admin users; you are signed in as provider.')").WaitForAsync();
         Assert.Equal(0, await tab.Page.Locator("#queue section").CountAsync());

@@ -12,7 +12,7 @@ public sealed class DashboardTests(BrowserFixture fixture)
     [Fact]
     public async Task The_regulator_map_shows_every_province_and_site_with_capacity_and_fills_arrive_on_the_ticker()
     {
-        await using var tab = await fixture.SignInAsync(Names.Roles.Regulator);
+        await using var tab = await fixture.SignInAsync(Names.Roles.Regulator, language: "en");
         var page = tab.Page;
         await page.WaitForFunctionAsync("n => (window.__marketplace.map?.sites.length ?? 0) >= n", DemoMarket.Sites.Length);
 
@@ -54,7 +54,7 @@ public sealed class DashboardTests(BrowserFixture fixture)
     {
         var (tenantId, client, voucherId) = await fixture.Market.TenantAsync("Beijing", DemoMarket.BeijingProgram);
         using var _ = client;
-        await using var tab = await fixture.SignInAsync(Names.Roles.Sme, tenantId);
+        await using var tab = await fixture.SignInAsync(Names.Roles.Sme, tenantId, language: "en");
         var page = tab.Page;
         await page.Locator($"#vouchers tr[data-voucher='{voucherId}'][data-state='Active']").WaitForAsync();
         await page.EvaluateAsync("() => { window.__sameDocument = true; }");
@@ -88,7 +88,7 @@ public sealed class DashboardTests(BrowserFixture fixture)
         var providerId = Scenario.Unique("prov");
         await fixture.Market.ProviderAsync(new DemoSite("Qinghai", "Xining", 36.62, 101.78, "L40S-48G", 48, 700), providerId);
         var poolId = $"{providerId}-l40s-48g";
-        await using var tab = await fixture.SignInAsync(Names.Roles.Provider, providerId);
+        await using var tab = await fixture.SignInAsync(Names.Roles.Provider, providerId, language: "en");
         var page = tab.Page;
         await page.Locator($"#pools tr[data-pool='{poolId}'][data-active='0']").WaitForAsync();
 
@@ -147,7 +147,7 @@ public sealed class DashboardTests(BrowserFixture fixture)
             await context.CloseAsync();
         }
 
-        await using var tab = await fixture.SignInAsync(Names.Roles.Sme, Scenario.Unique("tenant"));
+        await using var tab = await fixture.SignInAsync(Names.Roles.Sme, Scenario.Unique("tenant"), language: "en");
         await tab.Page.GotoAsync("/regulator.html");
         await tab.Page.Locator("#problem:has-text('This page is for regulator or admin users; you are signed in as sme.')").WaitForAsync();
         Assert.Equal(0, await tab.Page.Locator("#map canvas").CountAsync());

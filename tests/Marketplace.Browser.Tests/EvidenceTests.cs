@@ -51,7 +51,7 @@ public sealed class EvidenceTests(BrowserFixture fixture)
         await page.ClickAsync($"#evidence button[data-verify='{program}']");
         var row = page.Locator($"#evidence tr[data-program='{program}'][data-intact='true']");
         await row.WaitForAsync();
-        Assert.StartsWith("完整 · Intact:", await row.Locator("[role=status]").InnerTextAsync());
+        Assert.StartsWith("完整：", await row.Locator("[role=status]").InnerTextAsync());
 
         var download = await page.RunAndWaitForDownloadAsync(() => page.ClickAsync($"#evidence button[data-download='{program}']"));
         Assert.Equal($"evidence-{program}.zip", download.SuggestedFilename);

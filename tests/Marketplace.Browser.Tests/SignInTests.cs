@@ -83,20 +83,21 @@ public sealed class SignInTests(BrowserFixture fixture)
         Assert.Equal(43, token["code_verifier"]!.Length);
 
         var shown = await page.Locator("[data-signed-in]").InnerTextAsync();
+        Assert.Equal(role, await page.Locator("[data-signed-in]").GetAttributeAsync("data-role"));
         switch (role)
         {
             case Names.Roles.Sme:
-                Assert.Equal($"sme · {id}", shown);
+                Assert.Equal($"企业 · {id}", shown);
                 await page.Locator($"#tenant:has-text('{name}')").WaitForAsync();
                 Assert.DoesNotContain(otherName!, await page.Locator("main").InnerTextAsync(), StringComparison.Ordinal);
                 break;
             case Names.Roles.Provider:
-                Assert.Equal($"provider · {id}", shown);
+                Assert.Equal($"算力服务商 · {id}", shown);
                 await page.Locator($"#provider:has-text('{name}')").WaitForAsync();
                 Assert.DoesNotContain(otherName!, await page.Locator("main").InnerTextAsync(), StringComparison.Ordinal);
                 break;
             default:
-                Assert.Equal($"{role} · 监管机构 programme office", shown);
+                Assert.Equal($"{(role == Names.Roles.Admin ? "管理员" : "监管机构")} · 项目办公室", shown);
                 break;
         }
         if (otherId is not null)

@@ -2,6 +2,8 @@
 // The verifier stays in this tab's session storage until the provider sends the browser back to signed-in.html.
 
 import { signIn, homeOf, showProblem, dashboardClient as client } from "./session.js";
+import { t } from "./i18n.js";
+import "./strings/pages.js";
 const pending = "marketplace.pkce";
 
 function base64Url(bytes) {
@@ -29,11 +31,11 @@ export async function finishSignIn() {
   const started = JSON.parse(sessionStorage.getItem(pending) ?? "null");
   sessionStorage.removeItem(pending);
   if (params.get("error")) {
-    showProblem(`登录失败 Sign-in failed: ${params.get("error_description") ?? params.get("error")}`);
+    showProblem(t("login.failed", { reason: params.get("error_description") ?? params.get("error") }));
     return;
   }
   if (!started || params.get("state") !== started.state) {
-    showProblem("登录请求已失效，请重新登录。 This sign-in was not started in this tab; sign in again.");
+    showProblem(t("login.notStarted"));
     return;
   }
   const response = await fetch("/connect/token", {
@@ -45,7 +47,7 @@ export async function finishSignIn() {
   });
   const tokens = await response.json();
   if (!response.ok) {
-    showProblem(`登录失败 Sign-in failed: ${tokens.error_description ?? tokens.error}`);
+    showProblem(t("login.failed", { reason: tokens.error_description ?? tokens.error }));
     return;
   }
   location.replace(homeOf[signIn(tokens).role]);

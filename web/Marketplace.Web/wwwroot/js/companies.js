@@ -5,14 +5,16 @@
 import { requireRole, api, attempt, showProblem, ApiError } from "./session.js";
 import { el } from "./format.js";
 import { label } from "./provinces.js";
+import { t, translate, languageSwitch } from "./i18n.js";
+import "./strings/companies.js";
 
 /** The API's path segment of each party the queue names. */
 const pathOf = { tenant: "tenants", provider: "providers" };
-const partyNames = { tenant: "企业 SME / startup team", provider: "算力提供方 Provider" };
-const kindNames = { Sme: "中小企业 SME", StartupTeam: "初创团队 Startup team" };
 /** The longest queue one page shows (the API's largest page). */
 const pageSize = 1000;
 
+translate();
+languageSwitch();
 if (requireRole("regulator", "admin")) {
   document.getElementById("refresh").addEventListener("click", () => attempt(load));
   attempt(load);
@@ -22,9 +24,7 @@ async function load() {
   const queue = document.getElementById("queue");
   const pending = await api("GET", `/companies?state=pending&pageSize=${pageSize}`);
   queue.replaceChildren(...pending.map(company));
-  document.getElementById("queue-count").textContent = pending.length
-    ? `${pending.length} 项待审核 · ${pending.length} awaiting review`
-    : "没有待审核的登记或变更。 Nothing awaits review.";
+  document.getElementById("queue-count").textContent = pending.length ? t("companies.count", { count: pending.length }) : t("companies.none");
   queue.dataset.loaded = String(Number(queue.dataset.loaded ?? 0) + 1);
 }
 
@@ -33,9 +33,11 @@ function company(c) {
   const r = c.registration;
   const card = el("section", "card company");
   Object.assign(card.dataset, { party: c.party, id: c.id, revision: String(c.revision) });
-  const what = c.changes.length ? "变更待审核 · Change to review" : "新登记 · New registration";
+  const what = c.changes.length ? t("companies.change") : t("companies.new");
+  card.dataset.what = c.changes.length ? "change" : "new";
   card.append(
-    el("h2", null, `${partyNames[c.party] ?? c.party} · ${c.name} `, el("span", "note", `${c.id} · ${what} · 第 ${c.revision} 版 revision ${c.revision}`)),
+    el("h2", null, `${t(`companies.party.${c.party}`)} · ${c.name} `,
+      el("span", "note", `${c.id} · ${what} · ${t("companies.revision", { revision: c.revision })}`)),
     facts(c.party === "provider" ? providerFacts(r) : tenantFacts(r)));
   if (c.party === "provider") card.append(sites(r));
   if (c.changes.length) card.append(changes(c.changes));
@@ -45,17 +47,17 @@ function company(c) {
 
 function tenantFacts(r) {
   return [
-    ["统一社会信用代码 USCC", r.creditCode ?? "无（初创团队） none (startup team)"],
-    ["类型 Kind", kindNames[r.kind] ?? r.kind],
-    ["省份 Province", label(r.province)],
-    ["关联方 Related parties", r.relatedPartyCreditCodes?.length ? r.relatedPartyCreditCodes.join(", ") : "无 none"],
-    ...(r.credibilityStatement ? [["可信说明 Credibility statement", r.credibilityStatement]] : []),
-    ...(r.members?.length ? [["团队成员 Members", r.members.join(", ")]] : []),
+    [t("companies.uscc"), r.creditCode ?? t("companies.noCode")],
+    [t("companies.kind"), t(`companies.kind.${r.kind}`)],
+    [t("companies.province"), label(r.province)],
+    [t("companies.related"), r.relatedPartyCreditCodes?.length ? r.relatedPartyCreditCodes.join(", ") : t("companies.noneValue")],
+    ...(r.credibilityStatement ? [[t("companies.credibility"), r.credibilityStatement]] : []),
+    ...(r.members?.length ? [[t("companies.members"), r.members.join(", ")]] : []),
   ];
 }
 
 function providerFacts(r) {
-  return [["统一社会信用代码 USCC", r.creditCode], ["站点 Sites", String(r.sites.length)]];
+  return [[t("companies.uscc"), r.creditCode], [t("companies.sites"), String(r.sites.length)]];
 }
 
 function facts(pairs) {
@@ -67,11 +69,11 @@ function facts(pairs) {
 /** A provider's sites with the GPUs installed at each: what its pools are checked against. */
 function sites(r) {
   const table = el("table", "sites");
-  table.append(el("thead", null, el("tr", null, ...["站点 Site", "名称 Name", "城市 City", "省份 Province", "已装GPU Installed GPUs"].map(h => el("th", null, h)))));
+  table.append(el("thead", null, el("tr", null, ...["site", "name", "city", "province", "installed"].map(h => el("th", null, t(`companies.col.${h}`))))));
   const body = el("tbody");
   for (const s of r.sites) {
     const installed = (r.installed ?? []).filter(i => i.siteId === s.siteId).map(i => `${i.gpuModel} × ${i.count}`).join(", ");
-    const tr = el("tr", null, ...[s.siteId, s.name, s.city, label(s.province), installed || "未申报 none declared"].map(v => el("td", null, v)));
+    const tr = el("tr", null, ...[s.siteId, s.name, s.city, label(s.province), installed || t("companies.notDeclared")].map(v => el("td", null, v)));
     tr.dataset.site = s.siteId;
     body.append(tr);
   }
@@ -82,7 +84,7 @@ function sites(r) {
 /** What changed since the registration was last verified, field by field. */
 function changes(list) {
   const table = el("table", "diff");
-  table.append(el("thead", null, el("tr", null, ...["变更项 Field", "变更前 Before", "变更后 After"].map(h => el("th", null, h)))));
+  table.append(el("thead", null, el("tr", null, ...["field", "before", "after"].map(h => el("th", null, t(`companies.col.${h}`))))));
   const body = el("tbody");
   for (const change of list) {
     const tr = el("tr", null, el("td", null, fieldName(change.field)), el("td", "before", change.before || "—"), el("td", "after", change.after || "—"));
@@ -90,32 +92,31 @@ function changes(list) {
     body.append(tr);
   }
   table.append(body);
-  return el("div", "scroll", el("h3", null, "与上次核准相比的变更 · Changed since last verified"), table);
+  return el("div", "scroll", el("h3", null, t("companies.changed")), table);
 }
 
-/** "installedGpus[dc-1][H800-80G]" → "已装GPU installed GPUs · dc-1 · H800-80G" */
+/** "installedGpus[dc-1][H800-80G]" → "已装GPU · dc-1 · H800-80G" */
 function fieldName(field) {
-  const names = {
-    kind: "类型 kind", province: "省份 province", creditCode: "统一社会信用代码 credit code",
-    relatedPartyCreditCodes: "关联方 related parties", sites: "站点 site", installedGpus: "已装GPU installed GPUs",
-  };
   const [name, ...keys] = field.split(/\[|\]\[?/).filter(Boolean);
-  return [names[name] ?? name, ...keys].join(" · ");
+  const known = `companies.field.${name}`;
+  return [t(known) === known ? name : t(known), ...keys].join(" · ");
 }
 
 function decisions(c) {
   const path = `/companies/${pathOf[c.party]}/${encodeURIComponent(c.id)}`;
-  const verify = el("button", null, "核准 · Verify");
+  const verify = el("button", null, t("companies.verify"));
   verify.type = "button";
+  verify.setAttribute("aria-label", t("companies.verifyOf", { name: c.name }));
   verify.dataset.verify = c.id;
   verify.addEventListener("click", () => decide(c, `${path}/verify?revision=${c.revision}`));
 
   const reject = el("form", "form reject");
   const reason = el("input");
-  Object.assign(reason, { name: "reason", required: true, maxLength: 500, placeholder: "驳回理由（必填） Reason (required)" });
-  reason.setAttribute("aria-label", "驳回理由 Reason for rejecting");
-  const button = el("button", "danger", "驳回 · Reject");
+  Object.assign(reason, { name: "reason", required: true, maxLength: 500, placeholder: t("companies.reasonHint") });
+  reason.setAttribute("aria-label", t("companies.reasonOf", { name: c.name }));
+  const button = el("button", "danger", t("companies.reject"));
   button.type = "submit";
+  button.setAttribute("aria-label", t("companies.rejectOf", { name: c.name }));
   button.dataset.reject = c.id;
   reject.append(reason, button);
   reject.addEventListener("submit", event => {
@@ -130,14 +131,15 @@ async function decide(c, path, body) {
   await attempt(async () => {
     try {
       const status = await api("POST", path, body);
-      const outcome = status.state === "Verified" ? "已核准 Verified" : `已驳回 Rejected: ${status.reason}`;
+      const outcome = status.state === "Verified" ? t("companies.verified") : t("companies.rejected", { reason: status.reason });
       const decided = document.getElementById("decided");
-      decided.textContent = `${c.name} (${c.id}): ${outcome}`;
+      decided.textContent = t("companies.decided", { name: c.name, id: c.id, outcome });
+      decided.dataset.state = status.state;
       decided.hidden = false;
     } catch (e) {
       if (e instanceof ApiError && e.status === 409) {
         await load();
-        showProblem(`该登记已被修改，请重新审核。 The registration changed meanwhile; review it again. ${e.message}`);
+        showProblem(`${t("companies.changedMeanwhile")} ${e.message}`);
         return;
       }
       throw e;

@@ -2,6 +2,8 @@
 
 import { authorizedFetch, api, attempt, ApiError } from "./session.js";
 import { el, row, fill } from "./format.js";
+import { t } from "./i18n.js";
+import "./strings/regulator.js";
 
 export async function downloadEvidence(path, fileName) {
   const response = await authorizedFetch(path);
@@ -23,17 +25,18 @@ export function showProgrammeEvidence(programs) {
   const tbody = document.querySelector("#evidence tbody");
   if (!tbody) return;
   fill(tbody, programs.map(p => {
-    const verify = el("button", "secondary", "核验账本 · Verify ledger");
+    const verify = el("button", "secondary", t("regulator.verify"));
     verify.type = "button";
+    verify.setAttribute("aria-label", t("regulator.verifyOf", { name: p.name }));
     verify.dataset.verify = p.programId;
     const result = el("span", null, verified.get(p.programId)?.words ?? "—");
     result.setAttribute("role", "status");
     verify.addEventListener("click", () => attempt(async () => {
-      result.textContent = "核验中… · Verifying…";
+      result.textContent = t("regulator.verifying");
       const answer = await api("POST", "/evidence/verify", { programId: p.programId });
       const words = answer.intact
-        ? `完整 · Intact: ${answer.sealsChecked} 笔已封存 sealed`
-        : `发现 ${answer.problems.length} 处不符 · ${answer.problems.length} differ: ${answer.problems.map(x => `${x.transactionId} (${x.problem})`).join("; ")}`;
+        ? t("regulator.intact", { count: answer.sealsChecked })
+        : t("regulator.differ", { count: answer.problems.length, list: answer.problems.map(x => `${x.transactionId} (${x.problem})`).join("; ") });
       verified.set(p.programId, { words, intact: String(answer.intact) });
       // The table may have been drawn again while the answer was on its way: show it on the row that is on the page.
       const shown = document.querySelector(`#evidence tr[data-program="${CSS.escape(p.programId)}"]`);
@@ -42,12 +45,13 @@ export function showProgrammeEvidence(programs) {
         tr.querySelector("[role=status]").textContent = words;
       }
     }));
-    const download = el("button", "secondary", "下载证据包 · Evidence packs");
+    const download = el("button", "secondary", t("regulator.download"));
     download.type = "button";
+    download.setAttribute("aria-label", t("regulator.downloadOf", { name: p.name }));
     download.dataset.download = p.programId;
     download.addEventListener("click", () => attempt(() =>
       downloadEvidence(`/programs/${encodeURIComponent(p.programId)}/evidence`, `evidence-${p.programId}.zip`)));
     const known = verified.get(p.programId);
     return row([p.name, verify, result, download], known ? { program: p.programId, intact: known.intact } : { program: p.programId });
-  }), "No voucher programs yet.");
+  }), t("regulator.noPrograms"));
 }

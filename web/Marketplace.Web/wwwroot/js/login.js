@@ -2,9 +2,13 @@
 
 import { showProblem } from "./session.js";
 import { startSignIn } from "./account.js";
+import { t, translate, languageSwitch } from "./i18n.js";
+import "./strings/pages.js";
 
+translate();
+languageSwitch();
 if (new URLSearchParams(location.search).has("expired")) {
-  showProblem("登录已过期，请重新登录。 Your sign-in has expired; sign in again.");
+  showProblem(t("common.sessionExpired"));
 }
 
 const account = document.getElementById("account-sign-in");

@@ -2,8 +2,10 @@
 
 import { requireRole, api, attempt, onSubmit, showProblem } from "./session.js";
 import { connectPush, probe } from "./push.js";
-import { cny, percent, when, shortId, el, row, fill, badge, options, hourFromNow, chartFont } from "./format.js";
+import { cny, percent, when, beijingTime, beijingAxis, beijingTooltip, shortId, el, row, fill, badge, options, hourFromNow, chartFont } from "./format.js";
 import { provinceNames, label } from "./provinces.js";
+import { t, lang, translate, languageSwitch } from "./i18n.js";
+import "./strings/provider.js";
 
 const pools = new Map();
 const reservations = new Map();
@@ -14,6 +16,8 @@ let calendar = null;
 let series = null;
 let reservationsDue = null;
 
+translate();
+languageSwitch();
 const me = requireRole("provider");
 if (me) {
   start().catch(e => showProblem(e.message));
@@ -22,6 +26,8 @@ if (me) {
 async function start() {
   calendar = echarts.init(document.getElementById("calendar"));
   calendar.setOption(calendarOption());
+  document.getElementById("calendar").setAttribute("aria-label", t("provider.calendarEmpty"));
+  document.getElementById("series").setAttribute("aria-label", t("provider.seriesEmpty"));
   series = echarts.init(document.getElementById("series"));
   series.setOption(seriesOption());
   addEventListener("resize", () => { calendar.resize(); series.resize(); });
@@ -47,12 +53,15 @@ async function showProvider() {
   try {
     const provider = await api("GET", "/providers/me");
     const r = provider.registration;
-    text.textContent = `${r.name} · ${r.creditCode} · ${r.sites.map(s => `${s.name} (${s.city}, ${label(s.province)})`).join("; ")}`;
+    text.textContent = t("provider.shown", {
+      name: r.name, code: r.creditCode,
+      sites: r.sites.map(s => t("provider.site", { name: s.name, city: s.city, province: label(s.province) })).join("; "),
+    });
     options(document.getElementById("sites"), r.sites.map(s => [s.siteId, `${s.name} · ${label(s.province)}`]));
     form.hidden = true;
   } catch (e) {
     if (e.status !== 404) throw e;
-    text.textContent = `Provider ${me.providerId} is not registered yet. Register it and a site to list pools.`;
+    text.textContent = t("provider.notRegistered", { id: me.providerId });
     form.hidden = false;
   }
 }
@@ -89,8 +98,9 @@ function wireForms() {
       { from: from.toISOString(), to: to.toISOString(), reason: v.reason });
     const result = document.getElementById("outage-result");
     result.hidden = false;
-    result.textContent = `Outage ${report.outageId} declared: ${report.interruptedReservationIds.length} reservation(s) interrupted, `
-      + `${report.rematchedReservationIds.length} re-matched elsewhere.`;
+    result.textContent = t("provider.outageResult", {
+      id: report.outageId, interrupted: report.interruptedReservationIds.length, rematched: report.rematchedReservationIds.length,
+    });
   });
 
   document.getElementById("calendar-pool").addEventListener("change", showCalendar);
@@ -112,23 +122,26 @@ function showPools() {
     price.min = "0.01";
     price.step = "0.01";
     price.value = (p.askFenPerGpuHour / 100).toFixed(2);
-    const save = el("button", "secondary", "Save");
+    price.setAttribute("aria-label", t("provider.askOf", { id: shortId(p.id) }));
+    const save = el("button", "secondary", t("provider.save"));
     save.type = "button";
+    save.setAttribute("aria-label", t("provider.saveAsk", { id: shortId(p.id) }));
     save.addEventListener("click", () => changePrice(p, price));
     return row([
       shortId(p.id), `${p.site.name} · ${label(p.site.province)}`, p.gpuModel, p.gpuCount, el("span", null, price, " ", save),
       percent(p.utilizationBasisPoints), cny(p.earningsFen), p.activeReservations,
     ], { pool: p.id, active: String(p.activeReservations), ask: String(p.askFenPerGpuHour), earnings: String(p.earningsFen) });
-  }), "No pools yet: list one below.");
+  }), t("provider.noPools"));
   document.querySelectorAll("#pools tbody td:nth-child(4), #pools tbody td:nth-child(n+6)").forEach(td => td.classList.add("num"));
 
   const gpus = list.reduce((n, p) => n + p.gpuCount, 0);
   const booked = gpus ? list.reduce((n, p) => n + p.gpuCount * p.utilizationBasisPoints, 0) / gpus : 0;
   const earnings = list.reduce((n, p) => n + p.earningsFen, 0);
-  document.getElementById("gpus").textContent = gpus.toLocaleString("en-US");
+  const locale = lang() === "zh" ? "zh-CN" : "en-US";
+  document.getElementById("gpus").textContent = gpus.toLocaleString(locale);
   document.getElementById("utilization").textContent = percent(booked);
   document.getElementById("earnings").textContent = cny(earnings);
-  document.getElementById("active").textContent = list.reduce((n, p) => n + p.activeReservations, 0).toLocaleString("en-US");
+  document.getElementById("active").textContent = list.reduce((n, p) => n + p.activeReservations, 0).toLocaleString(locale);
 
   for (const id of ["calendar-pool", "outage-pool"]) {
     const select = document.getElementById(id);
@@ -143,54 +156,58 @@ function showPools() {
     history.earnings.push([at, earnings / 100]);
     for (const line of Object.values(history)) if (line.length > seriesLength) line.shift();
     series.setOption({ series: [{ data: history.utilization }, { data: history.earnings }] });
+    series.getDom().setAttribute("aria-label", t("provider.seriesSummary", { booked: percent(booked), earnings: cny(earnings) }));
   }
 }
 
 function calendarOption() {
   return {
     textStyle: { fontFamily: chartFont },
-    tooltip: { renderMode: "richText", formatter: p => `${p.data.day} ${String(p.data.value[0]).padStart(2, "0")}:00 UTC\n${p.data.used} of ${p.data.capacity} GPUs booked` },
+    tooltip: {
+      renderMode: "richText",
+      formatter: p => t("provider.calendarTip", { day: p.data.day, hour: String(p.data.value[0]).padStart(2, "0"), used: p.data.used, capacity: p.data.capacity }),
+    },
     grid: { left: 90, right: 20, top: 10, bottom: 60 },
     xAxis: { type: "category", data: [...Array(24).keys()].map(h => `${String(h).padStart(2, "0")}h`), splitArea: { show: true } },
     yAxis: { type: "category", data: [], inverse: true, splitArea: { show: true } },
-    visualMap: { min: 0, max: 100, orient: "horizontal", left: "center", bottom: 0, text: ["100% booked", "0%"], inRange: { color: ["#eef4fd", "#1f6feb", "#0b3a91"] } },
+    visualMap: { min: 0, max: 100, orient: "horizontal", left: "center", bottom: 0, text: [t("provider.calendarFull"), "0%"], inRange: { color: ["#eef4fd", "#1f6feb", "#0b3a91"] } },
     series: [{ type: "heatmap", data: [], emphasis: { itemStyle: { borderColor: "#333", borderWidth: 1 } } }],
   };
 }
 
-/** The chosen pool's hours as a heat map: one row per UTC day, one column per hour, coloured by the share booked. */
+/** The chosen pool's hours as a heat map: one row per Beijing day, one column per hour, coloured by the share booked. */
 function showCalendar() {
   const pool = pools.get(document.getElementById("calendar-pool").value);
   if (!calendar || !pool) return;
   const { startHour, capacity, used } = pool.calendar;
   const days = [];
   const cells = capacity.map((c, i) => {
-    const time = new Date((startHour + i) * 3600_000);
-    const day = time.toISOString().slice(0, 10);
+    const [day, clock] = beijingTime(new Date((startHour + i) * 3600_000)).split(" ");
     if (days.at(-1) !== day) days.push(day);
-    return { value: [time.getUTCHours(), days.length - 1, c ? Math.round((100 * used[i]) / c) : 100], day, used: used[i], capacity: c };
+    return { value: [Number(clock.slice(0, 2)), days.length - 1, c ? Math.round((100 * used[i]) / c) : 100], day, used: used[i], capacity: c };
   });
   calendar.setOption({ yAxis: { data: days }, series: [{ data: cells }] });
   const element = calendar.getDom();
   element.dataset.pool = pool.id;
   element.dataset.bookedHours = String(used.filter(u => u > 0).length);
+  element.setAttribute("aria-label", t("provider.calendarSummary", { pool: shortId(pool.id), hours: cells.length, booked: used.filter(u => u > 0).length }));
   probe.calendar = { pool: pool.id, hours: cells.length, bookedHours: used.filter(u => u > 0).length };
 }
 
 function seriesOption() {
   return {
     textStyle: { fontFamily: chartFont },
-    tooltip: { trigger: "axis", renderMode: "richText" },
+    tooltip: { trigger: "axis", renderMode: "richText", formatter: beijingTooltip },
     legend: { top: 0 },
     grid: { left: 44, right: 60, top: 30, bottom: 28 },
-    xAxis: { type: "time" },
+    xAxis: beijingAxis(),
     yAxis: [
       { type: "value", min: 0, max: 100, axisLabel: { formatter: "{value}%" } },
-      { type: "value", axisLabel: { formatter: "¥{value}" } },
+      { type: "value", axisLabel: { formatter: lang() === "zh" ? "{value} 元" : "¥{value}" } },
     ],
     series: [
-      { name: "Booked, next 24 h", type: "line", step: "end", showSymbol: false, data: [] },
-      { name: "Earnings", type: "line", step: "end", yAxisIndex: 1, showSymbol: false, data: [] },
+      { name: t("provider.seriesBooked"), type: "line", step: "end", showSymbol: false, data: [] },
+      { name: t("provider.seriesEarnings"), type: "line", step: "end", yAxisIndex: 1, showSymbol: false, data: [] },
     ],
   };
 }
@@ -208,7 +225,7 @@ function refreshReservationsSoon() {
 function showReservations() {
   const list = [...reservations.values()].sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt));
   fill(document.querySelector("#reservations tbody"), list.map(r => row([
-    shortId(r.plan.poolId), when(r.plan.startsAt), `${r.plan.gpus} × ${r.plan.hours} h`, cny(r.plan.fenPerGpuHour),
+    shortId(r.plan.poolId), when(r.plan.startsAt), t("provider.gpuHours", { gpus: r.plan.gpus, hours: r.plan.hours }), cny(r.plan.fenPerGpuHour),
     cny(r.plan.fenPerGpuHour * r.plan.gpus * r.plan.hours), badge(r.state),
-  ], { reservation: r.id, pool: r.plan.poolId, state: r.state })), "No reservations on your capacity yet.");
+  ], { reservation: r.id, pool: r.plan.poolId, state: r.state })), t("provider.noReservations"));
 }

@@ -1,3 +1,5 @@
+import { lang } from "./i18n.js";
+
 // Province-level divisions by the English names the API uses, with the names the map of China (china.json) uses.
 
 export const mapNames = {
@@ -10,5 +12,5 @@ export const mapNames = {
 
 export const provinceNames = Object.keys(mapNames);
 
-/** "Gansu 甘肃" */
-export const label = province => (mapNames[province] ? `${province} ${mapNames[province]}` : province);
+/** A province as the reader names it: "甘肃" in Chinese, "Gansu" in English. */
+export const label = province => (lang() === "zh" && mapNames[province] ? mapNames[province] : province);

@@ -2,21 +2,25 @@
 
 import { requireRole, showProblem } from "./session.js";
 import { connectPush, probe } from "./push.js";
-import { cny, percent, el, row, fill, chartFont } from "./format.js";
+import { cny, percent, el, row, fill, chartFont, beijingTime, beijingAxis, beijingTooltip } from "./format.js";
 import { mapNames, label } from "./provinces.js";
+import { t, lang, translate, languageSwitch } from "./i18n.js";
+import "./strings/regulator.js";
 import { showForecasts } from "./forecast.js";
 import { showProgrammeEvidence } from "./evidence.js";
 
 const seriesLength = 600;
 const tickerLength = 60;
 
+translate();
+languageSwitch();
 if (requireRole("regulator", "admin")) {
-  start().catch(e => showProblem(`The map could not be drawn: ${e.message}`));
+  start().catch(e => showProblem(t("regulator.mapFailed", { message: e.message })));
 }
 
 async function start() {
   const response = await fetch("lib/china.json");
-  if (!response.ok) throw new Error("the map of China (lib/china.json) is missing; run npm run copy-libs");
+  if (!response.ok) throw new Error(t("regulator.mapMissing"));
   echarts.registerMap("china", await response.json());
 
   const map = echarts.init(document.getElementById("map"));
@@ -44,7 +48,7 @@ function mapOption() {
     textStyle: { fontFamily: chartFont },
     tooltip: { trigger: "item", renderMode: "richText" },
     visualMap: {
-      min: 0, max: 100, seriesIndex: 0, left: 10, bottom: 10, text: ["100% booked", "0%"], calculable: true,
+      min: 0, max: 100, seriesIndex: 0, left: 10, bottom: 10, text: [t("regulator.mapFull"), "0%"], calculable: true,
       inRange: { color: ["#e3eefc", "#7fb1f0", "#1f6feb", "#0b3a91"] },
     },
     geo: {
@@ -54,12 +58,12 @@ function mapOption() {
       emphasis: { itemStyle: { areaColor: "#ffd27a" } },
     },
     series: [
-      { name: "Province", type: "map", geoIndex: 0, data: [] },
+      { name: t("regulator.mapProvince"), type: "map", geoIndex: 0, data: [] },
       {
-        name: "Site", type: "scatter", coordinateSystem: "geo", data: [],
+        name: t("regulator.mapSite"), type: "scatter", coordinateSystem: "geo", data: [],
         symbolSize: value => Math.min(42, 6 + Math.sqrt(value[2]) * 1.6),
         itemStyle: { color: "#e4572e", borderColor: "#fff", borderWidth: 1, opacity: 0.85 },
-        tooltip: { formatter: p => `${p.data.name}\n${p.data.value[2]} GPUs · ${p.data.value[3].toFixed(1)}% booked` },
+        tooltip: { formatter: p => t("regulator.siteTip", { name: p.data.name, gpus: p.data.value[2], booked: p.data.value[3].toFixed(1) }) },
       },
     ],
   };
@@ -68,10 +72,11 @@ function mapOption() {
 function showTiles(snapshot) {
   const gpus = snapshot.provinces.reduce((n, p) => n + p.gpuCount, 0);
   const busy = snapshot.provinces.reduce((n, p) => n + p.busyGpusNow, 0);
-  document.getElementById("gpus").textContent = gpus.toLocaleString("en-US");
-  document.getElementById("busy").textContent = busy.toLocaleString("en-US");
+  const locale = lang() === "zh" ? "zh-CN" : "en-US";
+  document.getElementById("gpus").textContent = gpus.toLocaleString(locale);
+  document.getElementById("busy").textContent = busy.toLocaleString(locale);
   document.getElementById("utilization").textContent = percent(weighted(snapshot.models));
-  document.getElementById("fills").textContent = snapshot.fillsTotal.toLocaleString("en-US");
+  document.getElementById("fills").textContent = snapshot.fillsTotal.toLocaleString(locale);
 }
 
 /** Utilization of several groups, weighted by their GPU counts (basis points). */
@@ -84,13 +89,18 @@ function showMap(chart, snapshot) {
   const provinces = snapshot.provinces.filter(p => p.gpuCount > 0 && mapNames[p.province])
     .map(p => ({ name: mapNames[p.province], value: p.utilizationBasisPoints / 100, province: p.province }));
   const sites = snapshot.sites.map(s => ({
-    name: `${s.name} (${s.city}, ${label(s.province)})`, siteId: s.siteId,
+    name: t("regulator.siteName", { name: s.name, city: s.city, province: label(s.province) }), siteId: s.siteId,
     value: [s.longitude, s.latitude, s.gpuCount, s.utilizationBasisPoints / 100],
   }));
   chart.setOption({ series: [{ data: provinces }, { data: sites }] });
   const element = chart.getDom();
   element.dataset.provinces = String(provinces.length);
   element.dataset.sites = String(sites.length);
+  element.setAttribute("aria-label", t("regulator.mapSummary", {
+    provinces: provinces.length, sites: sites.length,
+    list: [...provinces].sort((a, b) => b.value - a.value)
+      .map(p => t("regulator.mapProvinceItem", { name: label(p.province), booked: p.value.toFixed(1) })).join(lang() === "zh" ? "，" : ", "),
+  }));
   probe.map = {
     provinces: provinces.map(p => ({ province: p.province, name: p.name, utilization: p.value })),
     sites: sites.map(s => ({ siteId: s.siteId, name: s.name, gpus: s.value[2] })),
@@ -101,7 +111,7 @@ function showThin(snapshot) {
   const thin = snapshot.provinces.filter(p => p.restingBids > 0).sort((a, b) => b.restingGpus - a.restingGpus);
   fill(document.querySelector("#thin tbody"), thin.map(p => row([
     label(p.province), p.restingBids, p.restingGpus, p.gpuCount, percent(p.utilizationBasisPoints),
-  ], { province: p.province })), "No bids are resting unfilled.");
+  ], { province: p.province })), t("regulator.noThin"));
   document.querySelectorAll("#thin tbody td:not(:first-child)").forEach(td => td.classList.add("num"));
 }
 
@@ -111,24 +121,24 @@ function showTicker(fills, shown) {
   for (const f of fresh) {
     shown.add(f.reservationId);
     const item = el("li", "fresh",
-      el("span", "time", new Date(f.at).toISOString().slice(11, 19)),
-      el("span", null, `${f.gpus} × ${f.gpuModel} for ${f.hours} h in ${label(f.province)} at ${cny(f.fenPerGpuHour)}/GPU-h`
-        + (f.voucherFen ? ` · voucher ${cny(f.voucherFen)}` : "")));
+      el("span", "time", beijingTime(f.at).slice(11)),
+      el("span", null, t("regulator.fill", { gpus: f.gpus, model: f.gpuModel, hours: f.hours, province: label(f.province), price: cny(f.fenPerGpuHour) })
+        + (f.voucherFen ? t("regulator.fillVoucher", { amount: cny(f.voucherFen) }) : "")));
     item.dataset.reservation = f.reservationId;
     ticker.prepend(item);
   }
   while (ticker.children.length > tickerLength) ticker.lastElementChild.remove();
-  if (!ticker.children.length) ticker.append(el("li", "empty", "No fills yet."));
+  if (!ticker.children.length) ticker.append(el("li", "empty", t("regulator.noFills")));
   else ticker.querySelector(":scope > li.empty")?.remove();
 }
 
 function seriesOption() {
   return {
     textStyle: { fontFamily: chartFont },
-    tooltip: { trigger: "axis", renderMode: "richText" },
+    tooltip: { trigger: "axis", renderMode: "richText", formatter: beijingTooltip },
     legend: { top: 0, type: "scroll" },
     grid: { left: 44, right: 16, top: 30, bottom: 28 },
-    xAxis: { type: "time" },
+    xAxis: beijingAxis(),
     yAxis: { type: "value", min: 0, max: 100, axisLabel: { formatter: "{value}%" } },
     series: [],
   };
@@ -136,7 +146,8 @@ function seriesOption() {
 
 function showSeries(chart, snapshot, history) {
   const at = snapshot.at;
-  const points = [["All models", weighted(snapshot.models)], ...snapshot.models.filter(m => m.gpuCount > 0).map(m => [m.gpuModel, m.utilizationBasisPoints])];
+  const all = t("regulator.allModels");
+  const points = [[all, weighted(snapshot.models)], ...snapshot.models.filter(m => m.gpuCount > 0).map(m => [m.gpuModel, m.utilizationBasisPoints])];
   for (const [name, basisPoints] of points) {
     const line = history.get(name) ?? [];
     line.push([at, +(basisPoints / 100).toFixed(2)]);
@@ -145,9 +156,10 @@ function showSeries(chart, snapshot, history) {
   }
   chart.setOption({
     series: [...history.entries()].map(([name, data]) => ({
-      name, type: "line", showSymbol: false, data, lineStyle: { width: name === "All models" ? 3 : 1.5 },
+      name, type: "line", showSymbol: false, data, lineStyle: { width: name === all ? 3 : 1.5 },
     })),
   });
+  chart.getDom().setAttribute("aria-label", t("regulator.seriesSummary", { booked: percent(weighted(snapshot.models)) }));
 }
 
 function showTakeUp(programs) {
@@ -156,7 +168,7 @@ function showTakeUp(programs) {
     p.name, label(p.province), count(p, "Claimed"), count(p, "Active"), count(p, "Lapsed"),
     cny(p.budgetFen), cny(p.issuedFen), cny(p.heldFen), cny(p.spentFen), cny(p.remainingBudgetFen),
     percent(p.budgetFen ? (10000 * p.spentFen) / p.budgetFen : 0),
-  ], { program: p.programId })), "No voucher programs yet.");
+  ], { program: p.programId })), t("regulator.noPrograms"));
   document.querySelectorAll("#takeup tbody td:nth-child(n+3)").forEach(td => td.classList.add("num"));
   showForecasts(programs);
   showProgrammeEvidence(programs);

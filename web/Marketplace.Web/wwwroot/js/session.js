@@ -3,6 +3,7 @@
 // and a session that cannot be renewed ends with one clear message on the login page, never with a stream of 401s.
 
 import { values } from "./format.js";
+import { t, problemText, lang } from "./i18n.js";
 
 const key = "marketplace.session";
 /** The dashboards' OpenID Connect client (public: authorization code with PKCE, refresh tokens). */
@@ -71,7 +72,7 @@ export function expire() {
 /** Thrown to callers once the session has ended; the login page explains, so no page shows it. */
 export class SessionEnded extends Error {
   constructor() {
-    super("登录已过期，请重新登录。 Your sign-in has expired; sign in again.");
+    super(t("common.sessionExpired"));
   }
 }
 
@@ -85,7 +86,7 @@ async function renew(current) {
   // Refused (revoked, expired, the account locked): the user signs in again. A fault on the way (a 503 while the
   // database restarts, a 429) keeps the session: the next call or the scheduled renewal tries again.
   if (response.status === 400 || response.status === 401) throw expire();
-  if (!response.ok) throw new Error(`令牌续期暂时失败，请稍后重试。 Renewing the sign-in failed for now (${response.status}); it is tried again.`);
+  if (!response.ok) throw new Error(t("common.renewFailed", { status: response.status }));
   const renewed = signIn(await response.json());
   scheduleRenewal(renewed);
   return renewed;
@@ -112,18 +113,26 @@ export function requireRole(...roles) {
     return null;
   }
   if (!roles.includes(current.role)) {
-    showProblem(`此页面仅供 ${roles.join(" 或 ")} 使用，您当前的角色是 ${current.role}。 This page is for ${roles.join(" or ")} users; you are signed in as ${current.role}.`);
+    showProblem(t("common.wrongRole", { roles: roles.map(roleName).join(t("common.or")), role: roleName(current.role) }));
     return null;
   }
   scheduleRenewal(current);
-  document.querySelectorAll("[data-signed-in]").forEach(e => { e.textContent = `${current.role} · ${organisationOf(current)}`; });
+  document.querySelectorAll("[data-signed-in]").forEach(e => {
+    e.textContent = `${roleName(current.role)} · ${organisationOf(current)}`;
+    e.dataset.role = current.role;
+  });
   document.querySelectorAll("[data-sign-out]").forEach(e => e.addEventListener("click", signOut));
   return current;
 }
 
 /** Whom the session acts for: its tenant, its provider, or the programme office. */
 function organisationOf(current) {
-  return current.tenantId ?? current.providerId ?? "监管机构 programme office";
+  return current.tenantId ?? current.providerId ?? t("common.programmeOffice");
+}
+
+/** A role as the reader calls it: 企业, 算力服务商, ... in Chinese; the role's own name in English. */
+function roleName(role) {
+  return lang() === "en" ? role : t(`common.role.${role}`);
 }
 
 export class ApiError extends Error {
@@ -134,10 +143,14 @@ export class ApiError extends Error {
   }
 }
 
+/** A problem's text in the reader's language: its code's text (the fields named), or the API's own English words. */
 function describe(status, problem) {
-  if (status === 403 && !problem?.title) return "您的角色无权执行此操作。 Your role may not do this.";
-  const errors = problem?.errors ? Object.entries(problem.errors).map(([field, messages]) => `${field}: ${[].concat(messages).join(", ")}`) : [];
-  return [problem?.title ?? `请求失败 The request failed (${status})`, problem?.detail, ...errors].filter(Boolean).join(" — ");
+  if (status === 403 && !problem?.title) return t("common.forbidden");
+  const text = problemText(problem, status);
+  const fields = problem?.errors ? Object.entries(problem.errors) : [];
+  if (text !== problem?.title) return [text, fields.map(([field]) => field).join(", ")].filter(Boolean).join(" — ");
+  const errors = fields.map(([field, messages]) => `${field}: ${[].concat(messages).join(", ")}`);
+  return [text, problem?.detail, ...errors].filter(Boolean).join(" — ");
 }
 
 /** Fetches from the API with a fresh token; a token the API refuses is renewed once, then the session ends. */
@@ -156,11 +169,14 @@ export async function authorizedFetch(path, init = {}) {
   return response;
 }
 
-/** Calls the API with the session's token. POSTs carry a fresh idempotency key, so a retried click is never applied twice. */
-export async function api(method, path, body) {
+/**
+ * Calls the API with the session's token. POSTs carry an idempotency key, so a retried request is never applied twice:
+ * a fresh one unless the caller passes the key of the action (one per form submission).
+ */
+export async function api(method, path, body, { idempotencyKey } = {}) {
   const headers = {};
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (method === "POST") headers["Idempotency-Key"] = crypto.randomUUID();
+  if (method === "POST") headers["Idempotency-Key"] = idempotencyKey ?? crypto.randomUUID();
   const response = await authorizedFetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await response.text();
   const value = text ? JSON.parse(text) : null;
@@ -192,10 +208,25 @@ export async function attempt(action) {
   }
 }
 
-/** Runs the action with the form's values (and the form) each time it is submitted, through attempt. */
+/**
+ * Runs the action with the form's values, the form and the submission's idempotency key each time it is submitted,
+ * through attempt. While it runs the form's submit buttons are disabled and a second submission is ignored, so a double
+ * click acts once.
+ */
 export function onSubmit(id, action) {
-  document.getElementById(id).addEventListener("submit", event => {
+  const form = document.getElementById(id);
+  let busy = false;
+  form.addEventListener("submit", async event => {
     event.preventDefault();
-    attempt(() => action(values(event.target), event.target));
+    if (busy) return;
+    busy = true;
+    const buttons = [...form.querySelectorAll("button[type=submit], button:not([type])")];
+    buttons.forEach(b => { b.disabled = true; });
+    try {
+      await attempt(() => action(values(form), form, crypto.randomUUID()));
+    } finally {
+      busy = false;
+      buttons.forEach(b => { b.disabled = false; });
+    }
   });
 }

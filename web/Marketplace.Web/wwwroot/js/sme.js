@@ -2,9 +2,11 @@
 
 import { requireRole, api, attempt, onSubmit, showProblem } from "./session.js";
 import { connectPush, probe } from "./push.js";
-import { cny, percent, when, shortId, el, row, fill, badge, values, options, hourFromNow } from "./format.js";
+import { cny, percent, when, day, shortId, el, row, fill, badge, values, options, hourFromNow } from "./format.js";
 import { provinceNames, label } from "./provinces.js";
 import { downloadEvidence } from "./evidence.js";
+import { t, translate, languageSwitch } from "./i18n.js";
+import "./strings/sme.js";
 
 const bids = new Map();
 const reservations = new Map();
@@ -13,6 +15,8 @@ const finalStates = ["Filled", "PartiallyFilled", "Cancelled", "Expired", "Rejec
 
 let live = null;
 
+translate();
+languageSwitch();
 const me = requireRole("sme");
 if (me) {
   start().catch(e => showProblem(e.message));
@@ -21,7 +25,7 @@ if (me) {
 async function start() {
   wireForms();
   const [programs, models] = await Promise.all([api("GET", "/programs"), api("GET", "/markets")]);
-  options(document.getElementById("programs"), programs.map(p => [p.id, `${p.name} (${label(p.province)})`]), programs.length ? null : "No programs open");
+  options(document.getElementById("programs"), programs.map(p => [p.id, `${p.name} (${label(p.province)})`]), programs.length ? null : t("sme.noPrograms"));
   options(document.getElementById("models"), models.map(m => [m, m]));
   options(document.getElementById("tenant-province"), provinceNames.map(p => [p, label(p)]));
   await showTenant();
@@ -41,11 +45,13 @@ async function showTenant() {
   try {
     const tenant = await api("GET", "/tenants/me");
     const r = tenant.registration;
-    text.textContent = `${r.name} · ${r.kind === "Sme" ? "SME" : "startup team"} in ${label(r.province)}${r.creditCode ? ` · ${r.creditCode}` : ""}`;
+    text.textContent = t("sme.tenantShown", {
+      name: r.name, kind: t(`sme.kind.${r.kind}`), province: label(r.province), code: r.creditCode ? ` · ${r.creditCode}` : "",
+    });
     form.hidden = true;
   } catch (e) {
     if (e.status !== 404) throw e;
-    text.textContent = `Tenant ${me.tenantId} is not registered yet. Register it to claim vouchers and bid.`;
+    text.textContent = t("sme.notRegistered", { id: me.tenantId });
     form.hidden = false;
   }
 }
@@ -69,8 +75,10 @@ function wireForms() {
     form.reset();
   });
 
-  onSubmit("bid", async v => {
-    live?.offer("bids", await api("POST", "/bids", { ...order(v), clientOrderId: crypto.randomUUID() }));
+  // One submission is one bid: its idempotency key and client order id are made once, and onSubmit ignores a second
+  // submission (a double click) while the first is on its way.
+  onSubmit("bid", async (v, form, key) => {
+    live?.offer("bids", await api("POST", "/bids", { ...order(v), clientOrderId: key }, { idempotencyKey: key }));
   });
 
   document.getElementById("quote").addEventListener("click", () => attempt(async () => {
@@ -80,9 +88,11 @@ function wireForms() {
     const result = document.getElementById("quote-result");
     result.hidden = false;
     result.textContent = quote.available
-      ? `Available now in ${label(quote.province)} from ${when(quote.startsAt)} at ${cny(quote.fenPerGpuHour)}/GPU-h: `
-        + `${cny(quote.costFen)} in all, the voucher pays ${cny(quote.voucherFen)}, you pay ${cny(quote.cashFen)}.`
-      : `Not available now: ${quote.reason ?? quote.reasonCode}.`;
+      ? t("sme.quoteAvailable", {
+        province: label(quote.province), start: when(quote.startsAt), price: cny(quote.fenPerGpuHour),
+        cost: cny(quote.costFen), voucher: cny(quote.voucherFen), cash: cny(quote.cashFen),
+      })
+      : t("sme.quoteUnavailable", { reason: quote.reason ?? quote.reasonCode });
   }));
 }
 
@@ -102,17 +112,18 @@ function showBids() {
   fill(document.querySelector("#bids tbody"), list.map(b => {
     const o = b.order;
     const f = b.fills[0];
-    const cancel = el("button", "danger", "Cancel");
+    const cancel = el("button", "danger", t("sme.cancel"));
     cancel.type = "button";
+    cancel.setAttribute("aria-label", t("sme.cancelBid", { id: shortId(b.id) }));
     cancel.hidden = finalStates.includes(b.state);
     cancel.addEventListener("click", () => attempt(async () => {
       live?.offer("bids", await api("DELETE", `/bids/${encodeURIComponent(b.id)}`));
     }));
     return row([
-      shortId(b.id), `${o.gpuCount} × ${o.gpuModel}, ${o.durationHours} h`, cny(o.maxFenPerGpuHour), badge(b.state),
-      f ? `${label(f.province)} from ${when(f.startsAt)} at ${cny(f.fenPerGpuHour)}` : b.reason ?? "", cancel,
+      shortId(b.id), t("sme.order", { count: o.gpuCount, model: o.gpuModel, hours: o.durationHours }), cny(o.maxFenPerGpuHour), badge(b.state),
+      f ? t("sme.fill", { province: label(f.province), start: when(f.startsAt), price: cny(f.fenPerGpuHour) }) : b.reason ?? "", cancel,
     ], { bid: b.id, state: b.state });
-  }), "No bids yet.");
+  }), t("sme.noBids"));
   for (const b of list) {
     if (b.state === "Filled" && !probe.rendered[b.id]) probe.rendered[b.id] = Date.now();
   }
@@ -121,16 +132,16 @@ function showBids() {
 function showReservations() {
   const list = [...reservations.values()].sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt));
   fill(document.querySelector("#reservations tbody"), list.map(r => row([
-    label(r.plan.province), when(r.plan.startsAt), `${r.plan.gpus} × ${r.plan.hours} h`, cny(r.voucherFen), cny(r.cashFen), badge(r.state),
-  ], { reservation: r.id, state: r.state })), "No reservations yet.");
+    label(r.plan.province), when(r.plan.startsAt), t("sme.gpuHours", { gpus: r.plan.gpus, hours: r.plan.hours }), cny(r.voucherFen), cny(r.cashFen), badge(r.state),
+  ], { reservation: r.id, state: r.state })), t("sme.noReservations"));
 }
 
 /** The voucher's evidence pack for auditors: claim, activity, rentals, ledger and a printable statement. */
 function evidenceButton(v) {
-  const button = el("button", "secondary", "使用证明");
+  const button = el("button", "secondary", t("sme.evidence"));
   button.type = "button";
   button.dataset.evidence = v.id;
-  button.setAttribute("aria-label", `使用证明 Evidence pack of voucher ${v.id}`);
+  button.setAttribute("aria-label", t("sme.evidenceOf", { id: v.id }));
   button.addEventListener("click", () => attempt(() => downloadEvidence(`/vouchers/${encodeURIComponent(v.id)}/evidence`, `evidence-${v.id}.zip`)));
   return button;
 }
@@ -138,21 +149,22 @@ function evidenceButton(v) {
 function showVouchers() {
   const list = [...vouchers.values()].sort((a, b) => Date.parse(b.claimedAt) - Date.parse(a.claimedAt));
   const available = v => v.faceValueFen - v.heldFen - v.capturedFen - v.returnedFen;
-  const deadline = v => (v.state === "Claimed" ? `register by ${when(v.registrationDeadline)}` : v.state === "Active" ? `valid until ${when(v.expiresAt)}` : "—");
+  const deadline = v => (v.state === "Claimed" ? t("sme.registerBy", { time: when(v.registrationDeadline) })
+    : v.state === "Active" ? t("sme.validUntil", { time: when(v.expiresAt) }) : "—");
   fill(document.querySelector("#vouchers tbody"), list.map(v => row([
     shortId(v.id), v.programId, badge(v.state), cny(v.faceValueFen), cny(available(v)), cny(v.heldFen), cny(v.capturedFen),
     percent(v.coverageBasisPoints), deadline(v), evidenceButton(v),
-  ], { voucher: v.id, state: v.state })), "No vouchers yet: claim one from a program below.");
+  ], { voucher: v.id, state: v.state })), t("sme.noVouchers"));
 
   const open = list.filter(v => v.state === "Active" || v.state === "Claimed");
   document.getElementById("available").textContent = cny(open.reduce((n, v) => n + available(v), 0));
   document.getElementById("held").textContent = cny(open.reduce((n, v) => n + v.heldFen, 0));
   document.getElementById("spent").textContent = cny(list.reduce((n, v) => n + v.capturedFen, 0));
   const next = open.map(v => (v.state === "Claimed" ? v.registrationDeadline : v.expiresAt)).filter(Boolean).sort()[0];
-  document.getElementById("deadline").textContent = next ? when(next).slice(0, 10) : "—";
+  document.getElementById("deadline").textContent = day(next);
 
   options(document.getElementById("claimed-vouchers"), list.filter(v => v.state === "Claimed").map(v => [v.id, `${shortId(v.id)} (${v.programId})`]),
-    "Choose a claimed voucher");
+    t("sme.chooseClaimed"));
   options(document.getElementById("active-vouchers"), list.filter(v => v.state === "Active").map(v => [v.id, `${shortId(v.id)} · ${cny(available(v))}`]),
-    "No voucher (pay cash)");
+    t("sme.noVoucher"));
 }
