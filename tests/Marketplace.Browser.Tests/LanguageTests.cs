@@ -64,6 +64,28 @@ public sealed class LanguageTests(BrowserFixture fixture)
         }
     }
 
+    [Fact]
+    public async Task A_problem_reads_in_the_language_of_the_page_by_its_code_and_falls_back_to_its_title()
+    {
+        var page = await fixture.NewPageAsync();
+        try
+        {
+            await page.GotoAsync("/login.html");
+            const string Problems = "async () => { const i = await import('/js/i18n.js'); return ["
+                + "i.problemText({ code: 'credit-code-taken', title: 'Conflict with the current state' }),"
+                + "i.problemText({ code: 'no-such-code', title: 'Something else' })]; }";
+            Assert.Equal(["该统一社会信用代码已被注册。", "Something else"], await page.EvaluateAsync<string[]>(Problems));
+
+            await page.ClickAsync("header [data-lang-switch]");
+            await Expect(page.Locator("html")).ToHaveAttributeAsync("lang", "en");
+            Assert.Equal(["Conflict with the current state", "Something else"], await page.EvaluateAsync<string[]>(Problems));
+        }
+        finally
+        {
+            await page.Context.CloseAsync();
+        }
+    }
+
     [Theory]
     [InlineData("sme", 1400)]
     [InlineData("sme", 375)]

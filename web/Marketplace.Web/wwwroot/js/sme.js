@@ -5,7 +5,7 @@ import { connectPush, probe } from "./push.js";
 import { cny, percent, when, day, shortId, el, row, fill, badge, values, options, hourFromNow } from "./format.js";
 import { provinceNames, label } from "./provinces.js";
 import { downloadEvidence } from "./evidence.js";
-import { t, translate, languageSwitch } from "./i18n.js";
+import { t, has, translate, languageSwitch } from "./i18n.js";
 import "./strings/sme.js";
 
 const bids = new Map();
@@ -92,8 +92,14 @@ function wireForms() {
         province: label(quote.province), start: when(quote.startsAt), price: cny(quote.fenPerGpuHour),
         cost: cny(quote.costFen), voucher: cny(quote.voucherFen), cash: cny(quote.cashFen),
       })
-      : t("sme.quoteUnavailable", { reason: quote.reason ?? quote.reasonCode });
+      : t("sme.quoteUnavailable", { reason: reasonText(quote.reasonCode, quote.reason) });
   }));
+}
+
+/** Why a quote or bid found nothing: the reason code's words in Chinese, the API's own words otherwise. */
+function reasonText(code, reason) {
+  const key = `sme.reason.${code}`;
+  return code && has(key) ? t(key) : reason ?? code ?? "";
 }
 
 /** The bid form as the API's bid body. */
@@ -121,7 +127,7 @@ function showBids() {
     }));
     return row([
       shortId(b.id), t("sme.order", { count: o.gpuCount, model: o.gpuModel, hours: o.durationHours }), cny(o.maxFenPerGpuHour), badge(b.state),
-      f ? t("sme.fill", { province: label(f.province), start: when(f.startsAt), price: cny(f.fenPerGpuHour) }) : b.reason ?? "", cancel,
+      f ? t("sme.fill", { province: label(f.province), start: when(f.startsAt), price: cny(f.fenPerGpuHour) }) : reasonText(b.reasonCode, b.reason), cancel,
     ], { bid: b.id, state: b.state });
   }), t("sme.noBids"));
   for (const b of list) {
