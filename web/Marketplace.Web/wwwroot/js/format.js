@@ -1,10 +1,44 @@
-// Formatting shared by the pages: money in fen shown as yuan, times, percentages, and small DOM helpers.
+// Formatting shared by the pages: money in fen shown in yuan, times in Beijing time, percentages, and small DOM helpers.
+// Every text follows the reader's language (i18n.js).
 
-export const cny = fen => `¥${(fen / 100).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
+import { lang, t } from "./i18n.js";
+
+/** From this many yuan an amount is shown in 万元 (ten thousands of yuan) on the Chinese pages. */
+export const tenThousandFrom = 10_000;
+
+/** Where the marketplace's times are shown: the programme offices and data centres work on Beijing time. */
+export const timeZone = "Asia/Shanghai";
+
+const locale = () => (lang() === "zh" ? "zh-CN" : "en-US");
+
+const decimals = (value, digits) => value.toLocaleString(locale(), { minimumFractionDigits: digits, maximumFractionDigits: digits });
+
+/** An amount in fen: "1,234.56 元" or "1,234.57 万元" in Chinese, "¥1,234.56" in English. */
+export const cny = fen => {
+  const yuan = fen / 100;
+  if (lang() === "en") return `${yuan < 0 ? "-" : ""}¥${decimals(Math.abs(yuan), 2)}`;
+  return Math.abs(yuan) >= tenThousandFrom
+    ? `${decimals(yuan / tenThousandFrom, 2)} ${t("common.tenThousandYuan")}`
+    : `${decimals(yuan, 2)} ${t("common.yuan")}`;
+};
 
 export const percent = basisPoints => `${(basisPoints / 100).toFixed(1)}%`;
 
-export const when = iso => (iso ? new Date(iso).toISOString().slice(0, 16).replace("T", " ") + " UTC" : "—");
+const beijing = new Intl.DateTimeFormat("en-CA", {
+  timeZone, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+});
+
+/** A time as "2026-01-01 08:00" in Beijing time, without the label (for charts whose axis says it once). */
+export function beijingTime(iso) {
+  const parts = Object.fromEntries(beijing.formatToParts(new Date(iso)).map(p => [p.type, p.value]));
+  return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}`;
+}
+
+/** A time in Beijing time, labelled: "2026-01-01 08:00 北京时间" / "2026-01-01 08:00 Beijing time". */
+export const when = iso => (iso ? `${beijingTime(iso)} ${t("common.beijingTime")}` : "—");
+
+/** The date alone (Beijing), "2026-01-01". */
+export const day = iso => (iso ? beijingTime(iso).slice(0, 10) : "—");
 
 export const shortId = id => (id.length > 18 ? `${id.slice(0, 8)}…${id.slice(-6)}` : id);
 
@@ -36,8 +70,13 @@ export function fill(tbody, rows, empty) {
   }
 }
 
+/** A state as a coloured badge; its text in the reader's language, the state itself in data-state. */
 export function badge(state) {
-  return el("span", `badge badge-${state.toLowerCase()}`, state);
+  const known = `common.state.${state}`;
+  const text = t(known);
+  const badge = el("span", `badge badge-${state.toLowerCase()}`, text === known ? state : text);
+  badge.dataset.state = state;
+  return badge;
 }
 
 /** The values of a form's named fields. */

@@ -7,6 +7,7 @@
 // several quick changes), which is not a gap: each update carries the whole thing.
 
 import { freshToken, expire, showProblem, clearProblem } from "./session.js";
+import { t } from "./i18n.js";
 
 const entityKinds = {
   BidUpdated: "bids",
@@ -86,7 +87,7 @@ export async function connectPush(handlers) {
   };
 
   connection.onreconnecting(() => { probe.connected = false; setStatus("reconnecting"); });
-  connection.onreconnected(() => loadSnapshot().catch(e => showProblem(`Could not reload the live state: ${e.message}`)));
+  connection.onreconnected(() => loadSnapshot().catch(e => showProblem(t("common.reloadFailed", { message: e.message }))));
   connection.onclose(() => { probe.connected = false; setStatus("offline"); });
 
   const live = { connection, offer: (kind, thing) => deliver(kind, [thing]) };
@@ -98,14 +99,14 @@ export async function connectPush(handlers) {
     setStatus("offline");
     // The hub refused the token (a fresh one, or renewing it failed): the session is over, and the login page says so.
     if (/401/.test(e.message)) expire();
-    else showProblem(`无法建立实时连接 No live connection: ${e.message}`);
+    else showProblem(t("common.noLive", { message: e.message }));
   }
   return live;
 }
 
 function setStatus(state) {
   document.querySelectorAll("[data-live]").forEach(e => {
-    e.textContent = state;
+    e.textContent = t(`common.live.${state}`);
     e.dataset.live = state;
   });
 }

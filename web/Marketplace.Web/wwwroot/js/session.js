@@ -3,6 +3,7 @@
 // and a session that cannot be renewed ends with one clear message on the login page, never with a stream of 401s.
 
 import { values } from "./format.js";
+import { t, problemText, lang } from "./i18n.js";
 
 const key = "marketplace.session";
 /** The dashboards' OpenID Connect client (public: authorization code with PKCE, refresh tokens). */
@@ -85,7 +86,7 @@ async function renew(current) {
   // Refused (revoked, expired, the account locked): the user signs in again. A fault on the way (a 503 while the
   // database restarts, a 429) keeps the session: the next call or the scheduled renewal tries again.
   if (response.status === 400 || response.status === 401) throw expire();
-  if (!response.ok) throw new Error(`令牌续期暂时失败，请稍后重试。 Renewing the sign-in failed for now (${response.status}); it is tried again.`);
+  if (!response.ok) throw new Error(t("common.renewFailed", { status: response.status }));
   const renewed = signIn(await response.json());
   scheduleRenewal(renewed);
   return renewed;
@@ -112,18 +113,26 @@ export function requireRole(...roles) {
     return null;
   }
   if (!roles.includes(current.role)) {
-    showProblem(`此页面仅供 ${roles.join(" 或 ")} 使用，您当前的角色是 ${current.role}。 This page is for ${roles.join(" or ")} users; you are signed in as ${current.role}.`);
+    showProblem(t("common.wrongRole", { roles: roles.map(roleName).join(t("common.or")), role: roleName(current.role) }));
     return null;
   }
   scheduleRenewal(current);
-  document.querySelectorAll("[data-signed-in]").forEach(e => { e.textContent = `${current.role} · ${organisationOf(current)}`; });
+  document.querySelectorAll("[data-signed-in]").forEach(e => {
+    e.textContent = `${roleName(current.role)} · ${organisationOf(current)}`;
+    e.dataset.role = current.role;
+  });
   document.querySelectorAll("[data-sign-out]").forEach(e => e.addEventListener("click", signOut));
   return current;
 }
 
 /** Whom the session acts for: its tenant, its provider, or the programme office. */
 function organisationOf(current) {
-  return current.tenantId ?? current.providerId ?? "监管机构 programme office";
+  return current.tenantId ?? current.providerId ?? t("common.programmeOffice");
+}
+
+/** A role as the reader calls it: 企业, 算力服务商, ... in Chinese; the role's own name in English. */
+function roleName(role) {
+  return lang() === "en" ? role : t(`common.role.${role}`);
 }
 
 export class ApiError extends Error {
@@ -134,10 +143,14 @@ export class ApiError extends Error {
   }
 }
 
+/** A problem's text in the reader's language: its code's text (the fields named), or the API's own English words. */
 function describe(status, problem) {
-  if (status === 403 && !problem?.title) return "您的角色无权执行此操作。 Your role may not do this.";
-  const errors = problem?.errors ? Object.entries(problem.errors).map(([field, messages]) => `${field}: ${[].concat(messages).join(", ")}`) : [];
-  return [problem?.title ?? `请求失败 The request failed (${status})`, problem?.detail, ...errors].filter(Boolean).join(" — ");
+  if (status === 403 && !problem?.title) return t("common.forbidden");
+  const text = problemText(problem, status);
+  const fields = problem?.errors ? Object.entries(problem.errors) : [];
+  if (text !== problem?.title) return [text, fields.map(([field]) => field).join(", ")].filter(Boolean).join(" — ");
+  const errors = fields.map(([field, messages]) => `${field}: ${[].concat(messages).join(", ")}`);
+  return [text, problem?.detail, ...errors].filter(Boolean).join(" — ");
 }
 
 /** Fetches from the API with a fresh token; a token the API refuses is renewed once, then the session ends. */
