@@ -4,11 +4,10 @@ import { requireRole, api, attempt, onSubmit, showProblem } from "./session.js";
 import { connectPush, probe } from "./push.js";
 import { cny, percent, when, shortId, el, row, fill, badge, options, hourFromNow, chartFont } from "./format.js";
 import { provinceNames, label } from "./provinces.js";
+import { providerHistory } from "./history.js";
 
 const pools = new Map();
 const reservations = new Map();
-const history = { utilization: [], earnings: [] };
-const seriesLength = 600;
 let live = null;
 let calendar = null;
 let series = null;
@@ -22,9 +21,8 @@ if (me) {
 async function start() {
   calendar = echarts.init(document.getElementById("calendar"));
   calendar.setOption(calendarOption());
-  series = echarts.init(document.getElementById("series"));
-  series.setOption(seriesOption());
-  addEventListener("resize", () => { calendar.resize(); series.resize(); });
+  series = providerHistory(document.getElementById("series"), me.providerId);
+  addEventListener("resize", () => calendar.resize());
   wireForms();
   options(document.getElementById("models"), (await api("GET", "/markets")).map(m => [m, m]));
   options(document.getElementById("site-province"), provinceNames.map(p => [p, label(p)]));
@@ -137,13 +135,7 @@ function showPools() {
     if (pools.has(chosen)) select.value = chosen;
   }
   showCalendar();
-  if (list.length) {
-    const at = new Date().toISOString();
-    history.utilization.push([at, +(booked / 100).toFixed(2)]);
-    history.earnings.push([at, earnings / 100]);
-    for (const line of Object.values(history)) if (line.length > seriesLength) line.shift();
-    series.setOption({ series: [{ data: history.utilization }, { data: history.earnings }] });
-  }
+  series.push(list);
 }
 
 function calendarOption() {
@@ -175,24 +167,6 @@ function showCalendar() {
   element.dataset.pool = pool.id;
   element.dataset.bookedHours = String(used.filter(u => u > 0).length);
   probe.calendar = { pool: pool.id, hours: cells.length, bookedHours: used.filter(u => u > 0).length };
-}
-
-function seriesOption() {
-  return {
-    textStyle: { fontFamily: chartFont },
-    tooltip: { trigger: "axis", renderMode: "richText" },
-    legend: { top: 0 },
-    grid: { left: 44, right: 60, top: 30, bottom: 28 },
-    xAxis: { type: "time" },
-    yAxis: [
-      { type: "value", min: 0, max: 100, axisLabel: { formatter: "{value}%" } },
-      { type: "value", axisLabel: { formatter: "¥{value}" } },
-    ],
-    series: [
-      { name: "Booked, next 24 h", type: "line", step: "end", showSymbol: false, data: [] },
-      { name: "Earnings", type: "line", step: "end", yAxisIndex: 1, showSymbol: false, data: [] },
-    ],
-  };
 }
 
 /** Reservations are not pushed to providers: a change to a pool is the cue to read them again (at most once a second). */
