@@ -133,14 +133,17 @@ public sealed class HistoryRollup(NpgsqlDataSource db)
         """;
 }
 
-/// <summary>Runs <see cref="HistoryRollup"/> once a minute on the market clock's time, and its compaction once an hour.</summary>
-internal sealed class HistoryJob(HistoryRollup rollup, [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock, ILogger<HistoryJob> logger)
-    : BackgroundService
+/// <summary>
+/// Runs <see cref="HistoryRollup"/> at start and once a minute on the market clock's time, and its compaction once an hour.
+/// History:RollupInterval changes the pace for tests only (sooner for a browser, never again for tests that run it themselves).
+/// </summary>
+internal sealed class HistoryJob(HistoryRollup rollup, [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock, IConfiguration configuration,
+    ILogger<HistoryJob> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var lastCompaction = DateTimeOffset.MinValue;
-        using var timer = new PeriodicTimer(HistoryRollup.RollupInterval);
+        using var timer = new PeriodicTimer(configuration.GetValue("History:RollupInterval", HistoryRollup.RollupInterval));
         do
         {
             try
