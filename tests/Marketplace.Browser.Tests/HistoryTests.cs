@@ -1,0 +1,81 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using Xunit;
+
+namespace Marketplace.Browser.Tests;
+
+/// <summary>The regulator's charts over time read their past from the server, and the map's colours are relative to the busiest province.</summary>
+[Collection(BrowserCollection.Name)]
+public sealed class HistoryTests(BrowserFixture fixture)
+{
+    /// <summary>The history chart's lines, up to the latest point the server gave it (live pushes come later), as JSON.</summary>
+    private const string HistoryLines = """
+        () => {
+          const element = document.getElementById("series");
+          const latest = Date.parse(element.dataset.historyLatest);
+          const option = echarts.getInstanceByDom(element).getOption();
+          return JSON.stringify(option.series.map(s => ({ name: s.name, data: s.data.filter(p => Date.parse(p[0]) <= latest) })));
+        }
+        """;
+
+    [Fact]
+    public async Task After_fills_the_regulators_utilization_history_has_data_and_a_reload_shows_the_same_data()
+    {
+        var (_, client, voucherId) = await fixture.Market.TenantAsync("Beijing", DemoMarket.BeijingProgram);
+        using (client)
+        {
+            await DemoMarket.Ok(client.PostAsJsonAsync("/api/v1/bids", DemoMarket.Bid("H800-80G", gpus: 8, hours: 3, startInHours: 2, voucherId)));
+        }
+        await using var tab = await fixture.SignInAsync(Names.Roles.Regulator);
+        var page = tab.Page;
+        // The rollup runs every second here: wait until the chart was drawn from history that has points.
+        await page.WaitForFunctionAsync("() => Number(document.getElementById('series').dataset.historyPoints ?? 0) > 0");
+        var before = await page.EvaluateAsync<string>(HistoryLines);
+        var lines = JsonDocument.Parse(before).RootElement.EnumerateArray().ToList();
+        Assert.Contains(lines, l => l.GetProperty("data").GetArrayLength() > 0);
+        Assert.Equal("hour", await page.GetAttributeAsync("#series", "data-history-range"));
+        Assert.Equal("true", await page.GetAttributeAsync(".history-ranges button[data-range='hour']", "aria-pressed"));
+        Assert.Equal(["近1小时", "近1天", "近1周"], await page.Locator(".history-ranges button").AllTextContentsAsync());
+
+        var latest = await page.GetAttributeAsync("#series", "data-history-latest");
+        await page.ReloadAsync();
+        await fixture.WaitUntilLiveAsync(tab, "/regulator.html", "reloading the regulator's page");
+        await page.WaitForFunctionAsync("() => Number(document.getElementById('series').dataset.historyPoints ?? 0) > 0");
+        var after = await page.EvaluateAsync<string>(HistoryLines.Replace("Date.parse(element.dataset.historyLatest)", $"Date.parse('{latest}')",
+            StringComparison.Ordinal));
+        Assert.Equal(before, after);
+        Assert.Empty(tab.Errors);
+    }
+
+    [Fact]
+    public async Task The_maps_colour_for_a_province_at_2_percent_booked_differs_from_one_at_10_percent_and_its_scale_ends_at_the_busiest()
+    {
+        await using var tab = await fixture.SignInAsync(Names.Roles.Regulator);
+        var page = tab.Page;
+        var scale = await page.EvaluateAsync<JsonElement>("""
+            async () => {
+              const map = await import("/js/map.js");
+              const top = map.scaleTop([2, 10]);
+              return { top, low: map.provinceColour(2, top), high: map.provinceColour(10, top), idle: map.provinceColour(0, top) };
+            }
+            """);
+        Assert.Equal(10, scale.GetProperty("top").GetDouble());
+        Assert.NotEqual(scale.GetProperty("low").GetString(), scale.GetProperty("high").GetString());
+        Assert.Equal("#0b3a91", scale.GetProperty("high").GetString());
+        Assert.Equal("#e3eefc", scale.GetProperty("idle").GetString());
+
+        // On the page: the visual map runs from 0 to the busiest province's share, and its legend says so.
+        await page.WaitForFunctionAsync("() => (window.__marketplace.map?.provinces.length ?? 0) > 0");
+        var drawn = await page.EvaluateAsync<JsonElement>("""
+            () => {
+              const option = echarts.getInstanceByDom(document.getElementById("map")).getOption();
+              const shares = window.__marketplace.map.provinces.map(p => p.utilization);
+              return { max: option.visualMap[0].max, busiest: Math.max(...shares), legend: option.title[0].text };
+            }
+            """);
+        var busiest = drawn.GetProperty("busiest").GetDouble();
+        Assert.Equal(busiest > 0 ? busiest : 1, drawn.GetProperty("max").GetDouble());
+        Assert.Equal("相对于最繁忙省份", drawn.GetProperty("legend").GetString());
+        Assert.Empty(tab.Errors);
+    }
+}
