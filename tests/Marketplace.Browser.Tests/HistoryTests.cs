@@ -78,4 +78,37 @@ public sealed class HistoryTests(BrowserFixture fixture)
         Assert.Equal("相对于最繁忙省份", drawn.GetProperty("legend").GetString());
         Assert.Empty(tab.Errors);
     }
+
+    [Fact]
+    public async Task A_click_on_a_province_lists_its_sites_and_pools_and_a_click_on_a_thin_one_says_what_is_wanted_there()
+    {
+        await using var tab = await fixture.SignInAsync(Names.Roles.Regulator);
+        var page = tab.Page;
+        await page.WaitForFunctionAsync("n => (window.__marketplace.map?.sites.length ?? 0) >= n", DemoMarket.Sites.Length);
+        var guizhou = DemoMarket.Sites.Single(s => s.Province == "Guizhou");
+        await ClickAtAsync(page, guizhou.Longitude, guizhou.Latitude);
+        var panel = page.Locator("#province-panel[data-province='Guizhou']");
+        await panel.WaitForAsync();
+        var text = await panel.TextContentAsync();
+        Assert.Contains($"{guizhou.City} DC 1", text, StringComparison.Ordinal);
+        Assert.Contains($"{guizhou.GpuModel}：{guizhou.Gpus} 块 GPU", text, StringComparison.Ordinal);
+
+        // Jinhua: nobody lists capacity in Zhejiang, where bids rest unfilled.
+        await ClickAtAsync(page, 120.0, 29.3);
+        var thin = page.Locator("#province-panel[data-province='Zhejiang']");
+        await thin.WaitForAsync();
+        var thinText = await thin.TextContentAsync();
+        Assert.Contains("该省暂无资源池。", thinText, StringComparison.Ordinal);
+        Assert.Contains("个出价等待成交", thinText, StringComparison.Ordinal);
+        Assert.Empty(tab.Errors);
+    }
+
+    private static async Task ClickAtAsync(Microsoft.Playwright.IPage page, double longitude, double latitude)
+    {
+        var point = await page.EvaluateAsync<double[]>(
+            "([lon, lat]) => echarts.getInstanceByDom(document.getElementById('map')).convertToPixel({ geoIndex: 0 }, [lon, lat])",
+            new[] { longitude, latitude });
+        var box = (await page.Locator("#map").BoundingBoxAsync())!;
+        await page.Mouse.ClickAsync((float)(box.X + point[0]), (float)(box.Y + point[1]));
+    }
 }

@@ -2,7 +2,7 @@
 // bookings are a few per cent, so a 0–100 % scale paints every province alike), sites as small translucent bubbles that
 // leave the province names readable, and a panel beside the map with a clicked province's sites, pools and thin spots.
 
-import { api } from "./session.js";
+import { api, showProblem } from "./session.js";
 import { strings, t } from "./i18n.js";
 import { el, cny, percent, chartFont } from "./format.js";
 import { mapNames, label } from "./provinces.js";
@@ -23,10 +23,10 @@ strings({
     "map.noSites": "该省暂无站点。",
     "map.noPools": "该省暂无资源池。",
     "map.siteLine": "{name}（{city}）：{gpus} 块 GPU，已预订 {share}",
-    "map.poolLine": "{model}：{gpus} 块 GPU，报价 {ask}/GPU·小时，未来24小时空闲 {free} GPU·小时，已预订 {share}",
+    "map.poolLine": "{model}：{gpus} 块 GPU，报价 {ask}/GPU·小时，可预订空闲 {free} GPU·小时，已预订 {share}",
     "map.thinLine": "{bids} 个出价等待成交，共需 {gpus} 块 GPU",
     "map.notThin": "没有等待成交的出价。",
-    "map.fewFree": "{model} 资源池 {pool} 未来24小时仅剩 {free} GPU·小时空闲",
+    "map.fewFree": "{model} 资源池 {pool} 已预订 {share}，所剩无几",
   },
   en: {
     "map.relative": "relative to the busiest province",
@@ -43,10 +43,10 @@ strings({
     "map.noSites": "No sites in this province yet.",
     "map.noPools": "No pools in this province yet.",
     "map.siteLine": "{name} ({city}): {gpus} GPUs, {share} booked",
-    "map.poolLine": "{model}: {gpus} GPUs at {ask}/GPU-h, {free} GPU-h free in the next 24 h, {share} booked",
+    "map.poolLine": "{model}: {gpus} GPUs at {ask}/GPU-h, {free} GPU-h free to book, {share} booked",
     "map.thinLine": "{bids} bids waiting unfilled for {gpus} GPUs",
     "map.notThin": "No bids are waiting unfilled.",
-    "map.fewFree": "{model} pool {pool} has only {free} GPU-h free in the next 24 h",
+    "map.fewFree": "{model} pool {pool} is {share} booked: little is left",
   },
 });
 
@@ -56,8 +56,8 @@ export const palette = ["#e3eefc", "#7fb1f0", "#1f6feb", "#0b3a91"];
 /** The top of the scale when nothing is booked anywhere, so that an idle map is idle-coloured rather than undefined. */
 const emptyScaleTop = 1;
 
-/** A pool with fewer free GPU-hours than this share of its next 24 hours is listed as thin. */
-const thinFreeShare = 0.1;
+/** A pool booked to at least this share (basis points) is listed as thin. */
+const thinBookedBasisPoints = 9_000;
 
 /** The top of the colour scale: the busiest province's booked share (per cent). */
 export function scaleTop(shares) {
@@ -114,12 +114,15 @@ export function showMap(chart, snapshot) {
     .map(p => ({ name: mapNames[p.province], value: p.utilizationBasisPoints / 100, province: p.province }));
   const top = scaleTop(provinces.map(p => p.value));
   const sites = snapshot.sites.map(s => ({
-    name: `${s.name} (${s.city}, ${label(s.province)})`, siteId: s.siteId,
+    name: `${s.name} (${s.city}, ${label(s.province)})`, siteId: s.siteId, province: s.province,
     value: [s.longitude, s.latitude, s.gpuCount, s.utilizationBasisPoints / 100],
   }));
+  // Provinces without GPUs get an empty item too, so that a click on them reaches the panel.
+  const listed = new Set(provinces.map(p => p.province));
+  const empty = Object.keys(mapNames).filter(p => !listed.has(p)).map(p => ({ name: mapNames[p], value: NaN, province: p }));
   chart.setOption({
     visualMap: { max: top, text: [t("map.busiest", { share: `${top.toFixed(1)}%` }), t("map.zero")] },
-    series: [{ data: provinces }, { data: sites }],
+    series: [{ data: [...provinces, ...empty] }, { data: sites }],
   });
   return { top, provinces, sites };
 }
@@ -141,11 +144,12 @@ export function provincePanel(chart) {
   chart.resize();
   let latest = null;
   let chosen = null;
+  // A click on a province or on one of its sites.
   chart.on("click", params => {
-    const province = Object.keys(mapNames).find(p => mapNames[p] === params.name) ?? params.data?.province;
+    const province = params.data?.province ?? Object.keys(mapNames).find(p => mapNames[p] === params.name);
     if (!province) return;
     chosen = province;
-    show().catch(() => {});
+    show().catch(e => showProblem(e.message));
   });
 
   async function show() {
@@ -160,8 +164,8 @@ export function provincePanel(chart) {
     const list = (items, empty) => (items.length ? el("ul", null, ...items.map(text => el("li", null, text))) : el("p", "empty", empty));
     const thin = [
       ...(usage?.restingBids ? [t("map.thinLine", { bids: usage.restingBids, gpus: usage.restingGpus })] : []),
-      ...pools.filter(p => p.freeGpuHours < thinFreeShare * 24 * p.gpuCount)
-        .map(p => t("map.fewFree", { model: p.gpuModel, pool: p.poolId, free: p.freeGpuHours })),
+      ...pools.filter(p => p.utilizationBasisPoints >= thinBookedBasisPoints)
+        .map(p => t("map.fewFree", { model: p.gpuModel, pool: p.poolId, share: percent(p.utilizationBasisPoints) })),
     ];
     panel.dataset.province = province;
     panel.replaceChildren(
