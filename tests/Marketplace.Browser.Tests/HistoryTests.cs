@@ -1,5 +1,6 @@
 using System.Net.Http.Json;
 using System.Text.Json;
+using Marketplace.Testing;
 using Xunit;
 
 namespace Marketplace.Browser.Tests;
@@ -100,6 +101,36 @@ public sealed class HistoryTests(BrowserFixture fixture)
         var thinText = await thin.TextContentAsync();
         Assert.Contains("该省暂无资源池。", thinText, StringComparison.Ordinal);
         Assert.Contains("个出价等待成交", thinText, StringComparison.Ordinal);
+        Assert.Empty(tab.Errors);
+    }
+
+    [Fact]
+    public async Task The_providers_earnings_chart_shows_a_fill_from_the_servers_history()
+    {
+        var providerId = Scenario.Unique("prov");
+        // Only this provider lists the model, so the bid fills on its pool: 4 GPUs for 5 hours at 6.00 元.
+        await fixture.Market.ProviderAsync(new DemoSite("Qinghai", "Golmud", 36.40, 94.90, "RTX4090-24G", 16, 600), providerId);
+        var (_, client, _) = await fixture.Market.TenantAsync("Beijing", DemoMarket.BeijingProgram);
+        using (client)
+        {
+            await DemoMarket.Ok(client.PostAsJsonAsync("/api/v1/bids", DemoMarket.Bid("RTX4090-24G", gpus: 4, hours: 5, startInHours: 2)));
+        }
+        // The rollup runs every second here: the fill is in the history before the page opens.
+        using (var provider = await fixture.System.ClientAsync(Names.Roles.Provider, providerId: providerId))
+        {
+            var deadline = DateTimeOffset.UtcNow.AddMilliseconds(BrowserFixture.Wait);
+            while ((await provider.GetFromJsonAsync<JsonElement>($"/api/v1/providers/{providerId}/history?range=hour")).GetProperty("fills").GetArrayLength() == 0)
+            {
+                Assert.True(DateTimeOffset.UtcNow < deadline, "the fill did not reach the provider's history");
+                await Task.Delay(200);
+            }
+        }
+        await using var tab = await fixture.SignInAsync(Names.Roles.Provider, providerId);
+        var page = tab.Page;
+        await page.WaitForFunctionAsync("() => Number(document.getElementById('series').dataset.historyPoints ?? 0) > 0");
+        var earnings = await page.EvaluateAsync<double[]>(
+            "() => echarts.getInstanceByDom(document.getElementById('series')).getOption().series[1].data.map(p => p[1])");
+        Assert.Equal([4 * 5 * 6.00], earnings);
         Assert.Empty(tab.Errors);
     }
 
