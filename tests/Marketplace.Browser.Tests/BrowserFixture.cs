@@ -27,7 +27,8 @@ public sealed class BrowserFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        System = await ProcessCluster.StartAsync(label: "browser");
+        // History is rolled up every second rather than every minute, so a chart has its past soon after the fills.
+        System = await ProcessCluster.StartAsync(label: "browser", webSettings: new Dictionary<string, string?> { ["History__RollupInterval"] = "00:00:01" });
         Market = new DemoMarket(System);
         await Market.SeedAsync();
         _playwright = await Playwright.CreateAsync();

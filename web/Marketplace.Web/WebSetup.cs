@@ -95,6 +95,9 @@ public static class WebSetup
         services.AddSingleton<AuditLog>();
         services.AddHostedService(sp => sp.GetRequiredService<AuditLog>());
         services.AddHostedService<IdempotencyJanitor>();
+        services.AddSingleton<HistoryRollup>();
+        services.AddSingleton<HistoryReads>();
+        services.AddHostedService<HistoryJob>();
 
         services.ConfigureHttpJsonOptions(o => ConfigureJson(o.SerializerOptions));
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
@@ -238,6 +241,7 @@ public static class WebSetup
         api.MapMarketApi();
         api.MapReservationsApi();
         api.MapOversightApi();
+        api.MapHistoryApi();
         api.MapCompaniesApi();
         api.MapEvidenceApi();
         // A connection ends when its token does: a revoked role or a lapsed sign-in cannot keep listening.

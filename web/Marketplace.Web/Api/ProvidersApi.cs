@@ -173,7 +173,7 @@ internal static class ProvidersApi
     private static bool Owns(HttpContext context, string providerId) => Caller.Of(context).ProviderId == providerId;
 
     /// <summary>The provider itself, a regulator or an admin may see a provider that exists; anyone else gets a 404.</summary>
-    private static async Task<bool> SeesProviderAsync(HttpContext context, GrainCalls grains, string providerId)
+    internal static async Task<bool> SeesProviderAsync(HttpContext context, GrainCalls grains, string providerId)
     {
         var caller = Caller.Of(context);
         return (caller.IsOversight || caller.ProviderId == providerId)

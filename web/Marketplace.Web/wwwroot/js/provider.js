@@ -6,11 +6,10 @@ import { cny, percent, when, beijingTime, beijingAxis, beijingTooltip, shortId, 
 import { provinceNames, label } from "./provinces.js";
 import { t, lang, translate, languageSwitch } from "./i18n.js";
 import "./strings/provider.js";
+import { providerHistory } from "./history.js";
 
 const pools = new Map();
 const reservations = new Map();
-const history = { utilization: [], earnings: [] };
-const seriesLength = 600;
 let live = null;
 let calendar = null;
 let series = null;
@@ -27,10 +26,8 @@ async function start() {
   calendar = echarts.init(document.getElementById("calendar"));
   calendar.setOption(calendarOption());
   document.getElementById("calendar").setAttribute("aria-label", t("provider.calendarEmpty"));
-  document.getElementById("series").setAttribute("aria-label", t("provider.seriesEmpty"));
-  series = echarts.init(document.getElementById("series"));
-  series.setOption(seriesOption());
-  addEventListener("resize", () => { calendar.resize(); series.resize(); });
+  series = providerHistory(document.getElementById("series"), me.providerId);
+  addEventListener("resize", () => calendar.resize());
   wireForms();
   options(document.getElementById("models"), (await api("GET", "/markets")).map(m => [m, m]));
   options(document.getElementById("site-province"), provinceNames.map(p => [p, label(p)]));
@@ -150,14 +147,7 @@ function showPools() {
     if (pools.has(chosen)) select.value = chosen;
   }
   showCalendar();
-  if (list.length) {
-    const at = new Date().toISOString();
-    history.utilization.push([at, +(booked / 100).toFixed(2)]);
-    history.earnings.push([at, earnings / 100]);
-    for (const line of Object.values(history)) if (line.length > seriesLength) line.shift();
-    series.setOption({ series: [{ data: history.utilization }, { data: history.earnings }] });
-    series.getDom().setAttribute("aria-label", t("provider.seriesSummary", { booked: percent(booked), earnings: cny(earnings) }));
-  }
+  series.push(list);
 }
 
 function calendarOption() {
@@ -192,24 +182,6 @@ function showCalendar() {
   element.dataset.bookedHours = String(used.filter(u => u > 0).length);
   element.setAttribute("aria-label", t("provider.calendarSummary", { pool: shortId(pool.id), hours: cells.length, booked: used.filter(u => u > 0).length }));
   probe.calendar = { pool: pool.id, hours: cells.length, bookedHours: used.filter(u => u > 0).length };
-}
-
-function seriesOption() {
-  return {
-    textStyle: { fontFamily: chartFont },
-    tooltip: { trigger: "axis", renderMode: "richText", formatter: beijingTooltip },
-    legend: { top: 0 },
-    grid: { left: 44, right: 60, top: 30, bottom: 28 },
-    xAxis: beijingAxis(),
-    yAxis: [
-      { type: "value", min: 0, max: 100, axisLabel: { formatter: "{value}%" } },
-      { type: "value", axisLabel: { formatter: lang() === "zh" ? "{value} 元" : "¥{value}" } },
-    ],
-    series: [
-      { name: t("provider.seriesBooked"), type: "line", step: "end", showSymbol: false, data: [] },
-      { name: t("provider.seriesEarnings"), type: "line", step: "end", yAxisIndex: 1, showSymbol: false, data: [] },
-    ],
-  };
 }
 
 /** Reservations are not pushed to providers: a change to a pool is the cue to read them again (at most once a second). */

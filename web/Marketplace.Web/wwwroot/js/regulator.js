@@ -8,8 +8,9 @@ import { t, lang, translate, languageSwitch } from "./i18n.js";
 import "./strings/regulator.js";
 import { showForecasts } from "./forecast.js";
 import { showProgrammeEvidence } from "./evidence.js";
+import { regulatorHistory } from "./history.js";
+import { mapOption, showMap, provincePanel } from "./map.js";
 
-const seriesLength = 600;
 const tickerLength = 60;
 
 translate();
@@ -25,48 +26,22 @@ async function start() {
 
   const map = echarts.init(document.getElementById("map"));
   map.setOption(mapOption());
-  const series = echarts.init(document.getElementById("series"));
-  series.setOption(seriesOption());
-  addEventListener("resize", () => { map.resize(); series.resize(); });
+  addEventListener("resize", () => map.resize());
+  const panel = provincePanel(map);
+  const series = regulatorHistory(document.getElementById("series"));
 
-  const history = new Map();
   const shownFills = new Set();
   await connectPush({
     utilization: snapshot => {
       showTiles(snapshot);
-      showMap(map, snapshot);
+      showMapProbe(showMap(map, snapshot), map);
+      panel.update(snapshot);
       showThin(snapshot);
       showTicker(snapshot.recentFills, shownFills);
-      showSeries(series, snapshot, history);
+      series.push(snapshot);
     },
     takeUp: showTakeUp,
   });
-}
-
-function mapOption() {
-  return {
-    textStyle: { fontFamily: chartFont },
-    tooltip: { trigger: "item", renderMode: "richText" },
-    visualMap: {
-      min: 0, max: 100, seriesIndex: 0, left: 10, bottom: 10, text: [t("regulator.mapFull"), "0%"], calculable: true,
-      inRange: { color: ["#e3eefc", "#7fb1f0", "#1f6feb", "#0b3a91"] },
-    },
-    geo: {
-      map: "china", roam: true, zoom: 1.15, top: 30,
-      label: { show: true, fontSize: 10, color: "#3b4457", fontFamily: chartFont },
-      itemStyle: { areaColor: "#f1f3f7", borderColor: "#9aa6bd" },
-      emphasis: { itemStyle: { areaColor: "#ffd27a" } },
-    },
-    series: [
-      { name: t("regulator.mapProvince"), type: "map", geoIndex: 0, data: [] },
-      {
-        name: t("regulator.mapSite"), type: "scatter", coordinateSystem: "geo", data: [],
-        symbolSize: value => Math.min(42, 6 + Math.sqrt(value[2]) * 1.6),
-        itemStyle: { color: "#e4572e", borderColor: "#fff", borderWidth: 1, opacity: 0.85 },
-        tooltip: { formatter: p => t("regulator.siteTip", { name: p.data.name, gpus: p.data.value[2], booked: p.data.value[3].toFixed(1) }) },
-      },
-    ],
-  };
 }
 
 function showTiles(snapshot) {
@@ -85,14 +60,7 @@ function weighted(groups) {
   return gpus ? groups.reduce((n, g) => n + g.gpuCount * g.utilizationBasisPoints, 0) / gpus : 0;
 }
 
-function showMap(chart, snapshot) {
-  const provinces = snapshot.provinces.filter(p => p.gpuCount > 0 && mapNames[p.province])
-    .map(p => ({ name: mapNames[p.province], value: p.utilizationBasisPoints / 100, province: p.province }));
-  const sites = snapshot.sites.map(s => ({
-    name: t("regulator.siteName", { name: s.name, city: s.city, province: label(s.province) }), siteId: s.siteId,
-    value: [s.longitude, s.latitude, s.gpuCount, s.utilizationBasisPoints / 100],
-  }));
-  chart.setOption({ series: [{ data: provinces }, { data: sites }] });
+function showMapProbe({ provinces, sites, top }, chart) {
   const element = chart.getDom();
   element.dataset.provinces = String(provinces.length);
   element.dataset.sites = String(sites.length);
@@ -102,6 +70,7 @@ function showMap(chart, snapshot) {
       .map(p => t("regulator.mapProvinceItem", { name: label(p.province), booked: p.value.toFixed(1) })).join(lang() === "zh" ? "，" : ", "),
   }));
   probe.map = {
+    top,
     provinces: provinces.map(p => ({ province: p.province, name: p.name, utilization: p.value })),
     sites: sites.map(s => ({ siteId: s.siteId, name: s.name, gpus: s.value[2] })),
   };
@@ -130,36 +99,6 @@ function showTicker(fills, shown) {
   while (ticker.children.length > tickerLength) ticker.lastElementChild.remove();
   if (!ticker.children.length) ticker.append(el("li", "empty", t("regulator.noFills")));
   else ticker.querySelector(":scope > li.empty")?.remove();
-}
-
-function seriesOption() {
-  return {
-    textStyle: { fontFamily: chartFont },
-    tooltip: { trigger: "axis", renderMode: "richText", formatter: beijingTooltip },
-    legend: { top: 0, type: "scroll" },
-    grid: { left: 44, right: 16, top: 30, bottom: 28 },
-    xAxis: beijingAxis(),
-    yAxis: { type: "value", min: 0, max: 100, axisLabel: { formatter: "{value}%" } },
-    series: [],
-  };
-}
-
-function showSeries(chart, snapshot, history) {
-  const at = snapshot.at;
-  const all = t("regulator.allModels");
-  const points = [[all, weighted(snapshot.models)], ...snapshot.models.filter(m => m.gpuCount > 0).map(m => [m.gpuModel, m.utilizationBasisPoints])];
-  for (const [name, basisPoints] of points) {
-    const line = history.get(name) ?? [];
-    line.push([at, +(basisPoints / 100).toFixed(2)]);
-    if (line.length > seriesLength) line.shift();
-    history.set(name, line);
-  }
-  chart.setOption({
-    series: [...history.entries()].map(([name, data]) => ({
-      name, type: "line", showSymbol: false, data, lineStyle: { width: name === all ? 3 : 1.5 },
-    })),
-  });
-  chart.getDom().setAttribute("aria-label", t("regulator.seriesSummary", { booked: percent(weighted(snapshot.models)) }));
 }
 
 function showTakeUp(programs) {
