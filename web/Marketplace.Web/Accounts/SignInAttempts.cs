@@ -7,7 +7,15 @@ namespace Marketplace.Web.Accounts;
 /// <summary>What counting one sign-in attempt found.</summary>
 /// <param name="WasLocked">The account was locked before this attempt: it is refused whatever it carries.</param>
 /// <param name="LockedUntil">Set when this attempt reached the limit and locked the account (it is still let through if it is right).</param>
-internal sealed record CountedAttempt(bool WasLocked, DateTimeOffset? LockedUntil);
+internal sealed record CountedAttempt(bool WasLocked, DateTimeOffset? LockedUntil)
+{
+    /// <summary>How a refused attempt ended and why, for the audit trail ("wrong password", say; an attempt on no account counts nothing).</summary>
+    public static (string Outcome, string Reason) Refused(CountedAttempt? attempt, string wrong, string noAccount) =>
+        attempt is null ? ("failed", noAccount)
+        : attempt.WasLocked ? ("locked-out", "the account is locked")
+        : attempt.LockedUntil is not null ? ("locked-out", $"{wrong}; the account is now locked")
+        : ("failed", wrong);
+}
 
 /// <summary>
 /// The failure count behind lockout, kept by the database. Identity counted a failure by writing back the user row it

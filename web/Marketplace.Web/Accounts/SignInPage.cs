@@ -61,10 +61,7 @@ internal static class SignInPage
         var attempt = await attempts.CountAsync(user?.Id, context.RequestAborted);
         if (!attempts.PasswordMatches(user, attempt, password))
         {
-            var (outcome, reason) = user is null || attempt is null ? ("failed", "no account has this email")
-                : attempt.WasLocked ? ("locked-out", "the account is locked")
-                : attempt.LockedUntil is not null ? ("locked-out", "wrong password; the account is now locked")
-                : ("failed", "wrong password");
+            var (outcome, reason) = CountedAttempt.Refused(attempt, "wrong password", "no account has this email");
             Audit(context, audit, clock, user?.Id, outcome, $"sign-in {outcome} for {Check.Trim(email)}: {reason}");
             return PasswordForm(context, antiforgery, target, email, Refused, StatusCodes.Status401Unauthorized);
         }
@@ -99,10 +96,7 @@ internal static class SignInPage
             && await signIn.UserManager.VerifyTwoFactorTokenAsync(user, signIn.Options.Tokens.AuthenticatorTokenProvider, digits);
         if (!right)
         {
-            var (outcome, reason) = attempt is null ? ("failed", "the account no longer exists")
-                : attempt.WasLocked ? ("locked-out", "the account is locked")
-                : attempt.LockedUntil is not null ? ("locked-out", "wrong code; the account is now locked")
-                : ("failed", "wrong code");
+            var (outcome, reason) = CountedAttempt.Refused(attempt, "wrong code", "the account no longer exists");
             Audit(context, audit, clock, userId, outcome, $"second factor {outcome} for {Check.Trim(user?.Email ?? userId)}: {reason}");
             return CodeForm(context, antiforgery, target, CodeRefused, StatusCodes.Status401Unauthorized);
         }
