@@ -354,4 +354,71 @@ public sealed class SignInDefenceTests(AccountsCluster web)
             Assert.Equal(HttpStatusCode.Unauthorized, (await AccountFlows.SignIn(browser, account.Email, Password)).StatusCode);
         }
     }
+
+    [Fact]
+    public async Task A_right_password_that_locks_the_account_earns_one_code_attempt_and_a_replayed_session_no_second()
+    {
+        var account = await _flows.Register(Names.Roles.Sme);
+        string key;
+        using (var browser = _flows.Browser())
+        {
+            Assert.Equal(HttpStatusCode.Redirect, (await AccountFlows.SignIn(browser, account.Email, Password)).StatusCode);
+            key = await AccountFlows.EnableSecondFactor(browser);
+        }
+        async Task FourWrongPasswords()
+        {
+            using var browser = _flows.Browser();
+            for (var i = 0; i < AccountsSetup.MaxFailedSignIns - 1; i++)
+            {
+                Assert.Equal(HttpStatusCode.Unauthorized, (await AccountFlows.SignIn(browser, account.Email, "not-the-password")).StatusCode);
+            }
+        }
+
+        // Four wrong passwords, then the right one (the fifth attempt locks the account) and the right code: signed in.
+        await FourWrongPasswords();
+        using (var browser = _flows.Browser())
+        {
+            var page = await (await AccountFlows.SignIn(browser, account.Email, Password)).Content.ReadAsStringAsync();
+            Assert.True(await LockedOut(account.Id));
+            var signedIn = await AccountFlows.SubmitCode(browser, page, Totp.Now(key));
+            Assert.True(signedIn.StatusCode == HttpStatusCode.Redirect, AccountFlows.Problem(await signedIn.Content.ReadAsStringAsync()));
+            Assert.False(await LockedOut(account.Id));
+        }
+
+        // Again, with a wrong code: the one chance is spent; the same pending sign-in sent again gets no second one.
+        await FourWrongPasswords();
+        using (var browser = _flows.Browser())
+        {
+            var page = await (await AccountFlows.SignIn(browser, account.Email, Password)).Content.ReadAsStringAsync();
+            Assert.Equal(HttpStatusCode.Unauthorized, (await AccountFlows.SubmitCode(browser, page, Totp.Wrong(key))).StatusCode);
+            Assert.Equal(HttpStatusCode.Unauthorized, (await AccountFlows.SubmitCode(browser, page, Totp.Now(key))).StatusCode);
+            Assert.True(await LockedOut(account.Id));
+        }
+    }
+
+    [Fact]
+    public async Task A_second_factor_code_signs_in_once()
+    {
+        var account = await _flows.Register(Names.Roles.Sme);
+        string key;
+        using (var browser = _flows.Browser())
+        {
+            Assert.Equal(HttpStatusCode.Redirect, (await AccountFlows.SignIn(browser, account.Email, Password)).StatusCode);
+            key = await AccountFlows.EnableSecondFactor(browser);
+        }
+        var code = Totp.Now(key);
+        using (var browser = _flows.Browser())
+        {
+            var page = await (await AccountFlows.SignIn(browser, account.Email, Password)).Content.ReadAsStringAsync();
+            Assert.Equal(HttpStatusCode.Redirect, (await AccountFlows.SubmitCode(browser, page, code)).StatusCode);
+        }
+        // The same code, seen once, is refused while it is still valid (and counted as a wrong one).
+        using (var browser = _flows.Browser())
+        {
+            var page = await (await AccountFlows.SignIn(browser, account.Email, Password)).Content.ReadAsStringAsync();
+            var replayed = await AccountFlows.SubmitCode(browser, page, code);
+            Assert.Equal(HttpStatusCode.Unauthorized, replayed.StatusCode);
+            Assert.StartsWith("验证码不正确", AccountFlows.Problem(await replayed.Content.ReadAsStringAsync()));
+        }
+    }
 }

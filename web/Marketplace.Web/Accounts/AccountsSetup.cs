@@ -65,6 +65,12 @@ internal static class AccountsSetup
 
     public static readonly TimeSpan LockoutDuration = TimeSpan.FromMinutes(15);
 
+    /// <summary>
+    /// How long an authenticator code stays valid: Identity accepts the code of the current 30-second step and of two steps
+    /// either side. A code accepted once is refused again for this long (<see cref="SignInAttempts.UseCodeAsync"/>).
+    /// </summary>
+    public static readonly TimeSpan CodeValidity = TimeSpan.FromSeconds(30 * 5);
+
     /// <param name="devTokens">The development tokens' settings where they are on (<see cref="AuthSettings.DevTokensOn"/>), else null: none is trusted.</param>
     public static TrustedIssuers AddMarketplaceAccounts(this WebApplicationBuilder builder, string connectionString, AuthSettings? devTokens)
     {

@@ -86,6 +86,44 @@ internal sealed class SignInAttempts(NpgsqlDataSource db, IPasswordHasher<Market
     }
 
     /// <summary>
+    /// The one code attempt a right password earns when it was the attempt that locked the account (<paramref name="ownLockout"/>
+    /// is the lockout it set): the lockout is moved on by a microsecond, so that this chance is taken once however often
+    /// the sign-in session is replayed. A locked attempt when it was taken already, or the lockout is not that one any more.
+    /// </summary>
+    public async Task<CountedAttempt> LastChanceAsync(string userId, DateTimeOffset ownLockout, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand("""
+            UPDATE account_users SET "LockoutEnd" = "LockoutEnd" + interval '1 microsecond'
+            WHERE "Id" = @id AND "LockoutEnd" = @own RETURNING "LockoutEnd"
+            """);
+        command.Parameters.AddWithValue("id", userId);
+        command.Parameters.AddWithValue("own", ownLockout);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken)
+            ? new CountedAttempt(WasLocked: false, LockedUntil: reader.GetFieldValue<DateTimeOffset>(0))
+            : new CountedAttempt(WasLocked: true, LockedUntil: null);
+    }
+
+    /// <summary>
+    /// Takes a right second-factor code for the account: false when the account accepted the same code within
+    /// <see cref="AccountsSetup.CodeValidity"/> (a code seen once, on the wire or over a shoulder, does not sign in again).
+    /// </summary>
+    public async Task<bool> UseCodeAsync(string userId, string code, CancellationToken cancellationToken)
+    {
+        var now = clock.GetUtcNow();
+        await using var command = db.CreateCommand("""
+            UPDATE account_users SET last_code_hash = @hash, last_code_at = @now
+            WHERE "Id" = @id AND (last_code_hash IS DISTINCT FROM @hash OR last_code_at <= @since)
+            """);
+        command.Parameters.AddWithValue("id", userId);
+        // Salted by the account, so equal codes of two accounts do not look alike.
+        command.Parameters.AddWithValue("hash", Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"{userId}:{code}"))));
+        command.Parameters.AddWithValue("now", now);
+        command.Parameters.AddWithValue("since", now - AccountsSetup.CodeValidity);
+        return await command.ExecuteNonQueryAsync(cancellationToken) == 1;
+    }
+
+    /// <summary>
     /// A complete sign-in: the count starts again. False when the account was locked meanwhile by other attempts (this
     /// attempt's own lockout aside): then it is refused as any attempt on a locked account.
     /// </summary>

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Security.Claims;
 using System.Text.Encodings.Web;
 using System.Text.Unicode;
@@ -48,6 +49,9 @@ internal static class SignInPage
         return app;
     }
 
+    /// <summary>The lockout a right password set when it was the attempt that reached the limit (kept in the pending sign-in).</summary>
+    private const string OwnLockoutClaim = "own_lockout";
+
     private static async Task<IResult> SignIn(HttpContext context, IAntiforgery antiforgery, SignInManager<MarketplaceUser> signIn, SignInAttempts attempts,
         AuditLog audit, [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock,
         [FromForm] string? email, [FromForm] string? password, [FromForm] string? returnUrl)
@@ -69,6 +73,11 @@ internal static class SignInPage
         {
             // The password stays counted until the code is right too, so that a known password does not buy endless code guesses.
             var pending = new ClaimsIdentity([new Claim(Names.Claims.Subject, user.Id)], IdentityConstants.TwoFactorUserIdScheme);
+            if (attempt!.LockedUntil is { } own)
+            {
+                // This right password locked the account: it earns one code attempt (SignInAttempts.LastChanceAsync).
+                pending.AddClaim(new Claim(OwnLockoutClaim, own.ToString("O", CultureInfo.InvariantCulture)));
+            }
             await context.SignInAsync(IdentityConstants.TwoFactorUserIdScheme, new ClaimsPrincipal(pending));
             return CodeForm(context, antiforgery, target, error: null);
         }
@@ -91,9 +100,12 @@ internal static class SignInPage
             return CodeForm(context, antiforgery, target, "请输入 6 位验证码。 Enter the 6-digit code.", StatusCodes.Status400BadRequest);
         }
         var user = await signIn.UserManager.FindByIdAsync(userId);
-        var attempt = await attempts.CountAsync(user?.Id, context.RequestAborted);
+        var attempt = user is not null && pending.Principal.FindFirstValue(OwnLockoutClaim) is { } own
+            ? await attempts.LastChanceAsync(user.Id, DateTimeOffset.Parse(own, CultureInfo.InvariantCulture), context.RequestAborted)
+            : await attempts.CountAsync(user?.Id, context.RequestAborted);
         var right = user is not null && attempt is { WasLocked: false }
-            && await signIn.UserManager.VerifyTwoFactorTokenAsync(user, signIn.Options.Tokens.AuthenticatorTokenProvider, digits);
+            && await signIn.UserManager.VerifyTwoFactorTokenAsync(user, signIn.Options.Tokens.AuthenticatorTokenProvider, digits)
+            && await attempts.UseCodeAsync(user.Id, digits, context.RequestAborted);
         if (!right)
         {
             var (outcome, reason) = CountedAttempt.Refused(attempt, "wrong code", "the account no longer exists");
