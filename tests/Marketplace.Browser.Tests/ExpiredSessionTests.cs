@@ -85,8 +85,40 @@ public sealed class ExpiredSessionTests(BrowserFixture fixture)
         await fixture.WaitUntilLiveAsync(tab, "/provider.html", "reloading with a refused token");
         await page.Locator($"#provider:has-text('{providerId}')").WaitForAsync();
         Assert.NotEqual("not-a-token", (await Session(page)).GetProperty("token").GetString());
-        // One refusal, then the renewed token: the page never showed it.
-        Assert.Single(tab.Refused);
+        // Each request the page had in flight was refused once, and one renewal served them all: the page never showed it.
+        Assert.NotEmpty(tab.Refused);
+        Assert.Equal(tab.Refused.Count, tab.Refused.Distinct().Count());
+        Assert.Single(tab.ConnectRequests, r => r.Body?.Contains("grant_type=refresh_token", StringComparison.Ordinal) == true);
+        Assert.True(await page.Locator("#problem").IsHiddenAsync());
+    }
+
+    [Fact]
+    public async Task A_token_the_live_hub_refuses_before_its_expiry_is_renewed_once_and_the_map_goes_live()
+    {
+        await using var tab = await fixture.SignInAsync(Names.Roles.Regulator);
+        var page = tab.Page;
+        await page.EvaluateAsync("() => { const s = JSON.parse(sessionStorage.getItem('marketplace.session')); s.token = 'not-a-token'; sessionStorage.setItem('marketplace.session', JSON.stringify(s)); }");
+
+        // The API's answers wait until the hub has refused the token, so that the hub's refusal is the one that must lead
+        // to the renewal (an API call's refusal renews too, and would otherwise race it).
+        var hubRefused = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        page.Response += (_, response) =>
+        {
+            if (new Uri(response.Url).AbsolutePath.StartsWith("/hubs/market", StringComparison.Ordinal) && response.Status == 401)
+            {
+                hubRefused.TrySetResult();
+            }
+        };
+        await page.RouteAsync("**/api/v1/**", async route =>
+        {
+            await hubRefused.Task;
+            await route.ContinueAsync();
+        });
+        var renewal = await page.RunAndWaitForResponseAsync(() => page.ReloadAsync(), r => new Uri(r.Url).AbsolutePath == "/connect/token");
+        Assert.Equal(200, renewal.Status);
+        Assert.True(hubRefused.Task.IsCompleted);
+        await fixture.WaitUntilLiveAsync(tab, "/regulator.html", "reloading the map with a refused token");
+        Assert.NotEqual("not-a-token", (await Session(page)).GetProperty("token").GetString());
         Assert.True(await page.Locator("#problem").IsHiddenAsync());
     }
 

@@ -6,7 +6,7 @@
 // applied twice and an older one never overwrites a newer. Versions may skip (the server sends only the latest of
 // several quick changes), which is not a gap: each update carries the whole thing.
 
-import { freshToken, expire, showProblem, clearProblem } from "./session.js";
+import { freshToken, expire, renewBeforeUse, showProblem, clearProblem, SessionEnded } from "./session.js";
 import { t } from "./i18n.js";
 
 const entityKinds = {
@@ -62,8 +62,9 @@ export async function connectPush(handlers) {
     handlers.takeUp?.(list);
   };
 
+  let offered; // the token the hub was last given
   const connection = new signalR.HubConnectionBuilder()
-    .withUrl("/hubs/market", { accessTokenFactory: () => freshToken() })
+    .withUrl("/hubs/market", { accessTokenFactory: async () => (offered = await freshToken()) })
     .withAutomaticReconnect({ nextRetryDelayInMilliseconds: c => Math.min(1000 * 2 ** c.previousRetryCount, 10000) })
     .configureLogging(signalR.LogLevel.Warning)
     .build();
@@ -91,15 +92,23 @@ export async function connectPush(handlers) {
   connection.onclose(() => { probe.connected = false; setStatus("offline"); });
 
   const live = { connection, offer: (kind, thing) => deliver(kind, [thing]) };
+  const refused = e => /401/.test(e.message);
   try {
-    await connection.start();
+    try {
+      await connection.start();
+    } catch (e) {
+      // The hub refused a token before its expiry: renewed once, then a second refusal ends the session.
+      if (!refused(e)) throw e;
+      renewBeforeUse(offered);
+      await connection.start();
+    }
     clearProblem();
     await loadSnapshot();
   } catch (e) {
     setStatus("offline");
-    // The hub refused the token (a fresh one, or renewing it failed): the session is over, and the login page says so.
-    if (/401/.test(e.message)) expire();
-    else showProblem(t("common.noLive", { message: e.message }));
+    // Refused twice, or renewing failed: the session is over, and the login page says so.
+    if (refused(e)) expire();
+    else if (!(e instanceof SessionEnded)) showProblem(t("common.noLive", { message: e.message }));
   }
   return live;
 }

@@ -155,18 +155,31 @@ function describe(status, problem) {
 
 /** Fetches from the API with a fresh token; a token the API refuses is renewed once, then the session ends. */
 export async function authorizedFetch(path, init = {}) {
-  const send = async () => fetch(`/api/v1${path}`, { ...init, headers: { ...init.headers, Authorization: `Bearer ${await freshToken()}` } });
+  let sent;
+  const send = async () => {
+    sent = await freshToken();
+    return fetch(`/api/v1${path}`, { ...init, headers: { ...init.headers, Authorization: `Bearer ${sent}` } });
+  };
   let response = await send();
   if (response.status === 401) {
-    // Refused before its expiry (revoked, or signed with a key the server no longer has): one renewal, then sign-in again.
-    const current = session();
-    if (!current?.refreshToken) throw expire();
-    current.expiresAt = 0;
-    sessionStorage.setItem(key, JSON.stringify(current));
+    renewBeforeUse(sent);
     response = await send();
     if (response.status === 401) throw expire();
   }
   return response;
+}
+
+/**
+ * A token refused before its expiry (revoked, or signed with a key the server no longer has) is renewed once before the
+ * next use: the caller tries once more, and a second refusal ends the session. Requests refused together renew once:
+ * a refused token that is no longer the session's was renewed already. Without a refresh token the session ends now.
+ */
+export function renewBeforeUse(refusedToken) {
+  const current = session();
+  if (!current?.refreshToken) throw expire();
+  if (current.token !== refusedToken) return;
+  current.expiresAt = 0;
+  sessionStorage.setItem(key, JSON.stringify(current));
 }
 
 /**
