@@ -102,8 +102,6 @@ strings({
     "provider.approval.none": "未准入",
     "provider.noPrograms": "暂无算力券计划。",
     "provider.approvalsUnregistered": "注册企业后可查看准入状态。",
-    "problem.pool-version-changed": "该资源池在您读取后已被修改，本次修改未保存。页面已显示最新数据，请核对后重新修改。",
-    "problem.outage-over": "该停机已经结束。",
   },
   en: {
     "provider.pageTitle": "Provider console · Compute Voucher Marketplace",
@@ -204,7 +202,5 @@ strings({
     "provider.approval.none": "Not approved",
     "provider.noPrograms": "No voucher programmes yet.",
     "provider.approvalsUnregistered": "Register your company to see its approval status.",
-    "problem.pool-version-changed": "The pool changed after you read it, so this edit was not saved. The page now shows the latest figures: check them and edit again.",
-    "problem.outage-over": "That outage has already ended.",
   },
 });
