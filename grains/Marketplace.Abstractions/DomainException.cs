@@ -14,6 +14,8 @@ public enum ErrorKind
     Forbidden,
     /// <summary>A dependency is briefly unavailable; the request may be retried (503).</summary>
     Unavailable,
+    /// <summary>The request was made from a version of the thing that is no longer current (412).</summary>
+    PreconditionFailed,
 }
 
 /// <summary>A domain rule refused the request. Carries a stable code the API exposes as the problem type.</summary>

@@ -58,10 +58,22 @@ public sealed record PoolSpec(
     [Id(5)] int GpuCount,
     [Id(6)] long AskFenPerGpuHour);
 
+/// <summary>
+/// A change of ask or GPU count. <see cref="ExpectedVersion"/>: the pool version the change was made from (the request's
+/// If-Match); when the pool has moved on since, the change is refused rather than written over what the editor never saw.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("pool-change")]
 public sealed record PoolChange(
     [Id(0)] long? AskFenPerGpuHour,
-    [Id(1)] int? GpuCount);
+    [Id(1)] int? GpuCount,
+    [Id(2)] long? ExpectedVersion = null);
+
+/// <summary>An outage ended before its declared end: the pools it covered and when it now ends.</summary>
+[GenerateSerializer, Immutable, Alias("outage-ended")]
+public sealed record OutageEnded(
+    [Id(0)] string OutageId,
+    [Id(1)] IReadOnlyList<string> PoolIds,
+    [Id(2)] DateTimeOffset EndsAt);
 
 [GenerateSerializer, Immutable, Alias("outage")]
 public sealed record Outage(

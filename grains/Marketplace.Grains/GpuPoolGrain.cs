@@ -243,6 +243,11 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
     public async Task<PoolView> Change(PoolChange change)
     {
         Existing();
+        if (change.ExpectedVersion is { } expected && expected != ShownVersion)
+        {
+            throw new DomainException(ErrorKind.PreconditionFailed, "pool-version-changed",
+                $"pool '{Id}' is at version {ShownVersion}, not {expected}: read it again and make the change from what it is now");
+        }
         if (change.GpuCount is not null)
         {
             await SyncHoldsAsync(); // fewer GPUs are checked against every booking, the market's fills included
@@ -327,6 +332,26 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
         await SaveAsync(termsChanged: true);
         await SyncHoldsAsync(); // every fill on the old terms has committed or will be refused: none is missing now
         return new OutageEffect(Affected(state, from, to));
+    }
+
+    public async Task<Outage?> EndOutage(string outageId, DateTimeOffset at)
+    {
+        var state = Existing();
+        var index = state.Outages.FindIndex(o => o.OutageId == outageId);
+        if (index < 0)
+        {
+            return null;
+        }
+        var outage = state.Outages[index];
+        if (outage.To <= at)
+        {
+            throw DomainException.Conflict("outage-over", $"outage '{outageId}' ended at {outage.To:u}");
+        }
+        // One not yet begun is cancelled: it ends where it would have started and takes no hour.
+        var ended = outage with { To = outage.From > at ? outage.From : at };
+        state.Outages[index] = ended;
+        await SaveAsync(termsChanged: true);
+        return ended;
     }
 
     public async Task RecordEarnings(string reservationId, long amountFen)

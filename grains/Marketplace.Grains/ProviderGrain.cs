@@ -186,6 +186,24 @@ public sealed class ProviderGrain(
         return new OutageReport(request.Outage.OutageId, poolIds, interrupted, rematched);
     }
 
+    public async Task<OutageEnded> EndOutage(string outageId)
+    {
+        Registered();
+        var now = clock.GetUtcNow();
+        var poolIds = new List<string>();
+        DateTimeOffset? endsAt = null;
+        foreach (var (poolId, model) in state.State.Pools.OrderBy(p => p.Key, StringComparer.Ordinal))
+        {
+            if (await GrainFactory.GetGrain<IGpuPoolGrain>(poolId).EndOutage(outageId, now) is { } ended)
+            {
+                poolIds.Add(poolId);
+                endsAt = ended.To;
+                await GrainFactory.GetGrain<IMarketGrain>(model).CapacityChanged(poolId);
+            }
+        }
+        return endsAt is { } to ? new OutageEnded(outageId, poolIds, to) : throw DomainException.NotFound("outage", outageId);
+    }
+
     public async Task<IReadOnlyList<PoolView>> GetPools()
     {
         var pools = await Task.WhenAll(state.State.Pools.Keys.Select(id => GrainFactory.GetGrain<IGpuPoolGrain>(id).Get()));

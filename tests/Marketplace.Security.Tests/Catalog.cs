@@ -244,6 +244,18 @@ public static class Catalog
         }),
         new("POST", "/api/v1/providers/{id}/outages", "401 | 403 | 200 404 | 403 | 403",
             (w, _, t, _) => Send("POST", "/api/v1/providers/{id}/outages", Values(("id", Provider(w, t))), NoValues, OutageBody(w, World.EmptySite))),
+        new("POST", "/api/v1/providers/{id}/outages/{outageId}/end", "401 | 403 | 200 404 | 403 | 403", async (w, role, t, _) =>
+        {
+            // Each call ends an outage of its own on a fresh pool of P: an ended outage cannot be ended twice.
+            var outageId = Scenario.Unique("o");
+            if (role == Role.Provider && t == Target.Mine)
+            {
+                var pool = await w.NewPoolOfP();
+                await w.Scenario.Grains.GetGrain<IProviderGrain>(w.ProviderP)
+                    .DeclareOutage(new OutageRequest(pool.Id, null, new Outage(outageId, w.Hour(200), w.Hour(202), "cooling maintenance")));
+            }
+            return await Send("POST", "/api/v1/providers/{id}/outages/{outageId}/end", Values(("id", Provider(w, t)), ("outageId", outageId)), NoValues, null);
+        }),
 
         // ---- the market: an SME's own bids; a bid or quote may only name the caller's own voucher ------------------
         new("POST", "/api/v1/bids", "401 | 201 422 | 403 | 403 | 403",

@@ -23,6 +23,12 @@ public interface IGpuPoolGrain : IGrainWithStringKey
     /// <summary>Takes capacity out for the outage and names the confirmed reservations it hits.</summary>
     [Alias("outage")] Task<OutageEffect> AddOutage(Outage outage);
 
+    /// <summary>
+    /// Ends the outage at <paramref name="at"/> (or cancels it, if it has not begun): the hours after are sellable again.
+    /// Null when the pool has no such outage.
+    /// </summary>
+    [Alias("end-outage")] Task<Outage?> EndOutage(string outageId, DateTimeOffset at);
+
     /// <summary>Its market wrote fills on the pool: the pool reads its holds again before it next shows or reports them.</summary>
     [Alias("booked"), Orleans.Concurrency.OneWay] Task Booked();
 

@@ -17,5 +17,8 @@ public interface IProviderGrain : IGrainWithStringKey
 
     [Alias("outage")] Task<OutageReport> DeclareOutage(OutageRequest request);
 
+    /// <summary>Ends a declared outage early on every pool it covers (one pool, or every pool of a site).</summary>
+    [Alias("end-outage")] Task<OutageEnded> EndOutage(string outageId);
+
     [Alias("pools")] Task<IReadOnlyList<PoolView>> GetPools();
 }

@@ -144,14 +144,29 @@ internal static class ProvidersApi
             {
                 check.Add("askFenPerGpuHour", "give a new ask, a new GPU count, or both");
             }
+            var ifMatch = context.Request.Headers.IfMatch.ToString();
+            long? expected = null;
+            if (ifMatch.Length > 0)
+            {
+                if (long.TryParse(ifMatch.Replace("W/", "").Trim('"', ' '), out var version))
+                {
+                    expected = version;
+                }
+                else
+                {
+                    check.Add("If-Match", "give the pool's version as read, e.g. \"12\"");
+                }
+            }
             if (!check.Ok)
             {
                 return check.Problem();
             }
-            return Results.Ok(await grains.Run(c => c.GetGrain<IProviderGrain>(id).ChangePool(poolId, new PoolChange(request.AskFenPerGpuHour, request.GpuCount))));
+            var view = await grains.Run(c => c.GetGrain<IProviderGrain>(id).ChangePool(poolId, new PoolChange(request.AskFenPerGpuHour, request.GpuCount, expected)));
+            context.Response.Headers.ETag = $"\"{view.Version}\"";
+            return Results.Ok(view);
         })
         .RequireAuthorization(Names.Policies.Provider)
-        .WithSummary("Change a pool's ask price or GPU count")
+        .WithSummary("Change a pool's ask price or GPU count; with If-Match (the pool's version as read), a pool changed since is refused with 412")
         .Produces<PoolView>();
 
         providers.MapPost("/{id}/pools/{poolId}/outages", (string id, string poolId, OutageBody request, GrainCalls grains, HttpContext context,
@@ -167,6 +182,13 @@ internal static class ProvidersApi
             .RequireAuthorization(Names.Policies.Provider)
             .WithSummary("Declare an outage of a whole site (every pool on it)")
             .Produces<OutageReport>();
+        providers.MapPost("/{id}/outages/{outageId}/end", async (string id, string outageId, GrainCalls grains, HttpContext context) =>
+            Owns(context, id)
+                ? Results.Ok(await grains.Run(c => c.GetGrain<IProviderGrain>(id).EndOutage(outageId)))
+                : Problems.NotFound(context, "provider", id))
+            .RequireAuthorization(Names.Policies.Provider)
+            .WithSummary("End a declared outage now (one not yet begun is cancelled): its hours become sellable again")
+            .Produces<OutageEnded>();
         return api;
     }
 

@@ -40,6 +40,7 @@ internal static class Problems
         ErrorKind.Conflict => StatusCodes.Status409Conflict,
         ErrorKind.Forbidden => StatusCodes.Status403Forbidden,
         ErrorKind.Unavailable => StatusCodes.Status503ServiceUnavailable,
+        ErrorKind.PreconditionFailed => StatusCodes.Status412PreconditionFailed,
         _ => StatusCodes.Status422UnprocessableEntity,
     };
 
@@ -95,6 +96,7 @@ internal sealed class ProblemExceptionHandler(IProblemDetailsService problems, I
         ErrorKind.Conflict => "Conflict with the current state",
         ErrorKind.Forbidden => "Not allowed",
         ErrorKind.Unavailable => "The marketplace is briefly unavailable; retry shortly",
+        ErrorKind.PreconditionFailed => "Changed since you read it",
         _ => "The request breaks a marketplace rule",
     };
 

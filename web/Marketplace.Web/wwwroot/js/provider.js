@@ -1,8 +1,9 @@
-// The provider console: pools with their prices, the capacity calendar as a heat map, outages, live utilization and earnings.
+// The provider console: pools with their prices and GPU counts, the capacity calendar as a heat map, outages declared and
+// ended, approval per programme, live utilization and earnings (booked and settled).
 
 import { requireRole, api, attempt, onSubmit, showProblem } from "./session.js";
 import { connectPush, probe } from "./push.js";
-import { cny, percent, when, beijingTime, beijingAxis, beijingTooltip, shortId, el, row, fill, badge, options, hourFromNow, chartFont } from "./format.js";
+import { cny, percent, when, beijingTime, shortId, el, row, fill, badge, options, hourFromNow, chartFont } from "./format.js";
 import { provinceNames, label } from "./provinces.js";
 import { t, lang, translate, languageSwitch } from "./i18n.js";
 import "./strings/provider.js";
@@ -14,6 +15,10 @@ let live = null;
 let calendar = null;
 let series = null;
 let reservationsDue = null;
+let creditCode = null;
+
+/** Reservations whose money is booked but not yet paid out: it is settled to the provider once the rental has ended. */
+const bookedStates = new Set(["Confirmed", "Running"]);
 
 translate();
 languageSwitch();
@@ -42,6 +47,7 @@ async function start() {
   });
   showPools();
   showReservations();
+  await showApprovals();
 }
 
 async function showProvider() {
@@ -50,6 +56,7 @@ async function showProvider() {
   try {
     const provider = await api("GET", "/providers/me");
     const r = provider.registration;
+    creditCode = r.creditCode;
     text.textContent = t("provider.shown", {
       name: r.name, code: r.creditCode,
       sites: r.sites.map(s => t("provider.site", { name: s.name, city: s.city, province: label(s.province) })).join("; "),
@@ -80,6 +87,7 @@ function wireForms() {
       }],
     });
     await showProvider();
+    await showApprovals();
   });
 
   onSubmit("list-pool", async v => {
@@ -98,16 +106,39 @@ function wireForms() {
     result.textContent = t("provider.outageResult", {
       id: report.outageId, interrupted: report.interruptedReservationIds.length, rematched: report.rematchedReservationIds.length,
     });
+    await reloadPools();
   });
 
   document.getElementById("calendar-pool").addEventListener("change", showCalendar);
 }
 
-function changePrice(pool, input) {
+/** Reads the pools again (after a change the push may bring later): what the page shows is what the server holds. */
+async function reloadPools() {
+  const list = await api("GET", `/providers/${encodeURIComponent(me.providerId)}/pools`);
+  list.forEach(p => live?.offer("pools", p));
+}
+
+/**
+ * Saves a pool's ask and GPU count from the version the page showed: a pool changed since (by another tab, another
+ * operator or a booking) is refused by the server, and the page says so rather than overwriting what it never showed.
+ */
+function changePool(pool, ask, count) {
   attempt(async () => {
-    const view = await api("PATCH", `/providers/${encodeURIComponent(me.providerId)}/pools/${encodeURIComponent(pool.id)}`,
-      { askFenPerGpuHour: Math.round(Number(input.value) * 100) });
-    live?.offer("pools", view);
+    try {
+      const view = await api("PATCH", `/providers/${encodeURIComponent(me.providerId)}/pools/${encodeURIComponent(pool.id)}`,
+        { askFenPerGpuHour: Math.round(Number(ask.value) * 100), gpuCount: Number(count.value) }, { ifMatch: pool.version });
+      live?.offer("pools", view);
+    } catch (e) {
+      if (e.status === 412) await reloadPools();
+      throw e;
+    }
+  });
+}
+
+function endOutage(outage) {
+  attempt(async () => {
+    await api("POST", `/providers/${encodeURIComponent(me.providerId)}/outages/${encodeURIComponent(outage.outageId)}/end`);
+    await reloadPools();
   });
 }
 
@@ -120,24 +151,31 @@ function showPools() {
     price.step = "0.01";
     price.value = (p.askFenPerGpuHour / 100).toFixed(2);
     price.setAttribute("aria-label", t("provider.askOf", { id: shortId(p.id) }));
+    const count = el("input", "count");
+    count.type = "number";
+    count.min = "1";
+    count.step = "1";
+    count.value = String(p.gpuCount);
+    count.setAttribute("aria-label", t("provider.countOf", { id: shortId(p.id) }));
     const save = el("button", "secondary", t("provider.save"));
     save.type = "button";
     save.setAttribute("aria-label", t("provider.saveAsk", { id: shortId(p.id) }));
-    save.addEventListener("click", () => changePrice(p, price));
+    save.addEventListener("click", () => changePool(p, price, count));
     return row([
-      shortId(p.id), `${p.site.name} · ${label(p.site.province)}`, p.gpuModel, p.gpuCount, el("span", null, price, " ", save),
+      shortId(p.id), `${p.site.name} · ${label(p.site.province)}`, p.gpuModel, count, el("span", null, price, " ", save),
       percent(p.utilizationBasisPoints), cny(p.earningsFen), p.activeReservations,
-    ], { pool: p.id, active: String(p.activeReservations), ask: String(p.askFenPerGpuHour), earnings: String(p.earningsFen) });
+    ], { pool: p.id, version: String(p.version), active: String(p.activeReservations), ask: String(p.askFenPerGpuHour), earnings: String(p.earningsFen) });
   }), t("provider.noPools"));
   document.querySelectorAll("#pools tbody td:nth-child(4), #pools tbody td:nth-child(n+6)").forEach(td => td.classList.add("num"));
 
   const gpus = list.reduce((n, p) => n + p.gpuCount, 0);
   const booked = gpus ? list.reduce((n, p) => n + p.gpuCount * p.utilizationBasisPoints, 0) / gpus : 0;
-  const earnings = list.reduce((n, p) => n + p.earningsFen, 0);
+  const settled = list.reduce((n, p) => n + p.earningsFen, 0);
   const locale = lang() === "zh" ? "zh-CN" : "en-US";
   document.getElementById("gpus").textContent = gpus.toLocaleString(locale);
   document.getElementById("utilization").textContent = percent(booked);
-  document.getElementById("earnings").textContent = cny(earnings);
+  document.getElementById("earnings-settled").textContent = cny(settled);
+  document.getElementById("earnings-settled").dataset.fen = String(settled);
   document.getElementById("active").textContent = list.reduce((n, p) => n + p.activeReservations, 0).toLocaleString(locale);
 
   for (const id of ["calendar-pool", "outage-pool"]) {
@@ -147,7 +185,58 @@ function showPools() {
     if (pools.has(chosen)) select.value = chosen;
   }
   showCalendar();
+  showOutages(list);
   series.push(list);
+}
+
+/** An outage is declared on one pool, or on every pool of a site under one id: listed once, with what it covers. */
+function showOutages(list) {
+  const byId = new Map();
+  for (const pool of list) {
+    for (const o of pool.outages) {
+      const entry = byId.get(o.outageId) ?? { ...o, pools: [] };
+      entry.pools.push(pool);
+      byId.set(o.outageId, entry);
+    }
+  }
+  const now = Date.now();
+  const outages = [...byId.values()].sort((a, b) => Date.parse(b.from) - Date.parse(a.from));
+  fill(document.querySelector("#outages tbody"), outages.map(o => {
+    const state = Date.parse(o.to) <= now ? "ended" : Date.parse(o.from) > now ? "upcoming" : "ongoing";
+    const covers = o.pools.length > 1
+      ? t("provider.outageSite", { site: o.pools[0].site.name, pools: o.pools.length })
+      : t("provider.outagePool", { pool: shortId(o.pools[0].id), model: o.pools[0].gpuModel });
+    let action = "—";
+    if (state !== "ended") {
+      action = el("button", "secondary", t(state === "upcoming" ? "provider.cancelOutage" : "provider.endOutage"));
+      action.type = "button";
+      action.addEventListener("click", () => endOutage(o));
+    }
+    return row([shortId(o.outageId), covers, when(o.from), when(o.to), t(`provider.outageState.${state}`), action],
+      { outage: o.outageId, state });
+  }), t("provider.noOutages"));
+}
+
+/** For each programme: whether its notices approve the provider's company (by credit code), from when, in which batch. */
+async function showApprovals() {
+  if (!creditCode) {
+    fill(document.querySelector("#approvals tbody"), [], t("provider.approvalsUnregistered"));
+    return;
+  }
+  const programs = await api("GET", "/programs");
+  const views = await Promise.all(programs.map(p => api("GET", `/programs/${encodeURIComponent(p.id)}`)));
+  const now = Date.now();
+  fill(document.querySelector("#approvals tbody"), views.map((view, i) => {
+    // The notice in force is the last one for the company that has taken effect; a later one is shown as coming.
+    const notices = view.providerNotices.filter(n => n.creditCode === creditCode)
+      .sort((a, b) => Date.parse(a.effectiveFrom) - Date.parse(b.effectiveFrom));
+    const inForce = notices.filter(n => Date.parse(n.effectiveFrom) <= now).at(-1);
+    const next = notices.find(n => Date.parse(n.effectiveFrom) > now);
+    const shown = inForce ?? next;
+    const status = !shown ? "none" : inForce ? (inForce.approved ? "approved" : "removed") : (next.approved ? "pending" : "removed");
+    return row([programs[i].name, t(`provider.approval.${status}`), shown ? when(shown.effectiveFrom) : "—", shown?.batchId ?? "—"],
+      { program: view.id, status });
+  }), t("provider.noPrograms"));
 }
 
 function calendarOption() {
@@ -157,9 +246,14 @@ function calendarOption() {
       renderMode: "richText",
       formatter: p => t("provider.calendarTip", { day: p.data.day, hour: String(p.data.value[0]).padStart(2, "0"), used: p.data.used, capacity: p.data.capacity }),
     },
-    grid: { left: 90, right: 20, top: 10, bottom: 60 },
-    xAxis: { type: "category", data: [...Array(24).keys()].map(h => `${String(h).padStart(2, "0")}h`), splitArea: { show: true } },
-    yAxis: { type: "category", data: [], inverse: true, splitArea: { show: true } },
+    // Room above the first day's row and beside the day labels, so that no row or label is cut off.
+    grid: { left: 100, right: 20, top: 34, bottom: 64 },
+    xAxis: {
+      type: "category", position: "top", name: t("provider.calendarHours"), nameLocation: "middle", nameGap: 22,
+      data: [...Array(24).keys()].map(h => String(h).padStart(2, "0")), axisLabel: { interval: 0 }, splitArea: { show: true },
+    },
+    // Every day labelled (ECharts would otherwise skip labels that it thinks crowd each other).
+    yAxis: { type: "category", data: [], inverse: true, axisLabel: { interval: 0 }, splitArea: { show: true } },
     visualMap: { min: 0, max: 100, orient: "horizontal", left: "center", bottom: 0, text: [t("provider.calendarFull"), "0%"], inRange: { color: ["#eef4fd", "#1f6feb", "#0b3a91"] } },
     series: [{ type: "heatmap", data: [], emphasis: { itemStyle: { borderColor: "#333", borderWidth: 1 } } }],
   };
@@ -176,8 +270,15 @@ function showCalendar() {
     if (days.at(-1) !== day) days.push(day);
     return { value: [Number(clock.slice(0, 2)), days.length - 1, c ? Math.round((100 * used[i]) / c) : 100], day, used: used[i], capacity: c };
   });
-  calendar.setOption({ yAxis: { data: days }, series: [{ data: cells }] });
   const element = calendar.getDom();
+  // One row of at least 22 px per Beijing day: the chart grows with the horizon rather than squeezing rows.
+  const height = `${34 + 64 + days.length * 22}px`;
+  if (element.style.height !== height) {
+    element.style.height = height;
+    calendar.resize();
+  }
+  calendar.setOption({ yAxis: { data: days }, series: [{ data: cells }] });
+  element.dataset.days = days.join(",");
   element.dataset.pool = pool.id;
   element.dataset.bookedHours = String(used.filter(u => u > 0).length);
   element.setAttribute("aria-label", t("provider.calendarSummary", { pool: shortId(pool.id), hours: cells.length, booked: used.filter(u => u > 0).length }));
@@ -196,6 +297,9 @@ function refreshReservationsSoon() {
 
 function showReservations() {
   const list = [...reservations.values()].sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt));
+  const booked = list.filter(r => bookedStates.has(r.state)).reduce((n, r) => n + r.plan.fenPerGpuHour * r.plan.gpus * r.plan.hours, 0);
+  document.getElementById("earnings-booked").textContent = cny(booked);
+  document.getElementById("earnings-booked").dataset.fen = String(booked);
   fill(document.querySelector("#reservations tbody"), list.map(r => row([
     shortId(r.plan.poolId), when(r.plan.startsAt), t("provider.gpuHours", { gpus: r.plan.gpus, hours: r.plan.hours }), cny(r.plan.fenPerGpuHour),
     cny(r.plan.fenPerGpuHour * r.plan.gpus * r.plan.hours), badge(r.state),

@@ -186,9 +186,11 @@ export function renewBeforeUse(refusedToken) {
  * Calls the API with the session's token. POSTs carry an idempotency key, so a retried request is never applied twice:
  * a fresh one unless the caller passes the key of the action (one per form submission).
  */
-export async function api(method, path, body, { idempotencyKey } = {}) {
+export async function api(method, path, body, { idempotencyKey, ifMatch } = {}) {
   const headers = {};
   if (body !== undefined) headers["Content-Type"] = "application/json";
+  // The version the change was made from: the server refuses it (412) when the thing has changed since.
+  if (ifMatch !== undefined) headers["If-Match"] = `"${ifMatch}"`;
   if (method === "POST") headers["Idempotency-Key"] = idempotencyKey ?? crypto.randomUUID();
   const response = await authorizedFetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await response.text();

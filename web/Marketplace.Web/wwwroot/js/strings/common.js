@@ -97,6 +97,8 @@ export default {
     "problem.notice-exists": "该通知已存在。",
     "problem.open-voucher-exists": "您在该项目下已有未用完的算力券。",
     "problem.outage-exists": "该停机已登记。",
+    "problem.pool-version-changed": "该资源池在您读取后已被修改，本次修改未保存。页面已显示最新数据，请核对后重新修改。",
+    "problem.outage-over": "该停机已经结束。",
     "problem.pool-exists": "该资源池已存在。",
     "problem.pool-id-taken": "该资源池编号已被使用。",
     "problem.program-exists": "该项目已存在。",
