@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
+using System.Text.Json;
 using Marketplace.Testing;
 using Xunit;
 
@@ -8,6 +9,17 @@ namespace Marketplace.Web.Tests;
 /// <summary>Sets up providers, tenants and programs through the public API, as users do.</summary>
 public sealed class Api(WebCluster web)
 {
+    /// <summary>Asserts the response is a problem with this status and code (and the code's type), and returns it.</summary>
+    public static async Task<JsonElement> Problem(HttpResponseMessage response, HttpStatusCode status, string code)
+    {
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == status, $"{response.StatusCode}: {body}");
+        var problem = JsonDocument.Parse(body).RootElement.Clone();
+        Assert.Equal(code, problem.GetProperty("code").GetString());
+        Assert.Equal($"/problems/{code}", problem.GetProperty("type").GetString());
+        return problem;
+    }
+
     public async Task<(string ProviderId, HttpClient Client)> Provider(string province = "Gansu", string siteId = "site-1")
     {
         var id = Scenario.Unique("prov");

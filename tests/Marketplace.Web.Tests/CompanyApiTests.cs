@@ -15,15 +15,7 @@ public sealed class CompanyApiTests(PlatformCluster web)
     private readonly Api _api = new(web);
     private readonly Scenario _s = new(web);
 
-    private static async Task<JsonElement> Problem(HttpResponseMessage response, HttpStatusCode status, string code)
-    {
-        var body = await response.Content.ReadAsStringAsync();
-        Assert.True(response.StatusCode == status, $"{response.StatusCode}: {body}");
-        var problem = JsonDocument.Parse(body).RootElement.Clone();
-        Assert.Equal(code, problem.GetProperty("code").GetString());
-        Assert.Equal($"/problems/{code}", problem.GetProperty("type").GetString());
-        return problem;
-    }
+    private static Task<JsonElement> Problem(HttpResponseMessage response, HttpStatusCode status, string code) => Api.Problem(response, status, code);
 
     private static object Tenant(string code, string province = "Beijing") => new { name = "Acme AI", kind = "Sme", province, creditCode = code };
 

@@ -43,14 +43,7 @@ public sealed class ProgrammeOfficeTests(LedgerCluster web)
         return await response.Read<VoucherView>();
     }
 
-    private static async Task<JsonElement> Problem(HttpResponseMessage response, HttpStatusCode status, string code)
-    {
-        var body = await response.Content.ReadAsStringAsync();
-        Assert.True(response.StatusCode == status, $"{response.StatusCode}: {body}");
-        var problem = JsonDocument.Parse(body).RootElement.Clone();
-        Assert.Equal(code, problem.GetProperty("code").GetString());
-        return problem;
-    }
+    private static Task<JsonElement> Problem(HttpResponseMessage response, HttpStatusCode status, string code) => Api.Problem(response, status, code);
 
     [Fact]
     public async Task A_raised_budget_is_funded_in_the_ledger_and_claimable_and_a_closed_programme_takes_no_claim_and_no_raise()

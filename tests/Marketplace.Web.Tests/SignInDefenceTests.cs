@@ -22,6 +22,15 @@ public sealed class SignInDefenceTests(AccountsCluster web)
 
     private readonly AccountFlows _flows = new(web);
 
+    /// <summary>A new account that has turned its second factor on, and the key its authenticator app holds.</summary>
+    private async Task<(TestAccount Account, string Key)> WithSecondFactorAsync()
+    {
+        var account = await _flows.Register(Names.Roles.Sme);
+        using var browser = _flows.Browser();
+        Assert.Equal(HttpStatusCode.Redirect, (await AccountFlows.SignIn(browser, account.Email, Password)).StatusCode);
+        return (account, await AccountFlows.EnableSecondFactor(browser));
+    }
+
     private Task FlushAudit() => web.Factory.Services.GetRequiredService<AuditLog>().FlushAsync(CancellationToken.None);
 
     private Task<bool> LockedOut(string id) =>
@@ -315,13 +324,7 @@ public sealed class SignInDefenceTests(AccountsCluster web)
     [Fact]
     public async Task Second_factor_once_on_sign_in_asks_for_the_code_after_the_password_and_wrong_codes_count_toward_lockout()
     {
-        var account = await _flows.Register(Names.Roles.Sme);
-        string key;
-        using (var browser = _flows.Browser())
-        {
-            Assert.Equal(HttpStatusCode.Redirect, (await AccountFlows.SignIn(browser, account.Email, Password)).StatusCode);
-            key = await AccountFlows.EnableSecondFactor(browser);
-        }
+        var (account, key) = await WithSecondFactorAsync();
 
         // The password, then the code: signed in, back where the sign-in was asked for.
         using (var browser = _flows.Browser())
@@ -358,13 +361,7 @@ public sealed class SignInDefenceTests(AccountsCluster web)
     [Fact]
     public async Task A_right_password_that_locks_the_account_earns_one_code_attempt_and_a_replayed_session_no_second()
     {
-        var account = await _flows.Register(Names.Roles.Sme);
-        string key;
-        using (var browser = _flows.Browser())
-        {
-            Assert.Equal(HttpStatusCode.Redirect, (await AccountFlows.SignIn(browser, account.Email, Password)).StatusCode);
-            key = await AccountFlows.EnableSecondFactor(browser);
-        }
+        var (account, key) = await WithSecondFactorAsync();
         async Task FourWrongPasswords()
         {
             using var browser = _flows.Browser();
@@ -399,13 +396,7 @@ public sealed class SignInDefenceTests(AccountsCluster web)
     [Fact]
     public async Task A_second_factor_code_signs_in_once()
     {
-        var account = await _flows.Register(Names.Roles.Sme);
-        string key;
-        using (var browser = _flows.Browser())
-        {
-            Assert.Equal(HttpStatusCode.Redirect, (await AccountFlows.SignIn(browser, account.Email, Password)).StatusCode);
-            key = await AccountFlows.EnableSecondFactor(browser);
-        }
+        var (account, key) = await WithSecondFactorAsync();
         var code = Totp.Now(key);
         using (var browser = _flows.Browser())
         {

@@ -67,7 +67,7 @@ public sealed class HistoryReads(NpgsqlDataSource db, [FromKeyedServices(Names.C
             ORDER BY at, program_id, as_of DESC
             """);
         AddRange(command, range, from, to, programId);
-        var points = await ReadAsync(command, r => new TakeUpPoint(r.GetFieldValue<DateTimeOffset>(0), r.GetString(1), r.GetString(2),
+        var points = await ReadModels.ReadAsync(command, r => new TakeUpPoint(r.GetFieldValue<DateTimeOffset>(0), r.GetString(1), r.GetString(2),
             r.GetInt64(3), r.GetInt64(4), r.GetInt64(5), r.GetInt64(6), r.GetInt64(7)), cancellationToken);
         return new History<TakeUpPoint>(range.Name, from, to, (int)range.Step.TotalSeconds, points);
     }
@@ -93,7 +93,7 @@ public sealed class HistoryReads(NpgsqlDataSource db, [FromKeyedServices(Names.C
             GROUP BY at, key ORDER BY at, key
             """);
         AddRange(command, range, from, to, filter);
-        return await ReadAsync(command, r => new UtilizationPoint(r.GetFieldValue<DateTimeOffset>(0), r.GetString(1), r.GetDouble(2), r.GetDouble(3)),
+        return await ReadModels.ReadAsync(command, r => new UtilizationPoint(r.GetFieldValue<DateTimeOffset>(0), r.GetString(1), r.GetDouble(2), r.GetDouble(3)),
             cancellationToken);
     }
 
@@ -107,7 +107,7 @@ public sealed class HistoryReads(NpgsqlDataSource db, [FromKeyedServices(Names.C
             GROUP BY 1, 2 ORDER BY 1, 2
             """);
         AddRange(command, range, from, to, filter);
-        return await ReadAsync(command, r => new FillsPoint(r.GetFieldValue<DateTimeOffset>(0), r.GetString(1), r.GetInt64(2), r.GetInt64(3),
+        return await ReadModels.ReadAsync(command, r => new FillsPoint(r.GetFieldValue<DateTimeOffset>(0), r.GetString(1), r.GetInt64(2), r.GetInt64(3),
             r.GetInt64(4), r.GetInt64(5)), cancellationToken);
     }
 
@@ -119,16 +119,5 @@ public sealed class HistoryReads(NpgsqlDataSource db, [FromKeyedServices(Names.C
         command.Parameters.AddWithValue("from", from - range.Step);
         command.Parameters.AddWithValue("to", to);
         command.Parameters.AddWithValue("filter", NpgsqlTypes.NpgsqlDbType.Text, (object?)filter ?? DBNull.Value);
-    }
-
-    private static async Task<IReadOnlyList<T>> ReadAsync<T>(NpgsqlCommand command, Func<NpgsqlDataReader, T> map, CancellationToken cancellationToken)
-    {
-        var list = new List<T>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            list.Add(map(reader));
-        }
-        return list;
     }
 }

@@ -320,7 +320,8 @@ public sealed class ReadModels(NpgsqlDataSource db, [FromKeyedServices(Names.Clo
 
     private static string? NullableString(NpgsqlDataReader reader, int ordinal) => reader.IsDBNull(ordinal) ? null : reader.GetString(ordinal);
 
-    private static async Task<IReadOnlyList<T>> ReadAsync<T>(NpgsqlCommand command, Func<NpgsqlDataReader, T> map, CancellationToken cancellationToken)
+    /// <summary>Every row the command reads, mapped (the web tier's queries share it).</summary>
+    internal static async Task<IReadOnlyList<T>> ReadAsync<T>(NpgsqlCommand command, Func<NpgsqlDataReader, T> map, CancellationToken cancellationToken)
     {
         var list = new List<T>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
