@@ -96,7 +96,7 @@ public sealed class SmeConsoleTests(BrowserFixture fixture)
 
         // Then it is cancelled and the voucher's hold is back, as shown.
         await page.Locator($"#reservations tr[data-reservation='{reservationId}'][data-state='Cancelled']").WaitForAsync();
-        Assert.False(await dialog.IsVisibleAsync());
+        await dialog.WaitForAsync(new() { State = WaitForSelectorState.Hidden });
         await HeldAsync(voucherRow, 0);
         var voucher = await DemoMarket.Ok(client.GetAsync("/api/v1/tenants/me/vouchers"));
         Assert.Equal(0, voucher.EnumerateArray().Single(v => v.GetProperty("id").GetString() == voucherId).GetProperty("heldFen").GetInt64());

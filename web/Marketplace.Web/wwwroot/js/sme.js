@@ -90,11 +90,11 @@ function wireForms() {
     const dialog = document.getElementById("cancel-dialog");
     try {
       live?.offer("reservations", await api("POST", `/reservations/${encodeURIComponent(dialog.dataset.reservation)}/cancel`, undefined, { idempotencyKey: key }));
-      // The voucher's hold is back: show it now rather than when the push arrives.
-      (await api("GET", "/tenants/me/vouchers")).forEach(v => live?.offer("vouchers", v));
     } finally {
       dialog.close();
     }
+    // The voucher's hold is back: show it now rather than when the push arrives.
+    (await api("GET", "/tenants/me/vouchers")).forEach(v => live?.offer("vouchers", v));
   });
   for (const button of document.querySelectorAll("dialog [data-close]")) {
     button.addEventListener("click", () => button.closest("dialog").close());
@@ -243,8 +243,8 @@ function statementButton(v) {
 
 /** What a reservation's voucher share is now: paid at settlement, held until then, or back on the voucher. */
 function voucherUse(r) {
-  if (r.settlement) return { fen: r.settlement.voucherFen, use: r.settlement.voucherFen > 0 ? "paid" : "returned" };
   if (r.state === "Cancelled" || r.state === "Failed") return { fen: r.voucherFen, use: "returned" };
+  if (r.settlement) return { fen: r.settlement.voucherFen, use: "paid" };
   return { fen: r.voucherFen, use: "held" };
 }
 
@@ -263,7 +263,7 @@ function showStatement(voucherId) {
     .sort((a, b) => Date.parse(a.plan.startsAt) - Date.parse(b.plan.startsAt));
   fill(document.querySelector("#statement-rows tbody"), paid.map(r => {
     const { fen, use } = voucherUse(r);
-    const hours = r.settlement ? r.settlement.usedHours : r.plan.hours;
+    const hours = use === "paid" ? r.settlement.usedHours : r.plan.hours;
     return row([
       t("sme.span", { from: when(r.plan.startsAt), to: when(r.endsAt) }), t("sme.gpuHours", { gpus: r.plan.gpus, hours }), providerOf(r), siteOf(r),
       badge(r.state), cny(fen), t(`sme.use.${use}`),
