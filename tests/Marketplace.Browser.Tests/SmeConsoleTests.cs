@@ -80,7 +80,8 @@ public sealed class SmeConsoleTests(BrowserFixture fixture)
         // The voucher's statement lists the hours it pays for, where, and what it holds.
         await page.ClickAsync($"button[data-statement='{voucherId}']");
         var line = page.Locator($"#statement-rows tr[data-reservation='{reservationId}']");
-        Assert.Equal(new[] { $"{shown} 至 {known.AddHours(2).ToOffset(Beijing).ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture)} 北京时间", "1 × 2 小时",
+        var hours = $"{shown} 至 {known.AddHours(2).ToOffset(Beijing).ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture)} 北京时间";
+        Assert.Equal(new[] { hours, "1 × 2 小时",
             $"{site.City} Intelligent Computing Center", $"{site.City} DC 1", "已确认", Yuan(voucherShare), "冻结" }, await line.Locator("td").AllTextContentsAsync());
         Assert.Equal(Yuan(voucherShare), await page.TextContentAsync("#statement-held"));
         await page.ClickAsync("#statement button[type=submit]");
@@ -97,13 +98,15 @@ public sealed class SmeConsoleTests(BrowserFixture fixture)
         // Then it is cancelled and the voucher's hold is back, as shown.
         await page.Locator($"#reservations tr[data-reservation='{reservationId}'][data-state='Cancelled']").WaitForAsync();
         await dialog.WaitForAsync(new() { State = WaitForSelectorState.Hidden });
+        await page.Locator($"#bids tr[data-bid='{bid.GetProperty("id").GetString()}'] td", new() { HasTextString = "预订已由企业取消" }).WaitForAsync();
         await HeldAsync(voucherRow, 0);
         var voucher = await DemoMarket.Ok(client.GetAsync("/api/v1/tenants/me/vouchers"));
         Assert.Equal(0, voucher.EnumerateArray().Single(v => v.GetProperty("id").GetString() == voucherId).GetProperty("heldFen").GetInt64());
 
-        // The statement now shows the hours as returned to the voucher.
+        // The statement now shows the hours booked as returned to the voucher.
         await page.ClickAsync($"button[data-statement='{voucherId}']");
-        Assert.Equal(new[] { Yuan(voucherShare), "已退回" }, (await line.Locator("td").AllTextContentsAsync()).Skip(5));
+        Assert.Equal(new[] { hours, "1 × 2 小时", $"{site.City} Intelligent Computing Center", $"{site.City} DC 1", "已撤销", Yuan(voucherShare), "已退回" },
+            await line.Locator("td").AllTextContentsAsync());
         Assert.Equal(Yuan(0), await page.TextContentAsync("#statement-held"));
 
         await tab.ScreenshotAsync("sme-statement");

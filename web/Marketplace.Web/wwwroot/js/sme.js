@@ -263,9 +263,10 @@ function showStatement(voucherId) {
     .sort((a, b) => Date.parse(a.plan.startsAt) - Date.parse(b.plan.startsAt));
   fill(document.querySelector("#statement-rows tbody"), paid.map(r => {
     const { fen, use } = voucherUse(r);
+    // The hours the voucher pays for: those used once settled, else those booked (a cancelled reservation's end is its start).
     const hours = use === "paid" ? r.settlement.usedHours : r.plan.hours;
     return row([
-      t("sme.span", { from: when(r.plan.startsAt), to: when(r.endsAt) }), t("sme.gpuHours", { gpus: r.plan.gpus, hours }), providerOf(r), siteOf(r),
+      t("sme.span", { from: when(r.plan.startsAt), to: when(new Date(Date.parse(r.plan.startsAt) + hours * 3600_000).toISOString()) }), t("sme.gpuHours", { gpus: r.plan.gpus, hours }), providerOf(r), siteOf(r),
       badge(r.state), cny(fen), t(`sme.use.${use}`),
     ], { reservation: r.id, use });
   }), t("sme.noStatementRows"));
