@@ -56,7 +56,8 @@ public sealed record PoolSpec(
     [Id(3)] Site Site,
     [Id(4)] string GpuModel,
     [Id(5)] int GpuCount,
-    [Id(6)] long AskFenPerGpuHour);
+    [Id(6)] long AskFenPerGpuHour,
+    [Id(7)] string? ProviderName = null);
 
 /// <summary>
 /// A change of ask or GPU count. <see cref="ExpectedVersion"/>: the pool version the change was made from (the request's

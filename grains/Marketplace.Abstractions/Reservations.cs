@@ -15,7 +15,10 @@ public enum ReservationState
     Failed,
 }
 
-/// <summary>What the market decided: which pool, which hours, what price, which voucher pays its share.</summary>
+/// <summary>
+/// What the market decided: which pool, which hours, what price, which voucher pays its share. The provider's and the
+/// site's names are those the market knew when it made the reservation (null for a pool listed before names were kept).
+/// </summary>
 [GenerateSerializer, Immutable, Alias("reservation-plan")]
 public sealed record ReservationPlan(
     [Id(0)] string ReservationId,
@@ -31,7 +34,9 @@ public sealed record ReservationPlan(
     [Id(10)] int Hours,
     [Id(11)] int Gpus,
     [Id(12)] long FenPerGpuHour,
-    [Id(13)] string? VoucherId)
+    [Id(13)] string? VoucherId,
+    [Id(14)] string? ProviderName = null,
+    [Id(15)] string? SiteName = null)
 {
     public long CostFen => Money.Cost(FenPerGpuHour, Gpus, Hours);
     public DateTimeOffset StartsAt => Marketplace.Hours.ToTime(StartHour);
@@ -67,6 +72,20 @@ public sealed record ReservationView(
 
     public bool IsFinal => State is ReservationState.Completed or ReservationState.Cancelled or ReservationState.Interrupted or ReservationState.Failed;
 }
+
+/// <summary>
+/// What cancelling a reservation would do as of <paramref name="AsOf"/>: refused (with the code and reason the cancel
+/// would give), or the voucher's hold returned to it and the cash share the tenant no longer owes.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("cancellation-quote")]
+public sealed record CancellationQuote(
+    [Id(0)] string ReservationId,
+    [Id(1)] bool Cancellable,
+    [Id(2)] string? RefusalCode,
+    [Id(3)] string? Refusal,
+    [Id(4)] long VoucherRefundFen,
+    [Id(5)] long CashRefundFen,
+    [Id(6)] DateTimeOffset AsOf);
 
 /// <summary>The end of a reservation saga: confirmed, or compensated with the reason.</summary>
 [GenerateSerializer, Immutable, Alias("saga-outcome")]

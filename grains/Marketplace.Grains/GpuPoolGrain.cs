@@ -81,7 +81,8 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
             {
                 throw DomainException.Conflict("pool-id-taken", $"pool id '{spec.PoolId}' belongs to another provider");
             }
-            if (_state.Spec != spec)
+            // A pool listed before the provider's name was kept with its spec is the same pool when listed again.
+            if (_state.Spec with { ProviderName = spec.ProviderName } != spec)
             {
                 throw DomainException.Conflict("pool-exists", $"pool '{spec.PoolId}' already exists with other settings; change it instead");
             }

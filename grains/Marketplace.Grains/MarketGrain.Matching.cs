@@ -42,7 +42,7 @@ public sealed partial class MarketGrain
         var spec = _view.Spec(decision.Pool!.PoolId);
         return new ReservationPlan(Ids.Reservation(order.BidId, order.NextReservation++), order.BidId, order.TenantId, spec.PoolId, spec.ProviderId,
             spec.ProviderCreditCode, Model, spec.Site.Province, spec.Site.SiteId, decision.StartHour, order.Order.DurationHours, order.Order.GpuCount,
-            decision.FenPerGpuHour, order.Order.VoucherId);
+            decision.FenPerGpuHour, order.Order.VoucherId, spec.ProviderName, spec.Site.Name);
     }
 
     /// <summary>Reads what the bid's voucher can pay for, unless the market knows it already.</summary>

@@ -121,7 +121,8 @@ public sealed class ProviderGrain(
             throw DomainException.Rule("unknown-gpu-model", $"'{listing.GpuModel}' is not a GPU model the market trades", "gpuModel");
         }
         await CheckSiteCapacity(registration, listing.SiteId, listing.GpuModel, listing.PoolId, listing.GpuCount);
-        var spec = new PoolSpec(listing.PoolId, Id, registration.CreditCode, site, listing.GpuModel, listing.GpuCount, listing.AskFenPerGpuHour);
+        var spec = new PoolSpec(listing.PoolId, Id, registration.CreditCode, site, listing.GpuModel, listing.GpuCount, listing.AskFenPerGpuHour,
+            registration.Name);
         var view = await GrainFactory.GetGrain<IMarketGrain>(listing.GpuModel).ListPool(spec);
         if (state.State.Pools.TryAdd(listing.PoolId, listing.GpuModel))
         {

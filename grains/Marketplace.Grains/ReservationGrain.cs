@@ -64,18 +64,13 @@ public sealed class ReservationGrain(
     {
         await LoadAsync();
         var r = Existing();
-        switch (r.State)
+        if (r.State == ReservationState.Cancelled)
         {
-            case ReservationState.Cancelled:
-                return View();
-            case ReservationState.Pending:
-                throw DomainException.Conflict("reservation-pending", "the reservation is still being confirmed; try again");
-            case ReservationState.Confirmed when clock.GetUtcNow() < r.Plan.StartsAt:
-                break;
-            case ReservationState.Confirmed or ReservationState.Active:
-                throw DomainException.Rule("reservation-started", "a reservation can be cancelled only before it starts");
-            default:
-                throw DomainException.Rule("reservation-ended", $"the reservation is {r.State}");
+            return View();
+        }
+        if (CancelRefusal(r, clock.GetUtcNow()) is { } refusal)
+        {
+            throw refusal;
         }
         await ReleaseFundsAsync(r);
         await Pool(r).Release(Id, null);
@@ -89,6 +84,30 @@ public sealed class ReservationGrain(
         });
         return View();
     }
+
+    public async Task<CancellationQuote> QuoteCancellation()
+    {
+        await LoadAsync();
+        var r = Existing();
+        var now = clock.GetUtcNow();
+        return CancelRefusal(r, now) is { } refusal
+            ? new CancellationQuote(Id, false, refusal.Code, refusal.Message, 0, 0, now)
+            : new CancellationQuote(Id, true, null, null, r.VoucherFen, r.CashFen, now);
+    }
+
+    /// <summary>
+    /// Why the reservation cannot be cancelled now, or null when it can: only a confirmed reservation that has not
+    /// started. Cancel applies this rule and QuoteCancellation answers it. A cancellation releases the voucher's whole
+    /// hold (VoucherFen) and the tenant owes none of its cash share (CashFen is paid only at settlement).
+    /// </summary>
+    private static DomainException? CancelRefusal(ReservationRecord r, DateTimeOffset now) => r.State switch
+    {
+        ReservationState.Pending => DomainException.Conflict("reservation-pending", "the reservation is still being confirmed; try again"),
+        ReservationState.Confirmed when now < r.Plan.StartsAt => null,
+        ReservationState.Confirmed or ReservationState.Active =>
+            DomainException.Rule("reservation-started", "a reservation can be cancelled only before it starts"),
+        _ => DomainException.Rule("reservation-ended", $"the reservation is {r.State}"),
+    };
 
     public async Task<ReservationView> Interrupt(DateTimeOffset from, string reason)
     {

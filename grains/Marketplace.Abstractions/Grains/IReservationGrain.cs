@@ -14,6 +14,9 @@ public interface IReservationGrain : IGrainWithStringKey
 
     [Alias("cancel")] Task<ReservationView> Cancel(string reasonCode, string reason);
 
+    /// <summary>What Cancel would do now: refused with its reason, or what the voucher gets back and what cash is no longer owed.</summary>
+    [Alias("quote-cancellation")] Task<CancellationQuote> QuoteCancellation();
+
     /// <summary>An outage hits the reservation from <paramref name="from"/>: settle the hours used and release the rest.</summary>
     [Alias("interrupt")] Task<ReservationView> Interrupt(DateTimeOffset from, string reason);
 

@@ -21,6 +21,20 @@ internal static class ReservationsApi
         .WithSummary("A reservation with its funding split and settlement (its tenant, its provider, regulators and admins)")
         .Produces<ReservationView>();
 
+        reservations.MapGet("/{id}/cancellation", async (string id, GrainCalls grains, HttpContext context) =>
+        {
+            var tenant = Caller.Of(context).Tenant;
+            var view = await grains.Run(c => c.GetGrain<IReservationGrain>(id).Get());
+            if (view is null || view.Plan.TenantId != tenant)
+            {
+                return Problems.NotFound(context, "reservation", id);
+            }
+            return Results.Ok(await grains.Run(c => c.GetGrain<IReservationGrain>(id).QuoteCancellation()));
+        })
+        .RequireAuthorization(Names.Policies.Sme)
+        .WithSummary("What cancelling the reservation now would do: refused with the reason, or what the voucher gets back and the cash no longer owed")
+        .Produces<CancellationQuote>();
+
         reservations.MapPost("/{id}/cancel", async (string id, GrainCalls grains, HttpContext context) =>
         {
             var tenant = Caller.Of(context).Tenant;

@@ -37,6 +37,18 @@ export function beijingTime(iso) {
 /** A time in Beijing time, labelled: "2026-01-01 08:00 北京时间" / "2026-01-01 08:00 Beijing time". */
 export const when = iso => (iso ? `${beijingTime(iso)} ${t("common.beijingTime")}` : "—");
 
+/** Beijing's offset from UTC (China keeps no daylight saving time). */
+export const beijingOffset = "+08:00";
+
+/** A time as the value of a datetime-local field read in Beijing time: "2026-01-01T08:00". */
+export const beijingField = iso => beijingTime(iso).replace(" ", "T");
+
+/** A datetime-local field's value read in Beijing time as an ISO instant with its offset: "2026-01-01T08:00:00+08:00". */
+export const fromBeijingField = value => `${value.slice(0, 16)}:00${beijingOffset}`;
+
+/** Whether a datetime-local field's value is a whole hour ("2026-01-01T08:00", seconds, if any, zero). */
+export const isWholeHour = value => /^\d{4}-\d{2}-\d{2}T\d{2}:00(:00(\.0+)?)?$/.test(value);
+
 /** The date alone (Beijing), "2026-01-01". */
 export const day = iso => (iso ? beijingTime(iso).slice(0, 10) : "—");
 

@@ -1,8 +1,11 @@
-// The SME console: the tenant's vouchers, quotes and bids, with bid and reservation status pushed live.
+// The SME console: the tenant's vouchers and what each paid, quotes and bids with a start picked in Beijing time, and
+// reservations with their provider and site, cancellable before they start. Bids, reservations and vouchers are pushed live.
 
 import { requireRole, api, attempt, onSubmit, showProblem } from "./session.js";
 import { connectPush, probe } from "./push.js";
-import { cny, percent, when, day, shortId, el, row, fill, badge, values, options, hourFromNow } from "./format.js";
+import {
+  cny, percent, when, day, shortId, el, row, fill, badge, values, options, hourFromNow, beijingField, fromBeijingField, isWholeHour,
+} from "./format.js";
 import { provinceNames, label } from "./provinces.js";
 import { downloadEvidence } from "./evidence.js";
 import { t, has, translate, languageSwitch } from "./i18n.js";
@@ -12,6 +15,8 @@ const bids = new Map();
 const reservations = new Map();
 const vouchers = new Map();
 const finalStates = ["Filled", "PartiallyFilled", "Cancelled", "Expired", "Rejected"];
+/** Programme names by id, from GET /programs: a programme is shown by its name, never its id. */
+const programNames = new Map();
 
 let live = null;
 
@@ -25,14 +30,15 @@ if (me) {
 async function start() {
   wireForms();
   const [programs, models] = await Promise.all([api("GET", "/programs"), api("GET", "/markets")]);
+  programs.forEach(p => programNames.set(p.id, p.name));
   options(document.getElementById("programs"), programs.map(p => [p.id, `${p.name} (${label(p.province)})`]), programs.length ? null : t("sme.noPrograms"));
   options(document.getElementById("models"), models.map(m => [m, m]));
   options(document.getElementById("tenant-province"), provinceNames.map(p => [p, label(p)]));
   await showTenant();
   live = await connectPush({
     bids: list => { list.forEach(b => bids.set(b.id, b)); showBids(); },
-    reservations: list => { list.forEach(r => reservations.set(r.id, r)); showReservations(); },
-    vouchers: list => { list.forEach(v => vouchers.set(v.id, v)); showVouchers(); },
+    reservations: list => { list.forEach(r => reservations.set(r.id, r)); showReservations(); refreshStatement(); },
+    vouchers: list => { list.forEach(v => vouchers.set(v.id, v)); showVouchers(); showReservations(); refreshStatement(); },
   });
   showBids();
   showReservations();
@@ -75,6 +81,25 @@ function wireForms() {
     form.reset();
   });
 
+  const start = document.getElementById("bid-start");
+  start.value = beijingField(hourFromNow(0));
+  start.addEventListener("input", checkStart);
+  checkStart();
+
+  onSubmit("cancel-reservation", async (v, form, key) => {
+    const dialog = document.getElementById("cancel-dialog");
+    try {
+      live?.offer("reservations", await api("POST", `/reservations/${encodeURIComponent(dialog.dataset.reservation)}/cancel`, undefined, { idempotencyKey: key }));
+    } finally {
+      dialog.close();
+    }
+    // The voucher's hold is back: show it now rather than when the push arrives.
+    (await api("GET", "/tenants/me/vouchers")).forEach(v => live?.offer("vouchers", v));
+  });
+  for (const button of document.querySelectorAll("dialog [data-close]")) {
+    button.addEventListener("click", () => button.closest("dialog").close());
+  }
+
   // One submission is one bid: its idempotency key and client order id are made once, and onSubmit ignores a second
   // submission (a double click) while the first is on its way.
   onSubmit("bid", async (v, form, key) => {
@@ -102,10 +127,21 @@ function reasonText(code, reason) {
   return code && has(key) ? t(key) : reason ?? code ?? "";
 }
 
-/** The bid form as the API's bid body. */
+/** Reservations start on the hour: a start that is not a whole hour is refused here, with the reason by the field. */
+function checkStart() {
+  const start = document.getElementById("bid-start");
+  const note = document.getElementById("start-note");
+  const wrong = start.value !== "" && !isWholeHour(start.value);
+  start.setCustomValidity(wrong ? t("sme.startNotOnTheHour") : "");
+  note.textContent = t(wrong ? "sme.startNotOnTheHour" : "sme.startOnTheHour");
+  note.classList.toggle("wrong", wrong);
+  note.setAttribute("role", wrong ? "alert" : "note");
+}
+
+/** The bid form as the API's bid body: the earliest and latest start as instants in Beijing time (+08:00). */
 function order(v) {
-  const earliestStart = hourFromNow(Number(v.startIn));
-  const latestStart = new Date(Date.parse(earliestStart) + Number(v.window) * 3600_000).toISOString();
+  const earliestStart = fromBeijingField(v.start);
+  const latestStart = fromBeijingField(beijingField(Date.parse(earliestStart) + Number(v.window) * 3600_000));
   return {
     gpuModel: v.gpuModel, gpuCount: Number(v.gpuCount), durationHours: Number(v.durationHours), earliestStart, latestStart,
     maxFenPerGpuHour: Math.round(Number(v.maxPrice) * 100), voucherId: v.voucherId || null, timeInForce: v.timeInForce,
@@ -135,11 +171,55 @@ function showBids() {
   }
 }
 
+/** A programme by its name (its id only while the list of programmes does not have it). */
+const programName = id => programNames.get(id) ?? id;
+
+/** The programme whose voucher pays for a reservation: "—" for one paid in cash. */
+function programOf(r) {
+  const voucher = r.plan.voucherId ? vouchers.get(r.plan.voucherId) : null;
+  return r.plan.voucherId ? (voucher ? programName(voucher.programId) : shortId(r.plan.voucherId)) : t("sme.cashOnly");
+}
+
+const providerOf = r => r.plan.providerName ?? r.plan.providerId;
+const siteOf = r => r.plan.siteName ?? r.plan.siteId;
+
+/** Only a confirmed reservation that has not started can be cancelled (the server's rule; its quote has the last word). */
+const cancellable = r => r.state === "Confirmed" && Date.parse(r.plan.startsAt) > Date.now();
+
 function showReservations() {
   const list = [...reservations.values()].sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt));
   fill(document.querySelector("#reservations tbody"), list.map(r => row([
-    label(r.plan.province), when(r.plan.startsAt), t("sme.gpuHours", { gpus: r.plan.gpus, hours: r.plan.hours }), cny(r.voucherFen), cny(r.cashFen), badge(r.state),
+    providerOf(r), siteOf(r), label(r.plan.province), programOf(r), when(r.plan.startsAt), t("sme.gpuHours", { gpus: r.plan.gpus, hours: r.plan.hours }),
+    cny(r.voucherFen), cny(r.cashFen), badge(r.state), cancelButton(r),
   ], { reservation: r.id, state: r.state })), t("sme.noReservations"));
+}
+
+function cancelButton(r) {
+  const button = el("button", "danger", t("sme.cancelReservation"));
+  button.type = "button";
+  button.hidden = !cancellable(r);
+  button.dataset.cancel = r.id;
+  button.setAttribute("aria-label", t("sme.cancelReservationOf", { provider: providerOf(r), start: when(r.plan.startsAt) }));
+  button.addEventListener("click", () => attempt(() => askToCancel(r)));
+  return button;
+}
+
+/** Asks the server what cancelling would give back now, and shows it before the tenant confirms. */
+async function askToCancel(r) {
+  const quote = await api("GET", `/reservations/${encodeURIComponent(r.id)}/cancellation`);
+  if (!quote.cancellable) {
+    showProblem(t("sme.cannotCancel", { reason: reasonText(quote.refusalCode, quote.refusal) }));
+    return;
+  }
+  const dialog = document.getElementById("cancel-dialog");
+  dialog.dataset.reservation = r.id;
+  document.getElementById("cancel-what").textContent = t("sme.cancelWhat", {
+    provider: providerOf(r), site: siteOf(r), start: when(r.plan.startsAt), gpus: r.plan.gpus, hours: r.plan.hours,
+  });
+  document.getElementById("cancel-voucher").textContent = cny(quote.voucherRefundFen);
+  document.getElementById("cancel-cash").textContent = cny(quote.cashRefundFen);
+  document.getElementById("cancel-as-of").textContent = t("sme.quotedAt", { time: when(quote.asOf) });
+  dialog.showModal();
 }
 
 /** The voucher's evidence pack for auditors: claim, activity, rentals, ledger and a printable statement. */
@@ -152,14 +232,56 @@ function evidenceButton(v) {
   return button;
 }
 
+function statementButton(v) {
+  const button = el("button", "secondary", t("sme.statement"));
+  button.type = "button";
+  button.dataset.statement = v.id;
+  button.setAttribute("aria-label", t("sme.statementOf", { id: v.id }));
+  button.addEventListener("click", () => showStatement(v.id));
+  return button;
+}
+
+/** What a reservation's voucher share is now: paid at settlement, held until then, or back on the voucher. */
+function voucherUse(r) {
+  if (r.state === "Cancelled" || r.state === "Failed") return { fen: r.voucherFen, use: "returned" };
+  if (r.settlement) return { fen: r.settlement.voucherFen, use: "paid" };
+  return { fen: r.voucherFen, use: "held" };
+}
+
+/** The voucher's statement: its totals and, per reservation it pays for, the hours, the provider and site, and the amount. */
+function showStatement(voucherId) {
+  const v = vouchers.get(voucherId);
+  const dialog = document.getElementById("statement");
+  dialog.dataset.voucher = voucherId;
+  document.getElementById("statement-title").textContent = t("sme.statementTitle", { program: programName(v.programId), id: shortId(v.id) });
+  document.getElementById("statement-face").textContent = cny(v.faceValueFen);
+  document.getElementById("statement-held").textContent = cny(v.heldFen);
+  document.getElementById("statement-spent").textContent = cny(v.capturedFen);
+  document.getElementById("statement-returned").textContent = cny(v.returnedFen);
+  document.getElementById("statement-available").textContent = cny(available(v));
+  const paid = [...reservations.values()].filter(r => r.plan.voucherId === voucherId)
+    .sort((a, b) => Date.parse(a.plan.startsAt) - Date.parse(b.plan.startsAt));
+  fill(document.querySelector("#statement-rows tbody"), paid.map(r => {
+    const { fen, use } = voucherUse(r);
+    // The hours the voucher pays for: those used once settled, else those booked (a cancelled reservation's end is its start).
+    const hours = use === "paid" ? r.settlement.usedHours : r.plan.hours;
+    return row([
+      t("sme.span", { from: when(r.plan.startsAt), to: when(new Date(Date.parse(r.plan.startsAt) + hours * 3600_000).toISOString()) }), t("sme.gpuHours", { gpus: r.plan.gpus, hours }), providerOf(r), siteOf(r),
+      badge(r.state), cny(fen), t(`sme.use.${use}`),
+    ], { reservation: r.id, use });
+  }), t("sme.noStatementRows"));
+  if (!dialog.open) dialog.showModal();
+}
+
+const available = v => v.faceValueFen - v.heldFen - v.capturedFen - v.returnedFen;
+
 function showVouchers() {
   const list = [...vouchers.values()].sort((a, b) => Date.parse(b.claimedAt) - Date.parse(a.claimedAt));
-  const available = v => v.faceValueFen - v.heldFen - v.capturedFen - v.returnedFen;
   const deadline = v => (v.state === "Claimed" ? t("sme.registerBy", { time: when(v.registrationDeadline) })
     : v.state === "Active" ? t("sme.validUntil", { time: when(v.expiresAt) }) : "—");
   fill(document.querySelector("#vouchers tbody"), list.map(v => row([
-    shortId(v.id), v.programId, badge(v.state), cny(v.faceValueFen), cny(available(v)), cny(v.heldFen), cny(v.capturedFen),
-    percent(v.coverageBasisPoints), deadline(v), evidenceButton(v),
+    shortId(v.id), programName(v.programId), badge(v.state), cny(v.faceValueFen), cny(available(v)), cny(v.heldFen), cny(v.capturedFen),
+    percent(v.coverageBasisPoints), deadline(v), statementButton(v), evidenceButton(v),
   ], { voucher: v.id, state: v.state })), t("sme.noVouchers"));
 
   const open = list.filter(v => v.state === "Active" || v.state === "Claimed");
@@ -169,8 +291,14 @@ function showVouchers() {
   const next = open.map(v => (v.state === "Claimed" ? v.registrationDeadline : v.expiresAt)).filter(Boolean).sort()[0];
   document.getElementById("deadline").textContent = day(next);
 
-  options(document.getElementById("claimed-vouchers"), list.filter(v => v.state === "Claimed").map(v => [v.id, `${shortId(v.id)} (${v.programId})`]),
+  options(document.getElementById("claimed-vouchers"), list.filter(v => v.state === "Claimed").map(v => [v.id, `${shortId(v.id)} (${programName(v.programId)})`]),
     t("sme.chooseClaimed"));
   options(document.getElementById("active-vouchers"), list.filter(v => v.state === "Active").map(v => [v.id, `${shortId(v.id)} · ${cny(available(v))}`]),
     t("sme.noVoucher"));
+}
+
+/** An open statement follows its voucher and its reservations as they change. */
+function refreshStatement() {
+  const statement = document.getElementById("statement");
+  if (statement.open && vouchers.has(statement.dataset.voucher)) showStatement(statement.dataset.voucher);
 }
