@@ -275,6 +275,8 @@ public static class Catalog
         // ---- reservations: the tenant's, the provider's whose pool it runs on, regulators and admins read ----------
         new("GET", "/api/v1/reservations/{id}", "401 | 200 404 | 200 404 | 200 | 200",
             (w, _, t, _) => Get("/api/v1/reservations/{id}", ("id", t == Target.Mine ? w.ReservationA : w.ReservationB))),
+        new("GET", "/api/v1/reservations/{id}/cancellation", "401 | 200 404 | 403 | 403 | 403",
+            (w, _, t, _) => Get("/api/v1/reservations/{id}/cancellation", ("id", t == Target.Mine ? w.ReservationA : w.ReservationB))),
         new("POST", "/api/v1/reservations/{id}/cancel", "401 | 200 404 | 403 | 403 | 403", async (w, role, t, fresh) =>
         {
             var reservation = t == Target.Theirs ? w.ReservationB : fresh && role == Role.Sme ? await w.NewReservationOfA() : w.ReservationA;
