@@ -102,4 +102,36 @@ public sealed class ProviderConsoleTests(BrowserFixture fixture)
         // The browser reports the refused request itself on the console; nothing else went wrong.
         Assert.Contains("412", Assert.Single(tab.Errors));
     }
+
+    [Fact]
+    public async Task What_a_provider_is_typing_in_the_pools_table_survives_a_pushed_update_and_is_saved_from_the_version_it_was_typed_over()
+    {
+        var providerId = Scenario.Unique("prov");
+        await fixture.Market.ProviderAsync(new DemoSite("Guizhou", "Guiyang", 26.65, 106.63, Model, 24, 800), providerId);
+        var poolId = $"{providerId}-{Model.ToLowerInvariant()}";
+        using var provider = await fixture.System.ClientAsync(Names.Roles.Provider, providerId: providerId);
+        await using var tab = await fixture.SignInAsync(Names.Roles.Provider, providerId, language: "zh");
+        var page = tab.Page;
+        var row = page.Locator($"#pools tr[data-pool='{poolId}']");
+        await row.WaitForAsync();
+
+        await row.Locator("input.count").FillAsync("16");
+        var other = await provider.PatchAsJsonAsync($"/api/v1/providers/{providerId}/pools/{poolId}", new { askFenPerGpuHour = 900 });
+        Assert.Equal(HttpStatusCode.OK, other.StatusCode);
+
+        // The push redrew the row with the other change, and the count being typed is still there.
+        row = page.Locator($"#pools tr[data-pool='{poolId}'][data-ask='900']");
+        await row.WaitForAsync();
+        Assert.Equal("16", await row.Locator("input.count").InputValueAsync());
+        Assert.Equal("8.00", await row.Locator("input.price").InputValueAsync());
+
+        // Saved, it is refused: it was typed over the version before the other change, which it never showed.
+        await row.Locator("button").ClickAsync();
+        await page.Locator("#problem:has-text('该资源池在您读取后已被修改')").WaitForAsync();
+        // The page read the pool again: what it shows now is the server's, the refused edit is gone.
+        await page.WaitForFunctionAsync("pool => document.querySelector(`#pools tr[data-pool='${pool}'] input.count`)?.value === '24'", poolId);
+        var pools = await provider.GetFromJsonAsync<JsonElement>($"/api/v1/providers/{providerId}/pools");
+        Assert.Equal((900L, 24), (pools[0].GetProperty("askFenPerGpuHour").GetInt64(), pools[0].GetProperty("gpuCount").GetInt32()));
+        Assert.Contains("412", Assert.Single(tab.Errors));
+    }
 }

@@ -1,10 +1,12 @@
-// The programme office's console: programmes and their money (budget, issued, held, spent, returned), approval notices,
-// the ledger with filters and CSV export, and the audit trail. A regulator reads; an admin also creates programmes,
-// raises budgets, closes claims early and publishes notices. The API decides who may act; the page shows its answer.
+// The programme office's console: programmes and their money (budget, issued, held, spent, returned), take-up and burn
+// over time per programme and region, approval notices, the ledger with filters and CSV export, and the audit trail.
+// A regulator reads; an admin also creates programmes, raises budgets, closes claims early and publishes notices. The
+// API decides who may act; the page shows its answer.
 
 import { requireRole, api, attempt, authorizedFetch, onSubmit, ApiError } from "./session.js";
 import { cny, when, el, row, fill, badge, options, beijingTime } from "./format.js";
 import { label, provinceNames } from "./provinces.js";
+import { takeUpHistory } from "./history.js";
 import { t, translate, languageSwitch } from "./i18n.js";
 import "./strings/console.js";
 
@@ -19,6 +21,9 @@ const toBeijingInput = iso => beijingTime(iso).replace(" ", "T");
 
 let selected = null;
 
+/** Programme names by id, as last listed. */
+const programmeNames = new Map();
+
 translate();
 languageSwitch();
 const current = requireRole("regulator", "admin");
@@ -27,6 +32,7 @@ if (current) {
   setUp();
   attempt(async () => {
     await loadProgrammes();
+    takeUpHistory(document.getElementById("takeup"), document.getElementById("takeup-scope"), id => programmeNames.get(id));
     await loadAudit();
   });
 }
@@ -96,6 +102,7 @@ async function refresh() {
 async function loadProgrammes() {
   const [programmes, takeUps] = await Promise.all([api("GET", "/programs"), api("GET", "/takeup")]);
   const money = new Map(takeUps.map(u => [u.programId, u]));
+  for (const p of programmes) programmeNames.set(p.id, p.name);
   const tbody = document.querySelector("#programmes tbody");
   fill(tbody, programmes.map(p => {
     const u = money.get(p.id);

@@ -110,13 +110,27 @@ export function hourFromNow(hours) {
 
 export const chartFont = "'WenQuanYi Micro Hei', 'Noto Sans CJK SC', 'Segoe UI', sans-serif";
 
-/** A chart's time axis, labelled in Beijing time (ECharts would show the browser's own zone). */
-export function beijingAxis() {
-  return { type: "time", name: t("common.beijingTime"), nameGap: 8, axisLabel: { formatter: value => beijingTime(value).slice(11) } };
+/**
+ * A chart's time axis, labelled in Beijing time (ECharts would show the browser's own zone): hours and minutes, with
+ * the date too when the chart spans days. Labels that would overlap are left out.
+ */
+export function beijingAxis(withDate = false) {
+  return {
+    type: "time", name: t("common.beijingTime"), nameGap: 8,
+    axisLabel: { hideOverlap: true, formatter: value => (withDate ? beijingTime(value).slice(5) : beijingTime(value).slice(11)) },
+  };
 }
 
 /** The tooltip text of a chart on a Beijing time axis: the time, then each line's name and value. */
 export function beijingTooltip(params) {
   const points = [].concat(params);
   return [when(points[0]?.value[0]), ...points.map(p => `${p.seriesName}: ${p.value[1]}`)].join("\n");
+}
+
+/** An amount in yuan on a chart's axis, short: "3,000 元" / "1.5 万元" in Chinese, "¥3,000" in English. */
+export function yuanAxisLabel(yuan) {
+  if (lang() === "en") return `¥${yuan.toLocaleString("en-US")}`;
+  return Math.abs(yuan) >= tenThousandFrom
+    ? `${(yuan / tenThousandFrom).toLocaleString("zh-CN")} ${t("common.tenThousandYuan")}`
+    : `${yuan.toLocaleString("zh-CN")} ${t("common.yuan")}`;
 }

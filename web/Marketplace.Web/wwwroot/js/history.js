@@ -1,9 +1,10 @@
 // Charts over time that survive a reload: their past is read from the server's history (/api/v1/history/...,
-// /api/v1/providers/{id}/history) for the range the reader picks, and live pushes are appended as they arrive.
+// /api/v1/providers/{id}/history) for the range the reader picks, and live pushes are appended as they arrive. Each
+// chart has a table view of what it shows, as its text alternative.
 
 import { api, showProblem } from "./session.js";
 import { strings, t } from "./i18n.js";
-import { el, chartFont } from "./format.js";
+import { el, chartFont, beijingAxis, beijingTooltip, beijingTime, yuanAxisLabel, cny } from "./format.js";
 import { label } from "./provinces.js";
 
 strings({
@@ -20,6 +21,18 @@ strings({
     "history.failed": "无法加载历史数据：{message}",
     "history.regulatorChart": "各省已预订 GPU 占比随时间变化",
     "history.providerChart": "资源池预订率与收入随时间变化",
+    "history.takeUpChart": "算力券发放与使用随时间变化",
+    "history.table": "以表格查看",
+    "history.time": "时间（北京时间）",
+    "history.issued": "已发放",
+    "history.held": "冻结中",
+    "history.spent": "已使用",
+    "history.returned": "已退回",
+    "history.lapsed": "其中逾期失效",
+    "history.scope": "范围",
+    "history.allProgrammes": "全部项目",
+    "history.programme": "项目：{name}",
+    "history.city": "地区：{name}",
   },
   en: {
     "history.range.hour": "Last hour",
@@ -34,6 +47,18 @@ strings({
     "history.failed": "The history could not be loaded: {message}",
     "history.regulatorChart": "Share of GPUs booked per province over time",
     "history.providerChart": "Pools booked and earnings over time",
+    "history.takeUpChart": "Vouchers issued and spent over time",
+    "history.table": "Show as a table",
+    "history.time": "Time (Beijing)",
+    "history.issued": "Issued",
+    "history.held": "Held",
+    "history.spent": "Spent",
+    "history.returned": "Returned",
+    "history.lapsed": "of which lapsed",
+    "history.scope": "Scope",
+    "history.allProgrammes": "All programmes",
+    "history.programme": "Programme: {name}",
+    "history.city": "Region: {name}",
   },
 });
 
@@ -70,6 +95,30 @@ function rangeButtons(chartElement, choose) {
   select(ranges[0]);
 }
 
+/** Rows a chart's table view shows: the latest ones. */
+const tableRows = 200;
+
+/**
+ * The chart's table view (its text alternative): a collapsed table after the chart with a row per time and a column per
+ * line, the latest first. Returns a function that fills it with the lines drawn.
+ */
+function tableView(chartElement) {
+  const details = el("details", "history-table");
+  const table = el("table");
+  const scroll = el("div", "scroll", table);
+  scroll.tabIndex = 0;
+  details.append(el("summary", null, t("history.table")), scroll);
+  chartElement.after(details);
+  return (lines, format) => {
+    const times = [...new Set(lines.flatMap(line => line.data.map(p => p[0])))].sort().reverse().slice(0, tableRows);
+    const values = lines.map(line => new Map(line.data));
+    const head = el("tr", null, el("th", null, t("history.time")), ...lines.map(line => el("th", "num", line.name)));
+    const rows = times.map(at => el("tr", null, el("td", null, beijingTime(at)),
+      ...values.map((byTime, i) => el("td", "num", byTime.has(at) ? format(byTime.get(at), i) : "—"))));
+    table.replaceChildren(el("thead", null, head), el("tbody", null, ...rows));
+  };
+}
+
 /** Describes the chart's data in its text alternative, and marks what was loaded for tests and screen readers alike. */
 function describe(chartElement, name, lines, range) {
   const count = lines.reduce((n, line) => n + line.data.length, 0);
@@ -91,54 +140,85 @@ function append(line, point) {
 }
 
 /**
- * The regulator's chart of GPUs booked per province over time. Returns { push(snapshot) } to append a live utilization
- * snapshot (its provinces' GPUs booked now of GPUs listed).
+ * A chart over time in Beijing time with range buttons and a table view. `load(range)` reads the range from the server
+ * and keeps it; `lines()` gives the lines to draw from what was loaded and pushed since; `format(value, line)` writes a
+ * value in the table. Returns { chart, redraw(), loaded() }: redraw after a push, loaded() is the load in flight.
  */
-export function regulatorHistory(chartElement) {
+function historyChart(chartElement, name, option, { load, lines, format }) {
   const chart = echarts.init(chartElement);
-  const name = t("history.regulatorChart");
+  const table = tableView(chartElement);
+  let range = ranges[0];
+  const axis = () => beijingAxis(range !== "hour");
   chart.setOption({
     textStyle: { fontFamily: chartFont },
-    tooltip: { trigger: "axis", renderMode: "richText" },
+    tooltip: { trigger: "axis", renderMode: "richText", formatter: beijingTooltip },
     legend: { top: 0, type: "scroll" },
-    grid: { left: 50, right: 16, top: 30, bottom: 28 },
-    xAxis: { type: "time" },
-    yAxis: { type: "value", min: 0, axisLabel: { formatter: "{value}%" } },
+    xAxis: axis(),
     series: [],
+    ...option,
   });
   addEventListener("resize", () => chart.resize());
-  let lines = new Map();
-  let loading = Promise.resolve();
-  const draw = () => {
-    const list = [...lines.entries()].map(([key, data]) =>
-      lineOption(key === "" ? t("history.all") : label(key), data, { lineStyle: { width: key === "" ? 3 : 1.5 } }));
-    chart.setOption({ series: list }, { replaceMerge: ["series"] });
+  const redraw = () => {
+    const list = lines();
+    chart.setOption({ xAxis: axis(), series: list }, { replaceMerge: ["series"] });
+    table(list, format);
     return list;
   };
-  rangeButtons(chartElement, range => {
+  let loading = Promise.resolve();
+  rangeButtons(chartElement, chosen => {
+    range = chosen;
     loading = (async () => {
       try {
-        const history = await api("GET", `/history/utilization?range=${range}`);
-        const byTime = new Map();
-        const next = new Map([["", []]]);
-        for (const p of history.points) {
-          if (!next.has(p.key)) next.set(p.key, []);
-          next.get(p.key).push([p.at, bookedPercent(p.bookedGpus, p.listedGpus)]);
-          const sum = byTime.get(p.at) ?? { listed: 0, booked: 0 };
-          sum.listed += p.listedGpus;
-          sum.booked += p.bookedGpus;
-          byTime.set(p.at, sum);
-        }
-        next.set("", [...byTime.entries()].map(([at, s]) => [at, bookedPercent(s.booked, s.listed)]));
-        lines = next;
-        describe(chartElement, name, draw(), range);
+        await load(chosen);
+        describe(chartElement, name, redraw(), chosen);
       } catch (e) {
         showProblem(t("history.failed", { message: e.message }));
       }
     })();
   });
+  return { chart, redraw, loaded: () => loading };
+}
+
+/** Adds up a value per time: [[at, value], ...] in time order. */
+function sumByTime(points, at, value) {
+  const sums = new Map();
+  for (const p of points) sums.set(at(p), (sums.get(at(p)) ?? 0) + value(p));
+  return [...sums.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+const percentCell = value => `${value}%`;
+
+/**
+ * The regulator's chart of GPUs booked per province over time. Returns { push(snapshot) } to append a live utilization
+ * snapshot (its provinces' GPUs booked now of GPUs listed).
+ */
+export function regulatorHistory(chartElement) {
+  let lines = new Map();
+  const view = historyChart(chartElement, t("history.regulatorChart"), {
+    grid: { left: 50, right: 16, top: 30, bottom: 28 },
+    yAxis: { type: "value", min: 0, axisLabel: { formatter: "{value}%" } },
+  }, {
+    async load(range) {
+      const history = await api("GET", `/history/utilization?range=${range}`);
+      const byTime = new Map();
+      const next = new Map([["", []]]);
+      for (const p of history.points) {
+        if (!next.has(p.key)) next.set(p.key, []);
+        next.get(p.key).push([p.at, bookedPercent(p.bookedGpus, p.listedGpus)]);
+        const sum = byTime.get(p.at) ?? { listed: 0, booked: 0 };
+        sum.listed += p.listedGpus;
+        sum.booked += p.bookedGpus;
+        byTime.set(p.at, sum);
+      }
+      next.set("", [...byTime.entries()].map(([at, s]) => [at, bookedPercent(s.booked, s.listed)]));
+      lines = next;
+    },
+    lines: () => [...lines.entries()].map(([key, data]) =>
+      lineOption(key === "" ? t("history.all") : label(key), data, { lineStyle: { width: key === "" ? 3 : 1.5 } })),
+    format: percentCell,
+  });
   return {
-    loaded: () => loading,
+    loaded: view.loaded,
     push(snapshot) {
       const provinces = snapshot.provinces.filter(p => p.gpuCount > 0);
       const listed = provinces.reduce((n, p) => n + p.gpuCount, 0);
@@ -147,7 +227,7 @@ export function regulatorHistory(chartElement) {
       for (const p of provinces) {
         append(lines.get(p.province) ?? lines.set(p.province, []).get(p.province), [snapshot.at, bookedPercent(p.busyGpusNow, p.gpuCount)]);
       }
-      draw();
+      view.redraw();
     },
   };
 }
@@ -158,59 +238,80 @@ export function regulatorHistory(chartElement) {
  * bookings there, as the pools table shows).
  */
 export function providerHistory(chartElement, providerId) {
-  const chart = echarts.init(chartElement);
-  const name = t("history.providerChart");
-  chart.setOption({
-    textStyle: { fontFamily: chartFont },
-    tooltip: { trigger: "axis", renderMode: "richText" },
-    legend: { top: 0 },
-    grid: { left: 50, right: 70, top: 30, bottom: 28 },
-    xAxis: { type: "time" },
-    yAxis: [
-      { type: "value", min: 0, axisLabel: { formatter: "{value}%" } },
-      { type: "value", min: 0, axisLabel: { formatter: v => `¥${v}` } },
-    ],
-    series: [lineOption(t("history.booked"), [], { step: "end" }), lineOption(t("history.earnings"), [], { step: "end", yAxisIndex: 1 })],
-  });
-  addEventListener("resize", () => chart.resize());
   let booked = [];
   let earnings = [];
-  let loading = Promise.resolve();
-  const draw = () => {
-    const list = [lineOption(t("history.booked"), booked, { step: "end" }), lineOption(t("history.earnings"), earnings, { step: "end", yAxisIndex: 1 })];
-    chart.setOption({ series: list });
-    return list;
-  };
-  rangeButtons(chartElement, range => {
-    loading = (async () => {
-      try {
-        const history = await api("GET", `/providers/${encodeURIComponent(providerId)}/history?range=${range}`);
-        const use = new Map();
-        for (const p of history.utilization) {
-          const sum = use.get(p.at) ?? { listed: 0, booked: 0 };
-          sum.listed += p.listedGpus;
-          sum.booked += p.bookedGpus;
-          use.set(p.at, sum);
-        }
-        const earned = new Map();
-        for (const p of history.fills) earned.set(p.at, (earned.get(p.at) ?? 0) + p.voucherFen + p.cashFen);
-        booked = [...use.entries()].map(([at, s]) => [at, bookedPercent(s.booked, s.listed)]);
-        earnings = [...earned.entries()].map(([at, fen]) => [at, fen / 100]);
-        describe(chartElement, name, draw(), range);
-      } catch (e) {
-        showProblem(t("history.failed", { message: e.message }));
+  const view = historyChart(chartElement, t("history.providerChart"), {
+    grid: { left: 50, right: 80, top: 30, bottom: 28 },
+    yAxis: [
+      { type: "value", min: 0, axisLabel: { formatter: "{value}%" } },
+      { type: "value", min: 0, axisLabel: { formatter: yuanAxisLabel } },
+    ],
+  }, {
+    async load(range) {
+      const history = await api("GET", `/providers/${encodeURIComponent(providerId)}/history?range=${range}`);
+      const use = new Map();
+      for (const p of history.utilization) {
+        const sum = use.get(p.at) ?? { listed: 0, booked: 0 };
+        sum.listed += p.listedGpus;
+        sum.booked += p.bookedGpus;
+        use.set(p.at, sum);
       }
-    })();
+      booked = [...use.entries()].map(([at, s]) => [at, bookedPercent(s.booked, s.listed)]);
+      earnings = sumByTime(history.fills, p => p.at, p => p.voucherFen + p.cashFen).map(([at, fen]) => [at, fen / 100]);
+    },
+    lines: () => [lineOption(t("history.booked"), booked, { step: "end" }), lineOption(t("history.earnings"), earnings, { step: "end", yAxisIndex: 1 })],
+    format: (value, line) => (line === 0 ? percentCell(value) : cny(Math.round(value * 100))),
   });
   return {
-    loaded: () => loading,
+    loaded: view.loaded,
     push(pools) {
       if (!pools.length) return;
       const at = new Date().toISOString();
       const gpus = pools.reduce((n, p) => n + p.gpuCount, 0);
       const share = gpus ? pools.reduce((n, p) => n + p.gpuCount * p.utilizationBasisPoints, 0) / gpus : 0;
       append(booked, [at, +(share / 100).toFixed(2)]);
-      draw();
+      view.redraw();
     },
   };
+}
+
+/** The money of a programme over time, as /history/takeup gives it. */
+const takeUpAmounts = ["issued", "held", "spent", "returned", "lapsed"];
+
+/**
+ * The programme office's chart of vouchers issued, held, spent, returned and lapsed over time, for every programme
+ * together, one programme, or one region (the programmes of a province or municipality added up). `scope` is the
+ * select that chooses; `names` gives a programme's name by id. Returns { loaded() }.
+ */
+export function takeUpHistory(chartElement, scope, names) {
+  let points = [];
+  const view = historyChart(chartElement, t("history.takeUpChart"), {
+    grid: { left: 90, right: 16, top: 30, bottom: 28 },
+    yAxis: { type: "value", min: 0, axisLabel: { formatter: yuanAxisLabel } },
+  }, {
+    async load(range) {
+      points = (await api("GET", `/history/takeup?range=${range}`)).points;
+      chooseFrom(points);
+    },
+    lines: () => {
+      const [kind, key] = scope.value.split(":");
+      const chosen = points.filter(p => (kind === "p" ? p.programId === key : kind === "c" ? p.city === key : true));
+      return takeUpAmounts.map(amount => lineOption(t(`history.${amount}`),
+        sumByTime(chosen, p => p.at, p => p[`${amount}Fen`]).map(([at, fen]) => [at, fen / 100])));
+    },
+    format: yuan => cny(Math.round(yuan * 100)),
+  });
+  scope.addEventListener("change", () => view.redraw());
+
+  /** The scopes to choose from: all, each programme in the history, each region; the choice is kept when it still exists. */
+  function chooseFrom(history) {
+    const kept = scope.value;
+    const programmes = [...new Set(history.map(p => p.programId))].sort();
+    const cities = [...new Set(history.map(p => p.city))].sort();
+    scope.replaceChildren(new Option(t("history.allProgrammes"), ""),
+      ...programmes.map(id => new Option(t("history.programme", { name: names(id) ?? id }), `p:${id}`)),
+      ...cities.map(city => new Option(t("history.city", { name: label(city) }), `c:${city}`)));
+    scope.value = [...scope.options].some(o => o.value === kept) ? kept : "";
+  }
+  return { loaded: view.loaded };
 }

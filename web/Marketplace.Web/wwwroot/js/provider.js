@@ -119,17 +119,22 @@ async function reloadPools() {
 }
 
 /**
- * Saves a pool's ask and GPU count from the version the page showed: a pool changed since (by another tab, another
- * operator or a booking) is refused by the server, and the page says so rather than overwriting what it never showed.
+ * Saves a pool's ask and GPU count from the version the page showed when the edit began: a pool changed since (by
+ * another tab, another operator or a booking) is refused by the server, and the page says so rather than overwriting
+ * what it never showed.
  */
-function changePool(pool, ask, count) {
+function changePool(poolId, version, ask, count) {
   attempt(async () => {
     try {
-      const view = await api("PATCH", `/providers/${encodeURIComponent(me.providerId)}/pools/${encodeURIComponent(pool.id)}`,
-        { askFenPerGpuHour: Math.round(Number(ask.value) * 100), gpuCount: Number(count.value) }, { ifMatch: pool.version });
+      const view = await api("PATCH", `/providers/${encodeURIComponent(me.providerId)}/pools/${encodeURIComponent(poolId)}`,
+        { askFenPerGpuHour: Math.round(Number(ask.value) * 100), gpuCount: Number(count.value) }, { ifMatch: version });
+      edits.delete(poolId);
       live?.offer("pools", view);
     } catch (e) {
-      if (e.status === 412) await reloadPools();
+      if (e.status === 412) {
+        edits.delete(poolId);
+        await reloadPools();
+      }
       throw e;
     }
   });
@@ -142,31 +147,46 @@ function endOutage(outage) {
   });
 }
 
+/**
+ * What is being typed in the pools table, by pool id: the ask and GPU count typed and the pool's version when the edit
+ * began. A push redraws the table; an edit in progress (and the field's focus) survives it and is saved from the version
+ * it was typed over.
+ */
+const edits = new Map();
+
 function showPools() {
   const list = [...pools.values()].sort((a, b) => a.id.localeCompare(b.id));
+  const focused = document.activeElement?.closest?.("#pools tbody tr") ? document.activeElement : null;
+  const refocus = focused && { pool: focused.closest("tr").dataset.pool, field: focused.className };
   fill(document.querySelector("#pools tbody"), list.map(p => {
+    const edit = edits.get(p.id);
     const price = el("input", "price");
     price.type = "number";
     price.min = "0.01";
     price.step = "0.01";
-    price.value = (p.askFenPerGpuHour / 100).toFixed(2);
+    price.value = edit?.ask ?? (p.askFenPerGpuHour / 100).toFixed(2);
     price.setAttribute("aria-label", t("provider.askOf", { id: shortId(p.id) }));
     const count = el("input", "count");
     count.type = "number";
     count.min = "1";
     count.step = "1";
-    count.value = String(p.gpuCount);
+    count.value = edit?.count ?? String(p.gpuCount);
     count.setAttribute("aria-label", t("provider.countOf", { id: shortId(p.id) }));
+    const version = edit?.version ?? p.version;
+    for (const input of [price, count]) {
+      input.addEventListener("input", () => edits.set(p.id, { ask: price.value, count: count.value, version }));
+    }
     const save = el("button", "secondary", t("provider.save"));
     save.type = "button";
     save.setAttribute("aria-label", t("provider.saveAsk", { id: shortId(p.id) }));
-    save.addEventListener("click", () => changePool(p, price, count));
+    save.addEventListener("click", () => changePool(p.id, version, price, count));
     return row([
       shortId(p.id), `${p.site.name} · ${label(p.site.province)}`, p.gpuModel, count, el("span", null, price, " ", save),
       percent(p.utilizationBasisPoints), cny(p.earningsFen), p.activeReservations,
     ], { pool: p.id, version: String(p.version), active: String(p.activeReservations), ask: String(p.askFenPerGpuHour), earnings: String(p.earningsFen) });
   }), t("provider.noPools"));
   document.querySelectorAll("#pools tbody td:nth-child(4), #pools tbody td:nth-child(n+6)").forEach(td => td.classList.add("num"));
+  if (refocus) document.querySelector(`#pools tbody tr[data-pool="${CSS.escape(refocus.pool)}"] .${CSS.escape(refocus.field)}`)?.focus();
 
   const gpus = list.reduce((n, p) => n + p.gpuCount, 0);
   const booked = gpus ? list.reduce((n, p) => n + p.gpuCount * p.utilizationBasisPoints, 0) / gpus : 0;
