@@ -134,6 +134,45 @@ public sealed class HistoryTests(BrowserFixture fixture)
         Assert.Empty(tab.Errors);
     }
 
+    [Fact]
+    public async Task The_programme_offices_take_up_chart_shows_a_programmes_money_over_time_as_the_server_rolled_it_up()
+    {
+        var (_, client, voucherId) = await fixture.Market.TenantAsync("Beijing", DemoMarket.BeijingProgram);
+        using (client)
+        {
+            await DemoMarket.Ok(client.PostAsJsonAsync("/api/v1/bids", DemoMarket.Bid("H800-80G", gpus: 2, hours: 2, startInHours: 2, voucherId)));
+        }
+        await using var tab = await fixture.SignInAsync(Names.Roles.Regulator);
+        var page = tab.Page;
+        await page.GotoAsync("/console.html");
+        await page.WaitForFunctionAsync("() => Number(document.getElementById('takeup').dataset.historyPoints ?? 0) > 0");
+        await page.SelectOptionAsync("#takeup-scope", $"p:{DemoMarket.BeijingProgram}");
+        var drawn = await page.EvaluateAsync<JsonElement>("""
+            () => {
+              const option = echarts.getInstanceByDom(document.getElementById("takeup")).getOption();
+              const latest = document.getElementById("takeup").dataset.historyLatest;
+              return option.series.map(s => ({ name: s.name, value: s.data.find(p => p[0] === latest)?.[1] ?? null }));
+            }
+            """);
+        Assert.Equal(["已发放", "冻结中", "已使用", "已退回", "其中逾期失效"], drawn.EnumerateArray().Select(s => s.GetProperty("name").GetString()));
+
+        // The same instant as the API gives it for the programme, in 元.
+        var latest = await page.GetAttributeAsync("#takeup", "data-history-latest");
+        using var regulator = await fixture.System.ClientAsync(Names.Roles.Regulator);
+        var history = await regulator.GetFromJsonAsync<JsonElement>($"/api/v1/history/takeup?range=hour&programId={DemoMarket.BeijingProgram}");
+        var point = history.GetProperty("points").EnumerateArray().Single(p => p.GetProperty("at").GetDateTimeOffset() == DateTimeOffset.Parse(latest!));
+        Assert.True(point.GetProperty("issuedFen").GetInt64() > 0);
+        Assert.Equal(new[] { "issuedFen", "heldFen", "spentFen", "returnedFen", "lapsedFen" }.Select(f => point.GetProperty(f).GetInt64() / 100.0),
+            drawn.EnumerateArray().Select(s => s.GetProperty("value").GetDouble()));
+
+        // Its table view lists the same latest amounts first, in 元 (万元 from 10,000 元).
+        var firstRow = await page.Locator("#takeup ~ .history-table tbody tr").First.TextContentAsync();
+        var issued = point.GetProperty("issuedFen").GetInt64() / 100.0;
+        var inYuan = issued >= 10_000 ? $"{issued / 10_000:N2} 万元" : $"{issued:N2} 元";
+        Assert.Contains(inYuan, firstRow, StringComparison.Ordinal);
+        Assert.Empty(tab.Errors);
+    }
+
     private static async Task ClickAtAsync(Microsoft.Playwright.IPage page, double longitude, double latitude)
     {
         var point = await page.EvaluateAsync<double[]>(

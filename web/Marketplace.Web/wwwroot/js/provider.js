@@ -134,6 +134,7 @@ function changePool(poolId, version, ask, count) {
       if (e.status === 412) {
         edits.delete(poolId);
         await reloadPools();
+        showPools(); // the pools read may be the ones already shown: the refused edit must go all the same
       }
       throw e;
     }
