@@ -19,6 +19,7 @@ public sealed class LanguageTests(BrowserFixture fixture)
         { "provider", "#pools-title", "资源池", "Pools" },
         { "regulator", "#ticker-title", "实时成交", "Live fills" },
         { "companies", "#queue-title", "待审核的登记与变更", "Registrations and changes awaiting review" },
+        { "console", "#takeup-title", "算力券发放与使用走势", "Take-up and burn over time" },
     };
 
     [Theory]
@@ -95,6 +96,8 @@ public sealed class LanguageTests(BrowserFixture fixture)
     [InlineData("regulator", 375)]
     [InlineData("companies", 1400)]
     [InlineData("companies", 375)]
+    [InlineData("console", 1400)]
+    [InlineData("console", 375)]
     public async Task Axe_finds_no_serious_or_critical_violation_on_a_console_in_chinese(string console, int width)
     {
         await using var tab = await OpenAsync(console, bypassCsp: true);
@@ -169,6 +172,14 @@ public sealed class LanguageTests(BrowserFixture fixture)
             {
                 var tab = await fixture.SignInAsync(Names.Roles.Regulator, bypassCsp: bypassCsp);
                 await tab.Page.Locator($"#takeup tr[data-program='{DemoMarket.BeijingProgram}']").WaitForAsync();
+                return tab;
+            }
+            case "console":
+            {
+                var tab = await fixture.SignInAsync(Names.Roles.Regulator, bypassCsp: bypassCsp);
+                await tab.Page.GotoAsync("/console.html");
+                await tab.Page.Locator($"#programmes tr[data-id='{DemoMarket.BeijingProgram}']").WaitForAsync();
+                await tab.Page.Locator("#takeup[data-history-range]").WaitForAsync(new() { State = WaitForSelectorState.Attached });
                 return tab;
             }
             default:

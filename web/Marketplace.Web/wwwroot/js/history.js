@@ -107,6 +107,8 @@ function tableView(chartElement) {
   const table = el("table");
   const scroll = el("div", "scroll", table);
   scroll.tabIndex = 0;
+  scroll.setAttribute("role", "region");
+  scroll.setAttribute("aria-label", t("history.table"));
   details.append(el("summary", null, t("history.table")), scroll);
   chartElement.after(details);
   return (lines, format) => {
