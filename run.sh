@@ -146,7 +146,8 @@ cat <<MSG
     Orleans      $url/dashboard (admins)
     logs         $logs_shown/
   Sign in at $url/login.html with "Sign in with your account", password demo-password-2026:
-    sme@demo.local (tenant t-demo-1), provider@demo.local (provider x-demo-1), regulator@demo.local, admin@demo.local
+    sme@demo.local (the demo SME demo-000), provider@demo.local (the demo data centre lp-beijing),
+    regulator@demo.local, admin@demo.local
   Press Ctrl-C to stop.
 
 MSG

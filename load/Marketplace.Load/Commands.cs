@@ -27,7 +27,7 @@ public static class Commands
         using var api = new Api(Url(options));
         var tally = new Tally();
         var setup = new Setup(api, Automation.FromEnvironment(), Log);
-        var market = await WaitForMarketAsync(() => setup.RunAsync("demo", options.Integer("tenants", 16, 1, 500), options.Integer("pool-gpus", 256, 1, 100_000),
+        var market = await WaitForMarketAsync(() => setup.RunAsync(DemoOrganisations.TenantPrefix, options.Integer("tenants", 16, 1, 500), options.Integer("pool-gpus", 256, 1, 100_000),
             DateTimeOffset.UtcNow, stop), stop);
         var hubs = await ConnectAsync(api.BaseUrl, market.Tenants, tally.PushedFill, stop);
         try

@@ -18,7 +18,7 @@ public static class World
 {
     public static readonly IReadOnlyList<HubSite> Sites =
     [
-        new("lp-beijing", "Yizhuang AI Compute Center", "Beijing", "Beijing", 39.80, 116.50, 35, false),
+        new(DemoOrganisations.Provider, "Yizhuang AI Compute Center", "Beijing", "Beijing", 39.80, 116.50, 35, false),
         new("lp-shanghai", "Lingang Compute Hub", "Shanghai", "Shanghai", 30.90, 121.90, 30, false),
         new("lp-shenzhen", "Qianhai Intelligent Computing", "Guangdong", "Shenzhen", 22.53, 113.90, 40, false),
         new("lp-chengdu", "Chengdu Intelligent Computing Center", "Sichuan", "Chengdu", 30.66, 104.06, 80, true),

@@ -41,8 +41,8 @@ public sealed class AccountSeedSettings : System.ComponentModel.DataAnnotations.
 
     internal static readonly IReadOnlyList<(string Email, Organisation Organisation)> Demo =
     [
-        ("sme@demo.local", new Organisation(Names.Roles.Sme, "t-demo-1", null)),
-        ("provider@demo.local", new Organisation(Names.Roles.Provider, null, "x-demo-1")),
+        ("sme@demo.local", new Organisation(Names.Roles.Sme, DemoOrganisations.Tenant, null)),
+        ("provider@demo.local", new Organisation(Names.Roles.Provider, null, DemoOrganisations.Provider)),
         ("regulator@demo.local", new Organisation(Names.Roles.Regulator, null, null)),
         ("admin@demo.local", new Organisation(Names.Roles.Admin, null, null)),
     ];
