@@ -120,3 +120,13 @@ export function beijingTooltip(params) {
   const points = [].concat(params);
   return [when(points[0]?.value[0]), ...points.map(p => `${p.seriesName}: ${p.value[1]}`)].join("\n");
 }
+
+/** Has the browser save what an API call answered (a CSV, an evidence pack) under the file name given. */
+export function saveFile(blob, fileName) {
+  const url = URL.createObjectURL(blob);
+  const link = Object.assign(document.createElement("a"), { href: url, download: fileName });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}

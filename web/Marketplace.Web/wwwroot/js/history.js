@@ -1,7 +1,7 @@
 // Charts over time that survive a reload: their past is read from the server's history (/api/v1/history/...,
 // /api/v1/providers/{id}/history) for the range the reader picks, and live pushes are appended as they arrive.
 
-import { api, showProblem } from "./session.js";
+import { client, showProblem } from "./session.js";
 import { strings, t } from "./i18n.js";
 import { el, chartFont } from "./format.js";
 import { label } from "./provinces.js";
@@ -118,7 +118,7 @@ export function regulatorHistory(chartElement) {
   rangeButtons(chartElement, range => {
     loading = (async () => {
       try {
-        const history = await api("GET", `/history/utilization?range=${range}`);
+        const { data: history } = await client.GET("/api/v1/history/utilization", { params: { query: { range } } });
         const byTime = new Map();
         const next = new Map([["", []]]);
         for (const p of history.points) {
@@ -184,7 +184,7 @@ export function providerHistory(chartElement, providerId) {
   rangeButtons(chartElement, range => {
     loading = (async () => {
       try {
-        const history = await api("GET", `/providers/${encodeURIComponent(providerId)}/history?range=${range}`);
+        const { data: history } = await client.GET("/api/v1/providers/{id}/history", { params: { path: { id: providerId }, query: { range } } });
         const use = new Map();
         for (const p of history.utilization) {
           const sum = use.get(p.at) ?? { listed: 0, booked: 0 };
