@@ -156,21 +156,22 @@ function describe(status, problem) {
 
 /**
  * Sends a request of the API client with a fresh token; a token the API refuses is renewed once and the request sent
- * again, then the session ends. The request is copied before it is sent: a body can be read only once.
+ * again, then the session ends. The body is read once, as bytes, so that it can be sent twice.
  * @param {Request} request
  */
 async function authorizedFetch(request) {
+  const body = request.body === null ? undefined : await request.arrayBuffer();
   let sent;
-  const send = async (/** @type {Request} */ r) => {
+  const send = async () => {
     sent = await freshToken();
-    r.headers.set("Authorization", `Bearer ${sent}`);
-    return fetch(r);
+    const headers = new Headers(request.headers);
+    headers.set("Authorization", `Bearer ${sent}`);
+    return fetch(request.url, { method: request.method, headers, body });
   };
-  const again = request.clone();
-  let response = await send(request);
+  let response = await send();
   if (response.status === 401) {
     renewBeforeUse(sent);
-    response = await send(again);
+    response = await send();
     if (response.status === 401) throw expire();
   }
   return response;
