@@ -40,7 +40,7 @@ function setUp() {
   /** @type {HTMLFormElement} */ (document.getElementById("notice")).effectiveFrom.value = toBeijingInput(now.toISOString());
 
   onSubmit("create", async (v, form, key) => {
-    const kinds = ["Sme", "StartupTeam"].filter(kind => form[`kind${kind}`].checked);
+    const kinds = /** @type {const} */ (["Sme", "StartupTeam"]).filter(kind => form[`kind${kind}`].checked);
     const { data: created } = await client.POST("/api/v1/programs", { body: {
       id: v.id, name: v.name, issuer: v.issuer, province: v.province,
       claimOpensAt: fromBeijing(v.claimOpensAt), claimClosesAt: fromBeijing(v.claimClosesAt),
