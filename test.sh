@@ -19,6 +19,7 @@ done
 mk_require_dotnet
 mk_install_test_prerequisites
 mk_web_assets
+mk_web_check
 
 started_pg=0
 cleanup() {

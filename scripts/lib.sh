@@ -144,4 +144,15 @@ mk_web_assets() {
     (cd "$web" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || mk_die "npm ci failed"
   fi
   (cd "$web" && npm run --silent copy-libs) || mk_die "copying the dashboards' libraries failed"
+  # The types of the pages' API client, generated from the committed OpenAPI document (types/api-schema.d.ts, not committed).
+  (cd "$web" && npm run --silent api-schema >/dev/null) || mk_die "generating the API's types from web/Marketplace.Web/openapi.json failed"
+}
+
+# Type-checks the pages' JavaScript (JSDoc) with tsc: every call to the API against the types of the OpenAPI document.
+mk_web_check() {
+  local web="$MK_ROOT/web/Marketplace.Web"
+  [ -f "$web/tsconfig.json" ] || return 0
+  mk_log "type-checking the pages against the API's OpenAPI document"
+  (cd "$web" && npm run --silent check) \
+    || mk_die "the pages' JavaScript does not type-check (tsc above): a call to the API that web/Marketplace.Web/openapi.json does not allow, or a JSDoc type to fix; run: cd web/Marketplace.Web && npm run check"
 }

@@ -11,6 +11,8 @@ const files = {
   "echarts.min.js": "echarts/dist/echarts.min.js",
   "china.json": "echarts4/map/json/china.json",
   "signalr.min.js": "@microsoft/signalr/dist/browser/signalr.min.js",
+  // The typed API client: one ES module that imports nothing (its types, for tsc, stay in node_modules: tsconfig.json).
+  "openapi-fetch.js": "openapi-fetch/dist/index.mjs",
 };
 
 mkdirSync(target, { recursive: true });

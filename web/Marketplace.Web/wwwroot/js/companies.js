@@ -2,7 +2,7 @@
 // changed since it was last verified, and Verify or Reject (with a reason). The API decides who may act; the page
 // shows its answer.
 
-import { requireRole, api, attempt, showProblem, ApiError } from "./session.js";
+import { requireRole, client, attempt, showProblem, ApiError } from "./session.js";
 import { el } from "./format.js";
 import { label } from "./provinces.js";
 import { t, translate, languageSwitch } from "./i18n.js";
@@ -22,7 +22,7 @@ if (requireRole("regulator", "admin")) {
 
 async function load() {
   const queue = document.getElementById("queue");
-  const pending = await api("GET", `/companies?state=pending&pageSize=${pageSize}`);
+  const { data: pending } = await client.GET("/api/v1/companies", { params: { query: { state: "pending", pageSize } } });
   queue.replaceChildren(...pending.map(company));
   document.getElementById("queue-count").textContent = pending.length ? t("companies.count", { count: pending.length }) : t("companies.none");
   queue.dataset.loaded = String(Number(queue.dataset.loaded ?? 0) + 1);
@@ -103,12 +103,11 @@ function fieldName(field) {
 }
 
 function decisions(c) {
-  const path = `/companies/${pathOf[c.party]}/${encodeURIComponent(c.id)}`;
   const verify = el("button", null, t("companies.verify"));
   verify.type = "button";
   verify.setAttribute("aria-label", t("companies.verifyOf", { name: c.name }));
   verify.dataset.verify = c.id;
-  verify.addEventListener("click", () => decide(c, `${path}/verify?revision=${c.revision}`));
+  verify.addEventListener("click", () => decide(c, () => client.POST("/api/v1/companies/{party}/{id}/verify", { params: revisionShown(c) })));
 
   const reject = el("form", "form reject");
   const reason = el("input");
@@ -121,16 +120,25 @@ function decisions(c) {
   reject.append(reason, button);
   reject.addEventListener("submit", event => {
     event.preventDefault();
-    decide(c, `${path}/reject?revision=${c.revision}`, { reason: reason.value.trim() });
+    decide(c, () => client.POST("/api/v1/companies/{party}/{id}/reject", { params: revisionShown(c), body: { reason: reason.value.trim() } }));
   });
   return el("div", "form decisions", verify, reject);
 }
 
-/** Sends a decision on the revision shown; a registration changed meanwhile is shown again to be reviewed anew. */
-async function decide(c, path, body) {
+/** The registration a decision is on: its party, its id and the revision shown. */
+function revisionShown(c) {
+  return { path: { party: pathOf[c.party], id: c.id }, query: { revision: c.revision } };
+}
+
+/**
+ * Sends a decision on the revision shown; a registration changed meanwhile is shown again to be reviewed anew.
+ * @param {{ name: string, id: string }} c
+ * @param {() => Promise<{ data?: { state: string, reason?: string | null } }>} send
+ */
+async function decide(c, send) {
   await attempt(async () => {
     try {
-      const status = await api("POST", path, body);
+      const { data: status } = await send();
       const outcome = status.state === "Verified" ? t("companies.verified") : t("companies.rejected", { reason: status.reason });
       const decided = document.getElementById("decided");
       decided.textContent = t("companies.decided", { name: c.name, id: c.id, outcome });

@@ -3,8 +3,8 @@
 // A regulator reads; an admin also creates programmes, raises budgets, closes claims early and publishes notices. The
 // API decides who may act; the page shows its answer.
 
-import { requireRole, api, attempt, authorizedFetch, onSubmit, ApiError } from "./session.js";
-import { cny, when, el, row, fill, badge, options, beijingTime } from "./format.js";
+import { requireRole, client, idempotencyKey, attempt, onSubmit } from "./session.js";
+import { cny, when, el, row, fill, badge, options, beijingTime, saveFile } from "./format.js";
 import { label, provinceNames } from "./provinces.js";
 import { takeUpHistory } from "./history.js";
 import { t, translate, languageSwitch } from "./i18n.js";
@@ -28,7 +28,7 @@ translate();
 languageSwitch();
 const current = requireRole("regulator", "admin");
 if (current) {
-  if (current.role === "admin") document.querySelectorAll("[data-admin]").forEach(e => { e.hidden = false; });
+  if (current.role === "admin") /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll("[data-admin]")).forEach(e => { e.hidden = false; });
   setUp();
   attempt(async () => {
     await loadProgrammes();
@@ -40,45 +40,45 @@ if (current) {
 function setUp() {
   options(document.getElementById("create-province"), provinceNames.map(p => [p, label(p)]));
   const now = new Date();
-  const create = document.getElementById("create");
+  const create = /** @type {HTMLFormElement} */ (document.getElementById("create"));
   create.claimOpensAt.value = toBeijingInput(now.toISOString());
   create.claimClosesAt.value = toBeijingInput(new Date(now.getTime() + 365 * 86_400_000).toISOString());
-  document.getElementById("notice").effectiveFrom.value = toBeijingInput(now.toISOString());
+  /** @type {HTMLFormElement} */ (document.getElementById("notice")).effectiveFrom.value = toBeijingInput(now.toISOString());
 
   onSubmit("create", async (v, form, key) => {
-    const kinds = ["Sme", "StartupTeam"].filter(kind => form[`kind${kind}`].checked);
-    const created = await api("POST", "/programs", {
+    const kinds = /** @type {const} */ (["Sme", "StartupTeam"]).filter(kind => form[`kind${kind}`].checked);
+    const { data: created } = await client.POST("/api/v1/programs", { body: {
       id: v.id, name: v.name, issuer: v.issuer, province: v.province,
       claimOpensAt: fromBeijing(v.claimOpensAt), claimClosesAt: fromBeijing(v.claimClosesAt),
       budgetFen: Math.round(Number(v.budget) * 100), voucherCapFen: Math.round(Number(v.cap) * 100),
       coverageBasisPoints: Math.round(Number(v.coverage) * 100), allowedTenantKinds: kinds,
       registrationDeadlineDays: Number(v.registrationDeadlineDays), validityDays: Number(v.validityDays),
-    }, { idempotencyKey: key });
+    }, middleware: [idempotencyKey(key)] });
     done(t("console.created", { name: created.definition.name }));
     await loadProgrammes();
     await select(created.id);
   });
   onSubmit("raise", async (v, form, key) => {
-    const view = await api("POST", `/programs/${encodeURIComponent(selected)}/budget`,
-      { amountFen: Math.round(Number(v.amount) * 100), reason: v.reason }, { idempotencyKey: key });
+    const { data: view } = await client.POST("/api/v1/programs/{id}/budget", { params: { path: { id: selected } },
+      body: { amountFen: Math.round(Number(v.amount) * 100), reason: v.reason }, middleware: [idempotencyKey(key)] });
     form.reset();
     done(t("console.raised", { budget: cny(view.budgetFen) }));
     await refresh();
   });
   onSubmit("close", async (v, form, key) => {
     if (!confirm(t("console.closeConfirm", { name: document.getElementById("detail-title").textContent }))) return;
-    await api("POST", `/programs/${encodeURIComponent(selected)}/close`, { reason: v.reason }, { idempotencyKey: key });
+    await client.POST("/api/v1/programs/{id}/close", { params: { path: { id: selected } }, body: { reason: v.reason }, middleware: [idempotencyKey(key)] });
     form.reset();
     done(t("console.closed"));
     await refresh();
   });
   onSubmit("notice", async v => {
-    const path = `/programs/${encodeURIComponent(selected)}/companies/${encodeURIComponent(v.creditCode.trim())}`;
+    const company = { id: selected, creditCode: v.creditCode.trim() };
     const effectiveFrom = fromBeijing(v.effectiveFrom);
     if (v.approved === "true") {
-      await api("PUT", path, { batchId: v.batchId, effectiveFrom });
+      await client.PUT("/api/v1/programs/{id}/companies/{creditCode}", { params: { path: company }, body: { batchId: v.batchId, effectiveFrom } });
     } else {
-      await api("DELETE", `${path}?batchId=${encodeURIComponent(v.batchId)}&effectiveFrom=${encodeURIComponent(effectiveFrom)}`);
+      await client.DELETE("/api/v1/programs/{id}/companies/{creditCode}", { params: { path: company, query: { batchId: v.batchId, effectiveFrom } } });
     }
     done(t("console.published", { batch: v.batchId }));
     await refresh();
@@ -100,7 +100,7 @@ async function refresh() {
 }
 
 async function loadProgrammes() {
-  const [programmes, takeUps] = await Promise.all([api("GET", "/programs"), api("GET", "/takeup")]);
+  const [{ data: programmes }, { data: takeUps }] = await Promise.all([client.GET("/api/v1/programs"), client.GET("/api/v1/takeup")]);
   const money = new Map(takeUps.map(u => [u.programId, u]));
   for (const p of programmes) programmeNames.set(p.id, p.name);
   const tbody = document.querySelector("#programmes tbody");
@@ -138,7 +138,7 @@ function stateBadge(state) {
 
 async function select(id) {
   selected = id;
-  const view = await api("GET", `/programs/${encodeURIComponent(id)}`);
+  const { data: view } = await client.GET("/api/v1/programs/{id}", { params: { path: { id } } });
   const detail = document.getElementById("detail");
   detail.hidden = false;
   detail.dataset.programme = id;
@@ -147,7 +147,7 @@ async function select(id) {
     ? t("console.closedNote", { at: when(view.closedAt), reason: view.closeReason })
     : t("console.openNote", { issuer: view.definition.issuer, budget: cny(view.budgetFen), first: cny(view.definition.budgetFen) });
   for (const form of ["raise", "close"]) {
-    document.getElementById(form).querySelectorAll("input, button").forEach(e => { e.disabled = Boolean(view.closedAt); });
+    /** @type {NodeListOf<HTMLInputElement | HTMLButtonElement>} */ (document.getElementById(form).querySelectorAll("input, button")).forEach(e => { e.disabled = Boolean(view.closedAt); });
   }
   fill(document.querySelector("#notices tbody"), [...view.providerNotices].reverse().map(n => row([
     n.batchId, n.creditCode, stateBadge(n.approved ? "Approved" : "Removed"), when(n.effectiveFrom),
@@ -155,20 +155,19 @@ async function select(id) {
   await loadLedger();
 }
 
+/** The ledger's filter as the API's query (a field left empty filters nothing). */
 function ledgerQuery() {
-  const form = document.getElementById("ledger-filter");
-  const query = new URLSearchParams();
-  if (form.kind.value) query.set("kind", form.kind.value);
-  if (form.from.value) query.set("from", fromBeijing(form.from.value));
-  if (form.to.value) query.set("to", fromBeijing(form.to.value));
-  return query;
+  const form = /** @type {HTMLFormElement} */ (document.getElementById("ledger-filter"));
+  return {
+    kind: form.kind.value || undefined,
+    from: form.from.value ? fromBeijing(form.from.value) : undefined,
+    to: form.to.value ? fromBeijing(form.to.value) : undefined,
+  };
 }
 
 async function loadLedger() {
   if (!selected) return;
-  const query = ledgerQuery();
-  query.set("pageSize", String(pageSize));
-  const page = await api("GET", `/programs/${encodeURIComponent(selected)}/ledger?${query}`);
+  const { data: page } = await client.GET("/api/v1/programs/{id}/ledger", { params: { path: { id: selected }, query: { ...ledgerQuery(), pageSize } } });
   document.getElementById("ledger-count").textContent = t("console.ledgerCount", { shown: page.transactions.length, total: page.totalTransactions });
   fill(document.querySelector("#ledger tbody"), page.transactions.map(tx => row([
     String(tx.sequence), textOr(`console.ledgerKind.${tx.kind}`, tx.kind), when(tx.postedAt), tx.description,
@@ -179,16 +178,8 @@ async function loadLedger() {
 /** Downloads the ledger the filter selects as CSV, through the API with the session's token. */
 async function exportLedger() {
   if (!selected) return;
-  const response = await authorizedFetch(`/programs/${encodeURIComponent(selected)}/ledger/export?${ledgerQuery()}`);
-  if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => null));
-  const url = URL.createObjectURL(await response.blob());
-  const link = el("a");
-  link.href = url;
-  link.download = `ledger-${selected}.csv`;
-  document.body.append(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  const { data } = await client.GET("/api/v1/programs/{id}/ledger/export", { params: { path: { id: selected }, query: ledgerQuery() }, parseAs: "blob" });
+  saveFile(data, `ledger-${selected}.csv`);
 }
 
 /** The text of a key, or the value itself when the pages do not know it (a role such as "none", a new ledger kind). */
@@ -199,10 +190,10 @@ function textOr(key, value) {
 
 async function loadAudit() {
   const form = document.getElementById("audit-filter");
-  const query = new URLSearchParams({ pageSize: String(pageSize) });
-  for (const name of ["subject", "action", "outcome"]) if (form[name].value.trim()) query.set(name, form[name].value.trim());
-  for (const name of ["from", "to"]) if (form[name].value) query.set(name, fromBeijing(form[name].value));
-  const entries = await api("GET", `/audit?${query}`);
+  const text = name => form[name].value.trim() || undefined;
+  const time = name => (form[name].value ? fromBeijing(form[name].value) : undefined);
+  const query = { subject: text("subject"), action: text("action"), outcome: text("outcome"), from: time("from"), to: time("to"), pageSize };
+  const { data: entries } = await client.GET("/api/v1/audit", { params: { query } });
   fill(document.querySelector("#audit tbody"), entries.map(e => row([
     when(e.at), e.subject, textOr(`common.role.${e.role}`, e.role), e.action, e.resource, stateBadge(e.outcome === "ok" ? "Ok" : "Failed"),
   ], { id: String(e.id) })), t("console.noAudit"));

@@ -1,22 +1,9 @@
-// Evidence packs: a voucher's ZIP (or a programme's), fetched with the session's token and saved under its own name.
+// Evidence packs on the regulator's console: verify a programme's sealed ledger, download its evidence pack (a ZIP saved under its own name).
 
-import { authorizedFetch, api, attempt, ApiError } from "./session.js";
-import { el, row, fill } from "./format.js";
+import { client, attempt } from "./session.js";
+import { el, row, fill, saveFile } from "./format.js";
 import { t } from "./i18n.js";
 import "./strings/regulator.js";
-
-export async function downloadEvidence(path, fileName) {
-  const response = await authorizedFetch(path);
-  if (!response.ok) {
-    throw new ApiError(response.status, await response.json().catch(() => null));
-  }
-  const url = URL.createObjectURL(await response.blob());
-  const link = Object.assign(document.createElement("a"), { href: url, download: fileName });
-  document.body.append(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 60_000);
-}
 
 const verified = new Map(); // programme id -> the last verification's { words, intact }, kept across redraws of the table
 
@@ -33,7 +20,7 @@ export function showProgrammeEvidence(programs) {
     result.setAttribute("role", "status");
     verify.addEventListener("click", () => attempt(async () => {
       result.textContent = t("regulator.verifying");
-      const answer = await api("POST", "/evidence/verify", { programId: p.programId });
+      const { data: answer } = await client.POST("/api/v1/evidence/verify", { body: { programId: p.programId } });
       const words = answer.intact
         ? t("regulator.intact", { count: answer.sealsChecked })
         : t("regulator.differ", { count: answer.problems.length, list: answer.problems.map(x => `${x.transactionId} (${x.problem})`).join("; ") });
@@ -49,8 +36,10 @@ export function showProgrammeEvidence(programs) {
     download.type = "button";
     download.setAttribute("aria-label", t("regulator.downloadOf", { name: p.name }));
     download.dataset.download = p.programId;
-    download.addEventListener("click", () => attempt(() =>
-      downloadEvidence(`/programs/${encodeURIComponent(p.programId)}/evidence`, `evidence-${p.programId}.zip`)));
+    download.addEventListener("click", () => attempt(async () => {
+      const { data } = await client.GET("/api/v1/programs/{id}/evidence", { params: { path: { id: p.programId } }, parseAs: "blob" });
+      saveFile(data, `evidence-${p.programId}.zip`);
+    }));
     const known = verified.get(p.programId);
     return row([p.name, verify, result, download], known ? { program: p.programId, intact: known.intact } : { program: p.programId });
   }), t("regulator.noPrograms"));

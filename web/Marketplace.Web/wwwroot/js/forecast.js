@@ -1,7 +1,7 @@
 // The regulator's budget forecast per programme, beside take-up and burn: when each budget is fully issued and fully
 // spent, and how much will lapse or expire unspent. Dates are Beijing calendar days as the API gives them.
 
-import { api, showProblem } from "./session.js";
+import { client, showProblem } from "./session.js";
 import { el, row, fill, cny } from "./format.js";
 import { t } from "./i18n.js";
 import "./strings/regulator.js";
@@ -19,7 +19,7 @@ export function showForecasts(takeUp) {
   if (!changed && Date.now() - asked < refreshMs) return;
   programs = ids;
   asked = Date.now();
-  Promise.all(ids.map(id => api("GET", `/programs/${encodeURIComponent(id)}/forecast`)))
+  Promise.all(ids.map(async id => (await client.GET("/api/v1/programs/{id}/forecast", { params: { path: { id } } })).data))
     .then(render)
     .catch(e => showProblem(t("regulator.forecastFailed", { message: e.message })));
 }

@@ -134,3 +134,13 @@ export function yuanAxisLabel(yuan) {
     ? `${(yuan / tenThousandFrom).toLocaleString("zh-CN")} ${t("common.tenThousandYuan")}`
     : `${yuan.toLocaleString("zh-CN")} ${t("common.yuan")}`;
 }
+
+/** Has the browser save what an API call answered (a CSV, an evidence pack) under the file name given. */
+export function saveFile(blob, fileName) {
+  const url = URL.createObjectURL(blob);
+  const link = Object.assign(document.createElement("a"), { href: url, download: fileName });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}

@@ -2,7 +2,7 @@
 // /api/v1/providers/{id}/history) for the range the reader picks, and live pushes are appended as they arrive. Each
 // chart has a table view of what it shows, as its text alternative.
 
-import { api, showProblem } from "./session.js";
+import { client, showProblem } from "./session.js";
 import { strings, t } from "./i18n.js";
 import { el, chartFont, beijingAxis, beijingTooltip, beijingTime, yuanAxisLabel, cny } from "./format.js";
 import { label } from "./provinces.js";
@@ -201,7 +201,7 @@ export function regulatorHistory(chartElement) {
     yAxis: { type: "value", min: 0, axisLabel: { formatter: "{value}%" } },
   }, {
     async load(range) {
-      const history = await api("GET", `/history/utilization?range=${range}`);
+      const { data: history } = await client.GET("/api/v1/history/utilization", { params: { query: { range } } });
       const byTime = new Map();
       const next = new Map([["", []]]);
       for (const p of history.points) {
@@ -250,7 +250,7 @@ export function providerHistory(chartElement, providerId) {
     ],
   }, {
     async load(range) {
-      const history = await api("GET", `/providers/${encodeURIComponent(providerId)}/history?range=${range}`);
+      const { data: history } = await client.GET("/api/v1/providers/{id}/history", { params: { path: { id: providerId }, query: { range } } });
       const use = new Map();
       for (const p of history.utilization) {
         const sum = use.get(p.at) ?? { listed: 0, booked: 0 };
@@ -292,7 +292,7 @@ export function takeUpHistory(chartElement, scope, names) {
     yAxis: { type: "value", min: 0, axisLabel: { formatter: yuanAxisLabel } },
   }, {
     async load(range) {
-      points = (await api("GET", `/history/takeup?range=${range}`)).points;
+      points = (await client.GET("/api/v1/history/takeup", { params: { query: { range } } })).data.points;
       chooseFrom(points);
     },
     lines: () => {

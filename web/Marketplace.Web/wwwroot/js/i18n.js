@@ -46,10 +46,10 @@ const attributes = { i18nPlaceholder: "placeholder", i18nAriaLabel: "aria-label"
 /** Fills the text of [data-i18n] elements and the attributes named by data-i18n-placeholder, -aria-label and -title. */
 export function translate(root = document) {
   const scope = root.querySelectorAll ? root : document;
-  for (const element of scope.querySelectorAll("[data-i18n]")) element.textContent = t(element.dataset.i18n);
+  for (const element of /** @type {NodeListOf<HTMLElement>} */ (scope.querySelectorAll("[data-i18n]"))) element.textContent = t(element.dataset.i18n);
   for (const [name, attribute] of Object.entries(attributes)) {
     const selector = `[data-${name.replace(/[A-Z]/g, c => `-${c.toLowerCase()}`)}]`;
-    for (const element of scope.querySelectorAll(selector)) element.setAttribute(attribute, t(element.dataset[name]));
+    for (const element of /** @type {NodeListOf<HTMLElement>} */ (scope.querySelectorAll(selector))) element.setAttribute(attribute, t(element.dataset[name]));
   }
   document.documentElement.lang = lang() === "zh" ? "zh-CN" : "en";
 }
@@ -64,7 +64,7 @@ export function problemText(problem, status) {
 
 /** Wires the header's language switch ([data-lang-switch]): it names the other language and turns the page to it. */
 export function languageSwitch(root = document) {
-  for (const button of root.querySelectorAll("[data-lang-switch]")) {
+  for (const button of /** @type {NodeListOf<HTMLElement>} */ (root.querySelectorAll("[data-lang-switch]"))) {
     const other = lang() === "zh" ? "en" : "zh";
     button.textContent = other === "en" ? "English" : "中文";
     button.lang = other === "en" ? "en" : "zh-CN";

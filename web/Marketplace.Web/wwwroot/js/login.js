@@ -11,7 +11,7 @@ if (new URLSearchParams(location.search).has("expired")) {
   showProblem(t("common.sessionExpired"));
 }
 
-const account = document.getElementById("account-sign-in");
+const account = /** @type {HTMLButtonElement} */ (document.getElementById("account-sign-in"));
 account.addEventListener("click", () => startSignIn());
 // Enabled only now: a click before the handler is attached would do nothing.
 account.disabled = false;

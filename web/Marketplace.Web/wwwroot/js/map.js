@@ -2,7 +2,7 @@
 // bookings are a few per cent, so a 0–100 % scale paints every province alike), sites as small translucent bubbles that
 // leave the province names readable, and a panel beside the map with a clicked province's sites, pools and thin spots.
 
-import { api, showProblem } from "./session.js";
+import { client, showProblem } from "./session.js";
 import { strings, t } from "./i18n.js";
 import { el, cny, percent, chartFont } from "./format.js";
 import { mapNames, label } from "./provinces.js";
@@ -157,8 +157,8 @@ export function provincePanel(chart) {
     const province = chosen;
     const sites = latest.sites.filter(s => s.province === province);
     const usage = latest.provinces.find(p => p.province === province);
-    const models = await api("GET", "/markets");
-    const books = await Promise.all(models.map(m => api("GET", `/markets/${encodeURIComponent(m)}/book`)));
+    const { data: models } = await client.GET("/api/v1/markets");
+    const books = await Promise.all(models.map(async gpuModel => (await client.GET("/api/v1/markets/{gpuModel}/book", { params: { path: { gpuModel } } })).data));
     const pools = books.flatMap(b => b.asks.filter(a => a.province === province).map(a => ({ ...a, gpuModel: b.gpuModel })));
     if (chosen !== province) return;
     const list = (items, empty) => (items.length ? el("ul", null, ...items.map(text => el("li", null, text))) : el("p", "empty", empty));

@@ -1,7 +1,7 @@
 // The provider console: pools with their prices and GPU counts, the capacity calendar as a heat map, outages declared and
 // ended, approval per programme, live utilization and earnings (booked and settled).
 
-import { requireRole, api, attempt, onSubmit, showProblem } from "./session.js";
+import { requireRole, client, ifMatch, attempt, onSubmit, showProblem } from "./session.js";
 import { connectPush, probe } from "./push.js";
 import { cny, percent, when, beijingTime, shortId, el, row, fill, badge, options, hourFromNow, chartFont } from "./format.js";
 import { provinceNames, label } from "./provinces.js";
@@ -34,7 +34,7 @@ async function start() {
   series = providerHistory(document.getElementById("series"), me.providerId);
   addEventListener("resize", () => calendar.resize());
   wireForms();
-  options(document.getElementById("models"), (await api("GET", "/markets")).map(m => [m, m]));
+  options(document.getElementById("models"), (await client.GET("/api/v1/markets")).data.map(m => [m, m]));
   options(document.getElementById("site-province"), provinceNames.map(p => [p, label(p)]));
   await showProvider();
   live = await connectPush({
@@ -54,7 +54,7 @@ async function showProvider() {
   const text = document.getElementById("provider");
   const form = document.getElementById("register-provider");
   try {
-    const provider = await api("GET", "/providers/me");
+    const { data: provider } = await client.GET("/api/v1/providers/me");
     const r = provider.registration;
     creditCode = r.creditCode;
     text.textContent = t("provider.shown", {
@@ -78,29 +78,29 @@ function installedGpus(text) {
 
 function wireForms() {
   onSubmit("register-provider", async v => {
-    await api("POST", "/providers", {
+    await client.POST("/api/v1/providers", { body: {
       name: v.name, creditCode: v.creditCode,
       sites: [{
         siteId: v.siteId, name: v.siteName, province: v.province, city: v.city,
         latitude: Number(v.latitude), longitude: Number(v.longitude), greenPowerPercent: Number(v.greenPowerPercent),
         installedGpus: installedGpus(v.installedGpus),
       }],
-    });
+    } });
     await showProvider();
     await showApprovals();
   });
 
   onSubmit("list-pool", async v => {
-    const pool = await api("POST", `/providers/${encodeURIComponent(me.providerId)}/pools`,
-      { siteId: v.siteId, gpuModel: v.gpuModel, gpuCount: Number(v.gpuCount), askFenPerGpuHour: Math.round(Number(v.ask) * 100) });
+    const { data: pool } = await client.POST("/api/v1/providers/{id}/pools", { params: { path: { id: me.providerId } },
+      body: { siteId: v.siteId, gpuModel: v.gpuModel, gpuCount: Number(v.gpuCount), askFenPerGpuHour: Math.round(Number(v.ask) * 100) } });
     live?.offer("pools", pool);
   });
 
   onSubmit("outage", async v => {
     const from = new Date(Math.max(Date.now(), Date.parse(hourFromNow(Number(v.startIn))) - 3600_000));
     const to = new Date(from.getTime() + Number(v.hours) * 3600_000);
-    const report = await api("POST", `/providers/${encodeURIComponent(me.providerId)}/pools/${encodeURIComponent(v.poolId)}/outages`,
-      { from: from.toISOString(), to: to.toISOString(), reason: v.reason });
+    const { data: report } = await client.POST("/api/v1/providers/{id}/pools/{poolId}/outages", { params: { path: { id: me.providerId, poolId: v.poolId } },
+      body: { from: from.toISOString(), to: to.toISOString(), reason: v.reason } });
     const result = document.getElementById("outage-result");
     result.hidden = false;
     result.textContent = t("provider.outageResult", {
@@ -114,7 +114,7 @@ function wireForms() {
 
 /** Reads the pools again (after a change the push may bring later): what the page shows is what the server holds. */
 async function reloadPools() {
-  const list = await api("GET", `/providers/${encodeURIComponent(me.providerId)}/pools`);
+  const { data: list } = await client.GET("/api/v1/providers/{id}/pools", { params: { path: { id: me.providerId } } });
   list.forEach(p => live?.offer("pools", p));
 }
 
@@ -126,8 +126,8 @@ async function reloadPools() {
 function changePool(poolId, version, ask, count) {
   attempt(async () => {
     try {
-      const view = await api("PATCH", `/providers/${encodeURIComponent(me.providerId)}/pools/${encodeURIComponent(poolId)}`,
-        { askFenPerGpuHour: Math.round(Number(ask.value) * 100), gpuCount: Number(count.value) }, { ifMatch: version });
+      const { data: view } = await client.PATCH("/api/v1/providers/{id}/pools/{poolId}", { params: { path: { id: me.providerId, poolId } },
+        body: { askFenPerGpuHour: Math.round(Number(ask.value) * 100), gpuCount: Number(count.value) }, middleware: [ifMatch(version)] });
       edits.delete(poolId);
       live?.offer("pools", view);
     } catch (e) {
@@ -143,7 +143,7 @@ function changePool(poolId, version, ask, count) {
 
 function endOutage(outage) {
   attempt(async () => {
-    await api("POST", `/providers/${encodeURIComponent(me.providerId)}/outages/${encodeURIComponent(outage.outageId)}/end`);
+    await client.POST("/api/v1/providers/{id}/outages/{outageId}/end", { params: { path: { id: me.providerId, outageId: outage.outageId } } });
     await reloadPools();
   });
 }
@@ -200,7 +200,7 @@ function showPools() {
   document.getElementById("active").textContent = list.reduce((n, p) => n + p.activeReservations, 0).toLocaleString(locale);
 
   for (const id of ["calendar-pool", "outage-pool"]) {
-    const select = document.getElementById(id);
+    const select = /** @type {HTMLSelectElement} */ (document.getElementById(id));
     const chosen = select.value;
     options(select, list.map(p => [p.id, `${shortId(p.id)} · ${p.gpuModel}`]));
     if (pools.has(chosen)) select.value = chosen;
@@ -227,11 +227,13 @@ function showOutages(list) {
     const covers = o.pools.length > 1
       ? t("provider.outageSite", { site: o.pools[0].site.name, pools: o.pools.length })
       : t("provider.outagePool", { pool: shortId(o.pools[0].id), model: o.pools[0].gpuModel });
+    /** @type {string | HTMLButtonElement} */
     let action = "—";
     if (state !== "ended") {
-      action = el("button", "secondary", t(state === "upcoming" ? "provider.cancelOutage" : "provider.endOutage"));
-      action.type = "button";
-      action.addEventListener("click", () => endOutage(o));
+      const button = /** @type {HTMLButtonElement} */ (el("button", "secondary", t(state === "upcoming" ? "provider.cancelOutage" : "provider.endOutage")));
+      button.type = "button";
+      button.addEventListener("click", () => endOutage(o));
+      action = button;
     }
     return row([shortId(o.outageId), covers, when(o.from), when(o.to), t(`provider.outageState.${state}`), action],
       { outage: o.outageId, state });
@@ -244,8 +246,8 @@ async function showApprovals() {
     fill(document.querySelector("#approvals tbody"), [], t("provider.approvalsUnregistered"));
     return;
   }
-  const programs = await api("GET", "/programs");
-  const views = await Promise.all(programs.map(p => api("GET", `/programs/${encodeURIComponent(p.id)}`)));
+  const { data: programs } = await client.GET("/api/v1/programs");
+  const views = await Promise.all(programs.map(async p => (await client.GET("/api/v1/programs/{id}", { params: { path: { id: p.id } } })).data));
   const now = Date.now();
   fill(document.querySelector("#approvals tbody"), views.map((view, i) => {
     // The notice in force is the last one for the company that has taken effect; a later one is shown as coming.
@@ -282,7 +284,7 @@ function calendarOption() {
 
 /** The chosen pool's hours as a heat map: one row per Beijing day, one column per hour, coloured by the share booked. */
 function showCalendar() {
-  const pool = pools.get(document.getElementById("calendar-pool").value);
+  const pool = pools.get(/** @type {HTMLSelectElement} */ (document.getElementById("calendar-pool")).value);
   if (!calendar || !pool) return;
   const { startHour, capacity, used } = pool.calendar;
   const days = [];
@@ -311,7 +313,8 @@ function refreshReservationsSoon() {
   if (reservationsDue) return;
   reservationsDue = setTimeout(async () => {
     reservationsDue = null;
-    const list = await api("GET", `/providers/${encodeURIComponent(me.providerId)}/reservations`).catch(e => { showProblem(e.message); return []; });
+    const list = await client.GET("/api/v1/providers/{id}/reservations", { params: { path: { id: me.providerId } } })
+      .then(answer => answer.data, e => { showProblem(e.message); return []; });
     list.forEach(r => live?.offer("reservations", r));
   }, 1000);
 }

@@ -114,7 +114,7 @@ export async function connectPush(handlers) {
 }
 
 function setStatus(state) {
-  document.querySelectorAll("[data-live]").forEach(e => {
+  /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll("[data-live]")).forEach(e => {
     e.textContent = t(`common.live.${state}`);
     e.dataset.live = state;
   });

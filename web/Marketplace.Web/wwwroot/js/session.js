@@ -2,6 +2,7 @@
 // The access token's expiry is kept with it: a token about to expire is renewed with the refresh token before it is used,
 // and a session that cannot be renewed ends with one clear message on the login page, never with a stream of 401s.
 
+import createClient from "/lib/openapi-fetch.js";
 import { values } from "./format.js";
 import { t, problemText, lang } from "./i18n.js";
 
@@ -117,7 +118,7 @@ export function requireRole(...roles) {
     return null;
   }
   scheduleRenewal(current);
-  document.querySelectorAll("[data-signed-in]").forEach(e => {
+  /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll("[data-signed-in]")).forEach(e => {
     e.textContent = `${roleName(current.role)} · ${organisationOf(current)}`;
     e.dataset.role = current.role;
   });
@@ -153,12 +154,19 @@ function describe(status, problem) {
   return [text, problem?.detail, ...errors].filter(Boolean).join(" — ");
 }
 
-/** Fetches from the API with a fresh token; a token the API refuses is renewed once, then the session ends. */
-export async function authorizedFetch(path, init = {}) {
+/**
+ * Sends a request of the API client with a fresh token; a token the API refuses is renewed once and the request sent
+ * again, then the session ends. The body is read once, as bytes, so that it can be sent twice.
+ * @param {Request} request
+ */
+async function authorizedFetch(request) {
+  const body = request.body === null ? undefined : await request.arrayBuffer();
   let sent;
   const send = async () => {
     sent = await freshToken();
-    return fetch(`/api/v1${path}`, { ...init, headers: { ...init.headers, Authorization: `Bearer ${sent}` } });
+    const headers = new Headers(request.headers);
+    headers.set("Authorization", `Bearer ${sent}`);
+    return fetch(request.url, { method: request.method, headers, body });
   };
   let response = await send();
   if (response.status === 401) {
@@ -183,20 +191,44 @@ export function renewBeforeUse(refusedToken) {
 }
 
 /**
- * Calls the API with the session's token. POSTs carry an idempotency key, so a retried request is never applied twice:
- * a fresh one unless the caller passes the key of the action (one per form submission).
+ * The API, typed from its OpenAPI document (openapi.json; npm run check), called with the session's token. Each call
+ * names its path as the document does, its parameters and its body: `client.GET("/api/v1/programs/{id}", { params: {
+ * path: { id } } })`. A non-2xx answer throws an ApiError (its problem in the reader's language), so a call answers its
+ * data or throws, as attempt() expects. POSTs carry an idempotency key, so a retried request is never applied twice: a
+ * fresh one unless the call passes its submission's (idempotencyKey below, one per form submission).
+ * @type {import("/lib/openapi-fetch.js").Client<import("../../types/api-schema").paths>}
  */
-export async function api(method, path, body, { idempotencyKey, ifMatch } = {}) {
-  const headers = {};
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  // The version the change was made from: the server refuses it (412) when the thing has changed since.
-  if (ifMatch !== undefined) headers["If-Match"] = `"${ifMatch}"`;
-  if (method === "POST") headers["Idempotency-Key"] = idempotencyKey ?? crypto.randomUUID();
-  const response = await authorizedFetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await response.text();
-  const value = text ? JSON.parse(text) : null;
-  if (!response.ok) throw new ApiError(response.status, value);
-  return value;
+export const client = createClient({ fetch: authorizedFetch });
+client.use({
+  onRequest({ request }) {
+    if (request.method === "POST" && !request.headers.has("Idempotency-Key")) request.headers.set("Idempotency-Key", crypto.randomUUID());
+    return request;
+  },
+  async onResponse({ response }) {
+    if (response.ok) return response;
+    const text = await response.text();
+    throw new ApiError(response.status, text ? JSON.parse(text) : null);
+  },
+});
+
+/**
+ * A call's middleware that sends the key of its action (one per form submission, as onSubmit gives it), so that the
+ * same submission sent again is applied once: `client.POST(path, { body, middleware: [idempotencyKey(key)] })`.
+ * @param {string} key
+ * @returns {import("/lib/openapi-fetch.js").Middleware}
+ */
+export function idempotencyKey(key) {
+  return { onRequest({ request }) { request.headers.set("Idempotency-Key", key); return request; } };
+}
+
+/**
+ * A call's middleware that sends the version a change was made from: the server refuses it (412) when the thing has
+ * changed since.
+ * @param {string | number} version
+ * @returns {import("/lib/openapi-fetch.js").Middleware}
+ */
+export function ifMatch(version) {
+  return { onRequest({ request }) { request.headers.set("If-Match", `"${version}"`); return request; } };
 }
 
 /** Shows a problem in the page's banner (nothing once the session has ended: the login page says why). */
@@ -235,7 +267,7 @@ export function onSubmit(id, action) {
     event.preventDefault();
     if (busy) return;
     busy = true;
-    const buttons = [...form.querySelectorAll("button[type=submit], button:not([type])")];
+    const buttons = [.../** @type {NodeListOf<HTMLButtonElement>} */ (form.querySelectorAll("button[type=submit], button:not([type])"))];
     buttons.forEach(b => { b.disabled = true; });
     try {
       await attempt(() => action(values(form), form, crypto.randomUUID()));

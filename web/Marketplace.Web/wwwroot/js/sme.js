@@ -1,13 +1,12 @@
 // The SME console: the tenant's vouchers and what each paid, quotes and bids with a start picked in Beijing time, and
 // reservations with their provider and site, cancellable before they start. Bids, reservations and vouchers are pushed live.
 
-import { requireRole, api, attempt, onSubmit, showProblem } from "./session.js";
+import { requireRole, client, idempotencyKey, attempt, onSubmit, showProblem } from "./session.js";
 import { connectPush, probe } from "./push.js";
 import {
-  cny, percent, when, day, shortId, el, row, fill, badge, values, options, hourFromNow, beijingField, fromBeijingField, isWholeHour,
+  cny, percent, when, day, shortId, el, row, fill, badge, values, options, hourFromNow, beijingField, fromBeijingField, isWholeHour, saveFile,
 } from "./format.js";
 import { provinceNames, label } from "./provinces.js";
-import { downloadEvidence } from "./evidence.js";
 import { t, has, translate, languageSwitch } from "./i18n.js";
 import "./strings/sme.js";
 
@@ -29,7 +28,7 @@ if (me) {
 
 async function start() {
   wireForms();
-  const [programs, models] = await Promise.all([api("GET", "/programs"), api("GET", "/markets")]);
+  const [{ data: programs }, { data: models }] = await Promise.all([client.GET("/api/v1/programs"), client.GET("/api/v1/markets")]);
   programs.forEach(p => programNames.set(p.id, p.name));
   options(document.getElementById("programs"), programs.map(p => [p.id, `${p.name} (${label(p.province)})`]), programs.length ? null : t("sme.noPrograms"));
   options(document.getElementById("models"), models.map(m => [m, m]));
@@ -49,7 +48,7 @@ async function showTenant() {
   const text = document.getElementById("tenant");
   const form = document.getElementById("register-tenant");
   try {
-    const tenant = await api("GET", "/tenants/me");
+    const { data: tenant } = await client.GET("/api/v1/tenants/me");
     const r = tenant.registration;
     text.textContent = t("sme.tenantShown", {
       name: r.name, kind: t(`sme.kind.${r.kind}`), province: label(r.province), code: r.creditCode ? ` · ${r.creditCode}` : "",
@@ -64,37 +63,42 @@ async function showTenant() {
 
 function wireForms() {
   onSubmit("register-tenant", async v => {
-    await api("POST", "/tenants", {
+    await client.POST("/api/v1/tenants", { body: {
       name: v.name, kind: v.kind, province: v.province, creditCode: v.creditCode || null,
       relatedPartyCreditCodes: [], credibilityStatement: v.credibilityStatement || null,
-    });
+    } });
     await showTenant();
   });
 
   onSubmit("claim", async v => {
-    live?.offer("vouchers", await api("POST", `/programs/${encodeURIComponent(v.programId)}/vouchers`, { amountFen: v.amount ? Math.round(v.amount * 100) : null }));
+    const { data: voucher } = await client.POST("/api/v1/programs/{id}/vouchers", { params: { path: { id: v.programId } },
+      body: { amountFen: v.amount ? Math.round(v.amount * 100) : null } });
+    live?.offer("vouchers", voucher);
   });
 
   onSubmit("activity", async (v, form) => {
-    live?.offer("vouchers", await api("POST", `/vouchers/${encodeURIComponent(v.voucherId)}/activity`,
-      { title: v.title, description: v.description, plannedGpuHours: Number(v.plannedGpuHours) }));
+    const { data: voucher } = await client.POST("/api/v1/vouchers/{id}/activity", { params: { path: { id: v.voucherId } },
+      body: { title: v.title, description: v.description, plannedGpuHours: Number(v.plannedGpuHours) } });
+    live?.offer("vouchers", voucher);
     form.reset();
   });
 
-  const start = document.getElementById("bid-start");
+  const start = /** @type {HTMLInputElement} */ (document.getElementById("bid-start"));
   start.value = beijingField(hourFromNow(0));
   start.addEventListener("input", checkStart);
   checkStart();
 
   onSubmit("cancel-reservation", async (v, form, key) => {
-    const dialog = document.getElementById("cancel-dialog");
+    const dialog = /** @type {HTMLDialogElement} */ (document.getElementById("cancel-dialog"));
     try {
-      live?.offer("reservations", await api("POST", `/reservations/${encodeURIComponent(dialog.dataset.reservation)}/cancel`, undefined, { idempotencyKey: key }));
+      const { data: reservation } = await client.POST("/api/v1/reservations/{id}/cancel", { params: { path: { id: dialog.dataset.reservation } },
+        middleware: [idempotencyKey(key)] });
+      live?.offer("reservations", reservation);
     } finally {
       dialog.close();
     }
     // The voucher's hold is back: show it now rather than when the push arrives.
-    (await api("GET", "/tenants/me/vouchers")).forEach(v => live?.offer("vouchers", v));
+    (await client.GET("/api/v1/tenants/me/vouchers")).data.forEach(v => live?.offer("vouchers", v));
   });
   for (const button of document.querySelectorAll("dialog [data-close]")) {
     button.addEventListener("click", () => button.closest("dialog").close());
@@ -103,13 +107,14 @@ function wireForms() {
   // One submission is one bid: its idempotency key and client order id are made once, and onSubmit ignores a second
   // submission (a double click) while the first is on its way.
   onSubmit("bid", async (v, form, key) => {
-    live?.offer("bids", await api("POST", "/bids", { ...order(v), clientOrderId: key }, { idempotencyKey: key }));
+    const { data: bid } = await client.POST("/api/v1/bids", { body: { ...order(v), clientOrderId: key }, middleware: [idempotencyKey(key)] });
+    live?.offer("bids", bid);
   });
 
   document.getElementById("quote").addEventListener("click", () => attempt(async () => {
-    const form = document.getElementById("bid");
+    const form = /** @type {HTMLFormElement} */ (document.getElementById("bid"));
     if (!form.reportValidity()) return;
-    const quote = await api("POST", "/quotes", { ...order(values(form)), timeInForce: "Ioc", goodUntil: null });
+    const { data: quote } = await client.POST("/api/v1/quotes", { body: { ...order(values(form)), timeInForce: "Ioc", goodUntil: null } });
     const result = document.getElementById("quote-result");
     result.hidden = false;
     result.textContent = quote.available
@@ -129,7 +134,7 @@ function reasonText(code, reason) {
 
 /** Reservations start on the hour: a start that is not a whole hour is refused here, with the reason by the field. */
 function checkStart() {
-  const start = document.getElementById("bid-start");
+  const start = /** @type {HTMLInputElement} */ (document.getElementById("bid-start"));
   const note = document.getElementById("start-note");
   const wrong = start.value !== "" && !isWholeHour(start.value);
   start.setCustomValidity(wrong ? t("sme.startNotOnTheHour") : "");
@@ -159,7 +164,7 @@ function showBids() {
     cancel.setAttribute("aria-label", t("sme.cancelBid", { id: shortId(b.id) }));
     cancel.hidden = finalStates.includes(b.state);
     cancel.addEventListener("click", () => attempt(async () => {
-      live?.offer("bids", await api("DELETE", `/bids/${encodeURIComponent(b.id)}`));
+      live?.offer("bids", (await client.DELETE("/api/v1/bids/{id}", { params: { path: { id: b.id } } })).data);
     }));
     return row([
       shortId(b.id), t("sme.order", { count: o.gpuCount, model: o.gpuModel, hours: o.durationHours }), cny(o.maxFenPerGpuHour), badge(b.state),
@@ -206,12 +211,12 @@ function cancelButton(r) {
 
 /** Asks the server what cancelling would give back now, and shows it before the tenant confirms. */
 async function askToCancel(r) {
-  const quote = await api("GET", `/reservations/${encodeURIComponent(r.id)}/cancellation`);
+  const { data: quote } = await client.GET("/api/v1/reservations/{id}/cancellation", { params: { path: { id: r.id } } });
   if (!quote.cancellable) {
     showProblem(t("sme.cannotCancel", { reason: reasonText(quote.refusalCode, quote.refusal) }));
     return;
   }
-  const dialog = document.getElementById("cancel-dialog");
+  const dialog = /** @type {HTMLDialogElement} */ (document.getElementById("cancel-dialog"));
   dialog.dataset.reservation = r.id;
   document.getElementById("cancel-what").textContent = t("sme.cancelWhat", {
     provider: providerOf(r), site: siteOf(r), start: when(r.plan.startsAt), gpus: r.plan.gpus, hours: r.plan.hours,
@@ -228,7 +233,10 @@ function evidenceButton(v) {
   button.type = "button";
   button.dataset.evidence = v.id;
   button.setAttribute("aria-label", t("sme.evidenceOf", { id: v.id }));
-  button.addEventListener("click", () => attempt(() => downloadEvidence(`/vouchers/${encodeURIComponent(v.id)}/evidence`, `evidence-${v.id}.zip`)));
+  button.addEventListener("click", () => attempt(async () => {
+    const { data } = await client.GET("/api/v1/vouchers/{id}/evidence", { params: { path: { id: v.id } }, parseAs: "blob" });
+    saveFile(data, `evidence-${v.id}.zip`);
+  }));
   return button;
 }
 
@@ -251,7 +259,7 @@ function voucherUse(r) {
 /** The voucher's statement: its totals and, per reservation it pays for, the hours, the provider and site, and the amount. */
 function showStatement(voucherId) {
   const v = vouchers.get(voucherId);
-  const dialog = document.getElementById("statement");
+  const dialog = /** @type {HTMLDialogElement} */ (document.getElementById("statement"));
   dialog.dataset.voucher = voucherId;
   document.getElementById("statement-title").textContent = t("sme.statementTitle", { program: programName(v.programId), id: shortId(v.id) });
   document.getElementById("statement-face").textContent = cny(v.faceValueFen);
@@ -299,6 +307,6 @@ function showVouchers() {
 
 /** An open statement follows its voucher and its reservations as they change. */
 function refreshStatement() {
-  const statement = document.getElementById("statement");
+  const statement = /** @type {HTMLDialogElement} */ (document.getElementById("statement"));
   if (statement.open && vouchers.has(statement.dataset.voucher)) showStatement(statement.dataset.voucher);
 }
