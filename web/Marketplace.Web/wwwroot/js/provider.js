@@ -187,7 +187,9 @@ function showPools() {
     ], { pool: p.id, version: String(p.version), active: String(p.activeReservations), ask: String(p.askFenPerGpuHour), earnings: String(p.earningsFen) });
   }), t("provider.noPools"));
   document.querySelectorAll("#pools tbody td:nth-child(4), #pools tbody td:nth-child(n+6)").forEach(td => td.classList.add("num"));
-  if (refocus) document.querySelector(`#pools tbody tr[data-pool="${CSS.escape(refocus.pool)}"] .${CSS.escape(refocus.field)}`)?.focus();
+  if (refocus) {
+    /** @type {HTMLElement | null} */ (document.querySelector(`#pools tbody tr[data-pool="${CSS.escape(refocus.pool)}"] .${CSS.escape(refocus.field)}`))?.focus();
+  }
 
   const gpus = list.reduce((n, p) => n + p.gpuCount, 0);
   const booked = gpus ? list.reduce((n, p) => n + p.gpuCount * p.utilizationBasisPoints, 0) / gpus : 0;
