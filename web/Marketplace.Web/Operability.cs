@@ -55,6 +55,7 @@ public static class Operability
         })
         .RequireAuthorization(Names.Policies.Admin)
         .WithTags("Auth")
+        .WithName("openDashboardSession")
         .WithSummary("Open a dashboard session: stores the admin's token in a cookie only the Orleans dashboard receives");
         return app;
     }

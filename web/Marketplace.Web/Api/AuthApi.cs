@@ -42,6 +42,7 @@ internal static class AuthApi
         })
         .AllowAnonymous()
         .WithTags("Auth")
+        .WithName("issueDevToken")
         .WithSummary("Issue a development token for a role (Development only)");
         return api;
     }

@@ -39,6 +39,7 @@ internal static class EvidenceApi
             return Results.File(content.ToArray(), "application/zip", $"evidence-{id}.zip");
         })
         .WithTags("Evidence")
+        .WithName("getVoucherEvidence")
         .WithSummary("The voucher's evidence pack, one ZIP: claim and eligibility, activity, funded rentals, ledger, seals, statement, manifest (its firm, regulators, admins)")
         .Produces(StatusCodes.Status200OK, contentType: "application/zip");
 
@@ -73,6 +74,7 @@ internal static class EvidenceApi
         })
         .RequireAuthorization(Names.Policies.Oversight)
         .WithTags("Evidence")
+        .WithName("getProgramEvidence")
         .WithSummary("The evidence packs of every voucher of a programme, streamed as one ZIP with a folder per voucher (regulators, admins)")
         .Produces(StatusCodes.Status200OK, contentType: "application/zip");
 
@@ -106,6 +108,7 @@ internal static class EvidenceApi
         })
         .RequireAuthorization(Names.Policies.Oversight)
         .WithTags("Evidence")
+        .WithName("verifyEvidence")
         .WithSummary("Recompute the ledger's hash chain of a programme (or of every chain) against the database and name each entry that differs")
         .Produces<ChainVerification>();
         return api;
