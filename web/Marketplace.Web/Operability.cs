@@ -56,7 +56,8 @@ public static class Operability
         .RequireAuthorization(Names.Policies.Admin)
         .WithTags("Auth")
         .WithName("openDashboardSession")
-        .WithSummary("Open a dashboard session: stores the admin's token in a cookie only the Orleans dashboard receives");
+        .WithSummary("Open a dashboard session: stores the admin's token in a cookie only the Orleans dashboard receives")
+        .Produces(StatusCodes.Status204NoContent);
         return app;
     }
 

@@ -40,12 +40,14 @@ internal static class AccountsApi
             .RequireAuthorization(Names.Policies.Admin)
             .WithTags("Accounts")
             .WithName("changeAccountRole")
-            .WithSummary("Change the role and organisation of an account (admin); its access tokens are refused from now on, its next token has the new role");
+            .WithSummary("Change the role and organisation of an account (admin); its access tokens are refused from now on, its next token has the new role")
+            .Produces<AccountResponse>();
         api.MapPost("/clients", CreateClient)
             .RequireAuthorization(Names.Policies.Admin)
             .WithTags("Accounts")
             .WithName("createApiClient")
-            .WithSummary("Register an API client (client credentials) acting for one organisation and role (admin)");
+            .WithSummary("Register an API client (client credentials) acting for one organisation and role (admin)")
+            .Produces<ApiClientResponse>(StatusCodes.Status201Created);
         return api;
     }
 

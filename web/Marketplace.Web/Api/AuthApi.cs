@@ -43,7 +43,8 @@ internal static class AuthApi
         .AllowAnonymous()
         .WithTags("Auth")
         .WithName("issueDevToken")
-        .WithSummary("Issue a development token for a role (Development only)");
+        .WithSummary("Issue a development token for a role (Development only)")
+        .Produces<DevTokenResponse>();
         return api;
     }
 

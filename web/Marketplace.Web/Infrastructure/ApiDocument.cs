@@ -27,6 +27,18 @@ internal static class ApiDocument
     /// </summary>
     private static Task RequireNonNullable(OpenApiSchema schema, OpenApiSchemaTransformerContext context, CancellationToken _)
     {
+        var type = context.JsonTypeInfo.Type;
+        var nullable = Nullable.GetUnderlyingType(type) is not null || context.JsonPropertyInfo is { IsGetNullable: true };
+        // Times are written by the API's own converter (ISO 8601 with an offset), which hides their JSON type from the generator.
+        if (schema.Type is null && schema.Format == "date-time")
+        {
+            schema.Type = nullable ? JsonSchemaType.String | JsonSchemaType.Null : JsonSchemaType.String;
+        }
+        // Enums are written as their names (JsonStringEnumConverter).
+        if (schema.Type is null && schema.Enum is { Count: > 0 } && (Nullable.GetUnderlyingType(type) ?? type).IsEnum)
+        {
+            schema.Type = JsonSchemaType.String;
+        }
         if (context.JsonPropertyInfo is not null || context.JsonTypeInfo.Kind != System.Text.Json.Serialization.Metadata.JsonTypeInfoKind.Object
             || schema.Properties is null)
         {
@@ -58,6 +70,13 @@ internal static class ApiDocument
         };
         document.Components.Schemas ??= new Dictionary<string, IOpenApiSchema>();
         document.Components.Schemas[ProblemSchema] = Problem();
+
+        // The document describes the API; the Orleans dashboard's own endpoints are not part of it.
+        foreach (var path in document.Paths.Keys.Where(p => !p.StartsWith("/api/", StringComparison.Ordinal)).ToList())
+        {
+            document.Paths.Remove(path);
+        }
+        OptionalWhenNullableInRequests(document);
 
         foreach (var description in context.DescriptionGroups.SelectMany(g => g.Items))
         {
@@ -135,6 +154,60 @@ internal static class ApiDocument
         yield return StatusCodes.Status429TooManyRequests;
         yield return StatusCodes.Status503ServiceUnavailable;
     }
+
+    /// <summary>
+    /// The generator marks every constructor parameter required. In a request a nullable field may be left out (the API then
+    /// answers with which fields it needs, all at once): only the non-nullable ones stay required in request bodies' schemas.
+    /// </summary>
+    private static void OptionalWhenNullableInRequests(OpenApiDocument document)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var pending = new Stack<IOpenApiSchema>();
+        foreach (var operation in document.Paths.Values.SelectMany(p => p.Operations?.Values.AsEnumerable() ?? []))
+        {
+            foreach (var media in operation.RequestBody?.Content?.Values ?? [])
+            {
+                if (media.Schema is not null)
+                {
+                    pending.Push(media.Schema);
+                }
+            }
+        }
+        while (pending.TryPop(out var schema))
+        {
+            if (schema is OpenApiSchemaReference reference)
+            {
+                if (reference.Reference.Id is { } id && seen.Add(id) && document.Components?.Schemas?.TryGetValue(id, out var target) == true)
+                {
+                    pending.Push(target);
+                }
+                continue;
+            }
+            foreach (var nested in (schema.OneOf ?? []).Concat(schema.AnyOf ?? []).Concat(schema.AllOf ?? []))
+            {
+                pending.Push(nested);
+            }
+            if (schema.Items is not null)
+            {
+                pending.Push(schema.Items);
+            }
+            if (schema.AdditionalProperties is not null)
+            {
+                pending.Push(schema.AdditionalProperties);
+            }
+            foreach (var (name, property) in schema.Properties ?? new Dictionary<string, IOpenApiSchema>())
+            {
+                pending.Push(property);
+                if (IsNullable(property) && schema.Required is not null && schema is OpenApiSchema editable)
+                {
+                    editable.Required!.Remove(name);
+                }
+            }
+        }
+    }
+
+    private static bool IsNullable(IOpenApiSchema schema) =>
+        schema.Type is { } type && type.HasFlag(JsonSchemaType.Null) || schema.OneOf?.Any(s => s.Type == JsonSchemaType.Null) == true;
 
     private static string ReasonPhrase(int status) => Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(status);
 
