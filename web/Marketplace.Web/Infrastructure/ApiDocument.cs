@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.OpenApi;
+using Marketplace.Web.Api;
 using Microsoft.OpenApi;
 
 namespace Marketplace.Web.Infrastructure;
@@ -39,6 +40,10 @@ internal static class ApiDocument
         {
             schema.Type = JsonSchemaType.String;
         }
+        if (context.JsonPropertyInfo is null && schema.Properties is not null)
+        {
+            StateBounds(schema, type, context.ApplicationServices.GetRequiredService<MarketLimits>());
+        }
         if (context.JsonPropertyInfo is not null || context.JsonTypeInfo.Kind != System.Text.Json.Serialization.Metadata.JsonTypeInfoKind.Object
             || schema.Properties is null)
         {
@@ -53,6 +58,45 @@ internal static class ApiDocument
             }
         }
         return Task.CompletedTask;
+    }
+
+    /// <summary>The bounds the market's rules set on request fields, from the rules themselves (and the configured limits).</summary>
+    private static void StateBounds(OpenApiSchema schema, Type type, MarketLimits limits)
+    {
+        IReadOnlyDictionary<string, Bounds> ranges = type == typeof(BidBody) ? BidOrderRules.Ranges(limits)
+            : type == typeof(PoolRequest) || type == typeof(PoolPatchRequest) ? PoolRules.Ranges(limits)
+            : type == typeof(ProgramRequest) ? ProgramTermsRules.Ranges(limits)
+            : type == typeof(BudgetRaiseRequest) ? new Dictionary<string, Bounds> { ["amountFen"] = new(1, limits.MaxProgramFen) }
+            : new Dictionary<string, Bounds>();
+        foreach (var (name, bounds) in ranges)
+        {
+            if (schema.Properties!.TryGetValue(name, out var property) && property is OpenApiSchema field)
+            {
+                field.Minimum = bounds.Min.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                field.Maximum = bounds.Max.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+        var lengths = type == typeof(ProgramRequest)
+            ? new Dictionary<string, int> { ["name"] = NameRules.MaxLength, ["issuer"] = NameRules.MaxLength, ["assumptions"] = ProgramTermsRules.MaxAssumptionsLength }
+            : type == typeof(BudgetRaiseRequest) || type == typeof(ProgramCloseRequest)
+                ? new Dictionary<string, int> { ["reason"] = ProgramTermsRules.MaxReasonLength }
+                : [];
+        foreach (var (name, max) in lengths)
+        {
+            if (schema.Properties!.TryGetValue(name, out var property) && property is OpenApiSchema field)
+            {
+                field.MaxLength = max;
+            }
+        }
+        if (type == typeof(ProgramRequest) && schema.Properties!.TryGetValue("allowedTenantKinds", out var kinds) && kinds is OpenApiSchema list)
+        {
+            list.MinItems = 1;
+            list.MaxItems = ProgramTermsRules.MaxTenantKinds;
+            if (list.Items is OpenApiSchema item)
+            {
+                item.Enum = Enum.GetNames<TenantKind>().Select(n => (JsonNode)JsonValue.Create(n)!).ToList();
+            }
+        }
     }
 
     private static Task Complete(OpenApiDocument document, OpenApiDocumentTransformerContext context, CancellationToken _)
@@ -80,7 +124,7 @@ internal static class ApiDocument
 
         foreach (var description in context.DescriptionGroups.SelectMany(g => g.Items))
         {
-            var path = "/" + description.RelativePath?.TrimStart('/').Split('?')[0];
+            var path = "/" + description.RelativePath?.Split('?')[0].Trim('/'); // a group's "/" route is the group's path
             if (document.Paths is null || !document.Paths.TryGetValue(path, out var item) || item.Operations is null
                 || description.HttpMethod is null || !item.Operations.TryGetValue(new HttpMethod(description.HttpMethod), out var operation))
             {
