@@ -79,7 +79,8 @@ internal static class ProvidersApi
         .RequireAuthorization(Names.Policies.Provider)
         .WithName("getMyProvider")
         .WithSummary("The caller's provider")
-        .Produces<ProviderView>();
+        .Produces<ProviderView>()
+        .ProducesProblem(StatusCodes.Status404NotFound);
 
         providers.MapGet("/{id}/pools", async (string id, GrainCalls grains, HttpContext context) =>
         {

@@ -83,7 +83,8 @@ internal static class TenantsApi
         })
         .WithName("getMyTenant")
         .WithSummary("The caller's tenant")
-        .Produces<TenantView>();
+        .Produces<TenantView>()
+        .ProducesProblem(StatusCodes.Status404NotFound);
 
         tenants.MapGet("/me/vouchers", async (ReadModels read, HttpContext context, CancellationToken ct) =>
             Results.Ok(await read.VouchersOfTenantAsync(Caller.Of(context).Tenant, ct)))
