@@ -36,6 +36,32 @@ public sealed class OpenApiDocumentTests(PlatformCluster web)
             + "and commit it: the dashboards' types are generated from it.");
     }
 
+    [Fact]
+    public async Task Every_operation_is_named_tagged_summarised_and_says_who_may_call_it()
+    {
+        using var client = web.Client();
+        using var document = JsonDocument.Parse(await client.GetStringAsync("/openapi/v1.json"));
+        var root = document.RootElement;
+        Assert.Equal("bearer", root.GetProperty("components").GetProperty("securitySchemes").GetProperty("Bearer").GetProperty("scheme").GetString());
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var path in root.GetProperty("paths").EnumerateObject())
+        {
+            Assert.StartsWith("/api/v1/", path.Name);
+            foreach (var operation in path.Value.EnumerateObject())
+            {
+                var what = $"{operation.Name.ToUpperInvariant()} {path.Name}";
+                var op = operation.Value;
+                Assert.True(op.TryGetProperty("operationId", out var id) && names.Add(id.GetString()!), $"{what} has no operationId of its own");
+                Assert.True(op.TryGetProperty("tags", out var tags) && tags.GetArrayLength() > 0, $"{what} has no tag");
+                Assert.True(op.TryGetProperty("summary", out _), $"{what} has no summary");
+                var responses = op.GetProperty("responses");
+                Assert.True(responses.TryGetProperty("429", out _) && responses.TryGetProperty("503", out _), $"{what} does not declare 429 and 503");
+                // Only the anonymous operations (registering, the development token) need no token; the others say so and may answer 401.
+                Assert.Equal(op.TryGetProperty("security", out _), responses.TryGetProperty("401", out _));
+            }
+        }
+    }
+
     /// <summary>Pretty-printed, with paths and component schemas in name order, so that a diff shows only what changed.</summary>
     public static string Normalize(string json)
     {

@@ -161,6 +161,9 @@ internal static class ApiDocument
                 }
             }
         }
+        // Error answers all name the shared problem schema: the framework's own problem types are left unused.
+        document.Components.Schemas.Remove("ProblemDetails");
+        document.Components.Schemas.Remove("HttpValidationProblemDetails");
         return Task.CompletedTask;
     }
 
