@@ -55,7 +55,9 @@ public static class Operability
         })
         .RequireAuthorization(Names.Policies.Admin)
         .WithTags("Auth")
-        .WithSummary("Open a dashboard session: stores the admin's token in a cookie only the Orleans dashboard receives");
+        .WithName("openDashboardSession")
+        .WithSummary("Open a dashboard session: stores the admin's token in a cookie only the Orleans dashboard receives")
+        .Produces(StatusCodes.Status204NoContent);
         return app;
     }
 

@@ -178,12 +178,7 @@ public static class WebSetup
         services.AddHostedService<HubRegistration>();
         services.AddHostedService<RegulatorFeed>();
 
-        services.AddOpenApi(o => o.AddDocumentTransformer((document, _, _) =>
-        {
-            document.Info.Title = "Compute Voucher Marketplace API";
-            document.Info.Description = "GPU time for small AI firms, paid in part with government compute vouchers.";
-            return Task.CompletedTask;
-        }));
+        services.AddOpenApi(ApiDocument.Configure);
         builder.AddOperability();
         services.AddSingleton<ClusterHealthCheck>(); // one instance: it remembers when the cluster last answered
         services.AddHealthChecks()

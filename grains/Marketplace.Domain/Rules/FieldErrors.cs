@@ -23,6 +23,8 @@ public sealed class FieldErrors
     }
 
     /// <summary>Adds an error when a value is outside [min, max]; a missing value is an error only if it is required.</summary>
+    public FieldErrors Range(long? value, Bounds bounds, string field, bool required = true) => Range(value, bounds.Min, bounds.Max, field, required);
+
     public FieldErrors Range(long? value, long min, long max, string field, bool required = true)
     {
         if (value is null)
@@ -35,3 +37,6 @@ public sealed class FieldErrors
     public (string Field, string Message)? First =>
         _errors.Count == 0 ? null : _errors.Select(e => (e.Key, e.Value[0])).First();
 }
+
+/// <summary>The smallest and largest value a field may take; the API document states the same numbers.</summary>
+public readonly record struct Bounds(long Min, long Max);

@@ -6,19 +6,40 @@ public static class PoolRules
     /// <summary>The most GPUs of one model a site can declare installed.</summary>
     public const int MaxInstalledGpusPerModel = 1_000_000;
 
-    public static FieldErrors Validate(int? gpuCount, long? askFenPerGpuHour, MarketLimits limits, bool required = true, FieldErrors? errors = null) =>
-        (errors ?? new FieldErrors())
-            .Range(gpuCount, 1, limits.MaxPoolGpus, "gpuCount", required)
-            .Range(askFenPerGpuHour, 1, limits.MaxFenPerGpuHour, "askFenPerGpuHour", required);
+    /// <summary>The bounds of a pool's fields, by JSON field name.</summary>
+    public static IReadOnlyDictionary<string, Bounds> Ranges(MarketLimits limits) => new Dictionary<string, Bounds>
+    {
+        ["gpuCount"] = new(1, limits.MaxPoolGpus),
+        ["askFenPerGpuHour"] = new(1, limits.MaxFenPerGpuHour),
+    };
+
+    public static FieldErrors Validate(int? gpuCount, long? askFenPerGpuHour, MarketLimits limits, bool required = true, FieldErrors? errors = null)
+    {
+        var ranges = Ranges(limits);
+        return (errors ?? new FieldErrors())
+            .Range(gpuCount, ranges["gpuCount"], "gpuCount", required)
+            .Range(askFenPerGpuHour, ranges["askFenPerGpuHour"], "askFenPerGpuHour", required);
+    }
 }
 
 /// <summary>The sizes of a bid: the gang, the duration (within the horizon) and the price limit.</summary>
 public static class BidOrderRules
 {
     /// <summary>Every field is bounded, so the cost (price × GPUs × hours) cannot overflow.</summary>
-    public static FieldErrors Validate(int? gpuCount, int? durationHours, long? maxFenPerGpuHour, MarketLimits limits, FieldErrors? errors = null) =>
-        (errors ?? new FieldErrors())
-            .Range(gpuCount, 1, limits.MaxGangGpus, "gpuCount")
-            .Range(durationHours, 1, limits.HorizonHours, "durationHours")
-            .Range(maxFenPerGpuHour, 1, limits.MaxFenPerGpuHour, "maxFenPerGpuHour");
+    /// <summary>The bounds of a bid's sizes, by JSON field name.</summary>
+    public static IReadOnlyDictionary<string, Bounds> Ranges(MarketLimits limits) => new Dictionary<string, Bounds>
+    {
+        ["gpuCount"] = new(1, limits.MaxGangGpus),
+        ["durationHours"] = new(1, limits.HorizonHours),
+        ["maxFenPerGpuHour"] = new(1, limits.MaxFenPerGpuHour),
+    };
+
+    public static FieldErrors Validate(int? gpuCount, int? durationHours, long? maxFenPerGpuHour, MarketLimits limits, FieldErrors? errors = null)
+    {
+        var ranges = Ranges(limits);
+        return (errors ?? new FieldErrors())
+            .Range(gpuCount, ranges["gpuCount"], "gpuCount")
+            .Range(durationHours, ranges["durationHours"], "durationHours")
+            .Range(maxFenPerGpuHour, ranges["maxFenPerGpuHour"], "maxFenPerGpuHour");
+    }
 }

@@ -23,9 +23,21 @@ public static class ProgramTermsRules
     public const int MaxValidityMonths = 120;
     public const int MaxAssumptionsLength = 2000;
 
+    /// <summary>The bounds of a programme's numeric terms, by JSON field name.</summary>
+    public static IReadOnlyDictionary<string, Bounds> Ranges(MarketLimits limits) => new Dictionary<string, Bounds>
+    {
+        ["budgetFen"] = new(1, limits.MaxProgramFen),
+        ["voucherCapFen"] = new(1, limits.MaxProgramFen),
+        ["coverageBasisPoints"] = new(1, Money.WholeInBasisPoints),
+        ["registrationDeadlineDays"] = new(1, limits.MaxRegistrationDeadlineDays),
+        ["validityDays"] = new(1, limits.MaxValidityDays),
+        ["validityMonths"] = new(1, MaxValidityMonths),
+    };
+
     public static FieldErrors Validate(ProgramTerms t, MarketLimits limits, FieldErrors? errors = null)
     {
         errors ??= new FieldErrors();
+        var ranges = Ranges(limits);
         Name(t.Name, "name", errors);
         Name(t.Issuer, "issuer", errors);
         if (string.IsNullOrEmpty(t.Province))
@@ -44,12 +56,12 @@ public static class ProgramTermsRules
         {
             errors.Add("claimClosesAt", "is required");
         }
-        errors.Range(t.BudgetFen, 1, limits.MaxProgramFen, "budgetFen")
-            .Range(t.VoucherCapFen, 1, limits.MaxProgramFen, "voucherCapFen")
-            .Range(t.CoverageBasisPoints, 1, Money.WholeInBasisPoints, "coverageBasisPoints")
-            .Range(t.RegistrationDeadlineDays, 1, limits.MaxRegistrationDeadlineDays, "registrationDeadlineDays")
-            .Range(t.ValidityDays, 1, limits.MaxValidityDays, "validityDays")
-            .Range(t.ValidityMonths, 1, MaxValidityMonths, "validityMonths", required: false);
+        errors.Range(t.BudgetFen, ranges["budgetFen"], "budgetFen")
+            .Range(t.VoucherCapFen, ranges["voucherCapFen"], "voucherCapFen")
+            .Range(t.CoverageBasisPoints, ranges["coverageBasisPoints"], "coverageBasisPoints")
+            .Range(t.RegistrationDeadlineDays, ranges["registrationDeadlineDays"], "registrationDeadlineDays")
+            .Range(t.ValidityDays, ranges["validityDays"], "validityDays")
+            .Range(t.ValidityMonths, ranges["validityMonths"], "validityMonths", required: false);
         if (t.AllowedTenantKinds == 0)
         {
             errors.Add("allowedTenantKinds", "is required");

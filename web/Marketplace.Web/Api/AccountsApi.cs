@@ -31,6 +31,7 @@ internal static class AccountsApi
         api.MapPost("/accounts", Register)
             .AllowAnonymous()
             .WithTags("Accounts")
+            .WithName("registerAccount")
             .WithSummary("Create an account: anyone for a new SME or provider organisation (202, the same answer whether the email had an account; " +
                 "the address is told which), an admin for any role and organisation (201 with the account)")
             .Produces<RegistrationAccepted>(StatusCodes.Status202Accepted)
@@ -38,11 +39,15 @@ internal static class AccountsApi
         api.MapPut("/accounts/{id}/role", ChangeRole)
             .RequireAuthorization(Names.Policies.Admin)
             .WithTags("Accounts")
-            .WithSummary("Change the role and organisation of an account (admin); its access tokens are refused from now on, its next token has the new role");
+            .WithName("changeAccountRole")
+            .WithSummary("Change the role and organisation of an account (admin); its access tokens are refused from now on, its next token has the new role")
+            .Produces<AccountResponse>();
         api.MapPost("/clients", CreateClient)
             .RequireAuthorization(Names.Policies.Admin)
             .WithTags("Accounts")
-            .WithSummary("Register an API client (client credentials) acting for one organisation and role (admin)");
+            .WithName("createApiClient")
+            .WithSummary("Register an API client (client credentials) acting for one organisation and role (admin)")
+            .Produces<ApiClientResponse>(StatusCodes.Status201Created);
         return api;
     }
 

@@ -42,7 +42,9 @@ internal static class AuthApi
         })
         .AllowAnonymous()
         .WithTags("Auth")
-        .WithSummary("Issue a development token for a role (Development only)");
+        .WithName("issueDevToken")
+        .WithSummary("Issue a development token for a role (Development only)")
+        .Produces<DevTokenResponse>();
         return api;
     }
 

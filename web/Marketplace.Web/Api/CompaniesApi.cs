@@ -23,17 +23,20 @@ internal static class CompaniesApi
             var asked = Page.Of(page, pageSize, check);
             return check.Ok ? Results.Ok(await read.CompaniesAsync(wanted, asked.Number, asked.Size, ct)) : check.Problem();
         })
+        .WithName("listCompanies")
         .WithSummary("Registrations by state (pending unless asked), the longest waiting first, with the changes since each was last verified")
         .Produces<IReadOnlyList<CompanyReviewView>>();
 
         // "revision", when given, is the revision the regulator reviewed: a registration changed since is refused (409 company-changed).
         companies.MapPost("/{party}/{id}/verify", (string party, string id, int? revision, GrainCalls grains, HttpContext context) =>
             Decide(party, id, revision, null, grains, context))
+            .WithName("verifyCompany")
             .WithSummary("Verify a tenant's or provider's registration (party: tenants or providers; revision: the one reviewed)")
             .Produces<CompanyStatus>();
 
         companies.MapPost("/{party}/{id}/reject", (string party, string id, int? revision, CompanyRejection request, GrainCalls grains, HttpContext context) =>
             Decide(party, id, revision, request, grains, context))
+            .WithName("rejectCompany")
             .WithSummary("Reject a tenant's or provider's registration with a reason (party: tenants or providers; revision: the one reviewed)")
             .Produces<CompanyStatus>();
         return api;

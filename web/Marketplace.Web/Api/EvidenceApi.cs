@@ -39,8 +39,9 @@ internal static class EvidenceApi
             return Results.File(content.ToArray(), "application/zip", $"evidence-{id}.zip");
         })
         .WithTags("Evidence")
+        .WithName("getVoucherEvidence")
         .WithSummary("The voucher's evidence pack, one ZIP: claim and eligibility, activity, funded rentals, ledger, seals, statement, manifest (its firm, regulators, admins)")
-        .Produces(StatusCodes.Status200OK, contentType: "application/zip");
+        .Produces<Stream>(StatusCodes.Status200OK, "application/zip");
 
         api.MapGet("/programs/{id}/evidence", async (string id, EvidencePacks packs, LedgerChain chain, GrainCalls grains, HttpContext context,
             CancellationToken ct) =>
@@ -73,8 +74,9 @@ internal static class EvidenceApi
         })
         .RequireAuthorization(Names.Policies.Oversight)
         .WithTags("Evidence")
+        .WithName("getProgramEvidence")
         .WithSummary("The evidence packs of every voucher of a programme, streamed as one ZIP with a folder per voucher (regulators, admins)")
-        .Produces(StatusCodes.Status200OK, contentType: "application/zip");
+        .Produces<Stream>(StatusCodes.Status200OK, "application/zip");
 
         api.MapPost("/evidence/verify", async (VerifyRequest? request, LedgerChain chain, GrainCalls grains, HttpContext context,
             [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock, CancellationToken ct) =>
@@ -106,6 +108,7 @@ internal static class EvidenceApi
         })
         .RequireAuthorization(Names.Policies.Oversight)
         .WithTags("Evidence")
+        .WithName("verifyEvidence")
         .WithSummary("Recompute the ledger's hash chain of a programme (or of every chain) against the database and name each entry that differs")
         .Produces<ChainVerification>();
         return api;

@@ -16,14 +16,18 @@ internal static class HistoryApi
         var history = api.MapGroup("/history").WithTags("Oversight").RequireAuthorization(Names.Policies.Oversight);
 
         history.MapGet("/utilization", Utilization)
+            .WithName("getUtilizationHistory")
             .WithSummary("GPUs listed and booked per province over the last hour, day or week (regulator, admin)");
         history.MapGet("/fills", Fills)
+            .WithName("getFillHistory")
             .WithSummary("Fills per province over the last hour, day or week: count, GPU-hours, voucher and cash amounts (regulator, admin)");
         history.MapGet("/takeup", TakeUp)
+            .WithName("getTakeUpHistory")
             .WithSummary("Each programme's money over the last hour, day or week: issued, held, spent, returned, lapsed (regulator, admin)");
 
         api.MapGet("/providers/{id}/history", Provider)
             .WithTags("Providers and pools")
+            .WithName("getProviderHistory")
             .WithSummary("Utilization and fills of the provider's own pools over the last hour, day or week (the provider, regulators and admins)");
         return api;
     }

@@ -54,6 +54,7 @@ internal static class MarketApi
         })
         .RequireAuthorization(Names.Policies.Sme)
         .WithMetadata(new IdempotentEndpoint(), new NotAudited())
+        .WithName("placeBid")
         .WithSummary("Place a bid for GPU time; it fills at once, rests (GTC) or is rejected with a reason")
         .Produces<BidView>(StatusCodes.Status201Created);
 
@@ -75,12 +76,14 @@ internal static class MarketApi
         })
         .RequireAuthorization(Names.Policies.Sme)
         .WithMetadata(new NotAudited())
+        .WithName("quoteBid")
         .WithSummary("What a bid would get right now (pool, start, price, voucher and cash share), without committing")
         .Produces<Quote>();
 
         market.MapGet("/bids/{id}", async (string id, GrainCalls grains, HttpContext context) =>
             await OwnBid(id, grains, context) is { } bid ? Results.Ok(bid) : Problems.NotFound(context, "bid", id))
             .RequireAuthorization(Names.Policies.Sme)
+            .WithName("getBid")
             .WithSummary("A bid with its state, reason and fills")
             .Produces<BidView>();
 
@@ -94,10 +97,12 @@ internal static class MarketApi
             return Results.Ok(await grains.Run(c => c.GetGrain<IMarketGrain>(bid.Order.GpuModel).CancelBid(id, tenant)));
         })
         .RequireAuthorization(Names.Policies.Sme)
+        .WithName("cancelBid")
         .WithSummary("Cancel a resting bid")
         .Produces<BidView>();
 
         market.MapGet("/markets", () => Results.Ok(GpuModels.Known))
+            .WithName("listMarkets")
             .WithSummary("The GPU models traded")
             .Produces<IReadOnlyList<string>>();
 
@@ -106,6 +111,7 @@ internal static class MarketApi
             var check = new Check().GpuModel(gpuModel, "gpuModel");
             return check.Ok ? Results.Ok(await grains.Run(c => c.GetGrain<IMarketGrain>(gpuModel).GetBook())) : check.Problem();
         })
+        .WithName("getOrderBook")
         .WithSummary("Resting bids by price level (no identities) and the ask ladder of pools")
         .Produces<OrderBook>();
         return api;

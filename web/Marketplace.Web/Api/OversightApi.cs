@@ -13,12 +13,14 @@ internal static class OversightApi
             Results.Ok(await grains.Run(c => c.GetGrain<IUtilizationGrain>(0).GetSnapshot(0))))
             .RequireAuthorization(Names.Policies.Oversight)
             .WithTags("Oversight")
+            .WithName("getUtilization")
             .WithSummary("Utilization over the next 24 hours by province, site and GPU model, resting demand and recent fills")
             .Produces<UtilizationSnapshot>();
 
         api.MapGet("/takeup", async (ReadModels read, CancellationToken ct) => Results.Ok(await read.TakeUpsAsync(null, ct)))
             .RequireAuthorization(Names.Policies.Oversight)
             .WithTags("Oversight")
+            .WithName("listTakeUp")
             .WithSummary("Voucher take-up and budget burn of every program")
             .Produces<IReadOnlyList<TakeUp>>();
 
@@ -40,6 +42,7 @@ internal static class OversightApi
         })
         .RequireAuthorization(Names.Policies.Oversight)
         .WithTags("Oversight")
+        .WithName("listAudit")
         .WithSummary("The audit trail, newest first, filtered by who, action (e.g. 'POST /api/v1/programs/{id}/close'), outcome and time (regulator, admin)")
         .Produces<IReadOnlyList<AuditView>>();
 
@@ -51,10 +54,12 @@ internal static class OversightApi
         })
         .RequireAuthorization(Names.Policies.Admin)
         .WithTags("Oversight")
+        .WithName("listRefusals")
         .WithSummary("Refused requests counted per caller, action, status and minute, newest first (admin)")
         .Produces<IReadOnlyList<RefusalView>>();
         api.MapGet("/routing", async (GrainCalls grains) => Results.Ok(await grains.Run(c => c.GetGrain<IRoutingGrain>(0).Get())))
             .WithTags("Oversight")
+            .WithName("getRouting")
             .WithSummary("The regulator's routing rule: provinces bids are sent to within a margin of the best ask")
             .Produces<RoutingPolicy>();
 
@@ -70,6 +75,7 @@ internal static class OversightApi
         })
         .RequireAuthorization(Names.Policies.Oversight)
         .WithTags("Oversight")
+        .WithName("setRouting")
         .WithSummary("Set the routing rule, e.g. the western hub provinces within 10 % of the best ask (regulator, admin)")
         .Produces<RoutingPolicy>();
         return api;

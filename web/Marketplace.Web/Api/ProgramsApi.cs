@@ -68,10 +68,12 @@ internal static class ProgramsApi
         })
         .RequireAuthorization(Names.Policies.Admin)
         .WithMetadata(new IdempotentEndpoint())
+        .WithName("createProgram")
         .WithSummary("Create a voucher program (admin)")
         .Produces<ProgramView>(StatusCodes.Status201Created);
 
         programs.MapGet("/", async (ReadModels read, CancellationToken ct) => Results.Ok(await read.ProgramsAsync(ct)))
+            .WithName("listPrograms")
             .WithSummary("List voucher programs")
             .Produces<IReadOnlyList<ProgramSummary>>();
 
@@ -80,6 +82,7 @@ internal static class ProgramsApi
             var view = await grains.Run(c => c.GetGrain<IVoucherProgramGrain>(id).Get());
             return view is null ? Problems.NotFound(context, "program", id) : Results.Ok(view);
         })
+        .WithName("getProgram")
         .WithSummary("A voucher program with its totals and approved-provider notices")
         .Produces<ProgramView>();
 
@@ -88,6 +91,7 @@ internal static class ProgramsApi
         programs.MapPut("/{id}/companies/{creditCode}", (string id, string creditCode, ProviderApprovalRequest request, GrainCalls grains, HttpContext context) =>
             PublishNotice(id, Named.Company(creditCode), request.BatchId, request.EffectiveFrom, approved: true, grains, context))
             .RequireAuthorization(Names.Policies.Admin)
+            .WithName("approveCompany")
             .WithSummary("Approve a company (by unified social credit code) for the program from a date, in a notice batch (admin)")
             .Produces<ProgramView>();
 
@@ -95,12 +99,14 @@ internal static class ProgramsApi
                 GrainCalls grains, HttpContext context) =>
             PublishNotice(id, Named.Company(creditCode), batchId, effectiveFrom, approved: false, grains, context))
             .RequireAuthorization(Names.Policies.Admin)
+            .WithName("removeCompany")
             .WithSummary("Remove a company (by unified social credit code) from the program from a date, in a notice batch (admin)")
             .Produces<ProgramView>();
 
         programs.MapPut("/{id}/providers/{providerId}", (string id, string providerId, ProviderApprovalRequest request, GrainCalls grains, HttpContext context) =>
             PublishNotice(id, Named.Provider(providerId), request.BatchId, request.EffectiveFrom, approved: true, grains, context))
             .RequireAuthorization(Names.Policies.Admin)
+            .WithName("approveProvider")
             .WithSummary("Approve a provider's company for the program from a date, in a notice batch (admin)")
             .Produces<ProgramView>();
 
@@ -108,6 +114,7 @@ internal static class ProgramsApi
                 GrainCalls grains, HttpContext context) =>
             PublishNotice(id, Named.Provider(providerId), batchId, effectiveFrom, approved: false, grains, context))
             .RequireAuthorization(Names.Policies.Admin)
+            .WithName("removeProvider")
             .WithSummary("Remove a provider's company from the program from a date, in a notice batch (admin)")
             .Produces<ProgramView>();
 
@@ -128,6 +135,7 @@ internal static class ProgramsApi
         })
         .RequireAuthorization(Names.Policies.Admin)
         .WithMetadata(new IdempotentEndpoint())
+        .WithName("raiseBudget")
         .WithSummary("Raise an open program's budget, funded like its first budget (admin)")
         .Produces<ProgramView>();
 
@@ -146,6 +154,7 @@ internal static class ProgramsApi
             return Results.Ok(await grains.Run(_ => program.Close(request.Reason!.Trim())));
         })
         .RequireAuthorization(Names.Policies.Admin)
+        .WithName("closeProgram")
         .WithSummary("Close a program's claims now; vouchers already issued keep their terms (admin)")
         .Produces<ProgramView>();
 
@@ -166,6 +175,7 @@ internal static class ProgramsApi
             return Results.Ok(await read.LedgerAsync(id, filter, asked.Number, asked.Size, ct));
         })
         .RequireAuthorization(Names.Policies.Oversight)
+        .WithName("getLedger")
         .WithSummary("The program's double-entry ledger, paged and filtered by kind and time posted, with account balances (regulator, admin)")
         .Produces<LedgerPage>();
 
@@ -185,17 +195,20 @@ internal static class ProgramsApi
             return new LedgerCsv(id, read.LedgerTransactionsAsync(id, filter, ct));
         })
         .RequireAuthorization(Names.Policies.Oversight)
+        .WithName("exportLedger")
         .WithSummary("The program's ledger entries the filter selects, as CSV (UTF-8): one row per entry, times in Beijing time (regulator, admin)")
         .Produces<string>(StatusCodes.Status200OK, LedgerCsv.ContentType);
 
         programs.MapGet("/{id}/takeup", async (string id, ReadModels read, HttpContext context, CancellationToken ct) =>
             await read.TakeUpAsync(id, ct) is { } takeUp ? Results.Ok(takeUp) : Problems.NotFound(context, "program", id))
             .RequireAuthorization(Names.Policies.Oversight)
+            .WithName("getProgramTakeUp")
             .WithSummary("Voucher take-up and budget burn of the program (regulator, admin)")
             .Produces<TakeUp>();
 
         programs.MapGet("/{id}/forecast", Forecast)
             .RequireAuthorization(Names.Policies.Oversight)
+            .WithName("getProgramForecast")
             .WithSummary("When the program's budget will be fully issued and fully spent, and how much will lapse or expire unspent (regulator, admin)")
             .WithDescription("Projected from the program's daily history (Beijing calendar days): each daily rate of claims, unspent returns and "
                 + "spending is smoothed exponentially and carried forward against the budget in 1,000 seeded simulated futures that replay the "

@@ -66,6 +66,7 @@ internal static class ProvidersApi
             return Results.Ok(view);
         })
         .RequireAuthorization(Names.Policies.Provider)
+        .WithName("registerProvider")
         .WithSummary("Register (or update) the caller's provider, its sites and the GPUs installed at each")
         .Produces<ProviderView>();
 
@@ -76,8 +77,10 @@ internal static class ProvidersApi
             return view is null ? Problems.NotFound(context, "provider", id) : Results.Ok(view);
         })
         .RequireAuthorization(Names.Policies.Provider)
+        .WithName("getMyProvider")
         .WithSummary("The caller's provider")
-        .Produces<ProviderView>();
+        .Produces<ProviderView>()
+        .ProducesProblem(StatusCodes.Status404NotFound);
 
         providers.MapGet("/{id}/pools", async (string id, GrainCalls grains, HttpContext context) =>
         {
@@ -87,6 +90,7 @@ internal static class ProvidersApi
             }
             return Results.Ok(await grains.Run(c => c.GetGrain<IProviderGrain>(id).GetPools()));
         })
+        .WithName("listPools")
         .WithSummary("A provider's pools with their capacity calendars (the provider, regulators and admins)")
         .Produces<IReadOnlyList<PoolView>>();
 
@@ -98,12 +102,14 @@ internal static class ProvidersApi
             }
             return Results.Ok(await read.ReliabilityAsync(id, ct));
         })
+        .WithName("getProviderReliability")
         .WithSummary("How much of what the provider sold its outages took away (the provider, regulators and admins)")
         .Produces<ProviderReliability>();
 
         providers.MapGet("/{id}/reservations", async (string id, ReadModels read, HttpContext context, CancellationToken ct) =>
             Owns(context, id) ? Results.Ok(await read.ReservationsOfProviderAsync(id, 200, ct)) : Problems.NotFound(context, "provider", id))
             .RequireAuthorization(Names.Policies.Provider)
+            .WithName("listProviderReservations")
             .WithSummary("The latest reservations on the provider's capacity")
             .Produces<IReadOnlyList<ReservationView>>();
 
@@ -126,6 +132,7 @@ internal static class ProvidersApi
         })
         .RequireAuthorization(Names.Policies.Provider)
         .WithMetadata(new IdempotentEndpoint())
+        .WithName("createPool")
         .WithSummary("List a GPU pool on one of the provider's sites")
         .Produces<PoolView>(StatusCodes.Status201Created);
 
@@ -166,13 +173,16 @@ internal static class ProvidersApi
             return Results.Ok(view);
         })
         .RequireAuthorization(Names.Policies.Provider)
+        .WithName("updatePool")
         .WithSummary("Change a pool's ask price or GPU count; with If-Match (the pool's version as read), a pool changed since is refused with 412")
-        .Produces<PoolView>();
+        .Produces<PoolView>()
+        .ProducesProblem(StatusCodes.Status412PreconditionFailed);
 
         providers.MapPost("/{id}/pools/{poolId}/outages", (string id, string poolId, OutageBody request, GrainCalls grains, HttpContext context,
                 MarketLimits limits, [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock) =>
             DeclareOutage(id, poolId, request with { SiteId = null }, grains, context, clock.GetUtcNow(), limits.BookingHorizonDays))
             .RequireAuthorization(Names.Policies.Provider)
+            .WithName("declarePoolOutage")
             .WithSummary("Declare an outage of one pool: its reservations are interrupted and re-matched elsewhere")
             .Produces<OutageReport>();
 
@@ -180,6 +190,7 @@ internal static class ProvidersApi
                 [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock) =>
             DeclareOutage(id, null, request, grains, context, clock.GetUtcNow(), limits.BookingHorizonDays))
             .RequireAuthorization(Names.Policies.Provider)
+            .WithName("declareSiteOutage")
             .WithSummary("Declare an outage of a whole site (every pool on it)")
             .Produces<OutageReport>();
         providers.MapPost("/{id}/outages/{outageId}/end", async (string id, string outageId, GrainCalls grains, HttpContext context) =>
@@ -187,6 +198,7 @@ internal static class ProvidersApi
                 ? Results.Ok(await grains.Run(c => c.GetGrain<IProviderGrain>(id).EndOutage(outageId)))
                 : Problems.NotFound(context, "provider", id))
             .RequireAuthorization(Names.Policies.Provider)
+            .WithName("endOutage")
             .WithSummary("End a declared outage now (one not yet begun is cancelled): its hours become sellable again")
             .Produces<OutageEnded>();
         return api;

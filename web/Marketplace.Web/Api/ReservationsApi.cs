@@ -18,6 +18,7 @@ internal static class ReservationsApi
                 || caller.Role == Names.Roles.Provider && view.Plan.ProviderId == caller.ProviderId);
             return visible ? Results.Ok(view) : Problems.NotFound(context, "reservation", id);
         })
+        .WithName("getReservation")
         .WithSummary("A reservation with its funding split and settlement (its tenant, its provider, regulators and admins)")
         .Produces<ReservationView>();
 
@@ -32,6 +33,7 @@ internal static class ReservationsApi
             return Results.Ok(await grains.Run(c => c.GetGrain<IReservationGrain>(id).QuoteCancellation()));
         })
         .RequireAuthorization(Names.Policies.Sme)
+        .WithName("quoteCancellation")
         .WithSummary("What cancelling the reservation now would do: refused with the reason, or what the voucher gets back and the cash no longer owed")
         .Produces<CancellationQuote>();
 
@@ -46,6 +48,7 @@ internal static class ReservationsApi
             return Results.Ok(await grains.Run(c => c.GetGrain<IMarketGrain>(view.Plan.GpuModel).CancelReservation(id, tenant)));
         })
         .RequireAuthorization(Names.Policies.Sme)
+        .WithName("cancelReservation")
         .WithSummary("Cancel a reservation before it starts; its capacity and voucher hold are released")
         .Produces<ReservationView>();
         return api;

@@ -71,6 +71,7 @@ internal static class TenantsApi
             AuditMiddleware.Describe(context, CompaniesApi.AuditDetail(view.Status));
             return Results.Ok(view);
         })
+        .WithName("registerTenant")
         .WithSummary("Register (or update) the caller's tenant: a credit code matching the province, held by no other tenant (409 credit-code-taken)")
         .Produces<TenantView>();
 
@@ -80,21 +81,26 @@ internal static class TenantsApi
             var view = await grains.Run(c => c.GetGrain<ITenantGrain>(tenantId).Get());
             return view is null ? Problems.NotFound(context, "tenant", tenantId) : Results.Ok(view);
         })
+        .WithName("getMyTenant")
         .WithSummary("The caller's tenant")
-        .Produces<TenantView>();
+        .Produces<TenantView>()
+        .ProducesProblem(StatusCodes.Status404NotFound);
 
         tenants.MapGet("/me/vouchers", async (ReadModels read, HttpContext context, CancellationToken ct) =>
             Results.Ok(await read.VouchersOfTenantAsync(Caller.Of(context).Tenant, ct)))
+            .WithName("listMyVouchers")
             .WithSummary("The caller's vouchers")
             .Produces<IReadOnlyList<VoucherView>>();
 
         tenants.MapGet("/me/bids", async (ReadModels read, HttpContext context, CancellationToken ct) =>
             Results.Ok(await read.BidsOfTenantAsync(Caller.Of(context).Tenant, ListLimit, ct)))
+            .WithName("listMyBids")
             .WithSummary("The caller's latest bids")
             .Produces<IReadOnlyList<BidView>>();
 
         tenants.MapGet("/me/reservations", async (ReadModels read, HttpContext context, CancellationToken ct) =>
             Results.Ok(await read.ReservationsOfTenantAsync(Caller.Of(context).Tenant, ListLimit, ct)))
+            .WithName("listMyReservations")
             .WithSummary("The caller's latest reservations")
             .Produces<IReadOnlyList<ReservationView>>();
         return api;

@@ -31,6 +31,7 @@ internal static class VouchersApi
         .RequireAuthorization(Names.Policies.Sme)
         .WithMetadata(new IdempotentEndpoint())
         .WithTags("Vouchers")
+        .WithName("claimVoucher")
         .WithSummary("Claim a voucher of the program for the caller's tenant (eligibility is checked automatically)")
         .Produces<VoucherView>(StatusCodes.Status201Created);
 
@@ -55,6 +56,7 @@ internal static class VouchersApi
         })
         .RequireAuthorization(Names.Policies.Sme)
         .WithTags("Vouchers")
+        .WithName("recordVoucherActivity")
         .WithSummary("Register the R&D activity the voucher pays for (within the program's deadline)")
         .Produces<VoucherView>();
 
@@ -67,6 +69,7 @@ internal static class VouchersApi
                 : Problems.NotFound(context, "voucher", id);
         })
         .WithTags("Vouchers")
+        .WithName("getVoucher")
         .WithSummary("A voucher: its balance, state and deadlines (its tenant, regulators and admins)")
         .Produces<VoucherView>();
         return api;
