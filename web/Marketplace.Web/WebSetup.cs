@@ -233,6 +233,7 @@ public static class WebSetup
         api.MapAccountsApi();
         app.MapSignIn();
         app.MapSecondFactor();
+        app.MapAddressConfirmation();
         app.MapConnect();
         api.MapProgramsApi();
         api.MapTenantsApi();
