@@ -16,17 +16,17 @@ public sealed class AuditRefusalTests(PlatformCluster web)
     public async Task Refusals_a_groups_example_address_agent_and_trace_come_from_one_row()
     {
         var subject = Scenario.Unique("refused");
-        // The first row written has the larger value in every column, so that a column-by-column min() would take the second's.
+        // Each row has the smaller value in some columns: a column-by-column min() takes from both.
         await web.Database.ScalarAsync<int>("""
             INSERT INTO audit_refusals (minute, subject, caller, role, action, status_code, count, example, address, user_agent, trace_id)
-            VALUES (date_trunc('minute', now()), @s, 'caller', 'sme', 'GET /api/v1/x', 403, 2, 'GET /z', '10.0.0.9', 'agent-z', 'trace-z'),
-                   (date_trunc('minute', now()), @s, 'caller', 'sme', 'GET /api/v1/x', 403, 3, 'GET /a', '10.0.0.1', 'agent-a', 'trace-a')
+            VALUES (date_trunc('minute', now()), @s, 'caller', 'sme', 'GET /api/v1/x', 403, 2, 'GET /a', '10.0.0.9', 'agent-a', 'trace-z'),
+                   (date_trunc('minute', now()), @s, 'caller', 'sme', 'GET /api/v1/x', 403, 3, 'GET /z', '10.0.0.1', 'agent-z', 'trace-a')
             RETURNING 1
             """, ("s", subject));
 
         using var admin = web.Admin();
         var refusals = await admin.GetFromJsonAsync<List<RefusalView>>("/api/v1/audit/refusals?pageSize=1000");
         var group = Assert.Single(refusals!, r => r.Subject == subject);
-        Assert.Equal("5 GET /z 10.0.0.9 agent-z trace-z", $"{group.Count} {group.Example} {group.Address} {group.UserAgent} {group.TraceId}");
+        Assert.Equal("5 GET /a 10.0.0.9 agent-a trace-z", $"{group.Count} {group.Example} {group.Address} {group.UserAgent} {group.TraceId}");
     }
 }

@@ -1,10 +1,12 @@
 using System.Net;
 using System.Net.Http.Json;
+using System.Text.Json;
 using Marketplace.Testing;
 using Marketplace.Web.Accounts;
 using Marketplace.Web.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
+using Microsoft.AspNetCore.SignalR.Client;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Xunit;
 
@@ -337,6 +339,67 @@ public sealed class SignInDefenceTests(AccountsCluster web)
         await web.Database.ScalarAsync<int>("""UPDATE account_users SET "LockoutEnd" = now() + interval '1 hour' WHERE "Id" = @id RETURNING 1""", ("id", account.Id));
         stamps.Forget(account.Id);
         Assert.Null(await stamps.CurrentAsync(account.Id, CancellationToken.None));
+    }
+
+    /// <summary>
+    /// A hub connection over WebSockets, as the dashboards open it: authenticated once, when it opens (over long polling
+    /// every poll and send is a request of its own, authenticated again). No automatic reconnect: a close is final.
+    /// </summary>
+    private async Task<HubConnection> WebSocketHub(string token)
+    {
+        var server = web.Factory.Server;
+        var hub = new HubConnectionBuilder()
+            .WithUrl(new Uri(server.BaseAddress, Names.Hub.Path), o =>
+            {
+                o.Transports = Microsoft.AspNetCore.Http.Connections.HttpTransportType.WebSockets;
+                o.SkipNegotiation = true;
+                o.WebSocketFactory = async (context, cancellationToken) =>
+                {
+                    var client = server.CreateWebSocketClient();
+                    client.ConfigureRequest = request => request.Headers.Authorization = $"Bearer {token}";
+                    return await client.ConnectAsync(context.Uri, cancellationToken);
+                };
+            })
+            .AddJsonProtocol(o => WebSetup.ConfigureJson(o.PayloadSerializerOptions))
+            .Build();
+        await hub.StartAsync();
+        return hub;
+    }
+
+    /// <summary>A hub connection was authenticated once, when it opened: a demoted account's connection went on calling the hub as its old role.</summary>
+    [Fact]
+    public async Task Hub_after_the_accounts_role_changed_its_open_connections_next_call_is_refused()
+    {
+        var account = await _flows.Register(Names.Roles.Sme);
+        var access = (await _flows.Tokens(account.Email)).GetProperty("access_token").GetString()!;
+        await using var hub = await WebSocketHub(access);
+        Assert.Equal(JsonValueKind.Array, (await hub.InvokeAsync<JsonElement>("Snapshot")).GetProperty("bids").ValueKind);
+
+        using (var admin = web.Admin())
+        {
+            var changed = await admin.PutAsJsonAsync($"/api/v1/accounts/{account.Id}/role", new { role = Names.Roles.Regulator });
+            Assert.True(changed.StatusCode == HttpStatusCode.OK, await changed.Content.ReadAsStringAsync());
+        }
+        var refused = await Assert.ThrowsAsync<Microsoft.AspNetCore.SignalR.HubException>(() => hub.InvokeAsync<JsonElement>("Snapshot"));
+        Assert.EndsWith("HubException: the account was changed, locked or removed after the token was issued", refused.Message);
+    }
+
+    /// <summary>A hub connection outlived its token: it stayed open, receiving pushes, until the client left.</summary>
+    [Fact]
+    public async Task Hub_a_connection_whose_token_expires_is_closed_by_the_server()
+    {
+        var settings = web.Factory.Services.GetRequiredService<AuthSettings>();
+        // A development token that expires three seconds from now (the issuer's clock is set back by the rest of its lifetime).
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow - settings.TokenLifetime + TimeSpan.FromSeconds(3));
+        var token = new TokenIssuer(settings, clock).Issue(Names.Roles.Sme, Scenario.Unique("t"), null);
+        await using var hub = await WebSocketHub(token);
+        var ended = new TaskCompletionSource<Exception?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        hub.Closed += e => { ended.TrySetResult(e); return Task.CompletedTask; };
+        Assert.Equal(JsonValueKind.Array, (await hub.InvokeAsync<JsonElement>("Snapshot")).GetProperty("bids").ValueKind);
+
+        // Bounded: the server closes the connection once the token has expired; a connection left open fails the test here.
+        await ended.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(HubConnectionState.Disconnected, hub.State);
     }
 
     /// <summary>

@@ -187,7 +187,10 @@ internal static class AccountsSetup
             });
         services.AddHostedService<AccountSeeder>();
         services.AddScoped<AccountRegistration>();
-        return new TrustedIssuers(devTokens, issuer.AbsoluteUri, external, externalKeys);
+        var trusted = new TrustedIssuers(devTokens, issuer.AbsoluteUri, external, externalKeys);
+        services.AddSingleton(trusted);
+        services.AddSingleton<Hubs.HubAccountCheck>();
+        return trusted;
     }
 
     /// <summary>Refuses a sign-in session whose account is gone or whose security stamp is no longer the account's.</summary>
