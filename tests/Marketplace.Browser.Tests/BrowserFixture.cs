@@ -1,4 +1,6 @@
 using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.RegularExpressions;
 using Marketplace.Testing;
 using Microsoft.Playwright;
 using Xunit;
@@ -61,6 +63,70 @@ public sealed class BrowserFixture : IAsyncLifetime
             providerId = role == Names.Roles.Provider ? id : null,
         }));
         return email;
+    }
+
+    /// <summary>
+    /// Registers a new SME account as anyone does, without an admin: its address is unconfirmed until the link mailed to it
+    /// is opened (<see cref="ConfirmationLinkAsync"/>).
+    /// </summary>
+    public async Task<string> RegisterAsync(string password = Password)
+    {
+        var email = $"{Scenario.Unique("browser")}@example.cn";
+        using var anonymous = new HttpClient { BaseAddress = System.WebUrl };
+        var created = await anonymous.PostAsJsonAsync("/api/v1/accounts", new { email, password, role = Names.Roles.Sme });
+        Assert.True(created.IsSuccessStatusCode, await created.Content.ReadAsStringAsync());
+        return email;
+    }
+
+    /// <summary>Registers a new SME account and confirms its address through the mailed link, as its owner would.</summary>
+    public async Task<string> RegisterConfirmedAsync(string password = Password)
+    {
+        var email = await RegisterAsync(password);
+        using var anonymous = new HttpClient { BaseAddress = System.WebUrl };
+        var confirmed = await anonymous.GetAsync(await ConfirmationLinkAsync(email));
+        Assert.True(confirmed.IsSuccessStatusCode, await confirmed.Content.ReadAsStringAsync());
+        return email;
+    }
+
+    /// <summary>
+    /// The confirmation link last mailed to <paramref name="email"/>, as a path on the site. The web process writes its
+    /// mail to its log (JSON lines), which may reach the output after the request that sent it has been answered: the
+    /// output is read until the line is there, for at most <see cref="Wait"/>.
+    /// </summary>
+    public async Task<string> ConfirmationLinkAsync(string email)
+    {
+        var until = DateTimeOffset.UtcNow + TimeSpan.FromMilliseconds(Wait);
+        while (true)
+        {
+            foreach (var line in System.Web!.Output.Reverse())
+            {
+                if (MailLink(line, email) is { } link)
+                {
+                    return link;
+                }
+            }
+            if (DateTimeOffset.UtcNow > until)
+            {
+                throw new TimeoutException($"no confirmation mail to {email} in the web tier's log");
+            }
+            await Task.Delay(100);
+        }
+    }
+
+    private static string? MailLink(string line, string email)
+    {
+        if (!line.StartsWith('{') || !line.Contains("Marketplace.Web.Accounts.AccountMail", StringComparison.Ordinal))
+        {
+            return null;
+        }
+        using var entry = JsonDocument.Parse(line);
+        var root = entry.RootElement;
+        if (!root.TryGetProperty("State", out var state) || !state.TryGetProperty("To", out var to) || to.GetString() != email)
+        {
+            return null;
+        }
+        var link = Regex.Match(root.GetProperty("Message").GetString() ?? "", @"https?://\S+/account/confirm\?\S+");
+        return link.Success ? new Uri(link.Value).PathAndQuery : null;
     }
 
     /// <summary>

@@ -1,4 +1,3 @@
-using System.Net.Http.Json;
 using Marketplace.Testing;
 using Microsoft.Playwright;
 using Xunit;
@@ -14,14 +13,7 @@ public sealed class SecondFactorTests(BrowserFixture fixture)
 {
     private const string Password = "browser-test-password";
 
-    private async Task<string> RegisterAsync()
-    {
-        var email = $"{Scenario.Unique("browser")}@example.cn";
-        using var anonymous = new HttpClient { BaseAddress = fixture.System.WebUrl };
-        var created = await anonymous.PostAsJsonAsync("/api/v1/accounts", new { email, password = Password, role = Names.Roles.Sme });
-        Assert.True(created.IsSuccessStatusCode, await created.Content.ReadAsStringAsync());
-        return email;
-    }
+    private Task<string> RegisterAsync() => fixture.RegisterConfirmedAsync(Password);
 
     /// <summary>A tab of a browser context of its own (close its context when done).</summary>
     private async Task<IPage> NewPageAsync()

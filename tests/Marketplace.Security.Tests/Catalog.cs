@@ -121,6 +121,8 @@ public static class Catalog
         new("GET", "/account/login", "200 | 200 | 200 | 200 | 200", (_, _, _, _) => Get("/account/login")),
         new("POST", "/account/login", "415 | 415 | 415 | 415 | 415", (_, _, _, _) => Post("/account/login", new JsonObject { ["email"] = "a@example.cn" })),
         new("POST", "/account/login/code", "415 | 415 | 415 | 415 | 415", (_, _, _, _) => Post("/account/login/code", new JsonObject { ["code"] = "123456" })),
+        // A self-registered account's address confirmation: without a valid link, the page says so (400) to anyone.
+        new("GET", "/account/confirm", "400 | 400 | 400 | 400 | 400", (_, _, _, _) => Get("/account/confirm?user=nobody&code=not-a-code")),
         // The second factor's page belongs to the sign-in session: without one, to the sign-in page (followed: 200).
         new("GET", "/account/two-factor", "200 | 200 | 200 | 200 | 200", (_, _, _, _) => Get("/account/two-factor")),
         new("POST", "/account/two-factor", "415 | 415 | 415 | 415 | 415", (_, _, _, _) => Post("/account/two-factor", new JsonObject { ["code"] = "123456" })),

@@ -80,6 +80,8 @@ public sealed class ProcessCluster : IAsyncDisposable, IApiClients
             ["ASPNETCORE_ENVIRONMENT"] = "Development",
             ["Auth__SigningKey"] = SigningKey,
             ["Auth__DevTokens"] = "true",
+            // The account mail (a confirmation link, say) is written to the web tier's log: the tests read it there.
+            ["Logging__LogLevel__Marketplace.Web.Accounts.AccountMail"] = "Information",
             ["Orleans__GatewayListRefreshPeriod"] = "00:00:01",
             ["RateLimiting__PermitsPerSecond"] = "100000",
             ["RateLimiting__Burst"] = "100000",

@@ -144,10 +144,11 @@ public class WebCluster : MarketCluster
 
     public HttpClient Regulator() => Client(Names.Roles.Regulator);
 
-    /// <summary>A SignalR connection to the market hub as the given role, with JSON or MessagePack.</summary>
-    public async Task<HubClient> Hub(string role, string? tenantId = null, string? providerId = null, bool messagePack = false, bool start = true)
+    /// <summary>A SignalR connection to the market hub as the given role (or with the given <paramref name="bearer"/> token), with JSON or MessagePack.</summary>
+    public async Task<HubClient> Hub(string role, string? tenantId = null, string? providerId = null, bool messagePack = false, bool start = true,
+        string? bearer = null)
     {
-        var token = Token(role, tenantId, providerId);
+        var token = bearer ?? Token(role, tenantId, providerId);
         var builder = new HubConnectionBuilder()
             .WithUrl(new Uri(UseKestrel ? BaseAddress : Factory.Server.BaseAddress, Names.Hub.Path), o =>
             {

@@ -134,17 +134,33 @@ public sealed partial class AccountFlows(AccountsCluster web)
         return client;
     }
 
-    /// <summary>Registers as anyone does (the answer says nothing of the account), then reads the account from the database.</summary>
-    public async Task<TestAccount> Register(string role)
+    /// <summary>
+    /// Registers as anyone does (the answer says nothing of the account), confirms the address through the link mailed to
+    /// it (unless <paramref name="confirm"/> is false), then reads the account from the database.
+    /// </summary>
+    public async Task<TestAccount> Register(string role, bool confirm = true)
     {
         var email = $"{Scenario.Unique("user")}@example.cn";
         using var anonymous = web.Client();
         var response = await anonymous.PostAsJsonAsync("/api/v1/accounts", new { email, password = Password, role });
         Assert.True(response.StatusCode == HttpStatusCode.Accepted, await response.Content.ReadAsStringAsync());
+        if (confirm)
+        {
+            var confirmed = await anonymous.GetAsync(ConfirmationLink(web.Mail.To(email).Last()));
+            Assert.True(confirmed.StatusCode == HttpStatusCode.OK, await confirmed.Content.ReadAsStringAsync());
+        }
         var row = await web.Database.ScalarAsync<string>(
             """SELECT concat_ws('|', "Id", coalesce("TenantId", ''), coalesce("ProviderId", '')) FROM account_users WHERE "Email" = @e""", ("e", email));
         var parts = row.Split('|');
         return new TestAccount(parts[0], email, parts[1].Length > 0 ? parts[1] : null, parts[2].Length > 0 ? parts[2] : null);
+    }
+
+    /// <summary>The confirmation link of a mail, as a path on the site (the mail names the issuer's absolute URL).</summary>
+    public static string ConfirmationLink(string mail)
+    {
+        var link = ConfirmationUrl().Match(mail);
+        Assert.True(link.Success, mail);
+        return new Uri(link.Value).PathAndQuery;
     }
 
     /// <summary>The antiforgery field of a page.</summary>
@@ -239,6 +255,9 @@ public sealed partial class AccountFlows(AccountsCluster web)
     {
         ["grant_type"] = "client_credentials", ["client_id"] = clientId, ["client_secret"] = secret, ["scope"] = "marketplace",
     };
+
+    [GeneratedRegex(@"https?://\S+/account/confirm\?\S+")]
+    private static partial Regex ConfirmationUrl();
 
     [GeneratedRegex("name=\"__RequestVerificationToken\" value=\"([^\"]+)\"")]
     private static partial Regex AntiforgeryField();

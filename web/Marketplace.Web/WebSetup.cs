@@ -171,6 +171,7 @@ public static class WebSetup
                 o.MaximumReceiveMessageSize = 32 * 1024;
                 o.AddFilter<HubCallLogging>();
                 o.AddFilter<HubCallLimit>();
+                o.AddFilter<HubAccountCheck>();
             })
             .AddJsonProtocol(o => ConfigureJson(o.PayloadSerializerOptions))
             .AddMessagePackProtocol();
@@ -228,6 +229,7 @@ public static class WebSetup
         api.MapAccountsApi();
         app.MapSignIn();
         app.MapSecondFactor();
+        app.MapAddressConfirmation();
         app.MapConnect();
         api.MapProgramsApi();
         api.MapTenantsApi();

@@ -11,8 +11,13 @@ internal sealed class AccountMail(ILogger<AccountMail> logger)
     public void Send(string to, string subject, string text) =>
         logger.LogInformation("Mail to {To}: {Subject}. {Text}", to, subject, text);
 
-    public void AccountOpened(string to, string role) => Send(to, "算力券交易平台：账户已开通 Your marketplace account is open",
-        $"您的{role}账户已开通，请用注册时的密码登录。 Your {role} account is open: sign in with the password you registered with.");
+    /// <summary>
+    /// The link that confirms the address of a new account: it cannot sign in before (see <see cref="AddressConfirmation"/>).
+    /// Sent at registration, and again at each sign-in with the right password while the address is unconfirmed.
+    /// </summary>
+    public void ConfirmAddress(string to, string role, string link) => Send(to, "算力券交易平台：请确认您的邮箱 Confirm your address",
+        $"您的{role}账户已创建。请打开此链接确认邮箱，确认后即可用注册时的密码登录： {link} " +
+        $"Your {role} account has been made. Open this link to confirm your address, then sign in with the password you registered with: {link}");
 
     public void AlreadyRegistered(string to) => Send(to, "算力券交易平台：此邮箱已有账户 You already have an account",
         "有人用此邮箱申请注册，但此邮箱已有账户：请直接登录。如非本人操作，可忽略此邮件。 " +

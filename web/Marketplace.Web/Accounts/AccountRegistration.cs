@@ -11,14 +11,17 @@ internal sealed class AccountRegistration(UserManager<MarketplaceUser> users, [F
     /// <summary>
     /// The new user; or <c>Taken</c> when an account has this email already (the caller decides what to say of it); or the
     /// field errors that refused it. The password is checked first, so a password too short is refused alike whether the
-    /// email is taken or not.
+    /// email is taken or not. <paramref name="confirmed"/>: the address counts as confirmed (an admin's account, a seeded one);
+    /// otherwise the account signs in only once its owner has confirmed it (<see cref="AddressConfirmation"/>).
     /// </summary>
-    public async Task<(MarketplaceUser? User, bool Taken, Dictionary<string, string[]> Errors)> CreateAsync(string email, string password, Organisation organisation)
+    public async Task<(MarketplaceUser? User, bool Taken, Dictionary<string, string[]> Errors)> CreateAsync(string email, string password, Organisation organisation,
+        bool confirmed)
     {
         var user = new MarketplaceUser
         {
             UserName = email,
             Email = email,
+            EmailConfirmed = confirmed,
             Role = organisation.Role,
             TenantId = organisation.TenantId,
             ProviderId = organisation.ProviderId,

@@ -156,7 +156,7 @@ internal sealed class AccountSeeder(IServiceScopeFactory scopes, IConfiguration 
 
     private async Task CreateAsync(AccountRegistration registration, string email, string password, Organisation organisation)
     {
-        var (user, taken, errors) = await registration.CreateAsync(email, password, organisation);
+        var (user, taken, errors) = await registration.CreateAsync(email, password, organisation, confirmed: true);
         if (taken)
         {
             logger.LogInformation("The {Role} account {Email} was made meanwhile (by another web node)", organisation.Role, email);

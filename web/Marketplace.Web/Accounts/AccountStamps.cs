@@ -13,8 +13,10 @@ namespace Marketplace.Web.Accounts;
 /// secret Identity derives other tokens from); the API refuses one whose digest is no longer the account's, or whose
 /// account is gone or locked. The current digest is read through a cache of <see cref="CacheFor"/>: a change made on
 /// this web node applies at once (it forgets the account), one made on another within that time.
+/// A read that was under way when the account was forgotten may have read the stamp from before the change: it answers
+/// its caller but is not remembered (<see cref="_forgets"/>), or it would put the old digest back for <see cref="CacheFor"/>.
 /// </summary>
-internal sealed class AccountStamps(NpgsqlDataSource db, TimeProvider clock)
+internal class AccountStamps(NpgsqlDataSource db, TimeProvider clock)
 {
     /// <summary>The claim of an access token that carries the digest.</summary>
     public const string Claim = "stamp";
@@ -26,6 +28,9 @@ internal sealed class AccountStamps(NpgsqlDataSource db, TimeProvider clock)
     private const int MaxAccounts = 100_000;
 
     private readonly ConcurrentDictionary<string, Remembered> _accounts = new();
+
+    /// <summary>How many times an account was forgotten: a read remembers what it read only if none was forgotten meanwhile.</summary>
+    private long _forgets;
 
     private sealed record Remembered(string? Digest, long ReadAt);
 
@@ -40,23 +45,31 @@ internal sealed class AccountStamps(NpgsqlDataSource db, TimeProvider clock)
             return remembered.Digest;
         }
         var readAt = clock.GetTimestamp();
-        await using var command = db.CreateCommand("""SELECT "SecurityStamp", coalesce("LockoutEnd" > @now, false) FROM account_users WHERE "Id" = @id""");
-        command.Parameters.AddWithValue("id", userId);
-        command.Parameters.AddWithValue("now", clock.GetUtcNow());
-        string? digest = null;
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
-        {
-            if (await reader.ReadAsync(cancellationToken) && !reader.GetBoolean(1))
-            {
-                digest = Digest(reader.IsDBNull(0) ? null : reader.GetString(0));
-            }
-        }
+        var forgets = Interlocked.Read(ref _forgets);
+        var digest = await ReadAsync(userId, cancellationToken);
         if (_accounts.Count >= MaxAccounts)
         {
             _accounts.Clear();
         }
-        _accounts[userId] = new Remembered(digest, readAt);
+        var entry = new Remembered(digest, readAt);
+        _accounts[userId] = entry;
+        // Checked after storing: a Forget that came before this check is seen here and the entry is taken back (only this
+        // one: a newer read's entry stays); one that comes after it removes the entry itself.
+        if (Interlocked.Read(ref _forgets) != forgets)
+        {
+            _accounts.TryRemove(KeyValuePair.Create(userId, entry));
+        }
         return digest;
+    }
+
+    /// <summary>The account's digest as the database has it now (null: gone or locked).</summary>
+    internal virtual async ValueTask<string?> ReadAsync(string userId, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand("""SELECT "SecurityStamp", coalesce("LockoutEnd" > @now, false) FROM account_users WHERE "Id" = @id""");
+        command.Parameters.AddWithValue("id", userId);
+        command.Parameters.AddWithValue("now", clock.GetUtcNow());
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken) && !reader.GetBoolean(1) ? Digest(reader.IsDBNull(0) ? null : reader.GetString(0)) : null;
     }
 
     /// <summary>Why an account's token is refused (its account changed since it was issued), or null.</summary>
@@ -70,5 +83,10 @@ internal sealed class AccountStamps(NpgsqlDataSource db, TimeProvider clock)
     }
 
     /// <summary>Reads the account again at its next token: its stamp has just changed on this node.</summary>
-    public void Forget(string userId) => _accounts.TryRemove(userId, out _);
+    public void Forget(string userId)
+    {
+        // Counted first, so that a read that stores after the removal below sees it and takes its entry back.
+        Interlocked.Increment(ref _forgets);
+        _accounts.TryRemove(userId, out _);
+    }
 }

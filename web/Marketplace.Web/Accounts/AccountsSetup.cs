@@ -1,6 +1,7 @@
 using System.Security.Cryptography.X509Certificates;
 using Marketplace.Storage.Hosting;
 using Marketplace.Web.Infrastructure;
+using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.IdentityModel.Tokens;
@@ -133,6 +134,11 @@ internal static class AccountsSetup
             // The sign-in session only serves the authorization endpoint: the API itself takes bearer tokens.
             o.ExpireTimeSpan = TimeSpan.FromHours(8);
             o.SlidingExpiration = false;
+            // The session carries the account's security stamp; one that changed since (a role change, a lockout, a
+            // second factor turned on elsewhere) ends it at its next request. Read at every request: the session serves only
+            // the authorization endpoint and the second factor's page, so the read is rare, and a change applies at once
+            // (Identity's own validator reads every 30 minutes, and renews the session when it does).
+            o.Events.OnValidatePrincipal = EndSessionOfChangedAccount;
         }).AddCookie(IdentityConstants.TwoFactorUserIdScheme, o =>
         {
             // Between the right password and the second factor's code: who is signing in, for five minutes.
@@ -181,7 +187,24 @@ internal static class AccountsSetup
             });
         services.AddHostedService<AccountSeeder>();
         services.AddScoped<AccountRegistration>();
-        return new TrustedIssuers(devTokens, issuer.AbsoluteUri, external, externalKeys);
+        var trusted = new TrustedIssuers(devTokens, issuer.AbsoluteUri, external, externalKeys);
+        services.AddSingleton(trusted);
+        services.AddSingleton<Hubs.HubAccountCheck>();
+        return trusted;
+    }
+
+    /// <summary>Refuses a sign-in session whose account is gone or whose security stamp is no longer the account's.</summary>
+    private static async Task EndSessionOfChangedAccount(Microsoft.AspNetCore.Authentication.Cookies.CookieValidatePrincipalContext context)
+    {
+        var users = context.HttpContext.RequestServices.GetRequiredService<UserManager<MarketplaceUser>>();
+        var id = context.Principal?.FindFirst(Names.Claims.Subject)?.Value;
+        var stamp = context.Principal?.FindFirst(users.Options.ClaimsIdentity.SecurityStampClaimType)?.Value;
+        var user = id is null ? null : await users.FindByIdAsync(id);
+        if (user is null || stamp is null || stamp != user.SecurityStamp)
+        {
+            context.RejectPrincipal();
+            await context.HttpContext.SignOutAsync(IdentityConstants.ApplicationScheme);
+        }
     }
 
     private static void AddKeys(OpenIddictServerBuilder server, OidcSettings oidc, IWebHostEnvironment environment)

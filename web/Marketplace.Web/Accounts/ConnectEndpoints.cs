@@ -89,14 +89,17 @@ internal static class ConnectEndpoints
         }
         if (request.IsAuthorizationCodeGrantType() || request.IsRefreshTokenGrantType())
         {
-            // The code or refresh token names the user; read them again, so a role change or a lockout applies from the next refresh.
+            // The code or refresh token names the user and carries the digest of the stamp it was issued under. A new stamp
+            // (a role change, a lockout, a second factor turned on) ends the grant: the person signs in again, so a stolen
+            // refresh token does not outlive what the account's owner or an admin did about it.
             var granted = await context.AuthenticateAsync(OpenIddictServerAspNetCoreDefaults.AuthenticationScheme);
             var subject = granted.Principal?.GetClaim(Names.Claims.Subject);
             var user = subject is null ? null : await users.FindByIdAsync(subject);
-            if (user is null || await users.IsLockedOutAsync(user))
+            if (user is null || await users.IsLockedOutAsync(user)
+                || granted.Principal!.GetClaim(AccountStamps.Claim) != AccountStamps.Digest(user.SecurityStamp))
             {
                 TokenRefusalAudit.Name(context, subject);
-                return Refuse(Errors.InvalidGrant, "the account no longer exists or is locked");
+                return Refuse(Errors.InvalidGrant, "the account was changed, locked or removed after the grant was issued");
             }
             return Results.SignIn(Organisation.PrincipalOf(user, granted.Principal!.GetScopes()),
                 authenticationScheme: OpenIddictServerAspNetCoreDefaults.AuthenticationScheme);

@@ -59,7 +59,8 @@ internal static class SecondFactorPage
         return Setup(context, antiforgery, user, key, error: null);
     }
 
-    private static async Task<IResult> Confirm(HttpContext context, IAntiforgery antiforgery, UserManager<MarketplaceUser> users, AccountStamps stamps,
+    private static async Task<IResult> Confirm(HttpContext context, IAntiforgery antiforgery, UserManager<MarketplaceUser> users,
+        SignInManager<MarketplaceUser> signIn, AccountStamps stamps,
         [FromForm] string? code)
     {
         if (await SignedInAsync(context, users) is not { } user)
@@ -87,6 +88,9 @@ internal static class SecondFactorPage
             return Setup(context, antiforgery, user, key, "账户刚被修改，请再试一次。 The account changed meanwhile: try again.", StatusCodes.Status409Conflict);
         }
         stamps.Forget(user.Id);
+        // The new stamp would end this browser's own sign-in session too: it is renewed under the new stamp (the person
+        // here has just proved the password and the authenticator); sessions elsewhere end.
+        await signIn.RefreshSignInAsync(user);
         return On(context, antiforgery);
     }
 

@@ -53,7 +53,7 @@ internal static class SignInPage
     private const string OwnLockoutClaim = "own_lockout";
 
     private static async Task<IResult> SignIn(HttpContext context, IAntiforgery antiforgery, SignInManager<MarketplaceUser> signIn, SignInAttempts attempts,
-        AuditLog audit, [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock,
+        AccountMail mail, OidcSettings oidc, AuditLog audit, [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock,
         [FromForm] string? email, [FromForm] string? password, [FromForm] string? returnUrl)
     {
         var target = LocalOrNull(returnUrl);
@@ -69,7 +69,16 @@ internal static class SignInPage
             Audit(context, audit, clock, user?.Id, outcome, $"sign-in {outcome} for {Check.Trim(email)}: {reason}");
             return PasswordForm(context, antiforgery, target, email, Refused, StatusCodes.Status401Unauthorized);
         }
-        if (user!.TwoFactorEnabled)
+        if (!user!.EmailConfirmed)
+        {
+            // The right password of an account whose address is unconfirmed: answered as a wrong one (else a registration
+            // followed by a sign-in would tell whether the address was free), and the link is mailed again, to the address only.
+            // The attempt stays counted, as a wrong password's does.
+            await AddressConfirmation.MailLinkAsync(signIn.UserManager, mail, oidc, user);
+            Audit(context, audit, clock, user.Id, "failed", $"sign-in failed for {Check.Trim(email)}: the address is not confirmed; the confirmation link was mailed again");
+            return PasswordForm(context, antiforgery, target, email, Refused, StatusCodes.Status401Unauthorized);
+        }
+        if (user.TwoFactorEnabled)
         {
             // The password stays counted until the code is right too, so that a known password does not buy endless code guesses.
             var pending = new ClaimsIdentity([new Claim(Names.Claims.Subject, user.Id)], IdentityConstants.TwoFactorUserIdScheme);
@@ -154,6 +163,7 @@ internal static class SignInPage
               <label for="password">密码 <span lang="en">Password</span></label>
               <input id="password" name="password" type="password" autocomplete="current-password" required maxlength="256">
               <button type="submit" id="sign-in">登录 <span lang="en">Sign in</span></button>
+              <p id="confirm-hint" class="lead">新注册的账户须先打开确认邮件中的链接，然后才能登录。 <span lang="en">A new account signs in once its address is confirmed: open the link in the mail sent when you registered.</span></p>
             </form>
             """);
 

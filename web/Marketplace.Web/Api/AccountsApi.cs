@@ -14,7 +14,8 @@ public sealed record AccountResponse(string Id, string Email, string Role, strin
 public sealed record RegistrationAccepted(string Status, string Detail)
 {
     public static readonly RegistrationAccepted Answer = new("accepted",
-        "已受理：结果已发至该邮箱；如账户已开通，请用邮箱和密码登录。 Accepted: the address has been written to; once its account is open, sign in with the email and password.");
+        "已受理：结果已发至该邮箱。新账户请先打开邮件中的确认链接，再用邮箱和密码登录。 " +
+        "Accepted: the address has been written to. A new account first opens the confirmation link in that mail, then signs in with the email and password.");
 }
 
 public sealed record RoleChange(string? Role, string? TenantId = null, string? ProviderId = null);
@@ -52,7 +53,7 @@ internal static class AccountsApi
     }
 
     private static async Task<IResult> Register(AccountRequest request, AccountRegistration registration, UserManager<MarketplaceUser> users, AccountMail mail,
-        AuditLog audit, HttpContext context,
+        OidcSettings oidc, AuditLog audit, HttpContext context,
         [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock)
     {
         var caller = Caller.Of(context);
@@ -82,7 +83,8 @@ internal static class AccountsApi
             Names.Roles.Provider => new Organisation(Names.Roles.Provider, null, request.ProviderId ?? NewId("x")),
             _ => new Organisation(request.Role!, null, null),
         };
-        var (user, taken, errors) = await registration.CreateAsync(request.Email!, request.Password!, organisation);
+        // An admin's account is confirmed as it is made; anyone else's signs in once its address is confirmed by the mailed link.
+        var (user, taken, errors) = await registration.CreateAsync(request.Email!, request.Password!, organisation, confirmed: byAdmin);
         if (user is null && !taken)
         {
             return Problems.Validation(errors);
@@ -108,7 +110,7 @@ internal static class AccountsApi
         }
         else
         {
-            mail.AccountOpened(user.Email!, user.Role);
+            await AddressConfirmation.MailLinkAsync(users, mail, oidc, user);
             (subject, outcome, detail) = (user.Id, "ok", Created(user, organisation));
         }
         if (context.User.Identity?.IsAuthenticated == true)

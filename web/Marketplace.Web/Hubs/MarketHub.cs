@@ -73,7 +73,8 @@ internal sealed class MarketHub(GrainCalls grains, ReadModels read, AuditLog aud
         };
     }
 
-    private static IReadOnlyList<string> OwnGroups(Caller caller) => caller.Role switch
+    /// <summary>The groups a caller's connection belongs to (<see cref="HubAccountCheck"/> takes a changed account's out of them).</summary>
+    internal static IReadOnlyList<string> OwnGroups(Caller caller) => caller.Role switch
     {
         Names.Roles.Sme when caller.TenantId is { } tenant => [Names.Hub.TenantGroup(tenant)],
         Names.Roles.Provider when caller.ProviderId is { } provider => [Names.Hub.ProviderGroup(provider)],

@@ -304,11 +304,18 @@ public sealed class ReadModels(NpgsqlDataSource db, [FromKeyedServices(Names.Clo
             cancellationToken);
     }
 
-    /// <summary>Refusals per caller, action, status and minute, newest minute first (a minute written in parts is added up).</summary>
+    /// <summary>
+    /// Refusals per caller, action, status and minute, newest minute first (a minute written in parts is added up). The
+    /// example, address, user agent and trace id are those of one row, the group's first written: taken each on its own
+    /// (min of each) they could come from different requests, and the trace id would not lead to the address shown.
+    /// </summary>
     public async Task<IReadOnlyList<RefusalView>> RefusalsAsync(int page, int pageSize, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand("""
-            SELECT minute, subject, caller, role, action, status_code, sum(count), min(example), min(address), min(user_agent), min(trace_id) FROM audit_refusals
+            SELECT minute, subject, caller, role, action, status_code, sum(count),
+                   (array_agg(example ORDER BY id))[1], (array_agg(address ORDER BY id))[1], (array_agg(user_agent ORDER BY id))[1],
+                   (array_agg(trace_id ORDER BY id))[1]
+            FROM audit_refusals
             GROUP BY minute, subject, caller, role, action, status_code
             ORDER BY minute DESC, sum(count) DESC, caller, action LIMIT @l OFFSET @o
             """);

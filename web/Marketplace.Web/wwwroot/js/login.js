@@ -4,6 +4,7 @@ import { showProblem } from "./session.js";
 import { startSignIn } from "./account.js";
 import { t, translate, languageSwitch } from "./i18n.js";
 import "./strings/pages.js";
+import "./strings/login.js";
 
 translate();
 languageSwitch();
