@@ -169,7 +169,15 @@ public sealed class BrowserFixture : IAsyncLifetime
         var signed = new SignedInPage(page);
         await page.GotoAsync("/login.html");
         await page.ClickAsync("#account-sign-in");
-        await page.WaitForURLAsync("**/account/login?**");
+        // As long as the wait for a live page: the first sign-in of a run meets the provider's pages cold, on a busy machine.
+        try
+        {
+            await page.WaitForURLAsync("**/account/login?**", new() { Timeout = 2 * Wait });
+        }
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException($"signing in as {role} {email}: the sign-in page did not open; at {page.Url}, errors: {string.Join(" | ", signed.Errors)}\n{System.Describe()}", e);
+        }
         await page.FillAsync("#email", email);
         await page.FillAsync("#password", Password);
         await page.ClickAsync("#sign-in");
