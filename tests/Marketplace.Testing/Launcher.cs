@@ -48,9 +48,16 @@ public sealed class Launcher : IAsyncDisposable, IApiClients
             [Path.Combine(ProcessCluster.RepositoryRoot, "run.sh"), "--silos", silos.ToString(CultureInfo.InvariantCulture), "--no-demo",
                 "--port", webPort.ToString(CultureInfo.InvariantCulture), "--data", data, "--pg-port", pgPort.ToString(CultureInfo.InvariantCulture),
                 "--silo-ports", $"{siloPorts.Item1},{siloPorts.Item2},{siloPorts.Item3}"],
-            environment, ProcessCluster.RepositoryRoot);
+            WithDevTokens(environment), ProcessCluster.RepositoryRoot);
         return new Launcher(data, webPort, pgPort, siloPorts, process);
     }
+
+    /// <summary>
+    /// The environment with development tokens on (run.sh's web tier runs in Development, where they are trusted only when
+    /// turned on), signed with the tests' key: <see cref="ClientAsync"/> signs in with them.
+    /// </summary>
+    private static Dictionary<string, string?> WithDevTokens(IReadOnlyDictionary<string, string?> environment) =>
+        new(environment) { ["Auth__SigningKey"] = ProcessCluster.SigningKey, ["Auth__DevTokens"] = "true" };
 
     /// <summary>Waits until run.sh says the marketplace is running (ready, and its processes supervised).</summary>
     public async Task WaitUntilRunningAsync(TimeSpan timeout)
