@@ -25,9 +25,23 @@ var busyProvinces = int.Parse(options.GetValueOrDefault("busy-provinces") ?? "2"
 
 using var playwright = await Playwright.CreateAsync();
 await using var browser = await playwright.Chromium.LaunchAsync(new() { ExecutablePath = chromium, Headless = true, Args = ["--no-sandbox", "--disable-gpu"] });
+var viewport = new ViewportSize { Width = 1400, Height = 900 };
+
+// The pages before signing in: the home page and the provider's sign-in page.
+await using (var context = await browser.NewContextAsync(new() { BaseURL = url, ViewportSize = viewport, Locale = "zh-CN" }))
+{
+    var page = await context.NewPageAsync();
+    await page.GotoAsync("/index.html");
+    await SaveAsync(page, "home");
+    await page.GotoAsync("/login.html");
+    await page.ClickAsync("#account-sign-in");
+    await page.WaitForURLAsync("**/account/login?**");
+    await SaveAsync(page, "sign-in");
+}
+
 foreach (var (name, email, path, ready) in pages)
 {
-    await using var context = await browser.NewContextAsync(new() { BaseURL = url, ViewportSize = new() { Width = 1400, Height = 900 }, Locale = "zh-CN" });
+    await using var context = await browser.NewContextAsync(new() { BaseURL = url, ViewportSize = viewport, Locale = "zh-CN" });
     var page = await context.NewPageAsync();
     await page.GotoAsync("/login.html");
     await page.ClickAsync("#account-sign-in");
@@ -50,11 +64,16 @@ foreach (var (name, email, path, ready) in pages)
         Console.Error.WriteLine($"{name}: not ready after five minutes ({ready}); taken as it is");
     }
     await page.WaitForTimeoutAsync(2_000); // charts finish their animation
+    await SaveAsync(page, name);
+}
+return 0;
+
+async Task SaveAsync(IPage page, string name)
+{
     var file = Path.Combine(output, $"{name}.png");
     await page.ScreenshotAsync(new() { Path = file, FullPage = true });
     Console.WriteLine($"{name}: {file}");
 }
-return 0;
 
 static Dictionary<string, string> Args(string[] args)
 {
