@@ -52,12 +52,16 @@ public sealed class Launcher : IAsyncDisposable, IApiClients
         return new Launcher(data, webPort, pgPort, siloPorts, process);
     }
 
-    /// <summary>
-    /// The environment with development tokens on (run.sh's web tier runs in Development, where they are trusted only when
-    /// turned on), signed with the tests' key: <see cref="ClientAsync"/> signs in with them.
-    /// </summary>
-    private static Dictionary<string, string?> WithDevTokens(IReadOnlyDictionary<string, string?> environment) =>
-        new(environment) { ["Auth__SigningKey"] = ProcessCluster.SigningKey, ["Auth__DevTokens"] = "true" };
+    /// <summary>The environment with development tokens on for run.sh's web tier: <see cref="ClientAsync"/> signs in with them.</summary>
+    private static Dictionary<string, string?> WithDevTokens(IReadOnlyDictionary<string, string?> environment)
+    {
+        var all = new Dictionary<string, string?>(environment);
+        foreach (var (key, value) in ProcessCluster.DevTokenSettings)
+        {
+            all[key] = value;
+        }
+        return all;
+    }
 
     /// <summary>Waits until run.sh says the marketplace is running (ready, and its processes supervised).</summary>
     public async Task WaitUntilRunningAsync(TimeSpan timeout)

@@ -11,6 +11,16 @@ public sealed class ProcessCluster : IAsyncDisposable, IApiClients
 {
     public const string SigningKey = "process-test-signing-key-0123456789abcdef";
 
+    /// <summary>
+    /// Development tokens on, signed with <see cref="SigningKey"/>: a web tier in Development trusts them only when turned
+    /// on. The web tiers the tests start (here and through run.sh) get these, and the tests sign in with them.
+    /// </summary>
+    public static readonly IReadOnlyDictionary<string, string?> DevTokenSettings = new Dictionary<string, string?>
+    {
+        ["Auth__SigningKey"] = SigningKey,
+        ["Auth__DevTokens"] = "true",
+    };
+
     private readonly List<ManagedProcess?> _silos = [];
     private readonly Dictionary<string, string?> _common;
     private readonly Dictionary<string, string?> _webSettings;
@@ -76,17 +86,14 @@ public sealed class ProcessCluster : IAsyncDisposable, IApiClients
         }
         var web = new Dictionary<string, string?>
         {
-            // Development tokens are trusted only in Development with Auth:DevTokens on, signed with a key of the tests' own.
             ["ASPNETCORE_ENVIRONMENT"] = "Development",
-            ["Auth__SigningKey"] = SigningKey,
-            ["Auth__DevTokens"] = "true",
             // The account mail (a confirmation link, say) is written to the web tier's log: the tests read it there.
             ["Logging__LogLevel__Marketplace.Web.Accounts.AccountMail"] = "Information",
             ["Orleans__GatewayListRefreshPeriod"] = "00:00:01",
             ["RateLimiting__PermitsPerSecond"] = "100000",
             ["RateLimiting__Burst"] = "100000",
         };
-        foreach (var (key, value) in webSettings ?? new Dictionary<string, string?>())
+        foreach (var (key, value) in DevTokenSettings.Concat(webSettings ?? new Dictionary<string, string?>()))
         {
             web[key] = value;
         }
