@@ -144,7 +144,7 @@ function append(line, point) {
 /**
  * A chart over time in Beijing time with range buttons and a table view. `load(range)` reads the range from the server
  * and keeps it; `lines()` gives the lines to draw from what was loaded and pushed since; `format(value, line)` writes a
- * value in the table. Returns { chart, redraw(), loaded() }: redraw after a push, loaded() is the load in flight.
+ * value in the table. Returns { redraw(), loaded() }: redraw after a push, loaded() is the load in flight.
  */
 function historyChart(chartElement, name, option, { load, lines, format }) {
   const chart = echarts.init(chartElement);
@@ -178,7 +178,7 @@ function historyChart(chartElement, name, option, { load, lines, format }) {
       }
     })();
   });
-  return { chart, redraw, loaded: () => loading };
+  return { redraw, loaded: () => loading };
 }
 
 /** Adds up a value per time: [[at, value], ...] in time order. */
