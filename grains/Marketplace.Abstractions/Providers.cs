@@ -120,7 +120,8 @@ public sealed record PoolView(
     [Id(8)] int UtilizationBasisPoints,
     [Id(9)] long EarningsFen,
     [Id(10)] int ActiveReservations,
-    [Id(11)] long Version);
+    [Id(11)] long Version,
+    [Id(12)] string? SuspendedBecause = null);
 
 /// <summary>
 /// A hold on a pool's hours. <see cref="ConfirmAtOnce"/>: the saga has no step between holding and confirming (no voucher

@@ -163,6 +163,10 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
         {
             return HoldOutcome.Refused("price-changed", $"the pool now asks {state.AskFenPerGpuHour} fen per GPU-hour");
         }
+        if (state.SuspendedBecause is { } suspended)
+        {
+            return HoldOutcome.Refused(suspended, "the pool sells nothing while its provider is not verified");
+        }
         for (var h = request.StartHour; h < request.StartHour + request.Hours; h++)
         {
             if (state.CapacityAt(h) - _calendar.UsedAt(h) < request.Gpus)
@@ -353,6 +357,18 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
         state.Outages[index] = ended;
         await SaveAsync(termsChanged: true);
         return ended;
+    }
+
+    public async Task<bool> Suspend(string? because)
+    {
+        var state = Existing();
+        if (state.SuspendedBecause == because)
+        {
+            return false;
+        }
+        state.SuspendedBecause = because;
+        await SaveAsync(termsChanged: true); // fills decided while it sold are refused: the market reads it again
+        return true;
     }
 
     public async Task RecordEarnings(string reservationId, long amountFen)
@@ -588,7 +604,7 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
         var now = Hours.Floor(_clock.GetUtcNow());
         return new PoolView(Id, state.Spec.ProviderId, state.Spec.Site, state.Spec.GpuModel, state.GpuCount, state.AskFenPerGpuHour,
             state.Outages.ToList(), calendar, capacity == 0 ? 10_000 : (int)(used * 10_000 / capacity), state.EarningsFen,
-            state.Holds.Count(h => h.Value.Confirmed && h.Value.EndHour > now), ShownVersion);
+            state.Holds.Count(h => h.Value.Confirmed && h.Value.EndHour > now), ShownVersion, state.SuspendedBecause);
     }
 
     /// <summary>The version a view of the pool carries (pushes are ordered by it): the pool's row's, which moves when it learns of fills too.</summary>

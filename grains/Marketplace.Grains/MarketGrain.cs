@@ -322,6 +322,18 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
         return view;
     }
 
+    public async Task SuspendPool(string poolId, string? because)
+    {
+        if (await Pool(poolId).Suspend(because))
+        {
+            await RefreshPoolAsync(poolId);
+            if (because is null)
+            {
+                await RematchRestingAsync();
+            }
+        }
+    }
+
     public async Task CapacityChanged(string poolId)
     {
         await RefreshPoolAsync(poolId);

@@ -105,7 +105,7 @@ public sealed class MarketView
         var free = new int[hours];
         for (var i = 0; i < hours; i++)
         {
-            capacity[i] = free[i] = state.CapacityAt(start + i);
+            capacity[i] = free[i] = state.SellableAt(start + i);
         }
         DateTimeOffset? nextExpiry = null;
         foreach (var hold in state.Holds.Values)

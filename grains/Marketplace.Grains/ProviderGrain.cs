@@ -31,10 +31,19 @@ public sealed class ProviderGrain(
     /// </summary>
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        if (state.State.Registration is not { } registration || state.State.Status is not null)
+        if (state.State.Registration is not { } registration)
         {
             return;
         }
+        if (state.State.Status is null)
+        {
+            await JoinQueueAsync(registration, cancellationToken);
+        }
+        await TellPoolsAsync(); // what was told last may have been cut short
+    }
+
+    private async Task JoinQueueAsync(ProviderRegistration registration, CancellationToken cancellationToken)
+    {
         var holder = await companies.HoldAsync(CompanyParty.Provider, Id, registration.CreditCode, clock.GetUtcNow(), cancellationToken);
         state.State.Status = holder is null
             ? CompanyReview.Unreviewed
@@ -90,6 +99,7 @@ public sealed class ProviderGrain(
         state.State.Registration = registration;
         await state.WriteStateAsync();
         await SaveForReviewAsync();
+        await TellPoolsAsync();
         return View()!;
     }
 
@@ -98,7 +108,23 @@ public sealed class ProviderGrain(
         CompanyReview.Apply(state.State, decision, clock.GetUtcNow());
         await state.WriteStateAsync();
         await SaveForReviewAsync();
+        await TellPoolsAsync();
         return View()!;
+    }
+
+    /// <summary>
+    /// A provider's pools sell only while its company is verified. Pending review (a first registration, one made before
+    /// companies were verified, one whose credit code another provider holds, a change after verification) or rejected,
+    /// its pools sell nothing new, so neither a voucher nor cash pays a company nobody has verified; the reservations they
+    /// have are kept. Telling a pool what it is already is a no-op, so this is safe to repeat.
+    /// </summary>
+    private async Task TellPoolsAsync()
+    {
+        var because = state.State.Status?.IsVerified == true ? null : CompanyVerification.NotVerified;
+        foreach (var (poolId, model) in state.State.Pools.OrderBy(p => p.Key, StringComparer.Ordinal))
+        {
+            await GrainFactory.GetGrain<IMarketGrain>(model).SuspendPool(poolId, because);
+        }
     }
 
     private Task SaveForReviewAsync()

@@ -32,6 +32,11 @@ public sealed class PoolState
     public long EarningsFen { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset UpdatedAt { get; set; }
+    /// <summary>
+    /// Why the pool sells nothing now while its capacity stands (its provider is not verified), or null while it sells.
+    /// The reservations it already has are kept.
+    /// </summary>
+    public string? SuspendedBecause { get; set; }
 
     /// <summary>The holds by reservation id; stored row by row in <c>pool_holds</c>, not in the state's json.</summary>
     [JsonIgnore]
@@ -49,6 +54,9 @@ public sealed class PoolState
         }
         return GpuCount;
     }
+
+    /// <summary>GPUs that can be sold to a new bid in the hour: the capacity, or none while the pool is suspended.</summary>
+    public int SellableAt(long hour) => SuspendedBecause is null ? CapacityAt(hour) : 0;
 }
 
 /// <summary>

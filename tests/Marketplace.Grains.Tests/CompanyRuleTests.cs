@@ -254,4 +254,63 @@ public sealed class CompanyRuleTests(VoucherCluster cluster)
         Assert.Equal([new CompanyChange("installedGpus[site-1][H800-80G]", "16", "64")], status.Changes);
         Assert.Equal("company-not-verified", (await Assert.ThrowsAsync<DomainException>(() => _s.Pool(provider))).Code);
     }
+
+    /// <summary>
+    /// The pools of a provider whose company is not verified sell nothing new: a change after verification puts its pools
+    /// on hold until a regulator verifies the company again. Each test here has a pool asking 1 fen in a province of its own,
+    /// so only its pool can fill its bid.
+    /// </summary>
+    [Fact]
+    public async Task Company_a_providers_pools_sell_only_while_its_company_is_verified()
+    {
+        var site = Scenario.Site("Hainan");
+        var (provider, _) = await _s.Provider([site], installedPerModel: 16);
+        var pool = await _s.Pool(provider, "RTX4090-24G", gpus: 8, ask: 1);
+        var grain = cluster.Grains.GetGrain<IProviderGrain>(provider);
+        var registration = (await grain.Get())!.Registration;
+        await grain.Register(registration with { Installed = registration.Installed!.Select(i => i with { Count = 32 }).ToList() });
+        var (tenant, _) = await _s.Tenant();
+        var order = _s.Order(gpus: 8, hours: 2, startInHours: 2, maxPrice: 1, model: "RTX4090-24G", provinces: ["Hainan"]);
+
+        var refused = await _s.Bid(tenant, order);
+        Assert.Equal((BidState.Rejected, "no-capacity"), (refused.State, refused.ReasonCode));
+        Assert.Equal(CompanyVerification.NotVerified, (await _s.PoolView(pool.Id))!.SuspendedBecause);
+
+        await grain.Review(Verify with { Revision = (await grain.Get())!.Status!.Revision });
+        var filled = await _s.Bid(tenant, order);
+        Assert.Equal((BidState.Filled, pool.Id), (filled.State, Assert.Single(filled.Fills).PoolId));
+        Assert.Null((await _s.PoolView(pool.Id))!.SuspendedBecause);
+    }
+
+    /// <summary>
+    /// Two providers registered one credit code before companies were verified. The one that activates second is flagged
+    /// as a duplicate for the regulator; its pools used to keep selling, and a voucher paid them once the company behind
+    /// the code was approved. Now they sell nothing until a regulator verifies that provider itself.
+    /// </summary>
+    [Fact]
+    public async Task Company_a_duplicate_provider_flagged_at_activation_sells_nothing_from_its_pools()
+    {
+        var site = Scenario.Site("Heilongjiang");
+        var (holder, code) = await _s.Provider([site]);
+        var registration = (await cluster.Grains.GetGrain<IProviderGrain>(holder).Get())!.Registration;
+        var duplicate = Scenario.Unique("prov");
+        var poolId = Scenario.Unique("pool");
+        var storage = cluster.Cluster.GetSiloServiceProvider().GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(Names.Storage.Grains);
+        await storage.WriteStateAsync("provider", GrainId.Create("provider", duplicate), new Orleans.GrainState<ProviderState>(new ProviderState
+        {
+            Registration = registration with { Name = "Duplicate" },
+            RegisteredAt = _s.Now,
+            Pools = { [poolId] = "RTX4090-24G" },
+        }));
+        await cluster.Grains.GetGrain<IMarketGrain>("RTX4090-24G").ListPool(new PoolSpec(poolId, duplicate, code, site, "RTX4090-24G", 8, 1));
+        var (tenant, _) = await _s.Tenant();
+        var order = _s.Order(gpus: 8, hours: 2, startInHours: 2, maxPrice: 1, model: "RTX4090-24G", provinces: ["Heilongjiang"]);
+
+        var flagged = (await cluster.Grains.GetGrain<IProviderGrain>(duplicate).Get())!.Status!;
+        Assert.Equal((CompanyState.Pending, "creditCode"), (flagged.State, Assert.Single(flagged.Changes).Field));
+
+        var refused = await _s.Bid(tenant, order);
+        Assert.Equal((BidState.Rejected, "no-capacity"), (refused.State, refused.ReasonCode));
+        Assert.Equal(CompanyVerification.NotVerified, (await _s.PoolView(poolId))!.SuspendedBecause);
+    }
 }

@@ -29,6 +29,12 @@ public interface IGpuPoolGrain : IGrainWithStringKey
     /// </summary>
     [Alias("end-outage")] Task<Outage?> EndOutage(string outageId, DateTimeOffset at);
 
+    /// <summary>
+    /// Stops selling the pool to new bids (<paramref name="because"/>: why) or, with null, sells it again; the reservations
+    /// it has are kept. False when it was so already.
+    /// </summary>
+    [Alias("suspend")] Task<bool> Suspend(string? because);
+
     /// <summary>Its market wrote fills on the pool: the pool reads its holds again before it next shows or reports them.</summary>
     [Alias("booked"), Orleans.Concurrency.OneWay] Task Booked();
 

@@ -23,6 +23,12 @@ public interface IMarketGrain : IGrainWithStringKey
 
     [Alias("outage")] Task<OutageReport> DeclareOutage(string poolId, Outage outage);
 
+    /// <summary>
+    /// Stops selling the pool (<paramref name="because"/>: why) or sells it again (null): its provider's company stopped or
+    /// started being verified. Returns once the market's book shows it.
+    /// </summary>
+    [Alias("suspend-pool")] Task SuspendPool(string poolId, string? because);
+
     /// <summary>A pool's free capacity grew on its own (a hold expired); refresh and re-match.</summary>
     [Alias("capacity-changed"), Orleans.Concurrency.OneWay] Task CapacityChanged(string poolId);
 

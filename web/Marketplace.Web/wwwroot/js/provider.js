@@ -155,6 +155,13 @@ function endOutage(outage) {
  */
 const edits = new Map();
 
+/** A pool that sells nothing new while the provider's company awaits verification: its reservations are kept. */
+function suspended() {
+  const b = badge("Suspended");
+  b.title = t("provider.suspended");
+  return b;
+}
+
 function showPools() {
   const list = [...pools.values()].sort((a, b) => a.id.localeCompare(b.id));
   const focused = document.activeElement?.closest?.("#pools tbody tr") ? document.activeElement : null;
@@ -181,8 +188,9 @@ function showPools() {
     save.type = "button";
     save.setAttribute("aria-label", t("provider.saveAsk", { id: shortId(p.id) }));
     save.addEventListener("click", () => changePool(p.id, version, price, count));
+    const name = p.suspendedBecause ? el("span", null, shortId(p.id), " ", suspended()) : shortId(p.id);
     return row([
-      shortId(p.id), `${p.site.name} · ${label(p.site.province)}`, p.gpuModel, count, el("span", null, price, " ", save),
+      name, `${p.site.name} · ${label(p.site.province)}`, p.gpuModel, count, el("span", null, price, " ", save),
       percent(p.utilizationBasisPoints), cny(p.earningsFen), p.activeReservations,
     ], { pool: p.id, version: String(p.version), active: String(p.activeReservations), ask: String(p.askFenPerGpuHour), earnings: String(p.earningsFen) });
   }), t("provider.noPools"));
