@@ -165,7 +165,9 @@ public sealed class HistoryTests(BrowserFixture fixture)
         Assert.Equal(new[] { "issuedFen", "heldFen", "spentFen", "returnedFen", "lapsedFen" }.Select(f => point.GetProperty(f).GetInt64() / 100.0),
             drawn.EnumerateArray().Select(s => s.GetProperty("value").GetDouble()));
 
-        // Its table view lists the same latest amounts first, in 元 (万元 from 10,000 元).
+        // Its table view, once opened, lists the same latest amounts first, in 元 (万元 from 10,000 元).
+        Assert.Equal(0, await page.Locator("#takeup ~ .history-table tbody tr").CountAsync()); // built only when opened
+        await page.Locator("#takeup ~ .history-table summary").ClickAsync();
         var firstRow = await page.Locator("#takeup ~ .history-table tbody tr").First.TextContentAsync();
         var issued = point.GetProperty("issuedFen").GetInt64() / 100.0;
         var inYuan = issued >= 10_000 ? $"{issued / 10_000:N2} 万元" : $"{issued:N2} 元";

@@ -100,7 +100,8 @@ const tableRows = 200;
 
 /**
  * The chart's table view (its text alternative): a collapsed table after the chart with a row per time and a column per
- * line, the latest first. Returns a function that fills it with the lines drawn.
+ * line, the latest first. Returns a function that gives it the lines drawn; it builds its rows only while it is open
+ * (a push redraws the chart every few seconds, and nobody reads a closed table).
  */
 function tableView(chartElement) {
   const details = el("details", "history-table");
@@ -111,13 +112,21 @@ function tableView(chartElement) {
   scroll.setAttribute("aria-label", t("history.table"));
   details.append(el("summary", null, t("history.table")), scroll);
   chartElement.after(details);
-  return (lines, format) => {
+  let shown = null;
+  const build = () => {
+    if (!details.open || !shown) return;
+    const [lines, format] = shown;
     const times = [...new Set(lines.flatMap(line => line.data.map(p => p[0])))].sort().reverse().slice(0, tableRows);
     const values = lines.map(line => new Map(line.data));
     const head = el("tr", null, el("th", null, t("history.time")), ...lines.map(line => el("th", "num", line.name)));
     const rows = times.map(at => el("tr", null, el("td", null, beijingTime(at)),
       ...values.map((byTime, i) => el("td", "num", byTime.has(at) ? format(byTime.get(at), i) : "—"))));
     table.replaceChildren(el("thead", null, head), el("tbody", null, ...rows));
+  };
+  details.addEventListener("toggle", build);
+  return (lines, format) => {
+    shown = [lines, format];
+    build();
   };
 }
 
