@@ -8,25 +8,22 @@ namespace Marketplace.Grains;
 
 /// <summary>
 /// The only authority on a pool's capacity (rule 4). Every call checks and changes memory in one turn and then waits
-/// for a group commit, so no two calls can both take the last GPU of an hour, and a burst of holds costs one write.
+/// for a group commit, so no two calls can both take the last GPU of an hour, and a burst of holds costs one write. What
+/// it keeps in memory, and the checks against it, are <see cref="PoolMemory"/>'s; this class reads, writes and pushes.
 /// </summary>
 [Reentrant]
 public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
 {
+    private static readonly TimeSpan LoadRefresh = TimeSpan.FromSeconds(10);
+
     private readonly PoolStore _store;
     private readonly MarketOptions _options;
     private readonly MarketLimits _limits;
     private readonly TimeProvider _clock;
     private readonly ILogger<GpuPoolGrain> _logger;
     private readonly GroupCommit _commit;
-    private readonly HourlyCapacityCalendar _calendar = new();
-    /// <summary>Holds changed since the last write (null: removed); the next write stores exactly these.</summary>
-    private readonly Dictionary<string, PoolHold?> _changed = new(StringComparer.Ordinal);
-    /// <summary>The holds not yet confirmed (few: those of sagas in flight), so expiry checks do not walk every hold.</summary>
-    private readonly HashSet<string> _unconfirmed = new(StringComparer.Ordinal);
-    private PoolState? _state;
+    private PoolMemory? _memory;
     private long _version;
-    private static readonly TimeSpan LoadRefresh = TimeSpan.FromSeconds(10);
     private bool _pushDue;
     private PoolView? _durable; // the pool as last written, with the version the write gave it
     private int _lastLoadHash;
@@ -36,8 +33,6 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
     private readonly List<PoolWriteCheck> _nextChecks = [];
     /// <summary>Holds its market wrote were read since the pool's own last write: the next tick writes the pool, so its version moves.</summary>
     private bool _learned;
-    /// <summary>Every hold this activation has known: one it removed is never read back from a row not yet deleted.</summary>
-    private readonly HashSet<string> _known = new(StringComparer.Ordinal);
     /// <summary>The market wrote fills here since the holds were last read.</summary>
     private bool _syncDue;
 
@@ -58,39 +53,28 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
     {
         if (await _store.LoadAsync(Id, cancellationToken) is { } row)
         {
-            _state = row.State;
+            _memory = new PoolMemory(row.State);
             _version = row.Version;
-            foreach (var (id, hold) in _state.Holds)
-            {
-                _known.Add(id);
-                _calendar.Add(hold.StartHour, hold.EndHour, hold.Gpus);
-                if (!hold.Confirmed)
-                {
-                    _unconfirmed.Add(id);
-                }
-            }
         }
         this.RegisterGrainTimer(OnTimer, new GrainTimerCreationOptions(_options.PushInterval, _options.PushInterval) { Interleave = true });
     }
 
     public async Task<PoolView> Initialize(PoolSpec spec)
     {
-        if (_state is not null)
+        if (_memory?.State is { } state)
         {
-            if (_state.Spec.ProviderId != spec.ProviderId)
+            if (state.Spec.ProviderId != spec.ProviderId)
             {
                 throw DomainException.Conflict("pool-id-taken", $"pool id '{spec.PoolId}' belongs to another provider");
             }
             // A pool listed before the provider's name was kept with its spec is the same pool when listed again.
-            if (_state.Spec with { ProviderName = spec.ProviderName } != spec)
+            if (state.Spec with { ProviderName = spec.ProviderName } != spec)
             {
                 throw DomainException.Conflict("pool-exists", $"pool '{spec.PoolId}' already exists with other settings; change it instead");
             }
             return View();
         }
-        Guard(PoolRules.Validate(spec.GpuCount, spec.AskFenPerGpuHour, _limits));
-        var now = _clock.GetUtcNow();
-        _state = new PoolState { Spec = spec, AskFenPerGpuHour = spec.AskFenPerGpuHour, GpuCount = spec.GpuCount, CreatedAt = now, UpdatedAt = now };
+        _memory = PoolMemory.Create(spec, _limits, _clock.GetUtcNow());
         await SaveAsync();
         return View();
     }
@@ -98,7 +82,7 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
     public async Task<PoolView?> Get()
     {
         await SyncHoldsAsync();
-        return _state is null ? null : View();
+        return _memory is null ? null : View();
     }
 
     public Task Booked()
@@ -114,25 +98,15 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
     /// </summary>
     private async Task SyncHoldsAsync()
     {
-        if (_state is null || _commit.Broken)
+        if (_memory is null || _commit.Broken)
         {
             return;
         }
         _syncDue = false;
-        var holds = await _store.LoadHoldsAsync(Id);
-        foreach (var (id, hold) in holds)
+        if (_memory.Learn(await _store.LoadHoldsAsync(Id)))
         {
-            if (_known.Add(id))
-            {
-                _state.Holds[id] = hold;
-                _calendar.Add(hold.StartHour, hold.EndHour, hold.Gpus);
-                if (!hold.Confirmed)
-                {
-                    _unconfirmed.Add(id);
-                }
-                _pushDue = true;
-                _learned = true;
-            }
+            _pushDue = true;
+            _learned = true;
         }
     }
 
@@ -140,72 +114,26 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
     {
         Existing();
         await SyncHoldsAsync();
-        var state = Existing();
+        var memory = Existing();
         PurgeExpiredHolds();
-        if (state.Holds.TryGetValue(request.ReservationId, out var existing))
-        {
-            return existing.StartHour == request.StartHour && existing.Hours == request.Hours && existing.Gpus == request.Gpus
-                ? HoldOutcome.Ok
-                : HoldOutcome.Refused("hold-conflict", $"reservation {request.ReservationId} already holds other hours");
-        }
-
         var now = _clock.GetUtcNow();
-        var firstBookable = Hours.FirstBookable(now);
-        if (request.Hours <= 0 || request.Gpus <= 0)
+        if (memory.Answer(request, now, _limits.HorizonHours) is { } answer)
         {
-            return HoldOutcome.Refused("invalid-hold", "a hold needs at least one GPU for at least one hour");
+            return answer;
         }
-        if (request.StartHour < firstBookable || request.StartHour + request.Hours > firstBookable + _limits.HorizonHours)
-        {
-            return HoldOutcome.Refused("outside-horizon", "the hours are no longer inside the booking horizon");
-        }
-        if (request.AskFenPerGpuHour != state.AskFenPerGpuHour)
-        {
-            return HoldOutcome.Refused("price-changed", $"the pool now asks {state.AskFenPerGpuHour} fen per GPU-hour");
-        }
-        if (state.SuspendedBecause is { } suspended)
-        {
-            return HoldOutcome.Refused(suspended, "the pool sells nothing while its provider is not verified");
-        }
-        for (var h = request.StartHour; h < request.StartHour + request.Hours; h++)
-        {
-            if (state.CapacityAt(h) - _calendar.UsedAt(h) < request.Gpus)
-            {
-                return HoldOutcome.Refused("no-capacity", $"the pool has fewer than {request.Gpus} GPUs free at {Hours.ToTime(h):u}");
-            }
-        }
-
-        Changed(request.ReservationId, state.Holds[request.ReservationId] = new PoolHold
-        {
-            StartHour = request.StartHour,
-            Hours = request.Hours,
-            Gpus = request.Gpus,
-            Confirmed = request.ConfirmAtOnce,
-            ExpiresAt = request.ConfirmAtOnce ? null : now + request.Ttl,
-        });
-        _calendar.Add(request.StartHour, request.StartHour + request.Hours, request.Gpus);
+        memory.Hold(request, now);
         // Checked again once the pool's row is taken (a fill may have come in since the holds were read); the market's fills
         // decided before it are refused, and it reads the pool again.
-        var (start, end, gpus) = (request.StartHour, request.StartHour + request.Hours, request.Gpus);
-        await SaveAsync(termsChanged: true, check: holds =>
-        {
-            for (var h = start; h < end; h++)
-            {
-                if (UsedAt(holds, h, now) > state.CapacityAt(h))
-                {
-                    return $"the pool has fewer than {gpus} GPUs free at {Hours.ToTime(h):u}";
-                }
-            }
-            return null;
-        });
+        await SaveAsync(termsChanged: true, check: PoolMemory.NoHourBeyond(request.StartHour, request.StartHour + request.Hours, now,
+            memory.State.CapacityAt, (h, _) => $"the pool has fewer than {request.Gpus} GPUs free at {Hours.ToTime(h):u}"));
         return HoldOutcome.Ok;
     }
 
     public async Task<HoldOutcome> Confirm(string reservationId)
     {
-        var state = Existing();
+        var memory = Existing();
         PurgeExpiredHolds();
-        if (!state.Holds.TryGetValue(reservationId, out var hold) || hold.ReleasedFromHour is not null)
+        if (!memory.State.Holds.TryGetValue(reservationId, out var hold) || hold.ReleasedFromHour is not null)
         {
             return HoldOutcome.Refused("hold-expired", "the capacity hold expired or was withdrawn before it was confirmed");
         }
@@ -215,34 +143,17 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
         }
         hold.Confirmed = true;
         hold.ExpiresAt = null;
-        Changed(reservationId, hold);
+        memory.Changed(reservationId, hold);
         await SaveAsync();
         return HoldOutcome.Ok;
     }
 
     public async Task Release(string reservationId, long? fromHour)
     {
-        var state = await ExistingWithHoldAsync(reservationId);
-        if (!state.Holds.TryGetValue(reservationId, out var hold))
+        if ((await ExistingWithHoldAsync(reservationId)).Release(reservationId, fromHour))
         {
-            return;
+            await SaveAsync();
         }
-        var oldEnd = hold.EndHour;
-        if (fromHour is null || fromHour <= hold.StartHour)
-        {
-            Remove(state, reservationId);
-        }
-        else if (fromHour < oldEnd)
-        {
-            hold.ReleasedFromHour = fromHour;
-            Changed(reservationId, hold);
-            _calendar.Remove(fromHour.Value, oldEnd, hold.Gpus);
-        }
-        else
-        {
-            return;
-        }
-        await SaveAsync();
     }
 
     public async Task<PoolView> Change(PoolChange change)
@@ -257,48 +168,8 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
         {
             await SyncHoldsAsync(); // fewer GPUs are checked against every booking, the market's fills included
         }
-        var state = Existing();
-        if (change.AskFenPerGpuHour is { } ask)
-        {
-            Guard(PoolRules.Validate(null, ask, _limits, required: false));
-            state.AskFenPerGpuHour = ask;
-        }
-        if (change.GpuCount is { } count)
-        {
-            Guard(PoolRules.Validate(count, null, _limits, required: false));
-            var now = Hours.Floor(_clock.GetUtcNow());
-            for (var h = now; h <= now + _limits.HorizonHours + 1; h++)
-            {
-                if (_calendar.UsedAt(h) > count)
-                {
-                    throw DomainException.Rule("capacity-below-booked",
-                        $"{_calendar.UsedAt(h)} GPUs are booked at {Hours.ToTime(h):u}; the pool cannot shrink below that", "gpuCount");
-                }
-            }
-            state.GpuCount = count;
-        }
-        if (change.GpuCount is { } gpuCount)
-        {
-            // Checked again once the pool's row is taken: a fill may have come in since the holds were read.
-            var from = Hours.Floor(_clock.GetUtcNow());
-            var until = from + _limits.HorizonHours + 1;
-            var at = _clock.GetUtcNow();
-            await SaveAsync(termsChanged: true, check: holds =>
-            {
-                for (var h = from; h <= until; h++)
-                {
-                    if (UsedAt(holds, h, at) is var used && used > gpuCount)
-                    {
-                        return $"{used} GPUs are booked at {Hours.ToTime(h):u}; the pool cannot shrink below that";
-                    }
-                }
-                return null;
-            });
-        }
-        else
-        {
-            await SaveAsync(termsChanged: true);
-        }
+        var check = Existing().Change(change, _clock.GetUtcNow(), _limits);
+        await SaveAsync(termsChanged: true, check: check);
         return View();
     }
 
@@ -306,14 +177,14 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
     {
         Existing();
         await SyncHoldsAsync(); // the reservations it hits include those the market's fills booked
-        var state = Existing();
+        var memory = Existing();
         if (outage.To <= outage.From)
         {
             throw DomainException.Rule("invalid-outage", "an outage must end after it starts", "to");
         }
         var from = Hours.Floor(outage.From);
         var to = Hours.Ceiling(outage.To);
-        if (state.Outages.FirstOrDefault(o => o.OutageId == outage.OutageId) is { } known)
+        if (memory.State.Outages.FirstOrDefault(o => o.OutageId == outage.OutageId) is { } known)
         {
             if (known != outage)
             {
@@ -325,43 +196,40 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
                 await _commit.Save();
             }
             await SyncHoldsAsync();
-            return new OutageEffect(Affected(state, from, to));
+            return new OutageEffect(memory.Affected(from, to));
         }
 
-        state.Outages.Add(outage);
+        memory.State.Outages.Add(outage);
         // Capacity not yet sold is withdrawn at once: a saga still holding it will fail to confirm and re-match.
-        foreach (var id in state.Holds.Where(h => !h.Value.Confirmed && Overlaps(h.Value, from, to)).Select(h => h.Key).ToList())
-        {
-            Remove(state, id);
-        }
+        memory.WithdrawUnconfirmed(from, to);
         await SaveAsync(termsChanged: true);
         await SyncHoldsAsync(); // every fill on the old terms has committed or will be refused: none is missing now
-        return new OutageEffect(Affected(state, from, to));
+        return new OutageEffect(memory.Affected(from, to));
     }
 
     public async Task<Outage?> EndOutage(string outageId, DateTimeOffset at)
     {
-        var state = Existing();
-        var index = state.Outages.FindIndex(o => o.OutageId == outageId);
+        var outages = Existing().State.Outages;
+        var index = outages.FindIndex(o => o.OutageId == outageId);
         if (index < 0)
         {
             return null;
         }
-        var outage = state.Outages[index];
+        var outage = outages[index];
         if (outage.To <= at)
         {
             throw DomainException.Conflict("outage-over", $"outage '{outageId}' ended at {outage.To:u}");
         }
         // One not yet begun is cancelled: it ends where it would have started and takes no hour.
         var ended = outage with { To = outage.From > at ? outage.From : at };
-        state.Outages[index] = ended;
+        outages[index] = ended;
         await SaveAsync(termsChanged: true);
         return ended;
     }
 
     public async Task<bool> Suspend(string? because)
     {
-        var state = Existing();
+        var state = Existing().State;
         if (state.SuspendedBecause == because)
         {
             return false;
@@ -373,94 +241,48 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
 
     public async Task RecordEarnings(string reservationId, long amountFen)
     {
-        var state = await ExistingWithHoldAsync(reservationId);
-        if (state.Holds.TryGetValue(reservationId, out var hold) && !hold.Earned)
+        var memory = await ExistingWithHoldAsync(reservationId);
+        if (memory.State.Holds.TryGetValue(reservationId, out var hold) && !hold.Earned)
         {
             hold.Earned = true;
-            Changed(reservationId, hold);
-            state.EarningsFen = checked(state.EarningsFen + amountFen);
+            memory.Changed(reservationId, hold);
+            memory.State.EarningsFen = checked(memory.State.EarningsFen + amountFen);
             await SaveAsync();
         }
     }
 
-    private void Changed(string reservationId, PoolHold hold)
-    {
-        _known.Add(reservationId);
-        _changed[reservationId] = hold;
-        if (hold.Confirmed)
-        {
-            _unconfirmed.Remove(reservationId);
-        }
-        else
-        {
-            _unconfirmed.Add(reservationId);
-        }
-    }
-
-    private void Remove(PoolState state, string reservationId)
-    {
-        if (state.Holds.Remove(reservationId, out var hold))
-        {
-            _calendar.Remove(hold.StartHour, hold.EndHour, hold.Gpus);
-            _changed[reservationId] = null;
-            _unconfirmed.Remove(reservationId);
-        }
-    }
-
-    private static List<string> Affected(PoolState state, long from, long to) =>
-        state.Holds.Where(h => h.Value.Confirmed && Overlaps(h.Value, from, to)).Select(h => h.Key).Order(StringComparer.Ordinal).ToList();
-
-    private static bool Overlaps(PoolHold hold, long from, long to) => hold.StartHour < to && hold.EndHour > from;
-
     /// <summary>The pool, after reading its holds again if it does not know this one (a fill its market wrote).</summary>
-    private async Task<PoolState> ExistingWithHoldAsync(string reservationId)
+    private async Task<PoolMemory> ExistingWithHoldAsync(string reservationId)
     {
-        if (!Existing().Holds.ContainsKey(reservationId) && !_known.Contains(reservationId))
+        if (!Existing().State.Holds.ContainsKey(reservationId) && !Existing().Knows(reservationId))
         {
             await SyncHoldsAsync();
         }
         return Existing();
     }
 
-    private PoolState Existing()
+    private PoolMemory Existing()
     {
         if (_commit.Broken)
         {
             throw GroupCommit.Unavailable();
         }
-        return _state ?? throw DomainException.NotFound("pool", Id);
-    }
-
-    private static void Guard(FieldErrors errors)
-    {
-        if (errors.First is var (field, message))
-        {
-            throw DomainException.Rule(field == "gpuCount" ? "invalid-gpu-count" : "invalid-price", $"{field} {message}", field);
-        }
+        return _memory ?? throw DomainException.NotFound("pool", Id);
     }
 
     /// <summary>Drops unconfirmed holds whose time ran out; returns whether capacity came back.</summary>
     private bool PurgeExpiredHolds()
     {
-        if (_state is null)
+        if (_memory is null)
         {
             return false;
         }
-        var now = _clock.GetUtcNow();
-        if (_unconfirmed.Count == 0)
-        {
-            return false;
-        }
-        var expired = _unconfirmed.Where(id => _state.Holds[id].ExpiresAt <= now).ToList();
+        var expired = _memory.PurgeExpired(_clock.GetUtcNow()); // deleted from the table with the next write; ignored until then
         foreach (var id in expired)
         {
-            Remove(_state, id); // deleted from the table with the next write; ignored until then, being expired
             _logger.LogInformation("Hold {ReservationId} on pool {PoolId} expired unconfirmed", id, Id);
         }
-        if (expired.Count > 0)
-        {
-            _pushDue = true;
-        }
+        _pushDue |= expired.Count > 0;
         return expired.Count > 0;
     }
 
@@ -474,25 +296,12 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
         return _commit.Save();
     }
 
-    /// <summary>GPUs the stored holds use in an hour (a hold that lapsed unconfirmed uses none).</summary>
-    private static int UsedAt(IReadOnlyCollection<PoolHold> holds, long hour, DateTimeOffset now) =>
-        holds.Where(h => h.StartHour <= hour && hour < h.EndHour && h.Counts(now)).Sum(h => h.Gpus);
-
     private async Task WriteAsync()
     {
-        var state = _state!;
+        var memory = _memory!;
         var now = _clock.GetUtcNow();
-        state.UpdatedAt = now;
-        // Keep state bounded: holds that ended two days ago are history (the reservations table keeps it).
-        var horizonStart = Hours.Floor(now) - 48;
-        foreach (var id in state.Holds.Where(h => h.Value.EndHour < horizonStart).Select(h => h.Key).ToList())
-        {
-            Remove(state, id);
-        }
-        state.Outages.RemoveAll(o => Hours.Ceiling(o.To) < horizonStart);
-        _calendar.ForgetBefore(horizonStart);
-        var changes = new Dictionary<string, PoolHold?>(_changed, StringComparer.Ordinal);
-        _changed.Clear();
+        memory.State.UpdatedAt = now;
+        var changes = memory.TakeChanges(Hours.Floor(now) - 48); // holds that ended two days ago are history
         var termsChanged = _nextChangesTerms;
         var checks = _nextChecks.ToList();
         _nextChangesTerms = false;
@@ -501,7 +310,7 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
         var written = View();
         try
         {
-            _version = await _store.WriteAsync(Id, state, changes, _version, termsChanged, check);
+            _version = await _store.WriteAsync(Id, memory.State, changes, _version, termsChanged, check);
             _durable = written with { Version = ShownVersion };
             _pushDue = true;
         }
@@ -522,7 +331,7 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
 
     private async Task OnTimer(CancellationToken cancellationToken)
     {
-        if (_state is null || _commit.Broken)
+        if (_memory is null || _commit.Broken)
         {
             return;
         }
@@ -537,15 +346,16 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
             _learned = false;
             await SaveAsync();
         }
+        var spec = _memory.State.Spec;
         if (PurgeExpiredHolds())
         {
-            GrainFactory.GetGrain<IMarketGrain>(_state.Spec.GpuModel).CapacityChanged(Id).Ignore();
+            GrainFactory.GetGrain<IMarketGrain>(spec.GpuModel).CapacityChanged(Id).Ignore();
         }
         // Only what is written is pushed: while a write is in flight, memory is ahead of the database.
         if (_pushDue && (_commit.Idle ? View() : _durable) is { } view)
         {
             _pushDue = false;
-            GrainFactory.Publish(new MarketUpdate(UpdateKind.Pool, _state.Spec.ProviderId, Id, view.Version, _clock.GetUtcNow(), Pool: view));
+            GrainFactory.Publish(new MarketUpdate(UpdateKind.Pool, spec.ProviderId, Id, view.Version, _clock.GetUtcNow(), Pool: view));
         }
         ReportLoad();
     }
@@ -556,18 +366,9 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
     /// </summary>
     private void ReportLoad()
     {
-        var state = _state!;
-        var now = Hours.Floor(_clock.GetUtcNow());
-        long booked = 0, capacity = 0;
-        for (var h = now; h < now + 24; h++)
-        {
-            booked += _calendar.UsedAt(h);
-            capacity += state.CapacityAt(h);
-        }
-        var load = new PoolLoad(Id, state.Spec.ProviderId, state.Spec.Site, state.Spec.GpuModel, state.GpuCount,
-            _calendar.UsedAt(now), booked, capacity, state.AskFenPerGpuHour);
-        var hash = load.GetHashCode();
         var at = _clock.GetUtcNow();
+        var load = _memory!.Load(Id, at);
+        var hash = load.GetHashCode();
         if (hash != _lastLoadHash || at - _lastLoadAt >= LoadRefresh || at < _lastLoadAt)
         {
             _lastLoadHash = hash;
@@ -576,36 +377,7 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
         }
     }
 
-    private PoolCalendar Calendar()
-    {
-        var state = _state!;
-        var start = Hours.Floor(_clock.GetUtcNow());
-        var length = _limits.HorizonHours + 2;
-        var capacity = new int[length];
-        var used = new int[length];
-        for (var i = 0; i < length; i++)
-        {
-            capacity[i] = state.CapacityAt(start + i);
-            used[i] = _calendar.UsedAt(start + i);
-        }
-        return new PoolCalendar(start, capacity, used);
-    }
-
-    private PoolView View()
-    {
-        var state = _state!;
-        var calendar = Calendar();
-        long used = 0, capacity = 0;
-        for (var i = 0; i < 24; i++)
-        {
-            used += calendar.Used[i];
-            capacity += calendar.Capacity[i];
-        }
-        var now = Hours.Floor(_clock.GetUtcNow());
-        return new PoolView(Id, state.Spec.ProviderId, state.Spec.Site, state.Spec.GpuModel, state.GpuCount, state.AskFenPerGpuHour,
-            state.Outages.ToList(), calendar, capacity == 0 ? 10_000 : (int)(used * 10_000 / capacity), state.EarningsFen,
-            state.Holds.Count(h => h.Value.Confirmed && h.Value.EndHour > now), ShownVersion, state.SuspendedBecause);
-    }
+    private PoolView View() => _memory!.View(Id, _clock.GetUtcNow(), _limits.HorizonHours, ShownVersion);
 
     /// <summary>The version a view of the pool carries (pushes are ordered by it): the pool's row's, which moves when it learns of fills too.</summary>
     private long ShownVersion => _version;

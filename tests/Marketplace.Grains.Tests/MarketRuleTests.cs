@@ -57,6 +57,26 @@ public sealed class MarketRuleTests(MarketTestCluster cluster)
     }
 
     /// <summary>
+    /// A change of ask and GPU count is checked whole before any of it is made: the ask of a change refused for its GPU
+    /// count used to stay in the pool's memory and be written with the pool's next write.
+    /// </summary>
+    [Fact]
+    public async Task Rule4_a_refused_pool_change_leaves_the_pool_as_it_was()
+    {
+        var province = Province();
+        var pool = await _s.ProviderWithPool(province, "A800-80G", gpus: 4, ask: 1_500);
+        var (tenant, _) = await _s.Tenant();
+        var bid = await _s.Bid(tenant, _s.Order(gpus: 4, hours: 2, startInHours: 2, maxPrice: 1_500, model: "A800-80G", provinces: [province]));
+        Assert.Equal(BidState.Filled, bid.State);
+
+        var refused = await Assert.ThrowsAsync<DomainException>(() => Pool(pool.Id).Change(new PoolChange(900, 2)));
+        Assert.Equal("capacity-below-booked", refused.Code);
+
+        var grown = await Pool(pool.Id).Change(new PoolChange(null, 6));
+        Assert.Equal((1_500L, 6), (grown.AskFenPerGpuHour, grown.GpuCount));
+    }
+
+    /// <summary>
     /// The market decides from its view of each pool. A view taken while an unconfirmed hold stood used to count that
     /// capacity as taken after the hold had lapsed, until the pool's timer next told the market: a bid in between was
     /// rejected with no-capacity though the hours were free.

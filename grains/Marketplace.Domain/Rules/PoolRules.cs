@@ -25,8 +25,7 @@ public static class PoolRules
 /// <summary>The sizes of a bid: the gang, the duration (within the horizon) and the price limit.</summary>
 public static class BidOrderRules
 {
-    /// <summary>Every field is bounded, so the cost (price × GPUs × hours) cannot overflow.</summary>
-    /// <summary>The bounds of a bid's sizes, by JSON field name.</summary>
+    /// <summary>The bounds of a bid's sizes, by JSON field name. Every field is bounded, so the cost (price × GPUs × hours) cannot overflow.</summary>
     public static IReadOnlyDictionary<string, Bounds> Ranges(MarketLimits limits) => new Dictionary<string, Bounds>
     {
         ["gpuCount"] = new(1, limits.MaxGangGpus),
