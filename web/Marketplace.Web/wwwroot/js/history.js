@@ -197,6 +197,12 @@ function sumByTime(points, at, value) {
   return [...sums.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
+/** The share of GPUs booked per time, over points that each give GPUs listed and booked: [[at, percent], ...] in time order. */
+function bookedByTime(points) {
+  const listed = new Map(sumByTime(points, p => p.at, p => p.listedGpus));
+  return sumByTime(points, p => p.at, p => p.bookedGpus).map(([at, booked]) => [at, bookedPercent(booked, listed.get(at))]);
+}
+
 const percentCell = value => `${value}%`;
 
 /**
@@ -211,17 +217,11 @@ export function regulatorHistory(chartElement) {
   }, {
     async load(range) {
       const { data: history } = await client.GET("/api/v1/history/utilization", { params: { query: { range } } });
-      const byTime = new Map();
-      const next = new Map([["", []]]);
+      const next = new Map([["", bookedByTime(history.points)]]);
       for (const p of history.points) {
         if (!next.has(p.key)) next.set(p.key, []);
         next.get(p.key).push([p.at, bookedPercent(p.bookedGpus, p.listedGpus)]);
-        const sum = byTime.get(p.at) ?? { listed: 0, booked: 0 };
-        sum.listed += p.listedGpus;
-        sum.booked += p.bookedGpus;
-        byTime.set(p.at, sum);
       }
-      next.set("", [...byTime.entries()].map(([at, s]) => [at, bookedPercent(s.booked, s.listed)]));
       lines = next;
     },
     lines: () => [...lines.entries()].map(([key, data]) =>
@@ -260,14 +260,7 @@ export function providerHistory(chartElement, providerId) {
   }, {
     async load(range) {
       const { data: history } = await client.GET("/api/v1/providers/{id}/history", { params: { path: { id: providerId }, query: { range } } });
-      const use = new Map();
-      for (const p of history.utilization) {
-        const sum = use.get(p.at) ?? { listed: 0, booked: 0 };
-        sum.listed += p.listedGpus;
-        sum.booked += p.bookedGpus;
-        use.set(p.at, sum);
-      }
-      booked = [...use.entries()].map(([at, s]) => [at, bookedPercent(s.booked, s.listed)]);
+      booked = bookedByTime(history.utilization);
       earnings = sumByTime(history.fills, p => p.at, p => p.voucherFen + p.cashFen).map(([at, fen]) => [at, fen / 100]);
     },
     lines: () => [lineOption(t("history.booked"), booked, { step: "end" }), lineOption(t("history.earnings"), earnings, { step: "end", yAxisIndex: 1 })],
