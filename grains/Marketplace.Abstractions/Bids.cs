@@ -118,4 +118,8 @@ public sealed record OrderBook(
     [Id(0)] string GpuModel,
     [Id(1)] IReadOnlyList<BidLevel> Bids,
     [Id(2)] IReadOnlyList<AskLevel> Asks,
-    [Id(3)] DateTimeOffset At);
+    [Id(3)] DateTimeOffset At)
+{
+    /// <summary>The asks in compute terms (null for a model without a published TFLOPS figure).</summary>
+    public BookCompute? Compute => BookCompute.Of(GpuModel, Asks);
+}

@@ -57,3 +57,25 @@ public sealed record BidCompute(
             fills.Count == 0 ? null : ComputeRules.FenPerPflopsHour(fills[0].FenPerGpuHour, tflops), filled);
     }
 }
+
+/// <summary>A pool in compute terms: its capacity in TFLOPS (thousandths of a PFLOPS) and its ask per PFLOPS-hour.</summary>
+public sealed record PoolCompute(int TflopsPerGpu, long CapacityTflops, long AskFenPerPflopsHour)
+{
+    public static PoolCompute? Of(string gpuModel, int gpus, long askFenPerGpuHour) =>
+        Accelerators.Find(gpuModel)?.DenseFp16Tflops is { } tflops
+            ? new PoolCompute(tflops, checked((long)gpus * tflops), ComputeRules.FenPerPflopsHour(askFenPerGpuHour, tflops))
+            : null;
+}
+
+/// <summary>One ask of the book in compute terms, by pool.</summary>
+public sealed record AskCompute(string PoolId, long CapacityTflops, long FenPerPflopsHour);
+
+/// <summary>The book's asks in compute terms, for a model with a published TFLOPS figure.</summary>
+public sealed record BookCompute(int TflopsPerGpu, IReadOnlyList<AskCompute> Asks)
+{
+    public static BookCompute? Of(string gpuModel, IReadOnlyList<AskLevel> asks) =>
+        Accelerators.Find(gpuModel)?.DenseFp16Tflops is { } tflops
+            ? new BookCompute(tflops, asks.Select(a => new AskCompute(a.PoolId, checked((long)a.GpuCount * tflops),
+                ComputeRules.FenPerPflopsHour(a.FenPerGpuHour, tflops))).ToList())
+            : null;
+}

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text.Json;
 using Marketplace.Testing;
 using Xunit;
 
@@ -79,6 +80,16 @@ public sealed class ComputeBidTests(ComputeCluster web)
         Assert.Equal((6, 1_500L, 6L * 2 * 1_500), (fill.Gpus, fill.FenPerGpuHour, fill.CostFen));
         Assert.Equal(new BidCompute(H800Tflops, 2_000, 1_517, 6L * 2 * H800Tflops), bid.Compute);
         Assert.Equal(Ids.ComputeBid(tenantId, key, "H800-80G"), bid.Id);
+
+        // On the wire, the bid and the book say it in both units (PFLOPS as thousandths: TFLOPS).
+        var stored = JsonDocument.Parse(await (await sme.GetAsync($"/api/v1/bids/{bid.Id}")).Content.ReadAsStringAsync()).RootElement.GetProperty("compute");
+        Assert.Equal((H800Tflops, 2_000L, 1_517L, 6L * 2 * H800Tflops), (stored.GetProperty("tflopsPerAccelerator").GetInt32(),
+            stored.GetProperty("maxFenPerPflopsHour").GetInt64(), stored.GetProperty("fenPerPflopsHour").GetInt64(), stored.GetProperty("filledTflopsHours").GetInt64()));
+        var book = JsonDocument.Parse(await (await sme.GetAsync("/api/v1/markets/H800-80G/book")).Content.ReadAsStringAsync()).RootElement;
+        var ningxia = book.GetProperty("asks").EnumerateArray().Single(a => a.GetProperty("province").GetString() == "Ningxia").GetProperty("poolId").GetString();
+        Assert.Equal(H800Tflops, book.GetProperty("compute").GetProperty("tflopsPerGpu").GetInt32());
+        var ask = book.GetProperty("compute").GetProperty("asks").EnumerateArray().Single(a => a.GetProperty("poolId").GetString() == ningxia);
+        Assert.Equal((8L * H800Tflops, 1_517L), (ask.GetProperty("capacityTflops").GetInt64(), ask.GetProperty("fenPerPflopsHour").GetInt64()));
 
         // The same key again is the same bid, not a second one.
         var again = await Placed(await sme.PostJson("/api/v1/bids", request, key));
