@@ -139,6 +139,15 @@ public sealed class ComputeBidTests(ComputeCluster web)
         var errors = problem.GetProperty("errors");
         Assert.Equal(["gpuCount", "gpuModel", "maxFenPerGpuHour"], errors.EnumerateObject().Select(e => e.Name).Order(StringComparer.Ordinal));
 
+        // Vendors and models of the catalogue only.
+        var unknown = new
+        {
+            pflopsHours = 10L, maxFenPerPflopsHour = 2_000L, durationHours = 2, earliestStart = start, latestStart = start, vendors = new[] { "NVIDIA", "Intel" },
+            gpuModels = new[] { "B200-192G" },
+        };
+        var strange = await Api.Problem(await sme.PostJson("/api/v1/bids", unknown, Scenario.Unique("compute")), HttpStatusCode.UnprocessableEntity, "validation");
+        Assert.Equal(["gpuModels[0]", "vendors[1]"], strange.GetProperty("errors").EnumerateObject().Select(e => e.Name).Order(StringComparer.Ordinal));
+
         // A compute bid does not rest: good-till-time is refused rather than left to rest in one market.
         var gtc = new
         {

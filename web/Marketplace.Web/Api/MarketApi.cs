@@ -210,14 +210,22 @@ internal static class MarketApi
         }
         check.Add(ComputeRules.Validate(body.PflopsHours, body.MinMemoryGb, body.DurationHours, body.MaxFenPerPflopsHour, limits));
         var vendors = body.Vendors ?? [];
+        if (vendors.Count > Accelerators.Vendors.Count)
+        {
+            check.Add("vendors", "too many vendors");
+        }
         for (var i = 0; i < vendors.Count && i <= Accelerators.Vendors.Count; i++)
         {
             if (!Accelerators.Vendors.Contains(vendors[i], StringComparer.Ordinal))
             {
-                check.Add($"vendors[{i}]", $"'{vendors[i]}' is not a vendor of the catalogue; known vendors: {string.Join(", ", Accelerators.Vendors)}");
+                check.Add($"vendors[{i}]", $"'{Check.Trim(vendors[i] ?? "")}' is not a vendor of the catalogue; known vendors: {string.Join(", ", Accelerators.Vendors)}");
             }
         }
         var models = body.GpuModels ?? [];
+        if (models.Count > Accelerators.All.Count)
+        {
+            check.Add("gpuModels", "too many models");
+        }
         for (var i = 0; i < models.Count && i <= Accelerators.All.Count; i++)
         {
             check.GpuModel(models[i], $"gpuModels[{i}]");
