@@ -76,6 +76,9 @@ public sealed record BidView(
     [Id(8)] DateTimeOffset UpdatedAt,
     [Id(9)] long Version)
 {
+    /// <summary>The price and filled compute in PFLOPS terms (null for a model without a published TFLOPS figure).</summary>
+    public BidCompute? Compute => BidCompute.Of(Order, Fills);
+
     public bool IsFinal => State is BidState.Filled or BidState.PartiallyFilled or BidState.Cancelled or BidState.Expired or BidState.Rejected;
 }
 
@@ -92,7 +95,8 @@ public sealed record Quote(
     [Id(8)] long VoucherFen,
     [Id(9)] long CashFen,
     [Id(10)] string? ReasonCode,
-    [Id(11)] string? Reason);
+    [Id(11)] string? Reason,
+    [Id(12)] IReadOnlyList<ComputeQuote>? Models = null);
 
 [GenerateSerializer, Immutable, Alias("bid-level")]
 public sealed record BidLevel(
@@ -114,4 +118,8 @@ public sealed record OrderBook(
     [Id(0)] string GpuModel,
     [Id(1)] IReadOnlyList<BidLevel> Bids,
     [Id(2)] IReadOnlyList<AskLevel> Asks,
-    [Id(3)] DateTimeOffset At);
+    [Id(3)] DateTimeOffset At)
+{
+    /// <summary>The asks in compute terms (null for a model without a published TFLOPS figure).</summary>
+    public BookCompute? Compute => BookCompute.Of(GpuModel, Asks);
+}

@@ -13,6 +13,9 @@ public static class Ids
 
     public static string Bid(string tenantId, string idempotencyKey) => "b-" + Hash(tenantId, idempotencyKey);
 
+    /// <summary>The bid a compute bid places in one model's market: one per tenant, key and model, so a retry finds it.</summary>
+    public static string ComputeBid(string tenantId, string idempotencyKey, string gpuModel) => "b-" + Hash(tenantId, "compute", idempotencyKey, gpuModel);
+
     public static string Pool(string providerId, string idempotencyKey) => "p-" + Hash(providerId, idempotencyKey);
 
     public static string Reservation(string bidId, int sequence) => $"{bidId}-{sequence}";

@@ -121,7 +121,11 @@ public sealed record PoolView(
     [Id(9)] long EarningsFen,
     [Id(10)] int ActiveReservations,
     [Id(11)] long Version,
-    [Id(12)] string? SuspendedBecause = null);
+    [Id(12)] string? SuspendedBecause = null)
+{
+    /// <summary>Capacity in TFLOPS and the ask per PFLOPS-hour (null for a model without a published TFLOPS figure).</summary>
+    public PoolCompute? Compute => PoolCompute.Of(GpuModel, GpuCount, AskFenPerGpuHour);
+}
 
 /// <summary>
 /// A hold on a pool's hours. <see cref="ConfirmAtOnce"/>: the saga has no step between holding and confirming (no voucher

@@ -41,6 +41,11 @@ public static class World
         ["Ascend910B-64G"] = 800,
         ["L40S-48G"] = 450,
         ["RTX4090-24G"] = 220,
+        ["Ascend910C-128G"] = 1_400,
+        ["HygonZ100-32G"] = 300,
+        ["KunlunR200-32G"] = 250,
+        ["MLU370X8-48G"] = 350,
+        ["MTTS4000-48G"] = 350,
     };
 
     /// <summary>The programs' provinces, for tenants to live in (a voucher is for firms of its program's region).</summary>

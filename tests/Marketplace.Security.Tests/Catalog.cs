@@ -272,6 +272,7 @@ public static class Catalog
             return await Send("DELETE", "/api/v1/bids/{id}", Values(("id", bid)), NoValues, null);
         }),
         new("GET", "/api/v1/markets", "401 | 200 | 200 | 200 | 200", (_, _, _, _) => Get("/api/v1/markets")),
+        new("GET", "/api/v1/accelerators", "401 | 200 | 200 | 200 | 200", (_, _, _, _) => Get("/api/v1/accelerators")),
         new("GET", "/api/v1/markets/{gpuModel}/book", "401 | 200 | 200 | 200 | 200", (_, _, _, _) => Get("/api/v1/markets/{gpuModel}/book", ("gpuModel", World.ModelOfP))),
 
         // ---- reservations: the tenant's, the provider's whose pool it runs on, regulators and admins read ----------

@@ -15,7 +15,12 @@ public sealed record BidBody(
     string? VoucherId,
     string? TimeInForce,
     DateTimeOffset? GoodUntil,
-    string? ClientOrderId);
+    string? ClientOrderId,
+    long? PflopsHours = null,
+    int? MinMemoryGb = null,
+    long? MaxFenPerPflopsHour = null,
+    List<string>? Vendors = null,
+    List<string>? GpuModels = null);
 
 internal static class MarketApi
 {
@@ -36,13 +41,29 @@ internal static class MarketApi
             {
                 check.Length(key, 1, 100, "clientOrderId");
             }
+            if (AsksForCompute(body))
+            {
+                var compute = ValidateCompute(body, check, clock.GetUtcNow(), limits);
+                if (!check.Ok)
+                {
+                    return check.Problem();
+                }
+                var buyer = Caller.Of(context).Tenant;
+                if (await ForeignVoucher(compute!.VoucherId, buyer, grains, context) is { } foreign)
+                {
+                    return foreign;
+                }
+                CompanyVerification.Require((await grains.Run(c => c.GetGrain<ITenantGrain>(buyer).Get()))?.Status, $"tenant '{buyer}'", "bid");
+                var placed = await grains.Run(c => c.GetGrain<IComputeRouterGrain>(0).PlaceBid(buyer, key!, compute!));
+                return Results.Created($"/api/v1/bids/{placed.Id}", placed);
+            }
             var order = Validate(body, check, clock.GetUtcNow(), limits);
             if (!check.Ok)
             {
                 return check.Problem();
             }
             var tenant = Caller.Of(context).Tenant;
-            if (await ForeignVoucher(order!, tenant, grains, context) is { } refused)
+            if (await ForeignVoucher(order!.VoucherId, tenant, grains, context) is { } refused)
             {
                 return refused;
             }
@@ -62,13 +83,30 @@ internal static class MarketApi
             [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock) =>
         {
             var check = new Check();
+            if (AsksForCompute(body))
+            {
+                var compute = ValidateCompute(body with { TimeInForce = body.TimeInForce ?? "IOC" }, check, clock.GetUtcNow(), limits);
+                if (!check.Ok)
+                {
+                    return check.Problem();
+                }
+                var buyer = Caller.Of(context).Tenant;
+                if (await ForeignVoucher(compute!.VoucherId, buyer, grains, context) is { } foreign)
+                {
+                    return foreign;
+                }
+                var models = await grains.Run(c => c.GetGrain<IComputeRouterGrain>(0).Quote(buyer, compute!));
+                // The best model's quote, with every qualifying model's beside it.
+                return Results.Ok((models.Count > 0 && models[0].Quote.Available ? models[0].Quote
+                    : new Quote(false, null, null, null, null, null, null, 0, 0, 0, "no-compute-offer", "no market offers this compute now")) with { Models = models });
+            }
             var order = Validate(body with { TimeInForce = body.TimeInForce ?? "IOC" }, check, clock.GetUtcNow(), limits);
             if (!check.Ok)
             {
                 return check.Problem();
             }
             var tenant = Caller.Of(context).Tenant;
-            if (await ForeignVoucher(order!, tenant, grains, context) is { } refused)
+            if (await ForeignVoucher(order!.VoucherId, tenant, grains, context) is { } refused)
             {
                 return refused;
             }
@@ -106,6 +144,11 @@ internal static class MarketApi
             .WithSummary("The GPU models traded")
             .Produces<IReadOnlyList<string>>();
 
+        market.MapGet("/accelerators", () => Results.Ok(Accelerators.All))
+            .WithName("listAccelerators")
+            .WithSummary("The accelerator catalogue: vendor, memory and dense TFLOPS of every traded model, with unpublished figures null")
+            .Produces<IReadOnlyList<Accelerator>>();
+
         market.MapGet("/markets/{gpuModel}/book", async (string gpuModel, GrainCalls grains) =>
         {
             var check = new Check().GpuModel(gpuModel, "gpuModel");
@@ -127,34 +170,112 @@ internal static class MarketApi
     /// A bid or quote may name only a voucher of the caller's own tenant. Refused before anything is stored, with the same
     /// answer for another tenant's voucher as for one that does not exist, so voucher ids cannot be probed.
     /// </summary>
-    private static async Task<IResult?> ForeignVoucher(BidOrder order, string tenant, GrainCalls grains, HttpContext context)
+    private static async Task<IResult?> ForeignVoucher(string? voucher, string tenant, GrainCalls grains, HttpContext context)
     {
-        if (order.VoucherId is not { } voucherId)
+        if (voucher is not { } voucherId)
         {
             return null;
         }
-        var voucher = await grains.Run(c => c.GetGrain<IVoucherGrain>(voucherId).Get());
-        if (voucher is not null && voucher.TenantId == tenant)
+        var held = await grains.Run(c => c.GetGrain<IVoucherGrain>(voucherId).Get());
+        if (held is not null && held.TenantId == tenant)
         {
             return null;
         }
-        if (voucher is not null)
+        if (held is not null)
         {
             AuditMiddleware.MarkDenied(context);
         }
         return new Check().Add("voucherId", "the tenant holds no such voucher").Problem();
     }
 
+    /// <summary>
+    /// A compute bid: PFLOPS-hours, minimum memory, price per PFLOPS-hour and optional vendor and model limits, with the
+    /// same window, provinces and voucher as a model bid. It names no model, gang or price per GPU-hour (the market derives
+    /// them), and it is immediate-or-cancel: a compute bid that fills nowhere now does not rest.
+    /// </summary>
+    private static ComputeOrder? ValidateCompute(BidBody body, Check check, DateTimeOffset now, MarketLimits limits)
+    {
+        const string either = "a bid names either a model (gpuModel, gpuCount, maxFenPerGpuHour) or compute (pflopsHours, maxFenPerPflopsHour), never both";
+        if (body.GpuModel is not null)
+        {
+            check.Add("gpuModel", either);
+        }
+        if (body.GpuCount is not null)
+        {
+            check.Add("gpuCount", either);
+        }
+        if (body.MaxFenPerGpuHour is not null)
+        {
+            check.Add("maxFenPerGpuHour", either);
+        }
+        check.Add(ComputeRules.Validate(body.PflopsHours, body.MinMemoryGb, body.DurationHours, body.MaxFenPerPflopsHour, limits));
+        var vendors = body.Vendors ?? [];
+        if (vendors.Count > Accelerators.Vendors.Count)
+        {
+            check.Add("vendors", "too many vendors");
+        }
+        for (var i = 0; i < vendors.Count && i <= Accelerators.Vendors.Count; i++)
+        {
+            if (!Accelerators.Vendors.Contains(vendors[i], StringComparer.Ordinal))
+            {
+                check.Add($"vendors[{i}]", $"'{Check.Trim(vendors[i] ?? "")}' is not a vendor of the catalogue; known vendors: {string.Join(", ", Accelerators.Vendors)}");
+            }
+        }
+        var models = body.GpuModels ?? [];
+        if (models.Count > Accelerators.All.Count)
+        {
+            check.Add("gpuModels", "too many models");
+        }
+        for (var i = 0; i < models.Count && i <= Accelerators.All.Count; i++)
+        {
+            check.GpuModel(models[i], $"gpuModels[{i}]");
+        }
+        check.Enum<TimeInForce>(body.TimeInForce, "timeInForce", out var timeInForce, required: false);
+        if (timeInForce == TimeInForce.Gtc)
+        {
+            check.Add("timeInForce", "a compute bid is immediate-or-cancel (IOC): it fills now in the market that offers it cheapest, or not at all");
+        }
+        Window(body, check, now, limits, TimeInForce.Ioc);
+        if (!check.Ok)
+        {
+            return null;
+        }
+        return new ComputeOrder(body.PflopsHours!.Value, body.MinMemoryGb ?? 0, body.DurationHours!.Value, body.EarliestStart!.Value.ToUniversalTime(),
+            body.LatestStart!.Value.ToUniversalTime(), body.MaxFenPerPflopsHour!.Value, Distinct(vendors), Distinct(models),
+            Distinct(body.AllowedProvinces ?? []), body.VoucherId);
+    }
+
+    /// <summary>A compute bid (DESIGN rule 9) names PFLOPS-hours instead of a model.</summary>
+    private static bool AsksForCompute(BidBody body) => body.PflopsHours is not null || body.MinMemoryGb is not null
+        || body.MaxFenPerPflopsHour is not null || body.Vendors is not null || body.GpuModels is not null;
+
+    private static List<string>? Distinct(List<string> values) => values.Count == 0 ? null : values.Distinct(StringComparer.Ordinal).ToList();
+
     private static BidOrder? Validate(BidBody body, Check check, DateTimeOffset now, MarketLimits limits)
+    {
+        check.GpuModel(body.GpuModel, "gpuModel")
+            .Add(BidOrderRules.Validate(body.GpuCount, body.DurationHours, body.MaxFenPerGpuHour, limits))
+            .Enum<TimeInForce>(body.TimeInForce, "timeInForce", out var timeInForce);
+        Window(body, check, now, limits, timeInForce);
+        if (!check.Ok)
+        {
+            return null;
+        }
+        var provinces = body.AllowedProvinces ?? [];
+        return new BidOrder(body.GpuModel!, body.GpuCount!.Value, body.DurationHours!.Value, body.EarliestStart!.Value.ToUniversalTime(),
+            body.LatestStart!.Value.ToUniversalTime(), body.MaxFenPerGpuHour!.Value,
+            provinces.Count == 0 ? null : provinces.Distinct(StringComparer.Ordinal).ToList(), body.VoucherId, timeInForce,
+            body.GoodUntil?.ToUniversalTime());
+    }
+
+    /// <summary>The start window, provinces, voucher and time in force, the same for a model bid and a compute bid.</summary>
+    private static void Window(BidBody body, Check check, DateTimeOffset now, MarketLimits limits, TimeInForce timeInForce)
     {
         var horizonDays = limits.BookingHorizonDays;
         var horizonEnd = now.AddDays(horizonDays);
-        check.GpuModel(body.GpuModel, "gpuModel")
-            .Add(BidOrderRules.Validate(body.GpuCount, body.DurationHours, body.MaxFenPerGpuHour, limits))
-            .Required(body.EarliestStart, "earliestStart")
+        check.Required(body.EarliestStart, "earliestStart")
             .Required(body.LatestStart, "latestStart")
-            .Id(body.VoucherId, "voucherId", required: false)
-            .Enum<TimeInForce>(body.TimeInForce, "timeInForce", out var timeInForce);
+            .Id(body.VoucherId, "voucherId", required: false);
         if (body.EarliestStart > horizonEnd)
         {
             check.Add("earliestStart", $"must be within the {horizonDays}-day booking horizon");
@@ -199,13 +320,5 @@ internal static class MarketApi
         {
             check.Add("goodUntil", "applies only to GTC bids");
         }
-        if (!check.Ok)
-        {
-            return null;
-        }
-        return new BidOrder(body.GpuModel!, body.GpuCount!.Value, body.DurationHours!.Value, body.EarliestStart!.Value.ToUniversalTime(),
-            body.LatestStart!.Value.ToUniversalTime(), body.MaxFenPerGpuHour!.Value,
-            provinces.Count == 0 ? null : provinces.Distinct(StringComparer.Ordinal).ToList(), body.VoucherId, timeInForce,
-            body.GoodUntil?.ToUniversalTime());
     }
 }

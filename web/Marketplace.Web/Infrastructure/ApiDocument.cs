@@ -63,7 +63,7 @@ internal static class ApiDocument
     /// <summary>The bounds the market's rules set on request fields, from the rules themselves (and the configured limits).</summary>
     private static void StateBounds(OpenApiSchema schema, Type type, MarketLimits limits)
     {
-        IReadOnlyDictionary<string, Bounds> ranges = type == typeof(BidBody) ? BidOrderRules.Ranges(limits)
+        IReadOnlyDictionary<string, Bounds> ranges = type == typeof(BidBody) ? BidOrderRules.Ranges(limits).Concat(ComputeRules.Ranges(limits)).DistinctBy(r => r.Key).ToDictionary()
             : type == typeof(PoolRequest) || type == typeof(PoolPatchRequest) ? PoolRules.Ranges(limits)
             : type == typeof(ProgramRequest) ? ProgramTermsRules.Ranges(limits)
             : type == typeof(BudgetRaiseRequest) ? new Dictionary<string, Bounds> { ["amountFen"] = new(1, limits.MaxProgramFen) }

@@ -28,7 +28,10 @@ if (me) {
 
 async function start() {
   wireForms();
-  const [{ data: programs }, { data: models }] = await Promise.all([client.GET("/api/v1/programs"), client.GET("/api/v1/markets")]);
+  const [{ data: programs }, { data: models }, { data: accelerators }] = await Promise.all([
+    client.GET("/api/v1/programs"), client.GET("/api/v1/markets"), client.GET("/api/v1/accelerators")]);
+  const vendors = [...new Set(accelerators.map(a => a.vendor))];
+  options(document.getElementById("vendors"), vendors.map(v => [v, has(`sme.vendor.${v}`) ? t(`sme.vendor.${v}`) : v]), t("sme.anyVendor"));
   programs.forEach(p => programNames.set(p.id, p.name));
   options(document.getElementById("programs"), programs.map(p => [p.id, `${p.name} (${label(p.province)})`]), programs.length ? null : t("sme.noPrograms"));
   options(document.getElementById("models"), models.map(m => [m, m]));
@@ -111,6 +114,17 @@ function wireForms() {
     live?.offer("bids", bid);
   });
 
+  // By model or by compute: only the chosen half of the form is sent (a disabled fieldset is neither checked nor sent).
+  for (const radio of document.querySelectorAll("#bid [name=by]")) {
+    radio.addEventListener("change", () => {
+      const compute = /** @type {HTMLInputElement} */ (document.querySelector("#bid [name=by][value=compute]")).checked;
+      const byModel = /** @type {HTMLFieldSetElement} */ (document.getElementById("by-model"));
+      const byCompute = /** @type {HTMLFieldSetElement} */ (document.getElementById("by-compute"));
+      byModel.disabled = byModel.hidden = compute;
+      byCompute.disabled = byCompute.hidden = !compute;
+    });
+  }
+
   document.getElementById("quote").addEventListener("click", () => attempt(async () => {
     const form = /** @type {HTMLFormElement} */ (document.getElementById("bid"));
     if (!form.reportValidity()) return;
@@ -123,6 +137,16 @@ function wireForms() {
         cost: cny(quote.costFen), voucher: cny(quote.voucherFen), cash: cny(quote.cashFen),
       })
       : t("sme.quoteUnavailable", { reason: reasonText(quote.reasonCode, quote.reason) });
+    // A compute quote lists every qualifying model, cheapest per PFLOPS-hour first, with both prices.
+    const list = document.getElementById("quote-models");
+    list.hidden = !quote.models;
+    list.replaceChildren(...(quote.models ?? []).map(m => {
+      const item = el("li", null, m.quote.available
+        ? t("sme.quoteModel", { model: m.gpuModel, count: m.accelerators, hours: m.durationHours, perGpu: cny(m.quote.fenPerGpuHour), perPflops: cny(m.fenPerPflopsHour) })
+        : t("sme.quoteModelNone", { model: m.gpuModel, count: m.accelerators, hours: m.durationHours, reason: reasonText(m.quote.reasonCode, m.quote.reason) }));
+      item.dataset.model = m.gpuModel;
+      return item;
+    }));
   }));
 }
 
@@ -147,6 +171,13 @@ function checkStart() {
 function order(v) {
   const earliestStart = fromBeijingField(v.start);
   const latestStart = fromBeijingField(beijingField(Date.parse(earliestStart) + Number(v.window) * 3600_000));
+  if (v.by === "compute") {
+    return {
+      pflopsHours: Number(v.pflopsHours), minMemoryGb: v.minMemoryGb ? Number(v.minMemoryGb) : null, maxFenPerPflopsHour: Math.round(Number(v.maxPricePflops) * 100),
+      vendors: v.vendor ? [v.vendor] : null, durationHours: Number(v.durationHours), earliestStart, latestStart, voucherId: v.voucherId || null,
+      timeInForce: "Ioc", goodUntil: null,
+    };
+  }
   return {
     gpuModel: v.gpuModel, gpuCount: Number(v.gpuCount), durationHours: Number(v.durationHours), earliestStart, latestStart,
     maxFenPerGpuHour: Math.round(Number(v.maxPrice) * 100), voucherId: v.voucherId || null, timeInForce: v.timeInForce,

@@ -72,6 +72,8 @@ export default {
     "problem.amount-above-cap": "申领金额超过上限。",
     "problem.bid-being-matched": "该竞价正在撮合中，请稍后再试。",
     "problem.bid-not-open": "该竞价已结束，无法撤销。",
+    "problem.no-compute-offer": "目前没有市场能以此价格提供所需算力（PFLOPS·时）。",
+    "problem.no-compute-model": "没有符合显存、厂商、型号、规模和价格要求的加速卡型号。",
     "problem.budget-exhausted": "该项目的算力券预算已用完。",
     "problem.capacity-below-booked": "容量不能低于已预订的 GPU 数。",
     "problem.claim-window-closed": "申领期已结束。",
