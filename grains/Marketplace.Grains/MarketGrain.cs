@@ -200,8 +200,10 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
             voucherShare = preview.AmountFen;
             note = preview.Accepted ? null : preview.RefusalReason;
         }
+        var cash = await GrainFactory.GetGrain<ICashGrain>(tenantId).Get(0);
         return new Quote(true, pool.PoolId, pool.ProviderId, pool.Site.Province, startsAt, endsAt, decision.FenPerGpuHour, cost,
-            voucherShare, cost - voucherShare, note is null ? null : "voucher-not-usable", note);
+            voucherShare, cost - voucherShare, note is null ? null : "voucher-not-usable", note,
+            Money.CashHold(cost, voucherShare, _limits.CancellationChargeBasisPoints), cash.AvailableFen);
     }
 
     public async Task<BidView> CancelBid(string bidId, string tenantId)

@@ -51,17 +51,17 @@ public sealed class Api(WebCluster web)
         return await response.Read<PoolView>();
     }
 
-    /// <param name="cashFen">The prepaid cash the operator records for the company (rule 8): none when 0.</param>
-    public async Task<(string TenantId, HttpClient Client)> Tenant(string province = "Beijing", long cashFen = 0)
+    /// <param name="cashFen">The prepaid cash the operator records for the company (rule 8): <see cref="Scenario.CashFen"/> unless given; none when 0.</param>
+    public async Task<(string TenantId, HttpClient Client)> Tenant(string province = "Beijing", long? cashFen = null)
     {
         var id = Scenario.Unique("tenant");
         var client = web.Sme(id);
         var response = await client.PostAsJsonAsync("/api/v1/tenants", new { name = $"Tenant {id}", kind = "Sme", province, creditCode = Scenario.NewCreditCode(province) });
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         await Verify("tenants", id);
-        if (cashFen > 0)
+        if ((cashFen ?? Scenario.CashFen) is > 0 and var cash)
         {
-            await TopUp(id, cashFen);
+            await TopUp(id, cash);
         }
         return (id, client);
     }

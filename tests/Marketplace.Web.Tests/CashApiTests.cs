@@ -20,7 +20,7 @@ public sealed class CashApiTests(CashCluster web)
     public async Task Rule8_a_top_up_is_credited_once_per_payment_reference_and_a_withdrawal_takes_only_what_is_available()
     {
         var api = new Api(web);
-        var (tenantId, sme) = await api.Tenant();
+        var (tenantId, sme) = await api.Tenant(cashFen: 0);
         var admin = web.Admin();
         var reference = Scenario.Unique("bank");
 
@@ -66,13 +66,27 @@ public sealed class CashApiTests(CashCluster web)
         var api = new Api(web);
         var (providerId, provider) = await api.Provider("Hebei");
         await api.Pool(provider, providerId, "L40S-48G", gpus: 8, ask: 2_500);
-        var (_, sme) = await api.Tenant(cashFen: 0);
+        var (tenantId, sme) = await api.Tenant(cashFen: 0);
         var start = Hours.ToTime(Hours.FirstBookable(web.Clock.GetUtcNow()) + 1);
-        var bid = await (await sme.PostJson("/api/v1/bids", new
+        var order = new
         {
             gpuModel = "L40S-48G", gpuCount = 2, durationHours = 4, earliestStart = start, latestStart = start, maxFenPerGpuHour = 3_000, timeInForce = "IOC",
-        }, Scenario.Unique("bid"))).Read<BidView>();
+        };
+
+        // The quote says what the fill would hold (2 GPUs × 4 h × 2,500 fen, all cash) and what the company has.
+        var quote = await (await sme.PostJson("/api/v1/quotes", order)).Read<Quote>();
+        Assert.Equal((true, 20_000L, 20_000L, 0L), (quote.Available, quote.CashFen, quote.CashHoldFen, quote.CashAvailableFen));
+        var bid = await (await sme.PostJson("/api/v1/bids", order, Scenario.Unique("bid"))).Read<BidView>();
         Assert.Equal((BidState.Rejected, "insufficient-cash", 0), (bid.State, bid.ReasonCode, bid.Fills.Count));
+
+        // Paid in, the same bid fills and holds its cash share, in the ledger as in the company's row.
+        await api.TopUp(tenantId, 30_000);
+        bid = await (await sme.PostJson("/api/v1/bids", order, Scenario.Unique("bid"))).Read<BidView>();
+        Assert.Equal(BidState.Filled, bid.State);
+        var cash = await (await sme.GetAsync("/api/v1/tenants/me/cash")).Read<CashBalance>();
+        Assert.Equal((10_000L, 20_000L), (cash.AvailableFen, cash.HeldFen));
+        Assert.Equal(("cash-hold", -20_000L, 20_000L, bid.Fills[0].ReservationId), (cash.Movements[0].Kind, cash.Movements[0].AvailableChangeFen,
+            cash.Movements[0].HeldChangeFen, cash.Movements[0].ReservationId));
         await LedgerAssert.Clean(web.Database, web.Clock.GetUtcNow());
     }
 }
