@@ -254,7 +254,7 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
         {
             throw DomainException.NotFound("reservation", reservationId);
         }
-        var cancelled = await reservation.Cancel("cancelled", "cancelled by the tenant");
+        var cancelled = await reservation.Cancel(ReservationGrain.TenantCancellation, "cancelled by the tenant");
         var bid = await Bid(view.Plan.BidId).Get();
         if (bid is not null && bid.Fills.Any(f => f.ReservationId == reservationId))
         {

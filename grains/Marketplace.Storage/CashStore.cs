@@ -158,4 +158,36 @@ public sealed class CashStore(NpgsqlDataSource db, CommitBatcher? writer = null)
         write.Post(LedgerPosting.Transfer($"{HoldKind}:{reservationId}", HoldKind, $"Cash held for reservation {reservationId}",
             Accounts.TenantCash(tenantId), Accounts.TenantCashHeld(tenantId), amountFen, reservationId: reservationId), now);
     }
+
+    /// <summary>What is held for a reservation now, or null when nothing is (a reservation filled before cash was prepaid, or closed).</summary>
+    public async Task<long?> HeldForAsync(string reservationId, CancellationToken cancellationToken = default)
+    {
+        await using var command = db.CreateCommand("SELECT amount_fen FROM cash_holds WHERE reservation_id = @r AND state = 'Held'");
+        command.Parameters.AddWithValue("r", reservationId);
+        return await command.ExecuteScalarAsync(cancellationToken) is long held ? held : null;
+    }
+
+    /// <summary>
+    /// Closes a reservation's cash hold of <paramref name="heldFen"/> in one statement with its ledger posting (whose entries
+    /// move exactly this): <paramref name="capturedFen"/> of it goes to the provider (rent, or a cancellation charge), the rest
+    /// back to the company's available cash, plus <paramref name="refundFen"/> the provider pays back for an outage.
+    /// False when the hold was closed already (a repeat).
+    /// </summary>
+    public async Task<bool> CloseHoldAsync(string reservationId, string tenantId, long heldFen, long capturedFen, long refundFen, bool captured,
+        LedgerPosting posting, DateTimeOffset now)
+    {
+        var write = new GuardedWrite(w => $"""
+            UPDATE cash_holds SET state = {w.Parameter(captured ? "Captured" : "Released")}, captured_fen = {w.Parameter(capturedFen)}, updated_at = {w.Parameter(now)}
+            WHERE reservation_id = {w.Parameter(reservationId)} AND state = 'Held' AND amount_fen = {w.Parameter(heldFen)}
+            RETURNING 1
+            """);
+        write.Then($"""
+            UPDATE tenant_cash SET held_fen = tenant_cash.held_fen - {write.Parameter(heldFen)},
+                   available_fen = tenant_cash.available_fen + {write.Parameter(checked(heldFen - capturedFen + refundFen))}, version = tenant_cash.version + 1
+            FROM {write.Guard} WHERE tenant_cash.tenant_id = {write.Parameter(tenantId)}
+            RETURNING 1
+            """);
+        write.Post(posting, now);
+        return await RunOnceAsync(write);
+    }
 }

@@ -89,4 +89,28 @@ public sealed class CashApiTests(CashCluster web)
             cash.Movements[0].HeldChangeFen, cash.Movements[0].ReservationId));
         await LedgerAssert.Clean(web.Database, web.Clock.GetUtcNow());
     }
+
+    [Fact]
+    public async Task Rule8_a_cancellation_within_the_free_hours_releases_the_cash_hold_less_the_charge_to_the_provider()
+    {
+        var api = new Api(web);
+        var (providerId, provider) = await api.Provider("Hebei");
+        await api.Pool(provider, providerId, "RTX4090-24G", gpus: 8, ask: 2_500);
+        var (tenantId, sme) = await api.Tenant(cashFen: 0);
+        await api.TopUp(tenantId, 30_000);
+        var start = Hours.ToTime(Hours.FirstBookable(web.Clock.GetUtcNow()) + 1); // within the 24 free hours: charged
+        var bid = await (await sme.PostJson("/api/v1/bids", new
+        {
+            gpuModel = "RTX4090-24G", gpuCount = 2, durationHours = 4, earliestStart = start, latestStart = start, maxFenPerGpuHour = 3_000, timeInForce = "IOC",
+        }, Scenario.Unique("bid"))).Read<BidView>();
+        var reservationId = Assert.Single(bid.Fills).ReservationId;
+
+        var quote = await (await sme.GetAsync($"/api/v1/reservations/{reservationId}/cancellation")).Read<CancellationQuote>();
+        Assert.Equal((true, 2_000L, 18_000L), (quote.Cancellable, quote.ChargeFen, quote.CashRefundFen));
+        Assert.Equal(HttpStatusCode.OK, (await sme.PostAsync($"/api/v1/reservations/{reservationId}/cancel", null)).StatusCode);
+        var cash = await (await sme.GetAsync("/api/v1/tenants/me/cash")).Read<CashBalance>();
+        Assert.Equal((28_000L, 0L), (cash.AvailableFen, cash.HeldFen));
+        Assert.Equal(("cancel", 18_000L, -20_000L), (cash.Movements[0].Kind, cash.Movements[0].AvailableChangeFen, cash.Movements[0].HeldChangeFen));
+        await LedgerAssert.Clean(web.Database, web.Clock.GetUtcNow());
+    }
 }
