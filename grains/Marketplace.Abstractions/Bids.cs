@@ -82,6 +82,10 @@ public sealed record BidView(
     public bool IsFinal => State is BidState.Filled or BidState.PartiallyFilled or BidState.Cancelled or BidState.Expired or BidState.Rejected;
 }
 
+/// <summary>
+/// What a bid would get now. <see cref="CashHoldFen"/> is the prepaid cash its fill would hold (the cash share, never less
+/// than the most a cancellation can cost) and <see cref="CashAvailableFen"/> what the company has available (rule 8).
+/// </summary>
 [GenerateSerializer, Immutable, Alias("quote")]
 public sealed record Quote(
     [Id(0)] bool Available,
@@ -96,7 +100,9 @@ public sealed record Quote(
     [Id(9)] long CashFen,
     [Id(10)] string? ReasonCode,
     [Id(11)] string? Reason,
-    [Id(12)] IReadOnlyList<ComputeQuote>? Models = null);
+    [Id(12)] long CashHoldFen = 0,
+    [Id(13)] long CashAvailableFen = 0,
+    [Id(14)] IReadOnlyList<ComputeQuote>? Models = null);
 
 [GenerateSerializer, Immutable, Alias("bid-level")]
 public sealed record BidLevel(

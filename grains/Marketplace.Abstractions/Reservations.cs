@@ -75,7 +75,8 @@ public sealed record ReservationView(
 
 /// <summary>
 /// What cancelling a reservation would do as of <paramref name="AsOf"/>: refused (with the code and reason the cancel
-/// would give), or the voucher's hold returned to it and the cash share the tenant no longer owes.
+/// would give), or the voucher's hold returned to it, the prepaid cash returned to the company and the cancellation
+/// charge paid of it to the provider (rule 8).
 /// </summary>
 [GenerateSerializer, Immutable, Alias("cancellation-quote")]
 public sealed record CancellationQuote(
@@ -85,7 +86,8 @@ public sealed record CancellationQuote(
     [Id(3)] string? Refusal,
     [Id(4)] long VoucherRefundFen,
     [Id(5)] long CashRefundFen,
-    [Id(6)] DateTimeOffset AsOf);
+    [Id(6)] DateTimeOffset AsOf,
+    [Id(7)] long ChargeFen = 0);
 
 /// <summary>The end of a reservation saga: confirmed, or compensated with the reason.</summary>
 [GenerateSerializer, Immutable, Alias("saga-outcome")]

@@ -38,5 +38,20 @@ public sealed class MarketLimits
     [Range(1, 36500, ErrorMessage = "Market:MaxValidityDays must be between 1 and 36500")]
     public int MaxValidityDays { get; set; } = 3650;
 
+    /// <summary>The largest single top-up of a company's prepaid cash, in fen (ten million yuan).</summary>
+    [Range(1, 1_000_000_000_000, ErrorMessage = "Market:MaxTopUpFen must be between 1 and 1000000000000")]
+    public long MaxTopUpFen { get; set; } = 1_000_000_000;
+
+    /// <summary>Market terms: a tenant cancels free of charge until this many hours before the start.</summary>
+    [Range(0, 24 * 60, ErrorMessage = "Market:FreeCancellationHours must be between 0 and 1440")]
+    public int FreeCancellationHours { get; set; } = 24;
+
+    /// <summary>
+    /// Market terms: the charge for a later cancellation, in basis points of the reservation's cost, paid to the provider;
+    /// also what a provider pays back of the undelivered cost when its outage interrupts a rental.
+    /// </summary>
+    [Range(0, 10_000, ErrorMessage = "Market:CancellationChargeBasisPoints must be between 0 and 10000")]
+    public int CancellationChargeBasisPoints { get; set; } = 1_000;
+
     public int HorizonHours => BookingHorizonDays * 24;
 }

@@ -54,6 +54,34 @@ public static class Money
         return checked(amountFen * part) / whole;
     }
 
+    /// <summary>
+    /// What a tenant pays the provider for cancelling a reservation at <paramref name="now"/>: nothing until
+    /// <paramref name="freeHours"/> hours before the start, then <paramref name="chargeBasisPoints"/> of the cost, rounded down.
+    /// </summary>
+    public static long CancellationCharge(long costFen, DateTimeOffset startsAt, DateTimeOffset now, int freeHours, int chargeBasisPoints) =>
+        now < startsAt - TimeSpan.FromHours(freeHours) ? 0 : MostCancellationCharge(costFen, chargeBasisPoints);
+
+    /// <summary>The most a cancellation can cost: the charge in basis points of the cost, rounded down.</summary>
+    public static long MostCancellationCharge(long costFen, int chargeBasisPoints)
+    {
+        NotNegative(costFen, nameof(costFen));
+        if (chargeBasisPoints is < 0 or > WholeInBasisPoints)
+        {
+            throw new ArgumentOutOfRangeException(nameof(chargeBasisPoints), chargeBasisPoints, "a charge is 0 to 10000 basis points");
+        }
+        return checked(costFen * chargeBasisPoints) / WholeInBasisPoints;
+    }
+
+    /// <summary>
+    /// Rule 8: the tenant's prepaid cash held at the fill: the cash share (cost less the voucher share), but never less than
+    /// the most a cancellation could cost, so public money never pays a cancellation charge.
+    /// </summary>
+    public static long CashHold(long costFen, long voucherFen, int chargeBasisPoints)
+    {
+        NotNegative(voucherFen, nameof(voucherFen));
+        return Math.Max(costFen - voucherFen, MostCancellationCharge(costFen, chargeBasisPoints));
+    }
+
     private static void NotNegative(long value, string name)
     {
         if (value < 0)

@@ -1,3 +1,4 @@
+using Marketplace.Domain.Rules;
 using Marketplace.Matching;
 using Marketplace.Storage;
 using Microsoft.Extensions.Logging;
@@ -220,12 +221,17 @@ public sealed partial class MarketGrain
             ? record with { State = BidState.Filled, Fills = [.. record.Fills, FillOf(reservationView)], ReasonCode = null, Reason = null, UpdatedAt = now }
             : null;
         var terms = _view.TermsOf(plan); // as when it was decided: a read since may have brought newer terms
-        var write = new FillWrite(Model, _epoch, order.BidId, bid, order.BidVersion, reservation, terms, voucher, hold);
+        var cashHold = Money.CashHold(plan.CostFen, voucherFen, _limits.CancellationChargeBasisPoints);
+        var write = new FillWrite(Model, _epoch, order.BidId, bid, order.BidVersion, reservation, terms, voucher, hold, cashHold);
         _faults.After(SagaFaults.FillDecided, plan.ReservationId);
         if (await _writer.ExecuteAsync(_marketStore.Fill(write, now)) != 1)
         {
-            switch (await _marketStore.WhyRefusedAsync(Model, _epoch, order.BidId, bid is null ? null : order.BidVersion, plan.PoolId, terms, voucher))
+            switch (await _marketStore.WhyRefusedAsync(Model, _epoch, order.BidId, bid is null ? null : order.BidVersion, plan.PoolId, terms, voucher,
+                plan.TenantId, cashHold))
             {
+                case WriteRefusal.InsufficientCash:
+                    return FillAttempt.Refused(AttemptOutcome.FundingRefused, CashRules.InsufficientCash,
+                        $"the company has less prepaid cash available than the {cashHold} fen this rental holds");
                 case WriteRefusal.Fenced:
                     throw Fenced();
                 case WriteRefusal.BidChanged when order.BidVersion == 0:

@@ -200,8 +200,10 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
             voucherShare = preview.AmountFen;
             note = preview.Accepted ? null : preview.RefusalReason;
         }
+        var cash = await GrainFactory.GetGrain<ICashGrain>(tenantId).Get(0);
         return new Quote(true, pool.PoolId, pool.ProviderId, pool.Site.Province, startsAt, endsAt, decision.FenPerGpuHour, cost,
-            voucherShare, cost - voucherShare, note is null ? null : "voucher-not-usable", note);
+            voucherShare, cost - voucherShare, note is null ? null : "voucher-not-usable", note,
+            Money.CashHold(cost, voucherShare, _limits.CancellationChargeBasisPoints), cash.AvailableFen);
     }
 
     public async Task<BidView> CancelBid(string bidId, string tenantId)
@@ -252,7 +254,7 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
         {
             throw DomainException.NotFound("reservation", reservationId);
         }
-        var cancelled = await reservation.Cancel("cancelled", "cancelled by the tenant");
+        var cancelled = await reservation.Cancel(ReservationGrain.TenantCancellation, "cancelled by the tenant");
         var bid = await Bid(view.Plan.BidId).Get();
         if (bid is not null && bid.Fills.Any(f => f.ReservationId == reservationId))
         {

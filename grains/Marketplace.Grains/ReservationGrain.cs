@@ -16,6 +16,8 @@ public sealed class ReservationGrain(
     Npgsql.NpgsqlDataSource db,
     CommitBatcher writer,
     IOptions<MarketOptions> options,
+    IOptions<MarketLimits> limits,
+    CashStore cash,
     SagaFaults faults,
     [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock,
     ILogger<ReservationGrain> logger) : Grain, IReservationGrain
@@ -73,6 +75,7 @@ public sealed class ReservationGrain(
             throw refusal;
         }
         await ReleaseFundsAsync(r);
+        await ReleaseCashAsync(r, reasonCode == TenantCancellation ? Charge(r, clock.GetUtcNow()) : 0, 0, "cancel");
         await Pool(r).Release(Id, null);
         await SaveAsync(r with
         {
@@ -90,15 +93,49 @@ public sealed class ReservationGrain(
         await LoadAsync();
         var r = Existing();
         var now = clock.GetUtcNow();
-        return CancelRefusal(r, now) is { } refusal
-            ? new CancellationQuote(Id, false, refusal.Code, refusal.Message, 0, 0, now)
-            : new CancellationQuote(Id, true, null, null, r.VoucherFen, r.CashFen, now);
+        if (CancelRefusal(r, now) is { } refusal)
+        {
+            return new CancellationQuote(Id, false, refusal.Code, refusal.Message, 0, 0, now);
+        }
+        var held = await cash.HeldForAsync(Id) ?? 0;
+        var charge = Math.Min(Charge(r, now), held);
+        return new CancellationQuote(Id, true, null, null, r.VoucherFen, held - charge, now, charge);
     }
+
+    /// <summary>The reason code of the tenant's own cancellation: the only one that costs the tenant a charge.</summary>
+    public const string TenantCancellation = "cancelled";
+
+    /// <summary>Rule 8's market terms: free until the free hours before the start, then a share of the reservation's cost.</summary>
+    private long Charge(ReservationRecord r, DateTimeOffset now) =>
+        Money.CancellationCharge(r.Plan.CostFen, r.Plan.StartsAt, now, limits.Value.FreeCancellationHours, limits.Value.CancellationChargeBasisPoints);
+
+    /// <summary>
+    /// Releases the reservation's cash hold: <paramref name="chargeFen"/> of it to the provider (a cancellation charge), the
+    /// rest back to the company, with <paramref name="refundFen"/> the provider pays back for an outage, as one ledger
+    /// transaction written with the company's row. Nothing for a reservation without a hold (or a repeat).
+    /// </summary>
+    private async Task ReleaseCashAsync(ReservationRecord r, long chargeFen, long refundFen, string kind)
+    {
+        if (await cash.HeldForAsync(Id) is not { } held)
+        {
+            return;
+        }
+        var plan = r.Plan;
+        chargeFen = Math.Min(chargeFen, held);
+        var posting = new LedgerPosting($"{kind}:{Id}", kind, $"Reservation {Id}: cash released, {chargeFen} fen charged, {refundFen} fen refunded by the provider",
+            [(Accounts.TenantCashHeld(plan.TenantId), -held), (Accounts.TenantCash(plan.TenantId), held - chargeFen + refundFen),
+             (Accounts.ProviderReceivable(plan.ProviderId), chargeFen - refundFen)], ReservationId: Id);
+        await cash.CloseHoldAsync(Id, plan.TenantId, held, chargeFen, refundFen, captured: false, posting, clock.GetUtcNow());
+    }
+
+    /// <summary>What the provider pays back of the hours its outage left undelivered (rule 8's market terms).</summary>
+    private long OutageRefund(ReservationRecord r, int deliveredHours) => Money.MostCancellationCharge(
+        Money.Cost(r.Plan.FenPerGpuHour, r.Plan.Gpus, r.Plan.Hours - deliveredHours), limits.Value.CancellationChargeBasisPoints);
 
     /// <summary>
     /// Why the reservation cannot be cancelled now, or null when it can: only a confirmed reservation that has not
     /// started. Cancel applies this rule and QuoteCancellation answers it. A cancellation releases the voucher's whole
-    /// hold (VoucherFen) and the tenant owes none of its cash share (CashFen is paid only at settlement).
+    /// hold (VoucherFen) and the cash hold less the cancellation charge (rule 8).
     /// </summary>
     private static DomainException? CancelRefusal(ReservationRecord r, DateTimeOffset now) => r.State switch
     {
@@ -150,6 +187,7 @@ public sealed class ReservationGrain(
         if (kept == 0)
         {
             await ReleaseFundsAsync(r);
+            await ReleaseCashAsync(r, 0, OutageRefund(r, 0), "interrupt");
             await SaveAsync(r with { Settlement = new Settlement(0, 0, 0, 0, clock.GetUtcNow()) });
             return;
         }
@@ -263,7 +301,7 @@ public sealed class ReservationGrain(
 
     /// <summary>
     /// Rule 7: the voucher pays its share of the hours used (captured from its hold, the rest released), the tenant
-    /// owes the rest in cash and the provider is owed the whole cost, as one balanced ledger transaction.
+    /// pays the rest from its cash hold and the provider is owed the whole cost, as one balanced ledger transaction.
     /// </summary>
     private async Task SettleAsync(int usedHours, ReservationState finalState)
     {
@@ -276,25 +314,54 @@ public sealed class ReservationGrain(
         {
             captured = await GrainFactory.GetGrain<IVoucherGrain>(voucherId).Capture(Id, voucherShare);
         }
-        var cash = cost - captured;
+        var cashShare = cost - captured;
         var now = clock.GetUtcNow();
-        if (cost > 0)
+        if (await cash.HeldForAsync(Id) is { } held)
         {
+            // Rule 8: the cash share of the hours used is captured from the cash hold, the rest released to the company,
+            // and for an outage the provider pays back its share of the hours it did not deliver.
+            var fromHold = Math.Min(cashShare, held);
+            var refund = finalState == ReservationState.Interrupted ? OutageRefund(r, usedHours) : 0;
+            var entries = new List<(string, long)>
+            {
+                (Accounts.ProviderReceivable(plan.ProviderId), cost - refund),
+                (Accounts.TenantCashHeld(plan.TenantId), -held),
+                (Accounts.TenantCash(plan.TenantId), held - fromHold + refund),
+            };
+            if (captured > 0)
+            {
+                entries.Add((Accounts.ProgramPayable(r.VoucherProgramId!), -captured));
+            }
+            if (cashShare > fromHold)
+            {
+                entries.Add((Accounts.TenantPayable(plan.TenantId), fromHold - cashShare));
+            }
+            await cash.CloseHoldAsync(Id, plan.TenantId, held, fromHold, refund, captured: true, new LedgerPosting($"settle:{Id}", "settle",
+                $"Reservation {Id}: {usedHours} h of {plan.Gpus} {plan.GpuModel} at {plan.FenPerGpuHour} fen", entries,
+                captured > 0 ? r.VoucherProgramId : null, plan.VoucherId, Id), now);
+            if (cost > 0)
+            {
+                await Pool(r).RecordEarnings(Id, cost);
+            }
+        }
+        else if (cost > 0)
+        {
+            // A reservation filled before cash was prepaid: the tenant owes its cash share.
             var entries = new List<(string, long)> { (Accounts.ProviderReceivable(plan.ProviderId), cost) };
             if (captured > 0)
             {
                 entries.Add((Accounts.ProgramPayable(r.VoucherProgramId!), -captured));
             }
-            if (cash > 0)
+            if (cashShare > 0)
             {
-                entries.Add((Accounts.TenantPayable(plan.TenantId), -cash));
+                entries.Add((Accounts.TenantPayable(plan.TenantId), -cashShare));
             }
             await LedgerWriter.PostOnceAsync(db, writer, new LedgerPosting($"settle:{Id}", "settle",
                 $"Reservation {Id}: {usedHours} h of {plan.Gpus} {plan.GpuModel} at {plan.FenPerGpuHour} fen", entries,
                 captured > 0 ? r.VoucherProgramId : null, plan.VoucherId, Id), now);
             await Pool(r).RecordEarnings(Id, cost);
         }
-        await SaveAsync(r with { State = finalState, Settlement = new Settlement(usedHours, cost, captured, cash, now) });
+        await SaveAsync(r with { State = finalState, Settlement = new Settlement(usedHours, cost, captured, cashShare, now) });
     }
 
     private async Task ReleaseFundsAsync(ReservationRecord r)

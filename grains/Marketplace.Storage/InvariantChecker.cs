@@ -15,7 +15,8 @@ public sealed record InvariantReport(IReadOnlyList<Violation> Violations, IReadO
 /// <summary>
 /// Checks the marketplace's invariants against a live database, from the stored facts alone:
 /// no hour of a pool sold beyond its capacity; every voucher within its face value and equal to its ledger accounts;
-/// every program within budget and equal to its ledger; every ledger transaction balanced; every confirmed reservation
+/// every program within budget and equal to its ledger;
+/// every company's prepaid cash equal to its ledger accounts and its open cash holds; every ledger transaction balanced; every confirmed reservation
 /// holding its capacity and funds exactly once; every bid in a valid state with its fills real.
 /// </summary>
 public sealed class InvariantChecker(NpgsqlDataSource db)
@@ -163,6 +164,26 @@ public sealed class InvariantChecker(NpgsqlDataSource db)
                OR (r.state = 'Completed' AND h.state = 'Held'))
             """, r => new Violation("reservation-funds", $"reservation {r.GetString(0)}",
                 $"{r.GetString(1)} with voucher share {r.GetInt64(2)}, but its hold is {(r.IsDBNull(3) ? "missing" : r.GetString(3))}"));
+
+        // Rule 8: a company's cash row equals its ledger accounts, nothing is negative, and what is held is its open cash holds.
+        await Rows("cash-ledger", """
+            WITH balances AS (
+                SELECT substring(account FROM '^tenant:(.*):cash(?:-held)?$') AS tenant_id,
+                       CASE WHEN account LIKE '%:cash-held' THEN 'cash-held' ELSE 'cash' END AS kind, sum(amount_fen) AS amount
+                FROM ledger_entries WHERE account LIKE 'tenant:%:cash' OR account LIKE 'tenant:%:cash-held' GROUP BY 1, 2),
+            tenants AS (
+                SELECT tenant_id FROM tenant_cash UNION SELECT tenant_id FROM balances UNION SELECT tenant_id FROM cash_holds WHERE state = 'Held')
+            SELECT t.tenant_id, coalesce(c.available_fen, 0), coalesce(c.held_fen, 0), coalesce(a.amount, 0), coalesce(h.amount, 0),
+                   coalesce((SELECT sum(amount_fen) FROM cash_holds WHERE tenant_id = t.tenant_id AND state = 'Held'), 0)
+            FROM tenants t
+            LEFT JOIN tenant_cash c ON c.tenant_id = t.tenant_id
+            LEFT JOIN balances a ON a.tenant_id = t.tenant_id AND a.kind = 'cash'
+            LEFT JOIN balances h ON h.tenant_id = t.tenant_id AND h.kind = 'cash-held'
+            WHERE coalesce(c.available_fen, 0) < 0 OR coalesce(c.held_fen, 0) < 0
+               OR coalesce(a.amount, 0) <> coalesce(c.available_fen, 0) OR coalesce(h.amount, 0) <> coalesce(c.held_fen, 0)
+               OR coalesce((SELECT sum(amount_fen) FROM cash_holds WHERE tenant_id = t.tenant_id AND state = 'Held'), 0) <> coalesce(c.held_fen, 0)
+            """, r => new Violation("cash-ledger", $"tenant {r.GetString(0)}",
+                $"available {r.GetInt64(1)}, held {r.GetInt64(2)}; ledger cash {r.GetInt64(3)}, held {r.GetInt64(4)}; open holds {r.GetInt64(5)}"));
 
         await Rows("stuck", """
             SELECT 'reservation ' || id, 'pending since ' || updated_at FROM reservations WHERE state = 'Pending' AND updated_at < @stale

@@ -10,7 +10,10 @@ namespace Marketplace.Storage;
 /// <item><c>program:P:funding</c> is the (negative) source of the program's budget; <c>program:P:budget</c> what is not yet issued;
 /// <c>program:P:payable</c> what the program owes providers for voucher-paid rentals.</item>
 /// <item><c>voucher:V:available</c>, <c>voucher:V:held</c>, <c>voucher:V:spent</c> split a voucher's face value.</item>
-/// <item><c>provider:X:receivable</c> what a provider has earned; <c>tenant:T:payable</c> (negative) the cash a tenant owes.</item>
+/// <item><c>provider:X:receivable</c> what a provider has earned; <c>tenant:T:payable</c> (negative) the cash a tenant owed
+/// before cash was prepaid (rule 8).</item>
+/// <item><c>tenant:T:cash</c> a company's prepaid cash it can spend, <c>tenant:T:cash-held</c> what is held for its
+/// reservations; <c>payments:external</c> (negative) the money received from outside less what was paid out.</item>
 /// </list>
 /// </summary>
 public static class Accounts
@@ -23,6 +26,9 @@ public static class Accounts
     public static string VoucherSpent(string voucherId) => $"voucher:{voucherId}:spent";
     public static string ProviderReceivable(string providerId) => $"provider:{providerId}:receivable";
     public static string TenantPayable(string tenantId) => $"tenant:{tenantId}:payable";
+    public static string TenantCash(string tenantId) => $"tenant:{tenantId}:cash";
+    public static string TenantCashHeld(string tenantId) => $"tenant:{tenantId}:cash-held";
+    public const string PaymentsExternal = "payments:external";
 }
 
 /// <summary>

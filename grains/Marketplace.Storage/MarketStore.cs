@@ -9,6 +9,7 @@ public sealed record PoolBooking(PoolState State, long TermsVersion);
 /// One fill as its market writes it. <see cref="Bid"/> is the bid in its final state, over <see cref="BidVersion"/>
 /// (0: the bid is new and written for the first time); null when the bid is written apart (the rest of a rental an
 /// outage interrupted). <see cref="Voucher"/> is the voucher as read just before, for a voucher fill.
+/// <see cref="CashHoldFen"/> is the company's prepaid cash the fill holds (rule 8).
 /// </summary>
 public sealed record FillWrite(
     string GpuModel,
@@ -19,7 +20,8 @@ public sealed record FillWrite(
     ReservationRecord Reservation,
     long PoolTermsVersion,
     VoucherRow? Voucher,
-    HoldRow? VoucherHold);
+    HoldRow? VoucherHold,
+    long CashHoldFen);
 
 /// <summary>Why a market's write matched nothing.</summary>
 public enum WriteRefusal
@@ -32,12 +34,14 @@ public enum WriteRefusal
     PoolChanged,
     /// <summary>The voucher changed since the market read it.</summary>
     VoucherChanged,
+    /// <summary>The company has less prepaid cash available than the fill holds (rule 8).</summary>
+    InsufficientCash,
 }
 
 /// <summary>
 /// The writes of a market, the single writer of its fills (migration 0110). Each fill is one statement: a guard that
 /// names the market's epoch (locking its row so a newer activation waits for it), the pool's terms and, for a voucher
-/// fill, the voucher's version; then the bid, the confirmed reservation, the capacity hold and the voucher hold with its
+/// fill, the voucher's version, and the company's prepaid cash for the fill's cash hold; then the bid, the confirmed reservation, the capacity hold and the voucher hold with its
 /// ledger posting. Statements go through <see cref="CommitBatcher"/>, so fills queued together share one commit.
 /// </summary>
 public sealed class MarketStore(NpgsqlDataSource db, BidStore bids, ReservationStore reservations)
@@ -63,15 +67,25 @@ public sealed class MarketStore(NpgsqlDataSource db, BidStore bids, ReservationS
         var reservation = fill.Reservation;
         var plan = reservation.Plan;
         var write = Fenced(fill.GpuModel, fill.Epoch, fill.BidId, fill.Bid is null ? null : fill.BidVersion, (plan.PoolId, fill.PoolTermsVersion));
+        var voucherFill = fill.Voucher is not null && fill.VoucherHold is not null;
+        if (fill.CashHoldFen > 0 && voucherFill)
+        {
+            // Checked and locked before the voucher's guard writes, so the cash hold after it cannot fail.
+            CashStore.LockForHold(write, plan.TenantId, fill.CashHoldFen);
+        }
         if (fill.Voucher is { } voucher && fill.VoucherHold is { } hold)
         {
-            // The only guard that writes, so the last: nothing is written unless every guard before it matched.
+            // A guard that writes, after every guard that only reads: nothing is written unless those matched.
             write.Narrow(g => $"""
                 UPDATE vouchers SET held_fen = vouchers.held_fen + {write.Parameter(hold.AmountFen)}, version = vouchers.version + 1 FROM {g}
                 WHERE vouchers.id = {write.Parameter(voucher.Id)} AND vouchers.version = {write.Parameter(voucher.Version)} AND vouchers.state = 'Active'
                 RETURNING 1
                 """);
             VoucherStore.AddHold(write, voucher, hold, now);
+        }
+        if (fill.CashHoldFen > 0)
+        {
+            CashStore.Hold(write, plan.TenantId, plan.ReservationId, fill.CashHoldFen, now);
         }
         if (fill.Bid is { } bid)
         {
@@ -129,15 +143,18 @@ public sealed class MarketStore(NpgsqlDataSource db, BidStore bids, ReservationS
 
     /// <summary>Which guard of a write that matched nothing failed, in the order they are checked.</summary>
     public async Task<WriteRefusal> WhyRefusedAsync(string gpuModel, long epoch, string bidId, long? bidVersion, string? poolId = null,
-        long poolTermsVersion = 0, VoucherRow? voucher = null, CancellationToken cancellationToken = default)
+        long poolTermsVersion = 0, VoucherRow? voucher = null, string? tenantId = null, long cashHoldFen = 0, CancellationToken cancellationToken = default)
     {
         await using var command = db.CreateCommand("""
             SELECT coalesce((SELECT epoch FROM market_epochs WHERE gpu_model = @m), 0) = @e,
                    CASE WHEN @checkBid IS NULL THEN true
                         WHEN @checkBid = 0 THEN NOT EXISTS (SELECT 1 FROM bids WHERE id = @b)
                         ELSE EXISTS (SELECT 1 FROM bids WHERE id = @b AND version = @checkBid) END,
-                   @p::text IS NULL OR EXISTS (SELECT 1 FROM pools WHERE id = @p AND terms_version = @tv)
+                   @p::text IS NULL OR EXISTS (SELECT 1 FROM pools WHERE id = @p AND terms_version = @tv),
+                   @ch <= 0 OR EXISTS (SELECT 1 FROM tenant_cash WHERE tenant_id = @t AND available_fen >= @ch)
             """);
+        command.Parameters.Add(new NpgsqlParameter("t", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)tenantId ?? DBNull.Value });
+        command.Parameters.AddWithValue("ch", cashHoldFen);
         command.Parameters.AddWithValue("m", gpuModel);
         command.Parameters.AddWithValue("e", epoch);
         command.Parameters.Add(new NpgsqlParameter("checkBid", NpgsqlTypes.NpgsqlDbType.Bigint) { Value = (object?)bidVersion ?? DBNull.Value });
@@ -149,6 +166,7 @@ public sealed class MarketStore(NpgsqlDataSource db, BidStore bids, ReservationS
         return !reader.GetBoolean(0) ? WriteRefusal.Fenced
             : !reader.GetBoolean(1) ? WriteRefusal.BidChanged
             : !reader.GetBoolean(2) ? WriteRefusal.PoolChanged
+            : !reader.GetBoolean(3) ? WriteRefusal.InsufficientCash
             : voucher is not null ? WriteRefusal.VoucherChanged
             : WriteRefusal.PoolChanged; // a guard that failed and holds again now: the pool's counters moved under it
     }

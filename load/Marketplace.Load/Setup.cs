@@ -145,6 +145,8 @@ public sealed class Setup(Api api, Automation automation, Action<string> log)
             credibilityStatement = plan.CreditCode is null ? "A team of three researchers fine-tuning open models for industrial inspection." : null,
         }, cancel: cancel), cancel);
         await VerifyAsync(admin, "tenants", plan.Id, cancel);
+        await ExpectAsync($"cash of {plan.Id}", () => api.PostAsync($"/api/v1/tenants/{plan.Id}/cash/top-ups", admin,
+            new { amountFen = World.TenantCashFen, paymentReference = $"load-cash-{plan.Id}" }, cancel: cancel), cancel);
         var claim = await CallAsync(() => api.PostAsync($"/api/v1/programs/{plan.ProgramId}/vouchers", token, new { }, $"load-claim-{plan.Id}", cancel), cancel);
         string? voucherId = claim.Ok ? claim.Text("id") : null;
         if (voucherId is null)

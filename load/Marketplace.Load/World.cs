@@ -62,6 +62,12 @@ public static class World
 
     public const string ApprovalBatch = "load-approved-1";
 
+    /// <summary>
+    /// What the operator pays in for each simulated company (rule 8: nothing fills without prepaid cash): the largest single
+    /// top-up the market takes, once per company (its payment reference names the company, so a second run pays nothing).
+    /// </summary>
+    public static readonly long TenantCashFen = new Marketplace.Domain.MarketLimits().MaxTopUpFen;
+
     public static IReadOnlyList<PoolPlan> Pools(int gpusPerPool)
     {
         var pools = new List<PoolPlan>();

@@ -92,6 +92,7 @@ public static class MarketplaceSilo
         services.TryAddSingleton<BidStore>();
         services.TryAddSingleton<ReservationStore>();
         services.TryAddSingleton<VoucherStore>();
+        services.TryAddSingleton<CashStore>();
         services.TryAddSingleton<ProgramStore>();
         services.TryAddSingleton<CompanyStore>();
         services.TryAddSingleton<SagaFaults>();

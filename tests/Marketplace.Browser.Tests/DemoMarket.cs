@@ -84,13 +84,14 @@ public sealed class DemoMarket(ProcessCluster system)
         return (providerId, siteId);
     }
 
-    /// <summary>A registered SME with a voucher of the program (active once its R&amp;D activity is registered).</summary>
+    /// <summary>A registered SME with prepaid cash and a voucher of the program (active once its R&amp;D activity is registered).</summary>
     public async Task<(string TenantId, HttpClient Client, string VoucherId)> TenantAsync(string province, string program, bool registerActivity = true)
     {
         var tenantId = Scenario.Unique("tenant");
         var client = await system.ClientAsync(Names.Roles.Sme, tenantId: tenantId);
         await Ok(client.PostAsJsonAsync("/api/v1/tenants", new { name = $"{province} AI Lab {tenantId[^4..]}", kind = "Sme", province, creditCode = Scenario.NewCreditCode(province) }));
         await MarketSeed.VerifyAsync(system, "tenants", tenantId);
+        await MarketSeed.TopUpAsync(system, tenantId);
         var voucher = await Ok(client.PostAsJsonAsync($"/api/v1/programs/{program}/vouchers", new { amountFen = 3_000_000 }));
         var voucherId = voucher.GetProperty("id").GetString()!;
         if (registerActivity)

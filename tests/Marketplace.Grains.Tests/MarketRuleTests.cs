@@ -332,8 +332,10 @@ public sealed class MarketRuleTests(MarketTestCluster cluster)
             ("t", settle), ("a", Accounts.ProviderReceivable(pool.ProviderId))));
         Assert.Equal(-4_800, await cluster.Database.ScalarAsync<long>("SELECT amount_fen FROM ledger_entries WHERE transaction_id = @t AND account = @a",
             ("t", settle), ("a", Accounts.ProgramPayable(program))));
+        // Rule 8: the cash share comes out of the cash held at the fill (here all of it: 1,200 is more than a cancellation's 600).
         Assert.Equal(-1_200, await cluster.Database.ScalarAsync<long>("SELECT amount_fen FROM ledger_entries WHERE transaction_id = @t AND account = @a",
-            ("t", settle), ("a", Accounts.TenantPayable(tenant))));
+            ("t", settle), ("a", Accounts.TenantCashHeld(tenant))));
+        Assert.Equal(3, await cluster.Database.ScalarAsync<long>("SELECT count(*) FROM ledger_entries WHERE transaction_id = @t", ("t", settle)));
         await LedgerAssert.Clean(cluster.Database, _s.Now);
     }
 
@@ -376,6 +378,7 @@ public sealed class MarketRuleTests(MarketTestCluster cluster)
                 UNION ALL SELECT 'reservation v' || version || ' tx ' || xmin FROM reservations WHERE bid_id = @b
                 UNION ALL SELECT 'capacity hold tx ' || xmin FROM pool_holds WHERE reservation_id LIKE @b || '-%'
                 UNION ALL SELECT 'voucher hold tx ' || xmin FROM voucher_holds WHERE reservation_id LIKE @b || '-%'
+                UNION ALL SELECT 'cash hold tx ' || xmin FROM cash_holds WHERE reservation_id LIKE @b || '-%'
                 UNION ALL SELECT 'ledger ' || kind || ' tx ' || xmin FROM ledger_transactions WHERE reservation_id LIKE @b || '-%') x
             """, ("b", bidId))).Split(" | ").ToList();
         async Task<long> VoucherVersion() => await cluster.Database.ScalarAsync<long>("SELECT version FROM vouchers WHERE id = @v", ("v", voucher.Id));
@@ -386,9 +389,10 @@ public sealed class MarketRuleTests(MarketTestCluster cluster)
         var cash = await _s.Bid(tenant, _s.Order(gpus: 1, model: "L40S-48G", provinces: [province]));
         Assert.Equal(BidState.Filled, cash.State);
         var tx = (await Writes(cash.Id))[0].Split(" tx ")[1];
-        // The bid is written once, in its final state, with its reservation and capacity hold, in one transaction; the
-        // pool's own row is not written.
-        Assert.Equal([$"bid v1 tx {tx}", $"capacity hold tx {tx}", $"reservation v1 tx {tx}"], await Writes(cash.Id));
+        // The bid is written once, in its final state, with its reservation, capacity hold and cash hold (rule 8), in one
+        // transaction; the pool's own row is not written.
+        Assert.Equal([$"bid v1 tx {tx}", $"capacity hold tx {tx}", $"cash hold tx {tx}", $"ledger cash-hold tx {tx}", $"reservation v1 tx {tx}"],
+            await Writes(cash.Id));
         Assert.NotEqual(tx, await PoolWrittenBy());
         Assert.Equal(before, await VoucherVersion());
 
@@ -406,8 +410,9 @@ public sealed class MarketRuleTests(MarketTestCluster cluster)
         Assert.Equal(BidState.Filled, funded.State);
         Assert.True(funded.Fills.Single().VoucherFen > 0);
         tx = (await Writes(funded.Id))[0].Split(" tx ")[1];
-        // With a voucher, the voucher's hold and its ledger posting join the same transaction.
-        Assert.Equal([$"bid v1 tx {tx}", $"capacity hold tx {tx}", $"ledger hold tx {tx}", $"reservation v1 tx {tx}", $"voucher hold tx {tx}"],
+        // With a voucher, the voucher's hold and its ledger posting join the same transaction, as the cash hold does.
+        Assert.Equal([$"bid v1 tx {tx}", $"capacity hold tx {tx}", $"cash hold tx {tx}", $"ledger cash-hold tx {tx}", $"ledger hold tx {tx}",
+            $"reservation v1 tx {tx}", $"voucher hold tx {tx}"],
             await Writes(funded.Id));
         Assert.NotEqual(tx, await PoolWrittenBy());
         Assert.Equal(before + 1, await VoucherVersion());

@@ -87,4 +87,23 @@ public sealed class MoneyTests
     {
         Assert.Throws<OverflowException>(() => Money.Prorate(long.MaxValue / 2, 3, 4));
     }
+
+    [Theory]
+    [InlineData(10_000, 2_000, 1_000, 8_000)]  // the cash share is more than the most a cancellation can cost
+    [InlineData(10_000, 10_000, 1_000, 1_000)] // fully voucher-paid: the cancellation charge is still held in cash
+    [InlineData(10_000, 9_500, 1_000, 1_000)]
+    [InlineData(10_000, 9_500, 0, 500)]        // no charge in the terms: only the cash share
+    [InlineData(999, 999, 1_000, 99)]          // 99.9 fen rounds down
+    public void Rule8_the_cash_hold_is_the_cash_share_but_never_less_than_the_cancellation_charge(long cost, long voucher, int chargeBasisPoints, long hold) =>
+        Assert.Equal(hold, Money.CashHold(cost, voucher, chargeBasisPoints));
+
+    [Fact]
+    public void Rule8_a_cancellation_is_free_until_the_free_hours_before_the_start_then_charged_in_basis_points()
+    {
+        var start = new DateTimeOffset(2026, 12, 1, 0, 0, 0, TimeSpan.Zero);
+        Assert.Equal(0, Money.CancellationCharge(10_000, start, start.AddHours(-24).AddTicks(-1), 24, 1_000));
+        Assert.Equal(1_000, Money.CancellationCharge(10_000, start, start.AddHours(-24), 24, 1_000));
+        Assert.Equal(1_000, Money.CancellationCharge(10_000, start, start.AddMinutes(-1), 24, 1_000));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Money.MostCancellationCharge(10_000, 10_001));
+    }
 }

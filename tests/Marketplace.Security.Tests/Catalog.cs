@@ -179,6 +179,15 @@ public static class Catalog
         new("GET", "/api/v1/tenants/me/vouchers", "401 | 200 | 403 | 403 | 403", (_, _, _, _) => Get("/api/v1/tenants/me/vouchers")),
         new("GET", "/api/v1/tenants/me/bids", "401 | 200 | 403 | 403 | 403", (_, _, _, _) => Get("/api/v1/tenants/me/bids")),
         new("GET", "/api/v1/tenants/me/reservations", "401 | 200 | 403 | 403 | 403", (_, _, _, _) => Get("/api/v1/tenants/me/reservations")),
+        // ---- cash (rule 8): the operator records money received; the company reads and withdraws its own; oversight reads any
+        new("POST", "/api/v1/tenants/{id}/cash/top-ups", "401 | 403 | 403 | 403 | 200",
+            (w, _, _, _) => Send("POST", "/api/v1/tenants/{id}/cash/top-ups", Values(("id", w.TenantA)), NoValues,
+                new JsonObject { ["amountFen"] = 1_000, ["paymentReference"] = Scenario.Unique("bank") }, null)),
+        // One fen of the prepaid cash the world's company was paid in.
+        new("POST", "/api/v1/tenants/me/cash/withdrawals", "401 | 200 | 403 | 403 | 403",
+            (_, _, _, _) => Post("/api/v1/tenants/me/cash/withdrawals", new JsonObject { ["amountFen"] = 1 }, key: Scenario.Unique("key"))),
+        new("GET", "/api/v1/tenants/me/cash", "401 | 200 | 403 | 403 | 403", (_, _, _, _) => Get("/api/v1/tenants/me/cash")),
+        new("GET", "/api/v1/tenants/{id}/cash", "401 | 403 | 403 | 200 | 200", (w, _, _, _) => Get("/api/v1/tenants/{id}/cash", ("id", w.TenantA))),
 
         // ---- companies: the programme office verifies registrations ---------------------------------------------------
         new("GET", "/api/v1/companies/", "401 | 403 | 403 | 200 | 200",

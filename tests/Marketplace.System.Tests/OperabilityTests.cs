@@ -38,6 +38,7 @@ public sealed class OperabilityTests : IAsyncLifetime
         using var sme = await _system.ClientAsync(Names.Roles.Sme, tenantId: tenantId);
         (await sme.PostAsJsonAsync("/api/v1/tenants", new { name = "Acme", kind = "Sme", province = "Beijing", creditCode = Scenario.NewCreditCode() })).EnsureSuccessStatusCode();
         await MarketSeed.VerifyAsync(_system, "tenants", tenantId);
+        await MarketSeed.TopUpAsync(_system, tenantId);
         var voucher = await (await sme.PostAsJsonAsync("/api/v1/programs/nx-ops/vouchers", new { })).Content.ReadFromJsonAsync<JsonElement>();
         var voucherId = voucher.GetProperty("id").GetString();
         (await sme.PostAsJsonAsync($"/api/v1/vouchers/{voucherId}/activity", new { title = "Eval", description = "Evaluate", plannedGpuHours = 10 })).EnsureSuccessStatusCode();

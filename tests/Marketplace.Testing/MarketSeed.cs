@@ -41,7 +41,15 @@ public static class MarketSeed
         (await regulator.PostAsync($"/api/v1/companies/{party}/{id}/verify", null)).EnsureSuccessStatusCode();
     }
 
-    /// <summary>Registered SME tenants, each with a client acting for it.</summary>
+    /// <summary>The operator pays in the company's prepaid cash (rule 8: nothing fills without it), as from a bank transfer.</summary>
+    public static async Task TopUpAsync(IApiClients system, string tenantId, long? amountFen = null)
+    {
+        using var admin = await system.ClientAsync(Names.Roles.Admin);
+        (await admin.PostAsJsonAsync($"/api/v1/tenants/{tenantId}/cash/top-ups",
+            new { amountFen = amountFen ?? Scenario.CashFen, paymentReference = Scenario.Unique("bank") })).EnsureSuccessStatusCode();
+    }
+
+    /// <summary>Registered SME tenants with prepaid cash, each with a client acting for it.</summary>
     public static async Task<IReadOnlyList<(string Id, HttpClient Client)>> TenantsAsync(IApiClients system, int count)
     {
         var tenants = new List<(string, HttpClient)>();
@@ -52,6 +60,7 @@ public static class MarketSeed
             (await client.PostAsJsonAsync("/api/v1/tenants", new { name = $"Tenant {i}", kind = "Sme", province = "Beijing", creditCode = Scenario.NewCreditCode() }))
                 .EnsureSuccessStatusCode();
             await VerifyAsync(system, "tenants", id);
+            await TopUpAsync(system, id);
             tenants.Add((id, client));
         }
         return tenants;

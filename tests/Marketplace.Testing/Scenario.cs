@@ -65,8 +65,15 @@ public sealed class Scenario(IGrainFactory grains, TimeProvider clock)
             .PublishProviderNotice(new ProviderNotice(batch ?? Unique("batch"), provider.Registration.CreditCode, approved, from, providerId));
     }
 
+    /// <summary>
+    /// What the operator pays in for every company a test registers (rule 8: nothing fills without prepaid cash): the
+    /// largest single top-up the market takes.
+    /// </summary>
+    public static readonly long CashFen = new Marketplace.Domain.MarketLimits().MaxTopUpFen;
+
+    /// <param name="cashFen">The company's prepaid cash, paid in through the top-up (<see cref="CashFen"/> unless given; none when 0).</param>
     public async Task<(string Id, string CreditCode)> Tenant(string province = "Beijing", TenantKind kind = TenantKind.Sme,
-        IReadOnlyList<string>? relatedParties = null, string? creditCode = null, bool verified = true)
+        IReadOnlyList<string>? relatedParties = null, string? creditCode = null, bool verified = true, long? cashFen = null)
     {
         var id = Unique("tenant");
         var code = kind == TenantKind.StartupTeam && creditCode is null ? null : creditCode ?? NewCreditCode(province);
@@ -75,6 +82,10 @@ public sealed class Scenario(IGrainFactory grains, TimeProvider clock)
         if (verified)
         {
             await Grains.GetGrain<ITenantGrain>(id).Review(Verify);
+        }
+        if ((cashFen ?? CashFen) is > 0 and var cash)
+        {
+            await Grains.GetGrain<ICashGrain>(id).TopUp(cash, Unique("bank"));
         }
         return (id, code ?? "");
     }

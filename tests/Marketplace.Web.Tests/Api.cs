@@ -51,13 +51,26 @@ public sealed class Api(WebCluster web)
         return await response.Read<PoolView>();
     }
 
-    public async Task<(string TenantId, HttpClient Client)> Tenant(string province = "Beijing")
+    /// <param name="cashFen">The prepaid cash the operator records for the company (rule 8): <see cref="Scenario.CashFen"/> unless given; none when 0.</param>
+    public async Task<(string TenantId, HttpClient Client)> Tenant(string province = "Beijing", long? cashFen = null)
     {
         var id = Scenario.Unique("tenant");
         var client = web.Sme(id);
         var response = await client.PostAsJsonAsync("/api/v1/tenants", new { name = $"Tenant {id}", kind = "Sme", province, creditCode = Scenario.NewCreditCode(province) });
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         await Verify("tenants", id);
+        if ((cashFen ?? Scenario.CashFen) is > 0 and var cash)
+        {
+            await TopUp(id, cash);
+        }
         return (id, client);
+    }
+
+    /// <summary>The operator records money received for the company, as from a bank transfer.</summary>
+    public async Task TopUp(string tenantId, long amountFen)
+    {
+        using var admin = web.Admin();
+        var response = await admin.PostJson($"/api/v1/tenants/{tenantId}/cash/top-ups", new { amountFen, paymentReference = Scenario.Unique("bank") });
+        Assert.True(response.StatusCode == HttpStatusCode.OK, await response.Content.ReadAsStringAsync());
     }
 }

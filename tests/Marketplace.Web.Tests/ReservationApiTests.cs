@@ -45,12 +45,13 @@ public sealed class ReservationApiTests(PlatformCluster web)
         Assert.Equal("Hebei DC", reservation.Plan.SiteName);
         Assert.Equal("site-1", reservation.Plan.SiteId);
 
-        // 2 GPUs × 4 h at 20 元: 160 元, of which the voucher holds 60 % and the tenant owes the rest.
+        // 2 GPUs × 4 h at 20 元: 160 元, of which the voucher holds 60 % and the tenant's prepaid cash the rest. It starts
+        // within the market's free cancellation hours: cancelling costs 10 % of the cost (16 元), paid of the cash hold.
         Assert.Equal(16_000, reservation.Plan.CostFen);
         Assert.Equal(9_600, reservation.VoucherFen);
         Assert.Equal(6_400, reservation.CashFen);
         var quote = await Quote(sme, later);
-        Assert.Equal(new CancellationQuote(later, true, null, null, 9_600, 6_400, quote.AsOf), quote);
+        Assert.Equal(new CancellationQuote(later, true, null, null, 9_600, 4_800, quote.AsOf, 1_600), quote);
         var held = (await Voucher(sme, voucher.Id)).HeldFen;
         Assert.Equal(2 * 9_600, held);
 

@@ -233,6 +233,7 @@ public static class WebSetup
         app.MapConnect();
         api.MapProgramsApi();
         api.MapTenantsApi();
+        api.MapCashApi();
         api.MapVouchersApi();
         api.MapProvidersApi();
         api.MapMarketApi();

@@ -37,11 +37,11 @@ public static class OutcomePolicy
     /// <summary>Attempts per bid in one go; each refusal refreshes what the market knows, so more rarely help.</summary>
     public const int MaxAttempts = 3;
 
-    /// <summary>Refusals about the voucher as a whole: no other pool would change the answer.</summary>
+    /// <summary>Refusals about the funding as a whole (the voucher, or the company's prepaid cash): no other pool would change the answer.</summary>
     private static readonly HashSet<string> VoucherRefusals = new(StringComparer.Ordinal)
     {
         "voucher-not-found", "voucher-not-registered", "voucher-expired", "voucher-lapsed", "voucher-exhausted",
-        "hold-conflict", "hold-released",
+        "hold-conflict", "hold-released", Domain.Rules.CashRules.InsufficientCash,
     };
 
     public static bool EndsTheBid(string refusalCode) => VoucherRefusals.Contains(refusalCode);

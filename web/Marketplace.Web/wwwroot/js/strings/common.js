@@ -126,6 +126,9 @@ export default {
     "problem.email-taken": "该邮箱已有账号。",
     "problem.account-changed": "账号刚刚被修改，请刷新后重试。",
     "problem.dev-token-loopback-only": "开发令牌仅发给本机调用方。",
+    "problem.insufficient-cash": "企业预付资金可用余额不足（已冻结的资金不能使用或提取）。",
+    "problem.payment-reference-used": "该付款流水号已入账，且金额或企业不同。",
+    "problem.invalid-payment": "金额或付款流水号无效。",
   },
   en: {
     "common.brand": "Compute Voucher Marketplace",
