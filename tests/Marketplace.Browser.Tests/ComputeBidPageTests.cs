@@ -1,8 +1,9 @@
-using System.Globalization;
 using System.Text.Json;
 using Marketplace.Testing;
 using Microsoft.Playwright;
 using Xunit;
+
+using static Marketplace.Browser.Tests.Shown;
 
 namespace Marketplace.Browser.Tests;
 
@@ -79,7 +80,4 @@ public sealed class ComputeBidPageTests(BrowserFixture fixture)
         Assertions.SetDefaultExpectTimeout(BrowserFixture.Wait);
         return Assertions.Expect(locator);
     }
-
-    /// <summary>An amount in fen as the Chinese page shows it below 万元: "14.16 元".</summary>
-    private static string Yuan(long fen) => $"{(fen / 100m).ToString("N2", CultureInfo.InvariantCulture)} 元";
 }

@@ -11,6 +11,31 @@ namespace Marketplace.Browser.Tests;
 [Collection(BrowserCollection.Name)]
 public sealed class ConsoleTests(BrowserFixture fixture)
 {
+    /// <summary>Rule 8: nothing fills without prepaid cash, so the programme office records a company's payment from the console.</summary>
+    [Fact]
+    public async Task An_admin_records_a_companys_payment_and_its_prepaid_cash_grows_by_it()
+    {
+        var (tenantId, tenantClient, _) = await fixture.Market.TenantAsync("Beijing", DemoMarket.BeijingProgram);
+        using var client = tenantClient;
+        var before = (await client.GetFromJsonAsync<JsonElement>("/api/v1/tenants/me/cash")).GetProperty("availableFen").GetInt64();
+        await using var tab = await fixture.SignInAsync(Names.Roles.Admin);
+        var page = tab.Page;
+        await page.GotoAsync("/console.html");
+        await page.Locator("#top-up-card:not([hidden])").WaitForAsync();
+
+        var reference = Scenario.Unique("bank");
+        await page.FillAsync("#top-up input[name='tenantId']", tenantId);
+        await page.FillAsync("#top-up input[name='amount']", "1234.56");
+        await page.FillAsync("#top-up input[name='paymentReference']", reference);
+        await page.ClickAsync("#top-up button[type=submit]");
+
+        await page.Locator($"#done:has-text('{reference}')").WaitForAsync();
+        var after = (await client.GetFromJsonAsync<JsonElement>("/api/v1/tenants/me/cash")).GetProperty("availableFen").GetInt64();
+        Assert.Equal(before + 123_456, after);
+        Assert.Contains("1,234.56 元", await page.TextContentAsync("#done"), StringComparison.Ordinal);
+        Assert.Empty(tab.Errors);
+    }
+
     [Fact]
     public async Task An_admin_runs_a_programme_from_the_console_and_the_exported_ledger_holds_the_rows_the_api_shows()
     {

@@ -5,6 +5,8 @@ using Marketplace.Testing;
 using Microsoft.Playwright;
 using Xunit;
 
+using static Marketplace.Browser.Tests.Shown;
+
 namespace Marketplace.Browser.Tests;
 
 /// <summary>An SME does the whole job on its console in Chinese: bids for a start in Beijing time, sees where its
@@ -29,6 +31,12 @@ public sealed class SmeConsoleTests(BrowserFixture fixture)
         var page = tab.Page;
         var voucherRow = page.Locator($"#vouchers tr[data-voucher='{voucherId}'][data-state='Active']");
         await voucherRow.WaitForAsync();
+
+        // The company's prepaid cash, which every fill holds its cash share from.
+        var cash = page.Locator("#cash:not([hidden])");
+        await cash.WaitForAsync();
+        Assert.StartsWith("预付款：可用 ", await cash.TextContentAsync(), StringComparison.Ordinal);
+        Assert.True(long.Parse((await cash.GetAttributeAsync("data-available"))!, CultureInfo.InvariantCulture) > 0);
 
         // The programme by its name, not its id.
         Assert.Equal("Beijing Capital Compute Vouchers", await voucherRow.Locator("td").Nth(1).TextContentAsync());
@@ -93,6 +101,7 @@ public sealed class SmeConsoleTests(BrowserFixture fixture)
         await dialog.WaitForAsync();
         Assert.Equal(Yuan(voucherShare), await page.TextContentAsync("#cancel-voucher"));
         Assert.Equal(Yuan(cost - voucherShare), await page.TextContentAsync("#cancel-cash"));
+        Assert.Equal(Yuan(0), await page.TextContentAsync("#cancel-charge")); // more than a day before the start: free
         await page.ClickAsync("#cancel-reservation button[type=submit]");
 
         // Then it is cancelled and the voucher's hold is back, as shown.
@@ -125,5 +134,4 @@ public sealed class SmeConsoleTests(BrowserFixture fixture)
     private static string Field(DateTimeOffset time) => time.ToOffset(Beijing).ToString("yyyy-MM-dd'T'HH:mm", CultureInfo.InvariantCulture);
 
     /// <summary>An amount in fen as the Chinese page shows it below 万元: "14.40 元".</summary>
-    private static string Yuan(long fen) => $"{(fen / 100m).ToString("N2", CultureInfo.InvariantCulture)} 元";
 }

@@ -83,6 +83,14 @@ function setUp() {
     done(t("console.published", { batch: v.batchId }));
     await refresh();
   });
+  onSubmit("top-up", async (v, form) => {
+    const tenant = v.tenantId.trim();
+    const { data: payment } = await client.POST("/api/v1/tenants/{id}/cash/top-ups", { params: { path: { id: tenant } },
+      body: { amountFen: Math.round(Number(v.amount) * 100), paymentReference: v.paymentReference.trim() } });
+    const { data: cash } = await client.GET("/api/v1/tenants/{id}/cash", { params: { path: { id: tenant } } });
+    form.reset();
+    done(t("console.toppedUp", { tenant, amount: cny(payment.amountFen), reference: payment.reference, available: cny(cash.availableFen) }));
+  });
   onSubmit("ledger-filter", () => loadLedger());
   document.getElementById("export").addEventListener("click", () => attempt(exportLedger));
   onSubmit("audit-filter", () => loadAudit());

@@ -39,7 +39,7 @@ async function start() {
   await showTenant();
   live = await connectPush({
     bids: list => { list.forEach(b => bids.set(b.id, b)); showBids(); },
-    reservations: list => { list.forEach(r => reservations.set(r.id, r)); showReservations(); refreshStatement(); },
+    reservations: list => { list.forEach(r => reservations.set(r.id, r)); showReservations(); refreshStatement(); attempt(showCash); },
     vouchers: list => { list.forEach(v => vouchers.set(v.id, v)); showVouchers(); showReservations(); refreshStatement(); },
   });
   showBids();
@@ -57,11 +57,22 @@ async function showTenant() {
       name: r.name, kind: t(`sme.kind.${r.kind}`), province: label(r.province), code: r.creditCode ? ` · ${r.creditCode}` : "",
     });
     form.hidden = true;
+    await showCash();
   } catch (e) {
     if (e.status !== 404) throw e;
     text.textContent = t("sme.notRegistered", { id: me.tenantId });
     form.hidden = false;
   }
+}
+
+/** The company's prepaid cash (rule 8): every fill holds its cash share from it, so a bid needs it. */
+async function showCash() {
+  const { data: cash } = await client.GET("/api/v1/tenants/me/cash");
+  const line = document.getElementById("cash");
+  line.textContent = t("sme.cash", { available: cny(cash.availableFen), held: cny(cash.heldFen) });
+  line.dataset.available = String(cash.availableFen);
+  line.dataset.held = String(cash.heldFen);
+  line.hidden = false;
 }
 
 function wireForms() {
@@ -254,6 +265,7 @@ async function askToCancel(r) {
   });
   document.getElementById("cancel-voucher").textContent = cny(quote.voucherRefundFen);
   document.getElementById("cancel-cash").textContent = cny(quote.cashRefundFen);
+  document.getElementById("cancel-charge").textContent = cny(quote.chargeFen);
   document.getElementById("cancel-as-of").textContent = t("sme.quotedAt", { time: when(quote.asOf) });
   dialog.showModal();
 }
