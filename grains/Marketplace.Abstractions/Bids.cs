@@ -76,7 +76,8 @@ public sealed record BidView(
     [Id(8)] DateTimeOffset UpdatedAt,
     [Id(9)] long Version)
 {
-    /// <summary>The price and filled compute in PFLOPS terms (null for a model without a published TFLOPS figure).</summary>
+    /// <summary>The price and filled compute in PFLOPS terms (left out for a model without a published TFLOPS figure).</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public BidCompute? Compute => BidCompute.Of(Order, Fills);
 
     public bool IsFinal => State is BidState.Filled or BidState.PartiallyFilled or BidState.Cancelled or BidState.Expired or BidState.Rejected;
@@ -126,6 +127,7 @@ public sealed record OrderBook(
     [Id(2)] IReadOnlyList<AskLevel> Asks,
     [Id(3)] DateTimeOffset At)
 {
-    /// <summary>The asks in compute terms (null for a model without a published TFLOPS figure).</summary>
+    /// <summary>The asks in compute terms (left out for a model without a published TFLOPS figure).</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public BookCompute? Compute => BookCompute.Of(GpuModel, Asks);
 }

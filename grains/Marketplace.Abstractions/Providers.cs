@@ -123,7 +123,8 @@ public sealed record PoolView(
     [Id(11)] long Version,
     [Id(12)] string? SuspendedBecause = null)
 {
-    /// <summary>Capacity in TFLOPS and the ask per PFLOPS-hour (null for a model without a published TFLOPS figure).</summary>
+    /// <summary>Capacity in TFLOPS and the ask per PFLOPS-hour (left out for a model without a published TFLOPS figure).</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public PoolCompute? Compute => PoolCompute.Of(GpuModel, GpuCount, AskFenPerGpuHour);
 }
 
