@@ -316,49 +316,39 @@ public sealed class ReservationGrain(
         }
         var cashShare = cost - captured;
         var now = clock.GetUtcNow();
-        if (await cash.HeldForAsync(Id) is { } held)
+        // Rule 8: the cash share of the hours used is captured from the cash hold, the rest released to the company, and for
+        // an outage the provider pays back its share of the hours it did not deliver. A reservation filled before cash was
+        // prepaid has no hold: the tenant owes its cash share.
+        var held = await cash.HeldForAsync(Id);
+        var fromHold = Math.Min(cashShare, held ?? 0);
+        var refund = held is not null && finalState == ReservationState.Interrupted ? OutageRefund(r, usedHours) : 0;
+        var entries = new List<(string, long)> { (Accounts.ProviderReceivable(plan.ProviderId), cost - refund) };
+        if (held is { } heldFen)
         {
-            // Rule 8: the cash share of the hours used is captured from the cash hold, the rest released to the company,
-            // and for an outage the provider pays back its share of the hours it did not deliver.
-            var fromHold = Math.Min(cashShare, held);
-            var refund = finalState == ReservationState.Interrupted ? OutageRefund(r, usedHours) : 0;
-            var entries = new List<(string, long)>
-            {
-                (Accounts.ProviderReceivable(plan.ProviderId), cost - refund),
-                (Accounts.TenantCashHeld(plan.TenantId), -held),
-                (Accounts.TenantCash(plan.TenantId), held - fromHold + refund),
-            };
-            if (captured > 0)
-            {
-                entries.Add((Accounts.ProgramPayable(r.VoucherProgramId!), -captured));
-            }
-            if (cashShare > fromHold)
-            {
-                entries.Add((Accounts.TenantPayable(plan.TenantId), fromHold - cashShare));
-            }
-            await cash.CloseHoldAsync(Id, plan.TenantId, held, fromHold, refund, captured: true, new LedgerPosting($"settle:{Id}", "settle",
-                $"Reservation {Id}: {usedHours} h of {plan.Gpus} {plan.GpuModel} at {plan.FenPerGpuHour} fen", entries,
-                captured > 0 ? r.VoucherProgramId : null, plan.VoucherId, Id), now);
-            if (cost > 0)
-            {
-                await Pool(r).RecordEarnings(Id, cost);
-            }
+            entries.Add((Accounts.TenantCashHeld(plan.TenantId), -heldFen));
+            entries.Add((Accounts.TenantCash(plan.TenantId), heldFen - fromHold + refund));
+        }
+        if (captured > 0)
+        {
+            entries.Add((Accounts.ProgramPayable(r.VoucherProgramId!), -captured));
+        }
+        if (cashShare > fromHold)
+        {
+            entries.Add((Accounts.TenantPayable(plan.TenantId), fromHold - cashShare));
+        }
+        var posting = new LedgerPosting($"settle:{Id}", "settle",
+            $"Reservation {Id}: {usedHours} h of {plan.Gpus} {plan.GpuModel} at {plan.FenPerGpuHour} fen", entries,
+            captured > 0 ? r.VoucherProgramId : null, plan.VoucherId, Id);
+        if (held is { } amount)
+        {
+            await cash.CloseHoldAsync(Id, plan.TenantId, amount, fromHold, refund, captured: true, posting, now);
         }
         else if (cost > 0)
         {
-            // A reservation filled before cash was prepaid: the tenant owes its cash share.
-            var entries = new List<(string, long)> { (Accounts.ProviderReceivable(plan.ProviderId), cost) };
-            if (captured > 0)
-            {
-                entries.Add((Accounts.ProgramPayable(r.VoucherProgramId!), -captured));
-            }
-            if (cashShare > 0)
-            {
-                entries.Add((Accounts.TenantPayable(plan.TenantId), -cashShare));
-            }
-            await LedgerWriter.PostOnceAsync(db, writer, new LedgerPosting($"settle:{Id}", "settle",
-                $"Reservation {Id}: {usedHours} h of {plan.Gpus} {plan.GpuModel} at {plan.FenPerGpuHour} fen", entries,
-                captured > 0 ? r.VoucherProgramId : null, plan.VoucherId, Id), now);
+            await LedgerWriter.PostOnceAsync(db, writer, posting, now);
+        }
+        if (cost > 0)
+        {
             await Pool(r).RecordEarnings(Id, cost);
         }
         await SaveAsync(r with { State = finalState, Settlement = new Settlement(usedHours, cost, captured, cashShare, now) });
