@@ -2,14 +2,17 @@ namespace Marketplace;
 
 /// <summary>
 /// A company's prepaid cash (rule 8): what it can spend and what is held for its reservations, with its latest movements
-/// as the ledger records them.
+/// as the ledger records them. <see cref="UnsettledFen"/> is the cost of its reservations not yet settled, cancelled or
+/// interrupted, which may not pass <see cref="MaxUnsettledFen"/>.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("cash-balance")]
 public sealed record CashBalance(
     [Id(0)] string TenantId,
     [Id(1)] long AvailableFen,
     [Id(2)] long HeldFen,
-    [Id(3)] IReadOnlyList<CashMovement> Movements);
+    [Id(3)] IReadOnlyList<CashMovement> Movements,
+    [Id(4)] long UnsettledFen,
+    [Id(5)] long MaxUnsettledFen);
 
 /// <summary>
 /// One ledger transaction on a company's cash, newest first in a <see cref="CashBalance"/>: how it changed what is available

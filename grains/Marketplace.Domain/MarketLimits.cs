@@ -53,5 +53,12 @@ public sealed class MarketLimits
     [Range(0, 10_000, ErrorMessage = "Market:CancellationChargeBasisPoints must be between 0 and 10000")]
     public int CancellationChargeBasisPoints { get; set; } = 1_000;
 
+    /// <summary>
+    /// The most one company may hold unsettled, in fen: the cost of its reservations from the fill until they are settled,
+    /// cancelled or interrupted (one million yuan), so no firm can book a market empty.
+    /// </summary>
+    [Range(1, 1_000_000_000_000, ErrorMessage = "Market:MaxUnsettledFenPerTenant must be between 1 and 1000000000000")]
+    public long MaxUnsettledFenPerTenant { get; set; } = 100_000_000;
+
     public int HorizonHours => BookingHorizonDays * 24;
 }

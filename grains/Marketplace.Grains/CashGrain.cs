@@ -65,5 +65,5 @@ public sealed class CashGrain(CashStore store, IOptions<MarketLimits> limits, [F
         }
     }
 
-    public Task<CashBalance> Get(int movements) => store.ReadAsync(TenantId, Math.Clamp(movements, 0, MaxMovements));
+    public Task<CashBalance> Get(int movements) => store.ReadAsync(TenantId, Math.Clamp(movements, 0, MaxMovements), limits.Value.MaxUnsettledFenPerTenant);
 }

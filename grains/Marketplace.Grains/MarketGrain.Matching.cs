@@ -222,16 +222,21 @@ public sealed partial class MarketGrain
             : null;
         var terms = _view.TermsOf(plan); // as when it was decided: a read since may have brought newer terms
         var cashHold = Money.CashHold(plan.CostFen, voucherFen, _limits.CancellationChargeBasisPoints);
-        var write = new FillWrite(Model, _epoch, order.BidId, bid, order.BidVersion, reservation, terms, voucher, hold, cashHold);
+        var write = new FillWrite(Model, _epoch, order.BidId, bid, order.BidVersion, reservation, terms, voucher, hold, cashHold,
+            _limits.MaxUnsettledFenPerTenant);
         _faults.After(SagaFaults.FillDecided, plan.ReservationId);
         if (await _writer.ExecuteAsync(_marketStore.Fill(write, now)) != 1)
         {
             switch (await _marketStore.WhyRefusedAsync(Model, _epoch, order.BidId, bid is null ? null : order.BidVersion, plan.PoolId, terms, voucher,
-                plan.TenantId, cashHold))
+                plan.TenantId, cashHold, plan.CostFen, _limits.MaxUnsettledFenPerTenant))
             {
                 case WriteRefusal.InsufficientCash:
                     return FillAttempt.Refused(AttemptOutcome.FundingRefused, CashRules.InsufficientCash,
                         $"the company has less prepaid cash available than the {cashHold} fen this rental holds");
+                case WriteRefusal.UnsettledCapReached:
+                    return FillAttempt.Refused(AttemptOutcome.FundingRefused, CashRules.UnsettledCapReached,
+                        $"this rental's {plan.CostFen} fen would take the company's unsettled reservations past {_limits.MaxUnsettledFenPerTenant} fen; "
+                        + "wait for some to be settled or cancel some");
                 case WriteRefusal.Fenced:
                     throw Fenced();
                 case WriteRefusal.BidChanged when order.BidVersion == 0:

@@ -89,10 +89,10 @@ public sealed class CashStore(NpgsqlDataSource db, CommitBatcher? writer = null)
     }
 
     /// <summary>What a company has available and held (nothing before its first top-up), with its latest movements.</summary>
-    public async Task<CashBalance> ReadAsync(string tenantId, int movements, CancellationToken cancellationToken = default)
+    public async Task<CashBalance> ReadAsync(string tenantId, int movements, long maxUnsettledFen, CancellationToken cancellationToken = default)
     {
         await using var batch = db.CreateBatch();
-        var row = new NpgsqlBatchCommand("SELECT available_fen, held_fen FROM tenant_cash WHERE tenant_id = @t");
+        var row = new NpgsqlBatchCommand("SELECT available_fen, held_fen, unsettled_fen FROM tenant_cash WHERE tenant_id = @t");
         row.Parameters.AddWithValue("t", tenantId);
         var moves = new NpgsqlBatchCommand("""
             SELECT t.id, t.kind, t.description,
@@ -110,11 +110,12 @@ public sealed class CashStore(NpgsqlDataSource db, CommitBatcher? writer = null)
         batch.BatchCommands.Add(row);
         batch.BatchCommands.Add(moves);
         await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
-        long available = 0, held = 0;
+        long available = 0, held = 0, unsettled = 0;
         if (await reader.ReadAsync(cancellationToken))
         {
             available = reader.GetInt64(0);
             held = reader.GetInt64(1);
+            unsettled = reader.GetInt64(2);
         }
         await reader.NextResultAsync(cancellationToken);
         var list = new List<CashMovement>();
@@ -123,36 +124,43 @@ public sealed class CashStore(NpgsqlDataSource db, CommitBatcher? writer = null)
             list.Add(new CashMovement(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetInt64(3), reader.GetInt64(4),
                 reader.IsDBNull(5) ? null : reader.GetString(5), reader.GetFieldValue<DateTimeOffset>(6)));
         }
-        return new CashBalance(tenantId, available, held, list);
+        return new CashBalance(tenantId, available, held, list, unsettled, maxUnsettledFen);
     }
 
     /// <summary>
-    /// For a fill that also writes a voucher: a guard that the company has <paramref name="amountFen"/> available, locking its
-    /// row until the commit, so the hold written after the voucher's guard (<see cref="Hold"/>) cannot then fail.
+    /// For a fill that also writes a voucher: a guard that the company has <paramref name="amountFen"/> available and room
+    /// under its cap for <paramref name="costFen"/> more unsettled, locking its row until the commit, so the hold written
+    /// after the voucher's guard (<see cref="Hold"/>) cannot then fail.
     /// </summary>
-    public static void LockForHold(GuardedWrite write, string tenantId, long amountFen) =>
+    public static void LockForHold(GuardedWrite write, string tenantId, long amountFen, long costFen, long maxUnsettledFen) =>
         write.Narrow(g => $"""
             SELECT 1 FROM {g}, tenant_cash c
-            WHERE c.tenant_id = {write.Parameter(tenantId)} AND c.available_fen >= {write.Parameter(amountFen)}
+            WHERE c.tenant_id = {write.Parameter(tenantId)} AND {Covers("c", write, amountFen, costFen, maxUnsettledFen)}
             FOR NO KEY UPDATE OF c
             """);
 
+    /// <summary>The company's row (<paramref name="row"/>) has the hold available and room under the cap for the cost.</summary>
+    private static string Covers(string row, GuardedWrite write, long amountFen, long costFen, long maxUnsettledFen) =>
+        $"{row}.available_fen >= {write.Parameter(amountFen)} AND {row}.unsettled_fen + {write.Parameter(costFen)} <= {write.Parameter(maxUnsettledFen)}";
+
     /// <summary>
-    /// Rule 8: holds a reservation's cash at its fill, as a guard (the company has it available), its <c>cash_holds</c> row
-    /// and the ledger posting from available to held.
+    /// Rule 8: holds a reservation's cash at its fill, as a guard (the company has it available and stays under its cap of
+    /// unsettled holdings with the reservation's <paramref name="costFen"/>), its <c>cash_holds</c> row and the ledger
+    /// posting from available to held.
     /// </summary>
-    public static void Hold(GuardedWrite write, string tenantId, string reservationId, long amountFen, DateTimeOffset now)
+    public static void Hold(GuardedWrite write, string tenantId, string reservationId, long amountFen, long costFen, long maxUnsettledFen, DateTimeOffset now)
     {
         write.Narrow(g => $"""
             UPDATE tenant_cash SET available_fen = tenant_cash.available_fen - {write.Parameter(amountFen)},
-                   held_fen = tenant_cash.held_fen + {write.Parameter(amountFen)}, version = tenant_cash.version + 1
+                   held_fen = tenant_cash.held_fen + {write.Parameter(amountFen)},
+                   unsettled_fen = tenant_cash.unsettled_fen + {write.Parameter(costFen)}, version = tenant_cash.version + 1
             FROM {g}
-            WHERE tenant_cash.tenant_id = {write.Parameter(tenantId)} AND tenant_cash.available_fen >= {write.Parameter(amountFen)}
+            WHERE tenant_cash.tenant_id = {write.Parameter(tenantId)} AND {Covers("tenant_cash", write, amountFen, costFen, maxUnsettledFen)}
             RETURNING 1
             """);
         write.Then($"""
-            INSERT INTO cash_holds (reservation_id, tenant_id, state, amount_fen, captured_fen, created_at, updated_at)
-            SELECT {write.Parameter(reservationId)}, {write.Parameter(tenantId)}, 'Held', {write.Parameter(amountFen)}, 0, {write.Parameter(now)}, {write.Parameter(now)}
+            INSERT INTO cash_holds (reservation_id, tenant_id, state, amount_fen, captured_fen, cost_fen, created_at, updated_at)
+            SELECT {write.Parameter(reservationId)}, {write.Parameter(tenantId)}, 'Held', {write.Parameter(amountFen)}, 0, {write.Parameter(costFen)}, {write.Parameter(now)}, {write.Parameter(now)}
             FROM {write.Guard}
             """);
         write.Post(LedgerPosting.Transfer($"{HoldKind}:{reservationId}", HoldKind, $"Cash held for reservation {reservationId}",
@@ -170,7 +178,8 @@ public sealed class CashStore(NpgsqlDataSource db, CommitBatcher? writer = null)
     /// <summary>
     /// Closes a reservation's cash hold of <paramref name="heldFen"/> in one statement with its ledger posting (whose entries
     /// move exactly this): <paramref name="capturedFen"/> of it goes to the provider (rent, or a cancellation charge), the rest
-    /// back to the company's available cash, plus <paramref name="refundFen"/> the provider pays back for an outage.
+    /// back to the company's available cash, plus <paramref name="refundFen"/> the provider pays back for an outage. The
+    /// reservation's cost leaves the company's unsettled holdings.
     /// False when the hold was closed already (a repeat).
     /// </summary>
     public async Task<bool> CloseHoldAsync(string reservationId, string tenantId, long heldFen, long capturedFen, long refundFen, bool captured,
@@ -179,10 +188,10 @@ public sealed class CashStore(NpgsqlDataSource db, CommitBatcher? writer = null)
         var write = new GuardedWrite(w => $"""
             UPDATE cash_holds SET state = {w.Parameter(captured ? "Captured" : "Released")}, captured_fen = {w.Parameter(capturedFen)}, updated_at = {w.Parameter(now)}
             WHERE reservation_id = {w.Parameter(reservationId)} AND state = 'Held' AND amount_fen = {w.Parameter(heldFen)}
-            RETURNING 1
+            RETURNING cost_fen
             """);
         write.Then($"""
-            UPDATE tenant_cash SET held_fen = tenant_cash.held_fen - {write.Parameter(heldFen)},
+            UPDATE tenant_cash SET held_fen = tenant_cash.held_fen - {write.Parameter(heldFen)}, unsettled_fen = tenant_cash.unsettled_fen - {write.Guard}.cost_fen,
                    available_fen = tenant_cash.available_fen + {write.Parameter(checked(heldFen - capturedFen + refundFen))}, version = tenant_cash.version + 1
             FROM {write.Guard} WHERE tenant_cash.tenant_id = {write.Parameter(tenantId)}
             RETURNING 1

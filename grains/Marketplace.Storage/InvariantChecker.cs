@@ -165,7 +165,8 @@ public sealed class InvariantChecker(NpgsqlDataSource db)
             """, r => new Violation("reservation-funds", $"reservation {r.GetString(0)}",
                 $"{r.GetString(1)} with voucher share {r.GetInt64(2)}, but its hold is {(r.IsDBNull(3) ? "missing" : r.GetString(3))}"));
 
-        // Rule 8: a company's cash row equals its ledger accounts, nothing is negative, and what is held is its open cash holds.
+        // Rule 8: a company's cash row equals its ledger accounts, nothing is negative, and what is held (and the unsettled cost
+        // under the cap) is its open cash holds.
         await Rows("cash-ledger", """
             WITH balances AS (
                 SELECT substring(account FROM '^tenant:(.*):cash(?:-held)?$') AS tenant_id,
@@ -174,7 +175,8 @@ public sealed class InvariantChecker(NpgsqlDataSource db)
             tenants AS (
                 SELECT tenant_id FROM tenant_cash UNION SELECT tenant_id FROM balances UNION SELECT tenant_id FROM cash_holds WHERE state = 'Held')
             SELECT t.tenant_id, coalesce(c.available_fen, 0), coalesce(c.held_fen, 0), coalesce(a.amount, 0), coalesce(h.amount, 0),
-                   coalesce((SELECT sum(amount_fen) FROM cash_holds WHERE tenant_id = t.tenant_id AND state = 'Held'), 0)
+                   coalesce((SELECT sum(amount_fen) FROM cash_holds WHERE tenant_id = t.tenant_id AND state = 'Held'), 0),
+                   coalesce(c.unsettled_fen, 0), coalesce((SELECT sum(cost_fen) FROM cash_holds WHERE tenant_id = t.tenant_id AND state = 'Held'), 0)
             FROM tenants t
             LEFT JOIN tenant_cash c ON c.tenant_id = t.tenant_id
             LEFT JOIN balances a ON a.tenant_id = t.tenant_id AND a.kind = 'cash'
@@ -182,8 +184,10 @@ public sealed class InvariantChecker(NpgsqlDataSource db)
             WHERE coalesce(c.available_fen, 0) < 0 OR coalesce(c.held_fen, 0) < 0
                OR coalesce(a.amount, 0) <> coalesce(c.available_fen, 0) OR coalesce(h.amount, 0) <> coalesce(c.held_fen, 0)
                OR coalesce((SELECT sum(amount_fen) FROM cash_holds WHERE tenant_id = t.tenant_id AND state = 'Held'), 0) <> coalesce(c.held_fen, 0)
+               OR coalesce((SELECT sum(cost_fen) FROM cash_holds WHERE tenant_id = t.tenant_id AND state = 'Held'), 0) <> coalesce(c.unsettled_fen, 0)
             """, r => new Violation("cash-ledger", $"tenant {r.GetString(0)}",
-                $"available {r.GetInt64(1)}, held {r.GetInt64(2)}; ledger cash {r.GetInt64(3)}, held {r.GetInt64(4)}; open holds {r.GetInt64(5)}"));
+                $"available {r.GetInt64(1)}, held {r.GetInt64(2)}; ledger cash {r.GetInt64(3)}, held {r.GetInt64(4)}; open holds {r.GetInt64(5)}; "
+                + $"unsettled {r.GetInt64(6)}, cost of the open holds {r.GetInt64(7)}"));
 
         await Rows("stuck", """
             SELECT 'reservation ' || id, 'pending since ' || updated_at FROM reservations WHERE state = 'Pending' AND updated_at < @stale

@@ -9,7 +9,8 @@ public sealed record PoolBooking(PoolState State, long TermsVersion);
 /// One fill as its market writes it. <see cref="Bid"/> is the bid in its final state, over <see cref="BidVersion"/>
 /// (0: the bid is new and written for the first time); null when the bid is written apart (the rest of a rental an
 /// outage interrupted). <see cref="Voucher"/> is the voucher as read just before, for a voucher fill.
-/// <see cref="CashHoldFen"/> is the company's prepaid cash the fill holds (rule 8).
+/// <see cref="CashHoldFen"/> is the company's prepaid cash the fill holds (rule 8), and <see cref="MaxUnsettledFen"/> the
+/// most the company may hold unsettled with this reservation's cost.
 /// </summary>
 public sealed record FillWrite(
     string GpuModel,
@@ -21,7 +22,8 @@ public sealed record FillWrite(
     long PoolTermsVersion,
     VoucherRow? Voucher,
     HoldRow? VoucherHold,
-    long CashHoldFen);
+    long CashHoldFen,
+    long MaxUnsettledFen);
 
 /// <summary>Why a market's write matched nothing.</summary>
 public enum WriteRefusal
@@ -36,6 +38,8 @@ public enum WriteRefusal
     VoucherChanged,
     /// <summary>The company has less prepaid cash available than the fill holds (rule 8).</summary>
     InsufficientCash,
+    /// <summary>The fill would take the company's unsettled holdings past its cap.</summary>
+    UnsettledCapReached,
 }
 
 /// <summary>
@@ -71,7 +75,7 @@ public sealed class MarketStore(NpgsqlDataSource db, BidStore bids, ReservationS
         if (fill.CashHoldFen > 0 && voucherFill)
         {
             // Checked and locked before the voucher's guard writes, so the cash hold after it cannot fail.
-            CashStore.LockForHold(write, plan.TenantId, fill.CashHoldFen);
+            CashStore.LockForHold(write, plan.TenantId, fill.CashHoldFen, plan.CostFen, fill.MaxUnsettledFen);
         }
         if (fill.Voucher is { } voucher && fill.VoucherHold is { } hold)
         {
@@ -85,7 +89,7 @@ public sealed class MarketStore(NpgsqlDataSource db, BidStore bids, ReservationS
         }
         if (fill.CashHoldFen > 0)
         {
-            CashStore.Hold(write, plan.TenantId, plan.ReservationId, fill.CashHoldFen, now);
+            CashStore.Hold(write, plan.TenantId, plan.ReservationId, fill.CashHoldFen, plan.CostFen, fill.MaxUnsettledFen, now);
         }
         if (fill.Bid is { } bid)
         {
@@ -143,7 +147,8 @@ public sealed class MarketStore(NpgsqlDataSource db, BidStore bids, ReservationS
 
     /// <summary>Which guard of a write that matched nothing failed, in the order they are checked.</summary>
     public async Task<WriteRefusal> WhyRefusedAsync(string gpuModel, long epoch, string bidId, long? bidVersion, string? poolId = null,
-        long poolTermsVersion = 0, VoucherRow? voucher = null, string? tenantId = null, long cashHoldFen = 0, CancellationToken cancellationToken = default)
+        long poolTermsVersion = 0, VoucherRow? voucher = null, string? tenantId = null, long cashHoldFen = 0, long costFen = 0, long maxUnsettledFen = long.MaxValue,
+        CancellationToken cancellationToken = default)
     {
         await using var command = db.CreateCommand("""
             SELECT coalesce((SELECT epoch FROM market_epochs WHERE gpu_model = @m), 0) = @e,
@@ -151,8 +156,11 @@ public sealed class MarketStore(NpgsqlDataSource db, BidStore bids, ReservationS
                         WHEN @checkBid = 0 THEN NOT EXISTS (SELECT 1 FROM bids WHERE id = @b)
                         ELSE EXISTS (SELECT 1 FROM bids WHERE id = @b AND version = @checkBid) END,
                    @p::text IS NULL OR EXISTS (SELECT 1 FROM pools WHERE id = @p AND terms_version = @tv),
-                   @ch <= 0 OR EXISTS (SELECT 1 FROM tenant_cash WHERE tenant_id = @t AND available_fen >= @ch)
+                   @ch <= 0 OR EXISTS (SELECT 1 FROM tenant_cash WHERE tenant_id = @t AND available_fen >= @ch),
+                   @ch <= 0 OR EXISTS (SELECT 1 FROM tenant_cash WHERE tenant_id = @t AND unsettled_fen + @cost <= @cap)
             """);
+        command.Parameters.AddWithValue("cost", costFen);
+        command.Parameters.AddWithValue("cap", maxUnsettledFen);
         command.Parameters.Add(new NpgsqlParameter("t", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)tenantId ?? DBNull.Value });
         command.Parameters.AddWithValue("ch", cashHoldFen);
         command.Parameters.AddWithValue("m", gpuModel);
@@ -167,6 +175,7 @@ public sealed class MarketStore(NpgsqlDataSource db, BidStore bids, ReservationS
             : !reader.GetBoolean(1) ? WriteRefusal.BidChanged
             : !reader.GetBoolean(2) ? WriteRefusal.PoolChanged
             : !reader.GetBoolean(3) ? WriteRefusal.InsufficientCash
+            : !reader.GetBoolean(4) ? WriteRefusal.UnsettledCapReached
             : voucher is not null ? WriteRefusal.VoucherChanged
             : WriteRefusal.PoolChanged; // a guard that failed and holds again now: the pool's counters moved under it
     }

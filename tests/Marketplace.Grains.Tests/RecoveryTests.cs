@@ -221,7 +221,7 @@ public sealed class RecoveryTests(RestartCluster cluster)
             var order = _s.Order(model: Model);
             var bid = new BidRecord(tenant, order, "hash", BidState.Filled, null, null, [], _s.Now, _s.Now);
             var reservation = new ReservationRecord(plan, ReservationState.Confirmed, 0, plan.CostFen, null, null, null, false, hour + 1, null, _s.Now, _s.Now);
-            return new FillWrite(market, epoch, bidId, bid, 0, reservation, booking.TermsVersion, null, null, 0);
+            return new FillWrite(market, epoch, bidId, bid, 0, reservation, booking.TermsVersion, null, null, 0, new Marketplace.Domain.MarketLimits().MaxUnsettledFenPerTenant);
         }
         Assert.Equal(0, await CommitBatcher.ExecuteAloneAsync(db, store.Fill(Fill(older, "b-older"), _s.Now)));
         Assert.Equal(WriteRefusal.Fenced, await store.WhyRefusedAsync(market, older, "b-older", 0, pool.Id, booking.TermsVersion));

@@ -41,7 +41,7 @@ public static class OutcomePolicy
     private static readonly HashSet<string> VoucherRefusals = new(StringComparer.Ordinal)
     {
         "voucher-not-found", "voucher-not-registered", "voucher-expired", "voucher-lapsed", "voucher-exhausted",
-        "hold-conflict", "hold-released", Domain.Rules.CashRules.InsufficientCash,
+        "hold-conflict", "hold-released", Domain.Rules.CashRules.InsufficientCash, Domain.Rules.CashRules.UnsettledCapReached,
     };
 
     public static bool EndsTheBid(string refusalCode) => VoucherRefusals.Contains(refusalCode);

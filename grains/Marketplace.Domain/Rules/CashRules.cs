@@ -6,6 +6,9 @@ public static class CashRules
     /// <summary>The refusal of a fill or a withdrawal the company's available cash does not cover.</summary>
     public const string InsufficientCash = "insufficient-cash";
 
+    /// <summary>The refusal of a fill that would take the company's unsettled holdings past <see cref="MarketLimits.MaxUnsettledFenPerTenant"/>.</summary>
+    public const string UnsettledCapReached = "unsettled-cap-reached";
+
     public const int MaxReferenceLength = 100;
 
     public static FieldErrors Validate(long? amountFen, string? reference, string referenceField, MarketLimits limits, FieldErrors? errors = null)

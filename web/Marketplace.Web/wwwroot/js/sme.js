@@ -69,9 +69,10 @@ async function showTenant() {
 async function showCash() {
   const { data: cash } = await client.GET("/api/v1/tenants/me/cash");
   const line = document.getElementById("cash");
-  line.textContent = t("sme.cash", { available: cny(cash.availableFen), held: cny(cash.heldFen) });
+  line.textContent = t("sme.cash", { available: cny(cash.availableFen), held: cny(cash.heldFen), unsettled: cny(cash.unsettledFen), cap: cny(cash.maxUnsettledFen) });
   line.dataset.available = String(cash.availableFen);
   line.dataset.held = String(cash.heldFen);
+  line.dataset.unsettled = String(cash.unsettledFen);
   line.hidden = false;
 }
 

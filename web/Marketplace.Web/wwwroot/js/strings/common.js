@@ -127,6 +127,7 @@ export default {
     "problem.account-changed": "账号刚刚被修改，请刷新后重试。",
     "problem.dev-token-loopback-only": "开发令牌仅发给本机调用方。",
     "problem.insufficient-cash": "企业预付资金可用余额不足（已冻结的资金不能使用或提取）。",
+    "problem.unsettled-cap-reached": "企业未结算的预订已达上限；请等待部分预订结算或取消部分预订后再下单。",
     "problem.payment-reference-used": "该付款流水号已入账，且金额或企业不同。",
     "problem.invalid-payment": "金额或付款流水号无效。",
   },
