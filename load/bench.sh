@@ -5,7 +5,7 @@
 #   load/bench.sh --quick          a short try run (10 s per step, fewer steps)
 #   load/bench.sh --duration S     seconds per step (default 60)
 #   load/bench.sh --rates "200 500"  the open-loop rates to climb (default 200 500 800 1000 1200; 500 is the push-latency target)
-#   load/bench.sh --skip "scale pgbench micro profile"   leave parts out
+#   load/bench.sh --skip "scale pgbench micro profile signin"   leave parts out
 # Results: load/results/<time>/ (JSON and Markdown per run, summary.md with the table). PostgreSQL listens on 55472.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -81,7 +81,7 @@ start_system() {
     watch+=(--watch "silo-$i=$!")
   done
   (cd "$web_dir" && ASPNETCORE_ENVIRONMENT=Development ASPNETCORE_URLS="http://127.0.0.1:8190" RateLimiting__PermitsPerSecond=100000 RateLimiting__Burst=100000 \
-    Accounts__AutomationClientId="$MARKETPLACE_CLIENT_ID" Accounts__AutomationClientSecret="$MARKETPLACE_CLIENT_SECRET" \
+    Accounts__AutomationClientId="$MARKETPLACE_CLIENT_ID" Accounts__AutomationClientSecret="$MARKETPLACE_CLIENT_SECRET" Accounts__DemoUsers=true \
     exec dotnet Marketplace.Web.dll) >"$logs/web-$silos.log" 2>&1 &
   pids+=($!)
   watch+=(--watch "web=$!")
@@ -139,6 +139,13 @@ echo "$best_rate" >"$out/best-rate"
 closed=$(bench "1 silo" --concurrency "$concurrency")
 row "$closed" | tee -a "$table"
 saturated_1=$(jq .durableFillsPerSecond "$closed")
+
+if ! skipping signin; then
+  # What signing in costs beside the bids: client credentials, the dashboards' code flow with PKCE (as the demo SME), refresh,
+  # and validating an access token, which every API request does.
+  mk_log "sign-in: token issue and validation"
+  dotnet "$load_dll" signin --url "$url" --out "$out" >"$logs/signin.log" 2>&1 || mk_log "the sign-in run reported a problem; see $logs/signin.log"
+fi
 
 if ! skipping profile && [ "$best_rate" -gt 0 ]; then
   mk_log "profile: 15 s CPU sample of silo 0 at $best_rate bids/s"
@@ -207,6 +214,8 @@ fi
     "$(awk -v a="$saturated_1" -v b="$(cat "$out/reference-tps")" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }') of the better."
   echo "CPU per durable fill in the closed loop (1 silo), by process: $(jq -r '.durableFillsPerSecond as $f | [.cpuCores | to_entries[]
     | "\(.key) \(if $f > 0 then (.value * 1000 / $f * 100 | round / 100) else "n/a" end) ms"] | join(", ")' "$closed")."
+  signin=$(ls "$out"/signin-*.md 2>/dev/null | head -1 || true)
+  [ -n "$signin" ] && { echo; cat "$signin"; }
   micro=$(find "$out/micro" -name '*-report-github.md' 2>/dev/null | head -1 || true)
   [ -n "$micro" ] && { echo; echo "Matching core:"; echo; cat "$micro"; }
   [ -s "$out/profile-inclusive.txt" ] && { echo; echo "Silo 0 CPU samples (kernel cpu-sampling), top frames (inclusive):"; echo; echo '```'; cat "$out/profile-inclusive.txt"; echo '```'; }

@@ -14,4 +14,10 @@ public static class DemoOrganisations
 
     /// <summary>The data centre of <c>provider@demo.local</c>: the demo's Beijing site.</summary>
     public const string Provider = "lp-beijing";
+
+    /// <summary>The demo SME's person (Development only, <c>Accounts:DemoUsers</c>).</summary>
+    public const string SmeEmail = "sme@demo.local";
+
+    /// <summary>The password of every demo user unless <c>Accounts:DemoPassword</c> sets another.</summary>
+    public const string Password = "demo-password-2026";
 }

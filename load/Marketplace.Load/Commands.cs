@@ -9,6 +9,7 @@ public static class Commands
         usage: Marketplace.Load demo  --url URL [--rate ACTIONS_PER_S] [--tenants N]
                Marketplace.Load bench --url URL (--rate BIDS_PER_S | --concurrency C) [--duration S] [--warmup S] [--tenants N]
                                       [--max-in-flight N] [--check-db CONNSTRING] [--out DIR] [--label TEXT] [--watch name=pid ...]
+               Marketplace.Load signin --url URL [--count N] [--concurrency C] [--email E --password P] [--out DIR]
                Marketplace.Load check --db CONNSTRING
                Marketplace.Load backtest [--seed N] [--programmes N] [--out FILE]
         demo and bench sign in as the admin API client named by MARKETPLACE_CLIENT_ID and MARKETPLACE_CLIENT_SECRET (the web
@@ -112,6 +113,18 @@ public static class Commands
                 await hub.DisposeAsync();
             }
         }
+    }
+
+    /// <summary>What signing in costs: client credentials, the dashboards' code flow with PKCE and refresh, and token validation.</summary>
+    public static async Task<int> SignInAsync(Options options, CancellationToken stop)
+    {
+        Reject(options, "url", "count", "concurrency", "email", "password", "out");
+        var signIn = new SignIn(Url(options), Automation.FromEnvironment(), options.Text("email", DemoOrganisations.SmeEmail),
+            options.Text("password", DemoOrganisations.Password), Log);
+        var result = await signIn.RunAsync(options.Integer("count", 400, 4, 100_000), options.Integer("concurrency", 8, 1, 1_000), stop);
+        Console.WriteLine(result.Markdown());
+        Console.WriteLine($"written {await result.WriteAsync(options.Text("out") ?? DefaultResults())}");
+        return 0;
     }
 
     public static async Task<int> CheckAsync(Options options, CancellationToken stop)

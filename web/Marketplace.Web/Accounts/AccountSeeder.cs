@@ -29,7 +29,7 @@ public sealed class AccountSeedSettings : System.ComponentModel.DataAnnotations.
     /// <summary>Development only: one demo user per role (run.sh turns it on), all with <see cref="DemoPassword"/>.</summary>
     public bool DemoUsers { get; set; }
 
-    public string DemoPassword { get; set; } = "demo-password-2026";
+    public string DemoPassword { get; set; } = DemoOrganisations.Password;
 
     public IEnumerable<System.ComponentModel.DataAnnotations.ValidationResult> Validate(System.ComponentModel.DataAnnotations.ValidationContext validationContext)
     {
@@ -41,7 +41,7 @@ public sealed class AccountSeedSettings : System.ComponentModel.DataAnnotations.
 
     internal static readonly IReadOnlyList<(string Email, Organisation Organisation)> Demo =
     [
-        ("sme@demo.local", new Organisation(Names.Roles.Sme, DemoOrganisations.Tenant, null)),
+        (DemoOrganisations.SmeEmail, new Organisation(Names.Roles.Sme, DemoOrganisations.Tenant, null)),
         ("provider@demo.local", new Organisation(Names.Roles.Provider, null, DemoOrganisations.Provider)),
         ("regulator@demo.local", new Organisation(Names.Roles.Regulator, null, null)),
         ("admin@demo.local", new Organisation(Names.Roles.Admin, null, null)),
