@@ -6,6 +6,8 @@
 #   load/bench.sh --duration S     seconds per step (default 60)
 #   load/bench.sh --rates "200 500"  the open-loop rates to climb (default 200 500 800 1000 1200; 500 is the push-latency target)
 #   load/bench.sh --skip "scale pgbench micro profile signin"   leave parts out
+#   load/bench.sh --tls            silos and the web tier speak mutual TLS (a certificate made for the run), as docker-compose does
+#   load/bench.sh --label TEXT     a word on every row of the table (say, what this run changes)
 # Results: load/results/<time>/ (JSON and Markdown per run, summary.md with the table). PostgreSQL listens on 55472.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +18,8 @@ warmup=10
 rates="200 500 800 1000 1200"
 concurrency=64
 skip=""
+tls=false
+run_label=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) duration=10; warmup=3; rates="200 500 800"; shift ;;
@@ -23,6 +27,8 @@ while [ $# -gt 0 ]; do
     --rates) rates="$2"; shift 2 ;;
     --concurrency) concurrency="$2"; shift 2 ;;
     --skip) skip="$2"; shift 2 ;;
+    --tls) tls=true; shift ;;
+    --label) run_label="$2 "; shift 2 ;;
     *) mk_die "unknown option $1 (see the top of load/bench.sh)" ;;
   esac
 done
@@ -64,6 +70,17 @@ export MARKETPLACE_CLIENT_ID="bench-automation"
 MARKETPLACE_CLIENT_SECRET="$(head -c 32 /dev/urandom | base64 | tr -d '/+=')"
 export MARKETPLACE_CLIENT_SECRET
 
+# With --tls, one cluster certificate for the run, as docker-compose's certs job makes it: silos and the web tier then speak
+# mutual TLS and accept only a peer that presents it.
+if $tls; then
+  command -v openssl >/dev/null || mk_apt_install openssl
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=marketplace-cluster -addext extendedKeyUsage=serverAuth,clientAuth \
+    -keyout "$logs/cluster-key.pem" -out "$logs/cluster-cert.pem" >"$logs/openssl.log" 2>&1
+  openssl pkcs12 -export -inkey "$logs/cluster-key.pem" -in "$logs/cluster-cert.pem" -passout pass: -out "$logs/cluster.pfx" >>"$logs/openssl.log" 2>&1
+  export Orleans__TlsCertificatePath="$logs/cluster.pfx"
+  run_label="${run_label}TLS "
+fi
+
 # start_system N: a fresh database, migrated, then N silos and the web tier; sets $url and $watch.
 start_system() {
   local silos="$1" i db="bench_${1}silo"
@@ -92,7 +109,7 @@ start_system() {
 # bench LABEL ARGS...: one run of the load tool; prints the path of its JSON result.
 bench() {
   local label="$1"; shift
-  dotnet "$load_dll" bench --url "$url" --duration "$duration" --warmup "$warmup" --check-db "$connection" --out "$out" --label "$label" \
+  dotnet "$load_dll" bench --url "$url" --duration "$duration" --warmup "$warmup" --check-db "$connection" --out "$out" --label "$run_label$label" \
     "${watch[@]}" "$@" >"$logs/bench-$(date +%H%M%S).log" 2>&1 || mk_log "the run ($label $*) reported a problem; see $logs"
   ls -t "$out"/bench-*.json | head -1
 }
