@@ -8,8 +8,10 @@ namespace Marketplace.Grains.Tests;
 /// <summary>
 /// A deterministic simulation of the market's pure rules: a seeded generator runs 100,000 operations (bids paid in cash
 /// and by vouchers, stacked vouchers, cancels, outages, price and capacity changes, approval notices, routing rules, the
-/// clock moving past expiries) against the matching engine, the pool books, the funding rules and the money formulas, and
-/// checks every invariant after every step against an independent record of what was sold. A failure prints its seed;
+/// clock moving past expiries, companies paying in cash) against the matching engine, the pool books, the funding rules and
+/// the money formulas, and checks every invariant after every step against an independent record of what was sold and of
+/// every company's prepaid cash (rule 8: held at the fill, captured at settlement, charged at a late cancel, refunded by
+/// the provider after an outage, capped while unsettled). A failure prints its seed;
 /// set MARKETPLACE_SIMULATION_SEED to replay it.
 /// </summary>
 public sealed class DomainSimulationTests(ITestOutputHelper output)
@@ -48,6 +50,10 @@ public sealed class DomainSimulationTests(ITestOutputHelper output)
     private sealed class Simulation
     {
         private const int PoolCount = 8;
+        private const int CompanyCount = 5;
+
+        /// <summary>The market's terms, with a cap on unsettled holdings small enough to be reached often.</summary>
+        private static readonly MarketLimits Terms = new() { MaxUnsettledFenPerTenant = 200_000 };
         private const int Span = 6_000; // absolute hours the simulation can reach
         private static readonly string[] ProvinceNames = ["Gansu", "Guizhou", "Shanghai", "Beijing", "Ningxia", "Guangdong"];
 
@@ -60,6 +66,9 @@ public sealed class DomainSimulationTests(ITestOutputHelper output)
         private readonly List<ApprovalStep> _notices = [];
         private readonly List<Voucher> _vouchers = [];
         private readonly List<Rental> _rentals = [];
+        private readonly Company[] _companies = Enumerable.Range(0, CompanyCount).Select(_ => new Company()).ToArray();
+        private long _paidIn;
+        private long _providersCash;
         private RoutingPreference _routing = RoutingPreference.None;
         private long _now = 100;
         private long _bids;
@@ -78,16 +87,29 @@ public sealed class DomainSimulationTests(ITestOutputHelper output)
             public long Available => Face - Held - Captured;
         }
 
-        private sealed class Rental(int pool, long start, int hours, int gpus, long ask)
+        /// <summary>A company's prepaid cash as the ledger has it: available, held for its rentals, and the cost it holds unsettled.</summary>
+        private sealed class Company
+        {
+            public long Available { get; set; }
+            public long Held { get; set; }
+            public long Unsettled { get; set; }
+        }
+
+        private sealed class Rental(int pool, long start, int hours, int gpus, long ask, Company company, long cashHold)
         {
             public int Pool { get; } = pool;
             public long Start { get; } = start;
             public int Hours { get; set; } = hours;
+            public int BookedHours { get; } = hours;
             public int Gpus { get; } = gpus;
             public long Ask { get; } = ask;
             public long Cost => Money.Cost(Ask, Gpus, Hours);
+            public long BookedCost => Money.Cost(Ask, Gpus, BookedHours);
+            public Company Company { get; } = company;
+            public long CashHold { get; } = cashHold;
             public List<(Voucher Voucher, long Held)> Funding { get; } = [];
             public bool Settled { get; set; }
+            public bool Interrupted { get; set; }
         }
 
         public Simulation(int seed)
@@ -179,6 +201,21 @@ public sealed class DomainSimulationTests(ITestOutputHelper output)
             }
             var p = PoolOf(decision.Pool!);
             Check(decision.FenPerGpuHour == _ask[p] && _ask[p] <= bid.MaxFenPerGpuHour, "the buyer pays the pool's ask, within its limit");
+            // Rule 8: the fill holds the company's cash (its share, never less than the most a cancel costs) or is refused.
+            var company = _companies[_random.Next(CompanyCount)];
+            var cost = Money.Cost(_ask[p], bid.Gpus, hours);
+            var voucherShare = voucher is null ? 0 : Money.StackedShare(cost, 0, voucher.Coverage, voucher.Available);
+            var cashHold = Money.CashHold(cost, voucherShare, Terms.CancellationChargeBasisPoints);
+            if (company.Available < cashHold)
+            {
+                Count("refused: cash");
+                return $"bid {bid} refused: {company.Available} fen available, {cashHold} to hold";
+            }
+            if (company.Unsettled + cost > Terms.MaxUnsettledFenPerTenant)
+            {
+                Count("refused: unsettled cap");
+                return $"bid {bid} refused: {company.Unsettled} fen unsettled and {cost} more";
+            }
             Check(decision.StartHour >= bid.EarliestStartHour && decision.StartHour <= bid.LatestStartHour && decision.StartHour > _now
                   && decision.StartHour + hours <= _now + 1 + Horizon, "the start lies in the bid's window and the horizon");
             Check(bid.Provinces is null || bid.Provinces.Contains(Province(p)), "the pool is in an allowed province");
@@ -191,12 +228,16 @@ public sealed class DomainSimulationTests(ITestOutputHelper output)
                 _used[p][h] += bid.Gpus; // the pool's own record: checked against capacity after the step
             }
             decision.Pool!.Take(decision.StartHour, hours, bid.Gpus);
-            var rental = new Rental(p, decision.StartHour, hours, bid.Gpus, _ask[p]);
+            var rental = new Rental(p, decision.StartHour, hours, bid.Gpus, _ask[p], company, cashHold);
             _rentals.Add(rental);
             if (voucher is not null)
             {
                 Fund(rental, voucher);
+                Check(rental.Funding.Sum(f => f.Held) == voucherShare, "the voucher holds the share the cash hold was worked out from");
             }
+            company.Available -= cashHold;
+            company.Held += cashHold;
+            company.Unsettled += cost;
             Count(voucher is null ? "cash fill" : "voucher fill");
             return $"bid {bid} filled on pool {p} at {decision.StartHour}";
         }
@@ -235,7 +276,7 @@ public sealed class DomainSimulationTests(ITestOutputHelper output)
 
         private string Cancel()
         {
-            var open = _rentals.Where(r => !r.Settled && r.Start > _now).ToList();
+            var open = _rentals.Where(r => !r.Settled && !r.Interrupted && r.Start > _now).ToList(); // an interrupted rental is not cancelled
             if (open.Count == 0)
             {
                 return "cancel: nothing to cancel";
@@ -244,14 +285,28 @@ public sealed class DomainSimulationTests(ITestOutputHelper output)
             Release(rental, rental.Start, rental.Start + rental.Hours);
             foreach (var (voucher, held) in rental.Funding)
             {
-                voucher.Held -= held;
+                voucher.Held -= held; // a voucher gets its whole hold back: public money never pays a charge
             }
             rental.Funding.Clear();
+            var charge = Money.CancellationCharge(rental.Cost, ToTime(rental.Start), ToTime(_now), Terms.FreeCancellationHours,
+                Terms.CancellationChargeBasisPoints);
+            Check(charge <= rental.CashHold, "the cash hold covers any cancellation charge");
+            CloseCash(rental, captured: charge, refund: 0);
             rental.Hours = 0;
             rental.Settled = true;
             Rebuild(rental.Pool);
-            Count("cancel");
-            return $"cancel a rental of pool {rental.Pool}";
+            Count(charge > 0 ? "cancel charged" : "cancel free");
+            return $"cancel a rental of pool {rental.Pool} ({charge} fen charged)";
+        }
+
+        /// <summary>Closes a rental's cash hold: <paramref name="captured"/> goes to the provider, the rest back, plus the provider's refund.</summary>
+        private void CloseCash(Rental rental, long captured, long refund)
+        {
+            var company = rental.Company;
+            company.Held -= rental.CashHold;
+            company.Available += rental.CashHold - captured + refund;
+            company.Unsettled -= rental.BookedCost;
+            _providersCash += captured - refund;
         }
 
         private void Release(Rental rental, long from, long to)
@@ -278,12 +333,25 @@ public sealed class DomainSimulationTests(ITestOutputHelper output)
                 Release(rental, rental.Start + kept, rental.Start + rental.Hours);
                 var before = rental.Hours;
                 rental.Hours = kept;
+                rental.Interrupted = true;
                 for (var i = 0; i < rental.Funding.Count; i++)
                 {
                     var (voucher, held) = rental.Funding[i];
                     var keep = Money.Prorate(held, kept, before);
                     voucher.Held -= held - keep;
                     rental.Funding[i] = (voucher, keep);
+                }
+                if (kept == 0)
+                {
+                    // Nothing delivered: the company gets its cash back at once, and the provider pays back its share.
+                    foreach (var (voucher, held) in rental.Funding)
+                    {
+                        voucher.Held -= held;
+                    }
+                    rental.Funding.Clear();
+                    CloseCash(rental, captured: 0, refund: Money.MostCancellationCharge(rental.BookedCost, Terms.CancellationChargeBasisPoints));
+                    rental.Settled = true;
+                    Count("interrupted before the start");
                 }
                 Count("interrupted");
             }
@@ -337,22 +405,34 @@ public sealed class DomainSimulationTests(ITestOutputHelper output)
         private string Tick()
         {
             _now += _random.Next(1, 7);
+            var payer = _companies[_random.Next(CompanyCount)];
+            var paid = _random.Next(1, 60) * 1_000L;
+            payer.Available += paid;
+            _paidIn += paid;
+            Count("top-up");
             if (_now + Horizon + 48 >= Span)
             {
                 _now = Span - Horizon - 48; // the simulation's calendar ends here: later ticks only settle
             }
             foreach (var rental in _rentals.Where(r => !r.Settled && r.Start + r.Hours <= _now))
             {
-                // Settled: each voucher pays its share of the hours used, never more than it holds.
+                // Settled: each voucher pays its share of the hours used, never more than it holds; the company's cash hold
+                // pays the rest, and for an outage the provider pays back its share of the hours it did not deliver.
+                long vouchersPaid = 0;
                 foreach (var (voucher, held) in rental.Funding)
                 {
                     var captured = Money.Prorate(held, rental.Hours, rental.Hours);
                     Check(captured <= held, "a voucher captures at most what it holds");
                     voucher.Held -= held;
                     voucher.Captured += captured;
+                    vouchersPaid += captured;
                 }
+                var cashShare = rental.Cost - vouchersPaid;
+                Check(cashShare >= 0 && cashShare <= rental.CashHold, "the cash hold covers the cash share of the hours used");
+                var refund = Money.MostCancellationCharge(rental.BookedCost - rental.Cost, Terms.CancellationChargeBasisPoints);
+                CloseCash(rental, captured: cashShare, refund: refund);
                 rental.Settled = true;
-                Count("settled");
+                Count(refund > 0 ? "settled after an outage" : "settled");
             }
             _rentals.RemoveAll(r => r.Settled);
             for (var v = 0; v < _vouchers.Count; v++)
@@ -403,7 +483,31 @@ public sealed class DomainSimulationTests(ITestOutputHelper output)
                     return $"a rental costing {rental.Cost} fen is funded with {funded}";
                 }
             }
-            var accounted = Counts.GetValueOrDefault("cash fill") + Counts.GetValueOrDefault("voucher fill") + Counts.GetValueOrDefault("no match");
+            foreach (var company in _companies)
+            {
+                var open = _rentals.Where(r => !r.Settled && r.Company == company).ToList();
+                if (company.Available < 0 || company.Held != open.Sum(r => r.CashHold) || company.Unsettled != open.Sum(r => r.BookedCost)
+                    || company.Unsettled > Terms.MaxUnsettledFenPerTenant)
+                {
+                    return $"a company has {company.Available} available, {company.Held} held and {company.Unsettled} unsettled for {open.Count} rentals";
+                }
+            }
+            foreach (var rental in _rentals.Where(r => !r.Settled))
+            {
+                if (rental.CashHold < Money.MostCancellationCharge(rental.BookedCost, Terms.CancellationChargeBasisPoints)
+                    || rental.CashHold < rental.Cost - rental.Funding.Sum(f => f.Held))
+                {
+                    return $"a rental costing {rental.Cost} fen with {rental.Funding.Sum(f => f.Held)} from vouchers holds only {rental.CashHold} in cash";
+                }
+            }
+            // No cash is made or lost: what was paid in is with the companies or has gone to the providers.
+            var withCompanies = _companies.Sum(c => c.Available + c.Held);
+            if (withCompanies + _providersCash != _paidIn)
+            {
+                return $"{_paidIn} fen paid in, {withCompanies} with the companies and {_providersCash} with the providers";
+            }
+            var accounted = Counts.GetValueOrDefault("cash fill") + Counts.GetValueOrDefault("voucher fill") + Counts.GetValueOrDefault("no match")
+                + Counts.GetValueOrDefault("refused: cash") + Counts.GetValueOrDefault("refused: unsettled cap");
             return accounted == _bids ? null : $"{_bids} bids, {accounted} accounted for";
         }
 
