@@ -25,7 +25,8 @@ public enum BidState
 /// <summary>
 /// A bid for GPU time: <see cref="GpuCount"/> GPUs together in one pool (a gang) for <see cref="DurationHours"/>
 /// consecutive hours, starting between <see cref="EarliestStart"/> and <see cref="LatestStart"/>, at no more than
-/// <see cref="MaxFenPerGpuHour"/>.
+/// <see cref="MaxFenPerGpuHour"/>, optionally only at providers whose reliability is at least
+/// <see cref="MinReliabilityBasisPoints"/> (a new provider, with no score yet, does not meet a minimum above 0).
 /// </summary>
 [GenerateSerializer, Immutable, Alias("bid-order")]
 public sealed record BidOrder(
@@ -38,7 +39,10 @@ public sealed record BidOrder(
     [Id(6)] IReadOnlyList<string>? AllowedProvinces,
     [Id(7)] string? VoucherId,
     [Id(8)] TimeInForce TimeInForce,
-    [Id(9)] DateTimeOffset? GoodUntil);
+    [Id(9)] DateTimeOffset? GoodUntil,
+    // Left out of the stored order (and so of its hash) when not set, so an order placed before it existed hashes the same.
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    [Id(10)] int? MinReliabilityBasisPoints = null);
 
 /// <summary>An accepted bid: its id is derived from the tenant and its idempotency key, its hash from the order.</summary>
 [GenerateSerializer, Immutable, Alias("bid-submission")]
@@ -61,7 +65,8 @@ public sealed record Fill(
     [Id(8)] long FenPerGpuHour,
     [Id(9)] long CostFen,
     [Id(10)] long VoucherFen,
-    [Id(11)] long CashFen);
+    [Id(11)] long CashFen,
+    [Id(12)] int? ProviderReliabilityBasisPoints = null);
 
 [GenerateSerializer, Immutable, Alias("bid-view")]
 public sealed record BidView(
@@ -86,6 +91,7 @@ public sealed record BidView(
 /// <summary>
 /// What a bid would get now. <see cref="CashHoldFen"/> is the prepaid cash its fill would hold (the cash share, never less
 /// than the most a cancellation can cost) and <see cref="CashAvailableFen"/> what the company has available (rule 8).
+/// <see cref="ProviderReliabilityBasisPoints"/> is the offer's provider's reliability score (null: a new provider, or no offer).
 /// </summary>
 [GenerateSerializer, Immutable, Alias("quote")]
 public sealed record Quote(
@@ -103,7 +109,8 @@ public sealed record Quote(
     [Id(11)] string? Reason,
     [Id(12)] long CashHoldFen = 0,
     [Id(13)] long CashAvailableFen = 0,
-    [Id(14)] IReadOnlyList<ComputeQuote>? Models = null);
+    [Id(14)] IReadOnlyList<ComputeQuote>? Models = null,
+    [Id(15)] int? ProviderReliabilityBasisPoints = null);
 
 [GenerateSerializer, Immutable, Alias("bid-level")]
 public sealed record BidLevel(

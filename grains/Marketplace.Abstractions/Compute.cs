@@ -20,11 +20,12 @@ public sealed record ComputeOrder(
     [Id(6)] IReadOnlyList<string>? Vendors,
     [Id(7)] IReadOnlyList<string>? GpuModels,
     [Id(8)] IReadOnlyList<string>? AllowedProvinces,
-    [Id(9)] string? VoucherId)
+    [Id(9)] string? VoucherId,
+    [Id(10)] int? MinReliabilityBasisPoints = null)
 {
     /// <summary>The model bid this compute bid becomes in one market.</summary>
     public BidOrder For(ComputeSizing sizing) => new(sizing.Accelerator.Id, sizing.Accelerators, DurationHours, EarliestStart, LatestStart,
-        sizing.MaxFenPerGpuHour, AllowedProvinces, VoucherId, TimeInForce.Ioc, null);
+        sizing.MaxFenPerGpuHour, AllowedProvinces, VoucherId, TimeInForce.Ioc, null, MinReliabilityBasisPoints);
 }
 
 /// <summary>One model's answer to a compute quote: the gang it takes, its limit per GPU-hour and its quote, in both units.</summary>

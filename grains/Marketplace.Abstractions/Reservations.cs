@@ -36,7 +36,8 @@ public sealed record ReservationPlan(
     [Id(12)] long FenPerGpuHour,
     [Id(13)] string? VoucherId,
     [Id(14)] string? ProviderName = null,
-    [Id(15)] string? SiteName = null)
+    [Id(15)] string? SiteName = null,
+    [Id(16)] int? ProviderReliabilityBasisPoints = null)
 {
     public long CostFen => Money.Cost(FenPerGpuHour, Gpus, Hours);
     public DateTimeOffset StartsAt => Marketplace.Hours.ToTime(StartHour);

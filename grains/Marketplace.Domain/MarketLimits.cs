@@ -60,5 +60,16 @@ public sealed class MarketLimits
     [Range(1, 1_000_000_000_000, ErrorMessage = "Market:MaxUnsettledFenPerTenant must be between 1 and 1000000000000")]
     public long MaxUnsettledFenPerTenant { get; set; } = 100_000_000;
 
+    /// <summary>A provider's reliability counts the reservations of this many days back (see <see cref="Reliability"/>).</summary>
+    [Range(1, 3650, ErrorMessage = "Market:ReliabilityWindowDays must be between 1 and 3650")]
+    public int ReliabilityWindowDays { get; set; } = 90;
+
+    /// <summary>
+    /// A provider with fewer GPU-hours booked on its capacity in the window is shown as new: it has no score, so it is
+    /// neither punished for one early outage nor given a perfect record it has not earned.
+    /// </summary>
+    [Range(1, 1_000_000_000, ErrorMessage = "Market:ReliabilityMinimumGpuHours must be between 1 and 1000000000")]
+    public long ReliabilityMinimumGpuHours { get; set; } = 100;
+
     public int HorizonHours => BookingHorizonDays * 24;
 }

@@ -239,6 +239,18 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
         return true;
     }
 
+    public async Task<bool> SetReliability(int? scoreBasisPoints)
+    {
+        var state = Existing().State;
+        if (state.ReliabilityBasisPoints == scoreBasisPoints)
+        {
+            return false;
+        }
+        state.ReliabilityBasisPoints = scoreBasisPoints;
+        await SaveAsync(termsChanged: true); // fills decided on the old score are refused: the market reads it again
+        return true;
+    }
+
     public async Task RecordEarnings(string reservationId, long amountFen)
     {
         var memory = await ExistingWithHoldAsync(reservationId);

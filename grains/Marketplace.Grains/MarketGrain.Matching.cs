@@ -34,6 +34,8 @@ public sealed partial class MarketGrain
             NoMatchReason.GangTooLarge => ("gang-too-large", "no single pool has that many GPUs of this model"),
             NoMatchReason.PriceAboveLimit => ("price-above-limit", "capacity is free only at asks above the bid's limit"),
             NoMatchReason.NotFundable => ("voucher-cannot-pay", "no pool with room can be paid by the voucher"),
+            NoMatchReason.BelowReliability => ("below-reliability",
+                "pools with room at the bid's price belong to providers below its minimum reliability, or too new to have a score"),
             _ => ("no-capacity", "no pool has the GPUs free for the whole duration in the start window"),
         };
     }
@@ -43,7 +45,7 @@ public sealed partial class MarketGrain
         var spec = _view.Spec(decision.Pool!.PoolId);
         return new ReservationPlan(Ids.Reservation(order.BidId, order.NextReservation++), order.BidId, order.TenantId, spec.PoolId, spec.ProviderId,
             spec.ProviderCreditCode, Model, spec.Site.Province, spec.Site.SiteId, decision.StartHour, order.Order.DurationHours, order.Order.GpuCount,
-            decision.FenPerGpuHour, order.Order.VoucherId, spec.ProviderName, spec.Site.Name);
+            decision.FenPerGpuHour, order.Order.VoucherId, spec.ProviderName, spec.Site.Name, decision.Pool!.ReliabilityBasisPoints);
     }
 
     /// <summary>Reads what the bid's voucher can pay for, unless the market knows it already.</summary>
@@ -648,6 +650,6 @@ public sealed partial class MarketGrain
         var cost = Money.Cost(r.Plan.FenPerGpuHour, r.Plan.Gpus, kept);
         var voucher = Money.Prorate(r.VoucherFen, kept, r.Plan.Hours);
         return new Fill(r.Id, r.Plan.PoolId, r.Plan.ProviderId, r.Plan.Province, r.Plan.SiteId, r.Plan.StartsAt, r.EndsAt, r.Plan.Gpus,
-            r.Plan.FenPerGpuHour, cost, voucher, cost - voucher);
+            r.Plan.FenPerGpuHour, cost, voucher, cost - voucher, r.Plan.ProviderReliabilityBasisPoints);
     }
 }

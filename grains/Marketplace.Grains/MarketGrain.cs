@@ -188,6 +188,7 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
             return new Quote(false, null, null, null, null, null, null, 0, 0, 0, code, reason);
         }
         var pool = _view.Spec(decision.Pool!.PoolId);
+        var reliability = decision.Pool!.ReliabilityBasisPoints;
         var startsAt = Hours.ToTime(decision.StartHour);
         var endsAt = Hours.ToTime(decision.StartHour + order.DurationHours);
         var cost = Money.Cost(decision.FenPerGpuHour, order.GpuCount, order.DurationHours);
@@ -203,7 +204,7 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
         var cash = await GrainFactory.GetGrain<ICashGrain>(tenantId).Get(0);
         return new Quote(true, pool.PoolId, pool.ProviderId, pool.Site.Province, startsAt, endsAt, decision.FenPerGpuHour, cost,
             voucherShare, cost - voucherShare, note is null ? null : "voucher-not-usable", note,
-            Money.CashHold(cost, voucherShare, _limits.CancellationChargeBasisPoints), cash.AvailableFen);
+            Money.CashHold(cost, voucherShare, _limits.CancellationChargeBasisPoints), cash.AvailableFen, ProviderReliabilityBasisPoints: reliability);
     }
 
     public async Task<BidView> CancelBid(string bidId, string tenantId)
@@ -333,6 +334,15 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
             {
                 await RematchRestingAsync();
             }
+        }
+    }
+
+    public async Task PoolReliabilityChanged(string poolId, int? scoreBasisPoints)
+    {
+        if (await Pool(poolId).SetReliability(scoreBasisPoints))
+        {
+            await RefreshPoolAsync(poolId);
+            await RematchRestingAsync(); // a bid that required more may now fill there
         }
     }
 

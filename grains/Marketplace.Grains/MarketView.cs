@@ -124,7 +124,8 @@ public sealed class MarketView
             }
         }
         entry.NextHoldExpiry = nextExpiry;
-        var book = new PoolBook(poolId, state.Spec.Site.Province, state.AskFenPerGpuHour, state.GpuCount, start, capacity, free);
+        var book = new PoolBook(poolId, state.Spec.Site.Province, state.AskFenPerGpuHour, state.GpuCount, start, capacity, free,
+            state.ReliabilityBasisPoints);
         var unseen = entry.InFlight.Values.Select(f => f.Plan).Concat(entry.Written.Values.Select(w => w.Plan))
             .Where(p => !state.Holds.ContainsKey(p.ReservationId));
         foreach (var plan in unseen)

@@ -29,7 +29,8 @@ public sealed class OpenOrder(string bidId, string tenantId, BidOrder order, int
     public HashSet<string> Excluded { get; } = new(StringComparer.Ordinal);
 
     public BidRequest Request => new(Order.GpuCount, Order.DurationHours, Hours.Ceiling(Order.EarliestStart), Hours.Floor(Order.LatestStart),
-        Order.MaxFenPerGpuHour, Order.AllowedProvinces is { Count: > 0 } p ? p.ToHashSet(StringComparer.Ordinal) : null);
+        Order.MaxFenPerGpuHour, Order.AllowedProvinces is { Count: > 0 } p ? p.ToHashSet(StringComparer.Ordinal) : null,
+        Order.MinReliabilityBasisPoints);
 
     /// <summary>
     /// The start hours at which the voucher can pay the pool (rules 1–3), for the matcher to decide only on those; null for

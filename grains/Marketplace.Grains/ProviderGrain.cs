@@ -1,6 +1,7 @@
 using Marketplace.Domain.Rules;
 using Marketplace.Storage;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace Marketplace.Grains;
 
@@ -20,6 +21,8 @@ public sealed class ProviderState : CompanyReview.IReviewed<ProviderRegistration
 public sealed class ProviderGrain(
     [PersistentState("provider", Names.Storage.Grains)] IPersistentState<ProviderState> state,
     CompanyStore companies,
+    ReservationStore reservations,
+    IOptions<MarketLimits> limits,
     [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock) : Grain, IProviderGrain
 {
     private string Id => this.GetPrimaryKeyString();
@@ -40,7 +43,33 @@ public sealed class ProviderGrain(
             await JoinQueueAsync(registration, cancellationToken);
         }
         await TellPoolsAsync(); // what was told last may have been cut short
+        await TellReliabilityAsync(); // and the record may have moved on since (the window moves with time)
     }
+
+    /// <summary>
+    /// Reads the provider's record of delivery over the reliability window and tells each of its pools' markets the score
+    /// (<see cref="Reliability"/>), so a market filters pools by it without reading the database per bid. Telling a pool
+    /// the score it has already is a no-op, so this is safe to repeat.
+    /// </summary>
+    private async Task TellReliabilityAsync(string? onlyPoolId = null)
+    {
+        if (state.State.Pools.Count == 0)
+        {
+            return;
+        }
+        var from = Reliability.WindowStartHour(Hours.Floor(clock.GetUtcNow()), limits.Value);
+        var (_, _, record) = await reservations.ProviderRecordAsync(Id, from);
+        var score = Reliability.Score(record, limits.Value);
+        foreach (var (poolId, model) in state.State.Pools.OrderBy(p => p.Key, StringComparer.Ordinal))
+        {
+            if (onlyPoolId is null || poolId == onlyPoolId)
+            {
+                await GrainFactory.GetGrain<IMarketGrain>(model).PoolReliabilityChanged(poolId, score);
+            }
+        }
+    }
+
+    public Task RecordChanged() => TellReliabilityAsync();
 
     private async Task JoinQueueAsync(ProviderRegistration registration, CancellationToken cancellationToken)
     {
@@ -154,6 +183,7 @@ public sealed class ProviderGrain(
         {
             await state.WriteStateAsync();
         }
+        await TellReliabilityAsync(listing.PoolId);
         return view;
     }
 
@@ -210,6 +240,7 @@ public sealed class ProviderGrain(
             interrupted.AddRange(report.InterruptedReservationIds);
             rematched.AddRange(report.RematchedReservationIds);
         }
+        await TellReliabilityAsync(); // what the outage took counts against the provider from now on
         return new OutageReport(request.Outage.OutageId, poolIds, interrupted, rematched);
     }
 

@@ -212,6 +212,7 @@ public sealed class ReservationGrain(
         {
             await RunSagaAsync();
         }
+        var settled = Current.Settlement is not null;
         var now = clock.GetUtcNow();
         if (Current.State == ReservationState.Confirmed && now >= Current.Plan.StartsAt)
         {
@@ -224,6 +225,11 @@ public sealed class ReservationGrain(
         if (Current.State == ReservationState.Interrupted && Current.Settlement is null && now >= Hours.ToTime(Current.EndHour))
         {
             await SettleAsync((int)(Current.EndHour - Current.Plan.StartHour), ReservationState.Interrupted);
+        }
+        if (!settled && Current.Settlement is not null)
+        {
+            // Its provider's record of delivery moved on: the provider tells its pools' markets its reliability again.
+            GrainFactory.GetGrain<IProviderGrain>(Current.Plan.ProviderId).RecordChanged().Ignore();
         }
         return View();
     }

@@ -37,6 +37,11 @@ public sealed class PoolState
     /// The reservations it already has are kept.
     /// </summary>
     public string? SuspendedBecause { get; set; }
+    /// <summary>
+    /// The provider's reliability score as its provider last told the pool (<see cref="Marketplace.Domain.Reliability"/>), or
+    /// null while the provider is new; the market filters pools for bids that require a minimum by it.
+    /// </summary>
+    public int? ReliabilityBasisPoints { get; set; }
 
     /// <summary>The holds by reservation id; stored row by row in <c>pool_holds</c>, not in the state's json.</summary>
     [JsonIgnore]

@@ -45,6 +45,11 @@ public sealed class ProviderConsoleTests(BrowserFixture fixture)
         Assert.Contains("租用结束并结算后才会付给您", tiles);
         Assert.Contains("已结算收入", tiles);
 
+        // Its reliability as buyers see it: 4 GPUs × 3 h booked is too little history for a score, so it shows as new.
+        await page.Locator("#reliability:not([hidden])").WaitForAsync();
+        Assert.Equal("买方看到的您：新服务商。近 90 天预订 12 GPU·小时，停机影响 0 GPU·小时（预订满 100 GPU·小时前显示为新服务商）。",
+            await page.TextContentAsync("#reliability"));
+
         // Approval: the Beijing programme approved the company in batch-7.
         var approval = page.Locator($"#approvals tr[data-program='{DemoMarket.BeijingProgram}'][data-status='approved']");
         await approval.WaitForAsync();

@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -76,13 +77,14 @@ public sealed class SmeConsoleTests(BrowserFixture fixture)
         await reservation.WaitForAsync();
         var cells = await reservation.Locator("td").AllTextContentsAsync();
         var shown = $"{known.ToOffset(Beijing).ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture)} 北京时间";
-        Assert.Equal(new[] { $"{site.City} Intelligent Computing Center", $"{site.City} DC 1", "贵州", "Beijing Capital Compute Vouchers", shown, "1 × 2 小时" },
-            cells.Take(6));
+        // Its provider has booked too little to have a reliability score yet: a new provider (新服务商), not 100 %.
+        Assert.Equal(new[] { $"{site.City} Intelligent Computing Center", $"{site.City} DC 1", "新服务商", "贵州", "Beijing Capital Compute Vouchers", shown, "1 × 2 小时" },
+            cells.Take(7));
 
         // 1 GPU × 2 h at the ask: the voucher holds its share (80 %), the tenant owes the rest.
         var cost = 2 * site.AskFen;
         var voucherShare = cost * 8_000 / 10_000;
-        Assert.Equal(new[] { Yuan(voucherShare), Yuan(cost - voucherShare) }, cells.Skip(6).Take(2));
+        Assert.Equal(new[] { Yuan(voucherShare), Yuan(cost - voucherShare) }, cells.Skip(7).Take(2));
         await HeldAsync(voucherRow, voucherShare);
 
         // The voucher's statement lists the hours it pays for, where, and what it holds.
@@ -119,6 +121,61 @@ public sealed class SmeConsoleTests(BrowserFixture fixture)
         Assert.Equal(Yuan(0), await page.TextContentAsync("#statement-held"));
 
         await tab.ScreenshotAsync("sme-statement");
+        Assert.Empty(tab.Errors);
+    }
+
+    /// <summary>
+    /// Hardening issue 17 on the page: an outage took half of what a provider sold, so the quote and the reservation show
+    /// its reliability in Chinese (履约率 50.0%), and a bid that requires more is told in Chinese why nothing matches.
+    /// </summary>
+    [Fact]
+    public async Task An_sme_sees_the_providers_reliability_on_its_quote_and_reservation_and_can_require_a_minimum()
+    {
+        const string model = "Ascend910C-128G"; // listed by no other provider of the seeded market
+        var providerId = Scenario.Unique("prov");
+        await fixture.Market.ProviderAsync(new DemoSite("Hainan", "Haikou", 20.04, 110.34, model, 8, 500), providerId);
+        var poolId = $"{providerId}-{model.ToLowerInvariant()}";
+        var (tenantId, client, _) = await fixture.Market.TenantAsync("Beijing", DemoMarket.BeijingProgram);
+        using var _ = client;
+        var booked = NextHour(DateTimeOffset.UtcNow).AddHours(2);
+        var first = await DemoMarket.Ok(client.PostAsJsonAsync("/api/v1/bids", new
+        {
+            gpuModel = model, gpuCount = 8, durationHours = 16, earliestStart = booked, latestStart = booked, maxFenPerGpuHour = 500,
+            timeInForce = "Ioc", clientOrderId = Guid.NewGuid().ToString("N"),
+        }));
+        Assert.Equal("Filled", first.GetProperty("state").GetString());
+        using (var provider = await fixture.System.ClientAsync(Names.Roles.Provider, providerId: providerId))
+        {
+            // The last eight of the sixteen hours: 64 of the 128 GPU-hours sold are lost.
+            await DemoMarket.Ok(provider.PostAsJsonAsync($"/api/v1/providers/{providerId}/pools/{poolId}/outages",
+                new { outageId = Scenario.Unique("outage"), from = booked.AddHours(8), to = booked.AddHours(20), reason = "power" }));
+        }
+
+        await using var tab = await fixture.SignInAsync(Names.Roles.Sme, tenantId, language: "zh");
+        var page = tab.Page;
+        await page.Locator("#active-vouchers option").First.WaitForAsync(new() { State = WaitForSelectorState.Attached });
+        await page.FillAsync("#bid-start", Field(booked.AddHours(30)));
+        await page.SelectOptionAsync("#models", model);
+        await page.FillAsync("#bid [name=gpuCount]", "1");
+        await page.FillAsync("#bid [name=durationHours]", "2");
+        await page.FillAsync("#bid [name=window]", "0");
+        await page.SelectOptionAsync("#active-vouchers", "");
+        await page.SelectOptionAsync("#bid [name=timeInForce]", "Ioc");
+        await page.ClickAsync("#quote");
+        await page.Locator("#quote-result:has-text('海南（履约率 50.0%）')").WaitForAsync();
+
+        await page.FillAsync("#bid [name=minReliability]", "90");
+        await page.ClickAsync("#quote");
+        await page.Locator("#quote-result:has-text('有空闲算力的服务商履约率低于您要求的最低履约率（或为新服务商）')").WaitForAsync();
+
+        await page.FillAsync("#bid [name=minReliability]", "");
+        var request = await page.RunAndWaitForRequestAsync(() => page.ClickAsync("#place"),
+            r => r.Method == "POST" && new Uri(r.Url).AbsolutePath == "/api/v1/bids");
+        var bid = JsonDocument.Parse(await (await request.ResponseAsync())!.TextAsync()).RootElement;
+        var reservationId = bid.GetProperty("fills")[0].GetProperty("reservationId").GetString()!;
+        var reservation = page.Locator($"#reservations tr[data-reservation='{reservationId}']");
+        await reservation.WaitForAsync();
+        Assert.Equal("履约率 50.0%", await reservation.Locator("td").Nth(2).TextContentAsync());
         Assert.Empty(tab.Errors);
     }
 

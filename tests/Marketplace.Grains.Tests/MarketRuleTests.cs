@@ -257,6 +257,49 @@ public sealed class MarketRuleTests(MarketTestCluster cluster)
         await LedgerAssert.Clean(cluster.Database, _s.Now);
     }
 
+    /// <summary>
+    /// Hardening issue 17: the market knows each pool's provider's reliability. After an outage takes 16 of the 128
+    /// GPU-hours booked on provider A (87.5 %), a bid that requires 90 % passes over A's cheaper pool and fills at B's
+    /// (100 %), the fill and the quote say so, and without a minimum the bid fills at A as before.
+    /// </summary>
+    [Fact]
+    public async Task Rule5_a_bid_with_a_minimum_reliability_fills_only_at_providers_that_meet_it()
+    {
+        const string model = "Ascend910B-64G";
+        var province = Province();
+        var (providerA, _) = await _s.Provider([Scenario.Site(province)]);
+        var (providerB, _) = await _s.Provider([Scenario.Site(province, "site-2")]);
+        var poolA = await _s.Pool(providerA, model, gpus: 8, ask: 1_000);
+        var poolB = await _s.Pool(providerB, model, gpus: 8, ask: 1_200, siteId: "site-2");
+        var (tenant, _) = await _s.Tenant();
+        var market = cluster.Grains.GetGrain<IMarketGrain>(model);
+
+        var onA = (await _s.Bid(tenant, _s.Order(gpus: 8, hours: 16, startInHours: 2, maxPrice: 1_000, model: model, provinces: [province]))).Fills.Single();
+        var onB = (await _s.Bid(tenant, _s.Order(gpus: 8, hours: 16, startInHours: 2, maxPrice: 1_200, model: model, provinces: [province]))).Fills.Single();
+        Assert.Equal((poolA.Id, poolB.Id), (onA.PoolId, onB.PoolId));
+        Assert.Equal((null, null), (onA.ProviderReliabilityBasisPoints, onB.ProviderReliabilityBasisPoints)); // both new then
+
+        // A settlement of B's tells B's pools its record; an outage on A's last two hours tells A's.
+        await cluster.Grains.GetGrain<IProviderGrain>(providerB).RecordChanged();
+        var outage = new Outage(Scenario.Unique("outage"), onA.StartsAt.AddHours(14), onA.StartsAt.AddHours(20), "power");
+        await cluster.Grains.GetGrain<IProviderGrain>(providerA).DeclareOutage(new OutageRequest(poolA.Id, null, outage));
+
+        var demanding = _s.Order(gpus: 1, hours: 2, startInHours: 30, maxPrice: 1_200, model: model, provinces: [province]) with { MinReliabilityBasisPoints = 9_000 };
+        var quote = await market.Quote(tenant, demanding);
+        Assert.Equal((poolB.Id, 1_200L, (int?)10_000), (quote.PoolId, quote.FenPerGpuHour, quote.ProviderReliabilityBasisPoints));
+        var filled = (await _s.Bid(tenant, demanding)).Fills.Single();
+        Assert.Equal((poolB.Id, 1_200L, (int?)10_000), (filled.PoolId, filled.FenPerGpuHour, filled.ProviderReliabilityBasisPoints));
+        Assert.Equal(10_000, (await _s.Reservation(filled.ReservationId))!.Plan.ProviderReliabilityBasisPoints);
+
+        var anyone = (await _s.Bid(tenant, demanding with { MinReliabilityBasisPoints = null })).Fills.Single();
+        Assert.Equal((poolA.Id, 1_000L, (int?)8_750), (anyone.PoolId, anyone.FenPerGpuHour, anyone.ProviderReliabilityBasisPoints));
+
+        var refused = await _s.Bid(tenant, demanding with { MaxFenPerGpuHour = 1_000 });
+        Assert.Equal((BidState.Rejected, "below-reliability"), (refused.State, refused.ReasonCode));
+        Assert.Equal((false, "below-reliability"), ((await market.Quote(tenant, demanding with { MaxFenPerGpuHour = 1_000 })).Available,
+            (await market.Quote(tenant, demanding with { MaxFenPerGpuHour = 1_000 })).ReasonCode));
+    }
+
     [Fact]
     public async Task Rule6_an_outage_interrupts_reservations_and_rematches_the_rest_elsewhere_charging_vouchers_only_for_time_used()
     {

@@ -9,11 +9,12 @@ public sealed class MatchingEngineTests
     private const long Base = 500_000; // an hour slot
     private const int Horizon = 336;
 
-    private static PoolBook Pool(string id, long ask, int gpus = 8, string province = "Gansu", int[]? used = null, int length = Horizon + 2)
+    private static PoolBook Pool(string id, long ask, int gpus = 8, string province = "Gansu", int[]? used = null, int length = Horizon + 2,
+        int? reliability = null)
     {
         var capacity = Enumerable.Repeat(gpus, length).ToArray();
         var free = capacity.Select((c, i) => c - (used is not null && i < used.Length ? used[i] : 0)).ToArray();
-        return new PoolBook(id, province, ask, gpus, Base, capacity, free);
+        return new PoolBook(id, province, ask, gpus, Base, capacity, free, reliability);
     }
 
     private static IReadOnlyList<PoolBook> Ladder(params PoolBook[] pools)
@@ -38,6 +39,24 @@ public sealed class MatchingEngineTests
         var decision = Decide(Bid(), Ladder(Pool("b", 1_600), Pool("a", 1_500), Pool("c", 1_700)));
         Assert.Equal("a", decision.Pool!.PoolId);
         Assert.Equal(1_500, decision.FenPerGpuHour);
+    }
+
+    [Fact]
+    public void A_minimum_reliability_passes_over_cheaper_pools_of_providers_below_it_or_new()
+    {
+        var pools = Ladder(Pool("unreliable", 1_000, reliability: 8_999), Pool("new", 1_100), Pool("reliable", 1_200, reliability: 9_000));
+        Assert.Equal("unreliable", Decide(Bid(), pools).Pool!.PoolId);
+        Assert.Equal("unreliable", Decide(Bid() with { MinReliabilityBasisPoints = 0 }, pools).Pool!.PoolId);
+        Assert.Equal("reliable", Decide(Bid() with { MinReliabilityBasisPoints = 9_000 }, pools).Pool!.PoolId);
+        Assert.Equal("unreliable", Decide(Bid() with { MinReliabilityBasisPoints = 8_000 }, pools).Pool!.PoolId);
+    }
+
+    [Fact]
+    public void A_bid_that_fails_only_for_its_minimum_reliability_says_so()
+    {
+        var decision = Decide(Bid() with { MinReliabilityBasisPoints = 9_500 }, Ladder(Pool("a", 1_000, reliability: 9_000), Pool("b", 1_100)));
+        Assert.False(decision.Matched);
+        Assert.Equal(NoMatchReason.BelowReliability, decision.Reason);
     }
 
     [Fact]

@@ -16,22 +16,65 @@ public sealed class ProviderReliabilityTests(PlatformCluster web)
     [Fact]
     public async Task Rule6_an_outage_counts_against_the_provider_that_declares_it_and_a_tenants_cancellation_does_not()
     {
-        var pool = await _s.ProviderWithPool("Heilongjiang", "Ascend910B-64G", gpus: 2, ask: 900);
+        var pool = await _s.ProviderWithPool("Heilongjiang", "Ascend910B-64G", gpus: 8, ask: 900);
         var (tenant, _) = await _s.Tenant();
         var market = web.Grains.GetGrain<IMarketGrain>("Ascend910B-64G");
-        var kept = (await _s.Bid(tenant, _s.Order(gpus: 2, hours: 4, startInHours: 3, maxPrice: 900, model: "Ascend910B-64G", provinces: ["Heilongjiang"]))).Fills.Single();
-        var cancelled = (await _s.Bid(tenant, _s.Order(gpus: 1, hours: 2, startInHours: 10, maxPrice: 900, model: "Ascend910B-64G", provinces: ["Heilongjiang"]))).Fills.Single();
+        var kept = (await _s.Bid(tenant, _s.Order(gpus: 8, hours: 16, startInHours: 3, maxPrice: 900, model: "Ascend910B-64G", provinces: ["Heilongjiang"]))).Fills.Single();
+        var cancelled = (await _s.Bid(tenant, _s.Order(gpus: 1, hours: 2, startInHours: 20, maxPrice: 900, model: "Ascend910B-64G", provinces: ["Heilongjiang"]))).Fills.Single();
         await market.CancelReservation(cancelled.ReservationId, tenant);
 
-        // The last three of the four hours: 2 GPUs × 3 h lost of 2 × 4 booked.
-        var outage = new Outage(Scenario.Unique("outage"), kept.StartsAt.AddHours(1), kept.StartsAt.AddHours(6), "power");
+        // The last two of the sixteen hours: 8 GPUs × 2 h lost of 8 × 16 booked, so 112 of 128 GPU-hours delivered.
+        var outage = new Outage(Scenario.Unique("outage"), kept.StartsAt.AddHours(14), kept.StartsAt.AddHours(20), "power");
         await web.Grains.GetGrain<IProviderGrain>(pool.ProviderId).DeclareOutage(new OutageRequest(pool.Id, null, outage));
 
         var reliability = await web.Provider(pool.ProviderId).GetFromJsonAsync<JsonElement>($"/api/v1/providers/{pool.ProviderId}/reliability");
-        Assert.Equal((1L, 1L, 8L, 6L, 2_500), (reliability.GetProperty("reservations").GetInt64(), reliability.GetProperty("interrupted").GetInt64(),
+        Assert.Equal((1L, 1L, 128L, 16L, 8_750), (reliability.GetProperty("reservations").GetInt64(), reliability.GetProperty("interrupted").GetInt64(),
             reliability.GetProperty("bookedGpuHours").GetInt64(), reliability.GetProperty("lostGpuHours").GetInt64(),
-            reliability.GetProperty("deliveredBasisPoints").GetInt32()));
+            reliability.GetProperty("scoreBasisPoints").GetInt32()));
         Assert.Equal(HttpStatusCode.OK, (await web.Regulator().GetAsync($"/api/v1/providers/{pool.ProviderId}/reliability")).StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, (await web.Sme(tenant).GetAsync($"/api/v1/providers/{pool.ProviderId}/reliability")).StatusCode);
+    }
+
+    /// <summary>
+    /// Hardening issue 17 through the API: the quote names the offer's provider's score, a bid may require a minimum
+    /// (checked 0..10000 like every other field), and the fill keeps the score the provider had when it filled.
+    /// </summary>
+    [Fact]
+    public async Task A_quote_and_a_fill_carry_the_providers_score_and_a_bid_may_require_a_minimum()
+    {
+        const string model = "HygonZ100-32G";
+        var (cheapProvider, _) = await _s.Provider([Scenario.Site("Jilin")]);
+        var (reliableProvider, _) = await _s.Provider([Scenario.Site("Jilin", "site-2")]);
+        var cheap = await _s.Pool(cheapProvider, model, gpus: 8, ask: 800);
+        var reliable = await _s.Pool(reliableProvider, model, gpus: 8, ask: 1_000, siteId: "site-2");
+        var (tenant, _) = await _s.Tenant();
+        var sme = web.Sme(tenant);
+        var first = await _s.Bid(tenant, _s.Order(gpus: 8, hours: 16, startInHours: 2, maxPrice: 800, model: model, provinces: ["Jilin"]));
+        await _s.Bid(tenant, _s.Order(gpus: 8, hours: 16, startInHours: 2, maxPrice: 1_000, model: model, provinces: ["Jilin"]));
+        await web.Grains.GetGrain<IProviderGrain>(reliableProvider).RecordChanged();
+        var outage = new Outage(Scenario.Unique("outage"), first.Fills.Single().StartsAt.AddHours(8), first.Fills.Single().StartsAt.AddHours(20), "power");
+        await web.Grains.GetGrain<IProviderGrain>(cheapProvider).DeclareOutage(new OutageRequest(cheap.Id, null, outage));
+
+        var start = Hours.ToTime(Hours.Floor(_s.Now) + 30);
+        object Body(int? minimum) => new
+        {
+            gpuModel = model, gpuCount = 1, durationHours = 2, earliestStart = start, latestStart = start, maxFenPerGpuHour = 1_000,
+            allowedProvinces = new[] { "Jilin" }, timeInForce = "IOC", minReliabilityBasisPoints = minimum,
+        };
+        var plain = await (await sme.PostJson("/api/v1/quotes", Body(null))).Read<Quote>();
+        Assert.Equal((cheap.Id, (int?)5_000), (plain.PoolId, plain.ProviderReliabilityBasisPoints)); // 64 of 128 GPU-hours delivered
+        var demanding = await (await sme.PostJson("/api/v1/quotes", Body(9_000))).Read<Quote>();
+        Assert.Equal((reliable.Id, (int?)10_000), (demanding.PoolId, demanding.ProviderReliabilityBasisPoints));
+
+        var placed = await sme.PostJson("/api/v1/bids", Body(9_000), Scenario.Unique("key"));
+        Assert.Equal(HttpStatusCode.Created, placed.StatusCode);
+        var bid = await placed.Read<BidView>();
+        Assert.Equal((reliable.Id, (int?)10_000, (int?)9_000), (bid.Fills.Single().PoolId, bid.Fills.Single().ProviderReliabilityBasisPoints, bid.Order.MinReliabilityBasisPoints));
+
+        // Above 100 % is outside the document's bounds: sent without the contract check, as a client that ignores it would.
+        using var outOfBounds = web.Client(Names.Roles.Sme, tenantId: tenant, checkContract: false);
+        var refused = await outOfBounds.PostJson("/api/v1/bids", Body(10_001), Scenario.Unique("key"));
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, refused.StatusCode);
+        Assert.Contains("minReliabilityBasisPoints", await refused.Content.ReadAsStringAsync());
     }
 }

@@ -35,6 +35,9 @@ public interface IGpuPoolGrain : IGrainWithStringKey
     /// </summary>
     [Alias("suspend")] Task<bool> Suspend(string? because);
 
+    /// <summary>Its provider's reliability score changed (null: the provider is new). False when it was so already.</summary>
+    [Alias("set-reliability")] Task<bool> SetReliability(int? scoreBasisPoints);
+
     /// <summary>Its market wrote fills on the pool: the pool reads its holds again before it next shows or reports them.</summary>
     [Alias("booked"), Orleans.Concurrency.OneWay] Task Booked();
 

@@ -29,6 +29,12 @@ public interface IMarketGrain : IGrainWithStringKey
     /// </summary>
     [Alias("suspend-pool")] Task SuspendPool(string poolId, string? because);
 
+    /// <summary>
+    /// The pool's provider's reliability score changed (null: new): the market matches bids that require a minimum with
+    /// it from now on. Telling a pool what it is already is a no-op. Returns once the market's view shows it.
+    /// </summary>
+    [Alias("pool-reliability")] Task PoolReliabilityChanged(string poolId, int? scoreBasisPoints);
+
     /// <summary>A pool's free capacity grew on its own (a hold expired); refresh and re-match.</summary>
     [Alias("capacity-changed"), Orleans.Concurrency.OneWay] Task CapacityChanged(string poolId);
 

@@ -17,6 +17,12 @@ public interface IProviderGrain : IGrainWithStringKey
 
     [Alias("outage")] Task<OutageReport> DeclareOutage(OutageRequest request);
 
+    /// <summary>
+    /// The provider's record of delivery may have changed (a reservation of its ended or was interrupted): it reads its
+    /// reliability again and tells its pools' markets.
+    /// </summary>
+    [Alias("reliability-changed")] Task RecordChanged();
+
     /// <summary>Ends a declared outage early on every pool it covers (one pool, or every pool of a site).</summary>
     [Alias("end-outage")] Task<OutageEnded> EndOutage(string outageId);
 

@@ -7,7 +7,8 @@ public sealed record BidRequest(
     long EarliestStartHour,
     long LatestStartHour,
     long MaxFenPerGpuHour,
-    IReadOnlySet<string>? Provinces = null);
+    IReadOnlySet<string>? Provinces = null,
+    int? MinReliabilityBasisPoints = null);
 
 public enum NoMatchReason
 {
@@ -22,6 +23,8 @@ public enum NoMatchReason
     GangTooLarge,
     /// <summary>Pools at an acceptable price have the capacity, but the bid's voucher can pay none of them then.</summary>
     NotFundable,
+    /// <summary>Pools at an acceptable price have the capacity, but their providers are below the bid's minimum reliability (or new).</summary>
+    BelowReliability,
     /// <summary>Pools have the capacity, but every one of them asks more than the bid's limit.</summary>
     PriceAboveLimit,
     /// <summary>No pool at an acceptable price has the GPUs free for the whole duration in the window.</summary>
@@ -39,6 +42,7 @@ public readonly record struct MatchDecision(PoolBook? Pool, long StartHour, int 
 /// The matching rule (DESIGN rule 5): among the pools that can take the whole gang for the whole duration in the
 /// start window, pick the lowest ask; among equal asks the lowest utilization over the requested window (work goes to
 /// idle sites); then the earliest start; then the pool id, so the decision is deterministic. The buyer pays the ask.
+/// A bid with a minimum reliability considers only pools whose provider meets it (<see cref="Marketplace.Domain.Reliability.Meets"/>).
 /// A regulator's <see cref="RoutingPreference"/> may send the bid to a preferred province within a margin of that ask.
 /// </summary>
 public static class MatchingEngine
@@ -75,6 +79,7 @@ public static class MatchingEngine
         var anyInProvince = false;
         var anyLargeEnough = false;
         var fitsAboveLimit = false;
+        var belowReliability = false;
         PoolBook? unfundable = null;
         long unfundableStart = 0;
 
@@ -115,6 +120,11 @@ public static class MatchingEngine
             {
                 continue;
             }
+            if (!Marketplace.Domain.Reliability.Meets(pool.ReliabilityBasisPoints, bid.MinReliabilityBasisPoints))
+            {
+                belowReliability = true;
+                continue;
+            }
             if (fundableStarts is not null)
             {
                 var fit = start;
@@ -150,6 +160,7 @@ public static class MatchingEngine
             : !anyInProvince ? NoMatchReason.NoPoolInProvinces
             : !anyLargeEnough ? NoMatchReason.GangTooLarge
             : unfundable is not null ? NoMatchReason.NotFundable
+            : belowReliability ? NoMatchReason.BelowReliability
             : fitsAboveLimit ? NoMatchReason.PriceAboveLimit
             : NoMatchReason.NoCapacity;
         return new(null, 0, 0, reason, unfundable, unfundableStart);
@@ -171,7 +182,8 @@ public static class MatchingEngine
                 break;
             }
             if (!routing.Prefers(pool.Province) || excluded?.Contains(pool.PoolId) == true
-                || (bid.Provinces is { Count: > 0 } && !bid.Provinces.Contains(pool.Province)))
+                || (bid.Provinces is { Count: > 0 } && !bid.Provinces.Contains(pool.Province))
+                || !Marketplace.Domain.Reliability.Meets(pool.ReliabilityBasisPoints, bid.MinReliabilityBasisPoints))
             {
                 continue;
             }

@@ -11,7 +11,8 @@ public sealed class PoolBook
     private long[]? _freePrefix;
     private long[]? _capacityPrefix;
 
-    public PoolBook(string poolId, string province, long askFenPerGpuHour, int gpuCount, long baseHour, int[] capacity, int[] free)
+    public PoolBook(string poolId, string province, long askFenPerGpuHour, int gpuCount, long baseHour, int[] capacity, int[] free,
+        int? reliabilityBasisPoints = null)
     {
         if (capacity.Length != free.Length)
         {
@@ -24,6 +25,7 @@ public sealed class PoolBook
         BaseHour = baseHour;
         _capacity = capacity;
         _free = free;
+        ReliabilityBasisPoints = reliabilityBasisPoints;
     }
 
     public string PoolId { get; }
@@ -31,6 +33,8 @@ public sealed class PoolBook
     public long AskFenPerGpuHour { get; }
     public int GpuCount { get; }
     public long BaseHour { get; }
+    /// <summary>The pool's provider's reliability score (<see cref="Marketplace.Domain.Reliability"/>), or null for a new provider.</summary>
+    public int? ReliabilityBasisPoints { get; }
     public long EndHour => BaseHour + _free.Length;
 
     public int FreeAt(long hour) => hour >= BaseHour && hour < EndHour ? _free[hour - BaseHour] : 0;

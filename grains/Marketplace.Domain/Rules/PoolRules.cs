@@ -22,7 +22,7 @@ public static class PoolRules
     }
 }
 
-/// <summary>The sizes of a bid: the gang, the duration (within the horizon) and the price limit.</summary>
+/// <summary>The sizes of a bid: the gang, the duration (within the horizon), the price limit and the minimum reliability.</summary>
 public static class BidOrderRules
 {
     /// <summary>The bounds of a bid's sizes, by JSON field name. Every field is bounded, so the cost (price × GPUs × hours) cannot overflow.</summary>
@@ -31,14 +31,17 @@ public static class BidOrderRules
         ["gpuCount"] = new(1, limits.MaxGangGpus),
         ["durationHours"] = new(1, limits.HorizonHours),
         ["maxFenPerGpuHour"] = new(1, limits.MaxFenPerGpuHour),
+        ["minReliabilityBasisPoints"] = Reliability.MinimumBounds,
     };
 
-    public static FieldErrors Validate(int? gpuCount, int? durationHours, long? maxFenPerGpuHour, MarketLimits limits, FieldErrors? errors = null)
-    {
-        var ranges = Ranges(limits);
-        return (errors ?? new FieldErrors())
-            .Range(gpuCount, ranges["gpuCount"], "gpuCount")
-            .Range(durationHours, ranges["durationHours"], "durationHours")
-            .Range(maxFenPerGpuHour, ranges["maxFenPerGpuHour"], "maxFenPerGpuHour");
-    }
+    public static FieldErrors Validate(int? gpuCount, int? durationHours, long? maxFenPerGpuHour, MarketLimits limits, FieldErrors? errors = null,
+        int? minReliabilityBasisPoints = null) =>
+        ValidateMinReliability(minReliabilityBasisPoints, limits, (errors ?? new FieldErrors())
+            .Range(gpuCount, Ranges(limits)["gpuCount"], "gpuCount")
+            .Range(durationHours, Ranges(limits)["durationHours"], "durationHours")
+            .Range(maxFenPerGpuHour, Ranges(limits)["maxFenPerGpuHour"], "maxFenPerGpuHour"));
+
+    /// <summary>A bid's optional minimum reliability (model and compute bids alike): 0..10000 basis points.</summary>
+    public static FieldErrors ValidateMinReliability(int? minReliabilityBasisPoints, MarketLimits limits, FieldErrors? errors = null) =>
+        (errors ?? new FieldErrors()).Range(minReliabilityBasisPoints, Ranges(limits)["minReliabilityBasisPoints"], "minReliabilityBasisPoints", required: false);
 }

@@ -20,7 +20,8 @@ public sealed record BidBody(
     int? MinMemoryGb = null,
     long? MaxFenPerPflopsHour = null,
     List<string>? Vendors = null,
-    List<string>? GpuModels = null);
+    List<string>? GpuModels = null,
+    int? MinReliabilityBasisPoints = null);
 
 internal static class MarketApi
 {
@@ -209,6 +210,7 @@ internal static class MarketApi
             check.Add("maxFenPerGpuHour", either);
         }
         check.Add(ComputeRules.Validate(body.PflopsHours, body.MinMemoryGb, body.DurationHours, body.MaxFenPerPflopsHour, limits));
+        check.Add(BidOrderRules.ValidateMinReliability(body.MinReliabilityBasisPoints, limits));
         var vendors = body.Vendors ?? [];
         if (vendors.Count > Accelerators.Vendors.Count)
         {
@@ -242,7 +244,7 @@ internal static class MarketApi
         }
         return new ComputeOrder(body.PflopsHours!.Value, body.MinMemoryGb ?? 0, body.DurationHours!.Value, body.EarliestStart!.Value.ToUniversalTime(),
             body.LatestStart!.Value.ToUniversalTime(), body.MaxFenPerPflopsHour!.Value, Distinct(vendors), Distinct(models),
-            Distinct(body.AllowedProvinces ?? []), body.VoucherId);
+            Distinct(body.AllowedProvinces ?? []), body.VoucherId, body.MinReliabilityBasisPoints);
     }
 
     /// <summary>A compute bid (DESIGN rule 9) names PFLOPS-hours instead of a model.</summary>
@@ -254,7 +256,8 @@ internal static class MarketApi
     private static BidOrder? Validate(BidBody body, Check check, DateTimeOffset now, MarketLimits limits)
     {
         check.GpuModel(body.GpuModel, "gpuModel")
-            .Add(BidOrderRules.Validate(body.GpuCount, body.DurationHours, body.MaxFenPerGpuHour, limits))
+            .Add(BidOrderRules.Validate(body.GpuCount, body.DurationHours, body.MaxFenPerGpuHour, limits,
+                minReliabilityBasisPoints: body.MinReliabilityBasisPoints))
             .Enum<TimeInForce>(body.TimeInForce, "timeInForce", out var timeInForce);
         Window(body, check, now, limits, timeInForce);
         if (!check.Ok)
@@ -265,7 +268,7 @@ internal static class MarketApi
         return new BidOrder(body.GpuModel!, body.GpuCount!.Value, body.DurationHours!.Value, body.EarliestStart!.Value.ToUniversalTime(),
             body.LatestStart!.Value.ToUniversalTime(), body.MaxFenPerGpuHour!.Value,
             provinces.Count == 0 ? null : provinces.Distinct(StringComparer.Ordinal).ToList(), body.VoucherId, timeInForce,
-            body.GoodUntil?.ToUniversalTime());
+            body.GoodUntil?.ToUniversalTime(), body.MinReliabilityBasisPoints);
     }
 
     /// <summary>The start window, provinces, voucher and time in force, the same for a model bid and a compute bid.</summary>

@@ -94,16 +94,16 @@ internal static class ProvidersApi
         .WithSummary("A provider's pools with their capacity calendars (the provider, regulators and admins)")
         .Produces<IReadOnlyList<PoolView>>();
 
-        providers.MapGet("/{id}/reliability", async (string id, GrainCalls grains, ReadModels read, HttpContext context, CancellationToken ct) =>
+        providers.MapGet("/{id}/reliability", async (string id, GrainCalls grains, ReadModels read, MarketLimits limits, HttpContext context, CancellationToken ct) =>
         {
             if (!await SeesProviderAsync(context, grains, id))
             {
                 return Problems.NotFound(context, "provider", id);
             }
-            return Results.Ok(await read.ReliabilityAsync(id, ct));
+            return Results.Ok(await read.ReliabilityAsync(id, limits, ct));
         })
         .WithName("getProviderReliability")
-        .WithSummary("How much of what the provider sold its outages took away (the provider, regulators and admins)")
+        .WithSummary("The provider's reliability: how much of what it sold in the window its outages took away, and its score (the provider, regulators and admins)")
         .Produces<ProviderReliability>();
 
         providers.MapGet("/{id}/reservations", async (string id, ReadModels read, HttpContext context, CancellationToken ct) =>

@@ -47,8 +47,10 @@ public sealed record LedgerPage(string ProgramId, int Page, int PageSize, long T
 public sealed record CountAndAmount(string Key, int Vouchers, long IssuedFen, long SpentFen);
 
 /// <summary>
-/// How reliably a provider delivers what it sold: of the GPU-hours booked on its capacity (reservations confirmed, running,
-/// completed or interrupted; a tenant's cancellation does not count against it), how many its outages took away.
+/// How reliably a provider delivers what it sold, over the last <see cref="WindowDays"/> days (<see cref="Reliability"/>):
+/// of the GPU-hours booked on its capacity (reservations confirmed, running, completed or interrupted; a tenant's
+/// cancellation does not count against it), how many its outages took away, and the score in basis points delivered, or
+/// null while the provider is new (fewer than <see cref="MinimumGpuHours"/> GPU-hours booked).
 /// </summary>
 public sealed record ProviderReliability(
     string ProviderId,
@@ -56,7 +58,9 @@ public sealed record ProviderReliability(
     long Interrupted,
     long BookedGpuHours,
     long LostGpuHours,
-    int DeliveredBasisPoints);
+    int? ScoreBasisPoints,
+    int WindowDays,
+    long MinimumGpuHours);
 
 /// <summary>How a program's money is taken up: vouchers by state, money by where it is, who claims and how fast they register.</summary>
 public sealed record TakeUp(
@@ -108,20 +112,12 @@ public sealed class ReadModels(NpgsqlDataSource db, [FromKeyedServices(Names.Clo
     public Task<IReadOnlyList<ReservationView>> ReservationsOfProviderAsync(string providerId, int limit, CancellationToken cancellationToken) =>
         ReservationsAsync("provider_id", providerId, limit, cancellationToken);
 
-    public async Task<ProviderReliability> ReliabilityAsync(string providerId, CancellationToken cancellationToken)
+    public async Task<ProviderReliability> ReliabilityAsync(string providerId, MarketLimits limits, CancellationToken cancellationToken)
     {
-        await using var command = db.CreateCommand("""
-            SELECT count(*), count(*) FILTER (WHERE state = 'Interrupted'),
-                   coalesce(sum(gpus::bigint * (end_hour - start_hour)), 0),
-                   coalesce(sum(gpus::bigint * (end_hour - released_from_hour)) FILTER (WHERE state = 'Interrupted'), 0)
-            FROM reservations WHERE provider_id = @p AND state IN ('Confirmed', 'Active', 'Completed', 'Interrupted')
-            """);
-        command.Parameters.AddWithValue("p", providerId);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        await reader.ReadAsync(cancellationToken);
-        var (booked, lost) = (reader.GetInt64(2), reader.GetInt64(3));
-        var delivered = booked == 0 ? Money.WholeInBasisPoints : (int)((booked - lost) * Money.WholeInBasisPoints / booked);
-        return new ProviderReliability(providerId, reader.GetInt64(0), reader.GetInt64(1), booked, lost, delivered);
+        var from = Reliability.WindowStartHour(Hours.Floor(clock.GetUtcNow()), limits);
+        var (reservations, interrupted, record) = await new ReservationStore(db).ProviderRecordAsync(providerId, from, cancellationToken);
+        return new ProviderReliability(providerId, reservations, interrupted, record.BookedGpuHours, record.LostGpuHours,
+            Reliability.Score(record, limits), limits.ReliabilityWindowDays, limits.ReliabilityMinimumGpuHours);
     }
 
     private async Task<IReadOnlyList<ReservationView>> ReservationsAsync(string column, string value, int limit, CancellationToken cancellationToken)

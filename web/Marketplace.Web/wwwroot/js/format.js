@@ -24,6 +24,10 @@ export const cny = fen => {
 
 export const percent = basisPoints => `${(basisPoints / 100).toFixed(1)}%`;
 
+/** A provider's reliability score: "履约率 98.5%", or "新服务商" for a provider too new to have one (null). */
+export const reliability = basisPoints =>
+  (basisPoints === null || basisPoints === undefined ? t("common.newProvider") : t("common.reliability", { score: percent(basisPoints) }));
+
 const beijing = new Intl.DateTimeFormat("en-CA", {
   timeZone, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
 });

@@ -3,7 +3,7 @@
 
 import { requireRole, client, ifMatch, attempt, onSubmit, showProblem } from "./session.js";
 import { connectPush, probe } from "./push.js";
-import { cny, percent, when, beijingTime, shortId, el, row, fill, badge, options, hourFromNow, chartFont } from "./format.js";
+import { cny, percent, reliability, when, beijingTime, shortId, el, row, fill, badge, options, hourFromNow, chartFont } from "./format.js";
 import { provinceNames, label } from "./provinces.js";
 import { t, lang, translate, languageSwitch } from "./i18n.js";
 import "./strings/provider.js";
@@ -63,11 +63,24 @@ async function showProvider() {
     });
     options(document.getElementById("sites"), r.sites.map(s => [s.siteId, `${s.name} · ${label(s.province)}`]));
     form.hidden = true;
+    await showReliability();
   } catch (e) {
     if (e.status !== 404) throw e;
     text.textContent = t("provider.notRegistered", { id: me.providerId });
     form.hidden = false;
   }
+}
+
+/** The provider's own reliability score, as buyers see it on quotes and fills, with the record it comes from. */
+async function showReliability() {
+  const { data: record } = await client.GET("/api/v1/providers/{id}/reliability", { params: { path: { id: me.providerId } } });
+  const shown = document.getElementById("reliability");
+  shown.textContent = t("provider.reliability", {
+    score: reliability(record.scoreBasisPoints), days: record.windowDays, booked: record.bookedGpuHours, lost: record.lostGpuHours,
+    minimum: record.minimumGpuHours,
+  });
+  shown.dataset.score = String(record.scoreBasisPoints ?? "");
+  shown.hidden = false;
 }
 
 // "H800-80G=512, H20-96G=256" → { "H800-80G": 512, "H20-96G": 256 }: the pools listed at the site never add up to more.

@@ -4,7 +4,7 @@
 import { requireRole, client, idempotencyKey, attempt, onSubmit, showProblem } from "./session.js";
 import { connectPush, probe } from "./push.js";
 import {
-  cny, percent, when, day, shortId, el, row, fill, badge, values, options, hourFromNow, beijingField, fromBeijingField, isWholeHour, saveFile,
+  cny, percent, reliability, when, day, shortId, el, row, fill, badge, values, options, hourFromNow, beijingField, fromBeijingField, isWholeHour, saveFile,
 } from "./format.js";
 import { provinceNames, label } from "./provinces.js";
 import { t, has, translate, languageSwitch } from "./i18n.js";
@@ -145,7 +145,8 @@ function wireForms() {
     result.hidden = false;
     result.textContent = quote.available
       ? t("sme.quoteAvailable", {
-        province: label(quote.province), start: when(quote.startsAt), price: cny(quote.fenPerGpuHour),
+        province: label(quote.province), reliability: reliability(quote.providerReliabilityBasisPoints), start: when(quote.startsAt),
+        price: cny(quote.fenPerGpuHour),
         cost: cny(quote.costFen), voucher: cny(quote.voucherFen), cash: cny(quote.cashFen),
       })
       : t("sme.quoteUnavailable", { reason: reasonText(quote.reasonCode, quote.reason) });
@@ -187,15 +188,18 @@ function order(v) {
     return {
       pflopsHours: Number(v.pflopsHours), minMemoryGb: v.minMemoryGb ? Number(v.minMemoryGb) : null, maxFenPerPflopsHour: Math.round(Number(v.maxPricePflops) * 100),
       vendors: v.vendor ? [v.vendor] : null, durationHours: Number(v.durationHours), earliestStart, latestStart, voucherId: v.voucherId || null,
-      timeInForce: "Ioc", goodUntil: null,
+      timeInForce: "Ioc", goodUntil: null, minReliabilityBasisPoints: minReliability(v),
     };
   }
   return {
     gpuModel: v.gpuModel, gpuCount: Number(v.gpuCount), durationHours: Number(v.durationHours), earliestStart, latestStart,
     maxFenPerGpuHour: Math.round(Number(v.maxPrice) * 100), voucherId: v.voucherId || null, timeInForce: v.timeInForce,
-    goodUntil: v.timeInForce === "Gtc" ? latestStart : null,
+    goodUntil: v.timeInForce === "Gtc" ? latestStart : null, minReliabilityBasisPoints: minReliability(v),
   };
 }
+
+/** The optional minimum reliability, entered in percent, as basis points (null when left empty). */
+const minReliability = v => (v.minReliability === "" || v.minReliability === undefined ? null : Math.round(Number(v.minReliability) * 100));
 
 function showBids() {
   const list = [...bids.values()].sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt));
@@ -237,7 +241,7 @@ const cancellable = r => r.state === "Confirmed" && Date.parse(r.plan.startsAt) 
 function showReservations() {
   const list = [...reservations.values()].sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt));
   fill(document.querySelector("#reservations tbody"), list.map(r => row([
-    providerOf(r), siteOf(r), label(r.plan.province), programOf(r), when(r.plan.startsAt), t("sme.gpuHours", { gpus: r.plan.gpus, hours: r.plan.hours }),
+    providerOf(r), siteOf(r), reliability(r.plan.providerReliabilityBasisPoints), label(r.plan.province), programOf(r), when(r.plan.startsAt), t("sme.gpuHours", { gpus: r.plan.gpus, hours: r.plan.hours }),
     cny(r.voucherFen), cny(r.cashFen), badge(r.state), cancelButton(r),
   ], { reservation: r.id, state: r.state })), t("sme.noReservations"));
 }

@@ -4,6 +4,7 @@ import { strings } from "../i18n.js";
 
 strings({
   zh: {
+    "provider.reliability": "买方看到的您：{score}。近 {days} 天预订 {booked} GPU·小时，停机影响 {lost} GPU·小时（预订满 {minimum} GPU·小时前显示为新服务商）。",
     "provider.pageTitle": "算力服务商控制台 · 算力券交易平台",
     "provider.title": "算力服务商控制台",
     "provider.gpus": "上架 GPU",
@@ -105,6 +106,7 @@ strings({
     "provider.approvalsUnregistered": "注册企业后可查看准入状态。",
   },
   en: {
+    "provider.reliability": "Buyers see you as {score}: of {booked} GPU-hours booked in the last {days} days, your outages took {lost} (a provider is new until {minimum} GPU-hours are booked).",
     "provider.pageTitle": "Provider console · Compute Voucher Marketplace",
     "provider.title": "Provider console",
     "provider.gpus": "GPUs listed",
