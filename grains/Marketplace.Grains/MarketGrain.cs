@@ -263,6 +263,7 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
         }
         await RefreshPoolAsync(view.Plan.PoolId);
         await RematchRestingAsync();
+        TellComputeBids();
         return cancelled;
     }
 
@@ -313,6 +314,7 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
         var view = await Pool(spec.PoolId).Initialize(spec);
         await RefreshPoolAsync(spec.PoolId);
         await RematchRestingAsync();
+        TellComputeBids();
         return view;
     }
 
@@ -321,6 +323,7 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
         var view = await Pool(poolId).Change(change);
         await RefreshPoolAsync(poolId);
         await RematchRestingAsync();
+        TellComputeBids();
         return view;
     }
 
@@ -332,6 +335,7 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
             if (because is null)
             {
                 await RematchRestingAsync();
+                TellComputeBids();
             }
         }
     }
@@ -340,6 +344,7 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
     {
         await RefreshPoolAsync(poolId);
         RematchSoon();
+        TellComputeBids();
     }
 
     // ---- Time ------------------------------------------------------------------------------------------------
@@ -358,6 +363,7 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
             await RecoverAsync(bidId);
         }
         await RematchRestingAsync();
+        TellComputeBids(); // also lets resting compute bids expire
     }
 
     private Task HousekeepingAsync(CancellationToken cancellationToken) => Sweep();
@@ -386,6 +392,12 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
     }
 
     // ---- Helpers -----------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Tells the resting compute bids (rule 9) that this market's capacity may have grown, after this market's own resting
+    /// bids had their turn. One way: the compute bids place their bids in the markets, so a market never waits on them.
+    /// </summary>
+    private void TellComputeBids() => GrainFactory.GetGrain<IComputeBookGrain>(0).CapacityMayHaveGrown(Model).Ignore();
 
     /// <summary>Refuses work once a newer activation of this market has taken over.</summary>
     private void RequireCurrent()
