@@ -117,6 +117,8 @@ public sealed class DashboardTests(BrowserFixture fixture)
         await using var tab = await fixture.SignInAsync(Names.Roles.Provider, providerId, language: "en");
         var page = tab.Page;
         await page.Locator($"#pools tr[data-pool='{poolId}'][data-active='0']").WaitForAsync();
+        // In compute too: 48 L40S × 362 dense BF16 TFLOPS = 17.376 PFLOPS; ceil(700 × 1000 / 362) = 1,934 fen per PFLOPS-hour.
+        Assert.Equal(["= 17.376 PFLOPS", "= ¥19.34/PFLOPS-h"], await page.Locator($"#pools tr[data-pool='{poolId}'] small.compute").AllTextContentsAsync());
 
         var (_, client, _) = await fixture.Market.TenantAsync("Beijing", DemoMarket.BeijingProgram);
         var bids = new List<JsonElement>();
