@@ -85,6 +85,14 @@ public sealed record BidView(
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public BidCompute? Compute => BidCompute.Of(Order, Fills);
 
+    /// <summary>
+    /// For a good-till-cancelled compute bid: the compute asked for. <see cref="Order"/> is then the model bid it filled as,
+    /// or, while it rests, what it would be in the first candidate model of the catalogue.
+    /// </summary>
+    [Id(10)]
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public ComputeOrder? ComputeOrder { get; init; }
+
     public bool IsFinal => State is BidState.Filled or BidState.PartiallyFilled or BidState.Cancelled or BidState.Expired or BidState.Rejected;
 }
 

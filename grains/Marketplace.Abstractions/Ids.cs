@@ -16,6 +16,12 @@ public static class Ids
     /// <summary>The bid a compute bid places in one model's market: one per tenant, key and model, so a retry finds it.</summary>
     public static string ComputeBid(string tenantId, string idempotencyKey, string gpuModel) => "b-" + Hash(tenantId, "compute", idempotencyKey, gpuModel);
 
+    /// <summary>A good-till-cancelled compute bid itself, which rests in no market (its tries are <see cref="ComputeBid"/>s).</summary>
+    public static string RestingComputeBid(string tenantId, string idempotencyKey) => "b-" + Hash(tenantId, "compute-gtc", idempotencyKey);
+
+    /// <summary>The idempotency key of one try of a resting compute bid: each try places its own immediate-or-cancel bids.</summary>
+    public static string ComputeTry(string computeBidId, int attempt) => $"{computeBidId}#{attempt}";
+
     public static string Pool(string providerId, string idempotencyKey) => "p-" + Hash(providerId, idempotencyKey);
 
     public static string Reservation(string bidId, int sequence) => $"{bidId}-{sequence}";

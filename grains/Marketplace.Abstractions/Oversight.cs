@@ -39,7 +39,20 @@ public sealed record ProvinceUtilization(
     [Id(2)] int BusyGpusNow,
     [Id(3)] int UtilizationBasisPoints,
     [Id(4)] int RestingBids,
-    [Id(5)] int RestingGpus);
+    [Id(5)] int RestingGpus)
+{
+    /// <summary>The listed GPUs in compute: dense BF16/FP16 TFLOPS (thousandths of a PFLOPS), of models with a published figure.</summary>
+    [Id(6)] public long CapacityTflops { get; init; }
+
+    /// <summary>The TFLOPS busy now, of models with a published figure.</summary>
+    [Id(7)] public long BusyTflopsNow { get; init; }
+
+    /// <summary>The share of the next 24 hours' TFLOPS-hours booked, of models with a published figure (basis points).</summary>
+    [Id(8)] public int ComputeUtilizationBasisPoints { get; init; }
+
+    /// <summary>Listed GPUs of models without a published TFLOPS figure: counted in GPUs only, not in compute.</summary>
+    [Id(9)] public int GpusWithoutTflops { get; init; }
+}
 
 [GenerateSerializer, Immutable, Alias("site-utilization")]
 public sealed record SiteUtilization(

@@ -264,6 +264,7 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
         }
         await RefreshPoolAsync(view.Plan.PoolId);
         await RematchRestingAsync();
+        TellComputeBids();
         return cancelled;
     }
 
@@ -314,6 +315,7 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
         var view = await Pool(spec.PoolId).Initialize(spec);
         await RefreshPoolAsync(spec.PoolId);
         await RematchRestingAsync();
+        TellComputeBids();
         return view;
     }
 
@@ -322,6 +324,7 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
         var view = await Pool(poolId).Change(change);
         await RefreshPoolAsync(poolId);
         await RematchRestingAsync();
+        TellComputeBids();
         return view;
     }
 
@@ -333,6 +336,7 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
             if (because is null)
             {
                 await RematchRestingAsync();
+                TellComputeBids();
             }
         }
     }
@@ -350,6 +354,7 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
     {
         await RefreshPoolAsync(poolId);
         RematchSoon();
+        TellComputeBids();
     }
 
     // ---- Time ------------------------------------------------------------------------------------------------
@@ -368,6 +373,7 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
             await RecoverAsync(bidId);
         }
         await RematchRestingAsync();
+        TellComputeBids(); // also lets resting compute bids expire
     }
 
     private Task HousekeepingAsync(CancellationToken cancellationToken) => Sweep();
@@ -396,6 +402,12 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
     }
 
     // ---- Helpers -----------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Tells the resting compute bids (rule 9) that this market's capacity may have grown, after this market's own resting
+    /// bids had their turn. One way: the compute bids place their bids in the markets, so a market never waits on them.
+    /// </summary>
+    private void TellComputeBids() => GrainFactory.GetGrain<IComputeBookGrain>(0).CapacityMayHaveGrown(Model).Ignore();
 
     /// <summary>Refuses work once a newer activation of this market has taken over.</summary>
     private void RequireCurrent()

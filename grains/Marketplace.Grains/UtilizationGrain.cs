@@ -1,3 +1,4 @@
+using Marketplace.Domain.Rules;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Concurrency;
 
@@ -70,8 +71,16 @@ public sealed class UtilizationGrain([FromKeyedServices(Names.ClockKeys.Market)]
             {
                 var pools = _pools.Values.Where(p => p.Site.Province == province).ToList();
                 var (bids, gpus) = demand.GetValueOrDefault(province);
+                var rated = pools.Where(p => ComputeRules.Tflops(p.GpuModel, 1) is not null).ToList();
+                long Tflops(PoolLoad p, long gpus) => ComputeRules.Tflops(p.GpuModel, gpus)!.Value;
                 return new ProvinceUtilization(province, pools.Sum(p => p.GpuCount), pools.Sum(p => p.BusyGpusNow),
-                    Bps(pools.Sum(p => p.BookedGpuHours24h), pools.Sum(p => p.CapacityGpuHours24h)), bids, gpus);
+                    Bps(pools.Sum(p => p.BookedGpuHours24h), pools.Sum(p => p.CapacityGpuHours24h)), bids, gpus)
+                {
+                    CapacityTflops = rated.Sum(p => Tflops(p, p.GpuCount)),
+                    BusyTflopsNow = rated.Sum(p => Tflops(p, p.BusyGpusNow)),
+                    ComputeUtilizationBasisPoints = Bps(rated.Sum(p => Tflops(p, p.BookedGpuHours24h)), rated.Sum(p => Tflops(p, p.CapacityGpuHours24h))),
+                    GpusWithoutTflops = pools.Except(rated).Sum(p => p.GpuCount),
+                };
             })
             .ToList();
         var sites = _pools.Values.GroupBy(p => (p.ProviderId, p.Site.SiteId))

@@ -50,6 +50,32 @@ public sealed class DashboardTests(BrowserFixture fixture)
     }
 
     [Fact]
+    public async Task The_regulator_map_reads_capacity_in_PFLOPS_from_the_catalogue_and_remembers_the_choice()
+    {
+        // Only this test lists in Tibet: 16 H800 at the catalogue's 989 dense BF16 TFLOPS are 15.824 PFLOPS; the 8 Ascend
+        // 910B have no published figure and count in GPUs only.
+        await fixture.Market.ProviderAsync(new DemoSite("Tibet", "Lhasa", 29.65, 91.13, "H800-80G", 16, 1_500));
+        await fixture.Market.ProviderAsync(new DemoSite("Tibet", "Nyingchi", 29.65, 94.36, "Ascend910B-64G", 8, 900));
+        await using var tab = await fixture.SignInAsync(Names.Roles.Regulator);
+        var page = tab.Page;
+        await page.WaitForFunctionAsync("() => window.__marketplace.map?.provinces.some(p => p.province === 'Tibet' && p.gpus === 24)");
+        Assert.Equal("上架 GPU", await page.TextContentAsync("#gpus-label"));
+
+        await page.ClickAsync("#unit-switch");
+        await page.WaitForFunctionAsync("() => window.__marketplace.map.provinces.some(p => p.province === 'Tibet' && p.pflops === 15.824)");
+        Assert.Equal(("按 GPU", "上架算力（PFLOPS）"), (await page.TextContentAsync("#unit-switch"), await page.TextContentAsync("#gpus-label")));
+        Assert.Contains("未公布算力的型号不计入", await page.TextContentAsync("#unit-note"));
+        Assert.Contains("未公布算力的型号不计入", await page.EvaluateAsync<string>(
+            "() => echarts.getInstanceByDom(document.getElementById('map')).getOption().title[0].text"));
+
+        // Remembered like the language: a reload reads PFLOPS again.
+        await page.ReloadAsync();
+        await page.Locator("#gpus-label:has-text('上架算力（PFLOPS）')").WaitForAsync();
+        await page.WaitForFunctionAsync("() => window.__marketplace.map?.provinces.some(p => p.province === 'Tibet' && p.pflops === 15.824)");
+        Assert.Empty(tab.Errors);
+    }
+
+    [Fact]
     public async Task A_bid_placed_through_the_api_shows_as_filled_on_the_sme_page_without_a_reload()
     {
         var (tenantId, client, voucherId) = await fixture.Market.TenantAsync("Beijing", DemoMarket.BeijingProgram);
@@ -91,6 +117,8 @@ public sealed class DashboardTests(BrowserFixture fixture)
         await using var tab = await fixture.SignInAsync(Names.Roles.Provider, providerId, language: "en");
         var page = tab.Page;
         await page.Locator($"#pools tr[data-pool='{poolId}'][data-active='0']").WaitForAsync();
+        // In compute too: 48 L40S × 362 dense BF16 TFLOPS = 17.376 PFLOPS; ceil(700 × 1000 / 362) = 1,934 fen per PFLOPS-hour.
+        Assert.Equal(["= 17.376 PFLOPS", "= ¥19.34/PFLOPS-h"], await page.Locator($"#pools tr[data-pool='{poolId}'] small.compute").AllTextContentsAsync());
 
         var (_, client, _) = await fixture.Market.TenantAsync("Beijing", DemoMarket.BeijingProgram);
         var bids = new List<JsonElement>();

@@ -91,4 +91,14 @@ public sealed class ComputeRuleTests
         var huge = ComputeRules.Candidates(500, 0, 1, 2_000, null, ["H800-80G", "RTX4090-24G"], limits);
         Assert.Equal([("H800-80G", 506)], huge.Select(c => (c.Accelerator.Id, c.Accelerators)));
     }
+
+    [Fact]
+    public void Capacity_in_compute_is_the_catalogue_dense_figure_times_GPUs_and_none_for_a_model_without_one()
+    {
+        Assert.Equal(16L * 989, ComputeRules.Tflops("H800-80G", 16));
+        Assert.Equal(48L * 362, ComputeRules.Tflops("L40S-48G", 48));
+        Assert.Equal(0L, ComputeRules.Tflops("H800-80G", 0));
+        Assert.Null(ComputeRules.Tflops("Ascend910B-64G", 8));
+        Assert.Null(ComputeRules.Tflops("B200-192G", 8));
+    }
 }

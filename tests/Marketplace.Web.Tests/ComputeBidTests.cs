@@ -28,13 +28,13 @@ public sealed class ComputeBidTests(ComputeCluster web)
     private const int MttS4000Tflops = 100;
 
     private object Compute(string province, long pflopsHours, int hours, long maxFenPerPflopsHour, int? minMemoryGb = null,
-        string[]? vendors = null, string[]? gpuModels = null)
+        string[]? vendors = null, string[]? gpuModels = null, string timeInForce = "IOC")
     {
         var start = Hours.ToTime(Hours.FirstBookable(web.Clock.GetUtcNow()) + 1);
         return new
         {
             pflopsHours, durationHours = hours, earliestStart = start, latestStart = start, maxFenPerPflopsHour, minMemoryGb, vendors, gpuModels,
-            allowedProvinces = new[] { province }, timeInForce = "IOC",
+            allowedProvinces = new[] { province }, timeInForce,
         };
     }
 
@@ -148,14 +148,14 @@ public sealed class ComputeBidTests(ComputeCluster web)
         var strange = await Api.Problem(await sme.PostJson("/api/v1/bids", unknown, Scenario.Unique("compute")), HttpStatusCode.UnprocessableEntity, "validation");
         Assert.Equal(["gpuModels[0]", "vendors[1]"], strange.GetProperty("errors").EnumerateObject().Select(e => e.Name).Order(StringComparer.Ordinal));
 
-        // A compute bid does not rest: good-till-time is refused rather than left to rest in one market.
+        // A resting compute bid lasts until its latest start: it takes no good-until time.
         var gtc = new
         {
             pflopsHours = 10L, maxFenPerPflopsHour = 2_000L, durationHours = 2, earliestStart = start, latestStart = start, timeInForce = "GTC",
             goodUntil = start,
         };
         var refused = await Api.Problem(await sme.PostJson("/api/v1/bids", gtc, Scenario.Unique("compute")), HttpStatusCode.UnprocessableEntity, "validation");
-        Assert.Equal(["timeInForce"], refused.GetProperty("errors").EnumerateObject().Select(e => e.Name));
+        Assert.Equal(["goodUntil"], refused.GetProperty("errors").EnumerateObject().Select(e => e.Name));
     }
 
     [Fact]
@@ -177,5 +177,96 @@ public sealed class ComputeBidTests(ComputeCluster web)
         {
             Assert.Equal(HttpStatusCode.NotFound, (await sme.GetAsync($"/api/v1/bids/{Ids.ComputeBid(tenantId, key, model)}")).StatusCode);
         }
+    }
+
+    /// <summary>
+    /// The bid once it no longer rests. A market tells the resting compute bids of new capacity one way, after its answer,
+    /// so the test reads the bid until it has changed (or gives up after a minute).
+    /// </summary>
+    private static async Task<BidView> NoLongerResting(HttpClient sme, string bidId)
+    {
+        var giveUp = DateTimeOffset.UtcNow.AddMinutes(1);
+        while (true)
+        {
+            var bid = await (await sme.GetAsync($"/api/v1/bids/{bidId}")).Read<BidView>();
+            if (bid.State != BidState.Resting || DateTimeOffset.UtcNow > giveUp)
+            {
+                return bid;
+            }
+            await Task.Delay(100);
+        }
+    }
+
+    private static async Task<List<ReservationView>> Reservations(HttpClient sme) =>
+        await (await sme.GetAsync("/api/v1/tenants/me/reservations")).Read<List<ReservationView>>();
+
+    [Fact]
+    public async Task Rule9_a_good_till_cancelled_compute_bid_rests_and_fills_once_when_capacity_of_a_qualifying_model_is_listed()
+    {
+        var (tenantId, sme) = await _api.Tenant();
+        var request = Compute("Shanxi", pflopsHours: 4, hours: 1, maxFenPerPflopsHour: 2_000, timeInForce: "GTC");
+        var key = Scenario.Unique("compute");
+        var resting = await Placed(await sme.PostJson("/api/v1/bids", request, key));
+        Assert.Equal((Ids.RestingComputeBid(tenantId, key), BidState.Resting, TimeInForce.Gtc), (resting.Id, resting.State, resting.Order.TimeInForce));
+        Assert.Empty(resting.Fills);
+        Assert.Equal((4L, 2_000L), (resting.ComputeOrder!.PflopsHours, resting.ComputeOrder.MaxFenPerPflopsHour));
+        var wire = JsonDocument.Parse(await (await sme.GetAsync($"/api/v1/bids/{resting.Id}")).Content.ReadAsStringAsync()).RootElement;
+        Assert.Equal(("Resting", 4L), (wire.GetProperty("state").GetString(), wire.GetProperty("computeOrder").GetProperty("pflopsHours").GetInt64()));
+
+        // Two qualifying models are listed at once, each market telling the bid: it fills once, in whichever offered the
+        // compute first (ceil(4 × 1000 / 989) = 5 H800 or ceil(4 × 1000 / 362) = 12 L40S), never in both.
+        var (providerId, provider) = await _api.Provider("Shanxi");
+        await Task.WhenAll(_api.Pool(provider, providerId, "L40S-48G", 16, 700), _api.Pool(provider, providerId, "H800-80G", 8, 1_500));
+        var filled = await NoLongerResting(sme, resting.Id);
+        Assert.Equal((resting.Id, BidState.Filled), (filled.Id, filled.State));
+        var fill = Assert.Single(filled.Fills);
+        Assert.Contains((filled.Order.GpuModel, fill.Gpus, fill.FenPerGpuHour), new[] { ("H800-80G", 5, 1_500L), ("L40S-48G", 12, 700L) });
+        Assert.Equal(fill.ReservationId, Assert.Single(await Reservations(sme)).Id);
+
+        // More capacity afterwards, and the same request again, fill nothing more.
+        await _api.Pool(provider, providerId, "H800-80G", 8, 1_400);
+        Assert.Equal(resting.Id, (await Placed(await sme.PostJson("/api/v1/bids", request, key))).Id);
+        var later = await (await sme.GetAsync($"/api/v1/bids/{resting.Id}")).Read<BidView>();
+        Assert.Equal((BidState.Filled, fill.ReservationId), (later.State, Assert.Single(later.Fills).ReservationId));
+        Assert.Single(await Reservations(sme));
+    }
+
+    [Fact]
+    public async Task Rule9_a_cancelled_compute_bid_fills_nothing_when_capacity_appears()
+    {
+        var (_, cancelling) = await _api.Tenant();
+        var (_, waiting) = await _api.Tenant();
+        var cancelled = await Placed(await cancelling.PostJson("/api/v1/bids",
+            Compute("Jilin", pflopsHours: 4, hours: 1, maxFenPerPflopsHour: 2_000, gpuModels: ["H800-80G"], timeInForce: "GTC"), Scenario.Unique("compute")));
+        var answer = await cancelling.DeleteAsync($"/api/v1/bids/{cancelled.Id}");
+        Assert.True(answer.IsSuccessStatusCode, await answer.Content.ReadAsStringAsync());
+        Assert.Equal(BidState.Cancelled, (await answer.Read<BidView>()).State);
+        var other = await Placed(await waiting.PostJson("/api/v1/bids",
+            Compute("Jilin", pflopsHours: 4, hours: 1, maxFenPerPflopsHour: 2_000, gpuModels: ["H800-80G"], timeInForce: "GTC"), Scenario.Unique("compute")));
+
+        // Eight H800 serve one bid of five: the bid that still rests takes them, the cancelled one nothing.
+        var (providerId, provider) = await _api.Provider("Jilin");
+        await _api.Pool(provider, providerId, "H800-80G", 8, 1_500);
+        Assert.Equal(BidState.Filled, (await NoLongerResting(waiting, other.Id)).State);
+        var after = await (await cancelling.GetAsync($"/api/v1/bids/{cancelled.Id}")).Read<BidView>();
+        Assert.Equal((BidState.Cancelled, 0), (after.State, after.Fills.Count));
+        Assert.Empty(await Reservations(cancelling));
+    }
+
+    [Fact]
+    public async Task Rule9_a_resting_compute_bid_outlives_a_restart_and_fills_after_it()
+    {
+        var (_, sme) = await _api.Tenant();
+        var resting = await Placed(await sme.PostJson("/api/v1/bids",
+            Compute("Heilongjiang", pflopsHours: 4, hours: 1, maxFenPerPflopsHour: 2_000, gpuModels: ["H800-80G"], timeInForce: "GTC"), Scenario.Unique("compute")));
+
+        await web.RestartSilosAsync();
+
+        var stored = await (await sme.GetAsync($"/api/v1/bids/{resting.Id}")).Read<BidView>();
+        Assert.Equal((BidState.Resting, 4L), (stored.State, stored.ComputeOrder!.PflopsHours));
+        var (providerId, provider) = await _api.Provider("Heilongjiang");
+        await _api.Pool(provider, providerId, "H800-80G", 8, 1_500);
+        var filled = await NoLongerResting(sme, resting.Id);
+        Assert.Equal((BidState.Filled, 5), (filled.State, Assert.Single(filled.Fills).Gpus));
     }
 }

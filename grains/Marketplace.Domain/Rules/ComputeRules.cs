@@ -98,6 +98,13 @@ public static class ComputeRules
         return sizings;
     }
 
+    /// <summary>
+    /// The dense BF16/FP16 TFLOPS (thousandths of a PFLOPS) of <paramref name="gpus"/> accelerators of a model, or null for
+    /// a model without a published figure (counted in GPUs only): the one conversion of GPUs into compute.
+    /// </summary>
+    public static long? Tflops(string gpuModel, long gpus) =>
+        Accelerators.Find(gpuModel)?.DenseFp16Tflops is { } tflops ? checked(gpus * tflops) : null;
+
     /// <summary>TFLOPS-hours (thousandths of a PFLOPS-hour) of a gang: accelerators × hours × T.</summary>
     public static long TflopsHours(int accelerators, int hours, int tflops) => checked((long)accelerators * hours * tflops);
 

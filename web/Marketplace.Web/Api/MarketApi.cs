@@ -44,7 +44,7 @@ internal static class MarketApi
             }
             if (AsksForCompute(body))
             {
-                var compute = ValidateCompute(body, check, clock.GetUtcNow(), limits);
+                var compute = ValidateCompute(body, check, clock.GetUtcNow(), limits, out var rests);
                 if (!check.Ok)
                 {
                     return check.Problem();
@@ -55,7 +55,9 @@ internal static class MarketApi
                     return foreign;
                 }
                 CompanyVerification.Require((await grains.Run(c => c.GetGrain<ITenantGrain>(buyer).Get()))?.Status, $"tenant '{buyer}'", "bid");
-                var placed = await grains.Run(c => c.GetGrain<IComputeRouterGrain>(0).PlaceBid(buyer, key!, compute!));
+                var placed = rests
+                    ? await grains.Run(c => c.GetGrain<IComputeBidGrain>(Ids.RestingComputeBid(buyer, key!)).Place(buyer, compute!))
+                    : await grains.Run(c => c.GetGrain<IComputeRouterGrain>(0).PlaceBid(buyer, key!, compute!));
                 return Results.Created($"/api/v1/bids/{placed.Id}", placed);
             }
             var order = Validate(body, check, clock.GetUtcNow(), limits);
@@ -86,7 +88,7 @@ internal static class MarketApi
             var check = new Check();
             if (AsksForCompute(body))
             {
-                var compute = ValidateCompute(body with { TimeInForce = body.TimeInForce ?? "IOC" }, check, clock.GetUtcNow(), limits);
+                var compute = ValidateCompute(body with { TimeInForce = body.TimeInForce ?? "IOC" }, check, clock.GetUtcNow(), limits, out _);
                 if (!check.Ok)
                 {
                     return check.Problem();
@@ -133,7 +135,9 @@ internal static class MarketApi
                 return Problems.NotFound(context, "bid", id);
             }
             var tenant = Caller.Of(context).Tenant;
-            return Results.Ok(await grains.Run(c => c.GetGrain<IMarketGrain>(bid.Order.GpuModel).CancelBid(id, tenant)));
+            return Results.Ok(bid.ComputeOrder is not null
+                ? await grains.Run(c => c.GetGrain<IComputeBidGrain>(id).Cancel(tenant))
+                : await grains.Run(c => c.GetGrain<IMarketGrain>(bid.Order.GpuModel).CancelBid(id, tenant)));
         })
         .RequireAuthorization(Names.Policies.Sme)
         .WithName("cancelBid")
@@ -163,7 +167,8 @@ internal static class MarketApi
 
     private static async Task<BidView?> OwnBid(string id, GrainCalls grains, HttpContext context)
     {
-        var bid = await grains.Run(c => c.GetGrain<IBidGrain>(id).Get());
+        // A model bid, or else a good-till-cancelled compute bid, which rests in no market.
+        var bid = await grains.Run(c => c.GetGrain<IBidGrain>(id).Get()) ?? await grains.Run(c => c.GetGrain<IComputeBidGrain>(id).Get());
         return bid is not null && bid.TenantId == Caller.Of(context).TenantId ? bid : null;
     }
 
@@ -192,9 +197,10 @@ internal static class MarketApi
     /// <summary>
     /// A compute bid: PFLOPS-hours, minimum memory, price per PFLOPS-hour and optional vendor and model limits, with the
     /// same window, provinces and voucher as a model bid. It names no model, gang or price per GPU-hour (the market derives
-    /// them), and it is immediate-or-cancel: a compute bid that fills nowhere now does not rest.
+    /// them). Immediate-or-cancel, or good-till-cancelled (<paramref name="rests"/>): it then rests until it fills, is
+    /// cancelled or its latest start passes (a good-until time is not taken).
     /// </summary>
-    private static ComputeOrder? ValidateCompute(BidBody body, Check check, DateTimeOffset now, MarketLimits limits)
+    private static ComputeOrder? ValidateCompute(BidBody body, Check check, DateTimeOffset now, MarketLimits limits, out bool rests)
     {
         const string either = "a bid names either a model (gpuModel, gpuCount, maxFenPerGpuHour) or compute (pflopsHours, maxFenPerPflopsHour), never both";
         if (body.GpuModel is not null)
@@ -233,11 +239,8 @@ internal static class MarketApi
             check.GpuModel(models[i], $"gpuModels[{i}]");
         }
         check.Enum<TimeInForce>(body.TimeInForce, "timeInForce", out var timeInForce, required: false);
-        if (timeInForce == TimeInForce.Gtc)
-        {
-            check.Add("timeInForce", "a compute bid is immediate-or-cancel (IOC): it fills now in the market that offers it cheapest, or not at all");
-        }
-        Window(body, check, now, limits, TimeInForce.Ioc);
+        rests = timeInForce == TimeInForce.Gtc;
+        Window(body, check, now, limits, TimeInForce.Ioc); // as for IOC: no good-until time (a resting compute bid lasts until its latest start)
         if (!check.Ok)
         {
             return null;

@@ -10,6 +10,7 @@ import { mapNames, label } from "./provinces.js";
 strings({
   zh: {
     "map.relative": "相对于最繁忙省份",
+    "map.computeNote": "相对于最繁忙省份，按算力（PFLOPS）计；未公布算力的型号不计入",
     "map.busiest": "最繁忙省份 {share}",
     "map.zero": "0%",
     "map.province": "省份",
@@ -30,6 +31,7 @@ strings({
   },
   en: {
     "map.relative": "relative to the busiest province",
+    "map.computeNote": "relative to the busiest province, in PFLOPS; models without a published figure are not counted",
     "map.busiest": "busiest province {share}",
     "map.zero": "0%",
     "map.province": "Province",
@@ -106,12 +108,16 @@ export function mapOption() {
 }
 
 /**
- * Draws a utilization snapshot: provinces coloured on the scale of the busiest, sites as bubbles. Returns the scale's top
+ * Draws a utilization snapshot: provinces coloured on the scale of the busiest, sites as bubbles. By compute, a
+ * province's share booked is of its TFLOPS-hours, and only models with a published figure count. Returns the scale's top
  * and the provinces drawn (for the page's probe).
  */
-export function showMap(chart, snapshot) {
-  const provinces = snapshot.provinces.filter(p => p.gpuCount > 0 && mapNames[p.province])
-    .map(p => ({ name: mapNames[p.province], value: p.utilizationBasisPoints / 100, province: p.province }));
+export function showMap(chart, snapshot, byCompute = false) {
+  const provinces = snapshot.provinces.filter(p => (byCompute ? (p.capacityTflops ?? 0) : p.gpuCount) > 0 && mapNames[p.province])
+    .map(p => ({
+      name: mapNames[p.province], province: p.province, capacityTflops: p.capacityTflops ?? 0, gpus: p.gpuCount,
+      value: (byCompute ? p.computeUtilizationBasisPoints ?? 0 : p.utilizationBasisPoints) / 100,
+    }));
   const top = scaleTop(provinces.map(p => p.value));
   const sites = snapshot.sites.map(s => ({
     name: `${s.name} (${s.city}, ${label(s.province)})`, siteId: s.siteId, province: s.province,
@@ -121,6 +127,7 @@ export function showMap(chart, snapshot) {
   const listed = new Set(provinces.map(p => p.province));
   const empty = Object.keys(mapNames).filter(p => !listed.has(p)).map(p => ({ name: mapNames[p], value: NaN, province: p }));
   chart.setOption({
+    title: { text: t(byCompute ? "map.computeNote" : "map.relative") },
     visualMap: { max: top, text: [t("map.busiest", { share: `${top.toFixed(1)}%` }), t("map.zero")] },
     series: [{ data: [...provinces, ...empty] }, { data: sites }],
   });

@@ -8,6 +8,7 @@ import { provinceNames, label } from "./provinces.js";
 import { t, lang, translate, languageSwitch } from "./i18n.js";
 import "./strings/provider.js";
 import { providerHistory } from "./history.js";
+import { pflops } from "./units.js";
 
 const pools = new Map();
 const reservations = new Map();
@@ -202,8 +203,12 @@ function showPools() {
     save.setAttribute("aria-label", t("provider.saveAsk", { id: shortId(p.id) }));
     save.addEventListener("click", () => changePool(p.id, version, price, count));
     const name = p.suspendedBecause ? el("span", null, shortId(p.id), " ", suspended()) : shortId(p.id);
+    // Beside GPUs and the price per GPU-hour, the same in compute, for a model with a published TFLOPS figure.
+    const capacity = p.compute ? el("span", null, count, " ", el("small", "compute", t("provider.capacityPflops", { pflops: pflops(p.compute.capacityTflops) }))) : count;
+    const ask = el("span", null, price, " ", save);
+    if (p.compute) ask.append(" ", el("small", "compute", t("provider.perPflopsHour", { price: cny(p.compute.askFenPerPflopsHour) })));
     return row([
-      name, `${p.site.name} · ${label(p.site.province)}`, p.gpuModel, count, el("span", null, price, " ", save),
+      name, `${p.site.name} · ${label(p.site.province)}`, p.gpuModel, capacity, ask,
       percent(p.utilizationBasisPoints), cny(p.earningsFen), p.activeReservations,
     ], { pool: p.id, version: String(p.version), active: String(p.activeReservations), ask: String(p.askFenPerGpuHour), earnings: String(p.earningsFen) });
   }), t("provider.noPools"));

@@ -10,6 +10,7 @@ import { showForecasts } from "./forecast.js";
 import { showProgrammeEvidence } from "./evidence.js";
 import { regulatorHistory } from "./history.js";
 import { mapOption, showMap, provincePanel } from "./map.js";
+import { unit, unitSwitch, pflops } from "./units.js";
 
 const tickerLength = 60;
 
@@ -31,10 +32,16 @@ async function start() {
   const series = regulatorHistory(document.getElementById("series"));
 
   const shownFills = new Set();
+  let latest = null;
+  const draw = snapshot => {
+    showTiles(snapshot);
+    showMapProbe(showMap(map, snapshot, unit() === "pflops"), map);
+  };
+  unitSwitch(() => latest && draw(latest));
   await connectPush({
     utilization: snapshot => {
-      showTiles(snapshot);
-      showMapProbe(showMap(map, snapshot), map);
+      latest = snapshot;
+      draw(snapshot);
       panel.update(snapshot);
       showThin(snapshot);
       showTicker(snapshot.recentFills, shownFills);
@@ -44,14 +51,29 @@ async function start() {
   });
 }
 
+/** The tiles in the unit chosen: GPUs, or PFLOPS of the models with a published figure (the others are left out). */
 function showTiles(snapshot) {
-  const gpus = snapshot.provinces.reduce((n, p) => n + p.gpuCount, 0);
-  const busy = snapshot.provinces.reduce((n, p) => n + p.busyGpusNow, 0);
+  const sum = key => snapshot.provinces.reduce((n, p) => n + (p[key] ?? 0), 0);
   const locale = lang() === "zh" ? "zh-CN" : "en-US";
-  document.getElementById("gpus").textContent = gpus.toLocaleString(locale);
-  document.getElementById("busy").textContent = busy.toLocaleString(locale);
-  document.getElementById("utilization").textContent = percent(weighted(snapshot.models));
+  const byCompute = unit() === "pflops";
+  document.getElementById("gpus-label").textContent = t(byCompute ? "regulator.pflops" : "regulator.gpus");
+  document.getElementById("busy-label").textContent = t(byCompute ? "regulator.busyPflops" : "regulator.busy");
+  document.getElementById("gpus").textContent = byCompute ? pflops(sum("capacityTflops")) : sum("gpuCount").toLocaleString(locale);
+  document.getElementById("busy").textContent = byCompute ? pflops(sum("busyTflopsNow")) : sum("busyGpusNow").toLocaleString(locale);
+  const uncounted = sum("gpusWithoutTflops");
+  const note = document.getElementById("unit-note");
+  note.hidden = !byCompute;
+  note.textContent = t("regulator.uncounted", { gpus: uncounted.toLocaleString(locale) });
+  document.getElementById("utilization").textContent = percent(byCompute
+    ? weightedBy(snapshot.provinces, "capacityTflops", "computeUtilizationBasisPoints")
+    : weighted(snapshot.models));
   document.getElementById("fills").textContent = snapshot.fillsTotal.toLocaleString(locale);
+}
+
+/** Utilization of several groups (basis points), weighted by a size of each. */
+function weightedBy(groups, size, share) {
+  const whole = groups.reduce((n, g) => n + (g[size] ?? 0), 0);
+  return whole ? groups.reduce((n, g) => n + (g[size] ?? 0) * (g[share] ?? 0), 0) / whole : 0;
 }
 
 /** Utilization of several groups, weighted by their GPU counts (basis points). */
@@ -71,7 +93,7 @@ function showMapProbe({ provinces, sites, top }, chart) {
   }));
   probe.map = {
     top,
-    provinces: provinces.map(p => ({ province: p.province, name: p.name, utilization: p.value })),
+    provinces: provinces.map(p => ({ province: p.province, name: p.name, utilization: p.value, gpus: p.gpus, pflops: p.capacityTflops / 1000 })),
     sites: sites.map(s => ({ siteId: s.siteId, name: s.name, gpus: s.value[2] })),
   };
 }
