@@ -65,15 +65,9 @@ public sealed class CashPathTests(CashCluster web)
     [Fact]
     public async Task Rule8_an_outage_before_the_start_releases_the_whole_cash_hold_and_the_provider_pays_back_its_share()
     {
-        var api = new Api(web);
-        var (providerId, provider) = await api.Provider("Hebei");
-        var pool = await api.Pool(provider, providerId, "KunlunR200-32G", gpus: 8, ask: Ask);
-        var (tenantId, sme) = await api.Tenant(cashFen: 0);
-        await api.TopUp(tenantId, 30_000);
-        var first = Hours.FirstBookable(web.Clock.GetUtcNow());
-        var reservationId = await FillAsync(sme, "KunlunR200-32G", first + 2);
+        var (providerId, provider, poolId, sme, first, reservationId) = await RentalAsync("KunlunR200-32G", startIn: 2);
 
-        await OutageAsync(provider, providerId, pool.Id, first + 1, first + 7);
+        await OutageAsync(provider, providerId, poolId, first + 1, first + 7);
 
         var reservation = await (await sme.GetAsync($"/api/v1/reservations/{reservationId}")).Read<ReservationView>();
         Assert.Equal(ReservationState.Interrupted, reservation.State);
@@ -87,16 +81,10 @@ public sealed class CashPathTests(CashCluster web)
     [Fact]
     public async Task Rule8_an_outage_during_a_rental_charges_only_the_hours_delivered_and_the_provider_pays_back_its_share_of_the_rest()
     {
-        var api = new Api(web);
-        var (providerId, provider) = await api.Provider("Hebei");
-        var pool = await api.Pool(provider, providerId, "MLU370X8-48G", gpus: 8, ask: Ask);
-        var (tenantId, sme) = await api.Tenant(cashFen: 0);
-        await api.TopUp(tenantId, 30_000);
-        var first = Hours.FirstBookable(web.Clock.GetUtcNow());
-        var reservationId = await FillAsync(sme, "MLU370X8-48G", first + 1);
+        var (providerId, provider, poolId, sme, first, reservationId) = await RentalAsync("MLU370X8-48G", startIn: 1);
 
         // The pool fails after two of the four hours; once the rental's hours are over it is settled.
-        await OutageAsync(provider, providerId, pool.Id, first + 3, first + 9);
+        await OutageAsync(provider, providerId, poolId, first + 3, first + 9);
         web.Advance(Hours.ToTime(first + 5) - web.Clock.GetUtcNow() + TimeSpan.FromMinutes(1));
         await web.Grains.GetGrain<Marketplace.Grains.ISweeperGrain>(0).Tick();
         await web.Grains.GetGrain<Marketplace.Grains.ISweeperGrain>(0).Tick();
@@ -141,6 +129,22 @@ public sealed class CashPathTests(CashCluster web)
         cash = await (await sme.GetAsync("/api/v1/tenants/me/cash")).Read<CashBalance>();
         Assert.Equal((ask, ask), (cash.UnsettledFen, cash.HeldFen));
         await LedgerAssert.Clean(web.Database, web.Clock.GetUtcNow());
+    }
+
+    /// <summary>
+    /// A provider with a pool of <paramref name="model"/>, and a company with 30,000 fen paid in that rents 2 of its GPUs for 4
+    /// hours from <paramref name="startIn"/> hours after the first bookable hour (20,000 fen, all of it held from its cash).
+    /// </summary>
+    private async Task<(string ProviderId, HttpClient Provider, string PoolId, HttpClient Sme, long First, string ReservationId)> RentalAsync(
+        string model, int startIn)
+    {
+        var api = new Api(web);
+        var (providerId, provider) = await api.Provider("Hebei");
+        var pool = await api.Pool(provider, providerId, model, gpus: 8, ask: Ask);
+        var (tenantId, sme) = await api.Tenant(cashFen: 0);
+        await api.TopUp(tenantId, 30_000);
+        var first = Hours.FirstBookable(web.Clock.GetUtcNow());
+        return (providerId, provider, pool.Id, sme, first, await FillAsync(sme, model, first + startIn));
     }
 
     /// <summary>A rental of 2 GPUs for 4 hours at the pool's ask of 2,500 fen: 20,000 fen, all of it held from the company's cash.</summary>
