@@ -58,13 +58,7 @@ public sealed class Api : IDisposable
         {
             using var request = new HttpRequestMessage(HttpMethod.Post, "/connect/token")
             {
-                Content = new FormUrlEncodedContent(new Dictionary<string, string>
-                {
-                    ["grant_type"] = "client_credentials",
-                    ["client_id"] = clientId,
-                    ["client_secret"] = secret,
-                    ["scope"] = Names.Auth.ApiScope,
-                }),
+                Content = new FormUrlEncodedContent(ClientCredentials(clientId, secret)),
             };
             using var response = await _http.SendAsync(request, cancel);
             var body = await response.Content.ReadFromJsonAsync<JsonElement>(cancel);
@@ -81,6 +75,12 @@ public sealed class Api : IDisposable
             await Task.Delay(TimeSpan.FromSeconds(1), cancel);
         }
     }
+
+    /// <summary>The token request of an API client (client credentials) for the marketplace's API scope.</summary>
+    public static Dictionary<string, string> ClientCredentials(string clientId, string secret) => new()
+    {
+        ["grant_type"] = "client_credentials", ["client_id"] = clientId, ["client_secret"] = secret, ["scope"] = Names.Auth.ApiScope,
+    };
 
     /// <summary>How often a token request is tried while the web tier starts (a second apart).</summary>
     private const int TokenAttempts = 60;

@@ -120,11 +120,9 @@ public sealed partial class SignIn(Uri baseUrl, Automation automation, string em
             refresh.Total(), reads.Total(), micros, perCore, machine);
     }
 
+    /// <summary>One client-credentials token, not retried: a refusal ends the measurement rather than hiding in its times.</summary>
     private async Task ClientTokenAsync(HttpClient http, CancellationToken cancel) =>
-        await TokenAsync(http, new Dictionary<string, string>
-        {
-            ["grant_type"] = "client_credentials", ["client_id"] = automation.ClientId, ["client_secret"] = automation.Secret, ["scope"] = Names.Auth.ApiScope,
-        }, cancel);
+        await TokenAsync(http, Api.ClientCredentials(automation.ClientId, automation.Secret), cancel);
 
     /// <summary>One person's sign-in as the dashboards do it, each in its own browser (cookies, no redirects followed).</summary>
     private async Task<JsonElement> CodeFlowAsync(string redirectUri, Latency signIn, Latency authorize, Latency exchange, CancellationToken cancel)
