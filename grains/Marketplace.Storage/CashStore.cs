@@ -33,7 +33,7 @@ public sealed class CashStore(NpgsqlDataSource db, CommitBatcher? writer = null)
             """);
         write.Post(LedgerPosting.Transfer(id, TopUpKind, $"Top-up {paymentReference} for tenant {tenantId}",
             Accounts.PaymentsExternal, Accounts.TenantCash(tenantId), amountFen), now);
-        return await RunOnceAsync(write);
+        return await RunOnceAsync(write, tenantId);
     }
 
     /// <summary>Pays out of a company's available cash (never what is held). False when there is not enough or the key was used.</summary>
@@ -48,14 +48,14 @@ public sealed class CashStore(NpgsqlDataSource db, CommitBatcher? writer = null)
             """);
         write.Post(LedgerPosting.Transfer(id, WithdrawalKind, $"Withdrawal {key} by tenant {tenantId}",
             Accounts.TenantCash(tenantId), Accounts.PaymentsExternal, amountFen), now);
-        return await RunOnceAsync(write);
+        return await RunOnceAsync(write, tenantId);
     }
 
-    private async Task<bool> RunOnceAsync(GuardedWrite write)
+    private async Task<bool> RunOnceAsync(GuardedWrite write, string tenantId)
     {
         try
         {
-            return await CommitBatcher.RunAsync(writer, db, write.ToStatement()) == 1;
+            return await CommitBatcher.RunAsync(writer, db, write.ToStatement(lane: tenantId)) == 1;
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
         {
@@ -197,6 +197,6 @@ public sealed class CashStore(NpgsqlDataSource db, CommitBatcher? writer = null)
             RETURNING 1
             """);
         write.Post(posting, now);
-        return await RunOnceAsync(write);
+        return await RunOnceAsync(write, tenantId);
     }
 }

@@ -10,6 +10,12 @@ namespace Marketplace.Storage;
 /// </summary>
 public sealed record Statement(string Sql, IReadOnlyList<NpgsqlParameter> Parameters)
 {
+    /// <summary>
+    /// The company whose rows the statement writes (its cash, its vouchers), if any: statements of one company are never
+    /// in two of the batcher's transactions at once, so a batch never waits for another batch's commit on those rows.
+    /// </summary>
+    public string? Lane { get; init; }
+
     public NpgsqlBatchCommand ToBatchCommand()
     {
         var command = new NpgsqlBatchCommand(Sql);
@@ -29,6 +35,9 @@ public sealed record Statement(string Sql, IReadOnlyList<NpgsqlParameter> Parame
 /// constraint, a unique key, an unbalanced ledger transaction), nothing of it committed, and each statement is run
 /// again on its own so that only the faulty one fails. If the batch fails any other way (the connection broke, a
 /// timeout), whether it committed is unknown: every caller gets the fault, and none is told a result.
+/// Each writer loop has a lane of its own: a statement with a <see cref="Statement.Lane"/> always goes to the same one,
+/// any other to the lane with the fewest statements not yet answered. Every fill of a company writes that company's cash row; were two of
+/// them in batches committing side by side, the second batch would hold its connection waiting for the first's commit.
 /// </summary>
 public sealed class CommitBatcher : IAsyncDisposable
 {
@@ -40,7 +49,9 @@ public sealed class CommitBatcher : IAsyncDisposable
     private static readonly ActivitySource Source = new(ActivitySourceName);
 
     private readonly NpgsqlDataSource _db;
-    private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = false });
+    private readonly Channel<Pending>[] _lanes;
+    /// <summary>Statements queued in each lane and not yet answered, those of the batch in flight included.</summary>
+    private readonly int[] _unfinished;
     private readonly Task[] _writers;
 
     /// <param name="Caller">The span of the caller: the batch runs on a writer loop, where the caller's trace does not flow by itself.</param>
@@ -49,11 +60,14 @@ public sealed class CommitBatcher : IAsyncDisposable
     /// <param name="writers">Batches in flight at once: while one commits, the next is being filled.</param>
     public CommitBatcher(NpgsqlDataSource db, int writers = 3)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(writers, 1);
         _db = db;
+        _lanes = Enumerable.Range(0, writers).Select(_ => Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true })).ToArray();
+        _unfinished = new int[writers];
         // The loops outlive whoever created the batcher: they must not carry that caller's trace (or anything else of its context).
         using (ExecutionContext.SuppressFlow())
         {
-            _writers = Enumerable.Range(0, writers).Select(_ => Task.Run(WriteLoopAsync)).ToArray();
+            _writers = Enumerable.Range(0, writers).Select(lane => Task.Run(() => WriteLoopAsync(lane))).ToArray();
         }
     }
 
@@ -61,19 +75,39 @@ public sealed class CommitBatcher : IAsyncDisposable
     public Task<int> ExecuteAsync(Statement statement)
     {
         var done = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (!_queue.Writer.TryWrite(new Pending(statement, done, Activity.Current?.Context ?? default)))
+        var lane = statement.Lane is { } key ? LaneOf(key) : LeastBusyLane();
+        Interlocked.Increment(ref _unfinished[lane]);
+        if (!_lanes[lane].Writer.TryWrite(new Pending(statement, done, Activity.Current?.Context ?? default)))
         {
+            Interlocked.Decrement(ref _unfinished[lane]);
             done.SetException(new ObjectDisposedException(nameof(CommitBatcher)));
         }
         return done.Task;
     }
 
-    private async Task WriteLoopAsync()
+    /// <summary>The lane (writer loop) that runs every statement whose <see cref="Statement.Lane"/> is <paramref name="key"/>.</summary>
+    public int LaneOf(string key) => (StringComparer.Ordinal.GetHashCode(key) & int.MaxValue) % _lanes.Length;
+
+    private int LeastBusyLane()
     {
-        var batch = new List<Pending>(MaxBatch);
-        while (await _queue.Reader.WaitToReadAsync())
+        var least = 0;
+        for (var lane = 1; lane < _unfinished.Length; lane++)
         {
-            while (batch.Count < MaxBatch && _queue.Reader.TryRead(out var pending))
+            if (Volatile.Read(ref _unfinished[lane]) < Volatile.Read(ref _unfinished[least]))
+            {
+                least = lane;
+            }
+        }
+        return least;
+    }
+
+    private async Task WriteLoopAsync(int lane)
+    {
+        var queue = _lanes[lane].Reader;
+        var batch = new List<Pending>(MaxBatch);
+        while (await queue.WaitToReadAsync())
+        {
+            while (batch.Count < MaxBatch && queue.TryRead(out var pending))
             {
                 batch.Add(pending);
             }
@@ -112,6 +146,7 @@ public sealed class CommitBatcher : IAsyncDisposable
                     pending.Done.TrySetException(e);
                 }
             }
+            Interlocked.Add(ref _unfinished[lane], -batch.Count);
             batch.Clear();
         }
     }
@@ -165,7 +200,10 @@ public sealed class CommitBatcher : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        _queue.Writer.TryComplete();
+        foreach (var lane in _lanes)
+        {
+            lane.Writer.TryComplete();
+        }
         await Task.WhenAll(_writers);
     }
 }

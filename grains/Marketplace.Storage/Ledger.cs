@@ -120,8 +120,11 @@ public sealed class GuardedWrite
         return this;
     }
 
-    /// <summary>The whole write as one statement returning how many rows the guard matched (0: nothing was written).</summary>
-    public Statement ToStatement() => new(_sql + $" SELECT count(*)::int FROM {Guard}", _parameters);
+    /// <summary>
+    /// The whole write as one statement returning how many rows the guard matched (0: nothing was written); in the lane of
+    /// the company whose rows it writes, if any (<see cref="Statement.Lane"/>).
+    /// </summary>
+    public Statement ToStatement(string? lane = null) => new(_sql + $" SELECT count(*)::int FROM {Guard}", _parameters) { Lane = lane };
 
     /// <summary>Runs the statement inside the caller's transaction.</summary>
     public async Task<int> ExecuteAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken cancellationToken = default)

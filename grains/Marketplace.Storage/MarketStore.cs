@@ -104,7 +104,7 @@ public sealed class MarketStore(NpgsqlDataSource db, BidStore bids, ReservationS
                    {write.Parameter(plan.Gpus)}, true, NULL, NULL, false
             FROM {write.Guard} RETURNING 1
             """);
-        return write.ToStatement();
+        return write.ToStatement(lane: plan.TenantId);
     }
 
     /// <summary>A bid's state written by its market without a fill (resting, rejected, expired): fenced like a fill.</summary>

@@ -117,7 +117,7 @@ public sealed class VoucherStore(NpgsqlDataSource db, CommitBatcher? writer = nu
 
     private async Task<VoucherRow> CommitAsync(GuardedWrite write, VoucherRow current, VoucherRow next, CancellationToken cancellationToken)
     {
-        if (await CommitBatcher.RunAsync(writer, db, write.ToStatement()) != 1)
+        if (await CommitBatcher.RunAsync(writer, db, write.ToStatement(lane: current.TenantId)) != 1)
         {
             throw new StaleStateException("vouchers", current.Id, current.Version);
         }
