@@ -54,9 +54,10 @@ silo_dir="$MK_ROOT/silo/Marketplace.Silo/bin/Release/net10.0"
 web_dir="$MK_ROOT/web/Marketplace.Web/bin/Release/net10.0"
 load_dir="$MK_ROOT/load/Marketplace.Load/bin/Release/net10.0"
 url="http://127.0.0.1:$port"
-# The admin API client the demo activity signs in with (client credentials); a new secret each start replaces the last.
+# The admin API client the demo activity signs in with (client credentials); a new secret each start replaces the last,
+# unless the caller sets MARKETPLACE_CLIENT_SECRET to drive the marketplace with the load tool (load/failover.sh does).
 automation_client="demo-automation"
-automation_secret="$(head -c 32 /dev/urandom | base64 | tr -d '/+=')"
+automation_secret="${MARKETPLACE_CLIENT_SECRET:-$(head -c 32 /dev/urandom | base64 | tr -d '/+=')}"
 
 # The supervised processes by name (silo-0 .. silo-N, web, demo): the running one's pid, when it started, the delay
 # before its next restart, and when a restart is due for one that is down.

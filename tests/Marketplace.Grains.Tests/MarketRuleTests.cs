@@ -301,6 +301,40 @@ public sealed class MarketRuleTests(MarketTestCluster cluster)
     }
 
     [Fact]
+    public async Task Rule5_a_settlement_gives_the_market_its_providers_new_score()
+    {
+        const string model = "Ascend910B-64G";
+        var province = Province();
+        var (provider, _) = await _s.Provider([Scenario.Site(province)]);
+        var pool = await _s.Pool(provider, model, gpus: 8, ask: 1_000);
+        var (tenant, _) = await _s.Tenant();
+        var market = cluster.Grains.GetGrain<IMarketGrain>(model);
+        var sweeper = cluster.Grains.GetGrain<ISweeperGrain>(0);
+        var first = (await _s.Bid(tenant, _s.Order(gpus: 8, hours: 16, startInHours: 2, maxPrice: 1_000, model: model, provinces: [province]))).Fills.Single();
+        var outage = new Outage(Scenario.Unique("outage"), first.StartsAt.AddHours(14), first.StartsAt.AddHours(20), "power");
+        await cluster.Grains.GetGrain<IProviderGrain>(provider).DeclareOutage(new OutageRequest(pool.Id, null, outage));
+        var probe = _s.Order(gpus: 1, hours: 1, startInHours: 60, maxPrice: 1_000, model: model, provinces: [province]);
+        Assert.Equal(8_750, (await market.Quote(tenant, probe)).ProviderReliabilityBasisPoints); // 112 of 128 GPU-hours
+
+        // Another 128 GPU-hours, delivered in full and settled: 240 of 256.
+        var second = (await _s.Bid(tenant, _s.Order(gpus: 8, hours: 16, startInHours: 30, maxPrice: 1_000, model: model, provinces: [province]))).Fills.Single();
+        cluster.Advance(second.StartsAt - _s.Now);
+        await sweeper.Tick();
+        cluster.Advance(second.EndsAt - _s.Now);
+        await sweeper.Tick();
+        Assert.Equal(ReservationState.Completed, (await _s.Reservation(second.ReservationId))!.State);
+
+        // The settlement tells the provider one way, after it has answered: the market hears of it a moment later.
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        int? seen;
+        while ((seen = (await market.Quote(tenant, probe)).ProviderReliabilityBasisPoints) != 9_375 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+        Assert.Equal(9_375, seen);
+    }
+
+    [Fact]
     public async Task Rule6_an_outage_interrupts_reservations_and_rematches_the_rest_elsewhere_charging_vouchers_only_for_time_used()
     {
         var province = Province();

@@ -77,4 +77,42 @@ public sealed class ProviderReliabilityTests(PlatformCluster web)
         Assert.Equal(HttpStatusCode.UnprocessableEntity, refused.StatusCode);
         Assert.Contains("minReliabilityBasisPoints", await refused.Content.ReadAsStringAsync());
     }
+
+    /// <summary>
+    /// Rule 9 with issue 17's minimum: a compute bid passes its minimum to every candidate model's market, so it fills the
+    /// cheapest model per PFLOPS-hour among the providers that meet it, and the cheapest of all without one.
+    /// </summary>
+    [Fact]
+    public async Task A_compute_bid_with_a_minimum_reliability_skips_the_cheapest_model_when_its_provider_falls_short()
+    {
+        const string province = "Liaoning";
+        var (h800Provider, _) = await _s.Provider([Scenario.Site(province)]);
+        var (l40sProvider, _) = await _s.Provider([Scenario.Site(province, "site-2")]);
+        // Per PFLOPS-hour the H800 is the cheaper: ceil(1,500,000 / 989) = 1,517 fen against ceil(700,000 / 362) = 1,934.
+        var h800 = await _s.Pool(h800Provider, "H800-80G", gpus: 16, ask: 1_500);
+        var l40s = await _s.Pool(l40sProvider, "L40S-48G", gpus: 16, ask: 700, siteId: "site-2");
+        var (tenant, _) = await _s.Tenant();
+        var booked = await _s.Bid(tenant, _s.Order(gpus: 8, hours: 16, startInHours: 2, maxPrice: 1_500, model: "H800-80G", provinces: [province]));
+        await _s.Bid(tenant, _s.Order(gpus: 8, hours: 16, startInHours: 2, maxPrice: 700, model: "L40S-48G", provinces: [province]));
+        await web.Grains.GetGrain<IProviderGrain>(l40sProvider).RecordChanged();
+        // Half of the H800 provider's 128 booked GPU-hours lost: 5,000 basis points.
+        var startsAt = booked.Fills.Single().StartsAt;
+        await web.Grains.GetGrain<IProviderGrain>(h800Provider).DeclareOutage(
+            new OutageRequest(h800.Id, null, new Outage(Scenario.Unique("outage"), startsAt.AddHours(8), startsAt.AddHours(20), "power")));
+
+        var start = Hours.ToTime(Hours.Floor(_s.Now) + 30);
+        object Body(int? minimum) => new
+        {
+            pflopsHours = 2, durationHours = 2, earliestStart = start, latestStart = start, maxFenPerPflopsHour = 2_000,
+            allowedProvinces = new[] { province }, timeInForce = "IOC", minReliabilityBasisPoints = minimum,
+        };
+        var sme = web.Sme(tenant);
+        var demanding = await (await sme.PostJson("/api/v1/bids", Body(9_000), Scenario.Unique("key"))).Read<BidView>();
+        var fill = demanding.Fills.Single();
+        Assert.Equal((BidState.Filled, "L40S-48G", l40s.Id, (int?)10_000), (demanding.State, demanding.Order.GpuModel, fill.PoolId, fill.ProviderReliabilityBasisPoints));
+
+        var anyone = await (await sme.PostJson("/api/v1/bids", Body(null), Scenario.Unique("key"))).Read<BidView>();
+        Assert.Equal((BidState.Filled, "H800-80G", h800.Id, (int?)5_000), (anyone.State, anyone.Order.GpuModel, anyone.Fills.Single().PoolId,
+            anyone.Fills.Single().ProviderReliabilityBasisPoints));
+    }
 }
