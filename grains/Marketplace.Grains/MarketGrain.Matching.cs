@@ -63,6 +63,9 @@ public sealed partial class MarketGrain
     /// <summary>Whether the market knows the voucher's terms as of now (a cash bid needs none).</summary>
     private bool TermsCurrent(OpenOrder order) => order.Order.VoucherId is null || (order.Terms is not null && order.TermsEpoch == _termsEpoch);
 
+    /// <summary>Times in a row a bid's fill may find its voucher moved by someone else before that counts as an attempt.</summary>
+    private const int MaxVoucherChanges = 5;
+
     /// <summary>
     /// Matching, the same for every bid: decide on a pool the voucher can pay, take its hours from the view, write the
     /// fill, and let <see cref="OutcomePolicy"/> say what follows. <paramref name="decided"/> is a plan
@@ -94,7 +97,7 @@ public sealed partial class MarketGrain
             var outcome = await CommitFillAsync(order, plan);
             var refusal = (Code: outcome.Code!, Reason: outcome.Reason!);
             var kind = outcome.Kind;
-            if (refusal.Code == VoucherChanged && ++voucherChanges <= MaxVoucherChanges)
+            if (refusal.Code == MarketWriter.VoucherChanged && ++voucherChanges <= MaxVoucherChanges)
             {
                 attempt--; // another market or the voucher itself moved its balance meanwhile: not this bid's attempt
                 continue;
@@ -130,7 +133,8 @@ public sealed partial class MarketGrain
         FillAttempt attempt;
         try
         {
-            attempt = await WriteFillAsync(order, plan);
+            // The pool's terms as when the plan was decided: a read since may have brought newer ones.
+            attempt = await _writes.FillAsync(order, plan, _view.TermsOf(plan), TermsAsync);
         }
         catch
         {
@@ -154,180 +158,7 @@ public sealed partial class MarketGrain
         return attempt;
     }
 
-    /// <summary>
-    /// The fill as one statement (<see cref="MarketStore.Fill"/>): the voucher's share is worked out from the voucher as
-    /// stored now (its version guards it), the bid is written in its final state with the fill, and all of it commits
-    /// with the fills queued beside it. Only then is anything answered or pushed.
-    /// </summary>
-    private async Task<FillAttempt> WriteFillAsync(OpenOrder order, ReservationPlan plan)
-    {
-        if (plan.VoucherId is not { } voucherId)
-        {
-            return await WriteFillOnceAsync(order, plan);
-        }
-        // Fills on one voucher are written one after another: each reads the balance the one before it left, rather than
-        // all reading the same version and all but one being refused.
-        var before = _voucherWrites.GetValueOrDefault(voucherId) ?? Task.CompletedTask;
-        var mine = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _voucherWrites[voucherId] = mine.Task;
-        try
-        {
-            await before;
-            return await WriteFillOnceAsync(order, plan);
-        }
-        finally
-        {
-            mine.SetResult();
-            if (_voucherWrites.TryGetValue(voucherId, out var last) && last == mine.Task)
-            {
-                _voucherWrites.Remove(voucherId);
-            }
-        }
-    }
 
-    private const string VoucherChanged = "voucher-changed";
-
-    /// <summary>Times in a row a bid's fill may find its voucher moved by someone else before that counts as an attempt.</summary>
-    private const int MaxVoucherChanges = 5;
-
-    private async Task<FillAttempt> WriteFillOnceAsync(OpenOrder order, ReservationPlan plan)
-    {
-        VoucherRow? voucher = null;
-        HoldRow? hold = null;
-        if (plan.VoucherId is { } voucherId)
-        {
-            // The voucher's terms as of now (a notice published since the decision applies to this fill too).
-            if ((await TermsAsync(order))?.RefusalFor(plan.ProviderCreditCode, plan.StartsAt, plan.EndsAt) is var (termsCode, termsReason))
-            {
-                return FillAttempt.Refused(AttemptOutcome.FundingRefused, termsCode, termsReason);
-            }
-            voucher = await _voucherStore.LoadRowAsync(voucherId);
-            var refusal = voucher is null || voucher.TenantId != plan.TenantId
-                ? ("voucher-not-found", "the tenant holds no such voucher")
-                : FundingTerms.StateRefusal(voucher.State);
-            var (amount, code, reason) = refusal is var (refusedCode, refusedWhy)
-                ? (0, refusedCode, refusedWhy)
-                : FundingRules.Share(plan.CostFen, 0, stackingAllowed: true, voucher!.CoverageBasisPoints, voucher.AvailableFen);
-            if (code is not null)
-            {
-                return FillAttempt.Refused(AttemptOutcome.FundingRefused, code, reason!);
-            }
-            hold = new HoldRow(plan.ReservationId, HoldState.Held, plan.CostFen, amount, 0, plan.ProviderId, voucher!.Stackable);
-        }
-        var now = _clock.GetUtcNow();
-        var voucherFen = hold?.AmountFen ?? 0;
-        var reservation = new ReservationRecord(plan, ReservationState.Confirmed, voucherFen, plan.CostFen - voucherFen,
-            voucher?.ProgramId, null, null, false, plan.StartHour + plan.Hours, null, now, now);
-        var reservationView = reservation.ToView(plan.ReservationId, 1);
-        var bid = order.Record is { } record
-            ? record with { State = BidState.Filled, Fills = [.. record.Fills, FillOf(reservationView)], ReasonCode = null, Reason = null, UpdatedAt = now }
-            : null;
-        var terms = _view.TermsOf(plan); // as when it was decided: a read since may have brought newer terms
-        var cashHold = Money.CashHold(plan.CostFen, voucherFen, _limits.CancellationChargeBasisPoints);
-        var write = new FillWrite(Model, _epoch, order.BidId, bid, order.BidVersion, reservation, terms, voucher, hold, cashHold,
-            _limits.MaxUnsettledFenPerTenant);
-        _faults.After(SagaFaults.FillDecided, plan.ReservationId);
-        if (await _writer.ExecuteAsync(_marketStore.Fill(write, now)) != 1)
-        {
-            switch (await _marketStore.WhyRefusedAsync(Model, _epoch, order.BidId, bid is null ? null : order.BidVersion, plan.PoolId, terms, voucher,
-                plan.TenantId, cashHold, plan.CostFen, _limits.MaxUnsettledFenPerTenant))
-            {
-                case WriteRefusal.InsufficientCash:
-                    return FillAttempt.Refused(AttemptOutcome.FundingRefused, CashRules.InsufficientCash,
-                        $"the company has less prepaid cash available than the {cashHold} fen this rental holds");
-                case WriteRefusal.UnsettledCapReached:
-                    return FillAttempt.Refused(AttemptOutcome.FundingRefused, CashRules.UnsettledCapReached,
-                        $"this rental's {plan.CostFen} fen would take the company's unsettled reservations past {_limits.MaxUnsettledFenPerTenant} fen; "
-                        + "wait for some to be settled or cancel some");
-                case WriteRefusal.Fenced:
-                    throw Fenced();
-                case WriteRefusal.BidChanged when order.BidVersion == 0:
-                    throw new BidAlreadyWrittenException(order.BidId);
-                case WriteRefusal.BidChanged:
-                    throw BidChanged();
-                case WriteRefusal.VoucherChanged:
-                    return FillAttempt.Refused(AttemptOutcome.CapacityRefused, VoucherChanged, "the voucher changed while the bid was being matched");
-                default:
-                    return FillAttempt.Refused(AttemptOutcome.CapacityRefused, "pool-changed", "the pool changed what it sells while the bid was being matched");
-            }
-        }
-        _faults.After(SagaFaults.FillCommitted, plan.ReservationId);
-
-        // Durable: now it can be shown.
-        GrainFactory.Publish(new MarketUpdate(UpdateKind.Reservation, plan.TenantId, plan.ReservationId, 1, now, Reservation: reservationView));
-        BidView? bidView = null;
-        if (bid is not null)
-        {
-            order.Record = bid;
-            order.BidVersion++;
-            bidView = bid.ToView(order.BidId, order.BidVersion);
-            GrainFactory.Publish(new MarketUpdate(UpdateKind.Bid, plan.TenantId, order.BidId, bidView.Version, now, Bid: bidView));
-        }
-        if (voucher is not null)
-        {
-            var held = (voucher with { HeldFen = checked(voucher.HeldFen + voucherFen), Version = voucher.Version + 1 }).ToView();
-            GrainFactory.Publish(new MarketUpdate(UpdateKind.Voucher, held.TenantId, held.Id, held.Version, now, Voucher: held));
-        }
-        Pool(plan.PoolId).Booked().Ignore();
-        return new FillAttempt(AttemptOutcome.Filled, reservationView, bidView, null, null);
-    }
-
-    /// <summary>
-    /// Writes the state a bid the market holds is left in without a fill (resting, rejected, expired); a new bid's first
-    /// write.
-    /// </summary>
-    private async Task<BidView> WriteBidAsync(OpenOrder order, BidState state, string? code, string? reason)
-    {
-        var view = await WriteBidRowAsync(order.BidId, order.Record!, order.BidVersion, order.Record!.Ended(state, code, reason));
-        order.Record = order.Record with { State = view.State, ReasonCode = view.ReasonCode, Reason = view.Reason, UpdatedAt = view.UpdatedAt };
-        order.BidVersion = view.Version;
-        return view;
-    }
-
-    /// <summary>Changes a bid the market does not hold in memory (cancel, expiry, an interrupted fill), as stored now.</summary>
-    private async Task<BidView> ChangeStoredBidAsync(string bidId, Func<BidRecord, BidRecord> change)
-    {
-        var stored = await _bidStore.LoadAsync(bidId) ?? throw DomainException.NotFound("bid", bidId);
-        return await WriteBidRowAsync(bidId, stored.State, stored.Version, change(stored.State));
-    }
-
-    /// <summary>
-    /// Every bid the market changes is written here or with its fill, fenced by the market's epoch and guarded by the
-    /// version it read, so within an epoch the market is the bid's only writer. The bid grain reads it from the row.
-    /// </summary>
-    private async Task<BidView> WriteBidRowAsync(string bidId, BidRecord current, long version, BidRecord next)
-    {
-        if (ReferenceEquals(next, current) && version > 0)
-        {
-            return current.ToView(bidId, version); // a repeat of a change already made
-        }
-        var now = _clock.GetUtcNow();
-        next = next with { UpdatedAt = now };
-        if (await _writer.ExecuteAsync(_marketStore.Bid(Model, _epoch, bidId, next, version)) != 1)
-        {
-            throw await _marketStore.WhyRefusedAsync(Model, _epoch, bidId, version) switch
-            {
-                WriteRefusal.Fenced => Fenced(),
-                _ when version == 0 => new BidAlreadyWrittenException(bidId),
-                _ => BidChanged(),
-            };
-        }
-        var view = next.ToView(bidId, version + 1);
-        GrainFactory.Publish(new MarketUpdate(UpdateKind.Bid, next.TenantId, bidId, view.Version, now, Bid: view));
-        if (next.State != current.State && next.State is not (BidState.Pending or BidState.Resting or BidState.Filled))
-        {
-            MarketMetrics.BidsEnded.Add(1, new KeyValuePair<string, object?>("state", next.State.ToString()), new KeyValuePair<string, object?>("reason", next.ReasonCode));
-            using (_logger.BeginScope(new KeyValuePair<string, object>[] { new("Bid", bidId) }))
-            {
-                _logger.LogInformation("Bid {BidId} {State}: {Code}", bidId, next.State, next.ReasonCode);
-            }
-        }
-        return view;
-    }
-
-    /// <summary>The bid is not as the market read it: it is recovered from what is stored (a passing fault, not the caller's).</summary>
-    private static DomainException BidChanged() =>
-        new(ErrorKind.Unavailable, "bid-changed", "the bid changed while it was being matched; it is read again");
 
     /// <summary>A fault that is not the bid's: a silo or the database failed on the way, and asking again may succeed.</summary>
     private static bool IsTransient(Exception e) =>
@@ -344,12 +175,12 @@ public sealed partial class MarketGrain
             return await MatchAsync(order) switch
             {
                 MatchEnd.Filled filled => filled.Bid ?? await RecordFillAsync(order.BidId, filled.Reservation),
-                MatchEnd.Refused refused => await WriteBidAsync(order, BidState.Rejected, refused.Code, refused.Reason),
+                MatchEnd.Refused refused => await _writes.WriteBidAsync(order, BidState.Rejected, refused.Code, refused.Reason),
                 MatchEnd.Unmatched unmatched => await RestOrRejectAsync(order, unmatched.Code, unmatched.Reason),
                 _ => throw new InvalidOperationException("unknown end of matching"),
             };
         }
-        catch (Exception e) when (IsTransient(e) && !_fenced)
+        catch (Exception e) when (IsTransient(e) && !_writes.IsFenced)
         {
             _toRecover.Add(order.BidId); // matching stopped part way: recover it from what the database says (if anything)
             if (order.BidVersion == 0)
@@ -372,22 +203,22 @@ public sealed partial class MarketGrain
     {
         if (order.Order.TimeInForce == TimeInForce.Ioc)
         {
-            return await WriteBidAsync(order, BidState.Rejected, code, reason);
+            return await _writes.WriteBidAsync(order, BidState.Rejected, code, reason);
         }
         if (order.Order.GoodUntil <= _clock.GetUtcNow())
         {
-            return await WriteBidAsync(order, BidState.Expired, "expired", "the bid expired unfilled");
+            return await _writes.WriteBidAsync(order, BidState.Expired, "expired", "the bid expired unfilled");
         }
         if (_resting.Count >= _options.MaxRestingBids)
         {
-            return await WriteBidAsync(order, BidState.Rejected, "book-full", "the market holds as many resting bids as it can; try again later");
+            return await _writes.WriteBidAsync(order, BidState.Rejected, "book-full", "the market holds as many resting bids as it can; try again later");
         }
         if (_orders.Values.Count(o => o.TenantId == order.TenantId) >= _options.MaxRestingBidsPerTenant)
         {
-            return await WriteBidAsync(order, BidState.Rejected, "too-many-resting-bids",
+            return await _writes.WriteBidAsync(order, BidState.Rejected, "too-many-resting-bids",
                 $"the company already has {_options.MaxRestingBidsPerTenant} bids resting in this market; cancel some or let them fill first");
         }
-        var view = await WriteBidAsync(order, BidState.Resting, code, reason);
+        var view = await _writes.WriteBidAsync(order, BidState.Resting, code, reason);
         await AddRestingAsync(order);
         if (!TermsCurrent(order))
         {
@@ -400,7 +231,7 @@ public sealed partial class MarketGrain
     {
         try
         {
-            var bid = await ChangeStoredBidAsync(bidId, b => b.WithFill(FillOf(reservation)));
+            var bid = await _writes.ChangeStoredBidAsync(bidId, b => b.WithFill(MarketWriter.FillOf(reservation)));
             MarketMetrics.Fills.Add(1, new KeyValuePair<string, object?>("gpu_model", Model), new KeyValuePair<string, object?>("province", reservation.Plan.Province));
             return bid;
         }
@@ -415,15 +246,7 @@ public sealed partial class MarketGrain
     }
 
     /// <summary>A one-way nudge (a saga failed, capacity appeared): asks for another pass but never waits for one.</summary>
-    public Task RematchResting()
-    {
-        if (_rematching)
-        {
-            _rematchAgain = true;
-            return Task.CompletedTask;
-        }
-        return RematchRestingAsync();
-    }
+    public Task RematchResting() => _passes.Nudge();
 
     private void RematchSoon()
     {
@@ -436,52 +259,9 @@ public sealed partial class MarketGrain
     /// <summary>
     /// Rule 5: when capacity appears, resting bids are matched in price-time priority. All decisions of one pass are
     /// made (and their hours taken) in priority order before any saga runs, so a later bid never takes what an
-    /// earlier one was given.
+    /// earlier one was given. Returns once a pass that began after the call has finished.
     /// </summary>
-    private async Task RematchRestingAsync()
-    {
-        if (_rematching)
-        {
-            // A pass is running: ask for another, and return when one that started after this request has finished.
-            _rematchAgain = true;
-            _passWaiters ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            await _passWaiters.Task;
-            return;
-        }
-        _rematching = true;
-        try
-        {
-            for (var pass = 1; ; pass++)
-            {
-                _rematchAgain = false;
-                var waiters = _passWaiters;
-                _passWaiters = null;
-                var matched = 0;
-                try
-                {
-                    matched = await RematchPassAsync();
-                }
-                catch (Exception e)
-                {
-                    // A pass that fails part way is not the fault of whoever asked for it: the bids stay in the book (or are
-                    // recovered) and the next pass tries them again.
-                    _logger.LogWarning(e, "A pass of matching resting bids failed; the next pass tries them again");
-                }
-                finally
-                {
-                    waiters?.TrySetResult();
-                }
-                if (_passWaiters is null && (matched == 0 || !_rematchAgain || pass >= MaxRematchPasses))
-                {
-                    break;
-                }
-            }
-        }
-        finally
-        {
-            _rematching = false;
-        }
-    }
+    private Task RematchRestingAsync() => _passes.RunAsync();
 
     private async Task<int> RematchPassAsync()
     {
@@ -553,7 +333,7 @@ public sealed partial class MarketGrain
                 case MatchEnd.Refused refused:
                     _orders.Remove(order.BidId);
                     stillResting = false;
-                    await WriteBidAsync(order, BidState.Rejected, refused.Code, refused.Reason);
+                    await _writes.WriteBidAsync(order, BidState.Rejected, refused.Code, refused.Reason);
                     break;
                 default:
                     break; // it stays in the book; a saga that failed has already asked for another pass
@@ -644,12 +424,4 @@ public sealed partial class MarketGrain
         }
     }
 
-    private static Fill FillOf(ReservationView r)
-    {
-        var kept = r.KeptHours;
-        var cost = Money.Cost(r.Plan.FenPerGpuHour, r.Plan.Gpus, kept);
-        var voucher = Money.Prorate(r.VoucherFen, kept, r.Plan.Hours);
-        return new Fill(r.Id, r.Plan.PoolId, r.Plan.ProviderId, r.Plan.Province, r.Plan.SiteId, r.Plan.StartsAt, r.EndsAt, r.Plan.Gpus,
-            r.Plan.FenPerGpuHour, cost, voucher, cost - voucher, r.Plan.ProviderReliabilityBasisPoints);
-    }
 }

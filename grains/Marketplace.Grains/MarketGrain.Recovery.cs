@@ -29,7 +29,7 @@ public sealed partial class MarketGrain
             {
                 rematched.Add(replacement.ReservationId);
             }
-            var usedPart = view.KeptHours > 0 ? FillOf(view) : null;
+            var usedPart = view.KeptHours > 0 ? MarketWriter.FillOf(view) : null;
             var lost = $"an outage at pool {poolId} interrupted reservation {reservationId}";
             var (code, reason) = (replacement, refusal) switch
             {
@@ -37,7 +37,7 @@ public sealed partial class MarketGrain
                 (null, { Funding: true } why) => ("outage-voucher-cannot-pay", $"{lost}; other pools have room but the voucher cannot pay them: {why.Reason}"),
                 _ => ("outage-no-capacity", $"{lost}; no other pool could take the remaining hours"),
             };
-            await ChangeStoredBidAsync(view.Plan.BidId, b => b.WithInterruptedFill(reservationId, usedPart, replacement, code, reason));
+            await _writes.ChangeStoredBidAsync(view.Plan.BidId, b => b.WithInterruptedFill(reservationId, usedPart, replacement, code, reason));
         }
         await RefreshPoolAsync(poolId);
         return new OutageReport(outage.OutageId, [poolId], interrupted, rematched);
@@ -65,7 +65,7 @@ public sealed partial class MarketGrain
         open.Excluded.Add(failedPoolId);
         return await MatchAsync(open) switch
         {
-            MatchEnd.Filled filled => (FillOf(filled.Reservation), null),
+            MatchEnd.Filled filled => (MarketWriter.FillOf(filled.Reservation), null),
             MatchEnd.Refused refused => (null, new MatchEnd.Unmatched(refused.Code, refused.Reason, Funding: true)),
             MatchEnd.Unmatched unmatched => (null, unmatched),
             _ => (null, null),

@@ -24,9 +24,7 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
     private readonly BidStore _bidStore;
     private readonly ReservationStore _reservationStore;
     private readonly MarketStore _marketStore;
-    private readonly VoucherStore _voucherStore;
-    private readonly CommitBatcher _writer;
-    private readonly SagaFaults _faults;
+    private readonly MarketWriter _writes;
     private readonly MarketOptions _options;
     private readonly MarketLimits _limits;
     private readonly TimeProvider _clock;
@@ -46,23 +44,15 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
     private DateTimeOffset _termsForgottenAt;
     /// <summary>How often a sweep makes resting bids read their vouchers' terms again, besides every approval notice.</summary>
     private static readonly TimeSpan TermsRefreshInterval = TimeSpan.FromMinutes(1);
-    private bool _rematching;
-    private bool _rematchAgain;
-    private TaskCompletionSource? _passWaiters;
+    private readonly RepeatedPass _passes;
     /// <summary>Passes in a row while sagas keep failing and asking for another; more wait for the next request.</summary>
     private const int MaxRematchPasses = 4;
     private bool _demandChanged = true;
     private DateTimeOffset _demandReportedAt;
-    /// <summary>The epoch this activation took: its writes name it, and match nothing once a newer activation took one.</summary>
-    private long _epoch;
-    /// <summary>A newer activation took the epoch: this one writes nothing more and answers every call unavailable.</summary>
-    private bool _fenced;
     /// <summary>New bids being placed, so a repeat of the request that arrives meanwhile waits for the same answer.</summary>
     private readonly Dictionary<string, (string OrderHash, Task<BidView> Answer)> _placing = new(StringComparer.Ordinal);
     /// <summary>Pools a fill was being written to when the database failed: the fill may have committed, so they are read again before the next decision.</summary>
     private readonly Dictionary<string, long> _unsure = new(StringComparer.Ordinal);
-    /// <summary>The last fill being written on each voucher: the next one on it waits for it (it never fails: see WriteFillAsync).</summary>
-    private readonly Dictionary<string, Task> _voucherWrites = new(StringComparer.Ordinal);
 
     public MarketGrain(PoolStore poolStore, BidStore bidStore, ReservationStore reservationStore, MarketStore marketStore, VoucherStore voucherStore,
         CommitBatcher writer, SagaFaults faults, IOptions<MarketOptions> options, IOptions<MarketLimits> limits,
@@ -73,22 +63,21 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
         _bidStore = bidStore;
         _reservationStore = reservationStore;
         _marketStore = marketStore;
-        _voucherStore = voucherStore;
-        _writer = writer;
-        _faults = faults;
         _options = options.Value;
         _limits = limits.Value;
         _clock = clock;
         _logger = logger;
+        _passes = new RepeatedPass(RematchPassAsync, MaxRematchPasses, logger, "matching resting bids");
+        _writes = new MarketWriter(this.GetPrimaryKeyString(), marketStore, bidStore, voucherStore, writer, faults, _limits, clock, GrainFactory, logger,
+            DeactivateOnIdle);
     }
 
     private string Model => this.GetPrimaryKeyString();
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        // First of all: from here on an older activation's fills match nothing, and those it has in flight commit
-        // before the reads below, which therefore see them.
-        _epoch = await _marketStore.TakeEpochAsync(Model, cancellationToken);
+        // First of all, so that the reads below see every fill an older activation had in flight.
+        await _writes.TakeEpochAsync(cancellationToken);
         _routing = (await GrainFactory.GetGrain<IRoutingGrain>(0).Get()).ToPreference();
         var poolIds = await _poolStore.PoolIdsForModelAsync(Model, cancellationToken);
         await Task.WhenAll(poolIds.Select(RefreshPoolAsync));
@@ -259,7 +248,7 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
         var bid = await Bid(view.Plan.BidId).Get();
         if (bid is not null && bid.Fills.Any(f => f.ReservationId == reservationId))
         {
-            await ChangeStoredBidAsync(bid.Id, b => b.WithInterruptedFill(reservationId, null, null, "reservation-cancelled",
+            await _writes.ChangeStoredBidAsync(bid.Id, b => b.WithInterruptedFill(reservationId, null, null, "reservation-cancelled",
                 $"reservation {reservationId} was cancelled by the tenant"));
         }
         await RefreshPoolAsync(view.Plan.PoolId);
@@ -412,19 +401,10 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
     /// <summary>Refuses work once a newer activation of this market has taken over.</summary>
     private void RequireCurrent()
     {
-        if (_fenced)
+        if (_writes.IsFenced)
         {
-            throw new DomainException(ErrorKind.Unavailable, "market-moved", "the market moved to another activation; retry");
+            throw MarketWriter.Moved();
         }
-    }
-
-    /// <summary>A write found a newer epoch: this activation is a stale duplicate and stops.</summary>
-    private DomainException Fenced()
-    {
-        _fenced = true;
-        _logger.LogWarning("Market {Model} epoch {Epoch} was taken over by a newer activation; this one stops writing", Model, _epoch);
-        DeactivateOnIdle();
-        return new DomainException(ErrorKind.Unavailable, "market-moved", "the market moved to another activation; retry");
     }
 
     private void RequireModel(string model)
@@ -439,7 +419,7 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
 
     /// <summary>Ends a bid (rejected, expired or cancelled) and counts why.</summary>
     private Task<BidView> EndBid(string bidId, BidState state, string code, string reason) =>
-        ChangeStoredBidAsync(bidId, bid => bid.Ended(state, code, reason));
+        _writes.ChangeStoredBidAsync(bidId, bid => bid.Ended(state, code, reason));
 
     private IReservationGrain Reservation(string id) => GrainFactory.GetGrain<IReservationGrain>(id);
 
