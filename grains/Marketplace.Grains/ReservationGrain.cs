@@ -123,8 +123,7 @@ public sealed class ReservationGrain(
         var plan = r.Plan;
         chargeFen = Math.Min(chargeFen, held);
         var posting = new LedgerPosting($"{kind}:{Id}", kind, $"Reservation {Id}: cash released, {chargeFen} fen charged, {refundFen} fen refunded by the provider",
-            [(Accounts.TenantCashHeld(plan.TenantId), -held), (Accounts.TenantCash(plan.TenantId), held - chargeFen + refundFen),
-             (Accounts.ProviderReceivable(plan.ProviderId), chargeFen - refundFen)], ReservationId: Id);
+            [(Accounts.ProviderReceivable(plan.ProviderId), chargeFen - refundFen)], ReservationId: Id);
         await cash.CloseHoldAsync(Id, plan.TenantId, held, chargeFen, refundFen, captured: false, posting, clock.GetUtcNow());
     }
 
@@ -328,12 +327,7 @@ public sealed class ReservationGrain(
         var held = await cash.HeldForAsync(Id);
         var fromHold = Math.Min(cashShare, held ?? 0);
         var refund = held is not null && finalState == ReservationState.Interrupted ? OutageRefund(r, usedHours) : 0;
-        var entries = new List<(string, long)> { (Accounts.ProviderReceivable(plan.ProviderId), cost - refund) };
-        if (held is { } heldFen)
-        {
-            entries.Add((Accounts.TenantCashHeld(plan.TenantId), -heldFen));
-            entries.Add((Accounts.TenantCash(plan.TenantId), heldFen - fromHold + refund));
-        }
+        var entries = new List<(string, long)> { (Accounts.ProviderReceivable(plan.ProviderId), cost - refund) }; // the hold's own: CloseHoldAsync
         if (captured > 0)
         {
             entries.Add((Accounts.ProgramPayable(r.VoucherProgramId!), -captured));

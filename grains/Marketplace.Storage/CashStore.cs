@@ -176,11 +176,12 @@ public sealed class CashStore(NpgsqlDataSource db, CommitBatcher? writer = null)
     }
 
     /// <summary>
-    /// Closes a reservation's cash hold of <paramref name="heldFen"/> in one statement with its ledger posting (whose entries
-    /// move exactly this): <paramref name="capturedFen"/> of it goes to the provider (rent, or a cancellation charge), the rest
-    /// back to the company's available cash, plus <paramref name="refundFen"/> the provider pays back for an outage. The
-    /// reservation's cost leaves the company's unsettled holdings.
-    /// False when the hold was closed already (a repeat).
+    /// Closes a reservation's cash hold of <paramref name="heldFen"/> in one statement with its ledger posting:
+    /// <paramref name="capturedFen"/> of it goes to the provider (rent, or a cancellation charge), the rest back to the
+    /// company's available cash, plus <paramref name="refundFen"/> the provider pays back for an outage. The posting's
+    /// company entries are added here, from the same figures as the row's change; <paramref name="posting"/> brings the
+    /// others (the provider's side, a voucher's, what the company still owes). The reservation's cost leaves the company's
+    /// unsettled holdings. False when the hold was closed already (a repeat).
     /// </summary>
     public async Task<bool> CloseHoldAsync(string reservationId, string tenantId, long heldFen, long capturedFen, long refundFen, bool captured,
         LedgerPosting posting, DateTimeOffset now)
@@ -196,7 +197,10 @@ public sealed class CashStore(NpgsqlDataSource db, CommitBatcher? writer = null)
             FROM {write.Guard} WHERE tenant_cash.tenant_id = {write.Parameter(tenantId)}
             RETURNING 1
             """);
-        write.Post(posting, now);
+        write.Post(posting with
+        {
+            Entries = [.. posting.Entries, (Accounts.TenantCashHeld(tenantId), -heldFen), (Accounts.TenantCash(tenantId), checked(heldFen - capturedFen + refundFen))],
+        }, now);
         return await RunOnceAsync(write, tenantId);
     }
 }
