@@ -213,13 +213,13 @@ public sealed partial class MarketGrain
         {
             return await _writes.WriteBidAsync(order, BidState.Rejected, "book-full", "the market holds as many resting bids as it can; try again later");
         }
-        if (_orders.Values.Count(o => o.TenantId == order.TenantId) >= _options.MaxRestingBidsPerTenant)
+        if (_resting.CountOf(order.TenantId) >= _options.MaxRestingBidsPerTenant)
         {
             return await _writes.WriteBidAsync(order, BidState.Rejected, "too-many-resting-bids",
                 $"the company already has {_options.MaxRestingBidsPerTenant} bids resting in this market; cancel some or let them fill first");
         }
         var view = await _writes.WriteBidAsync(order, BidState.Resting, code, reason);
-        await AddRestingAsync(order);
+        await _resting.AddAsync(order);
         if (!TermsCurrent(order))
         {
             RematchSoon(); // its voucher's terms changed while it was being matched: try it again with the new ones
@@ -267,11 +267,10 @@ public sealed partial class MarketGrain
     {
         await ExpireDueAsync();
         await RefreshLapsedHoldsAsync();
-        var waiting = _resting.InPriorityOrder().Select(r => _orders.GetValueOrDefault(r.BidId)).OfType<OpenOrder>()
-            .Where(o => !_busyBids.Contains(o.BidId)).ToList();
+        var waiting = _resting.InPriorityOrder().Where(o => !_busyBids.Contains(o.BidId)).ToList();
         await Task.WhenAll(waiting.Where(o => !TermsCurrent(o)).Select(ReadTermsForPassAsync));
         var matches = new List<(OpenOrder Order, ReservationPlan? Plan)>();
-        foreach (var order in waiting.Where(o => _resting.Contains(o.BidId) && !_busyBids.Contains(o.BidId)))
+        foreach (var order in waiting.Where(o => _resting.InBook(o.BidId) && !_busyBids.Contains(o.BidId)))
         {
             if (!TermsCurrent(order))
             {
@@ -288,13 +287,12 @@ public sealed partial class MarketGrain
                 plan = PlanFor(order, decision);
                 _view.Take(plan);
             }
-            _resting.Remove(order.BidId);
+            _resting.TakeOut(order.BidId);
             _busyBids.Add(order.BidId);
             matches.Add((order, plan));
         }
         if (matches.Count > 0)
         {
-            _demandChanged = true;
             await Task.WhenAll(matches.Select(m => CompleteRestingMatchAsync(m.Order, m.Plan)));
         }
         return matches.Count;
@@ -323,7 +321,7 @@ public sealed partial class MarketGrain
             switch (end)
             {
                 case MatchEnd.Filled filled:
-                    _orders.Remove(order.BidId);
+                    _resting.Forget(order.BidId);
                     stillResting = false;
                     if (filled.Bid is null)
                     {
@@ -331,7 +329,7 @@ public sealed partial class MarketGrain
                     }
                     break;
                 case MatchEnd.Refused refused:
-                    _orders.Remove(order.BidId);
+                    _resting.Forget(order.BidId);
                     stillResting = false;
                     await _writes.WriteBidAsync(order, BidState.Rejected, refused.Code, refused.Reason);
                     break;
@@ -342,55 +340,23 @@ public sealed partial class MarketGrain
         catch (Exception e) when (IsTransient(e))
         {
             _logger.LogWarning(e, "Matching resting bid {BidId} was interrupted; recovering it", order.BidId);
-            _orders.Remove(order.BidId);
+            _resting.Forget(order.BidId);
             stillResting = false;
             _toRecover.Add(order.BidId);
         }
         finally
         {
             _busyBids.Remove(order.BidId);
-            // Back in the book unless it left it meanwhile (cancelled, expired): the order must still be the market's.
-            if (stillResting && _orders.TryGetValue(order.BidId, out var current) && ReferenceEquals(current, order))
+            if (stillResting)
             {
-                _resting.Add(new RestingBid(order.BidId, order.Order.MaxFenPerGpuHour, order.Order.GpuCount, order.Sequence, DemandProvince(order)));
+                _resting.PutBack(order); // unless it left the market meanwhile (cancelled, expired)
             }
         }
     }
 
-    private async Task AddRestingAsync(OpenOrder order)
-    {
-        if (order.Order.AllowedProvinces is not { Count: > 0 } && !_tenantProvinces.ContainsKey(order.TenantId))
-        {
-            var tenant = await GrainFactory.GetGrain<ITenantGrain>(order.TenantId).Get();
-            _tenantProvinces[order.TenantId] = tenant?.Registration.Province ?? "Unknown";
-        }
-        order.Sequence = ++_sequence;
-        _orders[order.BidId] = order;
-        _resting.Add(new RestingBid(order.BidId, order.Order.MaxFenPerGpuHour, order.Order.GpuCount, order.Sequence, DemandProvince(order)));
-        _demandChanged = true;
-    }
-
-    private void RemoveResting(string bidId)
-    {
-        _resting.Remove(bidId);
-        _orders.Remove(bidId);
-        _demandChanged = true;
-    }
-
-    /// <summary>Where unfilled demand shows on the map: the province the bid asks for, else the tenant's own.</summary>
-    private string DemandProvince(OpenOrder order) =>
-        order.Order.AllowedProvinces is { Count: > 0 } provinces ? provinces[0] : _tenantProvinces.GetValueOrDefault(order.TenantId, "Unknown");
-
     private Task ReportDemand(CancellationToken cancellationToken)
     {
-        var now = _clock.GetUtcNow();
-        if (_demandChanged || now - _demandReportedAt >= TimeSpan.FromSeconds(10) || now < _demandReportedAt)
-        {
-            _demandChanged = false;
-            _demandReportedAt = now;
-            var demand = _resting.ByProvince().Select(d => new RestingDemand(d.Province, d.Bids, d.Gpus)).ToList();
-            GrainFactory.GetGrain<IUtilizationGrain>(0).ReportRestingDemand(Model, demand).Ignore();
-        }
+        _resting.ReportDemand(Model, _clock.GetUtcNow());
         return Task.CompletedTask;
     }
 

@@ -108,7 +108,7 @@ public sealed partial class MarketGrain
             var order = new OpenOrder(bidId, bid.TenantId, bid.Order, reservationIds.Count + 1) { Record = stored!.State, BidVersion = stored.Version };
             if (bid.State == BidState.Resting)
             {
-                await AddRestingAsync(order);
+                await _resting.AddAsync(order);
                 RematchSoon();
             }
             else
@@ -145,7 +145,7 @@ public sealed partial class MarketGrain
                     cancelled.Add(id);
                     break;
                 case ReservationState.Confirmed or ReservationState.Active or ReservationState.Completed or ReservationState.Interrupted:
-                    RemoveResting(bidId);
+                    _resting.Remove(bidId);
                     _toRecover.Remove(bidId);
                     await RecordFillAsync(bidId, view);
                     throw DomainException.Rule("bid-not-open", $"the bid was filled by reservation {id}, which has started; it can no longer be cancelled");

@@ -32,12 +32,9 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
     private readonly ILogger<MarketGrain> _logger;
 
     private readonly MarketView _view = new();
-    private readonly RestingBook _resting = new();
-    private readonly Dictionary<string, OpenOrder> _orders = new(StringComparer.Ordinal);
+    private readonly RestingOrders _resting;
     private readonly HashSet<string> _busyBids = new(StringComparer.Ordinal);
     private readonly HashSet<string> _toRecover = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, string> _tenantProvinces = new(StringComparer.Ordinal);
-    private long _sequence;
     private RoutingPreference _routing = RoutingPreference.None;
     /// <summary>Bumped when vouchers' terms may have changed (a notice, a sweep): terms read before it are read again.</summary>
     private long _termsEpoch;
@@ -47,8 +44,6 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
     private readonly RepeatedPass _passes;
     /// <summary>Passes in a row while sagas keep failing and asking for another; more wait for the next request.</summary>
     private const int MaxRematchPasses = 4;
-    private bool _demandChanged = true;
-    private DateTimeOffset _demandReportedAt;
     /// <summary>New bids being placed, so a repeat of the request that arrives meanwhile waits for the same answer.</summary>
     private readonly Dictionary<string, (string OrderHash, Task<BidView> Answer)> _placing = new(StringComparer.Ordinal);
     /// <summary>Pools a fill was being written to when the database failed: the fill may have committed, so they are read again before the next decision.</summary>
@@ -67,6 +62,7 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
         _limits = limits.Value;
         _clock = clock;
         _logger = logger;
+        _resting = new RestingOrders(GrainFactory);
         _passes = new RepeatedPass(RematchPassAsync, MaxRematchPasses, logger, "matching resting bids");
         _writes = new MarketWriter(this.GetPrimaryKeyString(), marketStore, bidStore, voucherStore, writer, faults, _limits, clock, GrainFactory, logger,
             DeactivateOnIdle);
@@ -86,13 +82,12 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
         var openIds = open.Select(b => b.Id).ToList();
         var interrupted = await _reservationStore.BidsWithLiveReservationsAsync(openIds, cancellationToken);
         var attempts = await _reservationStore.CountsForBidsAsync(openIds, cancellationToken);
-        await Task.WhenAll(open.Select(b => b.Bid.TenantId).Distinct().Select(async tenantId =>
-            _tenantProvinces[tenantId] = (await GrainFactory.GetGrain<ITenantGrain>(tenantId).Get())?.Registration.Province ?? "Unknown"));
+        await _resting.LearnProvincesAsync(open.Select(b => b.Bid.TenantId));
         foreach (var (id, bid, version) in open)
         {
             if (bid.State == BidState.Resting && !interrupted.Contains(id))
             {
-                await AddRestingAsync(new OpenOrder(id, bid.TenantId, bid.Order, attempts.GetValueOrDefault(id) + 1) { Record = bid, BidVersion = version });
+                await _resting.AddAsync(new OpenOrder(id, bid.TenantId, bid.Order, attempts.GetValueOrDefault(id) + 1) { Record = bid, BidVersion = version });
             }
             else
             {
@@ -117,7 +112,7 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
                 ? await placing.Answer
                 : throw new DomainException(ErrorKind.Rule, "idempotency-key-reused", "this idempotency key was already used for a different bid");
         }
-        if (_orders.ContainsKey(submission.BidId) || _busyBids.Contains(submission.BidId))
+        if (_resting.Holds(submission.BidId) || _busyBids.Contains(submission.BidId))
         {
             return await StoredAnswerAsync(submission); // resting or being matched: it was placed before
         }
@@ -224,7 +219,7 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
             // A bid a crash left pending may have a reservation that confirmed: it goes with the bid (or, if it has
             // started, it is the bid's fill and the bid can no longer be cancelled).
             var cancelled = await CancelReservationsOfAsync(bidId);
-            RemoveResting(bidId);
+            _resting.Remove(bidId);
             _toRecover.Remove(bidId);
             var reason = cancelled.Count == 0 ? "cancelled by the tenant"
                 : $"cancelled by the tenant; reservation {string.Join(", ", cancelled)}, confirmed while the bid was being recovered, was cancelled with it";
@@ -260,7 +255,7 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
     public Task<OrderBook> GetBook()
     {
         var firstBookable = Hours.FirstBookable(_clock.GetUtcNow());
-        var bids = _resting.Levels().Select(l => new BidLevel(l.FenPerGpuHour, l.Bids, l.Gpus)).ToList();
+        var bids = _resting.Levels();
         var asks = _view.Ladder.Select(p => new AskLevel(p.PoolId, p.Province, p.AskFenPerGpuHour, p.GpuCount,
             p.FreeGpuHours(firstBookable), p.UtilizationBasisPoints(firstBookable, firstBookable + 24))).ToList();
         return Task.FromResult(new OrderBook(Model, bids, asks, _clock.GetUtcNow()));
@@ -290,7 +285,7 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
     {
         _termsEpoch++;
         _termsForgottenAt = _clock.GetUtcNow();
-        foreach (var order in _orders.Values.Where(o => o.Order.VoucherId is not null))
+        foreach (var order in _resting.Orders.Where(o => o.Order.VoucherId is not null))
         {
             order.Excluded.Clear();
         }
@@ -371,7 +366,7 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
     {
         var now = _clock.GetUtcNow();
         var firstBookable = Hours.FirstBookable(now);
-        foreach (var order in _orders.Values.ToList())
+        foreach (var order in _resting.Orders.ToList())
         {
             if (_busyBids.Contains(order.BidId))
             {
@@ -384,7 +379,7 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
                     : (false, "");
             if (expired)
             {
-                RemoveResting(order.BidId);
+                _resting.Remove(order.BidId);
                 await EndBid(order.BidId, BidState.Expired, "expired", $"the bid expired unfilled: {reason}");
             }
         }
