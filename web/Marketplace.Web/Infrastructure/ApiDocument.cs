@@ -214,7 +214,8 @@ internal static class ApiDocument
 
     /// <summary>
     /// The generator marks every constructor parameter required. In a request a nullable field may be left out (the API then
-    /// answers with which fields it needs, all at once): only the non-nullable ones stay required in request bodies' schemas.
+    /// answers with which fields it needs, all at once): only the non-nullable ones stay required in request bodies' schemas,
+    /// which are the fields a request marks required (RequireNonNullable has made their types non-null).
     /// </summary>
     private static void OptionalWhenNullableInRequests(OpenApiDocument document)
     {
