@@ -53,6 +53,11 @@ internal static class ApiDocument
                 schema.Type = withNull & ~JsonSchemaType.Null;
             }
             schema.OneOf?.ToList().Where(s => s.Type == JsonSchemaType.Null).ToList().ForEach(s => schema.OneOf.Remove(s));
+            // Blank text is as missing as none.
+            if (schema.Type == JsonSchemaType.String && schema.Format is null && schema.MinLength is null)
+            {
+                schema.MinLength = 1;
+            }
         }
         if (context.JsonPropertyInfo is not null || context.JsonTypeInfo.Kind != System.Text.Json.Serialization.Metadata.JsonTypeInfoKind.Object
             || schema.Properties is null)
