@@ -132,9 +132,11 @@ public sealed class BrowserFixture : IAsyncLifetime
     /// <summary>
     /// A fresh browser context on the system's address. The pages open in Chinese, as for a first visit, unless
     /// <paramref name="language"/> names the language the reader chose ("en" or "zh"); a context that bypasses the
-    /// pages' Content-Security-Policy can have scripts added to them (an accessibility checker).
+    /// pages' Content-Security-Policy can have scripts added to them (an accessibility checker). The browser keeps the
+    /// machine's time zone unless <paramref name="timezoneId"/> names another ("America/New_York"), and asks for reduced
+    /// motion when <paramref name="reducedMotion"/> (as the screenshot tool does).
     /// </summary>
-    public async Task<IPage> NewPageAsync(string? language = null, bool bypassCsp = false)
+    public async Task<IPage> NewPageAsync(string? language = null, bool bypassCsp = false, string? timezoneId = null, bool reducedMotion = false)
     {
         var context = await Browser.NewContextAsync(new BrowserNewContextOptions
         {
@@ -142,6 +144,8 @@ public sealed class BrowserFixture : IAsyncLifetime
             ViewportSize = new ViewportSize { Width = 1400, Height = 900 },
             Locale = "en-US",
             BypassCSP = bypassCsp,
+            TimezoneId = timezoneId,
+            ReducedMotion = reducedMotion ? ReducedMotion.Reduce : ReducedMotion.NoPreference,
         });
         if (language is not null)
         {
@@ -159,13 +163,15 @@ public sealed class BrowserFixture : IAsyncLifetime
     /// A fresh browser tab signed in as a new account of the role (and tenant or provider), the way a person signs in: the
     /// login page, the provider's sign-in page (code flow with PKCE), back to the role's console, live.
     /// </summary>
-    public async Task<SignedInPage> SignInAsync(string role, string? id = null, string? language = null, bool bypassCsp = false) =>
-        await SignInAsAsync(role, await AccountAsync(role, id), language, bypassCsp);
+    public async Task<SignedInPage> SignInAsync(string role, string? id = null, string? language = null, bool bypassCsp = false, string? timezoneId = null,
+        bool reducedMotion = false) =>
+        await SignInAsAsync(role, await AccountAsync(role, id), language, bypassCsp, timezoneId, reducedMotion);
 
     /// <summary>A fresh browser tab signed in as the account with <paramref name="email"/>, on its role's console.</summary>
-    public async Task<SignedInPage> SignInAsAsync(string role, string email, string? language = null, bool bypassCsp = false)
+    public async Task<SignedInPage> SignInAsAsync(string role, string email, string? language = null, bool bypassCsp = false, string? timezoneId = null,
+        bool reducedMotion = false)
     {
-        var page = await NewPageAsync(language, bypassCsp);
+        var page = await NewPageAsync(language, bypassCsp, timezoneId, reducedMotion);
         var signed = new SignedInPage(page);
         await page.GotoAsync("/login.html");
         await page.ClickAsync("#account-sign-in");

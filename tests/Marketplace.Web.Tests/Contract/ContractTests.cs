@@ -44,6 +44,24 @@ public sealed class ContractTests(PlatformCluster web)
     }
 
     [Fact]
+    public async Task A_request_without_a_required_field_is_reported_when_the_api_takes_it()
+    {
+        var violation = await Assert.ThrowsAsync<ContractViolation>(() => Exchange(HttpMethod.Post, "/api/v1/programs/p1/close", HttpStatusCode.OK, null,
+            request: "{}"));
+        Assert.Contains("closeProgram (POST /api/v1/programs/{id}/close): the request body does not match the document, yet the API answered 200", violation.Message);
+        Assert.Contains("reason", violation.Message);
+    }
+
+    [Fact]
+    public async Task A_request_without_a_required_field_keeps_to_the_document_when_the_api_refuses_it_422()
+    {
+        using var response = await Exchange(HttpMethod.Post, "/api/v1/programs/p1/close", HttpStatusCode.UnprocessableEntity,
+            """{"type":"/problems/validation","title":"One or more fields are invalid","status":422,"code":"validation","errors":{"reason":["is required"]}}""",
+            "application/problem+json", request: "{}");
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
+    }
+
+    [Fact]
     public async Task A_path_or_method_the_document_does_not_have_is_reported()
     {
         var path = await Assert.ThrowsAsync<ContractViolation>(() => Exchange(HttpMethod.Get, "/api/v1/nothing-here", HttpStatusCode.NotFound, null));

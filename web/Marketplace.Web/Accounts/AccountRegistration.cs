@@ -58,8 +58,16 @@ internal sealed class AccountRegistration(UserManager<MarketplaceUser> users, [F
         {
             return check.Add("role", $"must be one of {string.Join(", ", Names.Roles.All)}");
         }
-        check.Id(tenantId, "tenantId", required: idsRequired && role == Names.Roles.Sme)
-            .Id(providerId, "providerId", required: idsRequired && role == Names.Roles.Provider);
+        // Needed for one role only, so not marked required on the request: said here, with the role that needs it.
+        if (idsRequired && role == Names.Roles.Sme && string.IsNullOrEmpty(tenantId))
+        {
+            check.Missing("tenantId", "is required for an sme account: the tenant it acts for");
+        }
+        if (idsRequired && role == Names.Roles.Provider && string.IsNullOrEmpty(providerId))
+        {
+            check.Missing("providerId", "is required for a provider account: the provider it acts for");
+        }
+        check.Id(tenantId, "tenantId", required: false).Id(providerId, "providerId", required: false);
         if (role != Names.Roles.Sme && tenantId is not null)
         {
             check.Add("tenantId", $"a {role} acts for no tenant");

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using Marketplace.Web.Accounts;
 using Marketplace.Web.Infrastructure;
 using Microsoft.AspNetCore.Identity;
@@ -6,7 +7,8 @@ using OpenIddict.Abstractions;
 namespace Marketplace.Web.Api;
 
 /// <summary>A new account: an email and password and, when an admin creates it, the role and organisation it acts for.</summary>
-public sealed record AccountRequest(string? Email, string? Password, string? Role, string? TenantId = null, string? ProviderId = null);
+public sealed record AccountRequest([property: Required] string? Email, [property: Required] string? Password, [property: Required] string? Role,
+    string? TenantId = null, string? ProviderId = null);
 
 public sealed record AccountResponse(string Id, string Email, string Role, string? TenantId, string? ProviderId);
 
@@ -18,9 +20,9 @@ public sealed record RegistrationAccepted(string Status, string Detail)
         "Accepted: the address has been written to. A new account first opens the confirmation link in that mail, then signs in with the email and password.");
 }
 
-public sealed record RoleChange(string? Role, string? TenantId = null, string? ProviderId = null);
+public sealed record RoleChange([property: Required] string? Role, string? TenantId = null, string? ProviderId = null);
 
-public sealed record ApiClientRequest(string? DisplayName, string? Role, string? TenantId = null, string? ProviderId = null);
+public sealed record ApiClientRequest([property: Required] string? DisplayName, [property: Required] string? Role, string? TenantId = null, string? ProviderId = null);
 
 /// <summary>A new API client's credentials; the secret is shown this once.</summary>
 public sealed record ApiClientResponse(string ClientId, string ClientSecret, string Role, string? TenantId, string? ProviderId);
@@ -58,7 +60,7 @@ internal static class AccountsApi
     {
         var caller = Caller.Of(context);
         var byAdmin = context.User.Identity?.IsAuthenticated == true && caller.Role == Names.Roles.Admin;
-        var check = new Check().Length(request.Email, 3, 256, "email").Length(request.Password, 1, 256, "password");
+        var check = Check.Of(request).Length(request.Email, 3, 256, "email", required: false).Length(request.Password, 1, 256, "password", required: false);
         if (byAdmin)
         {
             AccountRegistration.CheckOrganisation(check, request.Role, request.TenantId, request.ProviderId, idsRequired: false);
@@ -130,7 +132,7 @@ internal static class AccountsApi
 
     private static async Task<IResult> ChangeRole(string id, RoleChange request, UserManager<MarketplaceUser> users, AccountStamps stamps, HttpContext context)
     {
-        var check = AccountRegistration.CheckOrganisation(new Check(), request.Role, request.TenantId, request.ProviderId);
+        var check = AccountRegistration.CheckOrganisation(Check.Of(request), request.Role, request.TenantId, request.ProviderId);
         if (!check.Ok)
         {
             return check.Problem();
@@ -158,7 +160,7 @@ internal static class AccountsApi
 
     private static async Task<IResult> CreateClient(ApiClientRequest request, IOpenIddictApplicationManager applications, HttpContext context)
     {
-        var check = AccountRegistration.CheckOrganisation(new Check().Name(request.DisplayName, "displayName"), request.Role, request.TenantId, request.ProviderId);
+        var check = AccountRegistration.CheckOrganisation(Check.Of(request).Name(request.DisplayName, "displayName"), request.Role, request.TenantId, request.ProviderId);
         if (!check.Ok)
         {
             return check.Problem();

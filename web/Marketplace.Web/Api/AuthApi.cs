@@ -1,9 +1,10 @@
+using System.ComponentModel.DataAnnotations;
 using System.Net;
 using Marketplace.Web.Infrastructure;
 
 namespace Marketplace.Web.Api;
 
-public sealed record DevTokenRequest(string? Role, string? TenantId, string? ProviderId);
+public sealed record DevTokenRequest([property: Required] string? Role, string? TenantId, string? ProviderId);
 
 public sealed record DevTokenResponse(string Token, string Role, string? TenantId, string? ProviderId);
 
@@ -25,8 +26,8 @@ internal static class AuthApi
             {
                 return Problems.Of(StatusCodes.Status403Forbidden, "dev-token-loopback-only", "Development tokens are issued to loopback callers only");
             }
-            var check = new Check();
-            if (request.Role is null || !Names.Roles.All.Contains(request.Role))
+            var check = Check.Of(request);
+            if (request.Role is not null && !Names.Roles.All.Contains(request.Role))
             {
                 check.Add("role", $"must be one of {string.Join(", ", Names.Roles.All)}");
             }

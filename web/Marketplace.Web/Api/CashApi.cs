@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using Marketplace.Domain.Rules;
 using Marketplace.Grains;
 using Marketplace.Web.Infrastructure;
@@ -5,10 +6,10 @@ using Marketplace.Web.Infrastructure;
 namespace Marketplace.Web.Api;
 
 /// <summary>Money received for a company, with the bank's (or payment channel's) reference, unique per payment.</summary>
-public sealed record CashTopUpRequest(long? AmountFen, string? PaymentReference);
+public sealed record CashTopUpRequest([property: Required] long? AmountFen, [property: Required] string? PaymentReference);
 
 /// <summary>Money the company takes out of its available cash; the client's request id stands in for an Idempotency-Key header.</summary>
-public sealed record CashWithdrawalRequest(long? AmountFen, string? ClientRequestId = null);
+public sealed record CashWithdrawalRequest([property: Required] long? AmountFen, string? ClientRequestId = null);
 
 /// <summary>Rule 8: a company's prepaid cash, paid in by the marketplace's operator and held at every fill.</summary>
 internal static class CashApi
@@ -21,7 +22,7 @@ internal static class CashApi
 
         cash.MapPost("/{id}/cash/top-ups", async (string id, CashTopUpRequest request, GrainCalls grains, MarketLimits limits, HttpContext context) =>
         {
-            var check = new Check().Add(CashRules.Validate(request.AmountFen, request.PaymentReference, "paymentReference", limits));
+            var check = Check.Of(request).Add(CashRules.Validate(request.AmountFen, request.PaymentReference, "paymentReference", limits));
             if (!check.Ok)
             {
                 return check.Problem();
@@ -40,7 +41,7 @@ internal static class CashApi
         cash.MapPost("/me/cash/withdrawals", async (CashWithdrawalRequest request, GrainCalls grains, MarketLimits limits, HttpContext context) =>
         {
             var key = context.Request.Headers[Names.Headers.IdempotencyKey].ToString() is { Length: > 0 } header ? header : request.ClientRequestId;
-            var check = new Check().Add(CashRules.Validate(request.AmountFen, key, "clientRequestId", limits));
+            var check = Check.Of(request).Add(CashRules.Validate(request.AmountFen, key, "clientRequestId", limits));
             if (!check.Ok)
             {
                 return check.Problem();

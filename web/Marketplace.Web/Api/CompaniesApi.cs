@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using Marketplace.Grains;
 using Marketplace.Web.Infrastructure;
 using Marketplace.Web.Queries;
@@ -5,7 +6,7 @@ using Marketplace.Web.Queries;
 namespace Marketplace.Web.Api;
 
 /// <summary>Why a registration is rejected, as the company will read it.</summary>
-public sealed record CompanyRejection(string? Reason);
+public sealed record CompanyRejection([property: Required] string? Reason);
 
 /// <summary>The programme office verifies the companies the rules rest on: tenants and providers.</summary>
 internal static class CompaniesApi
@@ -52,14 +53,14 @@ internal static class CompaniesApi
     private static async Task<IResult> Decide(string party, string id, int? revision, CompanyRejection? rejection, GrainCalls grains, HttpContext context)
     {
         var verify = rejection is null;
-        var check = new Check().Id(id, "id");
+        var check = (rejection is null ? new Check() : Check.Of(rejection)).Id(id, "id");
         if (party is not (Tenants or Providers))
         {
             check.Add("party", $"must be '{Tenants}' or '{Providers}'");
         }
         if (!verify)
         {
-            check.Length(rejection!.Reason, 1, 500, "reason");
+            check.Length(rejection!.Reason, 1, 500, "reason", required: false);
         }
         if (!check.Ok)
         {

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using Marketplace.Grains;
 using System.IO.Compression;
 using System.Text.Json.Serialization;
@@ -15,7 +16,7 @@ namespace Marketplace.Web.Api;
 public sealed record VerifyRequest(string? ProgramId, KnownSealRequest? Head);
 
 [JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
-public sealed record KnownSealRequest(long? Sequence, string? Hash);
+public sealed record KnownSealRequest([property: Required] long? Sequence, [property: Required] string? Hash);
 
 internal static class EvidenceApi
 {
@@ -83,12 +84,12 @@ internal static class EvidenceApi
         {
             var programId = request?.ProgramId;
             var head = request?.Head;
-            var check = new Check().Id(programId, "programId", required: head is not null);
-            if (head is not null && head.Sequence is not > 0)
+            var check = Check.Of(request).Id(programId, "programId", required: head is not null);
+            if (head?.Sequence is <= 0)
             {
                 check.Add("head.sequence", "must be a seal's number, 1 or more");
             }
-            if (head is not null && (head.Hash is not { Length: 64 } || !head.Hash.All(char.IsAsciiHexDigit)))
+            if (head?.Hash is { } hash && (hash.Length != 64 || !hash.All(char.IsAsciiHexDigit)))
             {
                 check.Add("head.hash", "must be a SHA-256 hash in 64 hexadecimal digits");
             }

@@ -1,15 +1,20 @@
+using System.ComponentModel.DataAnnotations;
 using Marketplace.Grains;
 using Marketplace.Storage;
 using Marketplace.Web.Infrastructure;
 
 namespace Marketplace.Web.Api;
 
+/// <summary>
+/// A bid on one GPU model (gpuModel, gpuCount, maxFenPerGpuHour and timeInForce are then needed too), or a compute bid in
+/// PFLOPS-hours across models (pflopsHours and maxFenPerPflopsHour).
+/// </summary>
 public sealed record BidBody(
     string? GpuModel,
     int? GpuCount,
-    int? DurationHours,
-    DateTimeOffset? EarliestStart,
-    DateTimeOffset? LatestStart,
+    [property: Required] int? DurationHours,
+    [property: Required] DateTimeOffset? EarliestStart,
+    [property: Required] DateTimeOffset? LatestStart,
     long? MaxFenPerGpuHour,
     List<string>? AllowedProvinces,
     string? VoucherId,
@@ -33,7 +38,7 @@ internal static class MarketApi
             [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock) =>
         {
             var key = context.Request.Headers[Names.Headers.IdempotencyKey].ToString() is { Length: > 0 } header ? header : body.ClientOrderId;
-            var check = new Check();
+            var check = Check.Of(body);
             if (string.IsNullOrEmpty(key))
             {
                 check.Add("clientOrderId", "send an Idempotency-Key header or a clientOrderId, so a retried bid is never placed twice");
@@ -85,7 +90,7 @@ internal static class MarketApi
         market.MapPost("/quotes", async (BidBody body, GrainCalls grains, MarketLimits limits, HttpContext context,
             [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock) =>
         {
-            var check = new Check();
+            var check = Check.Of(body);
             if (AsksForCompute(body))
             {
                 var compute = ValidateCompute(body with { TimeInForce = body.TimeInForce ?? "IOC" }, check, clock.GetUtcNow(), limits, out _);
@@ -258,6 +263,15 @@ internal static class MarketApi
 
     private static BidOrder? Validate(BidBody body, Check check, DateTimeOffset now, MarketLimits limits)
     {
+        // Needed by a bid on one model only, so not marked required on the body (a compute bid names none of them).
+        foreach (var (value, field) in new (object?, string)[]
+            { (body.GpuModel, "gpuModel"), (body.GpuCount, "gpuCount"), (body.MaxFenPerGpuHour, "maxFenPerGpuHour"), (body.TimeInForce, "timeInForce") })
+        {
+            if (value is null)
+            {
+                check.Missing(field, "is required for a bid on a GPU model (a compute bid gives pflopsHours and maxFenPerPflopsHour instead)");
+            }
+        }
         check.GpuModel(body.GpuModel, "gpuModel")
             .Add(BidOrderRules.Validate(body.GpuCount, body.DurationHours, body.MaxFenPerGpuHour, limits,
                 minReliabilityBasisPoints: body.MinReliabilityBasisPoints))
@@ -279,9 +293,7 @@ internal static class MarketApi
     {
         var horizonDays = limits.BookingHorizonDays;
         var horizonEnd = now.AddDays(horizonDays);
-        check.Required(body.EarliestStart, "earliestStart")
-            .Required(body.LatestStart, "latestStart")
-            .Id(body.VoucherId, "voucherId", required: false);
+        check.Id(body.VoucherId, "voucherId", required: false);
         if (body.EarliestStart > horizonEnd)
         {
             check.Add("earliestStart", $"must be within the {horizonDays}-day booking horizon");

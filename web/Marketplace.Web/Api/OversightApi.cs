@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using Marketplace.Grains;
 using Marketplace.Matching;
 using Marketplace.Web.Infrastructure;
@@ -65,7 +66,7 @@ internal static class OversightApi
 
         api.MapPut("/routing", async (RoutingRequest request, GrainCalls grains, HttpContext context) =>
         {
-            var check = new Check().Add(RoutingPreference.Validate(request.PreferredProvinces, request.WithinBasisPoints));
+            var check = Check.Of(request).Add(RoutingPreference.Validate(request.PreferredProvinces, request.WithinBasisPoints));
             if (!check.Ok)
             {
                 return check.Problem();
@@ -86,4 +87,4 @@ internal static class OversightApi
 /// Send bids to pools in <see cref="PreferredProvinces"/> when one can take them at an ask at most
 /// <see cref="WithinBasisPoints"/> (10,000 = 100 %) above the best ask. An empty list turns the rule off.
 /// </summary>
-internal sealed record RoutingRequest(IReadOnlyList<string>? PreferredProvinces, int? WithinBasisPoints);
+internal sealed record RoutingRequest([property: Required] IReadOnlyList<string>? PreferredProvinces, [property: Required] int? WithinBasisPoints);

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using Marketplace.Domain.Rules;
 using Marketplace.Grains;
 using Marketplace.Web.Infrastructure;
@@ -7,30 +8,30 @@ using Microsoft.AspNetCore.Http.HttpResults;
 namespace Marketplace.Web.Api;
 
 public sealed record ProgramRequest(
-    string? Id,
-    string? Name,
-    string? Issuer,
-    string? Province,
-    DateTimeOffset? ClaimOpensAt,
-    DateTimeOffset? ClaimClosesAt,
-    long? BudgetFen,
-    long? VoucherCapFen,
-    int? CoverageBasisPoints,
-    List<string>? AllowedTenantKinds,
-    int? RegistrationDeadlineDays,
-    int? ValidityDays,
+    [property: Required] string? Id,
+    [property: Required] string? Name,
+    [property: Required] string? Issuer,
+    [property: Required] string? Province,
+    [property: Required] DateTimeOffset? ClaimOpensAt,
+    [property: Required] DateTimeOffset? ClaimClosesAt,
+    [property: Required] long? BudgetFen,
+    [property: Required] long? VoucherCapFen,
+    [property: Required] int? CoverageBasisPoints,
+    [property: Required] List<string>? AllowedTenantKinds,
+    [property: Required] int? RegistrationDeadlineDays,
+    [property: Required] int? ValidityDays,
     bool? Stackable,
     bool? AllowMultipleOpenVouchers,
     string? Assumptions,
     int? ValidityMonths = null);
 
-public sealed record ProviderApprovalRequest(string? BatchId, DateTimeOffset? EffectiveFrom);
+public sealed record ProviderApprovalRequest([property: Required] string? BatchId, [property: Required] DateTimeOffset? EffectiveFrom);
 
 /// <summary>A raise of a program's budget, in fen, and why the office raises it.</summary>
-public sealed record BudgetRaiseRequest(long? AmountFen, string? Reason);
+public sealed record BudgetRaiseRequest([property: Required] long? AmountFen, [property: Required] string? Reason);
 
 /// <summary>Why the office closes a program's claims early.</summary>
-public sealed record ProgramCloseRequest(string? Reason);
+public sealed record ProgramCloseRequest([property: Required] string? Reason);
 
 internal static class ProgramsApi
 {
@@ -40,7 +41,7 @@ internal static class ProgramsApi
 
         programs.MapPost("/", async (ProgramRequest request, GrainCalls grains, MarketLimits limits) =>
         {
-            var check = new Check()
+            var check = Check.Of(request)
                 .Id(request.Id, "id")
                 .Length(request.Assumptions, 0, ProgramTermsRules.MaxAssumptionsLength, "assumptions", required: false)
                 .Add(ProgramTermsRules.Validate(new ProgramTerms(request.Name, request.Issuer, request.Province, request.ClaimOpensAt,
@@ -89,7 +90,7 @@ internal static class ProgramsApi
         // A programme approves a company (its credit code); the approval applies to every site it lists. The office may
         // name the company by its code, or by the provider id it registered under.
         programs.MapPut("/{id}/companies/{creditCode}", (string id, string creditCode, ProviderApprovalRequest request, GrainCalls grains, HttpContext context) =>
-            PublishNotice(id, Named.Company(creditCode), request.BatchId, request.EffectiveFrom, approved: true, grains, context))
+            PublishNotice(id, Named.Company(creditCode), request.BatchId, request.EffectiveFrom, approved: true, grains, context, Check.Of(request)))
             .RequireAuthorization(Names.Policies.Admin)
             .WithName("approveCompany")
             .WithSummary("Approve a company (by unified social credit code) for the program from a date, in a notice batch (admin)")
@@ -104,7 +105,7 @@ internal static class ProgramsApi
             .Produces<ProgramView>();
 
         programs.MapPut("/{id}/providers/{providerId}", (string id, string providerId, ProviderApprovalRequest request, GrainCalls grains, HttpContext context) =>
-            PublishNotice(id, Named.Provider(providerId), request.BatchId, request.EffectiveFrom, approved: true, grains, context))
+            PublishNotice(id, Named.Provider(providerId), request.BatchId, request.EffectiveFrom, approved: true, grains, context, Check.Of(request)))
             .RequireAuthorization(Names.Policies.Admin)
             .WithName("approveProvider")
             .WithSummary("Approve a provider's company for the program from a date, in a notice batch (admin)")
@@ -121,7 +122,7 @@ internal static class ProgramsApi
         programs.MapPost("/{id}/budget", async (string id, BudgetRaiseRequest request, GrainCalls grains, MarketLimits limits, HttpContext context) =>
         {
             // The grain checks the raise against the budget as it stands; here only what the request alone can get wrong.
-            var check = new Check().Add(ProgramTermsRules.ValidateRaise(request.AmountFen, request.Reason, currentBudgetFen: 0, limits));
+            var check = Check.Of(request).Add(ProgramTermsRules.ValidateRaise(request.AmountFen, request.Reason, currentBudgetFen: 0, limits));
             if (!check.Ok)
             {
                 return check.Problem();
@@ -141,7 +142,7 @@ internal static class ProgramsApi
 
         programs.MapPost("/{id}/close", async (string id, ProgramCloseRequest request, GrainCalls grains, HttpContext context) =>
         {
-            var check = new Check().Add(ProgramTermsRules.ValidateClose(request.Reason));
+            var check = Check.Of(request).Add(ProgramTermsRules.ValidateClose(request.Reason));
             if (!check.Ok)
             {
                 return check.Problem();
@@ -242,9 +243,11 @@ internal static class ProgramsApi
     }
 
     private static async Task<IResult> PublishNotice(string id, Named company, string? batchId, DateTimeOffset? effectiveFrom, bool approved,
-        GrainCalls grains, HttpContext context)
+        GrainCalls grains, HttpContext context, Check? check = null)
     {
-        var check = new Check().Id(batchId, "batchId").Required(effectiveFrom, "effectiveFrom");
+        // A notice in a body has its required fields checked already (check); one in the query (a removal) is checked here.
+        check ??= new Check().Required(batchId, "batchId").Required(effectiveFrom, "effectiveFrom");
+        check.Id(batchId, "batchId", required: false);
         check = company.ProviderId is { } named ? check.Id(named, "providerId") : check.CreditCodeOf(company.CreditCode, "creditCode");
         if (!check.Ok)
         {

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using Marketplace.Grains;
 using Marketplace.Web.Infrastructure;
 using Marketplace.Web.Queries;
@@ -5,16 +6,24 @@ using Marketplace.Web.Queries;
 namespace Marketplace.Web.Api;
 
 /// <summary>A site and the GPUs installed there per model ("H800-80G": 512): the pools listed at the site never add up to more.</summary>
-public sealed record SiteRequest(string? SiteId, string? Name, string? Province, string? City, double? Latitude, double? Longitude, int? GreenPowerPercent,
-    Dictionary<string, int>? InstalledGpus = null);
+public sealed record SiteRequest([property: Required] string? SiteId, [property: Required] string? Name, [property: Required] string? Province,
+    [property: Required] string? City, [property: Required] double? Latitude, [property: Required] double? Longitude,
+    [property: Required] int? GreenPowerPercent, [property: Required] Dictionary<string, int>? InstalledGpus = null);
 
-public sealed record ProviderRequest(string? Name, string? CreditCode, List<SiteRequest>? Sites);
+public sealed record ProviderRequest([property: Required] string? Name, [property: Required] string? CreditCode, [property: Required] List<SiteRequest>? Sites);
 
-public sealed record PoolRequest(string? PoolId, string? SiteId, string? GpuModel, int? GpuCount, long? AskFenPerGpuHour);
+public sealed record PoolRequest(string? PoolId, [property: Required] string? SiteId, [property: Required] string? GpuModel, [property: Required] int? GpuCount,
+    [property: Required] long? AskFenPerGpuHour);
 
 public sealed record PoolPatchRequest(long? AskFenPerGpuHour, int? GpuCount);
 
-public sealed record OutageBody(string? OutageId, string? SiteId, DateTimeOffset? From, DateTimeOffset? To, string? Reason);
+/// <summary>An outage of one pool (a site id sent here is ignored: the pool names its site).</summary>
+public sealed record OutageBody(string? OutageId, string? SiteId, [property: Required] DateTimeOffset? From, [property: Required] DateTimeOffset? To,
+    [property: Required] string? Reason);
+
+/// <summary>An outage of a whole site: every pool on it.</summary>
+public sealed record SiteOutageBody(string? OutageId, [property: Required] string? SiteId, [property: Required] DateTimeOffset? From,
+    [property: Required] DateTimeOffset? To, [property: Required] string? Reason);
 
 internal static class ProvidersApi
 {
@@ -25,9 +34,9 @@ internal static class ProvidersApi
 
         providers.MapPost("/", async (ProviderRequest request, GrainCalls grains, HttpContext context) =>
         {
-            var check = new Check().Name(request.Name, "name").CreditCodeOf(request.CreditCode, "creditCode");
+            var check = Check.Of(request).Name(request.Name, "name").CreditCodeOf(request.CreditCode, "creditCode");
             var sites = request.Sites ?? [];
-            if (sites.Count is 0 or > 100)
+            if (request.Sites is { Count: 0 or > 100 })
             {
                 check.Add("sites", "list 1 to 100 sites");
             }
@@ -43,10 +52,6 @@ internal static class ProvidersApi
                 if (s.Longitude is not (>= 73 and <= 136))
                 {
                     check.Add($"sites[{i}].longitude", "must be a longitude in China (73 to 136)");
-                }
-                if (s.InstalledGpus is null)
-                {
-                    check.Add($"sites[{i}].installedGpus", "is required: the GPUs installed at the site per model");
                 }
                 foreach (var (model, count) in s.InstalledGpus ?? [])
                 {
@@ -119,7 +124,7 @@ internal static class ProvidersApi
             {
                 return Problems.NotFound(context, "provider", id);
             }
-            var check = new Check().Id(request.PoolId, "poolId", required: false).Id(request.SiteId, "siteId").GpuModel(request.GpuModel, "gpuModel")
+            var check = Check.Of(request).Id(request.PoolId, "poolId", required: false).Id(request.SiteId, "siteId").GpuModel(request.GpuModel, "gpuModel")
                 .Add(PoolRules.Validate(request.GpuCount, request.AskFenPerGpuHour, limits));
             if (!check.Ok)
             {
@@ -146,7 +151,7 @@ internal static class ProvidersApi
             {
                 return Problems.NotFound(context, "pool", poolId);
             }
-            var check = new Check().Add(PoolRules.Validate(request.GpuCount, request.AskFenPerGpuHour, limits, required: false));
+            var check = Check.Of(request).Add(PoolRules.Validate(request.GpuCount, request.AskFenPerGpuHour, limits, required: false));
             if (request.AskFenPerGpuHour is null && request.GpuCount is null)
             {
                 check.Add("askFenPerGpuHour", "give a new ask, a new GPU count, or both");
@@ -180,15 +185,15 @@ internal static class ProvidersApi
 
         providers.MapPost("/{id}/pools/{poolId}/outages", (string id, string poolId, OutageBody request, GrainCalls grains, HttpContext context,
                 MarketLimits limits, [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock) =>
-            DeclareOutage(id, poolId, request with { SiteId = null }, grains, context, clock.GetUtcNow(), limits.BookingHorizonDays))
+            DeclareOutage(id, poolId, Check.Of(request), request with { SiteId = null }, grains, context, clock.GetUtcNow(), limits.BookingHorizonDays))
             .RequireAuthorization(Names.Policies.Provider)
             .WithName("declarePoolOutage")
             .WithSummary("Declare an outage of one pool: its reservations are interrupted and re-matched elsewhere")
             .Produces<OutageReport>();
 
-        providers.MapPost("/{id}/outages", (string id, OutageBody request, GrainCalls grains, HttpContext context, MarketLimits limits,
+        providers.MapPost("/{id}/outages", (string id, SiteOutageBody request, GrainCalls grains, HttpContext context, MarketLimits limits,
                 [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock) =>
-            DeclareOutage(id, null, request, grains, context, clock.GetUtcNow(), limits.BookingHorizonDays))
+            DeclareOutage(id, null, Check.Of(request), new OutageBody(request.OutageId, request.SiteId, request.From, request.To, request.Reason), grains, context, clock.GetUtcNow(), limits.BookingHorizonDays))
             .RequireAuthorization(Names.Policies.Provider)
             .WithName("declareSiteOutage")
             .WithSummary("Declare an outage of a whole site (every pool on it)")
@@ -221,7 +226,7 @@ internal static class ProvidersApi
     private static async Task<bool> OwnsPool(string providerId, string poolId, GrainCalls grains) =>
         await grains.Run(c => c.GetGrain<IGpuPoolGrain>(poolId).Get()) is { } pool && pool.ProviderId == providerId;
 
-    private static async Task<IResult> DeclareOutage(string id, string? poolId, OutageBody request, GrainCalls grains, HttpContext context,
+    private static async Task<IResult> DeclareOutage(string id, string? poolId, Check check, OutageBody request, GrainCalls grains, HttpContext context,
         DateTimeOffset now, int horizonDays)
     {
         if (!Owns(context, id))
@@ -232,12 +237,7 @@ internal static class ProvidersApi
         {
             return Problems.NotFound(context, "pool", poolId);
         }
-        var check = new Check().Id(request.OutageId, "outageId", required: false).Required(request.From, "from").Required(request.To, "to")
-            .Length(request.Reason, 1, 500, "reason");
-        if (poolId is null)
-        {
-            check.Id(request.SiteId, "siteId");
-        }
+        check.Id(request.OutageId, "outageId", required: false).Length(request.Reason, 1, 500, "reason").Id(request.SiteId, "siteId", required: false);
         if (request.From >= request.To)
         {
             check.Add("to", "must be after from");

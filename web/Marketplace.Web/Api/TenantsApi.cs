@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using Marketplace.Grains;
 using Marketplace.Web.Infrastructure;
 using Marketplace.Web.Queries;
@@ -5,9 +6,9 @@ using Marketplace.Web.Queries;
 namespace Marketplace.Web.Api;
 
 public sealed record TenantRequest(
-    string? Name,
-    string? Kind,
-    string? Province,
+    [property: Required] string? Name,
+    [property: Required] string? Kind,
+    [property: Required] string? Province,
     string? CreditCode,
     List<string>? RelatedPartyCreditCodes,
     string? CredibilityStatement,
@@ -23,7 +24,7 @@ internal static class TenantsApi
 
         tenants.MapPost("/", async (TenantRequest request, GrainCalls grains, HttpContext context) =>
         {
-            var check = new Check()
+            var check = Check.Of(request)
                 .Name(request.Name, "name")
                 .Enum<TenantKind>(request.Kind, "kind", out var kind)
                 .Province(request.Province, "province")

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using Marketplace.Grains;
 using Marketplace.Web.Infrastructure;
 
@@ -5,7 +6,7 @@ namespace Marketplace.Web.Api;
 
 public sealed record ClaimVoucherRequest(long? AmountFen);
 
-public sealed record ActivityRequest(string? Title, string? Description, int? PlannedGpuHours);
+public sealed record ActivityRequest([property: Required] string? Title, [property: Required] string? Description, [property: Required] int? PlannedGpuHours);
 
 internal static class VouchersApi
 {
@@ -37,10 +38,10 @@ internal static class VouchersApi
 
         api.MapPost("/vouchers/{id}/activity", async (string id, ActivityRequest request, GrainCalls grains, HttpContext context) =>
         {
-            var check = new Check()
+            var check = Check.Of(request)
                 .Name(request.Title, "title")
-                .Length(request.Description, 1, 4000, "description")
-                .Range(request.PlannedGpuHours, 1, 1_000_000, "plannedGpuHours");
+                .Length(request.Description, 1, 4000, "description", required: false)
+                .Range(request.PlannedGpuHours, 1, 1_000_000, "plannedGpuHours", required: false);
             if (!check.Ok)
             {
                 return check.Problem();

@@ -24,7 +24,7 @@ internal static class ApiDocument
 
     /// <summary>
     /// A property whose C# type is not nullable is always in the JSON (the API writes every property, nulls too): required.
-    /// A nullable one stays optional so that a request may leave it out.
+    /// A nullable one stays optional so that a request may leave it out, unless the request marks it required (<see cref="RequiredFields"/>).
     /// </summary>
     private static Task RequireNonNullable(OpenApiSchema schema, OpenApiSchemaTransformerContext context, CancellationToken _)
     {
@@ -44,6 +44,21 @@ internal static class ApiDocument
         {
             StateBounds(schema, type, context.ApplicationServices.GetRequiredService<MarketLimits>());
         }
+        // A request field marked required (RequiredFields) is never null where it is valid: the document says so, and lists it
+        // in its type's required fields below.
+        if (context.JsonPropertyInfo is { } marked && RequiredFields.IsRequired(marked.AttributeProvider))
+        {
+            if (schema.Type is { } withNull && withNull.HasFlag(JsonSchemaType.Null))
+            {
+                schema.Type = withNull & ~JsonSchemaType.Null;
+            }
+            schema.OneOf?.ToList().Where(s => s.Type == JsonSchemaType.Null).ToList().ForEach(s => schema.OneOf.Remove(s));
+            // Blank text is as missing as none.
+            if (schema.Type == JsonSchemaType.String && schema.Format is null && schema.MinLength is null)
+            {
+                schema.MinLength = 1;
+            }
+        }
         if (context.JsonPropertyInfo is not null || context.JsonTypeInfo.Kind != System.Text.Json.Serialization.Metadata.JsonTypeInfoKind.Object
             || schema.Properties is null)
         {
@@ -51,7 +66,7 @@ internal static class ApiDocument
         }
         foreach (var property in context.JsonTypeInfo.Properties)
         {
-            if (property.Get is not null && !property.IsGetNullable && schema.Properties.ContainsKey(property.Name))
+            if (property.Get is not null && (!property.IsGetNullable || RequiredFields.IsRequired(property.AttributeProvider)) && schema.Properties.ContainsKey(property.Name))
             {
                 schema.Required ??= new HashSet<string>(StringComparer.Ordinal);
                 schema.Required.Add(property.Name);
@@ -204,7 +219,8 @@ internal static class ApiDocument
 
     /// <summary>
     /// The generator marks every constructor parameter required. In a request a nullable field may be left out (the API then
-    /// answers with which fields it needs, all at once): only the non-nullable ones stay required in request bodies' schemas.
+    /// answers with which fields it needs, all at once): only the non-nullable ones stay required in request bodies' schemas,
+    /// which are the fields a request marks required (RequireNonNullable has made their types non-null).
     /// </summary>
     private static void OptionalWhenNullableInRequests(OpenApiDocument document)
     {

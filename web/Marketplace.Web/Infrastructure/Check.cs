@@ -6,13 +6,43 @@ namespace Marketplace.Web.Infrastructure;
 internal sealed partial class Check
 {
     private readonly Dictionary<string, List<string>> _errors = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _missing = new(StringComparer.Ordinal);
 
     public bool Ok => _errors.Count == 0;
+
+    /// <summary>
+    /// The check of a request body: it starts with the required fields the body lacks (<see cref="RequiredFields"/>), each
+    /// "is required", and says nothing more about them (a missing field has no length, range or format to be wrong).
+    /// </summary>
+    public static Check Of<T>(T? request) where T : class
+    {
+        var check = new Check();
+        foreach (var field in request is null ? [] : RequiredFields.Missing(request))
+        {
+            check.Missing(field, RequiredMessage);
+        }
+        return check;
+    }
+
+    /// <summary>A field left out that this request needs (one not always required, so not marked on the body); nothing more is said about it.</summary>
+    public Check Missing(string field, string message)
+    {
+        Add(field, message);
+        _missing.Add(field);
+        return this;
+    }
+
+    /// <summary>The field error of a required field left out.</summary>
+    public const string RequiredMessage = "is required";
 
     public IResult Problem() => Problems.Validation(_errors.ToDictionary(e => e.Key, e => e.Value.ToArray()));
 
     public Check Add(string field, string message)
     {
+        if (_missing.Contains(field))
+        {
+            return this;
+        }
         if (!_errors.TryGetValue(field, out var list))
         {
             _errors[field] = list = [];
@@ -42,22 +72,15 @@ internal sealed partial class Check
         return _errors.Count == before && value is not null && NameRules.Problem(value) is { } problem ? Add(field, problem) : this;
     }
 
+    /// <summary>A value that is not a request body's field (a query parameter) but is needed all the same; a body's fields are marked instead (<see cref="Of{T}"/>).</summary>
     public Check Required<T>(T? value, string field) where T : class
     {
-        if (value is null || value is string s && string.IsNullOrWhiteSpace(s))
-        {
-            Add(field, "is required");
-        }
-        return this;
+        return value is null || value is string s && string.IsNullOrWhiteSpace(s) ? Missing(field, RequiredMessage) : this;
     }
 
     public Check Required<T>(T? value, string field) where T : struct
     {
-        if (value is null)
-        {
-            Add(field, "is required");
-        }
-        return this;
+        return value is null ? Missing(field, RequiredMessage) : this;
     }
 
     public Check Range(long? value, long min, long max, string field, bool required = true)

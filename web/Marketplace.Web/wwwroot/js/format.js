@@ -112,6 +112,12 @@ export function hourFromNow(hours) {
   return new Date(time.getTime() + 3600_000).toISOString();
 }
 
+/**
+ * Whether charts animate: not for a reader whose system asks for reduced motion. A chart that does not animate is drawn
+ * by the time its options are set, so what waits for its data (a screenshot) sees it drawn.
+ */
+export const chartAnimation = !matchMedia("(prefers-reduced-motion: reduce)").matches;
+
 export const chartFont = "'WenQuanYi Micro Hei', 'Noto Sans CJK SC', 'Segoe UI', sans-serif";
 
 /**

@@ -4,7 +4,7 @@
 
 import { client, showProblem } from "./session.js";
 import { strings, t } from "./i18n.js";
-import { el, chartFont, beijingAxis, beijingTooltip, beijingTime, yuanAxisLabel, cny } from "./format.js";
+import { el, chartFont, chartAnimation, beijingAxis, beijingTooltip, beijingTime, yuanAxisLabel, cny } from "./format.js";
 import { label } from "./provinces.js";
 
 strings({
@@ -161,6 +161,7 @@ function historyChart(chartElement, name, option, { load, lines, format }) {
   let range = ranges[0];
   const axis = () => beijingAxis(range !== "hour");
   chart.setOption({
+    animation: chartAnimation,
     textStyle: { fontFamily: chartFont },
     tooltip: { trigger: "axis", renderMode: "richText", formatter: beijingTooltip },
     legend: { top: 0, type: "scroll" },

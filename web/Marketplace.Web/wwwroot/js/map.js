@@ -4,7 +4,7 @@
 
 import { client, showProblem } from "./session.js";
 import { strings, t } from "./i18n.js";
-import { el, cny, percent, chartFont } from "./format.js";
+import { el, cny, percent, chartFont, chartAnimation } from "./format.js";
 import { mapNames, label } from "./provinces.js";
 
 strings({
@@ -81,6 +81,7 @@ export function provinceColour(share, top) {
 /** The map's option before any data: the legend says the scale is relative to the busiest province. */
 export function mapOption() {
   return {
+    animation: chartAnimation,
     textStyle: { fontFamily: chartFont },
     tooltip: { trigger: "item", renderMode: "richText" },
     visualMap: {

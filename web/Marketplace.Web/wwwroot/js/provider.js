@@ -3,7 +3,7 @@
 
 import { requireRole, client, ifMatch, attempt, onSubmit, showProblem } from "./session.js";
 import { connectPush, probe } from "./push.js";
-import { cny, percent, reliability, when, beijingTime, shortId, el, row, fill, badge, options, hourFromNow, chartFont } from "./format.js";
+import { cny, percent, reliability, when, beijingTime, shortId, el, row, fill, badge, options, hourFromNow, chartFont, chartAnimation } from "./format.js";
 import { provinceNames, label } from "./provinces.js";
 import { t, lang, translate, languageSwitch } from "./i18n.js";
 import "./strings/provider.js";
@@ -292,6 +292,7 @@ async function showApprovals() {
 
 function calendarOption() {
   return {
+    animation: chartAnimation,
     textStyle: { fontFamily: chartFont },
     tooltip: {
       renderMode: "richText",
