@@ -1,4 +1,5 @@
 using Marketplace.Domain;
+using Marketplace.Domain.Rules;
 using Marketplace.Matching;
 using Xunit;
 using Xunit.Abstractions;
@@ -7,7 +8,7 @@ namespace Marketplace.Grains.Tests;
 
 /// <summary>
 /// A deterministic simulation of the market's pure rules: a seeded generator runs 100,000 operations (bids paid in cash
-/// and by vouchers, stacked vouchers, cancels, outages, price and capacity changes, approval notices, routing rules, the
+/// and by vouchers, compute bids across three models' markets (rule 9), stacked vouchers, cancels, outages, price and capacity changes, approval notices, routing rules, the
 /// clock moving past expiries, companies paying in cash) against the matching engine, the pool books, the funding rules and
 /// the money formulas, and checks every invariant after every step against an independent record of what was sold and of
 /// every company's prepaid cash (rule 8: held at the fill, captured at settlement, charged at a late cancel, refunded by
@@ -49,20 +50,23 @@ public sealed class DomainSimulationTests(ITestOutputHelper output)
 
     private sealed class Simulation
     {
-        private const int PoolCount = 8;
+        private const int PoolCount = 24; // 8 in each model's market
         private const int CompanyCount = 5;
 
         /// <summary>The market's terms, with a cap on unsettled holdings small enough to be reached often.</summary>
         private static readonly MarketLimits Terms = new() { MaxUnsettledFenPerTenant = 200_000 };
         private const int Span = 6_000; // absolute hours the simulation can reach
         private static readonly string[] ProvinceNames = ["Gansu", "Guizhou", "Shanghai", "Beijing", "Ningxia", "Guangdong"];
+        /// <summary>Models with published TFLOPS figures (989, 312 and 362), so that compute bids compare them.</summary>
+        private static readonly string[] Models = ["H800-80G", "A800-80G", "L40S-48G"];
 
         private readonly Random _random;
         private readonly int[][] _capacity = new int[PoolCount][];
         private readonly int[][] _used = new int[PoolCount][];
         private readonly long[] _ask = new long[PoolCount];
         private readonly int[] _gpus = new int[PoolCount];
-        private readonly AskLadder _ladder = new();
+        /// <summary>One market per model, as in the system: a pool sells in its model's market only.</summary>
+        private readonly Dictionary<string, AskLadder> _markets = Models.ToDictionary(m => m, _ => new AskLadder(), StringComparer.Ordinal);
         private readonly List<ApprovalStep> _notices = [];
         private readonly List<Voucher> _vouchers = [];
         private readonly List<Rental> _rentals = [];
@@ -133,6 +137,8 @@ public sealed class DomainSimulationTests(ITestOutputHelper output)
 
         private static string Province(int pool) => ProvinceNames[pool % ProvinceNames.Length];
 
+        private static string ModelOf(int pool) => Models[pool % Models.Length];
+
         private static int PoolOf(PoolBook book) => int.Parse(book.PoolId.AsSpan(5), provider: null);
 
         private Voucher NewVoucher() => new(_random.Next(1, 200) * 1_000, _random.Next(1, 11) * 1_000, _random.Next(2) == 0,
@@ -149,7 +155,7 @@ public sealed class DomainSimulationTests(ITestOutputHelper output)
                 capacity[i] = _capacity[p][from + i];
                 free[i] = _capacity[p][from + i] - _used[p][from + i];
             }
-            _ladder.Put(new PoolBook($"pool-{p}", Province(p), _ask[p], _gpus[p], from, capacity, free));
+            _markets[ModelOf(p)].Put(new PoolBook($"pool-{p}", Province(p), _ask[p], _gpus[p], from, capacity, free));
         }
 
         private void Count(string what) => Counts[what] = Counts.GetValueOrDefault(what) + 1;
@@ -159,7 +165,8 @@ public sealed class DomainSimulationTests(ITestOutputHelper output)
             var roll = _random.Next(100);
             return roll switch
             {
-                < 50 => Bid(),
+                < 42 => Bid(),
+                < 50 => ComputeBid(),
                 < 60 => Cancel(),
                 < 66 => Outage(),
                 < 72 => ChangePool(),
@@ -178,13 +185,67 @@ public sealed class DomainSimulationTests(ITestOutputHelper output)
             var earliest = _now + _random.Next(1, 48);
             var provinces = _random.Next(4) == 0 ? new HashSet<string>(ProvinceNames.OrderBy(_ => _random.Next()).Take(2)) : null;
             var bid = new BidRequest(_random.Next(1, 9), hours, earliest, earliest + _random.Next(0, 24), _random.Next(8, 25) * 100, provinces);
+            var model = Models[_random.Next(Models.Length)];
+            var decision = MatchingEngine.Decide(bid, _markets[model].Pools, _now + 1, _now + 1 + Horizon, null, Fundable(voucher, hours), _routing);
+            return Fill(bid, decision, voucher, hours, "");
+        }
+
+        /// <summary>
+        /// Rule 9: a bid for PFLOPS-hours is sized for every model that can serve it, decided in each model's market, and
+        /// fills the offer cheapest per PFLOPS-hour, delivering at least what it asked for within its limit per PFLOPS-hour.
+        /// </summary>
+        private string ComputeBid()
+        {
+            _bids++;
+            var voucher = _random.Next(2) == 0 ? _vouchers[_random.Next(_vouchers.Count)] : null;
+            var hours = _random.Next(1, 13);
+            var earliest = _now + _random.Next(1, 48);
+            var provinces = _random.Next(4) == 0 ? new HashSet<string>(ProvinceNames.OrderBy(_ => _random.Next()).Take(2)) : null;
+            var pflopsHours = _random.Next(1, 9);
+            var limit = _random.Next(8, 61) * 100L;
+            var offers = new List<(ComputeOffer Offer, ComputeSizing Sizing, BidRequest Bid, MatchDecision Decision)>();
+            foreach (var sizing in ComputeRules.Candidates(pflopsHours, 0, hours, limit, null, Models, Terms))
+            {
+                var bid = new BidRequest(sizing.Accelerators, hours, earliest, earliest + _random.Next(0, 24), sizing.MaxFenPerGpuHour, provinces);
+                var decision = MatchingEngine.Decide(bid, _markets[sizing.Accelerator.Id].Pools, _now + 1, _now + 1 + Horizon, null,
+                    Fundable(voucher, hours), _routing);
+                if (decision.Matched)
+                {
+                    offers.Add((new ComputeOffer(sizing.Accelerator.Id, sizing.Accelerator.DenseFp16Tflops!.Value, decision.FenPerGpuHour,
+                        ToTime(decision.StartHour), sizing.CataloguePosition), sizing, bid, decision));
+                }
+            }
+            if (offers.Count == 0)
+            {
+                Count("compute: no match");
+                return $"compute bid for {pflopsHours} PFLOPS-hours unmatched";
+            }
+            var best = ComputeRules.Rank(offers.Select(o => o.Offer))[0];
+            var chosen = offers.First(o => ReferenceEquals(o.Offer, best));
+            var tflops = best.Tflops;
+            Check(ComputeRules.FenPerPflopsHour(best.FenPerGpuHour, tflops) <= limit, "a compute fill is within its limit per PFLOPS-hour");
+            Check(ComputeRules.TflopsHours(chosen.Sizing.Accelerators, hours, tflops) >= pflopsHours * ComputeRules.TflopsPerPflops,
+                "a compute fill delivers at least the PFLOPS-hours asked for");
+            Check(offers.All(o => best.FenPerGpuHour * o.Offer.Tflops <= o.Offer.FenPerGpuHour * tflops),
+                "a compute bid fills the offer cheapest per PFLOPS-hour");
+            Check(ModelOf(PoolOf(chosen.Decision.Pool!)) == best.GpuModel, "a compute fill takes a pool of the model it chose");
+            return Fill(chosen.Bid, chosen.Decision, voucher, hours, "compute ");
+        }
+
+        /// <summary>The start windows the voucher can pay on each pool, or null for a bid paid in cash alone.</summary>
+        private Func<PoolBook, IReadOnlyList<(long Earliest, long Latest)>>? Fundable(Voucher? voucher, int hours)
+        {
             var notices = _notices.ToList();
-            Func<PoolBook, IReadOnlyList<(long Earliest, long Latest)>>? fundable = voucher is null ? null : pool =>
+            return voucher is null ? null : pool =>
                 FundingRules.StartWindows(ToTime(voucher.ExpiresHour), notices, voucher.Forbidden, CreditCode(PoolOf(pool)),
                         TimeSpan.FromHours(hours))
                     .Select(w => (Hours.Ceiling(w.Earliest), w.Latest == DateTimeOffset.MaxValue ? long.MaxValue : Hours.Floor(w.Latest)))
                     .ToList();
-            var decision = MatchingEngine.Decide(bid, _ladder.Pools, _now + 1, _now + 1 + Horizon, null, fundable, _routing);
+        }
+
+        /// <summary>What follows a decision, the same for a model bid and a compute bid (<paramref name="kind"/> says which in the counts).</summary>
+        private string Fill(BidRequest bid, MatchDecision decision, Voucher? voucher, int hours, string kind)
+        {
             if (!decision.Matched)
             {
                 if (decision.Reason == NoMatchReason.NotFundable)
@@ -238,7 +299,7 @@ public sealed class DomainSimulationTests(ITestOutputHelper output)
             company.Available -= cashHold;
             company.Held += cashHold;
             company.Unsettled += cost;
-            Count(voucher is null ? "cash fill" : "voucher fill");
+            Count(kind + (voucher is null ? "cash fill" : "voucher fill"));
             return $"bid {bid} filled on pool {p} at {decision.StartHour}";
         }
 
@@ -319,7 +380,8 @@ public sealed class DomainSimulationTests(ITestOutputHelper output)
 
         private string Outage()
         {
-            var p = _random.Next(PoolCount);
+            // Half of the outages hit a pool that has rented hours, so that interrupted rentals are common among 24 pools.
+            var p = _rentals.Count > 0 && _random.Next(2) == 0 ? _rentals[_random.Next(_rentals.Count)].Pool : _random.Next(PoolCount);
             var from = _now + _random.Next(0, 72);
             var to = from + _random.Next(1, 24);
             for (var h = from; h < to; h++)
@@ -455,7 +517,7 @@ public sealed class DomainSimulationTests(ITestOutputHelper output)
         {
             for (var p = 0; p < PoolCount; p++)
             {
-                var book = _ladder.Find($"pool-{p}")!;
+                var book = _markets[ModelOf(p)].Find($"pool-{p}")!;
                 for (var h = _now + 1; h < _now + 1 + Horizon; h++)
                 {
                     if (_used[p][h] < 0 || _used[p][h] > Math.Max(_capacity[p][h], 0) && _capacity[p][h] > 0)
@@ -507,7 +569,8 @@ public sealed class DomainSimulationTests(ITestOutputHelper output)
                 return $"{_paidIn} fen paid in, {withCompanies} with the companies and {_providersCash} with the providers";
             }
             var accounted = Counts.GetValueOrDefault("cash fill") + Counts.GetValueOrDefault("voucher fill") + Counts.GetValueOrDefault("no match")
-                + Counts.GetValueOrDefault("refused: cash") + Counts.GetValueOrDefault("refused: unsettled cap");
+                + Counts.GetValueOrDefault("compute cash fill") + Counts.GetValueOrDefault("compute voucher fill")
+                + Counts.GetValueOrDefault("compute: no match") + Counts.GetValueOrDefault("refused: cash") + Counts.GetValueOrDefault("refused: unsettled cap");
             return accounted == _bids ? null : $"{_bids} bids, {accounted} accounted for";
         }
 
