@@ -87,7 +87,7 @@ public sealed record RefusalView(DateTimeOffset Minute, string Subject, string C
     string Example, string? Address, string? UserAgent, string? TraceId = null);
 
 /// <summary>The queries the web tier answers straight from PostgreSQL: lists, the ledger, take-up and the audit trail.</summary>
-public sealed class ReadModels(NpgsqlDataSource db, [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock)
+public sealed class ReadModels(NpgsqlDataSource db, [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock, MarketLimits limits)
 {
     public async Task<IReadOnlyList<ProgramSummary>> ProgramsAsync(CancellationToken cancellationToken)
     {
@@ -98,12 +98,28 @@ public sealed class ReadModels(NpgsqlDataSource db, [FromKeyedServices(Names.Clo
             r.GetInt64(7), r.IsDBNull(8) ? null : r.GetFieldValue<DateTimeOffset>(8), NullableString(r, 9)), cancellationToken);
     }
 
+    /// <summary>
+    /// The tenant's latest bids, newest first: its model bids and its good-till-cancelled compute bids, each of those as
+    /// the try that filled it if it filled. The tries themselves are shown only through their compute bid.
+    /// </summary>
     public async Task<IReadOnlyList<BidView>> BidsOfTenantAsync(string tenantId, int limit, CancellationToken cancellationToken)
     {
-        await using var command = db.CreateCommand("SELECT id, version, state_json::text FROM bids WHERE tenant_id = @t ORDER BY created_at DESC, id LIMIT @l");
+        await using var command = db.CreateCommand("""
+            SELECT id, version, state_json::text, created_at FROM bids
+            WHERE tenant_id = @t AND state_json ->> 'computeBidId' IS NULL ORDER BY created_at DESC, id LIMIT @l
+            """);
         command.Parameters.AddWithValue("t", tenantId);
         command.Parameters.AddWithValue("l", limit);
-        return await ReadAsync(command, r => StateJson.Deserialize<BidRecord>(r.GetString(2)).ToView(r.GetString(0), r.GetInt64(1)), cancellationToken);
+        var bids = await ReadAsync(command, r => StateJson.Deserialize<BidRecord>(r.GetString(2)).ToView(r.GetString(0), r.GetInt64(1)), cancellationToken);
+        await using var compute = db.CreateCommand("""
+            SELECT c.id, c.state_json::text, f.id, f.version, f.state_json::text FROM compute_bids c LEFT JOIN bids f ON f.id = c.filled_bid_id
+            WHERE c.tenant_id = @t ORDER BY c.created_at DESC, c.id LIMIT @l
+            """);
+        compute.Parameters.AddWithValue("t", tenantId);
+        compute.Parameters.AddWithValue("l", limit);
+        var computeBids = await ReadAsync(compute, r => StateJson.Deserialize<ComputeBidRecord>(r.GetString(1)).ToView(r.GetString(0),
+            r.IsDBNull(2) ? null : StateJson.Deserialize<BidRecord>(r.GetString(4)).ToView(r.GetString(2), r.GetInt64(3)), limits), cancellationToken);
+        return bids.Concat(computeBids).OrderByDescending(b => b.CreatedAt).ThenBy(b => b.Id, StringComparer.Ordinal).Take(limit).ToList();
     }
 
     public Task<IReadOnlyList<ReservationView>> ReservationsOfTenantAsync(string tenantId, int limit, CancellationToken cancellationToken) =>

@@ -38,7 +38,8 @@ async function start() {
   options(document.getElementById("tenant-province"), provinceNames.map(p => [p, label(p)]));
   await showTenant();
   live = await connectPush({
-    bids: list => { list.forEach(b => bids.set(b.id, b)); showBids(); },
+    // A try of a resting compute bid is shown through that bid, which is pushed as it changes.
+    bids: list => { list.filter(b => !b.computeBidId).forEach(b => bids.set(b.id, b)); showBids(); },
     reservations: list => { list.forEach(r => reservations.set(r.id, r)); showReservations(); refreshStatement(); attempt(showCash); },
     vouchers: list => { list.forEach(v => vouchers.set(v.id, v)); showVouchers(); showReservations(); refreshStatement(); },
   });
