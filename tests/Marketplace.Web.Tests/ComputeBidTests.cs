@@ -354,4 +354,27 @@ public sealed class ComputeBidTests(ComputeCluster web)
         Assert.Equal((Json(resting.ComputeOrder), cancelled.Version), (Json(listed[resting.Id].ComputeOrder), listed[resting.Id].Version));
         Assert.Null(listed[model.Id].ComputeOrder);
     }
+
+    [Fact]
+    public async Task Rule9_an_SME_is_told_live_when_its_resting_compute_bid_expires_unfilled_and_lists_it_expired()
+    {
+        var (tenantId, sme) = await _api.Tenant();
+        await using var owner = await web.Hub(Names.Roles.Sme, tenantId: tenantId);
+        var resting = await Placed(await sme.PostJson("/api/v1/bids",
+            Compute("Xinjiang", pflopsHours: 4, hours: 1, maxFenPerPflopsHour: 2_000, gpuModels: ["H800-80G"], timeInForce: "GTC"), Scenario.Unique("compute")));
+        Assert.Equal(BidState.Resting, resting.State);
+
+        // Its latest start passes; the next notice of H800 capacity (a pool listed elsewhere) ends it unfilled.
+        web.Advance(TimeSpan.FromHours(3));
+        var (providerId, provider) = await _api.Provider("Sichuan");
+        await _api.Pool(provider, providerId, "H800-80G", 8, 1_500);
+        var pushed = await owner.WaitFor(Names.Hub.BidUpdated, p => Pushed(p, "id") == resting.Id && Pushed(p, "state") == "Expired", Bounded);
+        Assert.Equal("expired", Pushed(pushed.Payload, "reasonCode"));
+
+        var listed = Assert.Single(await Bids(sme));
+        Assert.Equal((resting.Id, BidState.Expired, pushed.Payload.GetProperty("seq").GetInt64(), 0),
+            (listed.Id, listed.State, listed.Version, listed.Fills.Count));
+        Assert.True(listed.Version > resting.Version);
+        Assert.Empty(await Reservations(sme));
+    }
 }
