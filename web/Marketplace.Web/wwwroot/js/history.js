@@ -237,6 +237,7 @@ export function regulatorHistory(chartElement) {
       for (const { unit: u, of } of byUnit) {
         next[u].set("", bookedByTime(history.points, of));
         for (const p of history.points) {
+          if (of === "Tflops" && !(p.listedTflops > 0)) continue; // a province of models without a figure has no line in PFLOPS
           if (!next[u].has(p.key)) next[u].set(p.key, []);
           next[u].get(p.key).push([p.at, bookedPercent(p[`booked${of}`], p[`listed${of}`])]);
         }
