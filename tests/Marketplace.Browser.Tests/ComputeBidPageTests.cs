@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using System.Text.Json;
 using Marketplace.Testing;
 using Microsoft.Playwright;
@@ -112,7 +113,7 @@ public sealed class ComputeBidPageTests(BrowserFixture fixture)
         // Eight R200 are listed (ceil(1 × 1000 / 128) = 8, at 3.00 元 per GPU-hour, within floor(3,000 × 128 / 1000) = 3.84 元):
         // the row turns to filled without a reload, as the model and gang it filled as.
         await page.EvaluateAsync("() => { window.__sameDocument = true; }");
-        await fixture.Market.ProviderAsync(new DemoSite("Gansu", "Jiuquan", 39.74, 98.49, "KunlunR200-32G", 8, 300));
+        var (providerId, _) = await fixture.Market.ProviderAsync(new DemoSite("Gansu", "Jiuquan", 39.74, 98.49, "KunlunR200-32G", 8, 300));
         var filled = page.Locator($"#bids tr[data-bid='{id}'][data-state='Filled']");
         await filled.WaitForAsync();
         Assert.Equal("1 PFLOPS·时（8 × KunlunR200-32G），1 小时", await filled.Locator("td").Nth(1).TextContentAsync());
@@ -120,6 +121,21 @@ public sealed class ComputeBidPageTests(BrowserFixture fixture)
         var stored = await DemoMarket.Ok(client.GetAsync($"/api/v1/bids/{id}"));
         await page.Locator($"#reservations tr[data-reservation='{stored.GetProperty("fills")[0].GetProperty("reservationId").GetString()}']").WaitForAsync();
         Assert.Equal(1, await page.Locator("#bids tbody tr").CountAsync());
+
+        // An outage takes back the hour it filled, before it starts: the fill is interrupted and, with no other R200 listed,
+        // the bid ends as its try did; the row follows without a reload.
+        var startsAt = stored.GetProperty("fills")[0].GetProperty("startsAt").GetDateTimeOffset();
+        using (var provider = await fixture.System.ClientAsync(Names.Roles.Provider, providerId: providerId))
+        {
+            await DemoMarket.Ok(provider.PostAsJsonAsync($"/api/v1/providers/{providerId}/pools/{providerId}-kunlunr200-32g/outages",
+                new { outageId = Scenario.Unique("outage"), from = startsAt, to = startsAt.AddHours(1), reason = "power" }));
+        }
+        var ended = page.Locator($"#bids tr[data-bid='{id}']:not([data-state='Filled'])");
+        await ended.WaitForAsync();
+        var after = await DemoMarket.Ok(client.GetAsync($"/api/v1/bids/{id}"));
+        Assert.Equal(("Cancelled", 0), (after.GetProperty("state").GetString(), after.GetProperty("fills").GetArrayLength()));
+        Assert.Equal("Cancelled", await ended.GetAttributeAsync("data-state"));
+        Assert.True(await page.EvaluateAsync<bool>("() => window.__sameDocument === true"));
         Assert.Empty(tab.Errors);
     }
 

@@ -38,8 +38,15 @@ async function start() {
   options(document.getElementById("tenant-province"), provinceNames.map(p => [p, label(p)]));
   await showTenant();
   live = await connectPush({
-    // A try of a resting compute bid is shown through that bid, which is pushed as it changes.
-    bids: list => { list.filter(b => !b.computeBidId).forEach(b => bids.set(b.id, b)); showBids(); },
+    bids: list => {
+      for (const b of list) {
+        // A try of a resting compute bid is shown through that bid: when the try changes (its fill interrupted, say), the
+        // compute bid is read again, as the server shows it.
+        if (!b.computeBidId) bids.set(b.id, b);
+        else if (bids.has(b.computeBidId)) attempt(() => refreshBid(b.computeBidId));
+      }
+      showBids();
+    },
     reservations: list => { list.forEach(r => reservations.set(r.id, r)); showReservations(); refreshStatement(); attempt(showCash); },
     vouchers: list => { list.forEach(v => vouchers.set(v.id, v)); showVouchers(); showReservations(); refreshStatement(); },
   });
@@ -162,6 +169,11 @@ function wireForms() {
       return item;
     }));
   }));
+}
+
+/** Reads a bid again and shows it, if it is newer than the one shown. */
+async function refreshBid(id) {
+  live?.offer("bids", (await client.GET("/api/v1/bids/{id}", { params: { path: { id } } })).data);
 }
 
 /** Why a quote or bid found nothing: the reason code's words in Chinese, the API's own words otherwise. */
