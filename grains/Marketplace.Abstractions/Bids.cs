@@ -50,7 +50,8 @@ public sealed record BidSubmission(
     [Id(0)] string BidId,
     [Id(1)] string TenantId,
     [Id(2)] BidOrder Order,
-    [Id(3)] string OrderHash);
+    [Id(3)] string OrderHash,
+    [Id(4)] string? ComputeBidId = null);
 
 [GenerateSerializer, Immutable, Alias("fill")]
 public sealed record Fill(
@@ -92,6 +93,14 @@ public sealed record BidView(
     [Id(10)]
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public ComputeOrder? ComputeOrder { get; init; }
+
+    /// <summary>
+    /// For one try of a good-till-cancelled compute bid: that bid's id. The owner sees the try through that bid (its list
+    /// and pages show the compute bid, filled as this try), not as a bid of its own.
+    /// </summary>
+    [Id(11)]
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? ComputeBidId { get; init; }
 
     public bool IsFinal => State is BidState.Filled or BidState.PartiallyFilled or BidState.Cancelled or BidState.Expired or BidState.Rejected;
 }

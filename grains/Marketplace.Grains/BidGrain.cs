@@ -31,7 +31,8 @@ public sealed class BidGrain(BidStore store, [FromKeyedServices(Names.ClockKeys.
         {
             // Most bids are new: insert without reading first. The id is taken only when this repeats an earlier request.
             var now = clock.GetUtcNow();
-            if (await Row.TryCreateAsync(new BidRecord(submission.TenantId, submission.Order, submission.OrderHash, BidState.Pending, null, null, [], now, now)))
+            if (await Row.TryCreateAsync(new BidRecord(submission.TenantId, submission.Order, submission.OrderHash, BidState.Pending, null, null, [], now, now)
+                { ComputeBidId = submission.ComputeBidId }))
             {
                 Publish();
                 return (View(), true);

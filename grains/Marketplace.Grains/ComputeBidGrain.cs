@@ -39,10 +39,14 @@ public sealed class ComputeBidState
 /// </summary>
 public sealed class ComputeBidGrain(
     [PersistentState("compute-bid", Names.Storage.Grains)] IPersistentState<ComputeBidState> state,
+    ComputeBidStore list,
     IOptions<MarketLimits> limits,
     [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock) : Grain, IComputeBidGrain
 {
     private readonly MarketLimits _limits = limits.Value;
+
+    /// <summary>The version last written to the owner's list; it is written again until it is there.</summary>
+    private long _listed = -1;
 
     private string Id => this.GetPrimaryKeyString();
 
@@ -51,7 +55,7 @@ public sealed class ComputeBidGrain(
         if (state.State.Order is { } placed)
         {
             return StateJson.Serialize(placed) == StateJson.Serialize(order) && state.State.TenantId == tenantId
-                ? await ViewAsync()
+                ? await ShownAsync()
                 : throw DomainException.Rule("idempotency-key-reused", "this idempotency key was already used for a different bid");
         }
         var candidates = Candidates(order); // refuses a bid no catalogue model can serve before anything is stored
@@ -62,13 +66,14 @@ public sealed class ComputeBidGrain(
             ReasonCode = "resting", Reason = "resting until a market offers the compute within its limits",
         };
         await state.WriteStateAsync();
+        var view = await ShownAsync(); // listed before its first try, so a fill by that try is never shown without the bid
         // Registered before the first try, so that capacity that appears after the try reaches it.
         GrainFactory.GetGrain<IComputeBookGrain>(0).Add(Id, candidates.Select(c => c.Accelerator.Id).ToList()).Ignore();
         await TryAsync();
-        return await ViewAsync();
+        return state.State.State == BidState.Resting ? view : await ViewAsync();
     }
 
-    public async Task<BidView?> Get() => state.State.Order is null ? null : await ViewAsync();
+    public async Task<BidView?> Get() => state.State.Order is null ? null : await ShownAsync();
 
     public async Task<BidView> Cancel(string tenantId)
     {
@@ -84,7 +89,7 @@ public sealed class ComputeBidGrain(
         {
             throw DomainException.Conflict("bid-being-matched", "the bid is being matched right now; try again in a moment");
         }
-        return state.State.State is BidState.Cancelled ? await ViewAsync()
+        return state.State.State is BidState.Cancelled ? await ShownAsync()
             : throw DomainException.Rule("bid-not-open", $"the bid is already {state.State.State}; cancel its reservation instead");
     }
 
@@ -92,6 +97,10 @@ public sealed class ComputeBidGrain(
     {
         if (state.State.Order is null || state.State.State != BidState.Resting)
         {
+            if (state.State.Order is not null)
+            {
+                await ShownAsync();
+            }
             return false;
         }
         await TryAsync();
@@ -115,7 +124,7 @@ public sealed class ComputeBidGrain(
         await state.WriteStateAsync(); // the try's number is durable before any bid of it is placed
         try
         {
-            var bid = await GrainFactory.GetGrain<IComputeRouterGrain>(0).PlaceBid(state.State.TenantId!, Ids.ComputeTry(Id, state.State.Attempt), order);
+            var bid = await GrainFactory.GetGrain<IComputeRouterGrain>(0).PlaceBid(state.State.TenantId!, Ids.ComputeTry(Id, state.State.Attempt), order, Id);
             if (bid.State is BidState.Filled or BidState.PartiallyFilled)
             {
                 await FilledAsync(bid.Id);
@@ -164,6 +173,7 @@ public sealed class ComputeBidGrain(
         state.State.UpdatedAt = clock.GetUtcNow();
         state.State.Version++;
         await state.WriteStateAsync();
+        await ShownAsync();
     }
 
     private IReadOnlyList<ComputeSizing> Candidates(ComputeOrder order)
@@ -174,18 +184,35 @@ public sealed class ComputeBidGrain(
             "no catalogue model with a published TFLOPS figure meets the memory, vendor, model, gang size and price limits of this bid");
     }
 
+    /// <summary>
+    /// The bid as shown, after making sure its owner's list and live pages have its latest state: a change is written to
+    /// the list and pushed once, and again by the next call if the write failed.
+    /// </summary>
+    private async Task<BidView> ShownAsync()
+    {
+        var view = await ViewAsync();
+        var record = Record();
+        if (_listed != record.Version)
+        {
+            await list.WriteAsync(Id, record);
+            _listed = record.Version;
+            GrainFactory.Publish(new MarketUpdate(UpdateKind.Bid, view.TenantId, Id, view.Version, view.UpdatedAt, Bid: view));
+        }
+        return view;
+    }
+
     /// <summary>The filled model bid under this bid's id, or the resting, cancelled or expired compute bid.</summary>
     private async Task<BidView> ViewAsync()
     {
+        var filled = state.State.FilledBidId is { } filledId ? await GrainFactory.GetGrain<IBidGrain>(filledId).Get() : null;
+        return Record().ToView(Id, filled, _limits);
+    }
+
+    /// <summary>The bid as its owner's list keeps it; its version starts at 1 and moves with each change of state.</summary>
+    private ComputeBidRecord Record()
+    {
         var s = state.State;
-        var order = s.Order!;
-        if (s.FilledBidId is { } filledId && await GrainFactory.GetGrain<IBidGrain>(filledId).Get() is { } filled)
-        {
-            return filled with { Id = Id, ComputeOrder = order };
-        }
-        var first = Candidates(order)[0];
-        return new BidView(Id, s.TenantId!, order.For(first) with { TimeInForce = TimeInForce.Gtc }, s.State, s.ReasonCode, s.Reason, [],
-            s.CreatedAt, s.UpdatedAt, s.Version) { ComputeOrder = order };
+        return new ComputeBidRecord(s.TenantId!, s.Order!, s.State, s.ReasonCode, s.Reason, s.FilledBidId, s.CreatedAt, s.UpdatedAt, s.Version + 1);
     }
 }
 

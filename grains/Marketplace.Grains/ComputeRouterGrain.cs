@@ -22,7 +22,7 @@ public sealed class ComputeRouterGrain(IOptions<MarketLimits> limits) : Grain, I
         return quotes.Select(q => q.Quote).ToList();
     }
 
-    public async Task<BidView> PlaceBid(string tenantId, string idempotencyKey, ComputeOrder order)
+    public async Task<BidView> PlaceBid(string tenantId, string idempotencyKey, ComputeOrder order, string? computeBidId = null)
     {
         var candidates = Candidates(order);
         if (await Placed(tenantId, idempotencyKey, order, candidates) is { } placed)
@@ -43,7 +43,7 @@ public sealed class ComputeRouterGrain(IOptions<MarketLimits> limits) : Grain, I
             var bid = sizing.Accelerator.Id;
             var derived = order.For(sizing);
             var submission = new BidSubmission(Ids.ComputeBid(tenantId, idempotencyKey, bid), tenantId, derived,
-                Ids.ContentHash(StateJson.Serialize(derived)));
+                Ids.ContentHash(StateJson.Serialize(derived)), computeBidId);
             last = await GrainFactory.GetGrain<IMarketGrain>(bid).PlaceBid(submission);
             if (last.State is BidState.Filled or BidState.PartiallyFilled)
             {

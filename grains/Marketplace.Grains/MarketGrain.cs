@@ -120,7 +120,8 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
         // The bid is written once, in the state matching leaves it in (with its fill, in the fill's statement).
         var order = new OpenOrder(submission.BidId, submission.TenantId, submission.Order, 1)
         {
-            Record = new BidRecord(submission.TenantId, submission.Order, submission.OrderHash, BidState.Pending, null, null, [], now, now),
+            Record = new BidRecord(submission.TenantId, submission.Order, submission.OrderHash, BidState.Pending, null, null, [], now, now)
+                { ComputeBidId = submission.ComputeBidId },
         };
         var answer = PlaceAsync(order, submission);
         _placing[submission.BidId] = (submission.OrderHash, answer);

@@ -14,8 +14,12 @@ public sealed record BidRecord(
     DateTimeOffset CreatedAt,
     DateTimeOffset UpdatedAt)
 {
+    /// <summary>The good-till-cancelled compute bid this bid is one try of (left out of the stored row when not).</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? ComputeBidId { get; init; }
+
     public BidView ToView(string id, long version) =>
-        new(id, TenantId, Order, State, ReasonCode, Reason, Fills, CreatedAt, UpdatedAt, version);
+        new(id, TenantId, Order, State, ReasonCode, Reason, Fills, CreatedAt, UpdatedAt, version) { ComputeBidId = ComputeBidId };
 
     /// <summary>The bid, if it is still open (pending or resting); otherwise a conflict.</summary>
     public BidRecord Open() => State is BidState.Pending or BidState.Resting

@@ -90,6 +90,7 @@ public static class MarketplaceSilo
         services.TryAddSingleton(sp => new CommitBatcher(sp.GetRequiredService<NpgsqlDataSource>()));
         services.TryAddSingleton<PoolStore>();
         services.TryAddSingleton<BidStore>();
+        services.TryAddSingleton<ComputeBidStore>();
         services.TryAddSingleton<ReservationStore>();
         services.TryAddSingleton<VoucherStore>();
         services.TryAddSingleton<CashStore>();

@@ -67,10 +67,17 @@ public sealed class DashboardTests(BrowserFixture fixture)
         Assert.Contains("未公布算力的型号不计入", await page.TextContentAsync("#unit-note"));
         Assert.Contains("未公布算力的型号不计入", await page.EvaluateAsync<string>(
             "() => echarts.getInstanceByDom(document.getElementById('map')).getOption().title[0].text"));
+        // The utilization history and take-up follow the switch: the chart's share is of compute, and says what it leaves out;
+        // take-up reads the compute the vouchers funded.
+        await page.Locator("#series[data-unit='pflops']").WaitForAsync();
+        Assert.Equal("按算力（PFLOPS）计；未公布算力的型号不计入", await page.EvaluateAsync<string>(
+            "() => echarts.getInstanceByDom(document.getElementById('series')).getOption().title[0].text"));
+        Assert.Equal("资助算力（PFLOPS·时）", await page.TextContentAsync("#funded-label"));
 
         // Remembered like the language: a reload reads PFLOPS again.
         await page.ReloadAsync();
         await page.Locator("#gpus-label:has-text('上架算力（PFLOPS）')").WaitForAsync();
+        await page.Locator("#series[data-unit='pflops']").WaitForAsync();
         await page.WaitForFunctionAsync("() => window.__marketplace.map?.provinces.some(p => p.province === 'Tibet' && p.pflops === 15.824)");
         Assert.Empty(tab.Errors);
     }

@@ -72,7 +72,7 @@ public class MarketCluster : IAsyncLifetime
     }
 
     /// <summary>Stops every silo and starts the same number again: every grain must come back from the database.</summary>
-    public async Task RestartSilosAsync()
+    public virtual async Task RestartSilosAsync()
     {
         var count = Cluster.GetActiveSilos().Count();
         foreach (var silo in Cluster.GetActiveSilos().ToList())

@@ -99,6 +99,23 @@ public class WebCluster : MarketCluster
         }
     }
 
+    /// <summary>
+    /// Restarts the silos, then waits until the web node is in their new hub list (it registers again every few seconds):
+    /// until then the silos' push notifiers have no node to forward an update to, and a test's next update would be lost.
+    /// </summary>
+    public override async Task RestartSilosAsync()
+    {
+        await base.RestartSilosAsync();
+        for (var attempt = 0; (await Grains.GetGrain<Marketplace.Grains.IHubListGrain>(0).GetHubs()).Count == 0; attempt++)
+        {
+            if (attempt > 300)
+            {
+                throw new InvalidOperationException("the web node did not register with the restarted silos for pushes");
+            }
+            await Task.Delay(100);
+        }
+    }
+
     public override async Task DisposeAsync()
     {
         if (_factory is not null)

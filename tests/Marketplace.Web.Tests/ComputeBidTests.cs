@@ -269,4 +269,112 @@ public sealed class ComputeBidTests(ComputeCluster web)
         var filled = await NoLongerResting(sme, resting.Id);
         Assert.Equal((BidState.Filled, 5), (filled.State, Assert.Single(filled.Fills).Gpus));
     }
+
+    private static readonly TimeSpan Bounded = TimeSpan.FromSeconds(15);
+
+    private static async Task<List<BidView>> Bids(HttpClient sme) => await (await sme.GetAsync("/api/v1/tenants/me/bids")).Read<List<BidView>>();
+
+    private static string? Pushed(JsonElement payload, string property) => payload.GetProperty("data").GetProperty(property).GetString();
+
+    /// <summary>A compute order as the API writes it (its lists compare by content, not by reference).</summary>
+    private static string Json(ComputeOrder? order) => JsonSerializer.Serialize(order, WebCluster.Json);
+
+    [Fact]
+    public async Task Rule9_an_SME_lists_its_resting_compute_bid_and_is_told_live_when_it_fills()
+    {
+        var (tenantId, sme) = await _api.Tenant();
+        await using var owner = await web.Hub(Names.Roles.Sme, tenantId: tenantId);
+        var key = Scenario.Unique("compute");
+        var resting = await Placed(await sme.PostJson("/api/v1/bids",
+            Compute("Qinghai", pflopsHours: 4, hours: 1, maxFenPerPflopsHour: 2_000, gpuModels: ["H800-80G"], timeInForce: "GTC"), key));
+        Assert.Equal(BidState.Resting, resting.State);
+
+        // The list shows the resting compute bid with the compute asked for, as the bid's own answer showed it.
+        var listed = Assert.Single(await Bids(sme));
+        Assert.Equal((resting.Id, BidState.Resting, resting.Version, TimeInForce.Gtc), (listed.Id, listed.State, listed.Version, listed.Order.TimeInForce));
+        Assert.Equal(Json(resting.ComputeOrder), Json(listed.ComputeOrder));
+        var wire = JsonDocument.Parse(await (await sme.GetAsync("/api/v1/tenants/me/bids")).Content.ReadAsStringAsync()).RootElement[0];
+        Assert.Equal((4L, 2_000L), (wire.GetProperty("computeOrder").GetProperty("pflopsHours").GetInt64(),
+            wire.GetProperty("computeOrder").GetProperty("maxFenPerPflopsHour").GetInt64()));
+        var restingPush = await owner.WaitFor(Names.Hub.BidUpdated, p => Pushed(p, "id") == resting.Id, Bounded);
+        Assert.Equal((resting.Version, "Resting"), (restingPush.Payload.GetProperty("seq").GetInt64(), Pushed(restingPush.Payload, "state")));
+
+        // Capacity is listed: the owner is told the compute bid filled, under its own id, with the compute it asked for.
+        var (providerId, provider) = await _api.Provider("Qinghai");
+        await _api.Pool(provider, providerId, "H800-80G", 8, 1_500);
+        var filledPush = await owner.WaitFor(Names.Hub.BidUpdated, p => Pushed(p, "id") == resting.Id && Pushed(p, "state") == "Filled", Bounded);
+        var pushed = filledPush.Payload.GetProperty("data");
+        Assert.Equal(4L, pushed.GetProperty("computeOrder").GetProperty("pflopsHours").GetInt64());
+        Assert.Equal(("H800-80G", 5), (pushed.GetProperty("order").GetProperty("gpuModel").GetString(), pushed.GetProperty("fills")[0].GetProperty("gpus").GetInt32()));
+        Assert.False(pushed.TryGetProperty("computeBidId", out _));
+
+        // The list shows the compute bid filled, at the version pushed, and not the try that filled it as a bid of its own.
+        var filled = Assert.Single(await Bids(sme));
+        Assert.Equal((resting.Id, BidState.Filled, filledPush.Payload.GetProperty("seq").GetInt64(), 5),
+            (filled.Id, filled.State, filled.Version, Assert.Single(filled.Fills).Gpus));
+        Assert.True(filled.Version > resting.Version);
+        Assert.Equal(Json(resting.ComputeOrder), Json(filled.ComputeOrder));
+        Assert.Null(filled.ComputeBidId);
+        Assert.Equal(filled.Fills[0].ReservationId, Assert.Single(await Reservations(sme)).Id);
+
+        // The try itself still answers by its id and says whose try it is.
+        var trying = await owner.WaitFor(Names.Hub.BidUpdated, p => Pushed(p, "id") != resting.Id && Pushed(p, "state") == "Filled", Bounded);
+        var tryId = Pushed(trying.Payload, "id")!;
+        Assert.Equal(resting.Id, Pushed(trying.Payload, "computeBidId"));
+        var tryBid = await (await sme.GetAsync($"/api/v1/bids/{tryId}")).Read<BidView>();
+        Assert.Equal((resting.Id, BidState.Filled), (tryBid.ComputeBidId, tryBid.State));
+    }
+
+    [Fact]
+    public async Task Rule9_an_SME_is_told_live_when_its_resting_compute_bid_is_cancelled_and_lists_it_cancelled()
+    {
+        var (tenantId, sme) = await _api.Tenant();
+        await using var owner = await web.Hub(Names.Roles.Sme, tenantId: tenantId);
+        var model = await Placed(await sme.PostJson("/api/v1/bids", new
+        {
+            gpuModel = "H800-80G", gpuCount = 1, durationHours = 1, earliestStart = Hours.ToTime(Hours.FirstBookable(web.Clock.GetUtcNow()) + 1),
+            latestStart = Hours.ToTime(Hours.FirstBookable(web.Clock.GetUtcNow()) + 1), maxFenPerGpuHour = 100, allowedProvinces = new[] { "Tibet" },
+            timeInForce = "IOC",
+        }, Scenario.Unique("bid")));
+        var resting = await Placed(await sme.PostJson("/api/v1/bids",
+            Compute("Tibet", pflopsHours: 4, hours: 1, maxFenPerPflopsHour: 2_000, gpuModels: ["H800-80G"], timeInForce: "GTC"), Scenario.Unique("compute")));
+
+        var answer = await sme.DeleteAsync($"/api/v1/bids/{resting.Id}");
+        Assert.True(answer.IsSuccessStatusCode, await answer.Content.ReadAsStringAsync());
+        var cancelled = await answer.Read<BidView>();
+        Assert.Equal(BidState.Cancelled, cancelled.State);
+        var pushed = await owner.WaitFor(Names.Hub.BidUpdated, p => Pushed(p, "id") == resting.Id && Pushed(p, "state") == "Cancelled", Bounded);
+        Assert.Equal(cancelled.Version, pushed.Payload.GetProperty("seq").GetInt64());
+        Assert.True(cancelled.Version > resting.Version);
+
+        // The list has both kinds of bid, the compute bid cancelled and with the compute it asked for.
+        var listed = (await Bids(sme)).ToDictionary(b => b.Id);
+        Assert.Equal([(model.Id, BidState.Rejected), (resting.Id, BidState.Cancelled)],
+            listed.Values.Select(b => (b.Id, b.State)).OrderBy(b => b.Id == resting.Id));
+        Assert.Equal((Json(resting.ComputeOrder), cancelled.Version), (Json(listed[resting.Id].ComputeOrder), listed[resting.Id].Version));
+        Assert.Null(listed[model.Id].ComputeOrder);
+    }
+
+    [Fact]
+    public async Task Rule9_an_SME_is_told_live_when_its_resting_compute_bid_expires_unfilled_and_lists_it_expired()
+    {
+        var (tenantId, sme) = await _api.Tenant();
+        await using var owner = await web.Hub(Names.Roles.Sme, tenantId: tenantId);
+        var resting = await Placed(await sme.PostJson("/api/v1/bids",
+            Compute("Xinjiang", pflopsHours: 4, hours: 1, maxFenPerPflopsHour: 2_000, gpuModels: ["H800-80G"], timeInForce: "GTC"), Scenario.Unique("compute")));
+        Assert.Equal(BidState.Resting, resting.State);
+
+        // Its latest start passes; the next notice of H800 capacity (a pool listed elsewhere) ends it unfilled.
+        web.Advance(TimeSpan.FromHours(3));
+        var (providerId, provider) = await _api.Provider("Sichuan");
+        await _api.Pool(provider, providerId, "H800-80G", 8, 1_500);
+        var pushed = await owner.WaitFor(Names.Hub.BidUpdated, p => Pushed(p, "id") == resting.Id && Pushed(p, "state") == "Expired", Bounded);
+        Assert.Equal("expired", Pushed(pushed.Payload, "reasonCode"));
+
+        var listed = Assert.Single(await Bids(sme));
+        Assert.Equal((resting.Id, BidState.Expired, pushed.Payload.GetProperty("seq").GetInt64(), 0),
+            (listed.Id, listed.State, listed.Version, listed.Fills.Count));
+        Assert.True(listed.Version > resting.Version);
+        Assert.Empty(await Reservations(sme));
+    }
 }

@@ -104,6 +104,43 @@ public sealed class HistoryRollupTests(HistoryCluster web)
         Assert.Equal(expectedUse, await UtilizationRowsAsync(pool.Id));
     }
 
+    [Fact]
+    public async Task Utilization_history_and_take_up_read_in_compute_from_the_catalogue_leaving_out_models_without_a_published_figure()
+    {
+        // Only this test lists in Fujian: 8 H800 (989 dense BF16 TFLOPS each in the catalogue) and 4 Ascend 910B (no published figure).
+        const int h800Tflops = 989;
+        var h800 = await _s.ProviderWithPool("Fujian", gpus: 8, ask: 1_500);
+        var ascend = await _s.ProviderWithPool("Fujian", model: "Ascend910B-64G", gpus: 4, ask: 900);
+        var programId = await _s.Program();
+        await _s.Approve(programId, h800.ProviderId);
+        await _s.Approve(programId, ascend.ProviderId);
+        var (tenant, _) = await _s.Tenant();
+        var voucher = await _s.ActiveVoucher(programId, tenant, 1_000_000);
+        // From the next hour: the voucher pays its share of 2 H800 for 3 hours and of 1 Ascend for 2 hours; 1 H800 for 1 hour is cash only.
+        var funded = (await _s.Bid(tenant, _s.Order(gpus: 2, hours: 3, maxPrice: 1_500, provinces: ["Fujian"], voucherId: voucher.Id))).Fills.Single();
+        var fundedAscend = (await _s.Bid(tenant, _s.Order(gpus: 1, hours: 2, maxPrice: 900, model: "Ascend910B-64G", provinces: ["Fujian"],
+            voucherId: voucher.Id))).Fills.Single();
+        var cash = (await _s.Bid(tenant, _s.Order(gpus: 1, hours: 1, maxPrice: 1_500, provinces: ["Fujian"]))).Fills.Single();
+        Assert.Equal((true, true, 0L), (funded.VoucherFen > 0, fundedAscend.VoucherFen > 0, cash.VoucherFen));
+
+        // An hour on, all three run: 3 of the 8 H800 and 1 of the 4 Ascend are booked.
+        web.Advance(TimeSpan.FromHours(1));
+        Assert.True(await Rollup.RunAsync(_s.Now, compact: false, wait: true, CancellationToken.None));
+        var history = await (await web.Regulator().GetAsync("/api/v1/history/utilization?range=hour&province=Fujian")).Read<History<UtilizationPoint>>();
+        var point = Assert.Single(history.Points);
+        Assert.Equal(("Fujian", 12.0, 4.0, 8.0 * h800Tflops, 3.0 * h800Tflops),
+            (point.Key, point.ListedGpus, point.BookedGpus, point.ListedTflops, point.BookedTflops));
+        var wire = (await (await web.Regulator().GetAsync("/api/v1/history/utilization?range=hour&province=Fujian")).Read<JsonElement>()).GetProperty("points")[0];
+        Assert.Equal((7_912.0, 2_967.0), (wire.GetProperty("listedTflops").GetDouble(), wire.GetProperty("bookedTflops").GetDouble()));
+
+        // Funded: 2 × 3 + 1 × 2 = 8 GPU-hours; the 6 H800-hours are 6 × 989 = 5,934 TFLOPS-hours (5.934 PFLOPS-hours), the 2
+        // Ascend-hours are named but not counted in compute; the cash-only hour is not the programme's.
+        var takeUp = await (await web.Regulator().GetAsync($"/api/v1/programs/{programId}/takeup")).Read<TakeUp>();
+        Assert.Equal((8L, 6L * h800Tflops, 2L), (takeUp.FundedGpuHours, takeUp.FundedTflopsHours, takeUp.FundedGpuHoursWithoutTflops));
+        var all = await (await web.Regulator().GetAsync("/api/v1/takeup")).Read<List<TakeUp>>();
+        Assert.Equal((8L, 5_934L, 2L), all.Where(t => t.ProgramId == programId).Select(t => (t.FundedGpuHours, t.FundedTflopsHours, t.FundedGpuHoursWithoutTflops)).Single());
+    }
+
     [Theory]
     [InlineData("/api/v1/history/utilization?range=month")]
     [InlineData("/api/v1/history/fills?range=")]

@@ -11,6 +11,9 @@ public interface IComputeRouterGrain : IGrainWithIntegerKey
     /// <summary>Every qualifying model's quote, cheapest per PFLOPS-hour first (unavailable ones last).</summary>
     [Alias("quote")] Task<IReadOnlyList<ComputeQuote>> Quote(string tenantId, ComputeOrder order);
 
-    /// <summary>Places the compute bid once per idempotency key; returns the bid of the market it filled in.</summary>
-    [Alias("place")] Task<BidView> PlaceBid(string tenantId, string idempotencyKey, ComputeOrder order);
+    /// <summary>
+    /// Places the compute bid once per idempotency key; returns the bid of the market it filled in. A try of a resting compute
+    /// bid names that bid (<paramref name="computeBidId"/>), and every bid it places says so.
+    /// </summary>
+    [Alias("place")] Task<BidView> PlaceBid(string tenantId, string idempotencyKey, ComputeOrder order, string? computeBidId = null);
 }

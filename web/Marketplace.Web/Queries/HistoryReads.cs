@@ -17,8 +17,12 @@ public sealed record HistoryRange(string Name, TimeSpan Span, TimeSpan Step)
         name is null ? All[0] : All.FirstOrDefault(r => string.Equals(r.Name, name, StringComparison.Ordinal));
 }
 
-/// <summary>GPUs listed and booked on average over a step, of a province or of a pool.</summary>
-public sealed record UtilizationPoint(DateTimeOffset At, string Key, double ListedGpus, double BookedGpus);
+/// <summary>
+/// GPUs listed and booked on average over a step, of a province or of a pool, and the same in compute: TFLOPS (thousandths
+/// of a PFLOPS) of dense BF16/FP16 from the accelerator catalogue. Models without a published figure are not counted in
+/// <see cref="ListedTflops"/> and <see cref="BookedTflops"/>, as on the map.
+/// </summary>
+public sealed record UtilizationPoint(DateTimeOffset At, string Key, double ListedGpus, double BookedGpus, double ListedTflops, double BookedTflops);
 
 /// <summary>Fills made in a step, of a province or of a pool.</summary>
 public sealed record FillsPoint(DateTimeOffset At, string Key, long Fills, long GpuHours, long VoucherFen, long CashFen);
@@ -82,19 +86,22 @@ public sealed class HistoryReads(NpgsqlDataSource db, [FromKeyedServices(Names.C
     private async Task<IReadOnlyList<UtilizationPoint>> UtilizationPointsAsync(HistoryRange range, DateTimeOffset from, DateTimeOffset to,
         string keyColumn, string filterColumn, string? filter, CancellationToken cancellationToken)
     {
-        // A pool's GPUs are averaged over the minutes it was sampled in the step, then pools are added up.
+        // A pool's GPUs are averaged over the minutes it was sampled in the step, then pools are added up by model, and the
+        // models here, each converted to compute by the catalogue's one conversion.
         await using var command = db.CreateCommand($"""
-            SELECT at, key, sum(listed), sum(booked) FROM (
-                SELECT date_bin(@step, bucket, @origin) AS at, max({keyColumn}) AS key,
+            SELECT at, key, gpu_model, sum(listed), sum(booked) FROM (
+                SELECT date_bin(@step, bucket, @origin) AS at, max({keyColumn}) AS key, max(gpu_model) AS gpu_model,
                        sum(listed_gpus)::float8 / sum(samples) AS listed, sum(booked_gpus)::float8 / sum(samples) AS booked
                 FROM history_utilization
                 WHERE bucket >= @from AND bucket <= @to AND (@filter::text IS NULL OR {filterColumn} = @filter)
                 GROUP BY 1, pool_id) pools
-            GROUP BY at, key ORDER BY at, key
+            GROUP BY at, key, gpu_model ORDER BY at, key, gpu_model
             """);
         AddRange(command, range, from, to, filter);
-        return await ReadModels.ReadAsync(command, r => new UtilizationPoint(r.GetFieldValue<DateTimeOffset>(0), r.GetString(1), r.GetDouble(2), r.GetDouble(3)),
-            cancellationToken);
+        var byModel = await ReadModels.ReadAsync(command, r => (At: r.GetFieldValue<DateTimeOffset>(0), Key: r.GetString(1),
+            PerGpu: ComputeRules.Tflops(r.GetString(2), 1), Listed: r.GetDouble(3), Booked: r.GetDouble(4)), cancellationToken);
+        return byModel.GroupBy(m => (m.At, m.Key)).Select(g => new UtilizationPoint(g.Key.At, g.Key.Key, g.Sum(m => m.Listed), g.Sum(m => m.Booked),
+            g.Sum(m => m.Listed * (m.PerGpu ?? 0)), g.Sum(m => m.Booked * (m.PerGpu ?? 0)))).ToList();
     }
 
     private async Task<IReadOnlyList<FillsPoint>> FillsPointsAsync(HistoryRange range, DateTimeOffset from, DateTimeOffset to,

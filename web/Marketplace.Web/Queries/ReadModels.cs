@@ -62,7 +62,13 @@ public sealed record ProviderReliability(
     int WindowDays,
     long MinimumGpuHours);
 
-/// <summary>How a program's money is taken up: vouchers by state, money by where it is, who claims and how fast they register.</summary>
+/// <summary>
+/// How a program's money is taken up: vouchers by state, money by where it is, who claims and how fast they register, and
+/// the compute its vouchers funded: <see cref="FundedGpuHours"/> of the reservations a voucher of the program pays for (its
+/// coverage share of them), over the hours not given back; <see cref="FundedTflopsHours"/> the same in TFLOPS-hours
+/// (thousandths of a PFLOPS-hour) of the models with a published figure, the <see cref="FundedGpuHoursWithoutTflops"/> of
+/// the others not counted in it.
+/// </summary>
 public sealed record TakeUp(
     string ProgramId,
     string Name,
@@ -77,7 +83,10 @@ public sealed record TakeUp(
     IReadOnlyList<CountAndAmount> ByProvince,
     IReadOnlyList<CountAndAmount> ByTenantKind,
     IReadOnlyDictionary<int, int> DaysToRegistration,
-    DateTimeOffset At);
+    DateTimeOffset At,
+    long FundedGpuHours,
+    long FundedTflopsHours,
+    long FundedGpuHoursWithoutTflops);
 
 public sealed record AuditView(long Id, DateTimeOffset At, string Subject, string Role, string Action, string Resource, string Outcome, int StatusCode,
     string? Address, string? UserAgent, string? TraceId, string? Detail = null);
@@ -87,7 +96,7 @@ public sealed record RefusalView(DateTimeOffset Minute, string Subject, string C
     string Example, string? Address, string? UserAgent, string? TraceId = null);
 
 /// <summary>The queries the web tier answers straight from PostgreSQL: lists, the ledger, take-up and the audit trail.</summary>
-public sealed class ReadModels(NpgsqlDataSource db, [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock)
+public sealed class ReadModels(NpgsqlDataSource db, [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock, MarketLimits limits)
 {
     public async Task<IReadOnlyList<ProgramSummary>> ProgramsAsync(CancellationToken cancellationToken)
     {
@@ -98,12 +107,28 @@ public sealed class ReadModels(NpgsqlDataSource db, [FromKeyedServices(Names.Clo
             r.GetInt64(7), r.IsDBNull(8) ? null : r.GetFieldValue<DateTimeOffset>(8), NullableString(r, 9)), cancellationToken);
     }
 
+    /// <summary>
+    /// The tenant's latest bids, newest first: its model bids and its good-till-cancelled compute bids, each of those as
+    /// the try that filled it if it filled. The tries themselves are shown only through their compute bid.
+    /// </summary>
     public async Task<IReadOnlyList<BidView>> BidsOfTenantAsync(string tenantId, int limit, CancellationToken cancellationToken)
     {
-        await using var command = db.CreateCommand("SELECT id, version, state_json::text FROM bids WHERE tenant_id = @t ORDER BY created_at DESC, id LIMIT @l");
+        await using var command = db.CreateCommand("""
+            SELECT id, version, state_json::text, created_at FROM bids
+            WHERE tenant_id = @t AND state_json ->> 'computeBidId' IS NULL ORDER BY created_at DESC, id LIMIT @l
+            """);
         command.Parameters.AddWithValue("t", tenantId);
         command.Parameters.AddWithValue("l", limit);
-        return await ReadAsync(command, r => StateJson.Deserialize<BidRecord>(r.GetString(2)).ToView(r.GetString(0), r.GetInt64(1)), cancellationToken);
+        var bids = await ReadAsync(command, r => StateJson.Deserialize<BidRecord>(r.GetString(2)).ToView(r.GetString(0), r.GetInt64(1)), cancellationToken);
+        await using var compute = db.CreateCommand("""
+            SELECT c.id, c.state_json::text, f.id, f.version, f.state_json::text FROM compute_bids c LEFT JOIN bids f ON f.id = c.filled_bid_id
+            WHERE c.tenant_id = @t ORDER BY c.created_at DESC, c.id LIMIT @l
+            """);
+        compute.Parameters.AddWithValue("t", tenantId);
+        compute.Parameters.AddWithValue("l", limit);
+        var computeBids = await ReadAsync(compute, r => StateJson.Deserialize<ComputeBidRecord>(r.GetString(1)).ToView(r.GetString(0),
+            r.IsDBNull(2) ? null : StateJson.Deserialize<BidRecord>(r.GetString(4)).ToView(r.GetString(2), r.GetInt64(3)), limits), cancellationToken);
+        return bids.Concat(computeBids).OrderByDescending(b => b.CreatedAt).ThenBy(b => b.Id, StringComparer.Ordinal).Take(limit).ToList();
     }
 
     public Task<IReadOnlyList<ReservationView>> ReservationsOfTenantAsync(string tenantId, int limit, CancellationToken cancellationToken) =>
@@ -247,6 +272,7 @@ public sealed class ReadModels(NpgsqlDataSource db, [FromKeyedServices(Names.Clo
                     reader.IsDBNull(12) ? null : reader.GetInt32(12)));
             }
         }
+        var funded = (await FundedGpuHoursAsync(programId, cancellationToken)).ToLookup(f => f.ProgramId);
         var now = clock.GetUtcNow();
         return rows.GroupBy(r => r.Id).Select(program =>
         {
@@ -260,8 +286,27 @@ public sealed class ReadModels(NpgsqlDataSource db, [FromKeyedServices(Names.Clo
                 vouchers.GroupBy(v => v.Kind!).OrderBy(g => g.Key, StringComparer.Ordinal)
                     .Select(g => new CountAndAmount(g.Key, g.Count(), g.Sum(v => v.Face), g.Sum(v => v.Captured))).ToList(),
                 vouchers.Where(v => v.Days is not null).GroupBy(v => v.Days!.Value).OrderBy(g => g.Key).ToDictionary(g => g.Key, g => g.Count()),
-                now);
+                now, funded[first.Id].Sum(f => f.GpuHours), funded[first.Id].Sum(f => ComputeRules.Tflops(f.GpuModel, f.GpuHours) ?? 0),
+                funded[first.Id].Where(f => ComputeRules.Tflops(f.GpuModel, 1) is null).Sum(f => f.GpuHours));
         }).ToList();
+    }
+
+    /// <summary>
+    /// The GPU-hours per program and model of the reservations its vouchers pay a share of: filled (not pending or failed),
+    /// over the hours before any were given back (a cancellation or an outage).
+    /// </summary>
+    private async Task<IReadOnlyList<(string ProgramId, string GpuModel, long GpuHours)>> FundedGpuHoursAsync(string? programId,
+        CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand("""
+            SELECT v.program_id, r.gpu_model, sum(r.gpus::bigint * (least(r.end_hour, r.released_from_hour) - r.start_hour))::bigint
+            FROM reservations r JOIN vouchers v ON v.id = r.voucher_id
+            WHERE r.voucher_id IS NOT NULL AND r.state NOT IN ('Pending', 'Failed') AND (r.state_json ->> 'voucherFen')::bigint > 0
+              AND r.released_from_hour > r.start_hour AND (@p::text IS NULL OR v.program_id = @p)
+            GROUP BY 1, 2
+            """);
+        command.Parameters.AddWithValue("p", NpgsqlTypes.NpgsqlDbType.Text, (object?)programId ?? DBNull.Value);
+        return await ReadAsync(command, r => (r.GetString(0), r.GetString(1), r.GetInt64(2)), cancellationToken);
     }
 
     /// <summary>Registrations in a state, the longest waiting first.</summary>

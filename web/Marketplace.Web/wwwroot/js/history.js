@@ -6,6 +6,7 @@ import { client, showProblem } from "./session.js";
 import { strings, t } from "./i18n.js";
 import { el, chartFont, chartAnimation, beijingAxis, beijingTooltip, beijingTime, yuanAxisLabel, cny } from "./format.js";
 import { label } from "./provinces.js";
+import { unit } from "./units.js";
 
 strings({
   zh: {
@@ -20,6 +21,8 @@ strings({
     "history.empty": "{name}：暂无历史数据",
     "history.failed": "无法加载历史数据：{message}",
     "history.regulatorChart": "各省已预订 GPU 占比随时间变化",
+    "history.regulatorComputeChart": "各省已预订算力（PFLOPS）占比随时间变化",
+    "history.computeNote": "按算力（PFLOPS）计；未公布算力的型号不计入",
     "history.providerChart": "资源池预订率与收入随时间变化",
     "history.takeUpChart": "算力券发放与使用随时间变化",
     "history.table": "以表格查看",
@@ -46,6 +49,8 @@ strings({
     "history.empty": "{name}: no history yet",
     "history.failed": "The history could not be loaded: {message}",
     "history.regulatorChart": "Share of GPUs booked per province over time",
+    "history.regulatorComputeChart": "Share of compute (PFLOPS) booked per province over time",
+    "history.computeNote": "In PFLOPS; models without a published figure are not counted",
     "history.providerChart": "Pools booked and earnings over time",
     "history.takeUpChart": "Vouchers issued and spent over time",
     "history.table": "Show as a table",
@@ -155,7 +160,7 @@ function append(line, point) {
  * and keeps it; `lines()` gives the lines to draw from what was loaded and pushed since; `format(value, line)` writes a
  * value in the table. Returns { redraw(), loaded() }: redraw after a push, loaded() is the load in flight.
  */
-function historyChart(chartElement, name, option, { load, lines, format }) {
+function historyChart(chartElement, name, option, { load, lines, format, decorate = () => ({}) }) {
   const chart = echarts.init(chartElement);
   const table = tableView(chartElement);
   let range = ranges[0];
@@ -172,7 +177,7 @@ function historyChart(chartElement, name, option, { load, lines, format }) {
   addEventListener("resize", () => chart.resize());
   const redraw = () => {
     const list = lines();
-    chart.setOption({ xAxis: axis(), series: list }, { replaceMerge: ["series"] });
+    chart.setOption({ xAxis: axis(), series: list, ...decorate() }, { replaceMerge: ["series"] });
     table(list, format);
     return list;
   };
@@ -182,7 +187,7 @@ function historyChart(chartElement, name, option, { load, lines, format }) {
     loading = (async () => {
       try {
         await load(chosen);
-        describe(chartElement, name, redraw(), chosen);
+        describe(chartElement, typeof name === "function" ? name() : name, redraw(), chosen);
       } catch (e) {
         showProblem(t("history.failed", { message: e.message }));
       }
@@ -198,48 +203,73 @@ function sumByTime(points, at, value) {
   return [...sums.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
-/** The share of GPUs booked per time, over points that each give GPUs listed and booked: [[at, percent], ...] in time order. */
-function bookedByTime(points) {
-  const listed = new Map(sumByTime(points, p => p.at, p => p.listedGpus));
-  return sumByTime(points, p => p.at, p => p.bookedGpus).map(([at, booked]) => [at, bookedPercent(booked, listed.get(at))]);
+/**
+ * The share booked per time, over points that each give GPUs (or, with `of` "Tflops", compute) listed and booked:
+ * [[at, percent], ...] in time order.
+ */
+function bookedByTime(points, of = "Gpus") {
+  const listed = new Map(sumByTime(points, p => p.at, p => p[`listed${of}`]));
+  return sumByTime(points, p => p.at, p => p[`booked${of}`]).map(([at, booked]) => [at, bookedPercent(booked, listed.get(at))]);
 }
 
 const percentCell = value => `${value}%`;
 
 /**
- * The regulator's chart of GPUs booked per province over time. Returns { push(snapshot) } to append a live utilization
- * snapshot (its provinces' GPUs booked now of GPUs listed).
+ * The regulator's chart of the share booked per province over time, in the unit chosen (units.js): GPUs, or compute
+ * (PFLOPS) of the models with a published figure. Both are kept, so a switch redraws without a reload. Returns
+ * { push(snapshot), redraw() }: push appends a live utilization snapshot (its provinces' GPUs or TFLOPS busy now of
+ * those listed), redraw follows a change of unit.
  */
 export function regulatorHistory(chartElement) {
-  let lines = new Map();
-  const view = historyChart(chartElement, t("history.regulatorChart"), {
-    grid: { left: 50, right: 16, top: 30, bottom: 28 },
+  /** Lines by unit, each by province ("" for all provinces): [[at, percent], ...]. */
+  let lines = { gpus: new Map(), pflops: new Map() };
+  const byUnit = [
+    { unit: "gpus", of: "Gpus", listed: p => p.gpuCount, busy: p => p.busyGpusNow },
+    { unit: "pflops", of: "Tflops", listed: p => p.capacityTflops ?? 0, busy: p => p.busyTflopsNow ?? 0 },
+  ];
+  const name = () => t(unit() === "pflops" ? "history.regulatorComputeChart" : "history.regulatorChart");
+  const view = historyChart(chartElement, name, {
+    grid: { left: 50, right: 16, top: 30, bottom: 40 },
     yAxis: { type: "value", min: 0, axisLabel: { formatter: "{value}%" } },
   }, {
     async load(range) {
       const { data: history } = await client.GET("/api/v1/history/utilization", { params: { query: { range } } });
-      const next = new Map([["", bookedByTime(history.points)]]);
-      for (const p of history.points) {
-        if (!next.has(p.key)) next.set(p.key, []);
-        next.get(p.key).push([p.at, bookedPercent(p.bookedGpus, p.listedGpus)]);
+      const next = { gpus: new Map(), pflops: new Map() };
+      for (const { unit: u, of } of byUnit) {
+        next[u].set("", bookedByTime(history.points, of));
+        for (const p of history.points) {
+          if (of === "Tflops" && !(p.listedTflops > 0)) continue; // a province of models without a figure has no line in PFLOPS
+          if (!next[u].has(p.key)) next[u].set(p.key, []);
+          next[u].get(p.key).push([p.at, bookedPercent(p[`booked${of}`], p[`listed${of}`])]);
+        }
       }
       lines = next;
     },
-    lines: () => [...lines.entries()].map(([key, data]) =>
+    lines: () => [...lines[unit()].entries()].map(([key, data]) =>
       lineOption(key === "" ? t("history.all") : label(key), data, { lineStyle: { width: key === "" ? 3 : 1.5 } })),
     format: percentCell,
+    decorate: () => {
+      chartElement.dataset.unit = unit();
+      return { title: { text: unit() === "pflops" ? t("history.computeNote") : "", left: 10, bottom: 0, textStyle: { fontSize: 11, fontWeight: "normal" } } };
+    },
   });
   return {
     loaded: view.loaded,
     push(snapshot) {
-      const provinces = snapshot.provinces.filter(p => p.gpuCount > 0);
-      const listed = provinces.reduce((n, p) => n + p.gpuCount, 0);
-      const booked = provinces.reduce((n, p) => n + p.busyGpusNow, 0);
-      append(lines.get("") ?? lines.set("", []).get(""), [snapshot.at, bookedPercent(booked, listed)]);
-      for (const p of provinces) {
-        append(lines.get(p.province) ?? lines.set(p.province, []).get(p.province), [snapshot.at, bookedPercent(p.busyGpusNow, p.gpuCount)]);
+      for (const { unit: u, listed: listedOf, busy: busyOf } of byUnit) {
+        const provinces = snapshot.provinces.filter(p => listedOf(p) > 0);
+        const listed = provinces.reduce((n, p) => n + listedOf(p), 0);
+        const booked = provinces.reduce((n, p) => n + busyOf(p), 0);
+        const of = lines[u];
+        append(of.get("") ?? of.set("", []).get(""), [snapshot.at, bookedPercent(booked, listed)]);
+        for (const p of provinces) {
+          append(of.get(p.province) ?? of.set(p.province, []).get(p.province), [snapshot.at, bookedPercent(busyOf(p), listedOf(p))]);
+        }
       }
       view.redraw();
+    },
+    redraw() {
+      describe(chartElement, name(), view.redraw(), chartElement.dataset.historyRange ?? ranges[0]);
     },
   };
 }

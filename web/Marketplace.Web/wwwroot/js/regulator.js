@@ -37,7 +37,11 @@ async function start() {
     showTiles(snapshot);
     showMapProbe(showMap(map, snapshot, unit() === "pflops"), map);
   };
-  unitSwitch(() => latest && draw(latest));
+  unitSwitch(() => {
+    if (latest) draw(latest);
+    series.redraw();
+    if (takeUps) showTakeUp(takeUps);
+  });
   await connectPush({
     utilization: snapshot => {
       latest = snapshot;
@@ -123,13 +127,28 @@ function showTicker(fills, shown) {
   else ticker.querySelector(":scope > li.empty")?.remove();
 }
 
+/** The last take-up pushed, drawn again when the unit changes. */
+let takeUps = null;
+
 function showTakeUp(programs) {
+  takeUps = programs;
   const count = (p, state) => p.vouchersByState[state] ?? 0;
-  fill(document.querySelector("#takeup tbody"), programs.map(p => row([
-    p.name, label(p.province), count(p, "Claimed"), count(p, "Active"), count(p, "Lapsed"),
-    cny(p.budgetFen), cny(p.issuedFen), cny(p.heldFen), cny(p.spentFen), cny(p.remainingBudgetFen),
-    percent(p.budgetFen ? (10000 * p.spentFen) / p.budgetFen : 0),
-  ], { program: p.programId })), t("regulator.noPrograms"));
+  const byCompute = unit() === "pflops";
+  const locale = lang() === "zh" ? "zh-CN" : "en-US";
+  document.getElementById("funded-label").textContent = t(byCompute ? "regulator.col.fundedPflopsHours" : "regulator.col.fundedGpuHours");
+  fill(document.querySelector("#takeup tbody"), programs.map(p => {
+    const tr = row([
+      p.name, label(p.province), count(p, "Claimed"), count(p, "Active"), count(p, "Lapsed"),
+      cny(p.budgetFen), cny(p.issuedFen), cny(p.heldFen), cny(p.spentFen), cny(p.remainingBudgetFen),
+      percent(p.budgetFen ? (10000 * p.spentFen) / p.budgetFen : 0),
+      byCompute ? pflops(p.fundedTflopsHours) : p.fundedGpuHours.toLocaleString(locale),
+    ], { program: p.programId });
+    // In PFLOPS, the funded hours of models without a published figure are named, not counted.
+    if (byCompute && p.fundedGpuHoursWithoutTflops > 0) {
+      tr.lastElementChild.setAttribute("title", t("regulator.fundedUncounted", { gpuHours: p.fundedGpuHoursWithoutTflops.toLocaleString(locale) }));
+    }
+    return tr;
+  }), t("regulator.noPrograms"));
   document.querySelectorAll("#takeup tbody td:nth-child(n+3)").forEach(td => td.classList.add("num"));
   showForecasts(programs);
   showProgrammeEvidence(programs);

@@ -38,7 +38,15 @@ async function start() {
   options(document.getElementById("tenant-province"), provinceNames.map(p => [p, label(p)]));
   await showTenant();
   live = await connectPush({
-    bids: list => { list.forEach(b => bids.set(b.id, b)); showBids(); },
+    bids: list => {
+      for (const b of list) {
+        // A try of a resting compute bid is shown through that bid: when the try changes (its fill interrupted, say), the
+        // compute bid is read again, as the server shows it.
+        if (!b.computeBidId) bids.set(b.id, b);
+        else if (bids.has(b.computeBidId)) attempt(() => refreshBid(b.computeBidId));
+      }
+      showBids();
+    },
     reservations: list => { list.forEach(r => reservations.set(r.id, r)); showReservations(); refreshStatement(); attempt(showCash); },
     vouchers: list => { list.forEach(v => vouchers.set(v.id, v)); showVouchers(); showReservations(); refreshStatement(); },
   });
@@ -163,6 +171,11 @@ function wireForms() {
   }));
 }
 
+/** Reads a bid again and shows it, if it is newer than the one shown. */
+async function refreshBid(id) {
+  live?.offer("bids", (await client.GET("/api/v1/bids/{id}", { params: { path: { id } } })).data);
+}
+
 /** Why a quote or bid found nothing: the reason code's words in Chinese, the API's own words otherwise. */
 function reasonText(code, reason) {
   const key = `sme.reason.${code}`;
@@ -188,7 +201,8 @@ function order(v) {
     return {
       pflopsHours: Number(v.pflopsHours), minMemoryGb: v.minMemoryGb ? Number(v.minMemoryGb) : null, maxFenPerPflopsHour: Math.round(Number(v.maxPricePflops) * 100),
       vendors: v.vendor ? [v.vendor] : null, durationHours: Number(v.durationHours), earliestStart, latestStart, voucherId: v.voucherId || null,
-      timeInForce: "Ioc", goodUntil: null, minReliabilityBasisPoints: minReliability(v),
+      // A good-till-cancelled compute bid lasts until its latest start: it takes no good-until time.
+      timeInForce: v.timeInForce, goodUntil: null, minReliabilityBasisPoints: minReliability(v),
     };
   }
   return {
@@ -214,13 +228,25 @@ function showBids() {
       live?.offer("bids", (await client.DELETE("/api/v1/bids/{id}", { params: { path: { id: b.id } } })).data);
     }));
     return row([
-      shortId(b.id), t("sme.order", { count: o.gpuCount, model: o.gpuModel, hours: o.durationHours }), cny(o.maxFenPerGpuHour), badge(b.state),
+      shortId(b.id), orderText(b), b.computeOrder ? t("sme.perPflopsHour", { price: cny(b.computeOrder.maxFenPerPflopsHour) }) : cny(o.maxFenPerGpuHour),
+      badge(b.state),
       f ? t("sme.fill", { province: label(f.province), start: when(f.startsAt), price: cny(f.fenPerGpuHour) }) : reasonText(b.reasonCode, b.reason), cancel,
     ], { bid: b.id, state: b.state });
   }), t("sme.noBids"));
   for (const b of list) {
     if (b.state === "Filled" && !probe.rendered[b.id]) probe.rendered[b.id] = Date.now();
   }
+}
+
+/**
+ * What a bid asks for: GPUs of a model, or compute (PFLOPS·时) for a compute bid, with the model and gang it filled as.
+ * A resting compute bid names no model: it fills in whichever offers the compute cheapest.
+ */
+function orderText(b) {
+  const o = b.order;
+  if (!b.computeOrder) return t("sme.order", { count: o.gpuCount, model: o.gpuModel, hours: o.durationHours });
+  const compute = { pflops: b.computeOrder.pflopsHours, hours: b.computeOrder.durationHours };
+  return b.fills.length ? t("sme.computeFilledAs", { ...compute, count: o.gpuCount, model: o.gpuModel }) : t("sme.computeOrder", compute);
 }
 
 /** A programme by its name (its id only while the list of programmes does not have it). */
