@@ -45,6 +45,8 @@ internal sealed class MarketWriter(string model, MarketStore marketStore, BidSto
     /// stored now (its version guards it), the bid is written in its final state with the fill, and all of it commits
     /// with the fills queued beside it. Only then is anything answered or pushed.
     /// </summary>
+    /// <param name="poolTerms">The pool's terms version the plan was decided on: the fill matches nothing if they changed.</param>
+    /// <param name="currentTerms">The voucher's terms as of now (read again if a notice made them stale since the decision).</param>
     public async Task<FillAttempt> FillAsync(OpenOrder order, ReservationPlan plan, long poolTerms, Func<OpenOrder, Task<FundingTerms?>> currentTerms)
     {
         if (plan.VoucherId is not { } voucherId)
