@@ -177,13 +177,20 @@ public sealed class DomainSimulationTests(ITestOutputHelper output)
             };
         }
 
-        private string Bid()
+        /// <summary>What every bid draws first: its voucher (or cash alone), hours, earliest start and allowed provinces.</summary>
+        private (Voucher? Voucher, int Hours, long Earliest, HashSet<string>? Provinces) NextBid()
         {
             _bids++;
             var voucher = _random.Next(2) == 0 ? _vouchers[_random.Next(_vouchers.Count)] : null;
             var hours = _random.Next(1, 13);
             var earliest = _now + _random.Next(1, 48);
             var provinces = _random.Next(4) == 0 ? new HashSet<string>(ProvinceNames.OrderBy(_ => _random.Next()).Take(2)) : null;
+            return (voucher, hours, earliest, provinces);
+        }
+
+        private string Bid()
+        {
+            var (voucher, hours, earliest, provinces) = NextBid();
             var bid = new BidRequest(_random.Next(1, 9), hours, earliest, earliest + _random.Next(0, 24), _random.Next(8, 25) * 100, provinces);
             var model = Models[_random.Next(Models.Length)];
             var decision = MatchingEngine.Decide(bid, _markets[model].Pools, _now + 1, _now + 1 + Horizon, null, Fundable(voucher, hours), _routing);
@@ -196,11 +203,7 @@ public sealed class DomainSimulationTests(ITestOutputHelper output)
         /// </summary>
         private string ComputeBid()
         {
-            _bids++;
-            var voucher = _random.Next(2) == 0 ? _vouchers[_random.Next(_vouchers.Count)] : null;
-            var hours = _random.Next(1, 13);
-            var earliest = _now + _random.Next(1, 48);
-            var provinces = _random.Next(4) == 0 ? new HashSet<string>(ProvinceNames.OrderBy(_ => _random.Next()).Take(2)) : null;
+            var (voucher, hours, earliest, provinces) = NextBid();
             var pflopsHours = _random.Next(1, 9);
             var limit = _random.Next(8, 61) * 100L;
             var offers = new List<(ComputeOffer Offer, ComputeSizing Sizing, BidRequest Bid, MatchDecision Decision)>();
