@@ -17,15 +17,15 @@ var busyProvinces = int.Parse(options.GetValueOrDefault("busy-provinces") ?? "2"
 (string Name, string Email, string Path, string Ready)[] pages =
 [
     ("regulator", "regulator@demo.local", "/regulator.html",
-        $"() => (window.__marketplace.map?.provinces ?? []).filter(p => p.utilization > 0).length >= {busyProvinces} && document.getElementById('series').dataset.historyPoints > 0"),
-    ("console", "admin@demo.local", "/console.html", "() => document.getElementById('takeup').dataset.historyPoints > 0"),
+        $"() => (window.__marketplace?.map?.provinces ?? []).filter(p => p.utilization > 0).length >= {busyProvinces} && document.getElementById('series').dataset.historyDrawn > 0"),
+    ("console", "admin@demo.local", "/console.html", "() => document.getElementById('takeup').dataset.historyDrawn > 0"),
     ("companies", "regulator@demo.local", "/companies.html", "() => document.getElementById('queue').hasAttribute('data-loaded')"),
     ("sme", "sme@demo.local", "/sme.html", "() => document.querySelectorAll('#reservations tbody tr[data-reservation]').length > 0"),
-    ("provider", "provider@demo.local", "/provider.html", "() => document.getElementById('series').dataset.historyPoints > 0"),
+    ("provider", "provider@demo.local", "/provider.html", "() => document.getElementById('series').dataset.historyDrawn > 0"),
 ];
 
 using var playwright = await Playwright.CreateAsync();
-await using var browser = await playwright.Chromium.LaunchAsync(new() { ExecutablePath = chromium, Headless = true, Args = ["--no-sandbox", "--disable-gpu"] });
+await using var browser = await playwright.Chromium.LaunchAsync(new() { ExecutablePath = chromium, Headless = true, Args = ["--no-sandbox", "--disable-gpu", "--lang=zh-CN"] });
 var viewport = new ViewportSize { Width = 1400, Height = 900 };
 BrowserNewContextOptions Context() => new() { BaseURL = url, ViewportSize = viewport, Locale = "zh-CN", ReducedMotion = ReducedMotion.Reduce };
 
@@ -56,12 +56,25 @@ foreach (var (name, email, path, ready) in pages)
     {
         await page.GotoAsync(path);
     }
-    // The demo must be busy enough for the page to show something: up to five minutes, then the page as it is.
-    try
+    // The demo must be busy enough for the page to show something: up to five minutes, then the page as it is. A page
+    // that reads some of its figures only when it opens (the take-up chart) is reloaded every half minute meanwhile.
+    var isReady = false;
+    for (var round = 0; round < 10 && !isReady; round++)
     {
-        await page.WaitForFunctionAsync(ready, null, new() { Timeout = 300_000, PollingInterval = 1_000 });
+        if (round > 0)
+        {
+            await page.ReloadAsync();
+        }
+        try
+        {
+            await page.WaitForFunctionAsync(ready, null, new() { Timeout = 30_000, PollingInterval = 1_000 });
+            isReady = true;
+        }
+        catch (TimeoutException)
+        {
+        }
     }
-    catch (TimeoutException)
+    if (!isReady)
     {
         Console.Error.WriteLine($"{name}: not ready after five minutes ({ready}); taken as it is");
     }

@@ -49,6 +49,43 @@ public sealed class HistoryTests(BrowserFixture fixture)
     }
 
     [Fact]
+    public async Task A_push_after_the_load_is_described_in_the_charts_text_alternative_and_leaves_what_the_load_brought_marked()
+    {
+        await using var tab = await fixture.SignInAsync(Names.Roles.Regulator);
+        var page = tab.Page;
+        // A second chart of the same history on the page, so that the page's own pushes do not reach it: one push of one
+        // province, an hour after anything the server holds.
+        var marks = await page.EvaluateAsync<JsonElement>("""
+            async () => {
+              const { regulatorHistory } = await import("/js/history.js");
+              const element = document.createElement("div");
+              element.className = "chart";
+              document.querySelector("main").append(element);
+              const chart = regulatorHistory(element);
+              await chart.loaded();
+              const read = () => ({ points: Number(element.dataset.historyPoints), drawn: Number(element.dataset.historyDrawn),
+                latest: element.dataset.historyLatest, label: element.getAttribute("aria-label") });
+              const loaded = read();
+              const at = new Date(Date.now() + 3600_000).toISOString();
+              chart.push({ at, provinces: [{ province: "Beijing", gpuCount: 8, busyGpusNow: 2 }] });
+              return { loaded, pushed: read(), at };
+            }
+            """);
+        var loaded = marks.GetProperty("loaded");
+        var pushed = marks.GetProperty("pushed");
+        var at = marks.GetProperty("at").GetString();
+        Assert.Equal(loaded.GetProperty("points").GetInt32(), loaded.GetProperty("drawn").GetInt32());
+        // The push drew a point on the line of all provinces and one on Beijing's.
+        Assert.Equal(loaded.GetProperty("drawn").GetInt32() + 2, pushed.GetProperty("drawn").GetInt32());
+        Assert.Equal($"各省已预订 GPU 占比随时间变化：{pushed.GetProperty("drawn").GetInt32()} 个历史数据点，最新 {at}",
+            pushed.GetProperty("label").GetString());
+        // What the load brought is marked as it was: a reload of the range shows that again.
+        Assert.Equal(loaded.GetProperty("points").GetInt32(), pushed.GetProperty("points").GetInt32());
+        Assert.Equal(loaded.GetProperty("latest").GetString(), pushed.GetProperty("latest").GetString());
+        Assert.Empty(tab.Errors);
+    }
+
+    [Fact]
     public async Task The_maps_colour_for_a_province_at_2_percent_booked_differs_from_one_at_10_percent_and_its_scale_ends_at_the_busiest()
     {
         await using var tab = await fixture.SignInAsync(Names.Roles.Regulator);

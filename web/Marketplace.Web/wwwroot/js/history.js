@@ -135,12 +135,30 @@ function tableView(chartElement) {
   };
 }
 
-/** Describes the chart's data in its text alternative, and marks what was loaded for tests and screen readers alike. */
-function describe(chartElement, name, lines, range) {
+/** How many points the lines hold, and the latest time among them. */
+function measure(lines) {
   const count = lines.reduce((n, line) => n + line.data.length, 0);
   const latest = lines.flatMap(line => line.data.map(p => p[0])).sort().at(-1);
+  return { count, latest };
+}
+
+/**
+ * Describes what the chart draws in its text alternative, after every redraw (a push adds points to a chart whose load
+ * was empty), and marks the points drawn (data-history-drawn).
+ */
+function describe(chartElement, name, lines) {
+  const { count, latest } = measure(lines);
   chartElement.setAttribute("role", "img");
   chartElement.setAttribute("aria-label", count ? t("history.summary", { name, count, latest }) : t("history.empty", { name }));
+  chartElement.dataset.historyDrawn = String(count);
+}
+
+/**
+ * Marks what a range's load brought (data-history-range, -points, -latest): what a reload of the same range shows again,
+ * which the live pushes since do not change.
+ */
+function markLoaded(chartElement, lines, range) {
+  const { count, latest } = measure(lines);
   chartElement.dataset.historyRange = range;
   chartElement.dataset.historyPoints = String(count);
   chartElement.dataset.historyLatest = latest ?? "";
@@ -175,10 +193,12 @@ function historyChart(chartElement, name, option, { load, lines, format, decorat
     ...option,
   });
   addEventListener("resize", () => chart.resize());
+  const title = () => (typeof name === "function" ? name() : name);
   const redraw = () => {
     const list = lines();
     chart.setOption({ xAxis: axis(), series: list, ...decorate() }, { replaceMerge: ["series"] });
     table(list, format);
+    describe(chartElement, title(), list);
     return list;
   };
   let loading = Promise.resolve();
@@ -187,7 +207,7 @@ function historyChart(chartElement, name, option, { load, lines, format, decorat
     loading = (async () => {
       try {
         await load(chosen);
-        describe(chartElement, typeof name === "function" ? name() : name, redraw(), chosen);
+        markLoaded(chartElement, redraw(), chosen);
       } catch (e) {
         showProblem(t("history.failed", { message: e.message }));
       }
@@ -269,7 +289,7 @@ export function regulatorHistory(chartElement) {
       view.redraw();
     },
     redraw() {
-      describe(chartElement, name(), view.redraw(), chartElement.dataset.historyRange ?? ranges[0]);
+      markLoaded(chartElement, view.redraw(), chartElement.dataset.historyRange ?? ranges[0]);
     },
   };
 }
