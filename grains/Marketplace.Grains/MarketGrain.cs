@@ -8,92 +8,63 @@ using Orleans.Concurrency;
 namespace Marketplace.Grains;
 
 /// <summary>
-/// The market for one GPU model (rules 4–6), and the single writer of its fills. Decisions are made in one turn
-/// against the market's view of every pool (<see cref="MarketView"/>), only on pools a bid's voucher can pay, and the
-/// hours decided are taken from the view at once; each fill is then one statement (<see cref="MarketStore.Fill"/>: the
-/// bid in its final state, the confirmed reservation, the capacity hold and the voucher hold with its ledger posting),
-/// and the fills queued together share one commit. Nothing is answered or pushed before its commit. The epoch taken on
-/// activation fences the writes of a stale duplicate activation. What follows each attempt is
-/// <see cref="OutcomePolicy"/>'s call, the same for new, resting and re-matched bids. The market rebuilds from the
-/// stored pools, holds and bids.
+/// The market for one GPU model (rules 4–6), and the single writer of its fills. The grain takes the requests and keeps
+/// the market's timers; the work is done by its parts: <see cref="MarketMatcher"/> decides in one turn against the
+/// market's view of every pool, only on pools a bid's voucher can pay, and writes each fill through
+/// <see cref="MarketWriter"/> (one statement per fill, the fills queued together sharing one commit, fenced by the
+/// epoch taken on activation); <see cref="RestingPass"/> matches resting bids in priority order; <see cref="MarketRecovery"/>
+/// completes what a crash, a cancel or an outage cut short; <see cref="MarketQuotes"/> says what the market would do.
+/// Nothing is answered or pushed before its commit. The market rebuilds from the stored pools, holds and bids.
 /// </summary>
 [Reentrant]
-public sealed partial class MarketGrain : Grain, IMarketGrain
+public sealed class MarketGrain : Grain, IMarketGrain
 {
     private readonly PoolStore _poolStore;
-    private readonly BidStore _bidStore;
-    private readonly ReservationStore _reservationStore;
-    private readonly MarketStore _marketStore;
     private readonly MarketWriter _writes;
     private readonly MarketOptions _options;
     private readonly MarketLimits _limits;
     private readonly TimeProvider _clock;
-    private readonly TimeProvider _timer;
-    private readonly ILogger<MarketGrain> _logger;
 
-    private readonly MarketView _view = new();
     private readonly RestingOrders _resting;
-    private readonly HashSet<string> _busyBids = new(StringComparer.Ordinal);
-    private readonly HashSet<string> _toRecover = new(StringComparer.Ordinal);
-    private RoutingPreference _routing = RoutingPreference.None;
-    /// <summary>Bumped when vouchers' terms may have changed (a notice, a sweep): terms read before it are read again.</summary>
-    private long _termsEpoch;
-    private DateTimeOffset _termsForgottenAt;
-    /// <summary>How often a sweep makes resting bids read their vouchers' terms again, besides every approval notice.</summary>
-    private static readonly TimeSpan TermsRefreshInterval = TimeSpan.FromMinutes(1);
-    private readonly RepeatedPass _passes;
-    /// <summary>Passes in a row while sagas keep failing and asking for another; more wait for the next request.</summary>
-    private const int MaxRematchPasses = 4;
+    private readonly MarketTerms _terms;
+    private readonly MarketMatcher _matcher;
+    private readonly RestingPass _passes;
+    private readonly MarketQuotes _quotes;
+    private readonly MarketRecovery _recovery;
     /// <summary>New bids being placed, so a repeat of the request that arrives meanwhile waits for the same answer.</summary>
     private readonly Dictionary<string, (string OrderHash, Task<BidView> Answer)> _placing = new(StringComparer.Ordinal);
-    /// <summary>Pools a fill was being written to when the database failed: the fill may have committed, so they are read again before the next decision.</summary>
-    private readonly Dictionary<string, long> _unsure = new(StringComparer.Ordinal);
 
     public MarketGrain(PoolStore poolStore, BidStore bidStore, ReservationStore reservationStore, MarketStore marketStore, VoucherStore voucherStore,
         CommitBatcher writer, SagaFaults faults, IOptions<MarketOptions> options, IOptions<MarketLimits> limits,
         [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock, TimeProvider timer, ILogger<MarketGrain> logger)
     {
-        _timer = timer;
         _poolStore = poolStore;
-        _bidStore = bidStore;
-        _reservationStore = reservationStore;
-        _marketStore = marketStore;
         _options = options.Value;
         _limits = limits.Value;
         _clock = clock;
-        _logger = logger;
+        var model = this.GetPrimaryKeyString();
+        _writes = new MarketWriter(model, marketStore, bidStore, voucherStore, writer, faults, _limits, clock, GrainFactory, logger, DeactivateOnIdle);
         _resting = new RestingOrders(GrainFactory);
-        _passes = new RepeatedPass(RematchPassAsync, MaxRematchPasses, logger, "matching resting bids");
-        _writes = new MarketWriter(this.GetPrimaryKeyString(), marketStore, bidStore, voucherStore, writer, faults, _limits, clock, GrainFactory, logger,
-            DeactivateOnIdle);
+        _terms = new MarketTerms(GrainFactory, clock);
+        _matcher = new MarketMatcher(model, _resting, _terms, _writes, marketStore, _options, _limits, clock, timer, GrainFactory, logger,
+            () => this.AsReference<IMarketGrain>().RematchResting().Ignore());
+        _passes = new RestingPass(_resting, _terms, _matcher, _writes, clock, logger);
+        _quotes = new MarketQuotes(_matcher, _limits, GrainFactory);
+        _recovery = new MarketRecovery(model, _matcher, _resting, _writes, bidStore, reservationStore, clock, GrainFactory, logger);
     }
 
     private string Model => this.GetPrimaryKeyString();
+
+    private MarketView View => _matcher.View;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         // First of all, so that the reads below see every fill an older activation had in flight.
         await _writes.TakeEpochAsync(cancellationToken);
-        _routing = (await GrainFactory.GetGrain<IRoutingGrain>(0).Get()).ToPreference();
+        _matcher.Routing = (await GrainFactory.GetGrain<IRoutingGrain>(0).Get()).ToPreference();
         var poolIds = await _poolStore.PoolIdsForModelAsync(Model, cancellationToken);
-        await Task.WhenAll(poolIds.Select(RefreshPoolAsync));
-
-        var open = await _bidStore.OpenBidsAsync(Model, cancellationToken);
-        var openIds = open.Select(b => b.Id).ToList();
-        var interrupted = await _reservationStore.BidsWithLiveReservationsAsync(openIds, cancellationToken);
-        var attempts = await _reservationStore.CountsForBidsAsync(openIds, cancellationToken);
-        await _resting.LearnProvincesAsync(open.Select(b => b.Bid.TenantId));
-        foreach (var (id, bid, version) in open)
-        {
-            if (bid.State == BidState.Resting && !interrupted.Contains(id))
-            {
-                await _resting.AddAsync(new OpenOrder(id, bid.TenantId, bid.Order, attempts.GetValueOrDefault(id) + 1) { Record = bid, BidVersion = version });
-            }
-            else
-            {
-                _toRecover.Add(id); // a crash cut its matching short: find out how far it got before matching again
-            }
-        }
+        await Task.WhenAll(poolIds.Select(_matcher.RefreshPoolAsync));
+        await _recovery.LoadOpenBidsAsync(cancellationToken);
 
         this.RegisterGrainTimer(HousekeepingAsync, new GrainTimerCreationOptions(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30)) { Interleave = true });
         this.RegisterGrainTimer(ReportDemand, new GrainTimerCreationOptions(_options.PushInterval, _options.PushInterval) { Interleave = true });
@@ -112,7 +83,7 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
                 ? await placing.Answer
                 : throw new DomainException(ErrorKind.Rule, "idempotency-key-reused", "this idempotency key was already used for a different bid");
         }
-        if (_resting.Holds(submission.BidId) || _busyBids.Contains(submission.BidId))
+        if (_resting.Holds(submission.BidId) || _matcher.Busy.Contains(submission.BidId))
         {
             return await StoredAnswerAsync(submission); // resting or being matched: it was placed before
         }
@@ -140,7 +111,7 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
         await Task.Yield(); // registered as placing before any of it runs
         try
         {
-            var view = await MatchNewAsync(order);
+            var view = await _matcher.MatchNewAsync(order);
             MarketMetrics.BidsAccepted.Add(1, new KeyValuePair<string, object?>("gpu_model", Model));
             return view;
         }
@@ -160,77 +131,10 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
     public async Task<Quote> Quote(string tenantId, BidOrder order)
     {
         RequireModel(order.GpuModel);
-        await RefreshLapsedHoldsAsync();
-        var open = new OpenOrder("quote", tenantId, order, 1);
-        if (order.VoucherId is { } id)
-        {
-            open.Terms = await GrainFactory.GetGrain<IVoucherGrain>(id).FundingTerms(tenantId);
-        }
-        var decision = Decide(open);
-        if (!decision.Matched)
-        {
-            var (code, reason) = open.Terms is { Usable: false } terms ? (terms.RefusalCode!, terms.RefusalReason!) : Describe(open, decision);
-            return new Quote(false, null, null, null, null, null, null, 0, 0, 0, code, reason);
-        }
-        var pool = _view.Spec(decision.Pool!.PoolId);
-        var reliability = decision.Pool!.ReliabilityBasisPoints;
-        var startsAt = Hours.ToTime(decision.StartHour);
-        var endsAt = Hours.ToTime(decision.StartHour + order.DurationHours);
-        var cost = Money.Cost(decision.FenPerGpuHour, order.GpuCount, order.DurationHours);
-        long voucherShare = 0;
-        string? note = null;
-        if (order.VoucherId is { } voucherId)
-        {
-            var preview = await GrainFactory.GetGrain<IVoucherGrain>(voucherId).PreviewFunding(
-                new FundingRequest("quote", tenantId, pool.ProviderId, pool.ProviderCreditCode, startsAt, endsAt, cost));
-            voucherShare = preview.AmountFen;
-            note = preview.Accepted ? null : preview.RefusalReason;
-        }
-        var cash = await GrainFactory.GetGrain<ICashGrain>(tenantId).Get(0);
-        return new Quote(true, pool.PoolId, pool.ProviderId, pool.Site.Province, startsAt, endsAt, decision.FenPerGpuHour, cost,
-            voucherShare, cost - voucherShare, note is null ? null : "voucher-not-usable", note,
-            Money.CashHold(cost, voucherShare, _limits.CancellationChargeBasisPoints), cash.AvailableFen, ProviderReliabilityBasisPoints: reliability);
+        return await _quotes.QuoteAsync(tenantId, order);
     }
 
-    public async Task<BidView> CancelBid(string bidId, string tenantId)
-    {
-        if (_busyBids.Contains(bidId))
-        {
-            throw DomainException.Conflict("bid-being-matched", "the bid is being matched right now; try again in a moment");
-        }
-        var bid = await Bid(bidId).Get();
-        if (bid is null || bid.TenantId != tenantId)
-        {
-            throw DomainException.NotFound("bid", bidId);
-        }
-        if (bid.State == BidState.Cancelled)
-        {
-            return bid;
-        }
-        if (bid.State is not (BidState.Resting or BidState.Pending))
-        {
-            throw DomainException.Rule("bid-not-open", $"the bid is already {bid.State}; cancel its reservation instead");
-        }
-        if (!_busyBids.Add(bidId))
-        {
-            throw DomainException.Conflict("bid-being-matched", "the bid is being matched right now; try again in a moment");
-        }
-        try
-        {
-            // A bid a crash left pending may have a reservation that confirmed: it goes with the bid (or, if it has
-            // started, it is the bid's fill and the bid can no longer be cancelled).
-            var cancelled = await CancelReservationsOfAsync(bidId);
-            _resting.Remove(bidId);
-            _toRecover.Remove(bidId);
-            var reason = cancelled.Count == 0 ? "cancelled by the tenant"
-                : $"cancelled by the tenant; reservation {string.Join(", ", cancelled)}, confirmed while the bid was being recovered, was cancelled with it";
-            return await EndBid(bidId, BidState.Cancelled, "cancelled", reason);
-        }
-        finally
-        {
-            _busyBids.Remove(bidId);
-        }
-    }
+    public Task<BidView> CancelBid(string bidId, string tenantId) => _recovery.CancelBidAsync(bidId, tenantId);
 
     public async Task<ReservationView> CancelReservation(string reservationId, string tenantId)
     {
@@ -247,8 +151,8 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
             await _writes.ChangeStoredBidAsync(bid.Id, b => b.WithInterruptedFill(reservationId, null, null, "reservation-cancelled",
                 $"reservation {reservationId} was cancelled by the tenant"));
         }
-        await RefreshPoolAsync(view.Plan.PoolId);
-        await RematchRestingAsync();
+        await _matcher.RefreshPoolAsync(view.Plan.PoolId);
+        await _passes.RunAsync();
         TellComputeBids();
         return cancelled;
     }
@@ -257,7 +161,7 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
     {
         var firstBookable = Hours.FirstBookable(_clock.GetUtcNow());
         var bids = _resting.Levels();
-        var asks = _view.Ladder.Select(p => new AskLevel(p.PoolId, p.Province, p.AskFenPerGpuHour, p.GpuCount,
+        var asks = View.Ladder.Select(p => new AskLevel(p.PoolId, p.Province, p.AskFenPerGpuHour, p.GpuCount,
             p.FreeGpuHours(firstBookable), p.UtilizationBasisPoints(firstBookable, firstBookable + 24))).ToList();
         return Task.FromResult(new OrderBook(Model, bids, asks, _clock.GetUtcNow()));
     }
@@ -268,28 +172,14 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
     /// </summary>
     public async Task ApprovalsChanged(string programId)
     {
-        ForgetVoucherTerms();
-        await RematchRestingAsync();
+        _terms.Forget(_resting.Orders);
+        await _passes.RunAsync();
     }
 
     public async Task RoutingChanged(RoutingPolicy policy)
     {
-        _routing = policy.ToPreference();
-        await RematchRestingAsync();
-    }
-
-    /// <summary>
-    /// Every voucher's terms as the market knows them may be out of date: each order reads them again before it is next
-    /// decided on (an order being matched right now too, when it is next decided on), and tries again pools it left out.
-    /// </summary>
-    private void ForgetVoucherTerms()
-    {
-        _termsEpoch++;
-        _termsForgottenAt = _clock.GetUtcNow();
-        foreach (var order in _resting.Orders.Where(o => o.Order.VoucherId is not null))
-        {
-            order.Excluded.Clear();
-        }
+        _matcher.Routing = policy.ToPreference();
+        await _passes.RunAsync();
     }
 
     // ---- Pools -------------------------------------------------------------------------------------------------
@@ -298,8 +188,8 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
     {
         RequireModel(spec.GpuModel);
         var view = await Pool(spec.PoolId).Initialize(spec);
-        await RefreshPoolAsync(spec.PoolId);
-        await RematchRestingAsync();
+        await _matcher.RefreshPoolAsync(spec.PoolId);
+        await _passes.RunAsync();
         TellComputeBids();
         return view;
     }
@@ -307,8 +197,8 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
     public async Task<PoolView> ChangePool(string poolId, PoolChange change)
     {
         var view = await Pool(poolId).Change(change);
-        await RefreshPoolAsync(poolId);
-        await RematchRestingAsync();
+        await _matcher.RefreshPoolAsync(poolId);
+        await _passes.RunAsync();
         TellComputeBids();
         return view;
     }
@@ -317,10 +207,10 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
     {
         if (await Pool(poolId).Suspend(because))
         {
-            await RefreshPoolAsync(poolId);
+            await _matcher.RefreshPoolAsync(poolId);
             if (because is null)
             {
-                await RematchRestingAsync();
+                await _passes.RunAsync();
                 TellComputeBids();
             }
         }
@@ -330,15 +220,15 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
     {
         if (await Pool(poolId).SetReliability(scoreBasisPoints))
         {
-            await RefreshPoolAsync(poolId);
-            await RematchRestingAsync(); // a bid that required more may now fill there
+            await _matcher.RefreshPoolAsync(poolId);
+            await _passes.RunAsync(); // a bid that required more may now fill there
         }
     }
 
     public async Task CapacityChanged(string poolId)
     {
-        await RefreshPoolAsync(poolId);
-        RematchSoon();
+        await _matcher.RefreshPoolAsync(poolId);
+        _matcher.RematchSoon();
         TellComputeBids();
     }
 
@@ -346,44 +236,40 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
 
     public async Task Sweep()
     {
-        await Task.WhenAll(_view.PoolIds.ToList().Select(RefreshPoolAsync));
-        if (_clock.GetUtcNow() - _termsForgottenAt >= TermsRefreshInterval)
+        await Task.WhenAll(View.PoolIds.ToList().Select(_matcher.RefreshPoolAsync));
+        if (_terms.DueForRefresh)
         {
-            ForgetVoucherTerms(); // vouchers change on their own too (spent, expired): read them again now and then
+            _terms.Forget(_resting.Orders); // vouchers change on their own too (spent, expired): read them again now and then
         }
-        _routing = (await GrainFactory.GetGrain<IRoutingGrain>(0).Get()).ToPreference(); // in case a change did not reach this market
-        await ExpireDueAsync();
-        foreach (var bidId in _toRecover.ToList())
-        {
-            await RecoverAsync(bidId);
-        }
-        await RematchRestingAsync();
+        _matcher.Routing = (await GrainFactory.GetGrain<IRoutingGrain>(0).Get()).ToPreference(); // in case a change did not reach this market
+        await _passes.ExpireDueAsync();
+        await _recovery.RecoverAllAsync();
+        await _passes.RunAsync();
         TellComputeBids(); // also lets resting compute bids expire
     }
 
     private Task HousekeepingAsync(CancellationToken cancellationToken) => Sweep();
 
-    private async Task ExpireDueAsync()
+    /// <summary>
+    /// Rule 6: takes the capacity out, interrupts the reservations it hits and re-matches what is left of each elsewhere
+    /// when it can (<see cref="MarketRecovery.InterruptAsync"/>).
+    /// </summary>
+    public async Task<OutageReport> DeclareOutage(string poolId, Outage outage)
     {
-        var now = _clock.GetUtcNow();
-        var firstBookable = Hours.FirstBookable(now);
-        foreach (var order in _resting.Orders.ToList())
-        {
-            if (_busyBids.Contains(order.BidId))
-            {
-                continue;
-            }
-            var (expired, reason) = order.Order.GoodUntil <= now
-                ? (true, $"good until {order.Order.GoodUntil:u}")
-                : Hours.Floor(order.Order.LatestStart) < firstBookable
-                    ? (true, "its latest start has passed")
-                    : (false, "");
-            if (expired)
-            {
-                _resting.Remove(order.BidId);
-                await EndBid(order.BidId, BidState.Expired, "expired", $"the bid expired unfilled: {reason}");
-            }
-        }
+        var effect = await Pool(poolId).AddOutage(outage);
+        await _matcher.RefreshPoolAsync(poolId);
+        var report = await _recovery.InterruptAsync(poolId, outage, effect);
+        await _matcher.RefreshPoolAsync(poolId);
+        return report;
+    }
+
+    /// <summary>A one-way nudge (a fill failed, capacity appeared): asks for another pass but never waits for one.</summary>
+    public Task RematchResting() => _passes.Nudge();
+
+    private Task ReportDemand(CancellationToken cancellationToken)
+    {
+        _resting.ReportDemand(Model, _clock.GetUtcNow());
+        return Task.CompletedTask;
     }
 
     // ---- Helpers -----------------------------------------------------------------------------------------------
@@ -412,10 +298,6 @@ public sealed partial class MarketGrain : Grain, IMarketGrain
     }
 
     private IBidGrain Bid(string id) => GrainFactory.GetGrain<IBidGrain>(id);
-
-    /// <summary>Ends a bid (rejected, expired or cancelled) and counts why.</summary>
-    private Task<BidView> EndBid(string bidId, BidState state, string code, string reason) =>
-        _writes.ChangeStoredBidAsync(bidId, bid => bid.Ended(state, code, reason));
 
     private IReservationGrain Reservation(string id) => GrainFactory.GetGrain<IReservationGrain>(id);
 
