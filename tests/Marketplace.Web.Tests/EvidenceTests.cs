@@ -191,6 +191,40 @@ public sealed class EvidenceTests(EvidenceCluster web)
     }
 
     [Fact]
+    public async Task The_text_a_seal_hashes_is_every_field_as_its_length_a_colon_and_the_text_or_a_dash_in_the_documented_order()
+    {
+        await ScenarioAsync();
+        // Every transaction posted so far, with its entries, and the text the database hashes for it.
+        await using var command = web.Database.DataSource.CreateCommand("""
+            SELECT t.id, t.kind, t.program_id, t.voucher_id, t.reservation_id, t.description, t.posted_at,
+                   array_agg(e.line ORDER BY e.line), array_agg(e.account ORDER BY e.line), array_agg(e.amount_fen ORDER BY e.line),
+                   ledger_canonical(t.id)
+            FROM ledger_transactions t JOIN ledger_entries e ON e.transaction_id = t.id
+            GROUP BY t.id
+            """);
+        await using var reader = await command.ExecuteReaderAsync();
+        var checkedTexts = 0;
+        var withoutProgramme = 0;
+        while (await reader.ReadAsync())
+        {
+            string? Text(int i) => reader.IsDBNull(i) ? null : reader.GetString(i);
+            static string Field(string? value) => value is null ? "-" : $"{value.EnumerateRunes().Count()}:{value}";
+            var posted = reader.GetFieldValue<DateTimeOffset>(6).UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", System.Globalization.CultureInfo.InvariantCulture);
+            var lines = reader.GetFieldValue<short[]>(7);
+            var accounts = reader.GetFieldValue<string[]>(8);
+            var amounts = reader.GetFieldValue<long[]>(9);
+            var expected = string.Concat(new[] { Text(0), Text(1), Text(2), Text(3), Text(4), Text(5), posted }.Select(Field))
+                + string.Concat(lines.Select((line, i) => Field(line.ToString(System.Globalization.CultureInfo.InvariantCulture)) + Field(accounts[i])
+                    + Field(amounts[i].ToString(System.Globalization.CultureInfo.InvariantCulture))));
+            Assert.Equal(expected, reader.GetString(10));
+            checkedTexts++;
+            withoutProgramme += Text(2) is null ? 1 : 0;
+        }
+        Assert.True(checkedTexts >= 4, $"only {checkedTexts} transactions were checked");
+        Assert.True(withoutProgramme < checkedTexts, "no transaction of a programme was checked");
+    }
+
+    [Fact]
     public async Task A_regulator_downloads_every_pack_of_a_programme_in_one_archive()
     {
         var (programId, voucher, _, _) = await ScenarioAsync();
