@@ -1,3 +1,4 @@
+using Marketplace.Data;
 using Marketplace.Storage;
 using Npgsql;
 

@@ -1,6 +1,7 @@
 using Marketplace.Grains;
+using Marketplace.Data;
 using Marketplace.Storage;
-using Marketplace.Storage.Hosting;
+using Marketplace.Data.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;

@@ -1,7 +1,8 @@
 using Marketplace.Grains;
 using Marketplace.Silo;
+using Marketplace.Data;
 using Marketplace.Storage;
-using Marketplace.Storage.Hosting;
+using Marketplace.Data.Hosting;
 using Orleans.Configuration;
 using Orleans.Hosting;
 using OpenTelemetry.Metrics;

@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using Marketplace.Data;
 using Marketplace.Storage;
 using Marketplace.Testing;
 using Xunit;

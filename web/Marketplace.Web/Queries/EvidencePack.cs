@@ -3,6 +3,7 @@ using System.IO.Compression;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using Marketplace.Data;
 using Marketplace.Storage;
 using Marketplace.Web.Infrastructure;
 using Npgsql;
