@@ -1,4 +1,3 @@
-using Marketplace.Data;
 using Marketplace.Storage;
 using Npgsql;
 

@@ -1,6 +1,5 @@
 using System.ComponentModel.DataAnnotations;
 using Marketplace.Data;
-using Marketplace.Storage;
 
 namespace Marketplace.Silo;
 

@@ -1,7 +1,6 @@
 using Marketplace.Grains;
 using Marketplace.Silo;
 using Marketplace.Data;
-using Marketplace.Storage;
 using Marketplace.Data.Hosting;
 using Orleans.Configuration;
 using Orleans.Hosting;

@@ -1,5 +1,4 @@
 using Marketplace.Data;
-using Marketplace.Storage;
 using Marketplace.Testing;
 using Npgsql;
 using Xunit;

@@ -1,6 +1,5 @@
 using System.Globalization;
 using Marketplace.Data;
-using Marketplace.Storage;
 using Marketplace.Testing;
 using Xunit;
 

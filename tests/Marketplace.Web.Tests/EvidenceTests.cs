@@ -5,7 +5,6 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Marketplace.Data;
-using Marketplace.Storage;
 using Marketplace.Testing;
 using Xunit;
 

@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
 using Marketplace.Data;
-using Marketplace.Storage;
 using Marketplace.Data.Hosting;
 using Marketplace.Testing;
 using Xunit;
