@@ -2,6 +2,7 @@ using Marketplace.Domain.Rules;
 using Marketplace.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
+using Npgsql;
 
 namespace Marketplace.Grains;
 
@@ -21,7 +22,7 @@ public sealed class ProviderState : CompanyReview.IReviewed<ProviderRegistration
 public sealed class ProviderGrain(
     [PersistentState("provider", Names.Storage.Grains)] IPersistentState<ProviderState> state,
     CompanyStore companies,
-    ReservationStore reservations,
+    NpgsqlDataSource db,
     IOptions<MarketLimits> limits,
     [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock) : Grain, IProviderGrain
 {
@@ -58,8 +59,8 @@ public sealed class ProviderGrain(
             return;
         }
         var from = Reliability.WindowStartHour(Hours.Floor(clock.GetUtcNow()), limits.Value);
-        var (_, _, record) = await reservations.ProviderRecordAsync(Id, from);
-        var score = Reliability.Score(record, limits.Value);
+        var delivery = await ProviderDelivery.ReadAsync(db, Id, from);
+        var score = Reliability.Score(delivery.Record, limits.Value);
         foreach (var (poolId, model) in state.State.Pools.OrderBy(p => p.Key, StringComparer.Ordinal))
         {
             if (onlyPoolId is null || poolId == onlyPoolId)

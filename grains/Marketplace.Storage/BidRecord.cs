@@ -67,7 +67,7 @@ public sealed class BidStore(NpgsqlDataSource db, CommitBatcher? writer = null) 
     new("good_until", b => b.Order.TimeInForce == TimeInForce.Gtc ? b.Order.GoodUntil : null),
     new("created_at", b => b.CreatedAt),
     new("updated_at", b => b.UpdatedAt),
-])
+], (id, b, version) => StateJson.Serialize(b.ToView(id, version)))
 {
     /// <summary>The bids a market must know about when it activates: resting ones and ones a crash left pending.</summary>
     public async Task<IReadOnlyList<(string Id, BidRecord Bid, long Version)>> OpenBidsAsync(string gpuModel, CancellationToken cancellationToken = default)

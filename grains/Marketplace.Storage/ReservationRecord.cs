@@ -42,30 +42,8 @@ public sealed class ReservationStore(NpgsqlDataSource db, CommitBatcher? writer 
     new("ends_at", r => Hours.ToTime(r.EndHour)),
     new("created_at", r => r.CreatedAt),
     new("updated_at", r => r.UpdatedAt),
-])
+], (id, r, version) => StateJson.Serialize(r.ToView(id, version)))
 {
-    /// <summary>
-    /// A provider's record of delivery (see <see cref="Reliability"/>): of its reservations that end after
-    /// <paramref name="fromHour"/> and were booked (confirmed, running, completed or interrupted), how many, how many were
-    /// interrupted, the GPU-hours booked and the GPU-hours its outages took away.
-    /// </summary>
-    public async Task<(long Reservations, long Interrupted, ProviderRecord Record)> ProviderRecordAsync(string providerId, long fromHour,
-        CancellationToken cancellationToken = default)
-    {
-        await using var command = Db.CreateCommand("""
-            SELECT count(*), count(*) FILTER (WHERE state = 'Interrupted'),
-                   coalesce(sum(gpus::bigint * (end_hour - start_hour)), 0),
-                   coalesce(sum(gpus::bigint * (end_hour - released_from_hour)) FILTER (WHERE state = 'Interrupted'), 0)
-            FROM reservations
-            WHERE provider_id = @p AND end_hour > @from AND state IN ('Confirmed', 'Active', 'Completed', 'Interrupted')
-            """);
-        command.Parameters.AddWithValue("p", providerId);
-        command.Parameters.AddWithValue("from", fromHour);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        await reader.ReadAsync(cancellationToken);
-        return (reader.GetInt64(0), reader.GetInt64(1), new ProviderRecord(reader.GetInt64(2), reader.GetInt64(3)));
-    }
-
     public async Task<IReadOnlyList<string>> IdsForBidAsync(string bidId, CancellationToken cancellationToken = default)
     {
         await using var command = Db.CreateCommand("SELECT id FROM reservations WHERE bid_id = @b ORDER BY created_at, id");

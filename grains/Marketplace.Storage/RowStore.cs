@@ -16,6 +16,8 @@ public sealed record Column<T>(string Name, Func<T, object?> Value);
 /// Grain state kept as one row per grain: an id, query columns, the whole state as jsonb and a version. A write names
 /// the version it read; if the row has moved on, nothing is written and <see cref="StaleStateException"/> is thrown.
 /// This is the ETag rule that keeps two activations of one grain from both committing.
+/// A table the web tier lists also keeps the row's public view (<c>view_json</c>), written by the same statement as the
+/// state at the version written, so the read side never parses the state.
 /// </summary>
 public class RowStore<T>
 {
@@ -23,19 +25,23 @@ public class RowStore<T>
     private readonly CommitBatcher? _writer;
     private readonly string _table;
     private readonly IReadOnlyList<Column<T>> _columns;
+    private readonly Func<string, T, long, string>? _view;
     private readonly string _select;
     private readonly string _insert;
     private readonly string _update;
 
-    public RowStore(NpgsqlDataSource db, CommitBatcher? writer, string table, IReadOnlyList<Column<T>> columns)
+    /// <param name="view">The row's public view as json, given its id, state and the version being written; none if the table keeps no view.</param>
+    public RowStore(NpgsqlDataSource db, CommitBatcher? writer, string table, IReadOnlyList<Column<T>> columns,
+        Func<string, T, long, string>? view = null)
     {
         _db = db;
         _writer = writer;
         _table = table;
         _columns = columns;
-        var names = string.Join(", ", columns.Select(c => c.Name));
-        var values = string.Join(", ", columns.Select((_, i) => $"@c{i}"));
-        var sets = string.Join(", ", columns.Select((c, i) => $"{c.Name} = @c{i}"));
+        _view = view;
+        var names = string.Join(", ", columns.Select(c => c.Name)) + (view is null ? "" : ", view_json");
+        var values = string.Join(", ", columns.Select((_, i) => $"@c{i}")) + (view is null ? "" : ", @view::jsonb");
+        var sets = string.Join(", ", columns.Select((c, i) => $"{c.Name} = @c{i}")) + (view is null ? "" : ", view_json = @view::jsonb");
         _select = $"SELECT state_json::text, version FROM {table} WHERE id = @id";
         _insert = $"WITH w AS (INSERT INTO {table} (id, {names}, state_json, version) VALUES (@id, {values}, @state::jsonb, 1) " +
                   "ON CONFLICT (id) DO NOTHING RETURNING 1) SELECT count(*)::int FROM w";
@@ -47,13 +53,15 @@ public class RowStore<T>
 
     /// <summary>The row's first state as a write inside a larger statement: inserted only when <paramref name="guard"/> has a row.</summary>
     public string InsertFrom(GuardedWrite w, string guard, string id, T state) =>
-        $"INSERT INTO {_table} (id, {string.Join(", ", _columns.Select(c => c.Name))}, state_json, version) " +
-        $"SELECT {w.Parameter(id)}, {string.Join(", ", _columns.Select(c => w.Parameter(c.Value(state))))}, {w.Parameter(StateJson.Serialize(state))}::jsonb, 1 " +
+        $"INSERT INTO {_table} (id, {string.Join(", ", _columns.Select(c => c.Name))}{(_view is null ? "" : ", view_json")}, state_json, version) " +
+        $"SELECT {w.Parameter(id)}, {string.Join(", ", _columns.Select(c => w.Parameter(c.Value(state))))}" +
+        $"{(_view is null ? "" : $", {w.Parameter(_view(id, state, 1))}::jsonb")}, {w.Parameter(StateJson.Serialize(state))}::jsonb, 1 " +
         $"FROM {guard} RETURNING 1";
 
     /// <summary>A change of the row as a write inside a larger statement, over <paramref name="expectedVersion"/>, when <paramref name="guard"/> has a row.</summary>
     public string UpdateFrom(GuardedWrite w, string guard, string id, T state, long expectedVersion) =>
         $"UPDATE {_table} SET {string.Join(", ", _columns.Select(c => $"{c.Name} = {w.Parameter(c.Value(state))}"))}, " +
+        (_view is null ? "" : $"view_json = {w.Parameter(_view(id, state, expectedVersion + 1))}::jsonb, ") +
         $"state_json = {w.Parameter(StateJson.Serialize(state))}::jsonb, version = {_table}.version + 1 " +
         $"FROM {guard} WHERE {_table}.id = {w.Parameter(id)} AND {_table}.version = {w.Parameter(expectedVersion)} RETURNING 1";
 
@@ -77,6 +85,10 @@ public class RowStore<T>
         for (var i = 0; i < _columns.Count; i++)
         {
             parameters.Add(new NpgsqlParameter($"c{i}", _columns[i].Value(state) ?? DBNull.Value));
+        }
+        if (_view is not null)
+        {
+            parameters.Add(new NpgsqlParameter("view", _view(id, state, expectedVersion + 1)));
         }
         if (expectedVersion != 0)
         {

@@ -1,5 +1,5 @@
 using System.ComponentModel.DataAnnotations;
-using Marketplace.Storage;
+using Marketplace.Data;
 
 namespace Marketplace.Silo;
 

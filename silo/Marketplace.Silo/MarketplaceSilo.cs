@@ -1,6 +1,7 @@
 using Marketplace.Grains;
+using Marketplace.Data;
 using Marketplace.Storage;
-using Marketplace.Storage.Hosting;
+using Marketplace.Data.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -100,6 +101,7 @@ public static class MarketplaceSilo
         services.TryAddSingleton<MarketStore>();
         services.TryAddSingleton<LedgerChain>();
         services.AddHostedService<LedgerSealer>();
+        services.AddHostedService<ComputeBidViewBackfill>();
         // The market's clock; tests register a fake one first.
         services.TryAddKeyedSingleton(Names.ClockKeys.Market, TimeProvider.System);
         services.AddOptions<Marketplace.Domain.MarketLimits>().Bind(configuration.GetSection(Marketplace.Domain.MarketLimits.Section))

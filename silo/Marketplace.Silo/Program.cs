@@ -1,7 +1,7 @@
 using Marketplace.Grains;
 using Marketplace.Silo;
-using Marketplace.Storage;
-using Marketplace.Storage.Hosting;
+using Marketplace.Data;
+using Marketplace.Data.Hosting;
 using Orleans.Configuration;
 using Orleans.Hosting;
 using OpenTelemetry.Metrics;

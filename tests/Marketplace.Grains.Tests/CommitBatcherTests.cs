@@ -1,4 +1,4 @@
-using Marketplace.Storage;
+using Marketplace.Data;
 using Marketplace.Testing;
 using Npgsql;
 using Xunit;

@@ -1,5 +1,5 @@
 using System.Globalization;
-using Marketplace.Storage;
+using Marketplace.Data;
 using Marketplace.Testing;
 using Xunit;
 

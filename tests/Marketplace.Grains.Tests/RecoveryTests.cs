@@ -1,3 +1,4 @@
+using Marketplace.Data;
 using Marketplace.Storage;
 using Marketplace.Testing;
 using Orleans.Runtime;

@@ -1,3 +1,4 @@
+using Marketplace.Data;
 using Marketplace.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Marketplace.Testing;

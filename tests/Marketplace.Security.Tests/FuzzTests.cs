@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Headers;
+using Marketplace.Data;
 using Marketplace.Storage;
 using Marketplace.Testing;
 using Marketplace.Web.Infrastructure;

@@ -2,7 +2,7 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
-using Marketplace.Storage.Hosting;
+using Marketplace.Data.Hosting;
 using Marketplace.Web;
 using Marketplace.Web.Infrastructure;
 using Microsoft.AspNetCore.Authentication.JwtBearer;

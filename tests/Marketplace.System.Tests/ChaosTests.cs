@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Marketplace.Data;
 using Marketplace.Storage;
 using Marketplace.Testing;
 using Xunit;

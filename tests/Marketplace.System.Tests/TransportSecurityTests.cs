@@ -3,7 +3,7 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Marketplace.Grains;
-using Marketplace.Storage.Hosting;
+using Marketplace.Data.Hosting;
 using Marketplace.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;

@@ -150,7 +150,7 @@ public sealed class Scenario(IGrainFactory grains, TimeProvider clock)
     {
         var key = Unique("key");
         return await Grains.GetGrain<IMarketGrain>(order.GpuModel).PlaceBid(
-            new BidSubmission(Ids.Bid(tenantId, key), tenantId, order, Ids.ContentHash(Marketplace.Storage.StateJson.Serialize(order))));
+            new BidSubmission(Ids.Bid(tenantId, key), tenantId, order, Ids.ContentHash(Marketplace.Data.StateJson.Serialize(order))));
     }
 
     public Task<ReservationView?> Reservation(string id) => Grains.GetGrain<IReservationGrain>(id).Get();

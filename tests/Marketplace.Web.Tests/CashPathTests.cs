@@ -58,7 +58,7 @@ public sealed class CashPathTests(CashCluster web)
         Assert.Equal((3_000L, 0L, 0L), (cash.AvailableFen, cash.HeldFen, cash.UnsettledFen));
         var after = await (await sme.GetAsync($"/api/v1/vouchers/{voucher.Id}")).Read<VoucherView>();
         Assert.Equal((0L, 0L), (after.HeldFen, after.CapturedFen));
-        Assert.Equal(2_000L, await BalanceAsync(Marketplace.Storage.Accounts.ProviderReceivable(providerId)));
+        Assert.Equal(2_000L, await BalanceAsync(Marketplace.Data.Accounts.ProviderReceivable(providerId)));
         await LedgerAssert.Clean(web.Database, web.Clock.GetUtcNow());
     }
 
@@ -74,7 +74,7 @@ public sealed class CashPathTests(CashCluster web)
         // The whole 20,000 fen hold comes back, with 10 % of the 20,000 fen not delivered paid by the provider.
         var cash = await (await sme.GetAsync("/api/v1/tenants/me/cash")).Read<CashBalance>();
         Assert.Equal((32_000L, 0L, 0L), (cash.AvailableFen, cash.HeldFen, cash.UnsettledFen));
-        Assert.Equal(-2_000L, await BalanceAsync(Marketplace.Storage.Accounts.ProviderReceivable(providerId)));
+        Assert.Equal(-2_000L, await BalanceAsync(Marketplace.Data.Accounts.ProviderReceivable(providerId)));
         await LedgerAssert.Clean(web.Database, web.Clock.GetUtcNow());
     }
 
@@ -94,7 +94,7 @@ public sealed class CashPathTests(CashCluster web)
         // Delivered: 2 GPUs × 2 h × 2,500 = 10,000 fen paid; not delivered: 10,000 fen, of which the provider pays back 1,000.
         var cash = await (await sme.GetAsync("/api/v1/tenants/me/cash")).Read<CashBalance>();
         Assert.Equal((21_000L, 0L, 0L), (cash.AvailableFen, cash.HeldFen, cash.UnsettledFen));
-        Assert.Equal(9_000L, await BalanceAsync(Marketplace.Storage.Accounts.ProviderReceivable(providerId)));
+        Assert.Equal(9_000L, await BalanceAsync(Marketplace.Data.Accounts.ProviderReceivable(providerId)));
         await LedgerAssert.Clean(web.Database, web.Clock.GetUtcNow());
     }
 

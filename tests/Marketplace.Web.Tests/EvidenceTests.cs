@@ -4,7 +4,7 @@ using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using Marketplace.Storage;
+using Marketplace.Data;
 using Marketplace.Testing;
 using Xunit;
 

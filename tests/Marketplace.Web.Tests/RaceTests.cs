@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
-using Marketplace.Storage;
+using Marketplace.Data;
 using Marketplace.Testing;
 using Xunit;
 using Xunit.Abstractions;

@@ -1,8 +1,8 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
-using Marketplace.Storage;
-using Marketplace.Storage.Hosting;
+using Marketplace.Data;
+using Marketplace.Data.Hosting;
 using Marketplace.Testing;
 using Xunit;
 

@@ -1,6 +1,6 @@
 using System.Diagnostics.Metrics;
 using Marketplace.Web.Infrastructure;
-using Marketplace.Storage.Hosting;
+using Marketplace.Data.Hosting;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
 using Orleans.Dashboard;

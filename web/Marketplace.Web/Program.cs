@@ -1,4 +1,4 @@
-using Marketplace.Storage.Hosting;
+using Marketplace.Data.Hosting;
 using Marketplace.Web;
 
 return await StartupCheck.RunAsync(async () =>

@@ -1,7 +1,7 @@
 using System.Text.Json.Serialization;
 using System.Threading.RateLimiting;
-using Marketplace.Storage;
-using Marketplace.Storage.Hosting;
+using Marketplace.Data;
+using Marketplace.Data.Hosting;
 using Marketplace.Web.Accounts;
 using Marketplace.Web.Api;
 using Marketplace.Web.Hubs;

@@ -56,7 +56,7 @@ internal sealed class AccountSeeder(IServiceScopeFactory scopes, IConfiguration 
     ILogger<AccountSeeder> logger) : BackgroundService
 {
     // Bound when the host starts, so a bad setting stops the web tier with one line rather than failing later.
-    private readonly AccountSeedSettings _settings = Storage.Hosting.StartupCheck.Bind<AccountSeedSettings>(configuration, AccountSeedSettings.Section);
+    private readonly AccountSeedSettings _settings = Data.Hosting.StartupCheck.Bind<AccountSeedSettings>(configuration, AccountSeedSettings.Section);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {

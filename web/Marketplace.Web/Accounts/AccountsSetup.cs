@@ -1,5 +1,5 @@
 using System.Security.Cryptography.X509Certificates;
-using Marketplace.Storage.Hosting;
+using Marketplace.Data.Hosting;
 using Marketplace.Web.Infrastructure;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Identity;

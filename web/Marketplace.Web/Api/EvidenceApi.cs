@@ -2,7 +2,7 @@ using System.ComponentModel.DataAnnotations;
 using Marketplace.Grains;
 using System.IO.Compression;
 using System.Text.Json.Serialization;
-using Marketplace.Storage;
+using Marketplace.Data;
 using Marketplace.Web.Infrastructure;
 using Marketplace.Web.Queries;
 

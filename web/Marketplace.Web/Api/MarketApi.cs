@@ -1,6 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using Marketplace.Grains;
-using Marketplace.Storage;
+using Marketplace.Data;
 using Marketplace.Web.Infrastructure;
 
 namespace Marketplace.Web.Api;

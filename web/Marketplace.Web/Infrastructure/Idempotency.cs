@@ -1,5 +1,5 @@
 using System.Security.Cryptography;
-using Marketplace.Storage;
+using Marketplace.Data;
 using Npgsql;
 
 namespace Marketplace.Web.Infrastructure;

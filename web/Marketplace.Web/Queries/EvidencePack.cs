@@ -3,7 +3,7 @@ using System.IO.Compression;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using Marketplace.Storage;
+using Marketplace.Data;
 using Marketplace.Web.Infrastructure;
 using Npgsql;
 
@@ -140,7 +140,7 @@ internal sealed class EvidencePacks(NpgsqlDataSource db, LedgerChain chain, Grai
         CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand($"""
-            SELECT {VoucherStore.Columns}, tenant_kind, tenant_province, claim_key, exclusive
+            SELECT {VoucherViews.Columns}, tenant_kind, tenant_province, tenant_credit_code, related_parties, claim_key, stackable, exclusive
             FROM vouchers WHERE id = @v
             """, connection, transaction);
         command.Parameters.AddWithValue("v", voucherId);
@@ -149,10 +149,10 @@ internal sealed class EvidencePacks(NpgsqlDataSource db, LedgerChain chain, Grai
         {
             return null;
         }
-        var row = VoucherStore.ReadVoucher(reader);
-        var extra = reader.FieldCount - 4;
-        return (row.ToView(), new ClaimFacts(reader.GetString(extra), reader.GetString(extra + 1), row.TenantCreditCode, row.FrozenRelatedParties ?? [],
-            reader.GetString(extra + 2), row.ClaimedAt, row.Stackable, reader.GetBoolean(extra + 3)));
+        var voucher = VoucherViews.Read(reader);
+        var extra = VoucherViews.ColumnCount;
+        return (voucher, new ClaimFacts(reader.GetString(extra), reader.GetString(extra + 1), reader.IsDBNull(extra + 2) ? null : reader.GetString(extra + 2),
+            reader.GetFieldValue<string[]>(extra + 3), reader.GetString(extra + 4), voucher.ClaimedAt, reader.GetBoolean(extra + 5), reader.GetBoolean(extra + 6)));
     }
 
     private static async Task<IReadOnlyList<FundedRental>> HoldsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string voucherId,

@@ -85,7 +85,7 @@ public sealed class HistoryRollup(NpgsqlDataSource db)
         INSERT INTO history_fills AS f (grain, bucket, pool_id, provider_id, province, fills, gpu_hours, voucher_fen, cash_fen)
         SELECT 'minute', date_trunc('minute', r.created_at), r.pool_id, r.provider_id, p.province, count(*),
                sum(r.gpus::bigint * (r.end_hour - r.start_hour)),
-               coalesce(sum((r.state_json ->> 'voucherFen')::bigint), 0), coalesce(sum((r.state_json ->> 'cashFen')::bigint), 0)
+               coalesce(sum((r.view_json ->> 'voucherFen')::bigint), 0), coalesce(sum((r.view_json ->> 'cashFen')::bigint), 0)
         FROM reservations r JOIN pools p ON p.id = r.pool_id
         WHERE r.created_at >= @recountFrom AND r.created_at < @minute + interval '1 minute' AND r.state NOT IN ('Pending', 'Failed')
         GROUP BY date_trunc('minute', r.created_at), r.pool_id, r.provider_id, p.province

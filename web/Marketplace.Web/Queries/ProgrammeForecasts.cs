@@ -1,5 +1,5 @@
 using Marketplace.Domain.Forecasting;
-using Marketplace.Storage;
+using Marketplace.Data;
 using Npgsql;
 
 namespace Marketplace.Web.Queries;
@@ -49,7 +49,7 @@ public sealed class ProgrammeForecasts(NpgsqlDataSource db, [FromKeyedServices(N
             ) facts GROUP BY day ORDER BY day
             """);
         days.Parameters.AddWithValue("p", programId);
-        days.Parameters.AddWithValue("budget", Marketplace.Storage.Accounts.ProgramBudget(programId));
+        days.Parameters.AddWithValue("budget", Marketplace.Data.Accounts.ProgramBudget(programId));
         batch.BatchCommands.Add(program);
         batch.BatchCommands.Add(days);
         await using var reader = await batch.ExecuteReaderAsync(cancellationToken);

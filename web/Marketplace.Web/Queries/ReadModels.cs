@@ -1,4 +1,4 @@
-using Marketplace.Storage;
+using Marketplace.Data;
 using Npgsql;
 
 namespace Marketplace.Web.Queries;
@@ -96,7 +96,7 @@ public sealed record RefusalView(DateTimeOffset Minute, string Subject, string C
     string Example, string? Address, string? UserAgent, string? TraceId = null);
 
 /// <summary>The queries the web tier answers straight from PostgreSQL: lists, the ledger, take-up and the audit trail.</summary>
-public sealed class ReadModels(NpgsqlDataSource db, [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock, MarketLimits limits)
+public sealed class ReadModels(NpgsqlDataSource db, [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock)
 {
     public async Task<IReadOnlyList<ProgramSummary>> ProgramsAsync(CancellationToken cancellationToken)
     {
@@ -114,20 +114,23 @@ public sealed class ReadModels(NpgsqlDataSource db, [FromKeyedServices(Names.Clo
     public async Task<IReadOnlyList<BidView>> BidsOfTenantAsync(string tenantId, int limit, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand("""
-            SELECT id, version, state_json::text, created_at FROM bids
-            WHERE tenant_id = @t AND state_json ->> 'computeBidId' IS NULL ORDER BY created_at DESC, id LIMIT @l
+            SELECT view_json::text FROM bids
+            WHERE tenant_id = @t AND view_json ->> 'computeBidId' IS NULL ORDER BY created_at DESC, id LIMIT @l
             """);
         command.Parameters.AddWithValue("t", tenantId);
         command.Parameters.AddWithValue("l", limit);
-        var bids = await ReadAsync(command, r => StateJson.Deserialize<BidRecord>(r.GetString(2)).ToView(r.GetString(0), r.GetInt64(1)), cancellationToken);
+        var bids = await ReadAsync(command, r => StateJson.Deserialize<BidView>(r.GetString(0)), cancellationToken);
         await using var compute = db.CreateCommand("""
-            SELECT c.id, c.state_json::text, f.id, f.version, f.state_json::text FROM compute_bids c LEFT JOIN bids f ON f.id = c.filled_bid_id
+            SELECT c.view_json::text, f.view_json::text FROM compute_bids c LEFT JOIN bids f ON f.id = c.filled_bid_id
             WHERE c.tenant_id = @t ORDER BY c.created_at DESC, c.id LIMIT @l
             """);
         compute.Parameters.AddWithValue("t", tenantId);
         compute.Parameters.AddWithValue("l", limit);
-        var computeBids = await ReadAsync(compute, r => StateJson.Deserialize<ComputeBidRecord>(r.GetString(1)).ToView(r.GetString(0),
-            r.IsDBNull(2) ? null : StateJson.Deserialize<BidRecord>(r.GetString(4)).ToView(r.GetString(2), r.GetInt64(3)), limits), cancellationToken);
+        var computeBids = await ReadAsync(compute, r =>
+        {
+            var own = StateJson.Deserialize<BidView>(r.GetString(0));
+            return r.IsDBNull(1) ? own : ComputeBidViews.FilledAs(own.Id, own.ComputeOrder!, own.Version, StateJson.Deserialize<BidView>(r.GetString(1)));
+        }, cancellationToken);
         return bids.Concat(computeBids).OrderByDescending(b => b.CreatedAt).ThenBy(b => b.Id, StringComparer.Ordinal).Take(limit).ToList();
     }
 
@@ -140,28 +143,28 @@ public sealed class ReadModels(NpgsqlDataSource db, [FromKeyedServices(Names.Clo
     public async Task<ProviderReliability> ReliabilityAsync(string providerId, MarketLimits limits, CancellationToken cancellationToken)
     {
         var from = Reliability.WindowStartHour(Hours.Floor(clock.GetUtcNow()), limits);
-        var (reservations, interrupted, record) = await new ReservationStore(db).ProviderRecordAsync(providerId, from, cancellationToken);
-        return new ProviderReliability(providerId, reservations, interrupted, record.BookedGpuHours, record.LostGpuHours,
-            Reliability.Score(record, limits), limits.ReliabilityWindowDays, limits.ReliabilityMinimumGpuHours);
+        var delivery = await ProviderDelivery.ReadAsync(db, providerId, from, cancellationToken);
+        return new ProviderReliability(providerId, delivery.Reservations, delivery.Interrupted, delivery.Record.BookedGpuHours, delivery.Record.LostGpuHours,
+            Reliability.Score(delivery.Record, limits), limits.ReliabilityWindowDays, limits.ReliabilityMinimumGpuHours);
     }
 
     private async Task<IReadOnlyList<ReservationView>> ReservationsAsync(string column, string value, int limit, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand(
-            $"SELECT id, version, state_json::text FROM reservations WHERE {column} = @v AND state <> 'Failed' ORDER BY created_at DESC, id LIMIT @l");
+            $"SELECT view_json::text FROM reservations WHERE {column} = @v AND state <> 'Failed' ORDER BY created_at DESC, id LIMIT @l");
         command.Parameters.AddWithValue("v", value);
         command.Parameters.AddWithValue("l", limit);
-        return await ReadAsync(command, r => StateJson.Deserialize<ReservationRecord>(r.GetString(2)).ToView(r.GetString(0), r.GetInt64(1)), cancellationToken);
+        return await ReadAsync(command, r => StateJson.Deserialize<ReservationView>(r.GetString(0)), cancellationToken);
     }
 
     public async Task<IReadOnlyList<VoucherView>> VouchersOfTenantAsync(string tenantId, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand($"""
-            SELECT {VoucherStore.Columns}
+            SELECT {VoucherViews.Columns}
             FROM vouchers WHERE tenant_id = @t ORDER BY claimed_at DESC, id
             """);
         command.Parameters.AddWithValue("t", tenantId);
-        return await ReadAsync(command, r => VoucherStore.ReadVoucher(r).ToView(), cancellationToken);
+        return await ReadAsync(command, VoucherViews.Read, cancellationToken);
     }
 
     /// <summary>What <see cref="ReadLedgerTransaction"/> reads: ledger transactions <c>t</c> joined to their entries <c>e</c>, grouped by <see cref="LedgerGroupBy"/>.</summary>
@@ -301,7 +304,7 @@ public sealed class ReadModels(NpgsqlDataSource db, [FromKeyedServices(Names.Clo
         await using var command = db.CreateCommand("""
             SELECT v.program_id, r.gpu_model, sum(r.gpus::bigint * (least(r.end_hour, r.released_from_hour) - r.start_hour))::bigint
             FROM reservations r JOIN vouchers v ON v.id = r.voucher_id
-            WHERE r.voucher_id IS NOT NULL AND r.state NOT IN ('Pending', 'Failed') AND (r.state_json ->> 'voucherFen')::bigint > 0
+            WHERE r.voucher_id IS NOT NULL AND r.state NOT IN ('Pending', 'Failed') AND (r.view_json ->> 'voucherFen')::bigint > 0
               AND r.released_from_hour > r.start_hour AND (@p::text IS NULL OR v.program_id = @p)
             GROUP BY 1, 2
             """);

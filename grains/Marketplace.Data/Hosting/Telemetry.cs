@@ -7,7 +7,7 @@ using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
 using Orleans.Diagnostics;
 
-namespace Marketplace.Storage.Hosting;
+namespace Marketplace.Data.Hosting;
 
 /// <summary>
 /// Traces and meters both processes share: grain calls and PostgreSQL commands join the trace of the request that caused

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Threading.Channels;
 using Npgsql;
 
-namespace Marketplace.Storage;
+namespace Marketplace.Data;
 
 /// <summary>
 /// One write statement and its parameters. It must return one row with one integer (what its guard matched), so that

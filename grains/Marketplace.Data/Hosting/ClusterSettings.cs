@@ -2,7 +2,7 @@ using System.ComponentModel.DataAnnotations;
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
 
-namespace Marketplace.Storage.Hosting;
+namespace Marketplace.Data.Hosting;
 
 /// <summary>Where the cluster is and how its members find each other ("Orleans" section).</summary>
 public sealed class ClusterSettings : IValidatableObject

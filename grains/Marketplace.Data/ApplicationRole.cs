@@ -1,7 +1,7 @@
 using System.Text.RegularExpressions;
 using Npgsql;
 
-namespace Marketplace.Storage;
+namespace Marketplace.Data;
 
 /// <summary>
 /// The role the silos and the web tier connect as: it may read and write the marketplace's rows but not change the schema,

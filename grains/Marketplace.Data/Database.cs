@@ -1,6 +1,6 @@
 using Npgsql;
 
-namespace Marketplace.Storage;
+namespace Marketplace.Data;
 
 public static class Database
 {

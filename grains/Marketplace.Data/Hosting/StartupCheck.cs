@@ -2,7 +2,7 @@ using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.Configuration;
 using Npgsql;
 
-namespace Marketplace.Storage.Hosting;
+namespace Marketplace.Data.Hosting;
 
 /// <summary>A setting is wrong or a dependency is unreachable: the process says so in one line and exits.</summary>
 public sealed class StartupException(string message, int exitCode) : Exception(message)

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace Marketplace.Storage;
+namespace Marketplace.Data;
 
 /// <summary>How grain state and read models are written as jsonb: camelCase, enums by name.</summary>
 public static class StateJson

@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Npgsql;
 
-namespace Marketplace.Storage;
+namespace Marketplace.Data;
 
 /// <summary>One schema script: its version is the number its file name starts with.</summary>
 public sealed record SchemaScript(int Version, string Name, string Sql)

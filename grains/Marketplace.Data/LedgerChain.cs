@@ -2,7 +2,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 
-namespace Marketplace.Storage;
+namespace Marketplace.Data;
 
 /// <summary>One seal that does not hold, as <c>ledger_verify</c> finds it (no sequence number: the posting was never sealed).</summary>
 public sealed record ChainProblem(string Chain, long? ChainSequence, string TransactionId, string Problem);

@@ -2,7 +2,7 @@ using System.Text;
 using Npgsql;
 using NpgsqlTypes;
 
-namespace Marketplace.Storage;
+namespace Marketplace.Data;
 
 /// <summary>
 /// Ledger account names. A balance is the sum of an account's entries; a positive balance holds value.

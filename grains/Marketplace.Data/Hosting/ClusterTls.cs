@@ -1,7 +1,7 @@
 using System.Security.Cryptography.X509Certificates;
 using Orleans.Connections.Security;
 
-namespace Marketplace.Storage.Hosting;
+namespace Marketplace.Data.Hosting;
 
 /// <summary>
 /// Mutual TLS inside the cluster: between silos and between the web tier and the gateways. Every member holds the one
