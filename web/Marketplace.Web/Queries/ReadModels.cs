@@ -109,20 +109,21 @@ public sealed class ReadModels(NpgsqlDataSource db, [FromKeyedServices(Names.Clo
 
     /// <summary>
     /// The tenant's latest bids, newest first: its model bids and its good-till-cancelled compute bids, each of those as
-    /// the try that filled it if it filled. The tries themselves are shown only through their compute bid.
+    /// the try that filled it if it filled. The tries themselves are shown only through their compute bid. A row whose
+    /// public view is not written yet (a compute bid from before the views, until a silo has started) is not listed.
     /// </summary>
     public async Task<IReadOnlyList<BidView>> BidsOfTenantAsync(string tenantId, int limit, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand("""
             SELECT view_json::text FROM bids
-            WHERE tenant_id = @t AND view_json ->> 'computeBidId' IS NULL ORDER BY created_at DESC, id LIMIT @l
+            WHERE tenant_id = @t AND view_json IS NOT NULL AND view_json ->> 'computeBidId' IS NULL ORDER BY created_at DESC, id LIMIT @l
             """);
         command.Parameters.AddWithValue("t", tenantId);
         command.Parameters.AddWithValue("l", limit);
         var bids = await ReadAsync(command, r => StateJson.Deserialize<BidView>(r.GetString(0)), cancellationToken);
         await using var compute = db.CreateCommand("""
             SELECT c.view_json::text, f.view_json::text FROM compute_bids c LEFT JOIN bids f ON f.id = c.filled_bid_id
-            WHERE c.tenant_id = @t ORDER BY c.created_at DESC, c.id LIMIT @l
+            WHERE c.tenant_id = @t AND c.view_json IS NOT NULL ORDER BY c.created_at DESC, c.id LIMIT @l
             """);
         compute.Parameters.AddWithValue("t", tenantId);
         compute.Parameters.AddWithValue("l", limit);
@@ -151,7 +152,7 @@ public sealed class ReadModels(NpgsqlDataSource db, [FromKeyedServices(Names.Clo
     private async Task<IReadOnlyList<ReservationView>> ReservationsAsync(string column, string value, int limit, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand(
-            $"SELECT view_json::text FROM reservations WHERE {column} = @v AND state <> 'Failed' ORDER BY created_at DESC, id LIMIT @l");
+            $"SELECT view_json::text FROM reservations WHERE {column} = @v AND state <> 'Failed' AND view_json IS NOT NULL ORDER BY created_at DESC, id LIMIT @l");
         command.Parameters.AddWithValue("v", value);
         command.Parameters.AddWithValue("l", limit);
         return await ReadAsync(command, r => StateJson.Deserialize<ReservationView>(r.GetString(0)), cancellationToken);
