@@ -251,6 +251,12 @@ public sealed class GpuPoolGrain : Grain, IGpuPoolGrain
         return true;
     }
 
+    public Task<PoolStanding> Standing()
+    {
+        var state = Existing().State;
+        return Task.FromResult(new PoolStanding(state.SuspendedBecause, state.ReliabilityBasisPoints));
+    }
+
     public async Task RecordEarnings(string reservationId, long amountFen)
     {
         var memory = await ExistingWithHoldAsync(reservationId);
