@@ -129,6 +129,15 @@ public sealed record PoolView(
 }
 
 /// <summary>
+/// What a pool stands on, as its provider told it: why it sells nothing new (null: it sells) and its provider's reliability
+/// score in basis points (null: a new provider).
+/// </summary>
+[GenerateSerializer, Immutable, Alias("pool-standing")]
+public sealed record PoolStanding(
+    [Id(0)] string? SuspendedBecause,
+    [Id(1)] int? ReliabilityBasisPoints);
+
+/// <summary>
 /// A hold on a pool's hours. <see cref="ConfirmAtOnce"/>: the saga has no step between holding and confirming (no voucher
 /// pays), so the hold is confirmed in the same write.
 /// </summary>

@@ -99,6 +99,33 @@ public static class FundingRules
         return windows;
     }
 
+    /// <summary>
+    /// Rule 2: the credit codes a voucher never pays: the tenant's own and its related parties', those frozen into the voucher
+    /// at its claim and today's (a later change can add to them, never remove), in ordinal order.
+    /// </summary>
+    public static IReadOnlyList<string> ForbiddenCreditCodes(string? claimedCreditCode, IEnumerable<string>? frozenRelatedParties,
+        string? currentCreditCode, IEnumerable<string>? currentRelatedParties)
+    {
+        var codes = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var code in new[] { claimedCreditCode, currentCreditCode })
+        {
+            if (code is not null)
+            {
+                codes.Add(code);
+            }
+        }
+        codes.UnionWith(frozenRelatedParties ?? []);
+        codes.UnionWith(currentRelatedParties ?? []);
+        return [.. codes.Order(StringComparer.Ordinal)];
+    }
+
+    /// <summary>
+    /// Rule 3's anti double subsidy: a voucher may fund a rental other vouchers fund already only when it and every one of
+    /// them allow stacking.
+    /// </summary>
+    public static bool StackingAllowed(bool stackable, IReadOnlyCollection<bool> othersStackable) =>
+        othersStackable.Count == 0 || (stackable && othersStackable.All(s => s));
+
     /// <summary>Rule 2: a voucher never pays the tenant itself or a provider related to it.</summary>
     public static bool IsRelatedParty(IReadOnlyCollection<string> forbiddenCreditCodes, string? providerCreditCode) =>
         providerCreditCode is not null && forbiddenCreditCodes.Contains(providerCreditCode, StringComparer.Ordinal);

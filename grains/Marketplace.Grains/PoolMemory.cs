@@ -44,16 +44,10 @@ internal sealed class PoolMemory
         // Everything is checked before anything is changed: a refused change leaves nothing behind for the next write.
         Guard(PoolRules.Validate(change.GpuCount, change.AskFenPerGpuHour, limits, required: false));
         var (from, until) = (Hours.Floor(now), Hours.Floor(now) + limits.HorizonHours + 2);
-        if (change.GpuCount is { } count)
+        if (change.GpuCount is { } count && _calendar.FirstHourAbove(from, until, count) is { } booked)
         {
-            for (var h = from; h < until; h++)
-            {
-                if (_calendar.UsedAt(h) > count)
-                {
-                    throw DomainException.Rule("capacity-below-booked",
-                        $"{_calendar.UsedAt(h)} GPUs are booked at {Hours.ToTime(h):u}; the pool cannot shrink below that", "gpuCount");
-                }
-            }
+            throw DomainException.Rule("capacity-below-booked",
+                $"{_calendar.UsedAt(booked)} GPUs are booked at {Hours.ToTime(booked):u}; the pool cannot shrink below that", "gpuCount");
         }
         if (change.AskFenPerGpuHour is { } ask)
         {
@@ -76,8 +70,6 @@ internal sealed class PoolMemory
     }
 
     public bool Knows(string reservationId) => _known.Contains(reservationId);
-
-    public int UsedAt(long hour) => _calendar.UsedAt(hour);
 
     private void Track(string reservationId, PoolHold hold)
     {
@@ -134,18 +126,16 @@ internal sealed class PoolMemory
         {
             return HoldOutcome.Refused(suspended, "the pool sells nothing while its provider is not verified");
         }
-        for (var h = request.StartHour; h < request.StartHour + request.Hours; h++)
-        {
-            if (State.CapacityAt(h) - _calendar.UsedAt(h) < request.Gpus)
-            {
-                return HoldOutcome.Refused("no-capacity", $"the pool has fewer than {request.Gpus} GPUs free at {Hours.ToTime(h):u}");
-            }
-        }
-        return null;
+        return _calendar.FirstHourShort(request.StartHour, request.StartHour + request.Hours, State.CapacityAt, request.Gpus) is { } full
+            ? HoldOutcome.Refused("no-capacity", $"the pool has fewer than {request.Gpus} GPUs free at {Hours.ToTime(full):u}")
+            : null;
     }
 
-    /// <summary>Takes the hours of a hold the pool gives itself (a saga's).</summary>
-    public void Hold(HoldRequest request, DateTimeOffset now)
+    /// <summary>
+    /// Takes the hours of a hold the pool gives itself (a saga's). Returns the check to make again once the write has taken
+    /// the pool's row (a fill may have come in since the holds were read).
+    /// </summary>
+    public PoolWriteCheck Hold(HoldRequest request, DateTimeOffset now)
     {
         var hold = new PoolHold
         {
@@ -158,6 +148,40 @@ internal sealed class PoolMemory
         State.Holds[request.ReservationId] = hold;
         Changed(request.ReservationId, hold);
         _calendar.Add(hold.StartHour, hold.EndHour, hold.Gpus);
+        return NoHourBeyond(hold.StartHour, hold.EndHour, now, State.CapacityAt,
+            (h, _) => $"the pool has fewer than {request.Gpus} GPUs free at {Hours.ToTime(h):u}");
+    }
+
+    /// <summary>
+    /// Confirms a saga's hold: refused when it expired or was withdrawn; whether memory changed (a repeat changes nothing).
+    /// </summary>
+    public (HoldOutcome Outcome, bool Changed) Confirm(string reservationId)
+    {
+        if (!State.Holds.TryGetValue(reservationId, out var hold) || hold.ReleasedFromHour is not null)
+        {
+            return (HoldOutcome.Refused("hold-expired", "the capacity hold expired or was withdrawn before it was confirmed"), false);
+        }
+        if (hold.Confirmed)
+        {
+            return (HoldOutcome.Ok, false);
+        }
+        hold.Confirmed = true;
+        hold.ExpiresAt = null;
+        Changed(reservationId, hold);
+        return (HoldOutcome.Ok, true);
+    }
+
+    /// <summary>Adds what a settled reservation earned the pool, once per reservation; false when it counted already (or is unknown).</summary>
+    public bool Earn(string reservationId, long amountFen)
+    {
+        if (!State.Holds.TryGetValue(reservationId, out var hold) || hold.Earned)
+        {
+            return false;
+        }
+        hold.Earned = true;
+        Changed(reservationId, hold);
+        State.EarningsFen = checked(State.EarningsFen + amountFen);
+        return true;
     }
 
     public void Changed(string reservationId, PoolHold hold)
@@ -233,6 +257,23 @@ internal sealed class PoolMemory
         {
             Remove(id);
         }
+    }
+
+    /// <summary>
+    /// Ends an outage at <paramref name="at"/> (<see cref="OutageRules.EndedAt"/>) and answers it as ended; null when the pool
+    /// has no such outage. One already over cannot be ended.
+    /// </summary>
+    public Outage? EndOutage(string outageId, DateTimeOffset at)
+    {
+        var index = State.Outages.FindIndex(o => o.OutageId == outageId);
+        if (index < 0)
+        {
+            return null;
+        }
+        var outage = State.Outages[index];
+        var endsAt = OutageRules.EndedAt(outage.From, outage.To, at)
+            ?? throw DomainException.Conflict("outage-over", $"outage '{outageId}' ended at {outage.To:u}");
+        return State.Outages[index] = outage with { To = endsAt };
     }
 
     private static bool Overlaps(PoolHold hold, long from, long to) => hold.StartHour < to && hold.EndHour > from;

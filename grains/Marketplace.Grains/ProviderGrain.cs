@@ -6,18 +6,6 @@ using Npgsql;
 
 namespace Marketplace.Grains;
 
-[GenerateSerializer]
-public sealed class ProviderState : CompanyReview.IReviewed<ProviderRegistration>
-{
-    [Id(0)] public ProviderRegistration? Registration { get; set; }
-    [Id(1)] public DateTimeOffset RegisteredAt { get; set; }
-    /// <summary>The provider's pools and the GPU model (and so the market) of each.</summary>
-    [Id(2)] public Dictionary<string, string> Pools { get; set; } = [];
-    [Id(3)] public CompanyStatus? Status { get; set; }
-    /// <summary>The registration as last verified: what a later change is compared with.</summary>
-    [Id(4)] public ProviderRegistration? Verified { get; set; }
-}
-
 /// <summary>A provider's own record and the entry point for its changes; routes pool changes to their market.</summary>
 public sealed class ProviderGrain(
     [PersistentState("provider", Names.Storage.Grains)] IPersistentState<ProviderState> state,
@@ -43,8 +31,19 @@ public sealed class ProviderGrain(
         {
             await JoinQueueAsync(registration, cancellationToken);
         }
-        await TellPoolsAsync(); // what was told last may have been cut short
-        await TellReliabilityAsync(); // and the record may have moved on since (the window moves with time)
+        await CatchUpPoolsAsync();
+    }
+
+    /// <summary>
+    /// What was told to the pools last may have been cut short, and the record may have moved on since (the window moves
+    /// with time): each pool is brought to both with one call, and its market told only what differs.
+    /// </summary>
+    private async Task CatchUpPoolsAsync()
+    {
+        if (state.State.Pools.Count > 0)
+        {
+            await PoolMarkets.CatchUpAsync(SuspendedBecause, await ReliabilityScoreAsync());
+        }
     }
 
     /// <summary>
@@ -54,20 +53,17 @@ public sealed class ProviderGrain(
     /// </summary>
     private async Task TellReliabilityAsync(string? onlyPoolId = null)
     {
-        if (state.State.Pools.Count == 0)
+        if (state.State.Pools.Count > 0)
         {
-            return;
+            await PoolMarkets.TellReliabilityAsync(await ReliabilityScoreAsync(), onlyPoolId);
         }
+    }
+
+    private async Task<int?> ReliabilityScoreAsync()
+    {
         var from = Reliability.WindowStartHour(Hours.Floor(clock.GetUtcNow()), limits.Value);
         var delivery = await ProviderDelivery.ReadAsync(db, Id, from);
-        var score = Reliability.Score(delivery.Record, limits.Value);
-        foreach (var (poolId, model) in state.State.Pools.OrderBy(p => p.Key, StringComparer.Ordinal))
-        {
-            if (onlyPoolId is null || poolId == onlyPoolId)
-            {
-                await GrainFactory.GetGrain<IMarketGrain>(model).PoolReliabilityChanged(poolId, score);
-            }
-        }
+        return Reliability.Score(delivery.Record, limits.Value);
     }
 
     public Task RecordChanged() => TellReliabilityAsync();
@@ -88,12 +84,15 @@ public sealed class ProviderGrain(
         {
             throw DomainException.Rule("invalid-credit-code", $"creditCode {problem}", "creditCode");
         }
-        var duplicate = registration.Sites.GroupBy(s => s.SiteId).FirstOrDefault(g => g.Count() > 1);
-        if (duplicate is not null)
+        if (SiteRules.RepeatedSite(registration.Sites.Select(s => s.SiteId)) is { } repeated)
         {
-            throw DomainException.Rule("duplicate-site", $"site '{duplicate.Key}' is listed twice", "sites");
+            throw DomainException.Rule("duplicate-site", $"site '{repeated}' is listed twice", "sites");
         }
-        ProviderRules.ValidateInstalled(registration);
+        var installed = (registration.Installed ?? []).Select(i => (i.SiteId, i.GpuModel, i.Count)).ToList();
+        if (SiteRules.InstalledProblem(registration.Sites.Select(s => s.SiteId).ToHashSet(), installed) is var (index, wrong))
+        {
+            throw DomainException.Rule("invalid-installed-gpus", $"installedGpus[{index}] {wrong}", "installedGpus");
+        }
         if (state.State.Registration is { } existing)
         {
             var removed = existing.Sites.Select(s => s.SiteId).Except(registration.Sites.Select(s => s.SiteId)).ToList();
@@ -103,12 +102,10 @@ public sealed class ProviderGrain(
             }
             foreach (var listed in (await GetPools()).GroupBy(p => (p.Site.SiteId, p.GpuModel)))
             {
-                var installed = registration.InstalledAt(listed.Key.SiteId, listed.Key.GpuModel);
-                if (listed.Sum(p => p.GpuCount) > installed)
+                var declared = registration.InstalledAt(listed.Key.SiteId, listed.Key.GpuModel);
+                if (SiteRules.DeclaredBelowListed(listed.Key.SiteId, listed.Key.GpuModel, declared, listed.Sum(p => p.GpuCount)) is { } below)
                 {
-                    throw DomainException.Rule("site-capacity-below-pools",
-                        $"site '{listed.Key.SiteId}' lists pools of {listed.Sum(p => p.GpuCount)} {listed.Key.GpuModel} GPUs; it cannot declare {installed} installed",
-                        "installedGpus");
+                    throw DomainException.Rule("site-capacity-below-pools", below, "installedGpus");
                 }
             }
         }
@@ -148,14 +145,12 @@ public sealed class ProviderGrain(
     /// its pools sell nothing new, so neither a voucher nor cash pays a company nobody has verified; the reservations they
     /// have are kept. Telling a pool what it is already is a no-op, so this is safe to repeat.
     /// </summary>
-    private async Task TellPoolsAsync()
-    {
-        var because = state.State.Status?.IsVerified == true ? null : CompanyVerification.NotVerified;
-        foreach (var (poolId, model) in state.State.Pools.OrderBy(p => p.Key, StringComparer.Ordinal))
-        {
-            await GrainFactory.GetGrain<IMarketGrain>(model).SuspendPool(poolId, because);
-        }
-    }
+    private Task TellPoolsAsync() => PoolMarkets.SuspendAsync(SuspendedBecause);
+
+    /// <summary>Why the provider's pools sell nothing new, or null while its company is verified.</summary>
+    private string? SuspendedBecause => state.State.Status?.IsVerified == true ? null : CompanyVerification.NotVerified;
+
+    private ProviderPools PoolMarkets => new(GrainFactory, state.State.Pools);
 
     private Task SaveForReviewAsync()
     {
@@ -204,13 +199,10 @@ public sealed class ProviderGrain(
     /// </summary>
     private async Task CheckSiteCapacity(ProviderRegistration registration, string siteId, string gpuModel, string poolId, int gpus)
     {
-        var installed = registration.InstalledAt(siteId, gpuModel);
         var others = (await GetPools()).Where(p => p.Id != poolId && p.Site.SiteId == siteId && p.GpuModel == gpuModel).Sum(p => p.GpuCount);
-        if (others + gpus > installed)
+        if (SiteRules.ListingProblem(siteId, gpuModel, registration.InstalledAt(siteId, gpuModel), others, gpus) is { } problem)
         {
-            throw DomainException.Rule("site-capacity-exceeded",
-                $"site '{siteId}' has {installed} {gpuModel} GPUs installed and {others} of them already listed; a pool of {gpus} does not fit",
-                "gpuCount");
+            throw DomainException.Rule("site-capacity-exceeded", problem, "gpuCount");
         }
     }
 
@@ -278,27 +270,4 @@ public sealed class ProviderGrain(
     private ProviderView? View() => state.State.Registration is { } registration
         ? new ProviderView(Id, registration, state.State.Pools.Keys.Order(StringComparer.Ordinal).ToList(), state.State.RegisteredAt, state.State.Status)
         : null;
-}
-
-public static class ProviderRules
-{
-    /// <summary>Each entry names one of the provider's sites and a GPU model the market trades, once, with a count in range.</summary>
-    public static void ValidateInstalled(ProviderRegistration registration)
-    {
-        var seen = new HashSet<(string, string)>();
-        var installed = registration.Installed ?? [];
-        for (var i = 0; i < installed.Count; i++)
-        {
-            var entry = installed[i];
-            var problem = registration.Sites.All(s => s.SiteId != entry.SiteId) ? $"names no site of the provider ('{entry.SiteId}')"
-                : !GpuModels.IsKnown(entry.GpuModel) ? $"'{entry.GpuModel}' is not a GPU model the market trades"
-                : entry.Count is < 0 or > PoolRules.MaxInstalledGpusPerModel ? $"count must be between 0 and {PoolRules.MaxInstalledGpusPerModel}"
-                : !seen.Add((entry.SiteId, entry.GpuModel)) ? $"site '{entry.SiteId}' declares {entry.GpuModel} twice"
-                : null;
-            if (problem is not null)
-            {
-                throw DomainException.Rule("invalid-installed-gpus", $"installedGpus[{i}] {problem}", "installedGpus");
-            }
-        }
-    }
 }

@@ -6,10 +6,9 @@ using Microsoft.Extensions.Options;
 namespace Marketplace.Grains;
 
 /// <summary>
-/// One rental: runs the saga hold capacity → hold voucher funds → confirm, and compensates every step when a step
-/// refuses. Each step and each compensation is idempotent by reservation id, and the saga records no step of its own:
-/// a saga cut short by a crash is simply run again (by its market or the sweeper) and ends confirmed or fully
-/// compensated, never half.
+/// One rental after its fill: start, settlement, cancel and interruption; and, for a reservation written before fills
+/// were the market's, the saga that confirms it (<see cref="ReservationSaga"/>), run again by its market or the sweeper
+/// when a crash cut it short.
 /// </summary>
 public sealed class ReservationGrain(
     ReservationStore store,
@@ -17,7 +16,7 @@ public sealed class ReservationGrain(
     CommitBatcher writer,
     IOptions<MarketOptions> options,
     IOptions<MarketLimits> limits,
-    CashStore cash,
+    CashStore cashStore,
     SagaFaults faults,
     [FromKeyedServices(Names.ClockKeys.Market)] TimeProvider clock,
     ILogger<ReservationGrain> logger) : Grain, IReservationGrain
@@ -29,6 +28,8 @@ public sealed class ReservationGrain(
     private PersistedRow<ReservationRecord> Row => _row ??= new PersistedRow<ReservationRecord>(store, Id, "reservation-changed");
 
     private ReservationRecord? Current => Row.State;
+
+    private ReservationCash Cash => new(cashStore, db, writer, clock);
 
     private Task LoadAsync() => Row.LoadAsync();
 
@@ -75,7 +76,7 @@ public sealed class ReservationGrain(
             throw refusal;
         }
         await ReleaseFundsAsync(r);
-        await ReleaseCashAsync(r, reasonCode == TenantCancellation ? Charge(r, clock.GetUtcNow()) : 0, 0, "cancel");
+        await Cash.ReleaseAsync(Id, r.Plan, reasonCode == TenantCancellation ? Charge(r, clock.GetUtcNow()) : 0, 0, "cancel");
         await Pool(r).Release(Id, null);
         await SaveAsync(r with
         {
@@ -97,7 +98,7 @@ public sealed class ReservationGrain(
         {
             return new CancellationQuote(Id, false, refusal.Code, refusal.Message, 0, 0, now);
         }
-        var held = await cash.HeldForAsync(Id) ?? 0;
+        var held = await Cash.HeldForAsync(Id) ?? 0;
         var charge = Math.Min(Charge(r, now), held);
         return new CancellationQuote(Id, true, null, null, r.VoucherFen, held - charge, now, charge);
     }
@@ -109,27 +110,9 @@ public sealed class ReservationGrain(
     private long Charge(ReservationRecord r, DateTimeOffset now) =>
         Money.CancellationCharge(r.Plan.CostFen, r.Plan.StartsAt, now, limits.Value.FreeCancellationHours, limits.Value.CancellationChargeBasisPoints);
 
-    /// <summary>
-    /// Releases the reservation's cash hold: <paramref name="chargeFen"/> of it to the provider (a cancellation charge), the
-    /// rest back to the company, with <paramref name="refundFen"/> the provider pays back for an outage, as one ledger
-    /// transaction written with the company's row. Nothing for a reservation without a hold (or a repeat).
-    /// </summary>
-    private async Task ReleaseCashAsync(ReservationRecord r, long chargeFen, long refundFen, string kind)
-    {
-        if (await cash.HeldForAsync(Id) is not { } held)
-        {
-            return;
-        }
-        var plan = r.Plan;
-        chargeFen = Math.Min(chargeFen, held);
-        var posting = new LedgerPosting($"{kind}:{Id}", kind, $"Reservation {Id}: cash released, {chargeFen} fen charged, {refundFen} fen refunded by the provider",
-            [(Accounts.ProviderReceivable(plan.ProviderId), chargeFen - refundFen)], ReservationId: Id);
-        await cash.CloseHoldAsync(Id, plan.TenantId, held, chargeFen, refundFen, captured: false, posting, clock.GetUtcNow());
-    }
-
     /// <summary>What the provider pays back of the hours its outage left undelivered (rule 8's market terms).</summary>
-    private long OutageRefund(ReservationRecord r, int deliveredHours) => Money.MostCancellationCharge(
-        Money.Cost(r.Plan.FenPerGpuHour, r.Plan.Gpus, r.Plan.Hours - deliveredHours), limits.Value.CancellationChargeBasisPoints);
+    private long OutageRefund(ReservationRecord r, int deliveredHours) => RentalSettlement.OutageRefund(
+        r.Plan.FenPerGpuHour, r.Plan.Gpus, r.Plan.Hours, deliveredHours, limits.Value.CancellationChargeBasisPoints);
 
     /// <summary>
     /// Why the reservation cannot be cancelled now, or null when it can: only a confirmed reservation that has not
@@ -158,7 +141,7 @@ public sealed class ReservationGrain(
         {
             throw DomainException.Rule("reservation-not-running", $"the reservation is {r.State}");
         }
-        var kept = (int)Math.Clamp(Hours.Floor(from) - r.Plan.StartHour, 0, r.Plan.Hours);
+        var kept = RentalSettlement.HoursBefore(Hours.Floor(from), r.Plan.StartHour, r.Plan.Hours);
         await Pool(r).Release(Id, r.Plan.StartHour + kept);
         await SaveAsync(r with
         {
@@ -186,7 +169,7 @@ public sealed class ReservationGrain(
         if (kept == 0)
         {
             await ReleaseFundsAsync(r);
-            await ReleaseCashAsync(r, 0, OutageRefund(r, 0), "interrupt");
+            await Cash.ReleaseAsync(Id, r.Plan, 0, OutageRefund(r, 0), "interrupt");
             await SaveAsync(r with { Settlement = new Settlement(0, 0, 0, 0, clock.GetUtcNow()) });
             return;
         }
@@ -235,73 +218,12 @@ public sealed class ReservationGrain(
 
     private async Task RunSagaAsync()
     {
-        var r = Current!;
-        var plan = r.Plan;
-        var pool = Pool(r);
-        // Without a voucher no step stands between holding and confirming: the pool does both in one write.
-        var hold = await pool.Hold(new HoldRequest(Id, plan.StartHour, plan.Hours, plan.Gpus, plan.FenPerGpuHour, options.Value.HoldTtl,
-            ConfirmAtOnce: plan.VoucherId is null));
-        if (!hold.Accepted)
+        var next = await new ReservationSaga(GrainFactory, faults, options.Value.HoldTtl).RunAsync(Id, Current!);
+        if (next.State == ReservationState.Failed)
         {
-            // A saga resumed after a crash may have held funds before its capacity hold lapsed: undo every step.
-            await ReleaseFundsAsync(r);
-            await FailAsync(hold.RefusalCode!, hold.Reason!, capacityRefused: true);
-            return;
+            logger.LogInformation("Reservation {ReservationId} failed: {Code}", Id, next.ReasonCode);
         }
-        faults.After(SagaFaults.HoldCapacity, Id);
-
-        FundingResult funding = FundingResult.Held(0, string.Empty);
-        if (plan.VoucherId is { } voucherId)
-        {
-            try
-            {
-                funding = await GrainFactory.GetGrain<IVoucherGrain>(voucherId).HoldFunds(
-                    new FundingRequest(Id, plan.TenantId, plan.ProviderId, plan.ProviderCreditCode, plan.StartsAt, plan.EndsAt, plan.CostFen));
-            }
-            catch (DomainException e) when (e.Kind is ErrorKind.Rule or ErrorKind.Conflict or ErrorKind.NotFound)
-            {
-                funding = FundingResult.Refused(e.Code, e.Message);
-            }
-            if (!funding.Accepted)
-            {
-                await pool.Release(Id, null);
-                await FailAsync(funding.RefusalCode!, funding.RefusalReason!, capacityRefused: false);
-                return;
-            }
-            faults.After(SagaFaults.HoldFunds, Id);
-        }
-
-        var confirmed = plan.VoucherId is null ? HoldOutcome.Ok : await pool.Confirm(Id);
-        if (!confirmed.Accepted)
-        {
-            await ReleaseFundsAsync(r);
-            await pool.Release(Id, null);
-            await FailAsync(confirmed.RefusalCode!, confirmed.Reason!, capacityRefused: true);
-            return;
-        }
-        faults.After(SagaFaults.Confirm, Id);
-        await SaveAsync(r with
-        {
-            State = ReservationState.Confirmed,
-            VoucherFen = funding.AmountFen,
-            CashFen = plan.CostFen - funding.AmountFen,
-            VoucherProgramId = plan.VoucherId is null ? null : funding.ProgramId,
-        });
-    }
-
-    private Task FailAsync(string code, string reason, bool capacityRefused)
-    {
-        logger.LogInformation("Reservation {ReservationId} failed: {Code}", Id, code);
-        return SaveAsync(Current! with
-        {
-            State = ReservationState.Failed,
-            ReasonCode = code,
-            Reason = reason,
-            CapacityRefused = capacityRefused,
-            ReleasedFromHour = Current!.Plan.StartHour,
-            VoucherFen = 0,
-            CashFen = 0,
-        });
+        await SaveAsync(next);
     }
 
     /// <summary>
@@ -312,55 +234,24 @@ public sealed class ReservationGrain(
     {
         var r = Current!;
         var plan = r.Plan;
-        var cost = Money.Cost(plan.FenPerGpuHour, plan.Gpus, usedHours);
-        var voucherShare = Money.Prorate(r.VoucherFen, usedHours, plan.Hours);
+        var (cost, voucherShare) = RentalSettlement.Used(plan.FenPerGpuHour, plan.Gpus, plan.Hours, usedHours, r.VoucherFen);
         long captured = 0;
         if (plan.VoucherId is { } voucherId && r.VoucherFen > 0)
         {
             captured = await GrainFactory.GetGrain<IVoucherGrain>(voucherId).Capture(Id, voucherShare);
         }
-        var cashShare = cost - captured;
         var now = clock.GetUtcNow();
-        // Rule 8: the cash share of the hours used is captured from the cash hold, the rest released to the company, and for
-        // an outage the provider pays back its share of the hours it did not deliver. A reservation filled before cash was
-        // prepaid has no hold: the tenant owes its cash share.
-        var held = await cash.HeldForAsync(Id);
-        var fromHold = Math.Min(cashShare, held ?? 0);
-        var refund = held is not null && finalState == ReservationState.Interrupted ? OutageRefund(r, usedHours) : 0;
-        var entries = new List<(string, long)> { (Accounts.ProviderReceivable(plan.ProviderId), cost - refund) }; // the hold's own: CloseHoldAsync
-        if (captured > 0)
-        {
-            entries.Add((Accounts.ProgramPayable(r.VoucherProgramId!), -captured));
-        }
-        if (cashShare > fromHold)
-        {
-            entries.Add((Accounts.TenantPayable(plan.TenantId), fromHold - cashShare));
-        }
-        var posting = new LedgerPosting($"settle:{Id}", "settle",
-            $"Reservation {Id}: {usedHours} h of {plan.Gpus} {plan.GpuModel} at {plan.FenPerGpuHour} fen", entries,
-            captured > 0 ? r.VoucherProgramId : null, plan.VoucherId, Id);
-        if (held is { } amount)
-        {
-            await cash.CloseHoldAsync(Id, plan.TenantId, amount, fromHold, refund, captured: true, posting, now);
-        }
-        else if (cost > 0)
-        {
-            await LedgerWriter.PostOnceAsync(db, writer, posting, now);
-        }
+        var held = await Cash.HeldForAsync(Id);
+        var settlement = RentalSettlement.Of(cost, captured, held, finalState == ReservationState.Interrupted ? OutageRefund(r, usedHours) : 0);
+        await Cash.SettleAsync(Id, r, usedHours, settlement, held, now);
         if (cost > 0)
         {
             await Pool(r).RecordEarnings(Id, cost);
         }
-        await SaveAsync(r with { State = finalState, Settlement = new Settlement(usedHours, cost, captured, cashShare, now) });
+        await SaveAsync(r with { State = finalState, Settlement = new Settlement(usedHours, cost, captured, settlement.CashFen, now) });
     }
 
-    private async Task ReleaseFundsAsync(ReservationRecord r)
-    {
-        if (r.Plan.VoucherId is { } voucherId)
-        {
-            await GrainFactory.GetGrain<IVoucherGrain>(voucherId).Release(Id);
-        }
-    }
+    private Task ReleaseFundsAsync(ReservationRecord r) => ReservationSaga.ReleaseFundsAsync(GrainFactory, Id, r);
 
     private IGpuPoolGrain Pool(ReservationRecord r) => GrainFactory.GetGrain<IGpuPoolGrain>(r.Plan.PoolId);
 

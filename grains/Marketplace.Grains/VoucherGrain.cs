@@ -19,6 +19,8 @@ public sealed class VoucherGrain(
 
     private string Id => this.GetPrimaryKeyString();
 
+    private VoucherFunding Funding => new(GrainFactory, store);
+
     public override Task OnActivateAsync(CancellationToken cancellationToken) => LoadAsync(cancellationToken);
 
     private async Task LoadAsync(CancellationToken cancellationToken = default)
@@ -77,7 +79,7 @@ public sealed class VoucherGrain(
             return FundingResult.Refused("voucher-not-found", "the tenant holds no such voucher");
         }
         await ApplyDueAsync();
-        return await EvaluateAsync(request);
+        return await Funding.EvaluateAsync(_row, request);
     });
 
     public Task<FundingResult> HoldFunds(FundingRequest request) => Retrying(async () =>
@@ -98,7 +100,7 @@ public sealed class VoucherGrain(
                 : FundingResult.Held(existing.AmountFen, _row.ProgramId);
         }
         await ApplyDueAsync();
-        var result = await EvaluateAsync(request);
+        var result = await Funding.EvaluateAsync(_row, request);
         if (!result.Accepted)
         {
             return result;
@@ -108,7 +110,7 @@ public sealed class VoucherGrain(
         var hold = new HoldRow(request.ReservationId, HoldState.Held, request.RentalCostFen, result.AmountFen, 0, request.ProviderId, row.Stackable);
         try
         {
-            _row = await store.HoldAsync(row, row with { HeldFen = checked(row.HeldFen + result.AmountFen) }, hold, clock.GetUtcNow());
+            _row = await store.HoldAsync(row, row.With(row.Balance().Hold(result.AmountFen)), hold, clock.GetUtcNow());
         }
         catch (Npgsql.PostgresException e) when (e.SqlState == Npgsql.PostgresErrorCodes.UniqueViolation && e.ConstraintName == "voucher_holds_one_funder")
         {
@@ -141,15 +143,11 @@ public sealed class VoucherGrain(
             throw DomainException.Rule("capture-above-hold", $"the hold for reservation {reservationId} is {hold.AmountFen} fen");
         }
 
-        var captured = checked(row.CapturedFen + amountFen);
-        var exhausted = !Ended(row) && captured == row.FaceValueFen;
-        var next = row with
+        var balance = row.Balance().Capture(hold.AmountFen, amountFen);
+        var next = row.With(balance) with
         {
-            HeldFen = row.HeldFen - hold.AmountFen,
-            CapturedFen = captured,
-            ReturnedFen = Ended(row) ? checked(row.ReturnedFen + hold.AmountFen - amountFen) : row.ReturnedFen,
-            State = exhausted ? VoucherState.Exhausted : row.State,
-            EndedAt = exhausted ? clock.GetUtcNow() : row.EndedAt,
+            State = balance.Exhausted ? VoucherState.Exhausted : row.State,
+            EndedAt = balance.Exhausted ? clock.GetUtcNow() : row.EndedAt,
         };
         _row = await store.CaptureAsync(row, next, hold, amountFen, clock.GetUtcNow());
         _holds[reservationId] = hold with { State = HoldState.Captured, CapturedFen = amountFen };
@@ -164,14 +162,9 @@ public sealed class VoucherGrain(
         {
             return true;
         }
-        var released = hold.AmountFen - Math.Max(0, keepFen);
-        var next = row with
-        {
-            HeldFen = row.HeldFen - released,
-            ReturnedFen = Ended(row) ? checked(row.ReturnedFen + released) : row.ReturnedFen,
-        };
+        var released = VoucherBalance.Trimmed(hold.AmountFen, keepFen);
         var trimmed = hold with { AmountFen = hold.AmountFen - released };
-        _row = await store.TrimAsync(row, next, hold, trimmed.AmountFen, clock.GetUtcNow());
+        _row = await store.TrimAsync(row, row.With(row.Balance().Release(released)), hold, trimmed.AmountFen, clock.GetUtcNow());
         _holds[reservationId] = trimmed;
         Publish();
         return true;
@@ -184,12 +177,7 @@ public sealed class VoucherGrain(
         {
             return true;
         }
-        var next = row with
-        {
-            HeldFen = row.HeldFen - hold.AmountFen,
-            ReturnedFen = Ended(row) ? checked(row.ReturnedFen + hold.AmountFen) : row.ReturnedFen,
-        };
-        _row = await store.ReleaseAsync(row, next, hold, clock.GetUtcNow());
+        _row = await store.ReleaseAsync(row, row.With(row.Balance().Release(hold.AmountFen)), hold, clock.GetUtcNow());
         _holds[reservationId] = hold with { State = HoldState.Released };
         Publish();
         return true;
@@ -206,58 +194,8 @@ public sealed class VoucherGrain(
             return Marketplace.FundingTerms.Refused(Id, "voucher-not-found", "the tenant holds no such voucher");
         }
         await ApplyDueAsync();
-        return await TermsAsync();
+        return await Funding.TermsAsync(_row!);
     });
-
-    /// <summary>Rules 1–3 that do not depend on the amount: whether the voucher can pay at all, and for which rentals.</summary>
-    private async Task<FundingTerms> TermsAsync()
-    {
-        var row = _row!;
-        if (Marketplace.FundingTerms.StateRefusal(row.State) is var (code, reason))
-        {
-            return Marketplace.FundingTerms.Refused(Id, code, reason);
-        }
-        var notices = await GrainFactory.GetGrain<IVoucherProgramGrain>(row.ProgramId).Notices();
-        return new FundingTerms(Id, row.ProgramId, null, null, row.ExpiresAt, notices, await ForbiddenCreditCodesAsync(row));
-    }
-
-    /// <summary>
-    /// Rule 2: the credit codes the voucher never pays: the tenant's own and its related parties', today's and those
-    /// frozen into the voucher at its claim (a later change can add to them, never remove).
-    /// </summary>
-    private async Task<IReadOnlyList<string>> ForbiddenCreditCodesAsync(VoucherRow row)
-    {
-        var codes = new HashSet<string>(StringComparer.Ordinal);
-        if (row.TenantCreditCode is { } claimed)
-        {
-            codes.Add(claimed);
-        }
-        codes.UnionWith(row.FrozenRelatedParties ?? []);
-        if (await GrainFactory.GetGrain<ITenantGrain>(row.TenantId).Get() is { } tenant)
-        {
-            if (tenant.Registration.CreditCode is { } own)
-            {
-                codes.Add(own);
-            }
-            codes.UnionWith(tenant.Registration.RelatedPartyCreditCodes);
-        }
-        return [.. codes.Order(StringComparer.Ordinal)];
-    }
-
-    /// <summary>Rules 1 and 3, in the order a tenant would want to hear them.</summary>
-    private async Task<FundingResult> EvaluateAsync(FundingRequest request)
-    {
-        var row = _row!;
-        var terms = await TermsAsync();
-        if (terms.RefusalFor(request.ProviderCreditCode, request.RentalStart, request.RentalEnd) is { } refusal)
-        {
-            return FundingResult.Refused(refusal.Code, refusal.Reason);
-        }
-        var others = await store.OtherFundersAsync(request.ReservationId, Id);
-        var (amount, code, reason) = FundingRules.Share(request.RentalCostFen, others.Sum(o => o.FundedFen),
-            others.Count == 0 || (row.Stackable && others.All(o => o.Stackable)), row.CoverageBasisPoints, row.AvailableFen);
-        return code is null ? FundingResult.Held(amount, row.ProgramId) : FundingResult.Refused(code, reason!);
-    }
 
     /// <summary>Rule 1's clock: Claimed lapses after the registration deadline, Active expires after its validity.</summary>
     private async Task ApplyDueAsync()
@@ -274,17 +212,12 @@ public sealed class VoucherGrain(
         {
             return;
         }
-        // Only the value not held goes back now. A voucher funds only rentals that end by its expiry, so every open hold
-        // belongs to a rental the voucher must still pay for when it settles; what settlement leaves goes back then.
-        var returned = row.AvailableFen;
-        var next = row with { State = end.Value, ReturnedFen = row.ReturnedFen + returned, EndedAt = now };
+        var returned = row.AvailableFen; // only the value no hold keeps: see VoucherBalance.End
+        var next = row.With(row.Balance().End()) with { State = end.Value, EndedAt = now };
         _row = await store.EndAsync(row, next, now);
         logger.LogInformation("Voucher {VoucherId} {State}: {Returned} fen returned to program {ProgramId}", Id, end, returned, row.ProgramId);
         Publish();
     }
-
-    /// <summary>Lapsed or expired: what a hold leaves unspent goes back to the program, not to the voucher.</summary>
-    private static bool Ended(VoucherRow row) => row.State is VoucherState.Expired or VoucherState.Lapsed;
 
     private VoucherRow Owned(string tenantId) =>
         _row is { } row && row.TenantId == tenantId ? row : throw DomainException.NotFound("voucher", Id);
@@ -295,10 +228,6 @@ public sealed class VoucherGrain(
         GrainFactory.Publish(new MarketUpdate(UpdateKind.Voucher, view.TenantId, view.Id, view.Version, clock.GetUtcNow(), Voucher: view));
     }
 
-    /// <summary>
-    /// Runs an operation; if another activation moved the voucher on meanwhile, reloads and runs it once more on the
-    /// fresh state (every operation is idempotent, so a repeat of one that already committed is answered, not redone).
-    /// </summary>
     /// <summary>Reads the voucher again when it does not know the hold: a market wrote it with a fill.</summary>
     private async Task KnowHoldAsync(string reservationId)
     {
@@ -308,6 +237,10 @@ public sealed class VoucherGrain(
         }
     }
 
+    /// <summary>
+    /// Runs an operation; if another activation moved the voucher on meanwhile, reloads and runs it once more on the
+    /// fresh state (every operation is idempotent, so a repeat of one that already committed is answered, not redone).
+    /// </summary>
     private async Task<T> Retrying<T>(Func<Task<T>> operation)
     {
         try

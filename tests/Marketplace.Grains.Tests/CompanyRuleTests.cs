@@ -313,4 +313,33 @@ public sealed class CompanyRuleTests(VoucherCluster cluster)
         Assert.Equal((BidState.Rejected, "no-capacity"), (refused.State, refused.ReasonCode));
         Assert.Equal(CompanyVerification.NotVerified, (await _s.PoolView(poolId))!.SuspendedBecause);
     }
+
+    /// <summary>
+    /// A provider that activates brings each of its pools to what it stands on now, with one read per pool: here a pool
+    /// left selling with an old reliability score by a provider that is pending review and too new to have a score.
+    /// </summary>
+    [Fact]
+    public async Task Company_a_provider_that_activates_brings_its_pools_to_its_verification_and_reliability_now()
+    {
+        var site = Scenario.Site("Ningxia");
+        var provider = Scenario.Unique("prov");
+        var poolId = Scenario.Unique("pool");
+        var code = Scenario.NewCreditCode();
+        var storage = cluster.Cluster.GetSiloServiceProvider().GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(Names.Storage.Grains);
+        await storage.WriteStateAsync("provider", GrainId.Create("provider", provider), new Orleans.GrainState<ProviderState>(new ProviderState
+        {
+            Registration = new ProviderRegistration("Restarted", code, new List<Site> { site }, Scenario.Installed([site], 8).ToList()),
+            RegisteredAt = _s.Now,
+            Pools = { [poolId] = "RTX4090-24G" },
+        }));
+        await cluster.Grains.GetGrain<IMarketGrain>("RTX4090-24G").ListPool(new PoolSpec(poolId, provider, code, site, "RTX4090-24G", 8, 90_000_000));
+        var pool = cluster.Grains.GetGrain<IGpuPoolGrain>(poolId);
+        Assert.True(await pool.SetReliability(5_000));
+        Assert.Equal(new PoolStanding(null, 5_000), await pool.Standing());
+
+        Assert.Equal(CompanyState.Pending, (await cluster.Grains.GetGrain<IProviderGrain>(provider).Get())!.Status!.State);
+
+        Assert.Equal(new PoolStanding(CompanyVerification.NotVerified, null), await pool.Standing());
+        Assert.Equal(CompanyVerification.NotVerified, (await _s.PoolView(poolId))!.SuspendedBecause);
+    }
 }

@@ -38,6 +38,9 @@ public interface IGpuPoolGrain : IGrainWithStringKey
     /// <summary>Its provider's reliability score changed (null: the provider is new). False when it was so already.</summary>
     [Alias("set-reliability")] Task<bool> SetReliability(int? scoreBasisPoints);
 
+    /// <summary>What the pool was last told by its provider (through its market): why it is suspended, and its provider's score.</summary>
+    [Alias("standing")] Task<PoolStanding> Standing();
+
     /// <summary>Its market wrote fills on the pool: the pool reads its holds again before it next shows or reports them.</summary>
     [Alias("booked"), Orleans.Concurrency.OneWay] Task Booked();
 
