@@ -63,6 +63,25 @@ public sealed class HourlyCapacityCalendar
         return null;
     }
 
+    /// <summary>
+    /// GPU-hours in use and GPU-hours of capacity (<paramref name="capacityAt"/>) over <paramref name="hours"/> hours from
+    /// <paramref name="from"/>: how loaded the pool is over them.
+    /// </summary>
+    public (long Used, long Capacity) Load(long from, int hours, Func<long, int> capacityAt)
+    {
+        long used = 0, capacity = 0;
+        for (var h = from; h < from + hours; h++)
+        {
+            used += UsedAt(h);
+            capacity += capacityAt(h);
+        }
+        return (used, capacity);
+    }
+
+    /// <summary>The share of capacity in use, in basis points, rounded down: the whole (10000) when there is no capacity.</summary>
+    public static int UtilizationBasisPoints(long used, long capacity) =>
+        capacity == 0 ? Money.WholeInBasisPoints : (int)(used * Money.WholeInBasisPoints / capacity);
+
     /// <summary>Forgets hours before <paramref name="hour"/>, which can no longer be sold.</summary>
     public void ForgetBefore(long hour)
     {

@@ -327,31 +327,24 @@ internal sealed class PoolMemory
         return new PoolCalendar(start, capacity, used);
     }
 
+    /// <summary>The hours from now over which a pool's load and utilization are counted.</summary>
+    private const int LoadHours = 24;
+
+    /// <summary>The pool as its provider and the pages see it: its calendar over the horizon, its utilization over the next <see cref="LoadHours"/> hours.</summary>
     public PoolView View(string id, DateTimeOffset now, int horizonHours, long version)
     {
-        var calendar = Calendar(now, horizonHours + 2);
-        long used = 0, capacity = 0;
-        for (var i = 0; i < 24; i++)
-        {
-            used += calendar.Used[i];
-            capacity += calendar.Capacity[i];
-        }
         var hour = Hours.Floor(now);
+        var (used, capacity) = _calendar.Load(hour, LoadHours, State.CapacityAt);
         return new PoolView(id, State.Spec.ProviderId, State.Spec.Site, State.Spec.GpuModel, State.GpuCount, State.AskFenPerGpuHour,
-            State.Outages.ToList(), calendar, capacity == 0 ? 10_000 : (int)(used * 10_000 / capacity), State.EarningsFen,
+            State.Outages.ToList(), Calendar(now, horizonHours + 2), HourlyCapacityCalendar.UtilizationBasisPoints(used, capacity), State.EarningsFen,
             State.Holds.Count(h => h.Value.Confirmed && h.Value.EndHour > hour), version, State.SuspendedBecause);
     }
 
-    /// <summary>How loaded the pool is now and over the next 24 hours, as the regulator's view reads it.</summary>
+    /// <summary>How loaded the pool is now and over the next <see cref="LoadHours"/> hours, as the regulator's view reads it.</summary>
     public PoolLoad Load(string id, DateTimeOffset now)
     {
         var hour = Hours.Floor(now);
-        long booked = 0, capacity = 0;
-        for (var h = hour; h < hour + 24; h++)
-        {
-            booked += _calendar.UsedAt(h);
-            capacity += State.CapacityAt(h);
-        }
+        var (booked, capacity) = _calendar.Load(hour, LoadHours, State.CapacityAt);
         return new PoolLoad(id, State.Spec.ProviderId, State.Spec.Site, State.Spec.GpuModel, State.GpuCount, _calendar.UsedAt(hour), booked,
             capacity, State.AskFenPerGpuHour);
     }

@@ -46,4 +46,22 @@ public sealed class HourlyCapacityCalendarTests
     {
         Assert.Equal(hour, Booked().FirstHourShort(from, until, h => h == 99 ? 0 : 8, gpus));
     }
+
+    [Fact]
+    public void The_load_over_some_hours_is_the_gpu_hours_in_use_and_of_capacity()
+    {
+        // Hours 98..105: 0, 0, 3, 3, 5, 5, 2, 2 in use of 8, with no capacity at 99.
+        Assert.Equal((20L, 56L), Booked().Load(98, 8, h => h == 99 ? 0 : 8));
+        Assert.Equal((0L, 0L), Booked().Load(100, 0, _ => 8));
+    }
+
+    [Theory]
+    [InlineData(20, 56, 3_571)]   // 35.71… % rounds down
+    [InlineData(0, 56, 0)]
+    [InlineData(56, 56, 10_000)]
+    [InlineData(0, 0, 10_000)]    // no capacity counts as full
+    public void Utilization_is_the_share_in_use_in_basis_points_rounded_down(long used, long capacity, int basisPoints)
+    {
+        Assert.Equal(basisPoints, HourlyCapacityCalendar.UtilizationBasisPoints(used, capacity));
+    }
 }
