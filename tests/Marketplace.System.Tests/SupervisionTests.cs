@@ -41,8 +41,17 @@ public sealed class SupervisionTests(ITestOutputHelper output)
         await using var db = NpgsqlDataSource.Create(launcher.ConnectionString);
         var siloOnePort = launcher.SiloPorts.Silo + 1;
         var pids = new[] { "silo-0", "silo-1", "web" }.ToDictionary(n => n, n => launcher.PidOf(n) ?? throw new InvalidOperationException($"no pid file for {n}"));
-        var generationBefore = await ActiveGenerationAsync(db, siloOnePort)
-            ?? throw new InvalidOperationException($"silo 1 is not active:\n{launcher.Describe()}");
+        // run.sh is ready once the web tier can serve, which needs one active silo: silo 1 may still be joining.
+        var joinDeadline = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(60);
+        int? generationBefore;
+        while ((generationBefore = await ActiveGenerationAsync(db, siloOnePort)) is null || await ActiveMembersAsync(db) != 2)
+        {
+            if (DateTimeOffset.UtcNow > joinDeadline)
+            {
+                throw new TimeoutException($"silo 1 did not become active:\n{launcher.Describe()}");
+            }
+            await Task.Delay(250);
+        }
 
         await MarketSeed.ProvidersAsync(launcher, Model);
         await using var stream = BidStream.Start(await MarketSeed.TenantsAsync(launcher, 4), Model, TimeSpan.FromSeconds(120), 50_000);
