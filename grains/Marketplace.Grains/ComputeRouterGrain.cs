@@ -1,6 +1,5 @@
 using Marketplace.Domain;
 using Marketplace.Domain.Rules;
-using Marketplace.Storage;
 using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
 

@@ -1,3 +1,5 @@
+using Marketplace.Domain;
+
 namespace Marketplace.Matching;
 
 /// <summary>
@@ -93,12 +95,8 @@ public sealed class PoolBook
         to = Math.Clamp(to, from, EndHour);
         var (freePrefix, capacityPrefix) = Prefixes();
         var capacity = capacityPrefix[to - BaseHour] - capacityPrefix[from - BaseHour];
-        if (capacity <= 0)
-        {
-            return 10_000;
-        }
         var free = freePrefix[to - BaseHour] - freePrefix[from - BaseHour];
-        return (int)((capacity - free) * 10_000 / capacity);
+        return HourlyCapacityCalendar.UtilizationBasisPoints(capacity - free, capacity);
     }
 
     /// <summary>Free GPU-hours from <paramref name="from"/> to the end of the book.</summary>
