@@ -19,9 +19,6 @@ public static class MarketplaceSilo
 {
     private const string Invariant = "Npgsql";
 
-    /// <summary>How often the dashboard reads the silo's counters (its charts move in these steps).</summary>
-    public static readonly TimeSpan DashboardCounterInterval = TimeSpan.FromSeconds(10);
-
     /// <summary>
     /// PostgreSQL for membership, grain storage and reminders, plus the marketplace's own services. Endpoints and
     /// cluster identity are the caller's (the silo process reads them from settings; test clusters assign their own).
@@ -49,14 +46,8 @@ public static class MarketplaceSilo
         silo.AddActivityPropagation();
         silo.AddIncomingGrainCallFilter<GrainCallScope>();
         silo.AddIncomingGrainCallFilter<StorageFaultFilter>();
-        // Collects what the Orleans dashboard shows; the web tier serves it to admins. Its counters are read every
-        // DashboardCounterInterval, not every second: each read observes every instrument of the runtime, and at one read a
-        // second that was 8.7 % of a busy silo's CPU samples (load/results/BENCHMARKS.md).
-        silo.AddDashboard(o =>
-        {
-            o.HideTrace = true;
-            o.CounterUpdateIntervalMs = (int)DashboardCounterInterval.TotalMilliseconds;
-        });
+        // Collects what the Orleans dashboard shows; the web tier serves it to admins.
+        silo.AddDashboard(o => o.HideTrace = true);
         silo.AddStartupTask(static (services, cancellation) =>
         {
             // In the background: a silo that starts during a failover may not reach the grain's directory partition until
