@@ -75,7 +75,7 @@ public sealed class MarketGrain : Grain, IMarketGrain
     public async Task<BidView> PlaceBid(BidSubmission submission)
     {
         RequireModel(submission.Order.GpuModel);
-        RequireCurrent();
+        _writes.RequireCurrent();
         if (_placing.TryGetValue(submission.BidId, out var placing))
         {
             // The same request again while the first is being matched: the same answer, once it is durable.
@@ -279,15 +279,6 @@ public sealed class MarketGrain : Grain, IMarketGrain
     /// bids had their turn. One way: the compute bids place their bids in the markets, so a market never waits on them.
     /// </summary>
     private void TellComputeBids() => GrainFactory.GetGrain<IComputeBookGrain>(0).CapacityMayHaveGrown(Model).Ignore();
-
-    /// <summary>Refuses work once a newer activation of this market has taken over.</summary>
-    private void RequireCurrent()
-    {
-        if (_writes.IsFenced)
-        {
-            throw MarketWriter.Moved();
-        }
-    }
 
     private void RequireModel(string model)
     {

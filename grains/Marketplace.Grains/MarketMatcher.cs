@@ -253,10 +253,7 @@ internal sealed class MarketMatcher(string model, RestingOrders resting, MarketT
     /// </summary>
     public async Task RefreshLapsedHoldsAsync()
     {
-        if (writes.IsFenced)
-        {
-            throw MarketWriter.Moved();
-        }
+        writes.RequireCurrent();
         var lapsed = View.Lapsed(clock.GetUtcNow()).Union(_unsure.Keys).ToList();
         if (lapsed.Count > 0)
         {

@@ -40,6 +40,15 @@ internal sealed class MarketWriter(string model, MarketStore marketStore, BidSto
     /// <summary>What a call to a market that a newer activation took over is answered.</summary>
     public static DomainException Moved() => new(ErrorKind.Unavailable, "market-moved", "the market moved to another activation; retry");
 
+    /// <summary>Refuses work once a newer activation of this market has taken over.</summary>
+    public void RequireCurrent()
+    {
+        if (IsFenced)
+        {
+            throw Moved();
+        }
+    }
+
     /// <summary>
     /// The fill as one statement (<see cref="MarketStore.Fill"/>): the voucher's share is worked out from the voucher as
     /// stored now (its version guards it), the bid is written in its final state with the fill, and all of it commits

@@ -42,16 +42,7 @@ public sealed class SupervisionTests(ITestOutputHelper output)
         var siloOnePort = launcher.SiloPorts.Silo + 1;
         var pids = new[] { "silo-0", "silo-1", "web" }.ToDictionary(n => n, n => launcher.PidOf(n) ?? throw new InvalidOperationException($"no pid file for {n}"));
         // run.sh is ready once the web tier can serve, which needs one active silo: silo 1 may still be joining.
-        var joinDeadline = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(60);
-        int? generationBefore;
-        while ((generationBefore = await ActiveGenerationAsync(db, siloOnePort)) is null || await ActiveMembersAsync(db) != 2)
-        {
-            if (DateTimeOffset.UtcNow > joinDeadline)
-            {
-                throw new TimeoutException($"silo 1 did not become active:\n{launcher.Describe()}");
-            }
-            await Task.Delay(250);
-        }
+        var generationBefore = await SiloOneActiveAsync(db, siloOnePort, newerThan: null, launcher, "silo 1 did not become active");
 
         await MarketSeed.ProvidersAsync(launcher, Model);
         await using var stream = BidStream.Start(await MarketSeed.TenantsAsync(launcher, 4), Model, TimeSpan.FromSeconds(120), 50_000);
@@ -71,16 +62,7 @@ public sealed class SupervisionTests(ITestOutputHelper output)
         output.WriteLine($"silo 1 killed: first fill of a bid sent after the kill came {(firstAfter - killedAt).TotalMilliseconds:F0} ms after it");
 
         // Back on its own ports as a new member: a newer generation of silo 1 active, beside silo 0.
-        var deadline = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(60);
-        while (await ActiveGenerationAsync(db, siloOnePort) is not { } generation || generation <= generationBefore
-               || await ActiveMembersAsync(db) != 2)
-        {
-            if (DateTimeOffset.UtcNow > deadline)
-            {
-                throw new TimeoutException($"silo 1 did not come back:\n{launcher.Describe()}");
-            }
-            await Task.Delay(250);
-        }
+        await SiloOneActiveAsync(db, siloOnePort, newerThan: generationBefore, launcher, "silo 1 did not come back");
         var rejoined = DateTimeOffset.UtcNow;
         output.WriteLine($"silo 1 active again {(rejoined - killedAt).TotalMilliseconds:F0} ms after the kill");
         var restarted = launcher.PidOf("silo-1");
@@ -147,6 +129,28 @@ public sealed class SupervisionTests(ITestOutputHelper output)
             {
                 return;
             }
+        }
+    }
+
+    /// <summary>
+    /// Waits up to a minute until silo 1 is active beside silo 0, in a generation newer than <paramref name="newerThan"/>
+    /// (any, when null); returns that generation.
+    /// </summary>
+    private static async Task<int> SiloOneActiveAsync(NpgsqlDataSource db, int siloPort, int? newerThan, Launcher launcher, string failure)
+    {
+        var deadline = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(60);
+        while (true)
+        {
+            if (await ActiveGenerationAsync(db, siloPort) is { } generation && (newerThan is null || generation > newerThan)
+                && await ActiveMembersAsync(db) == 2)
+            {
+                return generation;
+            }
+            if (DateTimeOffset.UtcNow > deadline)
+            {
+                throw new TimeoutException($"{failure}:\n{launcher.Describe()}");
+            }
+            await Task.Delay(250);
         }
     }
 
